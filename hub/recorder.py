@@ -73,6 +73,8 @@ class Recorder:
         self.rows_dropped = 0
         self.rows_trimmed = 0
         self.commits = 0
+        self.commit_errors = 0
+        self.last_error: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -121,7 +123,15 @@ class Recorder:
             return
         batch, self._buffer = self._buffer, []
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._commit, batch)
+        try:
+            await loop.run_in_executor(self._executor, self._commit, batch)
+        except sqlite3.Error as err:
+            # A full disk or a failing SD card costs history, never the hub: count, log, carry on.
+            self.commit_errors += 1
+            self.rows_dropped += len(batch)
+            if self.last_error != str(err):
+                _LOGGER.error("Recorder could not commit %d rows to %s: %s", len(batch), self.path, err)
+            self.last_error = str(err)
 
     # -- worker thread ------------------------------------------------------------------
     def _open(self) -> None:
@@ -200,7 +210,8 @@ class Recorder:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLITE_FULL has already rolled back on its own
+                conn.execute("ROLLBACK")
             raise
         self.rows_written += len(batch)
         self.commits += 1

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub import capabilities as caps
 from hub.capabilities import CommandError
@@ -74,3 +76,28 @@ def test_every_capability_declares_consistent_schemas() -> None:
         for spec in cap.commands.values():
             for value in spec.args.values():
                 assert value.json_schema()["type"] in {"boolean", "integer", "number", "string", "array"}
+
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+ALL_COMMANDS = caps.merged_commands(caps.CAPABILITIES)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(command=st.one_of(st.sampled_from(sorted(ALL_COMMANDS)), st.text(max_size=12)),
+       args=st.one_of(json_values, st.dictionaries(st.sampled_from(
+           sorted({a for c in ALL_COMMANDS.values() for a in c.args})), json_values, max_size=4)))
+def test_validation_accepts_or_refuses_cleanly(command: str, args: object) -> None:
+    try:
+        clean = caps.validate_command(ALL_COMMANDS, command, args)  # type: ignore[arg-type]
+    except CommandError as err:
+        assert err.code in {"not_supported", "invalid_format", "out_of_range"} and err.message
+    else:
+        spec = ALL_COMMANDS[command]
+        assert set(clean) <= set(spec.args)
+        # What passes validation passes it again unchanged: drivers can trust it.
+        assert caps.validate_command(ALL_COMMANDS, command, clean) == clean

@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.config import ConfigError, ensure_config_dir, load_config
 from hub.const import CONFIG_FILE
@@ -62,3 +64,21 @@ def test_default_file_is_written_once_and_never_overwritten(tmp_path: Path) -> N
     (tmp_path / CONFIG_FILE).write_text("hub:\n  nme: x\n")
     ensure_config_dir(tmp_path)
     assert (tmp_path / CONFIG_FILE).read_text() == "hub:\n  nme: x\n"
+
+
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
+yaml_values = st.recursive(yaml_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(text=st.one_of(st.text(max_size=200), yaml_values.map(lambda v: __import__("yaml").safe_dump(v))))
+def test_any_file_gives_a_config_or_a_config_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / CONFIG_FILE).write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        config = load_config(tmp_path)
+    except ConfigError as err:
+        assert CONFIG_FILE in str(err)
+    else:
+        assert set(config) >= {"hub", "recorder", "areas"}

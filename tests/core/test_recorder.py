@@ -68,3 +68,23 @@ async def test_excluded_domains_are_not_recorded(tmp_path: Path) -> None:
     rows = await hub.recorder.async_history(0)
     await hub.async_stop()
     assert [r["entity_id"] for r in rows] == ["switch.kept"]
+
+
+async def test_full_disk_costs_history_not_the_hub(tmp_path: Path) -> None:
+    hub = Hub(tmp_path, {"recorder": {"commit_interval": 3600}})
+    await hub.async_start()
+    recorder = hub.recorder
+    assert recorder is not None and recorder._conn is not None
+    # SQLite reports SQLITE_FULL exactly as on a full disk once the page limit is reached.
+    pages = recorder._conn.execute("PRAGMA page_count").fetchone()[0]
+    recorder._conn.execute(f"PRAGMA max_page_count={pages}")
+    for i in range(3000):
+        hub.states.async_set(f"sensor.s{i}", i, {"padding": "x" * 100})
+    await recorder.async_flush()
+    assert recorder.commit_errors == 1 and "full" in (recorder.last_error or "")
+    # The registries are untouched and the hub still works.
+    device = hub.devices.async_get_or_create(source="t", name="After", identifiers=[("t", "after")])
+    assert hub.devices.get(device.id) is not None
+    hub.states.async_set("switch.after", "on")
+    assert hub.states.get("switch.after").value == "on"
+    await hub.async_stop()

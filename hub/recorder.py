@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-_Row = tuple[str, str, str, float, float, str | None, str | None]
+_Row = tuple[str, Any, Any, float, float, str | None, str | None]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS states (id INTEGER PRIMARY KEY, entity_id TEXT NOT NULL, value TEXT,"
@@ -92,10 +92,9 @@ class Recorder:
             if exclude_domains and entity_id.partition(".")[0] in exclude_domains:
                 return
             ctx = new.context
+            # Encoding happens in the worker thread: the hot path only appends a tuple.
             self._buffer.append((
-                entity_id, new.value if isinstance(new.value, str) else _encode(new.value),
-                _encode(new.attributes) if new.attributes else "{}",
-                new.last_changed, new.last_updated,
+                entity_id, new.value, new.attributes, new.last_changed, new.last_updated,
                 ctx.id if ctx is not None else None, ctx.origin if ctx is not None else None,
             ))
 
@@ -170,6 +169,19 @@ class Recorder:
             self._conn.close()
             self._conn = None
 
+    def _encode_rows(self, batch: list[_Row]) -> list[_Row]:
+        """JSON-encode values and attributes; unchanged attribute objects are encoded once."""
+        cache: dict[int, tuple[Any, str]] = {}
+        out = []
+        for entity_id, value, attributes, lc, lu, ctx_id, origin in batch:
+            key = id(attributes)
+            hit = cache.get(key)
+            if hit is None or hit[0] is not attributes:
+                hit = (attributes, _encode(attributes) if attributes else "{}")
+                cache[key] = hit
+            out.append((entity_id, value if isinstance(value, str) else _encode(value), hit[1], lc, lu, ctx_id, origin))
+        return out
+
     def _used_bytes(self) -> int:
         assert self._conn is not None
         page_size, page_count, free = (
@@ -188,6 +200,7 @@ class Recorder:
             if len(batch) > max_rows:
                 self.rows_dropped += len(batch) - max_rows
                 batch = batch[-max_rows:]
+            batch = self._encode_rows(batch)
         incoming = len(batch) * self._avg_row_bytes
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -137,6 +137,7 @@ class MqttBridge:
         self._imported_by_entity: dict[str, _Imported] = {}
         self._sources: dict[str, list[_Imported]] = {}  # state/availability topic -> records
         self._subscribed: set[str] = set()
+        self._last_payload: dict[str, bytes] = {}  # per source topic, replayed to entities adopted later
         self._first_connect = True
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -390,6 +391,7 @@ class MqttBridge:
             return
         records = self._sources.get(topic)
         if records:
+            self._last_payload[topic] = data
             for record in list(records):
                 self._on_source_message(record, topic, data)
         prefix = self.settings.discovery_prefix + "/"
@@ -499,7 +501,7 @@ class MqttBridge:
             return
         if existing is not None:
             self._forget(existing, remove_entity=False)
-        self._adopt(topic, spec, payload)
+        self._adopt(topic, spec, payload, existing)
 
     def _skip(self, topic: str, reason: str) -> None:
         self.stats.discovery_skipped += 1
@@ -507,7 +509,7 @@ class MqttBridge:
             _LOGGER.info("Not adopting %s: %s", topic, reason)
         self.skipped[topic] = reason
 
-    def _adopt(self, topic: str, spec: ImportSpec, raw: bytes) -> None:
+    def _adopt(self, topic: str, spec: ImportSpec, raw: bytes, previous: _Imported | None = None) -> None:
         assert self._hub is not None
         hub = self._hub
         area_id = hub.areas.async_get_or_create(spec.suggested_area).id if spec.suggested_area else None
@@ -517,7 +519,7 @@ class MqttBridge:
             connections=spec.device_connections, manufacturer=spec.manufacturer, model=spec.model,
             sw_version=spec.sw_version, area_id=area_id, driver="mqtt",
         )
-        suggested = None
+        suggested = spec.object_id
         if spec.peer is not None:  # namespaced by hub id: hub_b's light.kitchen → light.hub_b_kitchen
             suggested = f"{spec.peer_hub} {str(spec.peer.get('entity_id', spec.name)).split('.', 1)[-1]}"
         entity = hub.entities.async_get_or_create(
@@ -525,8 +527,7 @@ class MqttBridge:
             device_id=device.id, entity_category=spec.entity_category, suggested_object_id=suggested,
         )
         record = _Imported(spec, entity.entity_id, device.id, raw)
-        previous = self._imported_by_entity.get(entity.entity_id)
-        if previous is not None:
+        if previous is not None and previous.entity_id == entity.entity_id:  # a changed config keeps the state
             record.value, record.attrs = previous.value, previous.attrs
         self._imported[topic] = record
         self._imported_by_entity[entity.entity_id] = record
@@ -543,6 +544,11 @@ class MqttBridge:
         self.skipped.pop(topic, None)
         if hub.states.get(entity.entity_id) is None:
             hub.states.async_set(entity.entity_id, UNKNOWN, {}, Context("mqtt"))
+        # Several entities often share one state topic (zigbee2mqtt): a later one has missed
+        # the retained message that the first subscription brought.
+        for t in dict.fromkeys(topics):
+            if t in self._last_payload:
+                self._on_source_message(record, t, self._last_payload[t])
         client = self._client
         if new and client is not None:
             self._spawn(self._subscribe(client, new, 1, no_local=True))
@@ -561,6 +567,7 @@ class MqttBridge:
                 gone.append(t)
         for t in gone:
             self._subscribed.discard(t)
+            self._last_payload.pop(t, None)
         client = self._client
         if gone and client is not None:
             self._spawn(client.unsubscribe(gone))

@@ -101,6 +101,7 @@ class ImportSpec:
     sw_version: str | None = None
     suggested_area: str | None = None
     entity_category: str | None = None
+    object_id: str | None = None  # the publisher's suggestion for our entity id
     sources: list[StateSource] = field(default_factory=list)
     availability: list[tuple[str, Template | None, str, str]] = field(default_factory=list)
     availability_mode: str = "latest"
@@ -248,6 +249,9 @@ def parse_discovery(prefix: str, topic: str, payload: Mapping[str, Any]) -> Impo
         availability=_availability(config),
         availability_mode=str(config.get("availability_mode", "latest")),
     )
+    suggested = config.get("default_entity_id") or config.get("object_id")
+    if isinstance(suggested, str) and suggested:
+        spec.object_id = suggested.split(".", 1)[-1]
     if peer is not None:
         return _federated(spec, config, peer)
     if config.get("command_template") not in (None, "{{ value }}"):

@@ -99,6 +99,7 @@ class _Imported:
 @dataclass(slots=True)
 class BridgeStats:
     connects: int = 0
+    sessions_resumed: int = 0
     published: int = 0
     received: int = 0
     commands_in: int = 0
@@ -263,6 +264,7 @@ class MqttBridge:
         assert self.topics is not None and self._hub is not None
         s = self.settings
         resumed = client.session_present and not self._first_connect
+        self.stats.sessions_resumed += int(resumed)
         if not resumed:
             # "+/set/#" also matches ".../set" itself; subscribing both would deliver commands twice.
             command_topics = [self.topics.set_filter(), self.topics.call_filter()]

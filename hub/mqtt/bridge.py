@@ -53,7 +53,16 @@ from .export import (
     parse_ha_command,
     state_document,
 )
-from .importer import DiscoveryError, ImportSpec, StateSource, command_messages, parse_discovery, read_source
+from .importer import (
+    DiscoveryError,
+    ImportSpec,
+    StateSource,
+    command_messages,
+    parse_device_discovery,
+    parse_discovery,
+    read_source,
+    split_discovery_topic,
+)
 from .settings import MqttSettings, valid_id
 from .template import MISSING, TemplateError
 
@@ -134,7 +143,8 @@ class MqttBridge:
         self._removed_configs: set[str] = set()
         self._exported: dict[str, str] = {}  # entity_id -> config topic, for removal
         self._by_object: dict[str, str] = {}  # object_id -> exported entity_id
-        self._imported: dict[str, _Imported] = {}  # discovery topic -> record
+        self._imported: dict[str, _Imported] = {}  # discovery topic (or device topic/component) -> record
+        self._device_topics: dict[str, tuple[bytes, set[str]]] = {}  # device discovery topic -> (raw, keys)
         self._imported_by_entity: dict[str, _Imported] = {}
         self._sources: dict[str, list[_Imported]] = {}  # state/availability topic -> records
         self._subscribed: set[str] = set()
@@ -477,6 +487,10 @@ class MqttBridge:
 
     # -- discovery of others --------------------------------------------------------------
     def _on_discovery(self, topic: str, payload: bytes) -> None:
+        where = split_discovery_topic(self.settings.discovery_prefix, topic)
+        if where is not None and where[0] == "device":
+            self._on_device_discovery(topic, payload)
+            return
         existing = self._imported.get(topic)
         if not payload:
             if existing is not None:
@@ -493,17 +507,54 @@ class MqttBridge:
         except (ValueError, DiscoveryError) as err:
             self._skip(topic, str(err))
             return
-        if spec.peer_hub is not None:
-            if spec.peer_hub == self.hub_id:
-                self.stats.echoes_ignored += 1
-                return
-            if not self.settings.federation:
-                return
-        elif not self.settings.import_:
+        if not self._wanted(spec):
             return
         if existing is not None:
             self._forget(existing, remove_entity=False)
         self._adopt(topic, spec, payload, existing)
+
+    def _wanted(self, spec: ImportSpec) -> bool:
+        if spec.peer_hub is not None:
+            if spec.peer_hub == self.hub_id:
+                self.stats.echoes_ignored += 1
+                return False
+            return self.settings.federation
+        return self.settings.import_
+
+    def _on_device_discovery(self, topic: str, payload: bytes) -> None:
+        previous_raw, previous_keys = self._device_topics.pop(topic, (b"", set()))
+        if payload and payload == previous_raw:
+            self._device_topics[topic] = (previous_raw, previous_keys)
+            return
+        entries: list[tuple[str, ImportSpec | DiscoveryError]] = []
+        if payload:
+            try:
+                data = json.loads(payload)
+                if not isinstance(data, dict):
+                    raise DiscoveryError("payload is not a JSON object")
+                entries = parse_device_discovery(self.settings.discovery_prefix, topic, data)
+            except (ValueError, DiscoveryError) as err:
+                self._skip(topic, str(err))
+        keys = {key for key, _ in entries}
+        for key in previous_keys - keys:  # components dropped from the device, or the device removed
+            record = self._imported.get(key)
+            if record is not None:
+                self._forget(record)
+        for key, item in entries:
+            if isinstance(item, DiscoveryError):
+                self._skip(key, str(item))
+                continue
+            if not self._wanted(item):
+                continue
+            existing = self._imported.get(key)
+            raw = json.dumps(item.unique_id).encode() + payload
+            if existing is not None and existing.raw == raw:
+                continue
+            if existing is not None:
+                self._forget(existing, remove_entity=False)
+            self._adopt(key, item, raw, existing)
+        if payload:
+            self._device_topics[topic] = (payload, keys)
 
     def _skip(self, topic: str, reason: str) -> None:
         self.stats.discovery_skipped += 1

@@ -26,6 +26,7 @@ __all__ = [
     "StateSource",
     "command_messages",
     "expand_abbreviations",
+    "parse_device_discovery",
     "parse_discovery",
     "read_source",
 ]
@@ -403,6 +404,43 @@ def _federated(spec: ImportSpec, config: Mapping[str, Any], peer: Mapping[str, A
     spec.sources = [StateSource(state_topic, "federated")]
     spec.options = {"call_topic": call_topic}
     return spec
+
+
+def parse_device_discovery(prefix: str, topic: str,
+                           payload: Mapping[str, Any]) -> list[tuple[str, ImportSpec | DiscoveryError]]:
+    """A device discovery message (``<prefix>/device/<object_id>/config`` with ``cmps``), one entry per component.
+
+    https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload: shared options (device,
+    origin, state_topic, availability, ...) apply to every component unless the component overrides them.
+    Each component gets a key shaped like a single-component discovery topic.
+    """
+    where = split_discovery_topic(prefix, topic)
+    if where is None or where[0] != "device":
+        raise DiscoveryError("not a device discovery topic")
+    data = expand_abbreviations(payload)
+    components = data.pop("components", None)
+    if not isinstance(components, Mapping) or not components:
+        raise DiscoveryError("device discovery needs a non-empty components (cmps) mapping")
+    shared = {key: value for key, value in payload.items() if key not in ("cmps", "components")}
+    out: list[tuple[str, ImportSpec | DiscoveryError]] = []
+    for cmp_id, entry in components.items():
+        key = f"{prefix}/device/{where[2]}/{cmp_id}"
+        if not isinstance(entry, Mapping):
+            out.append((key, DiscoveryError(f"component {cmp_id!r} is not an object")))
+            continue
+        merged = {**shared, **entry}
+        platform = expand_abbreviations(merged).get("platform")
+        if not isinstance(platform, str) or "/" in platform:
+            out.append((key, DiscoveryError(f"component {cmp_id!r} lacks its platform (p)")))
+            continue
+        try:
+            spec = parse_discovery(prefix, f"{prefix}/{platform}/{where[2]}/{cmp_id}/config", merged)
+        except DiscoveryError as err:
+            out.append((key, err))
+            continue
+        spec.discovery_topic = key
+        out.append((key, spec))
+    return out
 
 
 # -- state ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from hub import Hub
+from hub import Hub, State
 from hub.mqtt import MqttBridge, MqttSettings
 from hub.virtual import VirtualAppliance, VirtualAppliances
 from tests.testbeds.mosquitto import Mosquitto
@@ -35,6 +36,13 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def st(hub: Hub, entity_id: str) -> State:
+    """The entity's state, which the test expects to exist."""
+    state = hub.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
+    return state
 
 
 def settings_for(broker: Mosquitto, hub_id: str, **overrides: Any) -> MqttSettings:
@@ -105,7 +113,5 @@ async def plain(broker: Mosquitto) -> AsyncIterator[Callable[..., Any]]:
     yield connect
     for client, recorder in reversed(stack):
         await recorder.close()
-        try:
+        with contextlib.suppress(aiomqtt.MqttError):
             await client.__aexit__(None, None, None)
-        except aiomqtt.MqttError:
-            pass

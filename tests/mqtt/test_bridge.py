@@ -9,7 +9,7 @@ from typing import Any
 
 from hub import Hub
 from hub.virtual import DEFAULT_APPLIANCES
-from tests.mqtt.conftest import settings_for, start_hub, wait_for
+from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 
 LIGHT = "light.living_room_ceiling_light"
@@ -22,7 +22,7 @@ def _json(message: Any) -> Any:
 async def test_entities_published_in_home_assistant_format(broker: Mosquitto, plain: Any, hubs: list[Hub],
                                                            tmp_path: Path) -> None:
     watcher = await plain("homeassistant/#", "qilu/#")
-    hub, bridge = await start_hub(tmp_path / "a", settings_for(broker, "hub_a"), DEFAULT_APPLIANCES)
+    hub, _ = await start_hub(tmp_path / "a", settings_for(broker, "hub_a"), DEFAULT_APPLIANCES)
     hubs.append(hub)
     config_topic = "homeassistant/light/hub_a/light_living_room_ceiling_light/config"
     message = await wait_for(lambda: watcher.last(config_topic), what="light discovery config")
@@ -70,9 +70,9 @@ async def test_commands_from_a_plain_client_change_devices(broker: Mosquitto, pl
     assert state.context is not None and state.context.origin == "mqtt"
 
     await client.publish("qilu/hub_a/switch_living_room_tv_plug/set", "ON", qos=1)
-    await wait_for(lambda: hub.states.get("switch.living_room_tv_plug").value == "on", what="plug on")
+    await wait_for(lambda: st(hub, "switch.living_room_tv_plug").value == "on", what="plug on")
     await client.publish("qilu/hub_a/climate_bedroom_thermostat/set/temperature", "23.5", qos=1)
-    await wait_for(lambda: hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 23.5,
+    await wait_for(lambda: st(hub, "climate.bedroom_thermostat").attributes["temperature"] == 23.5,
                    what="thermostat target")
 
     # Bad input: a clear error on the result topic, nothing changes, the bridge keeps going.
@@ -82,10 +82,10 @@ async def test_commands_from_a_plain_client_change_devices(broker: Mosquitto, pl
     errors = await wait_for(lambda: len(results.messages) >= 3 and results.messages, what="three errors")
     codes = sorted(json.loads(m.payload)["code"] for m in errors)
     assert codes == ["invalid_format", "out_of_range", "out_of_range"]
-    assert hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 23.5
-    assert hub.states.get(LIGHT).attributes["brightness"] == 128
+    assert st(hub, "climate.bedroom_thermostat").attributes["temperature"] == 23.5
+    assert st(hub, LIGHT).attributes["brightness"] == 128
     await client.publish("qilu/hub_a/light_living_room_ceiling_light/set", "OFF", qos=1)
-    await wait_for(lambda: hub.states.get(LIGHT).value == "off", what="off after errors")
+    await wait_for(lambda: st(hub, LIGHT).value == "off", what="off after errors")
     assert bridge.stats.command_errors == 3
 
 
@@ -98,7 +98,9 @@ async def test_last_will_marks_the_hub_offline(broker: Mosquitto, plain: Any, hu
                    and watcher.last("qilu/hub_a/status").payload == b"online", what="online")
     # Cut the TCP connection without an MQTT DISCONNECT, as a crash or power loss would.
     assert bridge._client is not None
-    bridge._client._client.socket().shutdown(socket.SHUT_RDWR)
+    sock = bridge._client._client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)
     await wait_for(lambda: watcher.last("qilu/hub_a/status").payload == b"offline", what="will message")
     await wait_for(lambda: watcher.last("qilu/hub_a/status").payload == b"online", what="back online")
     assert bridge.stats.connects == 2
@@ -119,11 +121,11 @@ async def test_tls_with_password(broker: Mosquitto, hubs: list[Hub], tmp_path: P
     hubs.append(bad_hub)
     await wait_for(lambda: bad_bridge.stats.last_error is not None, what="refusal")
     assert not bad_bridge.connected.is_set()
-    assert "Not authorized" in bad_bridge.stats.last_error or "authori" in bad_bridge.stats.last_error.lower() \
-        or "password" in bad_bridge.stats.last_error.lower()
+    error = (bad_bridge.stats.last_error or "").lower()
+    assert "authori" in error or "password" in error, error
     # The hub with a refused bridge still works locally.
     await bad_hub.commands.async_call(LIGHT, "turn_on")
-    assert bad_hub.states.get(LIGHT).value == "on"
+    assert st(bad_hub, LIGHT).value == "on"
 
     untrusted = settings_for(broker, "hub_untrusted", port=broker.tls_port, tls=True,
                              username=broker.username, password=broker.password)

@@ -9,7 +9,7 @@ from typing import Any
 
 from hub import Hub
 from hub.virtual import DEFAULT_APPLIANCES, VirtualAppliance, VirtualEntity
-from tests.mqtt.conftest import settings_for, start_hub, wait_for
+from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 
 PORCH = (
@@ -44,11 +44,12 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
     await wait_for(lambda: hub_a.states.get("light.hub_b_porch_light"), what="A sees B's light")
     await wait_for(lambda: hub_b.states.get("light.hub_a_living_room_ceiling_light"), what="B sees A's light")
     await wait_for(lambda: hub_a.states.get("climate.hub_b_hall_thermostat")
-                   and hub_a.states.get("climate.hub_b_hall_thermostat").value == "heat", what="thermostat state")
+                   and st(hub_a, "climate.hub_b_hall_thermostat").value == "heat", what="thermostat state")
     mirror = hub_a.entities.get("light.hub_b_porch_light")
     assert mirror is not None and mirror.capabilities == ("on_off", "level")
-    assert hub_a.devices.get(mirror.device_id).name == "Porch Light"
-    assert hub_a.states.get("climate.hub_b_hall_thermostat").attributes["temperature"] == 20.0
+    mirror_device = hub_a.devices.get(mirror.device_id or "")
+    assert mirror_device is not None and mirror_device.name == "Porch Light"
+    assert st(hub_a, "climate.hub_b_hall_thermostat").attributes["temperature"] == 20.0
     # Nobody re-exports what it imported: hub_a announces only its own entities.
     await _quiet(watcher)
     a_configs = {str(m.topic) for m in watcher.messages if str(m.topic).startswith("homeassistant/")
@@ -61,8 +62,8 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
     # A command from hub A to B's device, through the ordinary command API of hub A.
     before = await _quiet(watcher)
     await hub_a.commands.async_call("light.hub_b_porch_light", "turn_on", {"brightness": 200})
-    await wait_for(lambda: hub_b.states.get("light.porch_light").value == "on", what="B's light on")
-    local = hub_b.states.get("light.porch_light")
+    await wait_for(lambda: st(hub_b, "light.porch_light").value == "on", what="B's light on")
+    local = st(hub_b, "light.porch_light")
     assert local.attributes["brightness"] == 200
     assert local.context is not None and local.context.origin == "mqtt:hub_a"  # who asked, kept in B
     mirrored = await wait_for(lambda: (s := hub_a.states.get("light.hub_b_porch_light")) and s.value == "on"
@@ -81,12 +82,13 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
 
     # A local change in B reaches A with B as origin.
     await hub_b.commands.async_call("climate.hall_thermostat", "set_temperature", {"temperature": 22.5})
-    await wait_for(lambda: hub_a.states.get("climate.hub_b_hall_thermostat").attributes["temperature"] == 22.5,
+    await wait_for(lambda: st(hub_a, "climate.hub_b_hall_thermostat").attributes["temperature"] == 22.5,
                    what="thermostat mirrored")
-    assert hub_a.states.get("climate.hub_b_hall_thermostat").context.origin == "mqtt:hub_b"
+    thermostat_context = st(hub_a, "climate.hub_b_hall_thermostat").context
+    assert thermostat_context is not None and thermostat_context.origin == "mqtt:hub_b"
     # And B controls A's plug.
     await hub_b.commands.async_call("switch.hub_a_living_room_tv_plug", "turn_on")
-    await wait_for(lambda: hub_a.states.get("switch.living_room_tv_plug").value == "on", what="A's plug on")
+    await wait_for(lambda: st(hub_a, "switch.living_room_tv_plug").value == "on", what="A's plug on")
 
     # Validation happens in the commanding hub before anything is sent.
     sent = await _quiet(watcher)
@@ -103,12 +105,12 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
     await watcher.client.publish("qilu/hub_b/light_porch_light/call",
                                  json.dumps({"command": "turn_off", "args": {}, "origin": "hub_b"}), qos=1)
     await wait_for(lambda: bridge_b.stats.echoes_ignored >= 1, what="echo dropped")
-    assert hub_b.states.get("light.porch_light").value == "on"
+    assert st(hub_b, "light.porch_light").value == "on"
 
     # Hub B goes away: its devices become unavailable in A.
     hubs.remove(hub_b)
     await hub_b.async_stop()
-    await wait_for(lambda: hub_a.states.get("light.hub_b_porch_light").value == "unavailable",
+    await wait_for(lambda: st(hub_a, "light.hub_b_porch_light").value == "unavailable",
                    what="B offline")
 
 
@@ -119,7 +121,7 @@ async def test_federation_can_be_turned_off(broker: Mosquitto, hubs: list[Hub], 
     hub_a, bridge_a = await start_hub(tmp_path / "a", settings_for(broker, "hub_a", federation=False),
                                       DEFAULT_APPLIANCES[:1])
     hubs.append(hub_a)
-    hub_c, bridge_c = await start_hub(tmp_path / "c", settings_for(broker, "hub_c"), ())
+    hub_c, _ = await start_hub(tmp_path / "c", settings_for(broker, "hub_c"), ())
     hubs.append(hub_c)
     await wait_for(lambda: hub_c.states.get("light.hub_b_porch_light"), what="C federates")
     await wait_for(lambda: hub_c.states.get("light.hub_a_living_room_ceiling_light"), what="C sees A")

@@ -11,7 +11,7 @@ import aiomqtt
 
 from hub import Hub
 from hub.virtual import DEFAULT_APPLIANCES
-from tests.mqtt.conftest import settings_for, start_hub, wait_for
+from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 
 LIGHT = "light.living_room_ceiling_light"
@@ -52,9 +52,9 @@ async def test_broker_restart_keeps_acknowledged_commands(broker: Mosquitto, hub
         collector = asyncio.create_task(collect())
         try:
             # Delivered from the hub's persistent session once it is back.
-            await wait_for(lambda: hub.states.get(LIGHT).value == "on", what="queued light command")
-            assert hub.states.get(LIGHT).attributes["brightness"] == 77
-            await wait_for(lambda: hub.states.get(PLUG).value == "on", what="queued plug command")
+            await wait_for(lambda: st(hub, LIGHT).value == "on", what="queued light command")
+            assert st(hub, LIGHT).attributes["brightness"] == 77
+            await wait_for(lambda: st(hub, PLUG).value == "on", what="queued plug command")
             assert bridge.stats.connects == 2
             assert bridge.stats.sessions_resumed == 1  # Mosquitto kept the session across its restart
             await asyncio.sleep(1.0)
@@ -113,7 +113,7 @@ async def test_unreachable_broker_does_not_hurt_the_hub(tmp_path: Path, hubs: li
     hubs.append(hub)
     await wait_for(lambda: bridge.stats.last_error is not None, what="connection refused")
     await hub.commands.async_call(LIGHT, "turn_on")
-    assert hub.states.get(LIGHT).value == "on"
+    assert st(hub, LIGHT).value == "on"
 
 
 def settings_for_port(port: int) -> Any:

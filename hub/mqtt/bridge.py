@@ -77,7 +77,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 QOS_COMMAND = 1
 QOS_STATE = 1  # queued for federated peers' persistent sessions while they are away
 QOS_CONFIG = 1
-PUBLISH_BATCH = 256
+PUBLISH_BATCH = 64
 IMPORT_PREFIX = "mqtt:"
 
 
@@ -150,6 +150,7 @@ class MqttBridge:
         self._subscribed: set[str] = set()
         self._last_payload: dict[str, bytes] = {}  # per source topic, replayed to entities adopted later
         self._first_connect = True
+        self._publishing = False  # a batch is on its way (benchmarks wait for quiet)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -372,6 +373,7 @@ class MqttBridge:
                 doc = state_document(entity, state, self.hub_id)
                 messages.append((self.topics.state(entity_id), json.dumps(doc, separators=(",", ":")).encode(),
                                  QOS_STATE))
+            self._publishing = True
             try:
                 for start in range(0, len(messages), PUBLISH_BATCH):
                     batch = messages[start : start + PUBLISH_BATCH]
@@ -383,6 +385,8 @@ class MqttBridge:
                 self._dirty_config |= {e for e in configs if e in self._exported}
                 self._dirty_state |= states
                 raise
+            finally:
+                self._publishing = False
 
     # -- inbound --------------------------------------------------------------------------
     async def _reader(self, client: _Client) -> None:

@@ -258,6 +258,7 @@ class MqttBridge:
             finally:
                 self.connected.clear()
                 self._client = None
+                self._imported_unavailable()
             if time.monotonic() - started > 60:
                 delay = self.settings.reconnect_min
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
@@ -293,6 +294,9 @@ class MqttBridge:
             if foreign:
                 await self._subscribe(client, foreign, 1, no_local=True)
         await client.publish(self.topics.status, "online", qos=1, retain=True)
+        # Back from "unavailable": the last known states stand until fresher messages arrive.
+        for record in list(self._imported.values()):
+            self._write_state(record)
         if s.export and not resumed:
             # Retained configs/states may be gone (fresh broker) or this process is new: announce all.
             self._dirty_config.update(self._exportable_ids())
@@ -694,6 +698,15 @@ class MqttBridge:
         if record.spec.availability_mode == "any":
             return any(flags.values())
         return all(flags.values())  # "latest": each topic keeps its last word; any offline means offline
+
+    def _imported_unavailable(self) -> None:
+        """Without the broker nothing imported can be read or commanded (as Home Assistant shows it)."""
+        if self._hub is None:
+            return
+        for record in list(self._imported.values()):
+            state = self._hub.states.get(record.entity_id)
+            if state is not None and state.value != UNAVAILABLE:
+                self._hub.states.async_set(record.entity_id, UNAVAILABLE, state.attributes, Context("mqtt"))
 
     def _write_state(self, record: _Imported) -> None:
         assert self._hub is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
@@ -133,3 +134,20 @@ async def test_tls_with_password(broker: Mosquitto, hubs: list[Hub], tmp_path: P
     hubs.append(other_hub)
     await wait_for(lambda: other_bridge.stats.last_error is not None, what="certificate refusal")
     assert not other_bridge.connected.is_set()
+
+
+async def test_removed_entity_is_withdrawn_from_home_assistant(broker: Mosquitto, plain: Any, hubs: list[Hub],
+                                                               tmp_path: Path) -> None:
+    hub, bridge = await start_hub(tmp_path / "a", settings_for(broker, "hub_a"), DEFAULT_APPLIANCES)
+    hubs.append(hub)
+    await wait_for(lambda: len(bridge.exported()) == 6, what="export")
+    watcher = await plain("homeassistant/sensor/hub_a/#")
+    topic = "homeassistant/sensor/hub_a/sensor_living_room_tv_plug_power/config"
+    await wait_for(lambda: watcher.last(topic) is not None, what="retained config")
+    hub.entities.async_remove("sensor.living_room_tv_plug_power")
+    # An empty retained payload deletes the entity in Home Assistant and clears the broker's copy.
+    await wait_for(lambda: (m := watcher.last(topic)) is not None and m.payload == b"", what="empty config")
+    assert "sensor.living_room_tv_plug_power" not in bridge.exported()
+    late = await plain("homeassistant/sensor/hub_a/#")
+    await asyncio.sleep(0.3)
+    assert late.on(topic) == []

@@ -120,3 +120,20 @@ def settings_for_port(port: int) -> Any:
     from hub.mqtt import MqttSettings
 
     return MqttSettings(host="127.0.0.1", port=port, hub_id="hub_x", reconnect_min=0.1, reconnect_max=0.5)
+
+
+async def test_imported_devices_unavailable_while_the_broker_is_away(broker: Mosquitto, hubs: list[Hub],
+                                                                     tmp_path: Path) -> None:
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.publish("homeassistant/switch/plug1/config", json.dumps({
+            "name": "Plug", "command_topic": "plug1/set", "state_topic": "plug1/state", "unique_id": "plug1",
+            "device": {"identifiers": ["plug1"], "name": "Garage"}}), qos=1, retain=True)
+        await client.publish("plug1/state", "ON", qos=1, retain=True)
+    hub, bridge = await start_hub(tmp_path / "a", settings_for(broker, "hub_a"))
+    hubs.append(hub)
+    await wait_for(lambda: (s := hub.states.get("switch.garage_plug")) and s.value == "on", what="plug")
+    broker.stop()
+    await wait_for(lambda: st(hub, "switch.garage_plug").value == "unavailable", what="unavailable")
+    broker.start()
+    await wait_for(lambda: st(hub, "switch.garage_plug").value == "on", what="restored")
+    assert bridge.stats.sessions_resumed == 1

@@ -79,6 +79,8 @@ QOS_STATE = 1  # queued for federated peers' persistent sessions while they are 
 QOS_CONFIG = 1
 PUBLISH_BATCH = 64
 IMPORT_PREFIX = "mqtt:"
+REPLY_TIMEOUT_S = 8.0  # below the command router's 10 s, so the caller hears the peer's answer
+REPLY = "_reply"  # cannot clash with an object id: those always hold a domain before "_"
 
 
 class _Client(aiomqtt.Client):
@@ -152,6 +154,7 @@ class MqttBridge:
         self._first_connect = True
         self._publishing = False  # a batch is on its way (benchmarks wait for quiet)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}  # call id -> peer's answer
 
     # -- lifecycle ------------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -279,7 +282,7 @@ class MqttBridge:
         self.stats.sessions_resumed += int(resumed)
         if not resumed:
             # "+/set/#" also matches ".../set" itself; subscribing both would deliver commands twice.
-            command_topics = [self.topics.set_filter(), self.topics.call_filter()]
+            command_topics = [self.topics.set_filter(), self.topics.call_filter(), self._reply_topic()]
             await self._subscribe(client, command_topics, QOS_COMMAND)
             if s.import_ or s.federation:
                 prefix = s.discovery_prefix
@@ -419,7 +422,14 @@ class MqttBridge:
             self._on_discovery(topic, data)
 
     # -- commands addressed to us ---------------------------------------------------------
+    def _reply_topic(self) -> str:
+        assert self.topics is not None
+        return f"{self.topics.base}/{self.hub_id}/{REPLY}"
+
     def _on_command_message(self, rest: str, payload: bytes) -> None:
+        if rest == REPLY:
+            self._on_reply(payload)
+            return
         parts = rest.split("/")
         if len(parts) < 2 or parts[1] not in ("set", "call"):
             return  # our own state/status topics when echoed by a broker without no_local
@@ -431,8 +441,10 @@ class MqttBridge:
         entity = self._hub.entities.get(entity_id) if self._hub else None
         if entity is None:
             return
+        reply: tuple[str, str] | None = None
         try:
             if parts[1] == "call":
+                reply = self._reply_address(payload)
                 command, args, context = self._parse_call(payload)
                 if context is None:
                     self.stats.echoes_ignored += 1
@@ -442,10 +454,25 @@ class MqttBridge:
                 command, args = parse_ha_command(entity, field_name, payload)
                 context = Context("mqtt")
         except CommandError as err:
-            self._command_failed(parts[0], entity_id, err)
+            self._command_failed(parts[0], entity_id, err, reply)
             return
         self.stats.commands_in += 1
-        self._spawn(self._execute(parts[0], entity_id, command, args, context))
+        self._spawn(self._execute(parts[0], entity_id, command, args, context, reply))
+
+    def _reply_address(self, payload: bytes) -> tuple[str, str] | None:
+        """Where a federated caller waits for the outcome: (topic, call id), if it asked and looks sane."""
+        assert self.topics is not None
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        topic, call_id = data.get("reply_to"), data.get("id")
+        if (isinstance(topic, str) and isinstance(call_id, str) and topic.startswith(self.topics.base + "/")
+                and topic.endswith("/" + REPLY) and "+" not in topic and "#" not in topic and len(call_id) <= 64):
+            return topic, call_id
+        return None
 
     def _parse_call(self, payload: bytes) -> tuple[str, dict[str, Any], Context | None]:
         try:
@@ -467,14 +494,34 @@ class MqttBridge:
         return data["command"], args, Context(f"{ORIGIN_PREFIX}{origin}", parent_id=parent)
 
     async def _execute(self, object_id: str, entity_id: str, command: str, args: dict[str, Any],
-                       context: Context) -> None:
+                       context: Context, reply: tuple[str, str] | None = None) -> None:
         assert self._hub is not None
         try:
             await self._hub.commands.async_call(entity_id, command, args, context)
         except CommandError as err:
-            self._command_failed(object_id, entity_id, err)
+            self._command_failed(object_id, entity_id, err, reply)
+            return
+        if reply is not None:
+            await self._send_reply(reply, {"ok": True})
 
-    def _command_failed(self, object_id: str, entity_id: str, err: CommandError) -> None:
+    async def _send_reply(self, reply: tuple[str, str], body: dict[str, Any]) -> None:
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(reply[0], json.dumps({"id": reply[1], **body}), qos=QOS_COMMAND)
+
+    def _on_reply(self, payload: bytes) -> None:
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(data, dict) and isinstance(data.get("id"), str):
+            future = self._replies.get(data["id"])
+            if future is not None and not future.done():
+                future.set_result(data)
+
+    def _command_failed(self, object_id: str, entity_id: str, err: CommandError,
+                        reply: tuple[str, str] | None = None) -> None:
         self.stats.command_errors += 1
         self.stats.last_error = f"{entity_id}: {err.code}: {err.message}"
         _LOGGER.warning("MQTT command for %s refused: %s (%s)", entity_id, err.message, err.code)
@@ -482,6 +529,8 @@ class MqttBridge:
         if client is not None and self.topics is not None:
             body = json.dumps({"ok": False, "code": err.code, "message": err.message})
             self._spawn(client.publish(f"{self.topics.base}/{self.hub_id}/{object_id}/result", body, qos=0))
+            if reply is not None:
+                self._spawn(self._send_reply(reply, {"ok": False, "code": err.code, "message": err.message}))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -723,19 +772,42 @@ class MqttBridge:
         if client is None or not self.connected.is_set():
             raise CommandError("unavailable", "the MQTT broker is not connected")
         spec = record.spec
+        if not self._is_available(record):
+            raise CommandError("unavailable", f"{entity.entity_id} is offline")
         if spec.peer_hub is not None:
-            origin = context.origin[len(ORIGIN_PREFIX):] if context.origin.startswith(ORIGIN_PREFIX) else self.hub_id
-            body = {"command": command, "args": args, "origin": origin,
-                    "context": {"id": context.id, "origin": context.origin}}
-            messages = [(spec.options["call_topic"], json.dumps(body, separators=(",", ":")))]
-        else:
-            messages = command_messages(spec, command, args, record.value)
+            await self._peer_command(client, record, command, args, context)
+            return
         try:
-            for topic, payload in messages:
+            for topic, payload in command_messages(spec, command, args, record.value):
                 await client.publish(topic, payload, qos=QOS_COMMAND)
         except aiomqtt.MqttError as err:
             raise CommandError("unavailable", f"MQTT publish failed: {err}") from None
         self.stats.commands_out += 1
+
+    async def _peer_command(self, client: _Client, record: _Imported, command: str, args: dict[str, Any],
+                            context: Context) -> None:
+        """Run a command in the peer hub that owns the entity, and wait for its verdict."""
+        peer = record.spec.peer_hub
+        origin = context.origin[len(ORIGIN_PREFIX):] if context.origin.startswith(ORIGIN_PREFIX) else self.hub_id
+        call_id = uuid.uuid4().hex
+        body = {"command": command, "args": args, "origin": origin, "id": call_id, "reply_to": self._reply_topic(),
+                "context": {"id": context.id, "origin": context.origin}}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[call_id] = future
+        try:
+            await client.publish(record.spec.options["call_topic"], json.dumps(body, separators=(",", ":")),
+                                 qos=QOS_COMMAND)
+            self.stats.commands_out += 1
+            answer = await asyncio.wait_for(future, REPLY_TIMEOUT_S)
+        except aiomqtt.MqttError as err:
+            raise CommandError("unavailable", f"MQTT publish failed: {err}") from None
+        except TimeoutError:
+            raise CommandError("timeout", f"hub {peer} did not answer within {REPLY_TIMEOUT_S:g} s") from None
+        finally:
+            self._replies.pop(call_id, None)
+        if not answer.get("ok"):
+            code = answer.get("code") if isinstance(answer.get("code"), str) else "driver_error"
+            raise CommandError(str(code), f"hub {peer}: {answer.get('message', 'refused')}")
 
     # -- introspection --------------------------------------------------------------------
     def imported(self) -> dict[str, str]:

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hub import Hub
+import pytest
+
+from hub import CommandError, Hub
 from hub.virtual import DEFAULT_APPLIANCES, VirtualAppliance, VirtualEntity
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
@@ -72,13 +74,14 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
     # The origin survives the round trip: A's mirror knows the change started at hub_a.
     assert mirrored.context is not None and mirrored.context.origin == "mqtt:hub_a"
 
-    # No loop: one command message and one state message, then silence.
+    # No loop: the command, B's answer to A, and one state message; then silence.
     after = await _quiet(watcher, 0.7)
-    extra = [m for m in watcher.messages[before:after]]
-    assert [str(m.topic) for m in extra] == ["qilu/hub_b/light_porch_light/call",
-                                             "qilu/hub_b/light_porch_light/state"]
-    call = json.loads(extra[0].payload)
-    assert call["origin"] == "hub_a" and call["command"] == "turn_on" and extra[0].qos == 1
+    extra = watcher.messages[before:after]
+    assert sorted(str(m.topic) for m in extra) == ["qilu/hub_a/_reply", "qilu/hub_b/light_porch_light/call",
+                                                   "qilu/hub_b/light_porch_light/state"]
+    call = json.loads(next(m for m in extra if str(m.topic).endswith("/call")).payload)
+    assert call["origin"] == "hub_a" and call["command"] == "turn_on"
+    assert all(m.qos == 1 for m in extra if not str(m.topic).endswith("/state"))
 
     # A local change in B reaches A with B as origin.
     await hub_b.commands.async_call("climate.hall_thermostat", "set_temperature", {"temperature": 22.5})
@@ -92,14 +95,20 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
 
     # Validation happens in the commanding hub before anything is sent.
     sent = await _quiet(watcher)
-    try:
+    with pytest.raises(CommandError) as invalid:
         await hub_a.commands.async_call("light.hub_b_porch_light", "turn_on", {"brightness": 300})
-    except Exception as err:  # CommandError
-        assert getattr(err, "code", "") == "out_of_range"
-    else:
-        raise AssertionError("an out-of-range brightness was accepted")
+    assert invalid.value.code == "out_of_range"
     await asyncio.sleep(0.2)
     assert len(watcher.messages) == sent
+
+    # A refusal inside B reaches the caller in A with B's reason.
+    porch = hub_b.entities.get("light.porch_light")
+    assert porch is not None
+    porch.disabled = True
+    with pytest.raises(CommandError) as refused:
+        await hub_a.commands.async_call("light.hub_b_porch_light", "turn_off")
+    assert refused.value.code == "not_allowed" and "hub_b" in refused.value.message
+    porch.disabled = False
 
     # A hub drops echoes of its own commands (a misbehaving relay replaying them).
     await watcher.client.publish("qilu/hub_b/light_porch_light/call",
@@ -112,6 +121,9 @@ async def test_two_hubs_federate_through_one_broker(broker: Mosquitto, plain: An
     await hub_b.async_stop()
     await wait_for(lambda: st(hub_a, "light.hub_b_porch_light").value == "unavailable",
                    what="B offline")
+    with pytest.raises(CommandError) as offline:
+        await hub_a.commands.async_call("light.hub_b_porch_light", "turn_off")
+    assert offline.value.code == "unavailable"
 
 
 async def test_federation_can_be_turned_off(broker: Mosquitto, hubs: list[Hub], tmp_path: Path) -> None:

@@ -120,7 +120,8 @@ async def test_device_discovery_over_the_broker(broker: Mosquitto, plain: Any, h
         "state_topic": "sensorBedroom/state",
     }
     await publisher.client.publish("homeassistant/device/bedroom/config", json.dumps(device), retain=True)
-    await publisher.client.publish("sensorBedroom/state", json.dumps({"temperature": 18.5, "humidity": 55}))
+    await publisher.client.publish("sensorBedroom/state", json.dumps({"temperature": 18.5, "humidity": 55}),
+                                   retain=True)  # retained: the hub may subscribe after this is sent
     await wait_for(lambda: (s := hub.states.get("sensor.bedroom_node_temp")) and s.value == 18.5, what="temp")
     await wait_for(lambda: (s := hub.states.get("sensor.bedroom_node_hum")) and s.value == 55.0, what="hum")
     # Dropping a component from the device removes just that entity.

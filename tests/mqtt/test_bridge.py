@@ -151,3 +151,20 @@ async def test_removed_entity_is_withdrawn_from_home_assistant(broker: Mosquitto
     late = await plain("homeassistant/sensor/hub_a/#")
     await asyncio.sleep(0.3)
     assert late.on(topic) == []
+
+
+async def test_tls_with_client_certificate(broker: Mosquitto, hubs: list[Hub], tmp_path: Path) -> None:
+    assert broker.mtls_port is not None
+    with_cert = settings_for(broker, "hub_cert", port=broker.mtls_port, tls=True, ca_file=str(broker.certs["ca"]),
+                             client_cert=str(broker.certs["client_cert"]), client_key=str(broker.certs["client_key"]))
+    hub, bridge = await start_hub(tmp_path / "a", with_cert, DEFAULT_APPLIANCES)
+    hubs.append(hub)
+    await wait_for(lambda: LIGHT in bridge.exported(), what="export with a client certificate")
+
+    without = settings_for(broker, "hub_nocert", port=broker.mtls_port, tls=True, ca_file=str(broker.certs["ca"]))
+    other, other_bridge = await start_hub(tmp_path / "b", without, DEFAULT_APPLIANCES)
+    hubs.append(other)
+    # TLS 1.3 refuses the missing certificate after the handshake, so the client only learns it when
+    # no CONNACK comes: the bridge's 10 s connect timeout.
+    await wait_for(lambda: other_bridge.stats.last_error is not None, timeout=30, what="refused without a certificate")
+    assert not other_bridge.connected.is_set()

@@ -4,22 +4,25 @@ Runs Debian's ``/usr/sbin/mosquitto`` (never the system service) on free ports o
 127.0.0.1 with its own config, persistence directory and log, so tests can stop
 and restart it and keep sessions and retained messages across the restart.
 
-Two listeners:
+Three listeners:
 
-* plain MQTT, anonymous;
-* MQTT over TLS with a certificate for 127.0.0.1 signed by a throwaway CA made
-  with ``openssl``, and a password file made with ``mosquitto_passwd``
-  (anonymous clients refused).
+* ``port``: plain MQTT, anonymous;
+* ``tls_port``: MQTT over TLS with a certificate for 127.0.0.1 signed by a
+  throwaway CA made with ``openssl``, and a password file made with
+  ``mosquitto_passwd`` (anonymous clients refused);
+* ``mtls_port``: MQTT over TLS that requires a client certificate from that CA.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +58,27 @@ def make_test_ca(directory: Path) -> dict[str, Path]:
                    "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
     _run(OPENSSL, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
          "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt))
-    return {"ca": ca_crt, "cert": crt, "key": key}
+    # A client certificate from the same CA, for brokers that authenticate clients by certificate.
+    client_key, client_csr, client_crt = directory / "client.key", directory / "client.csr", directory / "client.crt"
+    client_ext = directory / "client.ext"
+    _run(OPENSSL, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=qilu-test-hub",
+         "-keyout", str(client_key), "-out", str(client_csr))
+    client_ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    _run(OPENSSL, "x509", "-req", "-in", str(client_csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "2", "-extfile", str(client_ext), "-out", str(client_crt))
+    return {"ca": ca_crt, "cert": crt, "key": key, "client_cert": client_crt, "client_key": client_key}
+
+
+_SHARED_CERTS: dict[str, Path] = {}
+
+
+def shared_test_ca() -> dict[str, Path]:
+    """One CA and certificate set per process: RSA key generation costs about a second on the gateway."""
+    if not _SHARED_CERTS:
+        directory = Path(tempfile.mkdtemp(prefix="qilu-test-ca-"))
+        atexit.register(shutil.rmtree, directory, True)
+        _SHARED_CERTS.update(make_test_ca(directory))
+    return dict(_SHARED_CERTS)
 
 
 class Mosquitto:
@@ -66,10 +89,11 @@ class Mosquitto:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.tls_port = free_port() if tls else None
+        self.mtls_port = free_port() if tls else None
         self.persistence = persistence
         self.process: subprocess.Popen[bytes] | None = None
         self.username, self.password = USERNAME, PASSWORD
-        self.certs: dict[str, Path] = make_test_ca(self.directory / "certs") if tls else {}
+        self.certs: dict[str, Path] = shared_test_ca() if tls else {}
         self.config_file = self.directory / "mosquitto.conf"
         self.log_file = self.directory / "mosquitto.log"
         self._write_config()
@@ -101,6 +125,13 @@ class Mosquitto:
                 f"keyfile {self.certs['key']}",
                 "allow_anonymous false",
                 f"password_file {passwd}",
+                f"listener {self.mtls_port} 127.0.0.1",
+                f"cafile {self.certs['ca']}",
+                f"certfile {self.certs['cert']}",
+                f"keyfile {self.certs['key']}",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "allow_anonymous false",
             ]
         self.config_file.write_text("\n".join(lines) + "\n")
 
@@ -110,7 +141,7 @@ class Mosquitto:
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config_file)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
-        ports = [p for p in (self.port, self.tls_port) if p is not None]
+        ports = [p for p in (self.port, self.tls_port, self.mtls_port) if p is not None]
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""

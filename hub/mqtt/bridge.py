@@ -255,6 +255,10 @@ class MqttBridge:
                 self.stats.last_error = str(err)
                 _LOGGER.warning("MQTT connection to %s:%s lost or refused: %s; retrying in %.1fs",
                                 self.settings.host, self.settings.port, err, delay)
+            except (OSError, ssl.SSLError) as err:  # unreadable CA/certificate files: say which, no traceback
+                self.stats.last_error = f"TLS setup failed: {err}"
+                _LOGGER.error("MQTT TLS setup failed: %s (ca_file=%s, client_cert=%s); retrying in %.1fs",
+                              err, self.settings.ca_file, self.settings.client_cert, delay)
             except Exception as err:  # a bug here must not end the bridge for good
                 self.stats.last_error = f"{type(err).__name__}: {err}"
                 _LOGGER.exception("MQTT bridge failed; retrying in %.1fs", delay)
@@ -267,10 +271,8 @@ class MqttBridge:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.reconnect_max)
 
-    async def _subscribe(self, client: _Client, topics: Iterable[str], qos: int, *, no_local: bool = False,
-                         only_new: bool = False) -> None:
-        # retainHandling=1: retained messages only for a subscription the broker did not have.
-        options = SubscribeOptions(qos=qos, noLocal=no_local, retainHandling=1 if only_new else 0)
+    async def _subscribe(self, client: _Client, topics: Iterable[str], qos: int, *, no_local: bool = False) -> None:
+        options = SubscribeOptions(qos=qos, noLocal=no_local)
         items = [(t, options) for t in topics]
         for start in range(0, len(items), 64):
             await client.subscribe(items[start : start + 64])

@@ -128,6 +128,12 @@ async def test_tls_with_password(broker: Mosquitto, hubs: list[Hub], tmp_path: P
     await bad_hub.commands.async_call(LIGHT, "turn_on")
     assert st(bad_hub, LIGHT).value == "on"
 
+    missing_ca = settings_for(broker, "hub_noca", port=broker.tls_port, tls=True, ca_file=str(tmp_path / "nope.pem"))
+    ca_hub, ca_bridge = await start_hub(tmp_path / "d", missing_ca, DEFAULT_APPLIANCES)
+    hubs.append(ca_hub)
+    await wait_for(lambda: ca_bridge.stats.last_error is not None, what="missing CA file reported")
+    assert "TLS setup failed" in (ca_bridge.stats.last_error or "")
+
     untrusted = settings_for(broker, "hub_untrusted", port=broker.tls_port, tls=True,
                              username=broker.username, password=broker.password)
     other_hub, other_bridge = await start_hub(tmp_path / "c", untrusted, DEFAULT_APPLIANCES)

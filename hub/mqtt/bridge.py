@@ -83,6 +83,11 @@ REPLY_TIMEOUT_S = 8.0  # below the command router's 10 s, so the caller hears th
 REPLY = "_reply"  # cannot clash with an object id: those always hold a domain before "_"
 
 
+def _dumps(data: Any) -> bytes:
+    # default=str: a driver that stores a set or a datetime in attributes must not stall the publisher.
+    return json.dumps(data, separators=(",", ":"), default=str).encode()
+
+
 class _Client(aiomqtt.Client):
     """aiomqtt does not expose CONNACK's session-present flag; we need it to avoid re-announcing."""
 
@@ -350,7 +355,7 @@ class MqttBridge:
         area = hub.areas.get(area_id) if area_id else None
         config = discovery_config(entity, device, area.name if area else None, self.topics,
                                   str((hub.config.get("hub") or {}).get("name", "qilu-hub")))
-        return self.topics.config(entity), json.dumps(config, separators=(",", ":")).encode()
+        return self.topics.config(entity), _dumps(config)
 
     async def _publisher(self, client: _Client) -> None:
         assert self._hub is not None and self.topics is not None
@@ -380,8 +385,7 @@ class MqttBridge:
                     continue
                 assert entity is not None
                 doc = state_document(entity, state, self.hub_id)
-                messages.append((self.topics.state(entity_id), json.dumps(doc, separators=(",", ":")).encode(),
-                                 QOS_STATE))
+                messages.append((self.topics.state(entity_id), _dumps(doc), QOS_STATE))
             self._publishing = True
             try:
                 for start in range(0, len(messages), PUBLISH_BATCH):

@@ -49,6 +49,12 @@ async def test_entities_published_in_home_assistant_format(broker: Mosquitto, pl
     state = _json(await wait_for(lambda: watcher.last("qilu/hub_a/light_living_room_ceiling_light/state")))
     assert state["state"] == "OFF" and state["hub"] == "hub_a"
 
+    # Attributes JSON cannot express do not stall the publisher.
+    hub.states.async_set("sensor.kitchen_motion_battery", 41.0, {"odd": {1, 2}, "when": Path("/x")})
+    odd = await wait_for(lambda: [_json(m) for m in watcher.on("qilu/hub_a/sensor_kitchen_motion_battery/state")
+                                  if _json(m)["value"] == 41.0], what="odd attributes")
+    assert odd[-1]["attributes"]["when"] == "/x"
+
     # A state change in the hub reaches a plain subscriber.
     hub.states.async_set("sensor.kitchen_motion_battery", 42.0)
     doc = await wait_for(lambda: [_json(m) for m in watcher.on("qilu/hub_a/sensor_kitchen_motion_battery/state")

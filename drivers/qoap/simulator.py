@@ -303,13 +303,14 @@ class QoapSimulator:
         if self.variant == "crashy":
             # The firmware bug the kit must catch: a malformed request kills the web server.
             self.crashed = True
+            if request.transport is not None:
+                request.transport.abort()  # the connection drops mid-request, as when the firmware resets
             asyncio.get_running_loop().create_task(self._crash())
             raise web.HTTPInternalServerError(text="firmware panic")
         status = 404 if code == "not_found" else 400
         return _reply(request, {"ok": False, "error": {"code": code, "message": message}}, status)
 
     async def _crash(self) -> None:
-        await asyncio.sleep(0.05)
         await self._close_clients()
         await self.server.stop()
 

@@ -156,4 +156,11 @@ def spawn_tracked(tasks: set[asyncio.Task[Any]], coro: Awaitable[Any], name: str
     task.set_name(name)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+    task.add_done_callback(_retrieve)
     return task
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    # The connection reports its loss itself; the error must not also surface as "never retrieved".
+    if not task.cancelled() and task.exception() is not None:
+        _LOGGER.debug("%s ended: %r", task.get_name(), task.exception())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 
 from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
@@ -34,8 +35,9 @@ async def resolve(zc: AsyncZeroconf, type_: str, name: str, tries: int = 6, time
 
 
 async def browse(type_: str, *, interface: str = "127.0.0.1", timeout: float = 8.0, expect: int = 1,
-                 zc: AsyncZeroconf | None = None) -> list[MdnsInfo]:
-    """Resolve services of ``type_`` seen on ``interface`` until ``expect`` are found or ``timeout`` passes."""
+                 zc: AsyncZeroconf | None = None, until: Callable[[MdnsInfo], bool] | None = None) -> list[MdnsInfo]:
+    """Resolve services of ``type_`` seen on ``interface`` until ``expect`` are found, one satisfies ``until``,
+    or ``timeout`` passes."""
     own = zc is None
     zc = zc or AsyncZeroconf(interfaces=[interface], ip_version=IPVersion.V4Only)
     type_ = type_ if type_.endswith(".local.") else f"{type_.rstrip('.')}.local."
@@ -50,6 +52,8 @@ async def browse(type_: str, *, interface: str = "127.0.0.1", timeout: float = 8
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and len(found) < expect:
+            if until is not None and any(until(i) for i in found.values()):
+                break
             pending = [n for n in names if n not in found]
             if pending:
                 results = await asyncio.gather(*(resolve(zc, type_, n, tries=1) for n in pending))

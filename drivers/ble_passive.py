@@ -7,6 +7,7 @@ Entities appear as the sensor reveals its measurements.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -80,21 +81,45 @@ def update_to_data(update: SensorUpdate) -> tuple[dict[str, Any], list[EntityDes
     return data, descs
 
 
+# A sensor silent for this long is marked unavailable (BTHome and MiBeacon sensors advertise every few seconds
+# to a minute; sleepy ones at least every 10 minutes).
+STALE_AFTER = 900.0
+
+
 class PassiveBleConnection(DeviceConnection):
-    """Feeds adverts to a parser made by ``parser_factory`` and publishes what it reads."""
+    """Feeds adverts to a parser made by ``parser_factory`` and publishes what it reads.
+
+    A passive sensor cannot be reconnected: when its adverts stop for ``stale_after`` seconds its
+    entities go unavailable, and the next advert brings them back.
+    """
 
     def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance, driver_name: str,
-                 parser_factory: Callable[[], Any]) -> None:
+                 parser_factory: Callable[[], Any], stale_after: float = STALE_AFTER) -> None:
         self.appliance = appliance
         self.parser = parser_factory()
         self.publisher = EntityPublisher(hub, device_id, f"{driver_name}:{appliance.key}", (), f"driver.{driver_name}")
         self.adverts = 0
+        self.stale_after = stale_after
+        self.last_advert = time.monotonic()
+        self.stale = False
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def async_start(self) -> None:
         self.publisher.register()  # entities adopted before a restart come back at once (then "unavailable")
+        self.last_advert = time.monotonic()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.stale_after / 4))
+            if not self.stale and time.monotonic() - self.last_advert > self.stale_after:
+                self.stale = True
+                self.publisher.set_unavailable()
 
     async def async_stop(self) -> None:
-        return None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
 
     def discovery_updated(self, info: DiscoveryInfo) -> None:
         if not isinstance(info, BleInfo) or info.address.upper() != self.appliance.key.upper():
@@ -105,6 +130,8 @@ class PassiveBleConnection(DeviceConnection):
             if desc.key not in self.publisher.entities:
                 self.publisher.add(desc)
         self.adverts += 1
+        self.last_advert = time.monotonic()
+        self.stale = False
         self.publisher.publish(data)
 
     async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:

@@ -71,3 +71,26 @@ async def test_passive_sensors_adopted_and_updated(hub_with_drivers: tuple[Hub, 
     assert ("ble", "58:2d:34:10:00:03") in device.connections
     motion_caps = {e.capabilities[0] for e in hub.entities.for_device(ids[motion.address])}
     assert {"motion", "illuminance", "battery"} <= motion_caps
+
+
+async def test_silent_sensor_goes_unavailable_and_comes_back(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from drivers.ble_passive import PassiveBleConnection
+
+    hub = Hub(Path(str(tmp_path)), {}, recorder=False)
+    sim = XiaomiSimulator(4)
+    [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())
+    device = hub.devices.async_get_or_create(source="xiaomi", name="t", identifiers=appliance.identifiers)
+    conn = driver.connect(hub, device.id, appliance)
+    assert isinstance(conn, PassiveBleConnection)
+    conn.stale_after = 0.2
+    await conn.async_start()
+    conn.discovery_updated(sim.advert())
+    [temp] = [e.entity_id for e in hub.entities.for_device(device.id) if e.capabilities == ("temperature",)]
+    await wait_for(lambda: hub.states.get(temp).value == "unavailable", what="stale")  # type: ignore[union-attr]
+    sim.step()
+    conn.discovery_updated(sim.advert())
+    assert hub.states.get(temp).value == sim.temperature  # type: ignore[union-attr]
+    await conn.async_stop()
+    hub.storage.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -138,10 +139,8 @@ class PollingCoordinator(Generic[T]):
             except Exception:
                 delay = self._backoff.next()
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -204,7 +204,8 @@ class DriverManager:
         if existing is not None:
             return existing.device_id
         device = hub.devices.async_get_or_create(
-            source=driver_name, name=appliance.title, identifiers=appliance.identifiers or [(driver_name, appliance.key)],
+            source=driver_name, name=appliance.title,
+            identifiers=appliance.identifiers or [(driver_name, appliance.key)],
             connections=appliance.connections, manufacturer=appliance.manufacturer, model=appliance.model,
             driver=driver_name,
         )

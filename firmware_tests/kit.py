@@ -175,9 +175,12 @@ class ConformanceKit:
 
     # -- checks -----------------------------------------------------------------------------
     async def check_advertised(self, result: CheckResult) -> None:
+        def ours(info: MdnsInfo) -> bool:
+            return self.host in info.addresses and (self.port is None or info.port == self.port)
+
         infos = await browse(profile.MDNS_TYPE, interface=local_interface_for(self.host), timeout=self.mdns_timeout,
-                             expect=64)
-        mine = [i for i in infos if self.host in i.addresses and (self.port is None or i.port == self.port)]
+                             expect=1000, until=ours)
+        mine = [i for i in infos if ours(i)]
         if not mine:
             seen = ", ".join(f"{i.name}@{i.host}:{i.port}" for i in infos) or "none"
             raise _Fail(f"no _qoap._tcp service advertises {self.host}{f':{self.port}' if self.port else ''}"
@@ -409,9 +412,12 @@ class ConformanceKit:
                 raise _Fail("after the restart the WebSocket does not send a snapshot")
         finally:
             await ws.close()
+        def ours(info: MdnsInfo) -> bool:
+            return self.host in info.addresses and info.port == self.port
+
         infos = await browse(profile.MDNS_TYPE, interface=local_interface_for(self.host), timeout=self.mdns_timeout,
-                             expect=64)
-        if not any(self.host in i.addresses and i.port == self.port for i in infos):
+                             expect=1000, until=ours)
+        if not any(ours(i) for i in infos):
             raise _Fail("after the restart the device is no longer advertised")
         result.message = f"back after {back:.1f} s, snapshot and advertisement OK"
 

@@ -32,7 +32,8 @@ class BTHomeSimulator:
         self.packet_id = (self.packet_id + 1) & 0xFF
         if self.kind == "climate":
             self.values["temperature"] = round(float(self.values["temperature"]) + random.uniform(-0.05, 0.05), 2)
-            self.values["humidity"] = round(min(100.0, max(0.0, float(self.values["humidity"]) + random.uniform(-0.2, 0.2))), 2)
+            humidity = float(self.values["humidity"]) + random.uniform(-0.2, 0.2)
+            self.values["humidity"] = round(min(100.0, max(0.0, humidity)), 2)
         else:
             self.values["motion"] = 1 if random.random() < 0.3 else 0
             self.values["illuminance"] = round(max(0.0, float(self.values["illuminance"]) + random.uniform(-5, 5)), 2)
@@ -41,5 +42,6 @@ class BTHomeSimulator:
         return encode({"packet_id": self.packet_id, **self.values})
 
     def advert(self, rssi: int = -60) -> BleInfo:
-        return BleInfo(address=self.address, name=self.name, rssi=rssi, service_data={SERVICE_UUID: self.service_data()},
+        return BleInfo(address=self.address, name=self.name, rssi=rssi,
+                       service_data={SERVICE_UUID: self.service_data()},
                        service_uuids=(SERVICE_UUID,), connectable=False)

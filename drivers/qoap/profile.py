@@ -80,13 +80,13 @@ def description_errors(description: Any) -> list[str]:
         if not isinstance(entity, Mapping):
             errors.append(f"{where} is not an object")
             continue
-        key = entity.get("key")
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        entity_key = entity.get("key")
+        if not isinstance(entity_key, str) or not _KEY_RE.match(entity_key):
             errors.append(f"{where}.key must match [a-z0-9_]{{1,32}}")
-        elif key in seen:
-            errors.append(f"{where}.key {key!r} is repeated")
+        elif entity_key in seen:
+            errors.append(f"{where}.key {entity_key!r} is repeated")
         else:
-            seen.add(key)
+            seen.add(entity_key)
         if not isinstance(entity.get("name"), str) or not entity["name"]:
             errors.append(f"{where}.name must be a non-empty string")
         names = entity.get("capabilities")

@@ -104,7 +104,8 @@ class AirConditioner(Appliance):
                 self.set(key, "off")
         elif key == "fan":
             if command in ("turn_on", "set_percentage"):
-                self.set(key, "on", percentage=args.get("percentage", self.entities[key].attributes["percentage"] or 50))
+                percentage = args.get("percentage", self.entities[key].attributes["percentage"] or 50)
+                self.set(key, "on", percentage=percentage)
             elif command == "turn_off":
                 self.set(key, "off", percentage=0)
             elif command == "toggle":

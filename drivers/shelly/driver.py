@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -38,19 +39,36 @@ _COVER_STATES = {"open": "open", "closed": "closed", "opening": "opening", "clos
                  "stopped": "open", "calibrating": "opening"}
 
 
-def _present(key: str) -> Any:
+def _present(key: str) -> Callable[[Any], bool]:
     return lambda status: isinstance(status, dict) and key in status
+
+
+def _output(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda status: "on" if status[key]["output"] else "off"
+
+
+def _kwh(key: str) -> Callable[[dict[str, Any]], float]:
+    return lambda status: round(status[key]["aenergy"]["total"] / 1000.0, 4)  # Shelly counts Wh
+
+
+def _cover_state(key: str) -> Callable[[dict[str, Any]], str]:
+    def value(status: dict[str, Any]) -> str:
+        cover = status[key]
+        if cover["state"] in ("opening", "closing"):
+            return str(cover["state"])
+        return "closed" if cover.get("current_pos") == 0 else _COVER_STATES.get(cover["state"], "open")
+
+    return value
 
 
 def _switch(i: int) -> list[EntityDescription]:
     k = f"switch:{i}"
     return [
-        EntityDescription(k, f"Switch {i}" if i else "Switch", ("on_off",),
-                          value=lambda s, k=k: "on" if s[k]["output"] else "off", exists=_present(k)),
+        EntityDescription(k, f"Switch {i}" if i else "Switch", ("on_off",), value=_output(k), exists=_present(k)),
         EntityDescription(f"{k}/apower", "Power" if not i else f"Power {i}", ("power",), value=f"{k}/apower",
                           exists=_present(k)),
         EntityDescription(f"{k}/aenergy", "Energy" if not i else f"Energy {i}", ("energy",),
-                          value=lambda s, k=k: round(s[k]["aenergy"]["total"] / 1000.0, 4), exists=_present(k)),
+                          value=_kwh(k), exists=_present(k)),
         EntityDescription(f"{k}/voltage", "Voltage" if not i else f"Voltage {i}", ("voltage",), value=f"{k}/voltage",
                           exists=_present(k), entity_category="diagnostic"),
     ]
@@ -60,8 +78,7 @@ def _cover(i: int) -> list[EntityDescription]:
     k = f"cover:{i}"
     return [
         EntityDescription(k, "Cover" if not i else f"Cover {i}", ("cover_position",),
-                          value=lambda s, k=k: _COVER_STATES.get(s[k]["state"], "open")
-                          if s[k].get("current_pos") != 0 or s[k]["state"] in ("opening", "closing") else "closed",
+                          value=_cover_state(k),
                           attributes={"current_position": f"{k}/current_pos"}, exists=_present(k)),
         EntityDescription(f"{k}/apower", "Cover Power" if not i else f"Cover Power {i}", ("power",),
                           value=f"{k}/apower", exists=_present(k)),

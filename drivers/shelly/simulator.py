@@ -58,13 +58,15 @@ class ShellySimulator:
         self.status: dict[str, Any] = {"sys": self._sys()}
         if model == "plus1pm":
             self.status["switch:0"] = {"id": 0, "source": "init", "output": False, "apower": 0.0, "voltage": 229.8,
-                                       "current": 0.0, "aenergy": {"total": self.energy_wh, "by_minute": [0.0, 0.0, 0.0],
-                                                                   "minute_ts": int(time.time())},
+                                       "current": 0.0,
+                                       "aenergy": {"total": self.energy_wh, "by_minute": [0.0, 0.0, 0.0],
+                                                   "minute_ts": int(time.time())},
                                        "temperature": {"tC": 41.2, "tF": 106.2}}
         else:
             self.status["cover:0"] = {"id": 0, "source": "init", "state": "stopped", "apower": 0.0, "voltage": 230.4,
-                                      "current": 0.0, "pf": 0.0, "aenergy": {"total": 55.1, "by_minute": [0.0, 0.0, 0.0],
-                                                                              "minute_ts": int(time.time())},
+                                      "current": 0.0, "pf": 0.0,
+                                      "aenergy": {"total": 55.1, "by_minute": [0.0, 0.0, 0.0],
+                                                  "minute_ts": int(time.time())},
                                       "current_pos": 50, "pos_control": True, "last_direction": "open",
                                       "temperature": {"tC": 39.0, "tF": 102.2}}
         self._target_pos: int | None = None

@@ -190,7 +190,8 @@ class WledSimulator:
 
     # -- lifecycle ------------------------------------------------------------------------
     def txt(self) -> dict[str, str]:
-        return {"mac": self.mac}  # what WLED advertises (wled00/wled.cpp: MDNS.addServiceTxt("wled", "tcp", "mac", ...))
+        # What WLED itself puts in its TXT record (wled00/wled.cpp adds "mac").
+        return {"mac": self.mac}
 
     async def start(self) -> None:
         await self.server.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bthome_ble import BTHomeBluetoothDeviceData
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
@@ -40,29 +42,29 @@ def test_mibeacon_payload_parsed_by_xiaomi_ble() -> None:
     assert update_to_data(XiaomiBluetoothDeviceData().update(to_service_info(spoof)))[0] == {}
 
 
-async def feed_until(manager: DriverManager, sim: BTHomeSimulator | XiaomiSimulator, driver: str,
-                     done: object) -> None:
+async def adopt_and_feed(hub: Hub, manager: DriverManager, sim: BTHomeSimulator | XiaomiSimulator,
+                         name: str) -> str:
+    """Adopt the sensor from its first advert, then feed adverts until it shows three entities."""
+    matches = manager.identify(sim.advert())
+    assert [d.manifest.name for d, _ in matches] == [name]
+    device_id = await manager.async_adopt(name, matches[0][1])
+    key = f"{name}:{sim.address}"
+    await wait_for(lambda: getattr(manager.get(key), "state", None) == "running", what="running")
     for _ in range(100):
         sim.step()
-        manager.discovery_updated(f"{driver}:{sim.address}", sim.advert())
-        if callable(done) and done():
-            return
-        await wait_for(lambda: True)
+        manager.discovery_updated(key, sim.advert())
+        if len(hub.entities.for_device(device_id)) >= 3:
+            return device_id
+        await asyncio.sleep(0.01)
     raise AssertionError("sensor never reported")
 
 
 async def test_passive_sensors_adopted_and_updated(hub_with_drivers: tuple[Hub, DriverManager]) -> None:
     hub, manager = hub_with_drivers
     climate, motion, xiaomi = BTHomeSimulator("climate", 3), BTHomeSimulator("motion", 3), XiaomiSimulator(3)
-    ids = {}
-    for sim, name in ((climate, "bthome"), (motion, "bthome"), (xiaomi, "xiaomi")):
-        matches = manager.identify(sim.advert())
-        assert [d.manifest.name for d, _ in matches] == [name]
-        driver, appliance = matches[0]
-        ids[sim.address] = await manager.async_adopt(name, appliance)
-        await wait_for(lambda name=name, sim=sim: manager.get(f"{name}:{sim.address}").state == "running",  # type: ignore[union-attr]
-                       what="running")
-        await feed_until(manager, sim, name, lambda sim=sim: len(hub.entities.for_device(ids[sim.address])) >= 3)
+    ids = {climate.address: await adopt_and_feed(hub, manager, climate, "bthome"),
+           motion.address: await adopt_and_feed(hub, manager, motion, "bthome"),
+           xiaomi.address: await adopt_and_feed(hub, manager, xiaomi, "xiaomi")}
     temps = {e.capabilities[0]: e.entity_id for e in hub.entities.for_device(ids[climate.address])}
     state = hub.states.get(temps["temperature"])
     assert state is not None and abs(state.value - 22.5) < 1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -11,7 +12,7 @@ def test_backoff_grows_to_the_cap_and_resets() -> None:
     backoff = Backoff(initial=1.0, maximum=8.0)
     delays = [backoff.next() for _ in range(6)]
     assert 0.8 <= delays[0] <= 1.0
-    assert all(b >= a * 0.8 for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a * 0.8 for a, b in itertools.pairwise(delays))
     assert max(delays) <= 8.0 and delays[-1] >= 6.4
     backoff.reset()
     assert backoff.next() <= 1.0

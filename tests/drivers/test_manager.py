@@ -19,7 +19,6 @@ from hub.core import Hub
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 from hub.model import Entity
 
-
 DESCS = (EntityDescription("relay", "Relay", ("on_off",), value="relay"),)
 
 
@@ -138,7 +137,7 @@ async def test_adopt_creates_device_and_routes_commands(tmp_path: Path) -> None:
         await hub.commands.async_call(eid, "turn_on")
         assert hub.states.get(eid).value == "on"  # type: ignore[union-attr]
         assert manager.is_adopted("toy", "a1")
-        assert hub.storage.get(STORAGE_KIND, "toy:a1")["device_id"] == device_id
+        assert (hub.storage.get(STORAGE_KIND, "toy:a1") or {})["device_id"] == device_id
     finally:
         await hub.async_stop()
 
@@ -232,7 +231,7 @@ async def test_adopted_devices_reopen_at_start(tmp_path: Path) -> None:
     try:
         rec = manager.get("toy:p1")
         assert rec is not None and rec.device_id == device_id
-        await wait_for(lambda: rec.state == "running", what="reopened")
+        await wait_for(lambda: rec is not None and rec.state == "running", what="reopened")
         assert driver.starts == 1
     finally:
         await hub.async_stop()
@@ -258,7 +257,7 @@ async def test_discovery_updated_refreshes_data_and_restarts(tmp_path: Path) -> 
         assert manager.get("d1").restarts == 0  # type: ignore[union-attr]
         manager.discovery_updated("toy:d1", toy_info("d1", "raise_on_command"))  # new connection data
         await wait_for(lambda: manager.get("d1").restarts == 1, what="restart on new data")  # type: ignore[union-attr]
-        assert hub.storage.get(STORAGE_KIND, "toy:d1")["appliance"]["data"]["mode"] == "raise_on_command"
+        assert (hub.storage.get(STORAGE_KIND, "toy:d1") or {})["appliance"]["data"]["mode"] == "raise_on_command"
         assert await manager.async_remove("d1") and not manager.is_adopted("toy", "d1")
         manager.discovery_updated("d1", moved)  # unknown now: ignored
     finally:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hub.capabilities import CommandError
 from hub.context import Context
+from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from hub.states import UNAVAILABLE
 
@@ -118,6 +119,7 @@ class DriverManager:
         self.adopted: dict[str, AdoptedDevice] = {}
         self._by_appliance_key: dict[str, str] = {}
         self._hub: Hub | None = None
+        self._stopping = False  # hub shutting down: appliances vanishing is expected, not news
         if builtin:
             for spec in BUILTIN_DRIVERS:
                 self._load(spec, lambda spec=spec: _import(spec))
@@ -257,6 +259,8 @@ class DriverManager:
     # -- component ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
         self._hub = hub
+        self._stopping = False
+        hub.bus.listen(EVENT_HUB_STOPPING, self._on_hub_stopping)
         for key, record in hub.storage.load(STORAGE_KIND).items():
             try:
                 appliance = appliance_from_dict(record["appliance"])
@@ -273,7 +277,11 @@ class DriverManager:
                 continue
             self._launch(rec)
 
+    def _on_hub_stopping(self, event: Any) -> None:
+        self._stopping = True
+
     async def async_stop(self) -> None:
+        self._stopping = True
         await asyncio.gather(*(self._shutdown(rec) for rec in self.adopted.values()), return_exceptions=True)
 
     # -- supervision --------------------------------------------------------------------
@@ -319,7 +327,8 @@ class DriverManager:
                 rec.failures += 1
                 rec.last_error = ("start timed out" if isinstance(err, TimeoutError)
                                   else f"{type(err).__name__}: {err}")
-                _LOGGER.warning("%s: start failed (%s)", rec.key, rec.last_error)
+                if not self._stopping:
+                    _LOGGER.warning("%s: start failed (%s)", rec.key, rec.last_error)
                 if conn is not None:
                     await self._stop_connection(rec, conn)
                 await self._wait_retry(rec, backoff)
@@ -357,7 +366,8 @@ class DriverManager:
         if rec.state == "running":
             rec.last_error = reason
             rec.failures += 1
-            _LOGGER.warning("%s: lost (%s)", rec.key, reason)
+            if not self._stopping:
+                _LOGGER.warning("%s: lost (%s)", rec.key, reason)
             self._set_unavailable(rec)
         rec.lost.set()
 

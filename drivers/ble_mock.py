@@ -3,7 +3,8 @@ bleak's real BlueZ backend, and anything built on it, sees their adverts as from
 
 Set-up (tests do it themselves): a private bus ``dbus-daemon --session --address=unix:path=SOCK``,
 ``DBUS_SYSTEM_BUS_ADDRESS=unix:path=SOCK python -m dbusmock --system --template bluez5``.
-The template types ManufacturerData and ServiceData wrongly when it creates a device, so it is set with UpdateProperties.
+The template types ManufacturerData and ServiceData wrongly when it creates a device, so both are
+set with UpdateProperties.
 """
 
 from __future__ import annotations

@@ -235,7 +235,9 @@ class DriverManager:
         driver = self.drivers.get(rec.driver_name)
         if driver is None:
             return
-        appliance = self._safe_identify(driver, info)
+        # Only IP appliances move (DHCP); a BLE advert carries no connection data, and passive sensors
+        # send one every few seconds, so they go straight to the connection.
+        appliance = self._safe_identify(driver, info) if isinstance(info, MdnsInfo) else None
         if appliance is not None and appliance.key == rec.appliance.key and appliance.data != rec.appliance.data:
             rec.appliance = appliance
             hub = self._require_hub()

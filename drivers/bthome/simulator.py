@@ -20,7 +20,8 @@ class BTHomeSimulator:
     def __init__(self, kind: Kind = "climate", serial: int = 1) -> None:
         self.kind = kind
         self.address = f"A4:C1:38:{0xB0 + (kind == 'motion'):02X}:{serial >> 8 & 0xFF:02X}:{serial & 0xFF:02X}"
-        self.name = f"{'TH' if kind == 'climate' else 'Motion'}_{self.address[-5:].replace(':', '')}"
+        # Names as Shelly's BLU sensors (BTHome v2 devices) advertise them.
+        self.name = "SBHT-003C" if kind == "climate" else "SBMO-003Z"
         self.packet_id = 0
         self.values: dict[str, float | int | bool] = (
             {"temperature": 22.5, "humidity": 48.0, "battery": 87} if kind == "climate"

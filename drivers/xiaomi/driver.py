@@ -38,7 +38,8 @@ class XiaomiDriver(Driver):
         if not parser.supported(to_service_info(info)):
             return None
         return DiscoveredAppliance(
-            key=info.address.upper(), title=parser.title or f"Xiaomi {info.address[-5:]}",
+            key=info.address.upper(),
+            title=f"Xiaomi {getattr(parser, 'device_type', None) or 'sensor'} {info.address[-5:].replace(':', '')}",
             connections=(("ble", info.address),), identifiers=(("xiaomi", info.address.upper()),),
             manufacturer="Xiaomi", model=getattr(parser, "device_type", None) or "MiBeacon sensor", data={},
         )

@@ -75,6 +75,7 @@ class AdapterScanner:
         self.failures = 0
         self.last_error: str | None = None
         self.running = False
+        self.passive_silent = False  # a passive scan that heard nothing: BlueZ without working monitors
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -98,9 +99,12 @@ class AdapterScanner:
 
     async def _start_scanner(self) -> None:
         bluez: dict[str, Any] = {"adapter": self.adapter} if self.adapter else {}
-        modes: list[Literal["active", "passive"]]
         wanted = self.source.scanning_mode
-        modes = ["passive", "active"] if wanted == "auto" else [wanted]
+        modes: list[Literal["active", "passive"]]
+        if wanted == "auto":
+            modes = ["active"] if self.passive_silent else ["passive", "active"]
+        else:
+            modes = [wanted]
         error: Exception | None = None
         for mode in modes:
             args = dict(bluez, or_patterns=PASSIVE_PATTERNS) if mode == "passive" else bluez
@@ -149,6 +153,10 @@ class AdapterScanner:
                 woke = await self._sleep(WATCHDOG_CHECK)
                 if woke or time.monotonic() - self.last_advert > self.source.watchdog:
                     break
+            if self.mode == "passive" and self.last_advert == started:
+                # Passive scanning started but never delivered an advert; some controllers and BlueZ
+                # builds accept advertisement monitors and then report nothing. Scan actively from now on.
+                self.passive_silent = True
             if time.monotonic() - started > self.source.watchdog * 2:
                 delay = BACKOFF_START  # it ran well for a while: the next failure starts the backoff afresh
             self.restarts += 1

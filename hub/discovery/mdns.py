@@ -24,6 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 RESOLVE_TIMEOUT_MS = 1500
 RESOLVE_ATTEMPTS = 4
 RESOLVE_PAUSE = 0.25
+CACHE_FLUSH_DELAY = 1.2
 
 
 class MdnsSource:
@@ -76,12 +77,17 @@ class MdnsSource:
         if self._resolving:
             await asyncio.gather(*self._resolving.values(), return_exceptions=True)
         self._resolving.clear()
+        self._last.clear()
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
         if self.aiozc is not None and self._shared is None:
             await self.aiozc.async_close()
         self.aiozc = None if self._shared is None else self._shared
+
+    def _recheck(self, service_type: str, name: str) -> None:
+        if name in self._last and self.aiozc is not None:
+            self._on_change(self.aiozc.zeroconf, service_type, name, ServiceStateChange.Updated)
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed:
@@ -144,6 +150,10 @@ class MdnsSource:
                 info.addresses, info.port, info.properties, info.server):
             return
         self._last[info.name] = info
+        if previous is not None:
+            # A changed record set flushes the old records one second later (RFC 6762 section 10.2), and
+            # that expiry raises no browser event: look again after it so a stale address does not linger.
+            asyncio.get_running_loop().call_later(CACHE_FLUSH_DELAY, self._recheck, info.type, info.name)
         self._guard(self._on_found, info)
 
     @staticmethod

@@ -83,7 +83,11 @@ def decode_txt(properties: Mapping[Any, Any], stats: ParseStats | None = None) -
             if stats is not None:
                 stats["txt_value_invalid"] += 1
             continue
-        out.setdefault(key, value)  # RFC 6763 6.4: only the first occurrence of a key counts
+        if key in out:  # RFC 6763 6.4: only the first occurrence of a key counts
+            if stats is not None:
+                stats["txt_key_duplicate"] += 1
+            continue
+        out[key] = value
     return out
 
 

@@ -157,7 +157,7 @@ async def test_failed_adoption_retries_with_backoff(hubs: HubFactory, monkeypatc
     monkeypatch.setattr(manager_module, "ADOPT_BACKOFF_START", 0.01)
     driver = QdDriver()
     driver.fail_starts = 3
-    hub, manager, _ = await hubs.start(driver)
+    _hub, manager, _ = await hubs.start(driver)
     manager.handle(mdns(), "mdns:a")
     await wait_for(lambda: len(driver.connections) == 1)
     assert driver.starts == 4 and manager.adopt_failures == 3
@@ -198,7 +198,7 @@ async def test_driver_errors_and_bad_keys_never_stop_discovery(hubs: HubFactory)
 
 
 async def test_many_ble_adverts_are_cheap_and_persist_nothing_new(hubs: HubFactory) -> None:
-    hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
+    hub, manager, _driver = await hubs.start(QdDriver(auto_adopt=False))
     t = time.time()
     for n in range(2000):
         manager.handle(BleInfo(f"02:78:00:00:{n % 50:02X}:01", "x", -50, {QD_COMPANY: bytes([n % 256])}, time=t),

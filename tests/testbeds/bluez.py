@@ -199,7 +199,8 @@ class MockBluez:
 
     async def _interfaces_added(self, path: str, interface: str, props: dict[str, Variant]) -> None:
         await self.call("/", MOCK, "EmitSignal", "sssav", [
-            OBJ_MANAGER, "InterfacesAdded", "oa{sa{sv}}", [Variant("o", path), Variant("a{sa{sv}}", {interface: props})]])
+            OBJ_MANAGER, "InterfacesAdded", "oa{sa{sv}}",
+            [Variant("o", path), Variant("a{sa{sv}}", {interface: props})]])
 
     async def update_device(self, path: str, name: str | None = None,
                             manufacturer_data: Mapping[int, bytes] | None = None,

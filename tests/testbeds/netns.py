@@ -100,7 +100,8 @@ class EmulatedLan:
         self.namespaces.append(self.lan)
         _ip("-n", self.lan, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.lan, "link", "set", "br0", "up")
-        members = [(self.hub, self.hub_address)] + [(self.app(i), self.app_address(i)) for i in range(1, self.hosts + 1)]
+        members = [(self.hub, self.hub_address)]
+        members += [(self.app(i), self.app_address(i)) for i in range(1, self.hosts + 1)]
         for n, (ns, address) in enumerate(members):
             _ip("netns", "add", ns)
             self.namespaces.append(ns)

@@ -83,6 +83,7 @@ class DiscoveryManager:
         self._last_info: dict[str, DiscoveryInfo] = {}
         self._offline_states: dict[str, tuple[Any, Any]] = {}  # entity_id -> (value, attributes) before loss
         self._offline_devices: set[str] = set()
+        self._fast: dict[str, tuple[list[Any], list[InboxEntry]]] = {}  # BLE sighting -> (drivers, adopted entries)
         self._context = Context("discovery")
         self.adopt_failures = 0
         self._owns_catalog = False
@@ -252,6 +253,16 @@ class DiscoveryManager:
         if not drivers:
             self.stats["unmatched"] += 1
             return
+        fast = self._fast.get(sighting)
+        if fast is not None and fast[0] == drivers:
+            # A BLE sensor of an adopted device: the same drivers map this address to the same keys, so
+            # skip identify and go straight to the connections (tens of thousands of adverts a second).
+            for entry in fast[1]:
+                entry.last_seen = info.time
+                self._last_info[entry.key] = info
+                self.catalog.discovery_updated(entry.key, info)
+            return
+        entries: list[InboxEntry] = []
         for driver in drivers:
             name = driver.manifest.name
             try:
@@ -265,30 +276,37 @@ class DiscoveryManager:
             if not isinstance(appliance.key, str) or not appliance.key or len(appliance.key) > MAX_KEY_LENGTH:
                 self.stats["key_invalid"] += 1
                 continue
-            self._appliance(name, appliance, info, sighting)
+            entry = self._appliance(name, appliance, info, sighting)
+            if entry is not None:
+                entries.append(entry)
+        if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
+                and all(e.state is EntryState.ADOPTED and e.key in self._live for e in entries)):
+            self._fast[sighting] = (list(drivers), entries)
 
-    def _appliance(self, driver: str, appliance: DiscoveredAppliance, info: DiscoveryInfo, sighting: str) -> None:
+    def _appliance(self, driver: str, appliance: DiscoveredAppliance, info: DiscoveryInfo,
+                   sighting: str) -> InboxEntry | None:
         assert self.inbox is not None and self.catalog is not None
         key = appliance.key
         address = info.host if isinstance(info, MdnsInfo) else info.address
         entry, new = self.inbox.seen(driver, appliance, info.source, address, info.time)
         if entry.driver != driver:
             self.stats["key_collision"] += 1  # another driver claimed this key first
-            return
+            return None
         self._last_info[key] = info
         self._sighted(key, sighting)
         if new:
             self._fire_inbox("new", entry)
         if entry.state is EntryState.IGNORED:
-            return
+            return entry
         if entry.state is EntryState.ADOPTED:
             if key in self._live:
                 self.catalog.discovery_updated(key, info)
             else:
                 self._schedule_adopt(entry)  # adopted before a restart, or still retrying
-            return
+            return entry
         if self._auto.get(driver):
             self._schedule_adopt(entry)
+        return entry
 
     # -- adoption -----------------------------------------------------------------------
     def _schedule_adopt(self, entry: InboxEntry) -> None:
@@ -353,6 +371,7 @@ class DiscoveryManager:
             self._update_availability(key)
 
     def _sighting_gone(self, sighting: str) -> None:
+        self._fast.pop(sighting, None)
         for key in self._keys_of.pop(sighting, ()):
             tokens = self._tokens.get(key)
             if tokens is None:
@@ -412,6 +431,8 @@ class DiscoveryManager:
 
     def _fire_inbox(self, action: str, entry: InboxEntry) -> None:
         assert self.hub is not None
+        if action != "new":
+            self._fast.clear()  # a decision changed: the next advert of every address takes the full path
         self.hub.bus.fire(EVENT_DISCOVERY_INBOX_UPDATED,
                           {"action": action, "key": entry.key, "state": str(entry.state), "driver": entry.driver},
                           self._context)

@@ -164,14 +164,51 @@ class MdnsSource:
             _LOGGER.exception("Discovery callback failed for %s", args[-1] if args else None)
 
 
-async def async_browse(types: Iterable[str], seconds: float, interfaces: list[str] | None) -> list[MdnsInfo]:
-    """Browse for a while and return what answered (for ``qilu-hub discover``)."""
+SERVICE_TYPE_ENUMERATION = "_services._dns-sd._udp.local."  # RFC 6763 section 9
+
+
+async def async_service_types(aiozc: AsyncZeroconf, seconds: float) -> list[str]:
+    """The service types hosts on the network announce (DNS-SD service type enumeration)."""
+    types: set[str] = set()
+
+    def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is not ServiceStateChange.Removed and name.endswith((".local.", ".local")):
+            types.add(name if name.endswith(".") else name + ".")
+
+    browser = AsyncServiceBrowser(aiozc.zeroconf, [SERVICE_TYPE_ENUMERATION], handlers=[on_change])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await browser.async_cancel()
+    return sorted(types)
+
+
+async def async_browse(types: Iterable[str] | None, seconds: float, interfaces: list[str] | None,
+                       ) -> list[MdnsInfo]:
+    """Browse for a while and return what answered (for ``qilu-hub discover``).
+
+    Without ``types``, the first third of the time asks which types exist (RFC 6763 section 9).
+    """
     found: dict[str, MdnsInfo] = {}
+    aiozc = AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only)
+    try:
+        if types is None:
+            types = await async_service_types(aiozc, seconds / 3)
+            seconds -= seconds / 3
+        if not types:
+            return []
+        return await _browse(aiozc, types, seconds, found)
+    finally:
+        await aiozc.async_close()
+
+
+async def _browse(aiozc: AsyncZeroconf, types: Iterable[str], seconds: float,
+                  found: dict[str, MdnsInfo]) -> list[MdnsInfo]:
 
     def removed(_type: str, name: str) -> None:
         found.pop(name, None)
 
-    source = MdnsSource(types, lambda info: found.__setitem__(info.name, info), removed, interfaces=interfaces)
+    source = MdnsSource(types, lambda info: found.__setitem__(info.name, info), removed, zeroconf=aiozc)
     await source.async_start()
     try:
         await asyncio.sleep(seconds)

@@ -122,6 +122,12 @@ def _normalize_uuid(value: str) -> str | None:
     return value if _UUID128.match(value) else None
 
 
+@functools.lru_cache(maxsize=8192)  # a household has a few hundred addresses; validate each once
+def _address(address: str) -> str | None:
+    address = address.upper()
+    return address if _ADDRESS.match(address) else None
+
+
 def ble_info(
     address: Any, name: Any, rssi: Any, manufacturer_data: Mapping[Any, Any], service_data: Mapping[Any, Any],
     service_uuids: Any, adapter: str = "hci0", connectable: bool = True, now: float | None = None,
@@ -132,24 +138,27 @@ def ble_info(
     Bad parts (oversize payloads, ids out of range, bad UUIDs) are dropped one by one and
     the rest of the advert is kept.
     """
-    if not isinstance(address, str) or not _ADDRESS.match(address := address.upper()):
+    address = _address(address) if type(address) is str else None
+    if address is None:
         if stats is not None:
             stats["ble_address_invalid"] += 1
         return None
-    if not isinstance(rssi, int) or isinstance(rssi, bool) or not -127 <= rssi <= 20:
+    if type(rssi) is not int or not -127 <= rssi <= 20:
         rssi = -127
-    if name is not None and (not isinstance(name, str) or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES):
+    if name is not None and (type(name) is not str or (
+            len(name) > MAX_NAME_BYTES // 4 and len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES)):
         if stats is not None:
             stats["ble_name_invalid"] += 1
         name = None
     mfr: dict[int, bytes] = {}
     for company, payload in manufacturer_data.items():
-        if (not isinstance(company, int) or not 0 <= company <= 0xFFFF or not isinstance(payload, bytes | bytearray)
+        # type() checks, not isinstance: this runs for every advert, and bool is not a company id.
+        if (type(company) is not int or not 0 <= company <= 0xFFFF or type(payload) not in (bytes, bytearray)
                 or len(payload) > MAX_AD_BYTES or len(mfr) >= MAX_AD_ENTRIES):
             if stats is not None:
                 stats["ble_manufacturer_data_invalid"] += 1
             continue
-        mfr[company] = bytes(payload)
+        mfr[company] = payload if type(payload) is bytes else bytes(payload)
     svc: dict[str, bytes] = {}
     for uuid, payload in service_data.items():
         norm = normalize_uuid(uuid)

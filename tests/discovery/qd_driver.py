@@ -80,8 +80,9 @@ class QdDriver(Driver):
             data: dict[str, Any] = {"host": info.host, "port": info.port}
         else:
             assert isinstance(info, BleInfo)
-            mac, title, data = info.address, info.name or info.address, {"address": info.address}
-        mac = normalize_connection("mac", mac)
+            mac, title, data = info.address.lower(), info.name or info.address, {"address": info.address}
+        if isinstance(info, MdnsInfo):
+            mac = normalize_connection("mac", mac)
         return DiscoveredAppliance(key=f"{self.manifest.name}-{mac}", title=title, identifiers=(("qdtest", mac),),
                                    connections=(("mac", mac),), manufacturer="Qilu Test", model="QD-1", data=data)
 

@@ -140,8 +140,10 @@ class AdapterScanner:
             except Exception as err:
                 self.failures += 1
                 self.last_error = f"{type(err).__name__}: {err}"
-                _LOGGER.warning("BLE scanner on %s could not start (%s); retrying in %.0fs", self.name,
-                                self.last_error, delay)
+                # Loud the first times, then quiet: a gateway without Bluetooth should not fill its log.
+                level = logging.WARNING if self.failures <= 3 or self.failures % 20 == 0 else logging.DEBUG
+                _LOGGER.log(level, "BLE scanner on %s could not start (%s); retrying in %.0fs", self.name,
+                            self.last_error, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue

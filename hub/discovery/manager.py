@@ -145,7 +145,11 @@ class DiscoveryManager:
         if isinstance(spec, str):
             component = hub.components.get(spec)
             if component is None:
-                raise RuntimeError(f"discovery needs the {spec!r} component (the driver catalog); add it first")
+                # Discovery without drivers finds nothing to adopt, but must not keep the hub from starting.
+                _LOGGER.error("No %r component (the driver catalog): discovery runs with no drivers", spec)
+                from .catalog import StaticCatalog
+
+                return StaticCatalog(hub, [])
             spec = component  # type: ignore[assignment]
         elif callable(spec) and not isinstance(spec, DriverCatalog):
             spec = spec(hub)

@@ -205,3 +205,19 @@ async def test_many_ble_adverts_are_cheap_and_persist_nothing_new(hubs: HubFacto
                        f"ble:{n % 50}")
     assert len(manager.inbox_entries()) == 50
     assert len(hub.storage.load("inbox")) == 50
+
+
+async def test_missing_driver_catalog_does_not_stop_the_hub(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from hub import Hub
+    from hub.discovery import DiscoveryManager
+
+    hub = Hub(Path(str(tmp_path)) / "c", {}, recorder=False)
+    manager = DiscoveryManager("drivers", ble_enabled=False, mdns_enabled=False)
+    hub.add_component(manager)
+    await hub.async_start()
+    try:
+        assert manager.inbox_entries() == [] and manager.status()["inbox"]["pending"] == 0
+    finally:
+        await hub.async_stop()

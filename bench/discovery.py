@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,7 +39,7 @@ from tests.discovery.qd_driver import QD_COMPANY, QD_TYPE, QdDriver  # noqa: E40
 from tests.testbeds.netns import EmulatedLan, can_build, in_netns, popen  # noqa: E402
 
 
-async def _hub(config_dir: Path, driver: QdDriver, **settings: object) -> tuple[Hub, DiscoveryManager]:
+async def _hub(config_dir: Path, driver: QdDriver, **settings: Any) -> tuple[Hub, DiscoveryManager]:
     hub = Hub(config_dir, {}, recorder=False)
     manager = DiscoveryManager(lambda h: StaticCatalog(h, [driver]), **settings)
     hub.add_component(manager)

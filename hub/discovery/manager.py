@@ -280,9 +280,9 @@ class DiscoveryManager:
             if not isinstance(appliance.key, str) or not appliance.key or len(appliance.key) > MAX_KEY_LENGTH:
                 self.stats["key_invalid"] += 1
                 continue
-            entry = self._appliance(name, appliance, info, sighting)
-            if entry is not None:
-                entries.append(entry)
+            handled = self._appliance(name, appliance, info, sighting)
+            if handled is not None:
+                entries.append(handled)
         if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
                 and all(e.state is EntryState.ADOPTED and e.key in self._live for e in entries)):
             self._fast[sighting] = (list(drivers), entries)

@@ -83,3 +83,8 @@ def lan() -> Iterator[netns_bed.EmulatedLan]:
         pytest.skip(reason)
     with netns_bed.EmulatedLan(prefix="qd-", subnet="10.78.0", hosts=2) as built:
         yield built
+
+
+def live(manager: DiscoveryManager, driver: QdDriver, count: int) -> bool:
+    """``count`` connections started and recorded as adopted by the manager (the latter comes a moment later)."""
+    return len(driver.connections) == count and all(key in manager._live for key in driver.connections)

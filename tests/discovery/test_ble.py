@@ -11,7 +11,7 @@ from hub.discovery.ble import BleSource
 from hub.discovery.connect import async_connect, set_max_connections
 from tests.testbeds.bluez import MockBluez
 
-from .conftest import HubFactory, wait_for
+from .conftest import HubFactory, live, wait_for
 from .qd_driver import QD_COMPANY
 
 CHR_UUID = "0000fff1-0000-1000-8000-00805f9b34fb"
@@ -49,7 +49,7 @@ async def test_fifty_devices_with_changing_adverts_are_tracked(bluez: MockBluez,
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     paths = [await bluez.add_device("hci0", addr(n), f"qd{n}", {QD_COMPANY: bytes([n, 0])}, rssi=-40 - n)
              for n in range(50)]
-    await wait_for(lambda: len(driver.connections) == 50, timeout=30)
+    await wait_for(lambda: live(manager, driver, 50), timeout=30)
     assert len(hub.devices) == 50
     # Every device changes its advert three times (a counter, as sensors do); the hub sees each change.
     for rnd in range(1, 4):
@@ -74,7 +74,7 @@ async def test_auto_mode_scans_passively_where_bluez_allows(bluez: MockBluez, hu
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     path = await bluez.add_device("hci0", addr(1), "qd", {QD_COMPANY: b"\x01"})
     async with radio(bluez, path):
-        await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+        await wait_for(lambda: live(manager, driver, 1), timeout=30)
     assert manager.ble.scanners[0].mode == "passive"
 
 
@@ -86,7 +86,7 @@ async def test_watchdog_restarts_a_silent_scanner(bluez: MockBluez, hubs: HubFac
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     path = await bluez.add_device("hci0", addr(6), "late", {QD_COMPANY: b"\x01"})
     async with radio(bluez, path):
-        await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+        await wait_for(lambda: live(manager, driver, 1), timeout=30)
 
 
 async def test_scanner_recovers_from_system_bus_restart(bluez: MockBluez, hubs: HubFactory) -> None:
@@ -95,12 +95,12 @@ async def test_scanner_recovers_from_system_bus_restart(bluez: MockBluez, hubs: 
     assert manager.ble is not None
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     await bluez.add_device("hci0", addr(1), "before", {QD_COMPANY: b"\x01"})
-    await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+    await wait_for(lambda: live(manager, driver, 1), timeout=30)
     await bluez.restart_bus()  # D-Bus itself goes away: every client is disconnected
     await bluez.add_adapter("hci0")
     path = await bluez.add_device("hci0", addr(2), "after", {QD_COMPANY: b"\x02"})
     async with radio(bluez, path):
-        await wait_for(lambda: len(driver.connections) == 2, timeout=60)
+        await wait_for(lambda: live(manager, driver, 2), timeout=60)
     assert manager.ble.scanners[0].restarts >= 1  # the watchdog noticed the lost bus and started a new scan
 
 
@@ -110,14 +110,14 @@ async def test_scanner_recovers_from_bluez_restart_without_hub_restart(bluez: Mo
     assert manager.ble is not None
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     await bluez.add_device("hci0", addr(1), "before", {QD_COMPANY: b"\x01"})
-    await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+    await wait_for(lambda: live(manager, driver, 1), timeout=30)
 
     await bluez.restart_service()  # the adapter and every device vanish with BlueZ
     await asyncio.sleep(0.5)
     await bluez.add_adapter("hci0")
     path = await bluez.add_device("hci0", addr(2), "after", {QD_COMPANY: b"\x02"})
     async with radio(bluez, path):
-        await wait_for(lambda: len(driver.connections) == 2, timeout=60)
+        await wait_for(lambda: live(manager, driver, 2), timeout=60)
     assert len(hub.devices) == 2
 
 
@@ -126,13 +126,13 @@ async def test_scanner_recovers_from_adapter_removal(bluez: MockBluez, hubs: Hub
     _, manager, driver = await hubs.start(ble_enabled=True, ble_watchdog=1.0, ble_scanning_mode="active")
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     await bluez.add_device("hci0", addr(3), "one", {QD_COMPANY: b"\x01"})
-    await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+    await wait_for(lambda: live(manager, driver, 1), timeout=30)
     await bluez.remove_adapter("hci0")
     await asyncio.sleep(2.5)  # silent: the watchdog tries to restart and fails until the adapter returns
     await bluez.add_adapter("hci0")
     path = await bluez.add_device("hci0", addr(4), "two", {QD_COMPANY: b"\x02"})
     async with radio(bluez, path):
-        await wait_for(lambda: len(driver.connections) == 2, timeout=60)
+        await wait_for(lambda: live(manager, driver, 2), timeout=60)
 
 
 async def test_out_of_range_devices_become_unavailable(bluez: MockBluez, hubs: HubFactory) -> None:
@@ -141,7 +141,7 @@ async def test_out_of_range_devices_become_unavailable(bluez: MockBluez, hubs: H
                                             ble_scanning_mode="active")
     await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
     path = await bluez.add_device("hci0", addr(5), "sensor", {QD_COMPANY: b"\x01"})
-    await wait_for(lambda: len(driver.connections) == 1, timeout=30)
+    await wait_for(lambda: live(manager, driver, 1), timeout=30)
     [conn] = driver.connections.values()
     assert conn.entity_id is not None
     await wait_for(lambda: hub.states.get(conn.entity_id).value == "unavailable", timeout=30)  # type: ignore[arg-type,union-attr]

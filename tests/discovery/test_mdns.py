@@ -7,7 +7,7 @@ from hub.discovery.models import MdnsInfo
 from hub.states import UNAVAILABLE
 from tests.testbeds.mdns_responder import Responder, mac_for
 
-from .conftest import HubFactory, wait_for
+from .conftest import HubFactory, live, wait_for
 from .qd_driver import QD_TYPE
 
 LOOPBACK = ["127.0.0.1"]
@@ -36,8 +36,8 @@ async def test_source_resolves_follows_address_change_and_goodbye() -> None:
 
 async def test_hub_adopts_over_loopback_and_tracks_goodbye(hubs: HubFactory) -> None:
     async with Responder(LOOPBACK, QD_TYPE, 4, tag="hub") as responder:
-        hub, _manager, driver = await hubs.start(mdns_enabled=True, mdns_interfaces=LOOPBACK)
-        await wait_for(lambda: len(driver.connections) == 4, timeout=30)
+        hub, manager, driver = await hubs.start(mdns_enabled=True, mdns_interfaces=LOOPBACK)
+        await wait_for(lambda: live(manager, driver, 4), timeout=30)
         assert len(hub.devices) == 4
         # Address change: the same device, and the connection hears the new address.
         await responder.update(0, address="127.0.0.9")
@@ -57,7 +57,7 @@ async def test_garbage_txt_records_are_dropped_not_fatal(hubs: HubFactory) -> No
     async with bad:
         await bad.update(1, properties={"mac": b"\xff\xfe\x00garbage", "raw": b"\x80\x81"})
         hub, manager, driver = await hubs.start(mdns_enabled=True, mdns_interfaces=LOOPBACK)
-        await wait_for(lambda: len(driver.connections) == 2, 30)
+        await wait_for(lambda: live(manager, driver, 2), 30)
         info = manager.mdns.services[bad.service_name(1)]  # type: ignore[union-attr]
         assert "" not in info.properties and "k\x01" not in info.properties
         assert info.properties["raw"] == "\ufffd\ufffd" and info.properties["id"] == "bad-001"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.config import Schema, f, register_section
+from hub.config import ConfigError, Schema, f, register_section
+from hub.const import CONFIG_FILE
 
 SCHEMA: Schema = {
     "mdns": {
@@ -25,6 +26,15 @@ SCHEMA: Schema = {
 }
 
 register_section("discovery", SCHEMA)
+
+
+def _auto_adopt(value: dict[Any, Any]) -> dict[str, bool]:
+    for driver, flag in value.items():
+        if not isinstance(flag, bool):
+            # Validated here because the generic schema cannot describe a mapping's values.
+            raise ConfigError(CONFIG_FILE, None, f"discovery.auto_adopt.{driver}",
+                              f"must be true or false, not {flag!r}")
+    return {str(k): v for k, v in value.items()}
 
 
 @dataclass(slots=True)
@@ -53,5 +63,5 @@ class DiscoverySettings:
             ble_timeout=float(ble.get("timeout", 300)),
             ble_watchdog=float(ble.get("watchdog", 90)),
             ble_max_connections=int(ble.get("max_connections", 3)),
-            auto_adopt={str(k): bool(v) for k, v in (section.get("auto_adopt") or {}).items()},
+            auto_adopt=_auto_adopt(section.get("auto_adopt") or {}),
         )

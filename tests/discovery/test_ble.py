@@ -190,3 +190,32 @@ async def test_identical_adverts_are_deduplicated_and_bursts_coalesced() -> None
     await wait_for(lambda: len(got) == 2, timeout=5)
     assert got[-1].manufacturer_data[QD_COMPANY] == bytes([9])
     assert source.expire(now=1000.0 + source.timeout + 1) == [addr(1)]
+
+
+async def test_bad_adverts_through_bluez_are_dropped_and_counted(bluez: MockBluez, hubs: HubFactory) -> None:
+    await bluez.add_adapter("hci0")
+    _, manager, driver = await hubs.start(ble_enabled=True, ble_watchdog=30, ble_scanning_mode="active")
+    assert manager.ble is not None
+    await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
+    # An oversize manufacturer payload next to a valid one, and a service-data key that is no UUID.
+    await bluez.add_device("hci0", addr(20), "odd", {QD_COMPANY: b"\x01", 0x0001: b"x" * 400},
+                           {"not-a-uuid": b"\x01"}, uuids=[])
+    await wait_for(lambda: live(manager, driver, 1), timeout=30)
+    info = driver.connections[f"qdtest-{addr(20).lower()}"].appliance
+    assert info.key.endswith(addr(20).lower())
+    assert manager.stats["ble_manufacturer_data_invalid"] >= 1 and manager.stats["ble_service_data_invalid"] >= 1
+    tracked = manager.ble.tracks[addr(20)].info
+    assert tracked.manufacturer_data == {QD_COMPANY: b"\x01"} and tracked.service_data == {}
+
+
+async def test_several_adapters_scan_at_once(bluez: MockBluez, hubs: HubFactory) -> None:
+    await bluez.add_adapter("hci0")
+    await bluez.add_adapter("hci1")
+    _, manager, driver = await hubs.start(ble_enabled=True, ble_watchdog=30, ble_scanning_mode="active",
+                                          ble_adapters=["hci0", "hci1"])
+    assert manager.ble is not None
+    await wait_for(lambda: all(s.running for s in manager.ble.scanners))  # type: ignore[union-attr]
+    await bluez.add_device("hci0", addr(30), "a", {QD_COMPANY: b"\x01"})
+    await bluez.add_device("hci1", addr(31), "b", {QD_COMPANY: b"\x01"})
+    await wait_for(lambda: live(manager, driver, 2), timeout=30)
+    assert {manager.ble.tracks[addr(30)].adapter, manager.ble.tracks[addr(31)].adapter} == {"hci0", "hci1"}

@@ -219,3 +219,25 @@ async def test_several_adapters_scan_at_once(bluez: MockBluez, hubs: HubFactory)
     await bluez.add_device("hci1", addr(31), "b", {QD_COMPANY: b"\x01"})
     await wait_for(lambda: live(manager, driver, 2), timeout=30)
     assert {manager.ble.tracks[addr(30)].adapter, manager.ble.tracks[addr(31)].adapter} == {"hci0", "hci1"}
+
+
+async def test_one_appliance_over_mdns_and_ble_is_one_device(bluez: MockBluez, hubs: HubFactory) -> None:
+    from tests.testbeds.mdns_responder import Responder, mac_for
+
+    from .qd_driver import QD_TYPE
+
+    await bluez.add_adapter("hci0")
+    async with Responder(["127.0.0.1"], QD_TYPE, 1, tag="both"):
+        hub, manager, driver = await hubs.start(ble_enabled=True, ble_scanning_mode="active", ble_watchdog=30,
+                                                mdns_enabled=True, mdns_interfaces=["127.0.0.1"])
+        assert manager.ble is not None
+        await wait_for(lambda: manager.ble.scanners[0].running)  # type: ignore[union-attr]
+        path = await bluez.add_device("hci0", mac_for("both", 0).upper(), "both", {QD_COMPANY: b"\x01"})
+        async with radio(bluez, path):
+            await wait_for(lambda: any(sorted(e["sources"]) == ["ble", "mdns"] for e in manager.inbox_entries()),
+                           timeout=30)
+        await wait_for(lambda: live(manager, driver, 1), timeout=30)
+        assert len(hub.devices) == 1 and len(manager.inbox_entries()) == 1 and driver.starts == 1
+        [conn] = driver.connections.values()
+        # The connection hears the appliance over both radios.
+        await wait_for(lambda: {type(u).__name__ for u in conn.updates} == {"MdnsInfo", "BleInfo"}, timeout=30)

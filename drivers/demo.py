@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.discovery.models import BleInfo
 
@@ -35,11 +35,15 @@ class DemoAppliances:
         self.fleet = Fleet("127.0.0.1")
         self._task: asyncio.Task[None] | None = None
         self.adopted: list[str] = []
+        self.discovery: Any = None
 
     async def async_start(self, hub: Hub) -> None:
         manager = hub.components.get("drivers")
         if not isinstance(manager, DriverManager):
             raise RuntimeError("drivers-demo needs the drivers component added before it")
+        self.discovery = hub.components.get("discovery")
+        if self.discovery is not None:
+            self.adopt = False  # discovery finds the simulators over loopback mDNS and adopts them
         # In the background: registering a dozen mDNS services takes seconds, the hub need not wait.
         self._task = asyncio.get_running_loop().create_task(self._run(manager))
 
@@ -52,6 +56,8 @@ class DemoAppliances:
                 _LOGGER.warning("Demo %s not started: %s", kind, result)
         if self.adopt:
             await self._adopt_all(manager)
+        else:
+            self.fleet.run_ble(lambda info: self._on_advert(manager, info), self.ble_interval)
 
     async def _adopt_all(self, manager: DriverManager) -> None:
         expected = len(self.fleet.network)
@@ -67,6 +73,10 @@ class DemoAppliances:
         self.fleet.run_ble(lambda info: self._on_advert(manager, info), self.ble_interval)
 
     def _on_advert(self, manager: DriverManager, info: BleInfo) -> None:
+        if self.discovery is not None:
+            # With a discovery component the adverts take the real path: matchers, inbox, adoption.
+            self.discovery.handle(info, f"ble:{info.address}")
+            return
         for driver, appliance in manager.identify(info):
             if not manager.is_adopted(driver.manifest.name, appliance.key):
                 task = asyncio.get_running_loop().create_task(manager.async_adopt(driver.manifest.name, appliance))

@@ -27,7 +27,7 @@ from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from hub.states import UNAVAILABLE
 
-from .base import DeviceConnection, DiscoveredAppliance, Driver
+from .base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from .helpers import Backoff
 
 if TYPE_CHECKING:
@@ -146,6 +146,14 @@ class DriverManager:
         if name in self.drivers and self.drivers[name] is not driver:
             _LOGGER.warning("Driver %s registered twice; the later one wins", name)
         self.drivers[name] = driver
+
+    def manifests(self) -> list[Manifest]:
+        """The installed drivers' manifests (the discovery side reads its matchers from these)."""
+        return [driver.manifest for driver in self.drivers.values()]
+
+    async def async_unload(self, key: str) -> None:
+        """Stop an adopted appliance that the household now ignores (discovery's catalog protocol)."""
+        await self.async_remove(key)
 
     def match(self, info: DiscoveryInfo) -> list[Driver]:
         """Drivers whose manifest matchers accept this discovery (no driver code runs)."""

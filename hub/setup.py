@@ -14,7 +14,7 @@ from .core import Hub
 
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
-_CONFIG_SECTION_MODULES = ("hub.mqtt.settings",)
+_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -31,6 +31,15 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     from drivers.manager import DriverManager
 
     hub.add_component(DriverManager())
+    from .discovery.manager import DiscoveryManager
+
+    if demo:
+        # Loopback only: the demo never sends mDNS on the machine's network; BLE adverts come from the simulators.
+        everything = {driver: True for driver in ("qoap", "shelly", "wled", "bthome", "xiaomi")}
+        hub.add_component(DiscoveryManager("drivers", mdns_interfaces=["127.0.0.1"], ble_enabled=False,
+                                           auto_adopt=everything))
+    else:
+        hub.add_component(DiscoveryManager("drivers"))
     if demo:
         from drivers.demo import DemoAppliances
 

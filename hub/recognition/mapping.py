@@ -143,3 +143,38 @@ def is_active(capability: str, value: Any) -> bool:
     if isinstance(value, int | float):
         return value > 0
     return str(value).strip().lower() in _ON_STATES
+
+
+# Free-form area ids/names (slugified) -> the spec's areas.
+AREA_SYNONYMS: dict[str, str] = {
+    "entrance": "hall",
+    "entry": "hall",
+    "hallway": "hall",
+    "corridor": "hall",
+    "front_door": "hall",
+    "lounge": "living_room",
+    "living": "living_room",
+    "livingroom": "living_room",
+    "sitting_room": "living_room",
+    "tv_room": "living_room",
+    "dining": "dining_room",
+    "diningroom": "dining_room",
+    "bath": "bathroom",
+    "shower": "bathroom",
+    "wc": "toilet",
+    "restroom": "toilet",
+    "master_bedroom": "bedroom",
+    "guest_bedroom": "bedroom",
+    "utility": "laundry",
+    "utility_room": "laundry",
+    "study": "office",
+}
+
+
+def normalize_area(area: str | None, known: tuple[str, ...]) -> str:
+    """Map a hub area id onto one of ``known`` (falling back to "other")."""
+    if not area:
+        return "other"
+    slug = area.strip().lower().replace(" ", "_").replace("-", "_")
+    slug = AREA_SYNONYMS.get(slug, slug)
+    return slug if slug in known else "other"

@@ -176,13 +176,8 @@ def load_recorder_export(history: str | Path, labels: str | Path) -> Dataset:
     for row in _jsonl(history):
         cap = str(row["capability"])
         events.append(DeviceEvent(float(row["ts"]), str(row.get("area") or "other"), cap, is_active(cap, row["value"])))
-    intervals = [Interval(float(r["start"]), float(r["end"]), str(r["label"])) for r in _jsonl(labels)]
-    if not events:
-        raise DatasetError(f"{history}: no events")
     events.sort(key=lambda e: e.ts)
-    start = _midnight(events[0].ts)
-    end = max(events[-1].ts, max((iv.end for iv in intervals), default=events[-1].ts))
-    return Dataset("recorder", events, intervals, start, end, {"path": str(history)})
+    return recorder_dataset(events, load_labels(labels))
 
 
 def _jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
@@ -192,3 +187,30 @@ def _jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}:{lineno}: {exc}") from exc
+
+
+def events_from_history(
+    rows: Iterable[dict[str, Any]], resolve: Callable[[str], tuple[str, str] | None]
+) -> list[DeviceEvent]:
+    """Turn rows of ``hub.recorder.async_history`` into events, using ``resolve`` (entity id -> channel),
+    e.g. ``SceneRecognizer.channel_for``; rows of entities with no channel are dropped."""
+    events: list[DeviceEvent] = []
+    for row in rows:
+        channel = resolve(str(row["entity_id"]))
+        if channel is not None:
+            area, cap = channel
+            events.append(DeviceEvent(float(row["last_updated"]), area, cap, is_active(cap, row["state"])))
+    events.sort(key=lambda e: e.ts)
+    return events
+
+
+def load_labels(path: str | Path) -> list[Interval]:
+    """Household labels, JSONL rows {"start": epoch, "end": epoch, "label": scene}."""
+    return [Interval(float(r["start"]), float(r["end"]), str(r["label"])) for r in _jsonl(path)]
+
+
+def recorder_dataset(events: list[DeviceEvent], labels: list[Interval]) -> Dataset:
+    if not events:
+        raise DatasetError("recorder history has no events on known channels")
+    end = max(events[-1].ts, max((iv.end for iv in labels), default=events[-1].ts))
+    return Dataset("recorder", events, labels, _midnight(events[0].ts), end)

@@ -172,15 +172,22 @@ def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path, title
 
 def leave_one_day_out(
     matrix: Matrix, config: TrainConfig = TrainConfig(), progress: bool = True
-) -> np.ndarray:
-    """Out-of-fold predictions: each day is predicted by a model trained on all other days."""
-    pred = np.empty(len(matrix.y), dtype=matrix.y.dtype)
+) -> tuple[list[str], np.ndarray]:
+    """Out-of-fold class probabilities: each day is predicted by a model trained on all other days.
+
+    Returns (labels, probabilities) with columns in ``labels`` order; a class missing from a fold's
+    training days gets probability 0 on that day.
+    """
+    labels = sorted(map(str, np.unique(matrix.y)))
+    column = {c: i for i, c in enumerate(labels)}
+    proba = np.zeros((len(matrix.y), len(labels)))
     unique_days = list(np.unique(matrix.days))
     for day in _progress(unique_days, "leave-one-day-out", len(unique_days), progress):
         test = matrix.days == day
         model = fit(matrix.X[~test], matrix.y[~test], config)
-        pred[test] = model.predict(matrix.X[test])
-    return pred
+        cols = [column[str(c)] for c in model.classes_]
+        proba[np.ix_(test, cols)] = model.predict_proba(matrix.X[test])
+    return labels, proba
 
 
 def save_metrics(result: dict[str, Any], path: str | Path) -> None:

@@ -87,3 +87,19 @@ def test_recorder_export(tmp_path: Path) -> None:
     labels.write_text("{not json\n")
     with pytest.raises(DatasetError):
         load_recorder_export(hist, labels)
+
+
+def test_events_from_recorder_rows() -> None:
+    from hub.recognition.datasets import events_from_history, recorder_dataset
+
+    rows = [
+        {"entity_id": "sensor.tv_power", "state": "90", "last_updated": 20.0},
+        {"entity_id": "binary_sensor.kitchen_motion", "state": "on", "last_updated": 10.0},
+        {"entity_id": "sensor.temperature", "state": "21", "last_updated": 15.0},
+    ]
+    channels = {"sensor.tv_power": ("living_room", "power"), "binary_sensor.kitchen_motion": ("kitchen", "motion")}
+    events = events_from_history(rows, channels.get)
+    assert [(e.ts, e.area, e.active) for e in events] == [(10.0, "kitchen", True), (20.0, "living_room", True)]
+    assert recorder_dataset(events, []).start == 0.0
+    with pytest.raises(DatasetError):
+        recorder_dataset([], [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _data_args(train)
     train.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
+    train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
+    train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="print metrics of a model on a dataset and write a confusion-matrix PNG")
     _data_args(ev)
@@ -71,9 +74,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
     matrix = build_matrix(dataset, DEFAULT_SPEC)
-    config = TrainConfig(seed=args.seed) if args.trees is None else TrainConfig(n_estimators=args.trees, seed=args.seed)
+    overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
+    config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config)
-    blob = to_onnx(model, DEFAULT_SPEC, {"source": args.source, "slices": str(len(matrix.y))})
+    provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
+    if args.source == "simulator":
+        provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
+    blob = to_onnx(model, DEFAULT_SPEC, provenance)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
     print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),

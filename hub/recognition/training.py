@@ -69,6 +69,8 @@ class TrainConfig:
     min_samples_leaf: int = 5
     seed: int = 0
     n_jobs: int = 2
+    # Class weights are (balanced weight) ** balance: 1 = fully balanced, 0 = none.
+    balance: float = 1.0
 
 
 def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> Any:
@@ -81,11 +83,12 @@ def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> An
         n_estimators=config.n_estimators,
         max_depth=config.max_depth,
         min_samples_leaf=config.min_samples_leaf,
-        class_weight="balanced_subsample",
         n_jobs=config.n_jobs,
         random_state=config.seed,
     )
-    model.fit(X, y)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    weights = (len(y) / (len(classes) * counts)) ** config.balance
+    model.fit(X, y, sample_weight=weights[inverse])
     return model
 
 

@@ -88,3 +88,26 @@ async def test_missing_model_says_why(tmp_path: Path) -> None:
         assert state is not None and "does not exist" in state.attributes["error"]
     finally:
         await hub.async_stop()
+
+
+async def test_relevant_event_triggers_inference_in_the_loop(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    import asyncio
+
+    hub = _make_hub(tmp_path)
+    recognizer = SceneRecognizer(trained[1], interval=3600, debounce=0)  # the schedule alone would not fire
+    hub.add_component(recognizer)
+    published = asyncio.Event()
+    hub.bus.listen(EVENT_SCENE_RECOGNIZED, lambda e: published.set())
+    await hub.async_start()
+    try:
+        ids = _add_entities(hub)
+        before = recognizer.extractor.features(0.0).copy()
+        hub.states.async_set(ids["temp"], 21.5)  # irrelevant: no channel, no wake-up
+        assert not recognizer._wake.is_set()
+        assert (recognizer.extractor.features(0.0) == before).all()
+        hub.states.async_set(ids["motion"], "on")
+        await asyncio.wait_for(published.wait(), timeout=30)  # a guard against hanging, not a timing check
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.value in recognizer.model.labels  # type: ignore[union-attr]
+    finally:
+        await hub.async_stop()

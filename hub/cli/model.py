@@ -32,8 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=SOURCES, default="simulator")
-    p.add_argument("--data", type=Path, help="dataset path (Kasteren dir, CASAS file, recorder history JSONL)")
-    p.add_argument("--labels", type=Path, help="recorder source: household labels JSONL (start, end, label)")
+    p.add_argument("--data", type=Path,
+                   help="Kasteren dir, CASAS file; recorder: history JSONL export, or omit to read the hub's "
+                        "own recorder in --config DIR")
+    p.add_argument("--labels", type=Path,
+                   help="recorder source: household labels JSONL (start, end, label); "
+                        "default CONFIG_DIR/recognition_labels.jsonl")
     p.add_argument("--sensor-areas", type=Path, help="CASAS source: JSON {sensor: area}")
     p.add_argument("--raw-labels", action="store_true", help="keep the dataset's activity names")
     p.add_argument("--days", type=int, default=21, help="simulator: days per home")
@@ -49,6 +53,14 @@ def _load(args: argparse.Namespace) -> Any:
 
     if args.source == "simulator":
         return simulate(SimConfig(days=args.days, homes=args.homes, seed=args.seed))
+    if args.source == "recorder" and (args.data is None or args.data.is_dir()):
+        import asyncio
+
+        from hub.cli import config_dir
+        from hub.recognition.recorder_source import async_load_recorder
+
+        directory = args.data or config_dir(args)
+        return asyncio.run(async_load_recorder(directory, args.labels))
     if args.data is None:
         raise SystemExit(f"qilu-hub model: --data is required for --source {args.source}")
     if args.source == "kasteren":

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec
-from .mapping import capability_of, is_active, normalize_area
+from .mapping import entity_channel, is_active
 from .runtime import ModelLoadError, Prediction, SceneModel
 from .smoothing import SceneSmoother
 
@@ -89,11 +89,10 @@ class SceneRecognizer:
             return self._channels[entity_id]
         assert self._hub is not None
         entity = self._hub.entities.get(entity_id)
-        channel: tuple[str, str] | None = None
+        channel = None
         if entity is not None:
-            cap = capability_of(entity.domain, tuple(entity.capabilities), entity.device_class)
-            if cap is not None:
-                channel = (normalize_area(self._hub.area_of(entity_id), self.spec.areas), cap)
+            area, caps = self._hub.area_of(entity_id), tuple(entity.capabilities)
+            channel = entity_channel(entity.domain, caps, entity.device_class, area, self.spec.areas)
         self._channels[entity_id] = channel
         return channel
 

@@ -178,3 +178,11 @@ def normalize_area(area: str | None, known: tuple[str, ...]) -> str:
     slug = area.strip().lower().replace(" ", "_").replace("-", "_")
     slug = AREA_SYNONYMS.get(slug, slug)
     return slug if slug in known else "other"
+
+
+def entity_channel(
+    domain: str, capabilities: tuple[str, ...], device_class: str | None, area: str | None, areas: tuple[str, ...]
+) -> tuple[str, str] | None:
+    """(area, capability) channel of a hub entity, or None when it says nothing about the household."""
+    cap = capability_of(domain, capabilities, device_class)
+    return None if cap is None else (normalize_area(area, areas), cap)

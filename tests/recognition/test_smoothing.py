@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hub.recognition.smoothing import SceneSmoother
 
 COOK = {"cooking": 0.8, "eating": 0.2}
@@ -34,3 +39,13 @@ def test_near_ties_keep_current() -> None:
         assert s.update({"a": 0.47, "b": 0.53}) == "a"  # within the margin
     s.reset()
     assert s.current is None and s.confidence == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60))
+def test_scene_holds_for_at_least_dwell_updates(values: list[float]) -> None:
+    """Whatever the raw probabilities do, a new scene lasts at least ``dwell`` updates before the next change."""
+    s = SceneSmoother(dwell=2)
+    seen = [s.update({"a": v, "b": 1.0 - v}) for v in values]
+    changes = [i for i in range(1, len(seen)) if seen[i] != seen[i - 1]]
+    assert all(later - earlier >= 2 for earlier, later in pairwise(changes))

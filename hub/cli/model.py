@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (DatasetError, OSError) as exc:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
-    matrix = build_matrix(dataset, DEFAULT_SPEC)
+    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
     config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config)
@@ -114,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (ModelLoadError, DatasetError, OSError) as exc:
         print(f"qilu-hub model eval: {exc}", file=sys.stderr)
         return 1
-    matrix = build_matrix(dataset, DEFAULT_SPEC)
+    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
     pred = np.asarray(model.labels)[model.predict_proba(matrix.X).argmax(axis=1)]
     labels = sorted(set(model.labels) | set(map(str, matrix.y)))
     result = metrics(matrix.y, pred, labels)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -224,17 +224,22 @@ def extract_windows(
     times: Sequence[float] | np.ndarray,
     spec: FeatureSpec = DEFAULT_SPEC,
     tz: tzinfo = UTC,
+    wrap: Callable[[Iterable[tuple[int, float]]], Iterable[tuple[int, float]]] | None = None,
 ) -> np.ndarray:
-    """Feature matrix, one row per time in ``times``, using exactly the streaming extractor."""
+    """Feature matrix, one row per time in ``times``, using exactly the streaming extractor.
+
+    ``wrap`` may decorate the row iteration (training passes a progress bar).
+    """
     extractor = FeatureExtractor(spec, tz)
     ordered = sorted(events, key=lambda e: e.ts)
     rows = np.zeros((len(times), spec.n_features), dtype=np.float32)
     j = 0
-    for r, t in enumerate(times):
+    indexed: Iterable[tuple[int, float]] = enumerate(float(t) for t in times)
+    for r, t in wrap(indexed) if wrap is not None else indexed:
         while j < len(ordered) and ordered[j].ts <= t:
             extractor.observe(ordered[j])
             j += 1
-        rows[r] = extractor.features(float(t))
+        rows[r] = extractor.features(t)
     return rows
 
 

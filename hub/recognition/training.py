@@ -50,10 +50,17 @@ class Matrix:
 
 
 def build_matrix(
-    dataset: Dataset, spec: FeatureSpec = DEFAULT_SPEC, label_map: Callable[[str], str] | None = None
+    dataset: Dataset,
+    spec: FeatureSpec = DEFAULT_SPEC,
+    label_map: Callable[[str], str] | None = None,
+    progress: bool = False,
 ) -> Matrix:
     times = dataset.slices(spec)
-    X = extract_windows(dataset.events, times, spec, UTC)
+
+    def bar(rows: Iterable[tuple[int, float]]) -> Iterable[tuple[int, float]]:
+        return _progress(rows, f"features ({dataset.name})", len(times), progress)
+
+    X = extract_windows(dataset.events, times, spec, UTC, wrap=bar)
     labels = dataset.labels_at(times, spec)
     if label_map is not None:
         labels = [label_map(lbl) for lbl in labels]

@@ -42,3 +42,26 @@ def test_errors_are_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"nope")
     assert main(["model", "eval", "--days", "1", "--homes", "1", "--model", str(bad)]) == 1
+
+
+def test_eval_on_casas_format_with_sensor_areas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "m.onnx"
+    assert main(["model", "train", "--days", "2", "--homes", "1", "--trees", "4", "--out", str(model),
+                 "--no-progress"]) == 0
+    capsys.readouterr()  # drop the train summary
+    data = tmp_path / "milan.txt"
+    data.write_text(
+        "2009-10-16 08:00:00.000001 M019 ON Kitchen_Activity begin\n"
+        "2009-10-16 08:03:00.000001 M019 OFF\n"
+        "2009-10-16 08:20:00.000001 M019 ON Kitchen_Activity end\n"
+        "2009-10-16 23:00:00.000001 M021 ON Sleep begin\n"
+        "2009-10-17 07:00:00.000001 M021 OFF Sleep end\n"
+    )
+    areas = tmp_path / "areas.json"
+    areas.write_text(json.dumps({"M019": "kitchen", "M021": "bedroom"}))
+    png = tmp_path / "casas.png"
+    assert main(["model", "eval", "--source", "casas", "--data", str(data), "--sensor-areas", str(areas),
+                 "--model", str(model), "--png", str(png), "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"cooking", "sleeping", "idle"} <= set(result["per_class_accuracy"])
+    assert png.is_file()

@@ -106,7 +106,8 @@ class SceneRecognizer:
         if channel is None:
             return
         area, cap = channel
-        if self.extractor.observe(DeviceEvent(new.last_updated, area, cap, is_active(cap, new.value))):
+        event_ = DeviceEvent(new.last_updated, area, cap, is_active(cap, new.value), entity_id)
+        if self.extractor.observe(event_):
             self._wake.set()  # relevant event: infer soon rather than at the next tick
 
     # -- inference ----------------------------------------------------------------------

@@ -105,8 +105,8 @@ def load_kasteren(path: str | Path) -> Dataset:
             raise DatasetError(f"{sense}: unknown sensor id {sid}")
         _name, area, cap = KASTEREN_SENSORS[sid]
         # Each row is one firing interval: active at start, inactive at end.
-        events.append(DeviceEvent(_kasteren_time(parts[0]), area, cap, True))
-        events.append(DeviceEvent(_kasteren_time(parts[1]), area, cap, False))
+        events.append(DeviceEvent(_kasteren_time(parts[0]), area, cap, True, str(sid)))
+        events.append(DeviceEvent(_kasteren_time(parts[1]), area, cap, False, str(sid)))
     intervals: list[Interval] = []
     for parts in _data_rows(act):
         aid = int(parts[2])
@@ -153,7 +153,8 @@ def load_casas(path: str | Path, sensor_areas: dict[str, str] | None = None) -> 
         sensor, value = parts[2], parts[3]
         cap = casas_capability(sensor)
         if cap is not None:
-            events.append(DeviceEvent(ts, areas.get(sensor, "other"), cap, value.upper() in CASAS_ACTIVE_VALUES))
+            active = value.upper() in CASAS_ACTIVE_VALUES
+            events.append(DeviceEvent(ts, areas.get(sensor, "other"), cap, active, sensor))
         if len(parts) >= 6:
             act, edge = parts[4].lower(), parts[5].lower()
             if edge == "begin":
@@ -175,7 +176,8 @@ def load_recorder_export(history: str | Path, labels: str | Path) -> Dataset:
     events: list[DeviceEvent] = []
     for row in _jsonl(history):
         cap = str(row["capability"])
-        events.append(DeviceEvent(float(row["ts"]), str(row.get("area") or "other"), cap, is_active(cap, row["value"])))
+        area, source = str(row.get("area") or "other"), str(row.get("entity_id", ""))
+        events.append(DeviceEvent(float(row["ts"]), area, cap, is_active(cap, row["value"]), source))
     events.sort(key=lambda e: e.ts)
     return recorder_dataset(events, load_labels(labels))
 
@@ -199,7 +201,8 @@ def events_from_history(
         channel = resolve(str(row["entity_id"]))
         if channel is not None:
             area, cap = channel
-            events.append(DeviceEvent(float(row["last_updated"]), area, cap, is_active(cap, row["state"])))
+            entity_id = str(row["entity_id"])
+            events.append(DeviceEvent(float(row["last_updated"]), area, cap, is_active(cap, row["state"]), entity_id))
     events.sort(key=lambda e: e.ts)
     return events
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import numpy as np
 
 # Bump when the *code* that turns events into numbers changes meaning; the spec hash covers the data.
-FEATURE_CODE_VERSION = "1"
+FEATURE_CODE_VERSION = "2"  # 2: activations counted per source transition
 
 AREAS: tuple[str, ...] = (
     "hall",
@@ -47,6 +47,7 @@ class DeviceEvent:
     area: str
     capability: str
     active: bool  # on/open/drawing power/flowing
+    source: str = ""  # the device/entity behind it: several sources can share one channel
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class FeatureExtractor:
     _last_change: np.ndarray = field(init=False)
     _area_last: np.ndarray = field(init=False)
     _on_times: list[deque[float]] = field(init=False)
+    _sources_on: list[set[str]] = field(init=False)
     _last_fired: int = field(init=False, default=-1)
     _last_any: float = field(init=False, default=-math.inf)
 
@@ -141,6 +143,7 @@ class FeatureExtractor:
         self._last_change = np.full(n, -math.inf)
         self._area_last = np.full(len(self.spec.areas), -math.inf)
         self._on_times = [deque() for _ in range(n)]
+        self._sources_on = [set() for _ in range(n)]
 
     def channel_of(self, area: str | None, capability: str) -> int | None:
         """Index of the channel, folding unknown areas into ``other``; None for unknown capabilities."""
@@ -153,17 +156,24 @@ class FeatureExtractor:
         return self._index[(area, capability)]
 
     def observe(self, event: DeviceEvent) -> bool:
-        """Feed one event; returns False when the event does not touch any channel of the spec."""
+        """Feed one event; True when it was a transition (off->on or on->off) of a source on a spec channel.
+
+        Only transitions count: a power meter reporting 80 W then 85 W is one activation, as in training
+        data made of on/off intervals.  A channel is active while any of its sources is.
+        """
         i = self.channel_of(event.area, event.capability)
         if i is None:
             return False
-        was_active = bool(self._active[i])
-        self._active[i] = 1.0 if event.active else 0.0
-        if event.active == was_active and event.active is False:
-            return True  # a repeated "off" is not activity
-        self._last_change[i] = event.ts
+        sources = self._sources_on[i]
+        if (event.source in sources) == event.active:
+            return False
         if event.active:
+            sources.add(event.source)
             self._on_times[i].append(event.ts)
+        else:
+            sources.discard(event.source)
+        self._active[i] = 1.0 if sources else 0.0
+        self._last_change[i] = event.ts
         area_i = self._area_index[self.spec.channels[i][0]]
         self._area_last[area_i] = event.ts
         self._last_fired = i

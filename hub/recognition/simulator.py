@@ -183,7 +183,8 @@ def _emit(rng: random.Random, kit: set[tuple[str, str]], scene: str, start: floa
     for area, cap in EDGE_EVENTS.get(scene, []):
         if (area, cap) in kit:
             t = start + rng.uniform(0, 20)
-            out += [DeviceEvent(t, area, cap, True), DeviceEvent(t + rng.uniform(2, 8), area, cap, False)]
+            off = t + rng.uniform(2, 8)
+            out += [DeviceEvent(t, area, cap, True, "edge"), DeviceEvent(off, area, cap, False, "edge")]
     for area, cap, kind, rate in PROFILES[scene]:
         if (area, cap) not in kit:
             continue
@@ -191,13 +192,15 @@ def _emit(rng: random.Random, kit: set[tuple[str, str]], scene: str, start: floa
             if rng.random() < 0.9:  # people sometimes skip the light or the TV
                 on = start + rng.uniform(0, 60)
                 off = max(on + 1, end - rng.uniform(0, 60))
-                out += [DeviceEvent(on, area, cap, True), DeviceEvent(off, area, cap, False)]
+                out += [DeviceEvent(on, area, cap, True, "hold"), DeviceEvent(off, area, cap, False, "hold")]
             continue
-        t = start
+        t, k = start, 0
         while True:
             t += rng.expovariate(rate / 60.0) if rate > 0 else end - start + 1
             if t >= end:
                 break
             on_for = rng.uniform(1, 10) if cap != "power" else rng.uniform(30, 180)
-            out += [DeviceEvent(t, area, cap, True), DeviceEvent(min(t + on_for, end), area, cap, False)]
+            # Pulses rotate over three devices per channel (a kitchen has several cupboards).
+            dev, k = f"dev{k % 3}", k + 1
+            out += [DeviceEvent(t, area, cap, True, dev), DeviceEvent(min(t + on_for, end), area, cap, False, dev)]
     return out

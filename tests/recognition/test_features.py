@@ -93,3 +93,21 @@ def test_spec_version_changes_with_content_and_round_trips() -> None:
     assert other.version != DEFAULT_SPEC.version
     assert FeatureSpec.from_dict(DEFAULT_SPEC.to_dict()).version == DEFAULT_SPEC.version
     assert DEFAULT_SPEC.version.startswith("qilu-scene-features/")
+
+
+def test_only_transitions_count_per_source() -> None:
+    """A power meter's repeated readings are one activation; two cupboards in one channel are two."""
+    ex = FeatureExtractor()
+    assert ex.observe(DeviceEvent(T0, "living_room", "power", True, "sensor.tv_power"))
+    for k in range(1, 20):  # 80 W, 85 W, ... all "active"
+        assert not ex.observe(DeviceEvent(T0 + k, "living_room", "power", True, "sensor.tv_power"))
+    assert ex.observe(DeviceEvent(T0 + 30, "kitchen", "contact", True, "cups"))
+    assert ex.observe(DeviceEvent(T0 + 31, "kitchen", "contact", True, "fridge"))
+    assert ex.observe(DeviceEvent(T0 + 32, "kitchen", "contact", False, "cups"))
+    named = dict(zip(DEFAULT_SPEC.feature_names, ex.features(T0 + 40), strict=True))
+    assert named["living_room.power.count_600s"] == np.float32(math.log1p(1))
+    assert named["kitchen.contact.count_600s"] == np.float32(math.log1p(2))
+    assert named["kitchen.contact.active"] == 1.0  # the fridge is still open
+    assert not ex.observe(DeviceEvent(T0 + 50, "kitchen", "contact", False, "cups"))  # a repeated "off"
+    assert ex.observe(DeviceEvent(T0 + 51, "kitchen", "contact", False, "fridge"))
+    assert dict(zip(DEFAULT_SPEC.feature_names, ex.features(T0 + 52), strict=True))["kitchen.contact.active"] == 0.0

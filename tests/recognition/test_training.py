@@ -27,10 +27,14 @@ def test_onnx_matches_sklearn_and_carries_metadata(trained: tuple[Any, Path], si
 def test_model_learns_the_simulator(trained: tuple[Any, Path]) -> None:
     from hub.recognition.simulator import SimConfig, simulate
 
-    unseen = build_matrix(simulate(SimConfig(days=2, homes=1, seed=99)))
+    unseen = build_matrix(simulate(SimConfig(days=3, homes=2, seed=99)))
     scene = SceneModel.load(trained[1], DEFAULT_SPEC)
     pred = np.asarray(scene.labels)[scene.predict_proba(unseen.X).argmax(axis=1)]
-    assert metrics(unseen.y, pred, scene.labels)["timeslice_accuracy"] > 0.7
+    result = metrics(unseen.y, pred, scene.labels)
+    _values, counts = np.unique(unseen.y, return_counts=True)
+    # Far above what a constant guess gets, on both measures (a small 8-tree model, so no tight bound).
+    assert result["timeslice_accuracy"] > counts.max() / counts.sum() + 0.1
+    assert result["class_accuracy"] > 3 / len(counts)
 
 
 def test_metrics_and_png(tmp_path: Path) -> None:

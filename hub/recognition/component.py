@@ -73,6 +73,7 @@ class SceneRecognizer:
             return
         from hub import EVENT_STATE_CHANGED
 
+        self._seed_from_states()
         self._unsub = hub.bus.listen(EVENT_STATE_CHANGED, self._on_state_changed)
         hub.supervisor.spawn(self.name, self._loop)
 
@@ -95,6 +96,16 @@ class SceneRecognizer:
             channel = entity_channel(entity.domain, caps, entity.device_class, area, self.spec.areas)
         self._channels[entity_id] = channel
         return channel
+
+    def _seed_from_states(self) -> None:
+        """Start from what is on right now (a TV already playing), not from an empty house."""
+        assert self._hub is not None
+        for state in sorted(self._hub.states, key=lambda st: st.last_changed):
+            channel = None if state.entity_id == ENTITY_ID else self.channel_for(state.entity_id)
+            if channel is not None:
+                area, cap = channel
+                active = is_active(cap, state.value)
+                self.extractor.observe(DeviceEvent(state.last_changed, area, cap, active, state.entity_id))
 
     def _on_state_changed(self, event: Any) -> None:
         data = event.data

@@ -111,3 +111,18 @@ async def test_relevant_event_triggers_inference_in_the_loop(tmp_path: Path, tra
         assert state is not None and state.value in recognizer.model.labels  # type: ignore[union-attr]
     finally:
         await hub.async_stop()
+
+
+async def test_devices_already_on_at_start_are_known(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    hub = _make_hub(tmp_path)
+    ids = _add_entities(hub)
+    hub.states.async_set(ids["tv"], 95.0)  # the TV was on before the recogniser started
+    recognizer = SceneRecognizer(trained[1], interval=3600)
+    hub.add_component(recognizer)
+    await hub.async_start()
+    try:
+        named = dict(zip(DEFAULT_SPEC.feature_names, recognizer.extractor.features(1e10), strict=True))
+        assert named["living_room.power.active"] == 1.0
+        assert named["kitchen.motion.active"] == 0.0
+    finally:
+        await hub.async_stop()

@@ -21,6 +21,7 @@ async def async_load_recorder(
     """
     from hub import Hub
     from hub.const import HISTORY_DB
+    from hub.setup import load_hub_config
 
     from . import settings  # noqa: F401 - registers the "recognition" config section before the hub loads it
 
@@ -29,7 +30,8 @@ async def async_load_recorder(
         raise DatasetError(f"household labels {labels_path} not found (JSONL rows: start, end, label)")
     if not (config_dir / HISTORY_DB).is_file():
         raise DatasetError(f"{config_dir} has no recorder history ({HISTORY_DB})")
-    hub = Hub(config_dir)
+    # The hub's own, fully validated config: the recorder keeps the hub's retention settings.
+    hub = Hub(config_dir, load_hub_config(config_dir))
     recorder = hub.recorder
     if recorder is None:
         raise DatasetError("the hub's recorder is disabled")

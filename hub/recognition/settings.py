@@ -1,14 +1,18 @@
-"""The ``recognition:`` section of the hub configuration and building the component from it."""
+"""The ``recognition:`` section of the hub configuration and building the component from it.
+
+Importing this module only registers the section (for ``hub.setup._CONFIG_SECTION_MODULES``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.config import f, register_section
 
-from .component import DEFAULT_MODEL, SceneRecognizer
+if TYPE_CHECKING:
+    from .component import SceneRecognizer
 
 SECTION = "recognition"
 register_section(
@@ -24,6 +28,7 @@ register_section(
 
 def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = None) -> SceneRecognizer | None:
     """The component configured by ``config`` (a loaded hub config), or None when disabled."""
+    from .component import DEFAULT_MODEL, SceneRecognizer  # only when building, not when validating config
     section = config.get(SECTION) or {}
     if not section.get("enabled", True):
         return None

@@ -28,10 +28,16 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     """A hub with its standard components; ``demo`` adds simulated appliances on loopback."""
     config = config if config is not None else load_hub_config(config_dir)
     hub = Hub(config_dir, config)
+    from drivers.manager import DriverManager
+
+    hub.add_component(DriverManager())
     if demo:
+        from drivers.demo import DemoAppliances
+
         from .virtual import VirtualAppliances
 
         hub.add_component(VirtualAppliances())
+        hub.add_component(DemoAppliances())  # after "drivers": it adopts its simulators through it
     if (config.get("mqtt") or {}).get("enabled"):
         from .mqtt import MqttBridge
 

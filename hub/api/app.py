@@ -21,6 +21,7 @@ from ..const import DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from . import dashboard, ha_format, rest
 from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, bearer, origin_allowed
+from .keys import API_KEY
 from .limits import MAX_MESSAGE_BYTES
 from .openapi import openapi_document
 from .stream import StateBytesCache, StreamFanout, handle_stream
@@ -194,7 +195,7 @@ def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.
 
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    api: ApiServer = request.app["api"]
+    api: ApiServer = request.app[API_KEY]
     path = request.path
     if path in PUBLIC_PATHS:
         return await handler(request)
@@ -227,12 +228,12 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app["api"].hub.version))
+    return web.json_response(openapi_document(request.app[API_KEY].hub.version))
 
 
 def build_app(api: ApiServer) -> web.Application:
     app = web.Application(middlewares=[security_middleware], client_max_size=MAX_REST_BODY)
-    app["api"] = api
+    app[API_KEY] = api
     app.router.add_get("/api/websocket", handle_websocket)
     app.router.add_get("/api/stream", handle_stream)
     app.router.add_get("/api/openapi.json", get_openapi)

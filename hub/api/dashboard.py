@@ -18,6 +18,7 @@ from aiohttp import web
 
 from . import ha_format
 from .auth import Principal
+from .keys import API_KEY
 
 STATIC = Path(__file__).with_name("static")
 SCENE_ENTITY = "sensor.household_scene"
@@ -45,7 +46,7 @@ def _principal(request: web.Request) -> Principal:
 
 
 def _inbox(request: web.Request) -> DiscoveryInbox | None:
-    component = request.app["api"].hub.components.get("discovery")
+    component = request.app[API_KEY].hub.components.get("discovery")
     return component if isinstance(component, DiscoveryInbox) else None
 
 
@@ -65,7 +66,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 async def registry(request: web.Request) -> web.Response:
     """Areas, devices and entities (with their commands) visible to the token."""
-    api = request.app["api"]
+    api = request.app[API_KEY]
     hub = api.hub
     principal = _principal(request)
     entities = []

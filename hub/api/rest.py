@@ -16,6 +16,7 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format
 from .auth import Principal
+from .keys import API_KEY
 from .services import call_service
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def _message(message: str, status: int) -> web.Response:
 
 
 def _api(request: web.Request) -> ApiServer:
-    api: ApiServer = request.app["api"]
+    api: ApiServer = request.app[API_KEY]
     return api
 
 

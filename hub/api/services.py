@@ -65,8 +65,10 @@ def _as_list(value: Any, key: str) -> list[str]:
     raise CommandError("invalid_format", f"{key} must be a string or a list of strings")
 
 
-def resolve_targets(hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any] | None) -> list[str]:
-    """Entity ids named by ``target`` and the service data (entity_id / area_id / device_id)."""
+def resolve_targets(
+    hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any] | None
+) -> tuple[list[str], list[str]]:
+    """Entity ids named by ``target`` and the service data: (named explicitly, found via area/device)."""
     if target is not None and not isinstance(target, Mapping):
         raise CommandError("invalid_format", "target must be an object")
     wanted: dict[str, list[str]] = {key: [] for key in _TARGET_KEYS}
@@ -74,8 +76,10 @@ def resolve_targets(hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any]
         for key in _TARGET_KEYS:
             if key in source:
                 wanted[key] += _as_list(source[key], key)
-    entity_ids = list(wanted["entity_id"])
-    if "all" in entity_ids:
+    explicit = list(dict.fromkeys(wanted["entity_id"]))
+    entity_ids: list[str] = []
+    if "all" in explicit:
+        explicit.remove("all")
         entity_ids = [e.entity_id for e in hub.entities.all()]
     if wanted["area_id"]:
         areas = set(wanted["area_id"])
@@ -83,7 +87,7 @@ def resolve_targets(hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any]
     if wanted["device_id"]:
         for device_id in wanted["device_id"]:
             entity_ids += [e.entity_id for e in hub.entities.for_device(device_id)]
-    return list(dict.fromkeys(entity_ids))
+    return explicit, [e for e in dict.fromkeys(entity_ids) if e not in explicit]
 
 
 async def call_service(
@@ -104,10 +108,18 @@ async def call_service(
     known = services_of(hub)
     if service not in known.get(domain, {}):
         raise CommandError("not_found", f"Service {domain}.{service} not found.")
-    entity_ids = resolve_targets(hub, service_data, target)
-    if not entity_ids:
+    explicit, expanded = resolve_targets(hub, service_data, target)
+    if not explicit and not expanded:
         raise CommandError("invalid_format", f"{domain}.{service} needs a target: entity_id, area_id or device_id")
     args = {key: value for key, value in service_data.items() if key not in _TARGET_KEYS}
+    # Entities reached through an area or device are skipped when the service does not apply to them
+    # (a power meter in the room has no turn_off), as in Home Assistant; named ones are errors.
+    for entity_id in expanded:
+        entity = hub.entities.get(entity_id)
+        if (entity is not None and service in entity.commands and principal.can_control(entity_id)
+                and (domain == GENERIC_DOMAIN or entity.domain == domain)):
+            explicit.append(entity_id)
+    entity_ids = explicit
     for entity_id in entity_ids:
         entity = hub.entities.get(entity_id)
         if entity is None or not principal.can_see(entity_id):

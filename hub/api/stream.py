@@ -27,6 +27,7 @@ from ..capabilities import CommandError
 from ..context import Context
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
+from .keys import API_KEY
 from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, RateLimit
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ pack: Callable[[Any], bytes] = _packer.pack
 
 def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True,
-                           ext_hook=_reject_ext, max_buffer_size=len(data) or 1)
+                           ext_hook=_reject_ext)
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
@@ -319,7 +320,7 @@ class StreamFanout:
 
 
 async def handle_stream(request: web.Request) -> web.WebSocketResponse:
-    api: ApiServer = request.app["api"]
+    api: ApiServer = request.app[API_KEY]
     ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
     await ws.prepare(request)
     principal = await _authenticate(api, ws, request.remote or "?")

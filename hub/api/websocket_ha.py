@@ -30,6 +30,7 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format
 from .auth import Principal
+from .keys import API_KEY
 from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, RateLimit
 from .services import HA_ERROR_CODES, call_service, services_of
 
@@ -347,7 +348,7 @@ class HaFanout:
 
 async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     """The aiohttp handler of ``/api/websocket``."""
-    api: ApiServer = request.app["api"]
+    api: ApiServer = request.app[API_KEY]
     ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
     await ws.prepare(request)
     address = request.remote or "?"

@@ -1,0 +1,159 @@
+"""The application as a whole: every route needs a token, Origin checks, login limiting, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from hub.api import LoginLimiter
+from hub.api.app import IN_BAND_AUTH_PATHS, PUBLIC_PATHS
+
+from .conftest import Env, bearer, start_env
+
+
+def _concrete(path: str) -> str:
+    return (path.replace("{entity_id}", "light.living_room_ceiling_light").replace("{domain}", "light")
+            .replace("{service}", "turn_on").replace("{start}", "2024-01-01T00:00:00")
+            .replace("{key}", "k").replace("{action:adopt|ignore}", "adopt").replace("{filename:.*}", "app.js"))
+
+
+async def test_every_route_but_health_requires_a_token(env: Env, session: aiohttp.ClientSession) -> None:
+    app: web.Application = env.api._runner.app  # type: ignore[union-attr]
+    routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None]
+    assert len(routes) >= 15
+    checked = 0
+    for method, canonical in routes:
+        if method == "HEAD":
+            continue
+        path = _concrete(canonical)
+        if canonical in PUBLIC_PATHS:
+            async with session.get(env.url + path) as resp:
+                assert resp.status == 200
+            continue
+        if canonical in IN_BAND_AUTH_PATHS:
+            ws = await session.ws_connect(env.url + path)
+            if canonical == "/api/websocket":
+                await ws.receive_json()
+                await ws.send_json({"type": "auth", "access_token": "qh_bad"})
+                assert (await ws.receive_json())["type"] == "auth_invalid"
+            else:
+                await ws.send_bytes(b"\x81\xa4type\xa4ping")  # not an auth message
+                assert b"auth_invalid" in (await ws.receive()).data
+            assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+            checked += 1
+            continue
+        for headers in ({}, bearer("qh_invalid"), {"Cookie": "qilu_token=qh_invalid"}):
+            async with session.request(method, env.url + path, headers=headers) as resp:
+                assert resp.status == 401, (method, path, headers, resp.status)
+        async with session.request(method, env.url + path, headers=bearer(env.admin)) as resp:
+            assert resp.status != 401, (method, path)
+        checked += 1
+    assert checked == len([r for r in routes if r[0] != "HEAD" and r[1] not in PUBLIC_PATHS])
+
+
+async def test_origin_checks(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.get(env.url + "/api/states", headers={**bearer(env.admin), "Origin": "http://evil.example"}
+                           ) as resp:
+        assert resp.status == 403
+    same = env.url  # a page served by the hub itself
+    async with session.get(env.url + "/api/states", headers={**bearer(env.admin), "Origin": same}) as resp:
+        assert resp.status == 200
+    try:
+        await session.ws_connect(env.ws_url, headers={"Origin": "http://evil.example"})
+        raise AssertionError("a foreign origin must not open the WebSocket")
+    except aiohttp.WSServerHandshakeError as err:
+        assert err.status == 403
+
+
+async def test_allowed_origins_from_config(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    (tmp_path / "configuration.yaml").write_text("hub:\n  allowed_origins: ['http://vr.example']\n")
+    env = await start_env(tmp_path)
+    try:
+        async with session.get(env.url + "/api/", headers={**bearer(env.admin), "Origin": "http://vr.example"}) as r:
+            assert r.status == 200
+    finally:
+        await env.hub.async_stop()
+
+
+async def test_failed_logins_are_rate_limited(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    env = await start_env(tmp_path, login_limiter=LoginLimiter(max_failures=3, window=60))
+    try:
+        for _ in range(3):
+            async with session.get(env.url + "/api/", headers=bearer("qh_guess")) as resp:
+                assert resp.status == 401
+        async with session.get(env.url + "/api/", headers=bearer(env.admin)) as resp:
+            assert resp.status == 429  # even a right token waits: guessing must not be cheap
+        ws = await session.ws_connect(env.ws_url)
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": env.admin})
+        reply = await ws.receive_json()
+        assert reply["type"] == "auth_invalid" and "Too many" in reply["message"]
+        await ws.close()
+        async with session.get(env.url + "/api/health") as resp:
+            assert resp.status == 200
+    finally:
+        await env.hub.async_stop()
+
+
+async def test_revoked_token_is_refused(env: Env, session: aiohttp.ClientSession) -> None:
+    token = next(t for t in env.hub.tokens.list() if t.name == "viewer")
+    async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
+        assert resp.status == 200
+    env.hub.tokens.revoke(token.id)
+    async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
+        assert resp.status == 401
+
+
+async def test_oversized_rest_body(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.post(env.url + "/api/services/light/turn_on", headers=bearer(env.admin),
+                            data=b"{" + b" " * 200_000 + b"}") as resp:
+        assert resp.status == 413
+
+
+async def test_tls_when_configured(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    (tmp_path / "configuration.yaml").write_text(f"hub:\n  tls_certificate: {cert}\n  tls_key: {key}\n")
+    env = await start_env(tmp_path)
+    try:
+        assert env.url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        async with session.get(env.url + "/api/", headers=bearer(env.admin), ssl=context) as resp:
+            assert resp.status == 200 and (await resp.json())["message"] == "API running."
+        plain = env.url.replace("https://", "http://")
+        try:
+            async with session.get(plain + "/api/health") as resp:
+                raise AssertionError(f"plain HTTP answered {resp.status}")
+        except aiohttp.ClientError:
+            pass
+    finally:
+        await env.hub.async_stop()
+
+
+async def test_dashboard_login_sets_cookie(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.get(env.url + "/") as resp:
+        assert resp.status == 401 and "access token" in await resp.text()
+    async with session.get(env.url + "/", params={"token": env.admin}, allow_redirects=False) as resp:
+        assert resp.status == 302 and resp.headers["Location"] == "/"
+        cookie = resp.cookies["qilu_token"]
+        assert cookie.value == env.admin and cookie["samesite"] == "Strict"
+    async with session.get(env.url + "/", headers={"Cookie": f"qilu_token={env.admin}"}) as resp:
+        assert resp.status == 200 and "<script src=\"/static/app.js\">" in await resp.text()
+
+
+async def test_stop_closes_clients(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    env = await start_env(tmp_path)
+    ws = await session.ws_connect(env.ws_url)
+    await ws.receive_json()
+    await ws.send_json({"type": "auth", "access_token": env.admin})
+    await ws.receive_json()
+    await env.hub.async_stop()
+    msg = await asyncio.wait_for(ws.receive(), 5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.GOING_AWAY

@@ -22,7 +22,9 @@ async def send(ws: aiohttp.ClientWebSocketResponse, data: Any) -> None:
     await ws.send_bytes(msgpack.packb(data))
 
 
-async def connect(env: Env, session: aiohttp.ClientSession, token: str | None = None) -> aiohttp.ClientWebSocketResponse:
+async def connect(
+    env: Env, session: aiohttp.ClientSession, token: str | None = None
+) -> aiohttp.ClientWebSocketResponse:
     ws = await session.ws_connect(env.stream_url)
     await send(ws, {"type": "auth", "access_token": token or env.admin})
     assert await recv(ws) == {"type": "auth_ok"}

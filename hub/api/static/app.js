@@ -64,6 +64,7 @@ function argControl(entity, command, name, schema) {
     input = el("input", { type: "text", size: "8" });
   }
   input.dataset.testid = `arg-${entity.entity_id}-${command}-${name}`;
+  input.dataset.attr = name;
   input.addEventListener("change", () => {
     let value = input.type === "checkbox" ? input.checked : input.value;
     if (schema.type === "integer") value = parseInt(value, 10);
@@ -108,6 +109,14 @@ function renderEntityState(entityId) {
     const st = states[entityId];
     node.textContent = stateText(entity, st);
     node.classList.toggle("on", !!st && st.s === "on");
+    // Show the current values on the controls (unless the user is moving one right now).
+    for (const input of document.querySelectorAll(`[data-entity="${CSS.escape(entityId)}"] [data-attr]`)) {
+      const name = input.dataset.attr;
+      const value = name === "hvac_mode" ? st && st.s : st && st.a && st.a[name];
+      if (value !== undefined && value !== null && document.activeElement !== input) {
+        if (input.type === "checkbox") input.checked = !!value; else input.value = value;
+      }
+    }
   }
   if (registry && entityId === registry.scene_entity) renderScene();
 }

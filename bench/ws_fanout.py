@@ -1,0 +1,298 @@
+"""Fan-out benchmark: state writes in the hub's process, one subscriber in another process over loopback.
+
+    python bench/ws_fanout.py            # prints one JSON object
+
+For each protocol (Home Assistant JSON plain, Home Assistant JSON with
+``coalesce_messages``, the msgpack stream): events delivered per second at the
+maximum write rate, and p50/p99/max latency at a paced 1,000 writes/s, latency
+being the subscriber's ``perf_counter_ns`` at receipt minus the stamp the writer
+put in the state's attributes (CLOCK_MONOTONIC is system-wide on Linux). Also the
+RSS of a standard hub (recorder on) with 1,000 entities, the API up and a client
+subscribed, and the time from spawning that process to the API answering.
+
+The throughput runs use a hub without the recorder, as the Home Assistant figures
+it is compared with (http + api + websocket_api only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ENTITIES = 1000
+MAX_SECONDS = 3.0
+PACED_SECONDS = 5.0
+PACED_RATE = 1000
+PHASE = "sensor.bench_phase"
+
+
+# -- subscriber process ------------------------------------------------------------------
+
+async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
+    import aiohttp
+    import msgpack
+
+    gc.disable()  # the measuring side must not add its own pauses
+    clock = time.perf_counter_ns
+    phase = "idle"
+    counts = {"max": 0, "paced": 0}
+    marks: dict[str, int] = {}
+    latencies: list[int] = []
+
+    def on_state(entity_id: str, attrs: dict[str, Any], value: Any, now: int) -> None:
+        nonlocal phase
+        if entity_id == PHASE:
+            marks[value] = now
+            phase = {"max_start": "max", "paced_start": "paced"}.get(value, "idle")
+            return
+        if phase == "idle":
+            return
+        counts[phase] += 1
+        if phase == "paced":
+            latencies.append(now - attrs["t"])
+
+    async with aiohttp.ClientSession() as session:
+        if mode == "stream":
+            ws = await session.ws_connect(url + "/api/stream", max_msg_size=0)
+            await ws.send_bytes(msgpack.packb({"type": "auth", "access_token": token}))
+            await ws.receive()
+            await ws.send_bytes(msgpack.packb({"type": "subscribe", "id": 1}))
+            print("SUBSCRIBED", flush=True)
+            unpackb = msgpack.unpackb
+            while "done" not in marks:
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    break
+                data = unpackb(msg.data)
+                now = clock()
+                if data.get("type") not in ("delta", "snapshot"):
+                    continue
+                states = data["states"]
+                phase_state = states.pop(PHASE, None)
+                for entity_id, st in states.items():
+                    on_state(entity_id, st["a"], st["v"], now)
+                if phase_state is not None:  # marks last: a delta holds the states written before it
+                    on_state(PHASE, {}, phase_state["v"], now)
+        else:
+            ws = await session.ws_connect(url + "/api/websocket", max_msg_size=0)
+            await ws.receive()
+            await ws.send_str(json.dumps({"type": "auth", "access_token": token}))
+            await ws.receive()
+            if mode == "ha_coalesced":
+                await ws.send_str(json.dumps({"id": 1, "type": "supported_features",
+                                              "features": {"coalesce_messages": 1}}))
+                await ws.receive()
+            await ws.send_str(json.dumps({"id": 2, "type": "subscribe_events", "event_type": "state_changed"}))
+            await ws.receive()
+            print("SUBSCRIBED", flush=True)
+            loads = json.loads
+            while "done" not in marks:
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                data = loads(msg.data)
+                now = clock()
+                for item in data if isinstance(data, list) else (data,):
+                    new = item["event"]["data"]["new_state"]
+                    on_state(new["entity_id"], new["attributes"], new["state"], now)
+        await ws.close()
+    max_ns = marks["max_end"] - marks["max_start"]
+    latencies.sort()
+    ms = 1e-6
+    return {
+        "events_per_s_max": round(counts["max"] / (max_ns / 1e9)),
+        "paced_events": counts["paced"],
+        "latency_ms_p50": round(latencies[len(latencies) // 2] * ms, 3) if latencies else None,
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)] * ms, 3) if latencies else None,
+        "latency_ms_max": round(latencies[-1] * ms, 3) if latencies else None,
+        "latency_ms_mean": round(statistics.fmean(latencies) * ms, 3) if latencies else None,
+    }
+
+
+# -- hub side -----------------------------------------------------------------------------
+
+async def _run_protocol(mode: str) -> dict[str, Any]:
+    from hub import Hub, Scopes
+    from hub.api import ApiServer
+
+    with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
+        hub = Hub(tmp, recorder=False)
+        api = ApiServer("127.0.0.1", 0)
+        hub.add_component(api)
+        await hub.async_start()
+        _, token = hub.tokens.create("bench", Scopes(admin=True))
+        states = hub.states
+        clock = time.perf_counter_ns
+        ids = [f"sensor.bench_{i}" for i in range(ENTITIES)]
+        for entity_id in ids:
+            states.async_set(entity_id, 0, {"t": clock()})
+        states.async_set(PHASE, "idle")
+        gc.collect()
+        gc.freeze()  # what a long-running hub has after start-up: old objects out of the collector's way
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--client", mode, "--url", api.url, "--token", token,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        await proc.stdout.readline()  # SUBSCRIBED
+        await asyncio.sleep(0.5)
+
+        # Maximum rate: write as fast as the subscriber drains (a plain HA client must not
+        # exceed the pending-message cap, so the writer yields while its queue is long).
+        states.async_set(PHASE, "max_start")
+        writes = 0
+        deadline = time.monotonic() + MAX_SECONDS
+        pending = api.pending_messages
+        while time.monotonic() < deadline:
+            for entity_id in ids[writes % 10 * 100: writes % 10 * 100 + 100]:
+                states.async_set(entity_id, writes, {"t": clock()})
+                writes += 1
+            await asyncio.sleep(0)
+            while pending() > 1500:
+                await asyncio.sleep(0.0005)
+        max_writes_per_s = writes / MAX_SECONDS
+        states.async_set(PHASE, "max_end")
+        await asyncio.sleep(1.0)
+
+        # Paced: 1,000 writes/s, one entity each, spread over the entities.
+        loop = asyncio.get_running_loop()
+        states.async_set(PHASE, "paced_start")
+        await asyncio.sleep(0.2)
+        start = loop.time()
+        n = int(PACED_SECONDS * PACED_RATE)
+        for i in range(n):
+            delay = start + i / PACED_RATE - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            states.async_set(ids[i % ENTITIES], i, {"t": clock()})
+        await asyncio.sleep(0.3)
+        states.async_set(PHASE, "paced_end")
+        await asyncio.sleep(0.3)
+        states.async_set(PHASE, "done")
+        out, _ = await proc.communicate()
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        result["hub_writes_per_s_max"] = round(max_writes_per_s)
+        await hub.async_stop()
+        gc.unfreeze()
+        return result
+
+
+# -- footprint: RSS and start-up ---------------------------------------------------------
+
+def _serve(config_dir: str) -> None:
+    """Child process: a standard hub (recorder on) with the API; prints READY, then adds 1,000 entities."""
+    started = time.perf_counter()
+
+    async def main() -> None:
+        from hub import Hub, Scopes
+        from hub.api import ApiServer
+
+        hub = Hub(config_dir)
+        api = ApiServer("127.0.0.1", 0)
+        hub.add_component(api)
+        await hub.async_start()
+        print(f"READY {api.url} {time.perf_counter() - started:.4f}", flush=True)
+        _, token = hub.tokens.create("bench", Scopes(admin=True))
+        for i in range(ENTITIES):
+            hub.states.async_set(f"sensor.bench_{i}", i, {"unit_of_measurement": "W", "friendly_name": f"Meter {i}"})
+        print(f"STATES {token}", flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _footprint(runs: int = 5) -> dict[str, Any]:
+    import aiohttp
+
+    start_times, rss = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, __file__, "--serve", tmp], stdout=subprocess.PIPE, text=True)
+            try:
+                assert proc.stdout is not None
+                url = proc.stdout.readline().split()[1]
+                async with aiohttp.ClientSession() as session:
+                    async with session.get(url + "/api/health") as resp:
+                        assert resp.status == 200
+                    start_times.append(time.perf_counter() - t0)
+                    token = proc.stdout.readline().split()[1]
+                    ws = await session.ws_connect(url + "/api/websocket", max_msg_size=0)
+                    await ws.receive()
+                    await ws.send_str(json.dumps({"type": "auth", "access_token": token}))
+                    await ws.receive()
+                    await ws.send_str(json.dumps({"id": 1, "type": "get_states"}))
+                    states = json.loads((await ws.receive()).data)["result"]
+                    assert len(states) >= ENTITIES
+                    await ws.send_str(json.dumps({"id": 2, "type": "subscribe_events"}))
+                    await ws.receive()
+                    await asyncio.sleep(0.2)
+                    rss.append(_rss_kib(proc.pid) / 1024)
+                    await ws.close()
+            finally:
+                proc.terminate()
+                proc.wait()
+    return {
+        "start_to_api_ready_s_median": round(statistics.median(start_times), 3),
+        "start_to_api_ready_s_runs": [round(t, 3) for t in start_times],
+        "rss_mib_1000_entities_median": round(statistics.median(rss), 1),
+        "rss_mib_runs": [round(r, 1) for r in rss],
+    }
+
+
+async def _main(runs: int) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "entities": ENTITIES, "max_seconds": MAX_SECONDS, "paced_rate": PACED_RATE, "paced_seconds": PACED_SECONDS,
+        "runs": runs, "cpus": os.cpu_count(),
+    }
+    for mode in ("ha_plain", "ha_coalesced", "stream"):
+        per_run = [await _run_protocol(mode) for _ in range(runs)]
+        merged: dict[str, Any] = {}
+        for key in per_run[0]:
+            values = [r[key] for r in per_run if r[key] is not None]
+            merged[key] = statistics.median(values) if values else None
+        merged["runs"] = per_run
+        results[mode] = merged
+    results.update(await _footprint())
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per protocol (medians are reported)")
+    parser.add_argument("--client", choices=("ha_plain", "ha_coalesced", "stream"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve(args.serve)
+    elif args.client:
+        print(json.dumps(asyncio.run(_client(args.url, args.token, args.client))), flush=True)
+    else:
+        print(json.dumps(asyncio.run(_main(args.runs)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,8 @@ maximum write rate, and p50/p99/max latency at a paced 1,000 writes/s, latency
 being the subscriber's ``perf_counter_ns`` at receipt minus the stamp the writer
 put in the state's attributes (CLOCK_MONOTONIC is system-wide on Linux). Also the
 RSS of a standard hub (recorder on) with 1,000 entities, the API up and a client
-subscribed, and the time from spawning that process to the API answering.
+subscribed, and the time from spawning that process (bench/hub_process.py) to the
+API answering ``/api/health``.
 
 The throughput runs use a hub without the recorder, as the Home Assistant figures
 it is compared with (http + api + websocket_api only).
@@ -193,28 +194,6 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
 
 # -- footprint: RSS and start-up ---------------------------------------------------------
 
-def _serve(config_dir: str) -> None:
-    """Child process: a standard hub (recorder on) with the API; prints READY, then adds 1,000 entities."""
-    started = time.perf_counter()
-
-    async def main() -> None:
-        from hub import Hub, Scopes
-        from hub.api import ApiServer
-
-        hub = Hub(config_dir)
-        api = ApiServer("127.0.0.1", 0)
-        hub.add_component(api)
-        await hub.async_start()
-        print(f"READY {api.url} {time.perf_counter() - started:.4f}", flush=True)
-        _, token = hub.tokens.create("bench", Scopes(admin=True))
-        for i in range(ENTITIES):
-            hub.states.async_set(f"sensor.bench_{i}", i, {"unit_of_measurement": "W", "friendly_name": f"Meter {i}"})
-        print(f"STATES {token}", flush=True)
-        await asyncio.sleep(3600)
-
-    asyncio.run(main())
-
-
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -226,14 +205,16 @@ async def _footprint(runs: int = 5) -> dict[str, Any]:
     import aiohttp
 
     start_times, rss = [], []
+    script = str(Path(__file__).with_name("hub_process.py"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, __file__, "--serve", tmp], stdout=subprocess.PIPE, text=True)
-            try:
-                assert proc.stdout is not None
-                url = proc.stdout.readline().split()[1]
-                async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession() as session:
+                t0 = time.perf_counter()
+                proc = subprocess.Popen([sys.executable, script, tmp], stdout=subprocess.PIPE, text=True, env=env)
+                try:
+                    assert proc.stdout is not None
+                    url = proc.stdout.readline().split()[1]
                     async with session.get(url + "/api/health") as resp:
                         assert resp.status == 200
                     start_times.append(time.perf_counter() - t0)
@@ -250,9 +231,9 @@ async def _footprint(runs: int = 5) -> dict[str, Any]:
                     await asyncio.sleep(0.2)
                     rss.append(_rss_kib(proc.pid) / 1024)
                     await ws.close()
-            finally:
-                proc.terminate()
-                proc.wait()
+                finally:
+                    proc.terminate()
+                    proc.wait()
     return {
         "start_to_api_ready_s_median": round(statistics.median(start_times), 3),
         "start_to_api_ready_s_runs": [round(t, 3) for t in start_times],
@@ -261,12 +242,14 @@ async def _footprint(runs: int = 5) -> dict[str, Any]:
     }
 
 
-async def _main(runs: int) -> dict[str, Any]:
+async def _main(runs: int, only: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "entities": ENTITIES, "max_seconds": MAX_SECONDS, "paced_rate": PACED_RATE, "paced_seconds": PACED_SECONDS,
         "runs": runs, "cpus": os.cpu_count(),
     }
     for mode in ("ha_plain", "ha_coalesced", "stream"):
+        if only and mode not in only:
+            continue
         per_run = [await _run_protocol(mode) for _ in range(runs)]
         merged: dict[str, Any] = {}
         for key in per_run[0]:
@@ -274,24 +257,24 @@ async def _main(runs: int) -> dict[str, Any]:
             merged[key] = statistics.median(values) if values else None
         merged["runs"] = per_run
         results[mode] = merged
-    results.update(await _footprint())
+    if not only or "footprint" in only:
+        results.update(await _footprint())
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per protocol (medians are reported)")
+    parser.add_argument("--only", action="append", default=[],
+                        choices=("ha_plain", "ha_coalesced", "stream", "footprint"), help="run only these parts")
     parser.add_argument("--client", choices=("ha_plain", "ha_coalesced", "stream"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        _serve(args.serve)
-    elif args.client:
+    if args.client:
         print(json.dumps(asyncio.run(_client(args.url, args.token, args.client))), flush=True)
     else:
-        print(json.dumps(asyncio.run(_main(args.runs)), indent=2))
+        print(json.dumps(asyncio.run(_main(args.runs, args.only)), indent=2))
 
 
 if __name__ == "__main__":

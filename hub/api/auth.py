@@ -25,7 +25,7 @@ COOKIE = "qilu_token"
 class Principal:
     """An authenticated token plus cached scope decisions for it."""
 
-    __slots__ = ("_areas", "_seen", "scopes", "token", "unrestricted")
+    __slots__ = ("_areas", "_generation", "_seen", "scopes", "token", "unrestricted")
 
     def __init__(self, token: Token, areas: AreaLookup) -> None:
         self.token = token
@@ -33,14 +33,15 @@ class Principal:
         self.unrestricted = token.scopes.areas is None and token.scopes.entities is None
         self._areas = areas
         self._seen: dict[str, bool] = {}
+        self._generation = areas.generation
 
     def can_see(self, entity_id: str) -> bool:
         if self.unrestricted:
             return True
         seen = self._seen
-        if self._areas.generation != seen.get("\0gen", -1):
+        if self._areas.generation != self._generation:  # a registry changed: areas may have moved
             seen.clear()
-            seen["\0gen"] = self._areas.generation  # type: ignore[assignment]
+            self._generation = self._areas.generation
         verdict = seen.get(entity_id)
         if verdict is None:
             verdict = self.scopes.can_see(entity_id, self._areas.area_of(entity_id))

@@ -30,6 +30,7 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format
 from .auth import Principal
+from .frames import frame
 from .keys import API_KEY
 from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, RateLimit
 from .services import HA_ERROR_CODES, call_service, services_of
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follows
+HA_VERSION = "2024.3.3"
+WRITE_BUFFER_HIGH = 256 * 1024  # the Home Assistant release whose protocol this follows
 
 
 def _result(msg_id: Any, result: Any = None) -> str:
@@ -95,7 +97,7 @@ class HaConnection:
     def pending_count(self) -> int:
         return len(self._pending)
 
-    async def write_loop(self) -> None:
+    async def write_loop(self, transport: asyncio.Transport | None) -> None:
         ws = self.ws
         loop = asyncio.get_running_loop()
         while not self.closing:
@@ -105,11 +107,18 @@ class HaConnection:
                 self._waiter = None
                 continue
             batch, self._pending = self._pending, []
-            if self.coalesce and len(batch) > 1:
-                await ws.send_str("[" + ",".join(batch) + "]")
-            else:
+            if len(batch) == 1 or transport is None:
                 for text in batch:
                     await ws.send_str(text)
+            elif self.coalesce:
+                await ws.send_str("[" + ",".join(batch) + "]")
+            else:
+                # Many frames, one write (see frames.py); then respect the socket's back-pressure.
+                if transport.is_closing():
+                    return
+                transport.write(b"".join([frame(text.encode()) for text in batch]))
+                while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing():
+                    await asyncio.sleep(0.001)
 
     def stop(self) -> None:
         self.closing = True
@@ -359,7 +368,8 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.send_str(ha_format.dumps({"type": "auth_ok", "ha_version": HA_VERSION}))
     conn = HaConnection(api, ws, principal)
     api.ha_connections.add(conn)
-    writer = asyncio.get_running_loop().create_task(conn.write_loop())
+    transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
+    writer = asyncio.get_running_loop().create_task(conn.write_loop(transport))
     limit = RateLimit()
     try:
         async for message in ws:

@@ -108,3 +108,16 @@ async def test_openapi_document_is_valid_and_matches_routes(env: Env, session: a
     schema = {**doc["components"]["schemas"]["State"], "components": doc["components"]}
     for state in states:
         jsonschema.validate(state, schema)
+
+
+async def test_scope_follows_a_device_moved_to_another_area(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.get(env.url + f"/api/states/{PLUG}", headers=bearer(env.kitchen)) as resp:
+        assert resp.status == 404
+    entity = env.hub.entities.get(PLUG)
+    assert entity is not None and entity.device_id is not None
+    env.hub.devices.async_update(entity.device_id, area_id="kitchen")
+    async with session.get(env.url + f"/api/states/{PLUG}", headers=bearer(env.kitchen)) as resp:
+        assert resp.status == 200
+    async with session.post(env.url + "/api/services/switch/turn_on", headers=bearer(env.kitchen),
+                            json={"entity_id": PLUG}) as resp:
+        assert resp.status == 200

@@ -207,3 +207,14 @@ async def test_auth_phase_rejects_garbage(env: Env, session: aiohttp.ClientSessi
     assert reply == {"type": "auth_invalid", "message": "Auth message incorrectly formatted"}
     msg = await ws.receive()
     assert msg.type == aiohttp.WSMsgType.CLOSE
+
+
+async def test_plain_client_gets_one_frame_per_message_in_order(env: Env, session: aiohttp.ClientSession) -> None:
+    ws = await _raw(env, session)
+    await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "state_changed"})
+    await ws.receive_json()
+    for i in range(300):  # written in one go: the hub batches these frames into few socket writes
+        env.hub.states.async_set("sensor.burst", i, {"n": i, "pad": "x" * (i * 3)})
+    received = [(await ws.receive_json())["event"]["data"]["new_state"]["attributes"]["n"] for _ in range(300)]
+    assert received == list(range(300))
+    await ws.close()

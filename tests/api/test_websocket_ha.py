@@ -218,3 +218,27 @@ async def test_plain_client_gets_one_frame_per_message_in_order(env: Env, sessio
     received = [(await ws.receive_json())["event"]["data"]["new_state"]["attributes"]["n"] for _ in range(300)]
     assert received == list(range(300))
     await ws.close()
+
+
+async def test_other_event_types_and_their_scope(env: Env, session: aiohttp.ClientSession) -> None:
+    admin = await _raw(env, session)
+    kitchen = await _raw(env, session, env.kitchen)
+    for ws in (admin, kitchen):
+        await ws.send_json({"id": 1, "type": "subscribe_events"})  # every event type
+        await ws.receive_json()
+    env.hub.areas.async_get_or_create("Garage")  # area_registry_updated: not about an entity
+    event = (await admin.receive_json())["event"]
+    assert event["event_type"] == "area_registry_updated" and event["data"]["area_id"] == "garage"
+    await admin.send_json({"id": 2, "type": "call_service", "domain": "switch", "service": "turn_on",
+                           "target": {"entity_id": PLUG}})
+    kinds = set()
+    while "result" not in kinds or "call_service" not in kinds:
+        msg = await admin.receive_json()
+        kinds.add(msg["type"] if msg["type"] == "result" else msg["event"]["event_type"])
+    env.hub.states.async_set("binary_sensor.kitchen_motion", "on")
+    # The scoped token skipped the area event, the service call and the living room's changes.
+    event = (await kitchen.receive_json())["event"]
+    assert event["event_type"] == "state_changed"
+    assert event["data"]["entity_id"] == "binary_sensor.kitchen_motion"
+    await admin.close()
+    await kitchen.close()

@@ -52,12 +52,14 @@ async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
     phase = "idle"
     counts = {"max": 0, "paced": 0}
     marks: dict[str, int] = {}
+    cpu: dict[str, float] = {}
     latencies: list[int] = []
 
     def on_state(entity_id: str, attrs: dict[str, Any], value: Any, now: int) -> None:
         nonlocal phase
         if entity_id == PHASE:
             marks[value] = now
+            cpu[value] = time.process_time()
             phase = {"max_start": "max", "paced_start": "paced"}.get(value, "idle")
             return
         if phase == "idle":
@@ -116,6 +118,7 @@ async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
     ms = 1e-6
     return {
         "events_per_s_max": round(counts["max"] / (max_ns / 1e9)),
+        "client_cpu_us_per_event": round((cpu["max_end"] - cpu["max_start"]) / max(counts["max"], 1) * 1e6, 2),
         "paced_events": counts["paced"],
         "latency_ms_p50": round(latencies[len(latencies) // 2] * ms, 3) if latencies else None,
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)] * ms, 3) if latencies else None,
@@ -143,7 +146,7 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
             states.async_set(entity_id, 0, {"t": clock()})
         states.async_set(PHASE, "idle")
         gc.collect()
-        gc.freeze()  # what a long-running hub has after start-up: old objects out of the collector's way
+
         proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--client", mode, "--url", api.url, "--token", token,
             stdout=asyncio.subprocess.PIPE,
@@ -156,6 +159,7 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
         # exceed the pending-message cap, so the writer yields while its queue is long).
         states.async_set(PHASE, "max_start")
         writes = 0
+        cpu0 = time.process_time()
         deadline = time.monotonic() + MAX_SECONDS
         pending = api.pending_messages
         while time.monotonic() < deadline:
@@ -166,6 +170,7 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
             while pending() > 1500:
                 await asyncio.sleep(0.0005)
         max_writes_per_s = writes / MAX_SECONDS
+        hub_cpu_us = (time.process_time() - cpu0) / writes * 1e6
         states.async_set(PHASE, "max_end")
         await asyncio.sleep(1.0)
 
@@ -187,8 +192,9 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
         out, _ = await proc.communicate()
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         result["hub_writes_per_s_max"] = round(max_writes_per_s)
+        result["hub_cpu_us_per_write"] = round(hub_cpu_us, 2)
         await hub.async_stop()
-        gc.unfreeze()
+
         return result
 
 
@@ -245,7 +251,7 @@ async def _footprint(runs: int = 5) -> dict[str, Any]:
 async def _main(runs: int, only: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "entities": ENTITIES, "max_seconds": MAX_SECONDS, "paced_rate": PACED_RATE, "paced_seconds": PACED_SECONDS,
-        "runs": runs, "cpus": os.cpu_count(),
+        "runs": runs, "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
     }
     for mode in ("ha_plain", "ha_coalesced", "stream"):
         if only and mode not in only:

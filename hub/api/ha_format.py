@@ -26,9 +26,33 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str
 ORIGIN_LOCAL = "LOCAL"
 
 
-def iso(ts: float) -> str:
-    """``2024-03-20T10:00:00.123456+00:00`` as Home Assistant writes it."""
-    return datetime.fromtimestamp(ts, UTC).isoformat()
+class _IsoClock:
+    """``datetime.isoformat`` for UTC timestamps, with the date-and-second part cached.
+
+    Three timestamps go into every event; consecutive events fall in the same second,
+    so only the microseconds need formatting.
+    """
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def format(self, ts: float) -> str:
+        second = int(ts)
+        micro = round((ts - second) * 1e6)
+        if ts < 0 or micro >= 1000000:
+            return datetime.fromtimestamp(ts, UTC).isoformat()
+        if second != self.second:
+            self.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self.second = second
+        if micro == 0:
+            return self.prefix + "+00:00"
+        return f"{self.prefix}.{micro:06d}+00:00"
+
+
+iso = _IsoClock().format  # ``2024-03-20T10:00:00.123456+00:00`` as Home Assistant writes it
 
 
 def parse_time(text: str) -> float | None:
@@ -81,10 +105,19 @@ def json_loads(data: bytes | str) -> Any:
 class StateJsonCache:
     """JSON of each entity's current State, computed once per State object."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_context", "_context_json", "_entries")
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[State, str]] = {}
+        self._context: Context | None = None
+        self._context_json = _dumps(context_dict(None))
+
+    def context(self, context: Context | None) -> str:
+        """JSON of a context; an event and its new state share one, so the last is remembered."""
+        if context is not self._context:
+            self._context_json = _dumps(context_dict(context))
+            self._context = context
+        return self._context_json
 
     def get(self, state: State | None) -> str:
         if state is None:
@@ -112,7 +145,7 @@ def event_json(event: Event[Any], states: StateJsonCache) -> str:
         body = _dumps(_plain(data))
     return (
         '{"event_type":' + _dumps(event.event_type) + ',"data":' + body + ',"origin":"LOCAL","time_fired":"'
-        + iso(event.time_fired) + '","context":' + _dumps(context_dict(event.context)) + "}"
+        + iso(event.time_fired) + '","context":' + states.context(event.context) + "}"
     )
 
 

@@ -36,3 +36,20 @@ def test_state_json_cache_reuses_per_state_object() -> None:
     assert cache.get(state) is cache.get(state)
     newer = State("sensor.t", 2, {}, 0.0, 1.0, None)
     assert '"state":"2"' in cache.get(newer)
+
+
+def test_iso_matches_datetime() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    rng = random.Random(7)
+    samples = [0.0, 1.5, 1700000000.0, 1700000000.000001, 1700000000.9999996, 1e9 + 0.25]
+    samples += [rng.uniform(0, 2e9) for _ in range(5000)]
+    samples += [1800000000 + i * 0.000137 for i in range(3000)]  # runs within one second
+    mismatches = 0
+    for ts in samples:
+        expected = datetime.fromtimestamp(ts, UTC)
+        got = datetime.fromisoformat(ha_format.iso(ts))
+        assert abs((got - expected).total_seconds()) <= 1e-6, ts
+        mismatches += got != expected
+    assert mismatches < len(samples) // 1000  # float rounding may differ by a microsecond, rarely

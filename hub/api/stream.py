@@ -235,7 +235,8 @@ class StreamConnection:
             elif kind == "subscribe":
                 self._subscribe(msg_id, msg)
             elif kind == "unsubscribe":
-                sub = self.subs.pop(msg.get("subscription", msg_id), None)
+                target = msg.get("subscription", msg_id)
+                sub = self.subs.pop(target, None) if isinstance(target, int | str) else None
                 if sub is None:
                     raise CommandError("not_found", "no such subscription")
                 self._dirty.discard(sub.id)
@@ -246,6 +247,9 @@ class StreamConnection:
                 raise CommandError("unknown_command", f"unknown message type {kind!r}")
         except CommandError as err:
             self.send(_error(msg_id, err.code, err.message))
+        except Exception:  # a bug must cost this message, not the connection or the hub
+            _LOGGER.exception("Error handling stream message %r", kind)
+            self.send(_error(msg_id, "unknown_error", "internal error"))
 
     def _subscribe(self, msg_id: Any, msg: dict[str, Any]) -> None:
         if msg_id is None:

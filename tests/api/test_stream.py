@@ -116,6 +116,10 @@ async def test_bad_input_gets_errors(env: Env, session: aiohttp.ClientSession) -
     assert (await recv(ws))["error"]["code"] == "out_of_range"
     await send(ws, {"type": "call", "id": 4, "entity_id": LIGHT, "command": "fly"})
     assert (await recv(ws))["error"]["code"] == "not_supported"
+    await send(ws, {"type": "unsubscribe", "id": 5, "subscription": [1]})
+    assert (await recv(ws))["error"]["code"] == "not_found"
+    await send(ws, {"type": "subscribe", "id": 6, "areas": [{"nested": 1}]})
+    assert (await recv(ws))["error"]["code"] == "invalid_format"
     await send(ws, {"type": "ping", "id": 5})
     assert (await recv(ws))["type"] == "pong"
     await ws.send_bytes(b"\x00" * (env.api.max_message_bytes + 1))

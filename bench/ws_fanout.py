@@ -176,6 +176,16 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
 
         # Paced: 1,000 writes/s, one entity each, spread over the entities.
         loop = asyncio.get_running_loop()
+        pauses: list[float] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - gc_started[0])
+
+        gc.callbacks.append(on_gc)
         states.async_set(PHASE, "paced_start")
         await asyncio.sleep(0.2)
         start = loop.time()
@@ -186,6 +196,7 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
                 await asyncio.sleep(delay)
             states.async_set(ids[i % ENTITIES], i, {"t": clock()})
         await asyncio.sleep(0.3)
+        gc.callbacks.remove(on_gc)
         states.async_set(PHASE, "paced_end")
         await asyncio.sleep(0.3)
         states.async_set(PHASE, "done")
@@ -193,6 +204,8 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         result["hub_writes_per_s_max"] = round(max_writes_per_s)
         result["hub_cpu_us_per_write"] = round(hub_cpu_us, 2)
+        result["hub_gc_collections_paced"] = len(pauses)
+        result["hub_gc_pause_ms_max_paced"] = round(max(pauses, default=0.0) * 1000, 3)
         await hub.async_stop()
 
         return result

@@ -129,20 +129,28 @@ async def get_history(request: web.Request) -> web.Response:
     per_entity: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         entity_id = row["entity_id"]
-        if not principal.can_see(entity_id):
-            continue
-        items = per_entity.setdefault(entity_id, [])
-        if minimal and items:
-            items.append({"state": row["state"], "last_changed": ha_format.iso(row["last_changed"])})
-            continue
-        items.append({
-            "entity_id": entity_id,
+        if principal.can_see(entity_id):
+            per_entity.setdefault(entity_id, []).append(row)
+
+    def full(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "entity_id": row["entity_id"],
             "state": row["state"],
             "attributes": {} if no_attributes else row["attributes"],
             "last_changed": ha_format.iso(row["last_changed"]),
             "last_updated": ha_format.iso(row["last_updated"]),
-        })
-    return _json(ha_format.dumps(list(per_entity.values())))
+        }
+
+    out = []
+    for entity_rows in per_entity.values():
+        if minimal:  # Home Assistant's shape: first and last in full, the ones between as state + time
+            last = len(entity_rows) - 1
+            out.append([full(row) if i in (0, last) else
+                        {"state": row["state"], "last_changed": ha_format.iso(row["last_changed"])}
+                        for i, row in enumerate(entity_rows)])
+        else:
+            out.append([full(row) for row in entity_rows])
+    return _json(ha_format.dumps(out))
 
 
 def add_routes(app: web.Application) -> None:

@@ -86,6 +86,10 @@ async def test_history(env: Env, session: aiohttp.ClientSession) -> None:
         history = await resp.json()
     assert [s["state"] for s in history[0]] == ["off", "on", "off"]
     assert all(s["entity_id"] == PLUG for s in history[0])
+    async with session.get(url, headers=bearer(env.admin),
+                           params={"filter_entity_id": PLUG, "minimal_response": ""}) as resp:
+        minimal = (await resp.json())[0]
+    assert set(minimal[1]) == {"state", "last_changed"} and minimal[2]["entity_id"] == PLUG
     async with session.get(env.url + "/api/history/period", headers=bearer(env.kitchen)) as resp:
         seen = {s[0]["entity_id"] for s in await resp.json()}
     assert seen == {"binary_sensor.kitchen_motion", "sensor.kitchen_motion_battery"}

@@ -125,7 +125,13 @@ class StateJsonCache:
         entry = self._entries.get(state.entity_id)
         if entry is not None and entry[0] is state:
             return entry[1]
-        text = _dumps(state_dict(state))
+        # Assembled by hand (same text as dumps(state_dict(state))): no dict copies, shared context JSON.
+        text = (
+            '{"entity_id":' + _dumps(state.entity_id) + ',"state":' + _dumps(_state_text(state.value))
+            + ',"attributes":' + (_dumps(state.attributes) if state.attributes else "{}")
+            + ',"last_changed":"' + iso(state.last_changed) + '","last_updated":"' + iso(state.last_updated)
+            + '","context":' + self.context(state.context) + "}"
+        )
         self._entries[state.entity_id] = (state, text)
         return text
 

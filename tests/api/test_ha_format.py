@@ -53,3 +53,12 @@ def test_iso_matches_datetime() -> None:
         assert abs((got - expected).total_seconds()) <= 1e-6, ts
         mismatches += got != expected
     assert mismatches < len(samples) // 1000  # float rounding may differ by a microsecond, rarely
+
+
+def test_cached_json_equals_plain_encoding() -> None:
+    import json
+
+    cache = ha_format.StateJsonCache()
+    for state in (State("sensor.t", 1.5, {"unit": "°C", "list": [1, 2]}, 1.0, 2.5, Context("x", token_id="tok")),
+                  State("light.l", "on", {}, 3.0, 3.0, None)):
+        assert json.loads(cache.get(state)) == ha_format.state_dict(state)

@@ -83,7 +83,8 @@ async def registry(request: web.Request) -> web.Response:
         })
     body = {
         "name": hub.config.get("hub", {}).get("name", "Home"),
-        "areas": [area.to_dict() for area in hub.areas.all()],
+        "areas": [area.to_dict() for area in hub.areas.all()
+                  if principal.unrestricted or area.id in {e["area_id"] for e in entities}],
         "devices": api.devices_list(principal),
         "entities": entities,
         "scene_entity": SCENE_ENTITY,

@@ -231,8 +231,13 @@ class HaConnection:
         areas: list[dict[str, Any]] = [
             {"area_id": a.id, "name": a.name, "floor_id": a.floor, "aliases": [], "picture": None}
             for a in self.api.hub.areas.all()
+            if self.principal.unrestricted or a.id in self._visible_areas()
         ]
         self.send(_result(msg_id, areas))
+
+    def _visible_areas(self) -> set[str | None]:
+        return {self.api.areas.area_of(e.entity_id) for e in self.api.hub.entities.all()
+                if self.principal.can_see(e.entity_id)}
 
     def cmd_device_registry(self, msg_id: int, msg: dict[str, Any]) -> None:
         self.send(_result(msg_id, self.api.devices_list(self.principal)))

@@ -111,3 +111,12 @@ async def test_inbox_actions_need_admin(env: Env, session: aiohttp.ClientSession
         assert resp.status == 404
     async with session.get(env.url + "/api/discovery", headers=bearer(env.admin)) as resp:
         assert (await resp.json())["entries"][0]["key"] == "shelly-1"
+
+
+async def test_registry_for_a_scoped_token(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.get(env.url + "/api/dashboard/registry", headers=bearer(env.kitchen)) as resp:
+        data = await resp.json()
+    assert [a["id"] for a in data["areas"]] == ["kitchen"]
+    assert {e["entity_id"] for e in data["entities"]} == {"binary_sensor.kitchen_motion",
+                                                          "sensor.kitchen_motion_battery"}
+    assert [d["name"] for d in data["devices"]] == ["Kitchen Motion"]

@@ -193,6 +193,8 @@ async def test_scoped_token_sees_and_controls_only_its_area(env: Env, session: a
     await ws.send_json({"id": 3, "type": "call_service", "domain": "light", "service": "turn_off",
                         "target": {"entity_id": LIGHT}})
     assert (await ws.receive_json())["error"]["code"] == "not_found"
+    await ws.send_json({"id": 4, "type": "config/area_registry/list"})
+    assert [a["area_id"] for a in (await ws.receive_json())["result"]] == ["kitchen"]
     await ws.close()
     ro = await _raw(env, session, env.read_only)
     await ro.send_json({"id": 1, "type": "call_service", "domain": "light", "service": "turn_off",

@@ -114,6 +114,7 @@ async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
                     on_state(new["entity_id"], new["attributes"], new["state"], now)
         await ws.close()
     max_ns = marks["max_end"] - marks["max_start"]
+    worst_at = max(range(len(latencies)), key=latencies.__getitem__) if latencies else None
     latencies.sort()
     ms = 1e-6
     return {
@@ -124,6 +125,7 @@ async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)] * ms, 3) if latencies else None,
         "latency_ms_max": round(latencies[-1] * ms, 3) if latencies else None,
         "latency_ms_mean": round(statistics.fmean(latencies) * ms, 3) if latencies else None,
+        "latency_worst_sample_index": worst_at,
     }
 
 
@@ -172,7 +174,7 @@ async def _run_protocol(mode: str) -> dict[str, Any]:
         max_writes_per_s = writes / MAX_SECONDS
         hub_cpu_us = (time.process_time() - cpu0) / writes * 1e6
         states.async_set(PHASE, "max_end")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)  # let the subscriber drain what the socket buffers still hold
 
         # Paced: 1,000 writes/s, one entity each, spread over the entities.
         loop = asyncio.get_running_loop()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 
-from ..const import DEFAULT_BIND, DEFAULT_PORT
+from ..config import ConfigError
+from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from . import dashboard, ha_format, rest
 from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, bearer, origin_allowed
@@ -93,9 +94,14 @@ class ApiServer:
         port = self._port if self._port is not None else conf.get("port", DEFAULT_PORT)
         self.allowed_origins = frozenset(conf.get("allowed_origins") or ())
         ssl_context = None
+        config_file = hub.config_dir / CONFIG_FILE
         if conf.get("tls_certificate"):
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(conf["tls_certificate"], conf.get("tls_key"))
+            try:
+                ssl_context.load_cert_chain(conf["tls_certificate"], conf.get("tls_key"))
+            except (OSError, ssl.SSLError) as err:
+                raise ConfigError(config_file, None, "hub.tls_certificate",
+                                  f"certificate/key cannot be loaded: {err}") from err
             self.scheme = "https"
         for event_type in (EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED):
             self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
@@ -104,7 +110,13 @@ class ApiServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, port, ssl_context=ssl_context, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(config_file, None, "hub.port",
+                              f"cannot listen on {self._host}:{port}: {err.strerror or err}") from err
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port

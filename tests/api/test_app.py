@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
-from hub.api import LoginLimiter
+from hub import ConfigError, Hub
+from hub.api import ApiServer, LoginLimiter
 from hub.api.app import IN_BAND_AUTH_PATHS, PUBLIC_PATHS
+from hub.config import load_config
 
 from .conftest import Env, bearer, start_env
 
@@ -157,3 +161,22 @@ async def test_stop_closes_clients(tmp_path: Path, session: aiohttp.ClientSessio
     await env.hub.async_stop()
     msg = await asyncio.wait_for(ws.receive(), 5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.GOING_AWAY
+
+
+async def test_unusable_port_or_certificate_is_a_clear_config_error(tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        hub = Hub(tmp_path / "a", load_config(tmp_path / "a"), recorder=False)
+        hub.add_component(ApiServer("127.0.0.1", busy.getsockname()[1]))
+        with pytest.raises(ConfigError, match=r"hub\.port.*cannot listen"):
+            await hub.async_start()
+    finally:
+        busy.close()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "configuration.yaml").write_text(f"hub:\n  tls_certificate: {tmp_path}/missing.pem\n")
+    hub = Hub(tmp_path / "b", load_config(tmp_path / "b"), recorder=False)
+    hub.add_component(ApiServer("127.0.0.1", 0))
+    with pytest.raises(ConfigError, match=r"hub\.tls_certificate.*cannot be loaded"):
+        await hub.async_start()

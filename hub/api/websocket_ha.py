@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-HA_VERSION = "2024.3.3"
-WRITE_BUFFER_HIGH = 256 * 1024  # the Home Assistant release whose protocol this follows
+HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follows
+# Bytes a connection may have queued in its transport before its writer waits for the socket:
+# enough to keep loopback and LAN links busy between the writer's turns, bounded per client.
+WRITE_BUFFER_HIGH = 1024 * 1024
 
 
 def _result(msg_id: Any, result: Any = None) -> str:
@@ -110,15 +112,16 @@ class HaConnection:
             if len(batch) == 1 or transport is None:
                 for text in batch:
                     await ws.send_str(text)
-            elif self.coalesce:
-                await ws.send_str("[" + ",".join(batch) + "]")
-            else:
-                # Many frames, one write (see frames.py); then respect the socket's back-pressure.
-                if transport.is_closing():
-                    return
+                continue
+            if transport.is_closing():
+                return
+            if self.coalesce:
+                transport.write(frame(("[" + ",".join(batch) + "]").encode()))
+            else:  # many frames, one write (see frames.py)
                 transport.write(b"".join([frame(text.encode()) for text in batch]))
-                while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing():
-                    await asyncio.sleep(0.001)
+            # Respect the socket's back-pressure; meanwhile new messages gather into the next batch.
+            while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing():
+                await asyncio.sleep(0.001)
 
     def stop(self) -> None:
         self.closing = True

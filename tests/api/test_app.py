@@ -131,6 +131,17 @@ async def test_tls_when_configured(tmp_path: Path, session: aiohttp.ClientSessio
         context = ssl.create_default_context(cafile=str(cert))
         async with session.get(env.url + "/api/", headers=bearer(env.admin), ssl=context) as resp:
             assert resp.status == 200 and (await resp.json())["message"] == "API running."
+        ws = await session.ws_connect(env.url.replace("https", "wss", 1) + "/api/websocket", ssl=context)
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": env.admin})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "state_changed"})
+        await ws.receive_json()
+        for i in range(200):  # a burst: batched frames through the TLS transport
+            env.hub.states.async_set("sensor.tls", i)
+        got = [(await ws.receive_json())["event"]["data"]["new_state"]["state"] for _ in range(200)]
+        assert got == [str(i) for i in range(200)]
+        await ws.close()
         plain = env.url.replace("https://", "http://")
         try:
             async with session.get(plain + "/api/health") as resp:

@@ -191,3 +191,19 @@ async def test_unusable_port_or_certificate_is_a_clear_config_error(tmp_path: Pa
     hub.add_component(ApiServer("127.0.0.1", 0))
     with pytest.raises(ConfigError, match=r"hub\.tls_certificate.*cannot be loaded"):
         await hub.async_start()
+
+
+async def test_token_revoked_by_another_process_stops_working(env: Env, session: aiohttp.ClientSession) -> None:
+    from hub.const import REGISTRY_DB
+    from hub.storage import RegistryStore
+    from hub.tokens import TokenStore
+
+    async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
+        assert resp.status == 200  # now cached in the hub
+    other = RegistryStore(env.hub.config_dir / REGISTRY_DB)  # as `qilu-hub token revoke` opens it
+    token = next(t for t in TokenStore(other).list() if t.name == "viewer")
+    assert TokenStore(other).revoke(token.id)
+    other.close()
+    env.hub.tokens.recheck_after = 0.0  # instead of waiting out the 5 s cache
+    async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
+        assert resp.status == 401

@@ -23,7 +23,7 @@ from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATE
 from . import dashboard, ha_format, rest
 from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, bearer, origin_allowed
 from .keys import API_KEY
-from .limits import MAX_MESSAGE_BYTES
+from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
 from .openapi import openapi_document
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .websocket_ha import HaConnection, HaFanout, handle_websocket
@@ -52,10 +52,13 @@ class ApiServer:
         *,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         login_limiter: LoginLimiter | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._host = host
         self._port = port
         self.max_message_bytes = max_message_bytes
+        self.max_connections = max_connections
+        self.open_sockets = 0  # WebSockets open now, authenticated or not
         self.login_limiter = login_limiter or LoginLimiter()
         self.port: int | None = None
         self.scheme = "http"
@@ -214,7 +217,13 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if not origin_allowed(request, api.allowed_origins):
         return web.json_response({"message": "Origin not allowed"}, status=403)
     if path in IN_BAND_AUTH_PATHS:
-        return await handler(request)
+        if api.open_sockets >= api.max_connections:
+            return web.json_response({"message": "Too many connections"}, status=503)
+        api.open_sockets += 1
+        try:
+            return await handler(request)
+        finally:
+            api.open_sockets -= 1
     address = request.remote or "?"
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)

@@ -9,6 +9,8 @@ MAX_MESSAGE_BYTES = 256 * 1024
 # Outgoing messages a plain (uncoalesced) Home Assistant client may have pending before it is cut off.
 MAX_PENDING_MESSAGES = 4096
 MAX_CALLS_IN_FLIGHT = 32
+# WebSockets open at once (each costs a task, buffers and, while unauthenticated, up to AUTH_TIMEOUT).
+MAX_CONNECTIONS = 256
 AUTH_TIMEOUT = 10.0
 
 

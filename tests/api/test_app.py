@@ -207,3 +207,21 @@ async def test_token_revoked_by_another_process_stops_working(env: Env, session:
     env.hub.tokens.recheck_after = 0.0  # instead of waiting out the 5 s cache
     async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
         assert resp.status == 401
+
+
+async def test_connection_limit(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    env = await start_env(tmp_path, max_connections=2)
+    try:
+        first = await session.ws_connect(env.ws_url)
+        second = await session.ws_connect(env.stream_url)  # unauthenticated sockets count too
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(env.ws_url)
+        assert err.value.status == 503
+        await first.close()
+        await asyncio.sleep(0.1)
+        third = await session.ws_connect(env.ws_url)
+        assert (await third.receive_json())["type"] == "auth_required"
+        await third.close()
+        await second.close()
+    finally:
+        await env.hub.async_stop()

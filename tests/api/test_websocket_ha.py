@@ -246,3 +246,31 @@ async def test_other_event_types_and_their_scope(env: Env, session: aiohttp.Clie
     assert event["data"]["entity_id"] == "binary_sensor.kitchen_motion"
     await admin.close()
     await kitchen.close()
+
+
+async def test_each_event_is_serialised_once_for_all_clients(
+    env: Env, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.api import ha_format, websocket_ha
+
+    calls: list[str] = []
+    real = ha_format.event_json
+
+    def counting(event: Any, states: Any) -> str:
+        calls.append(event.data["entity_id"])
+        return real(event, states)
+
+    monkeypatch.setattr(websocket_ha.ha_format, "event_json", counting)
+    clients = [await _raw(env, session) for _ in range(3)]
+    for n, ws in enumerate(clients):
+        await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "state_changed"})
+        await ws.receive_json()
+        if n == 0:  # one client subscribes twice (all events and state_changed)
+            await ws.send_json({"id": 2, "type": "subscribe_events"})
+            await ws.receive_json()
+    env.hub.states.async_set("sensor.once", 1)
+    for n, ws in enumerate(clients):
+        for _ in range(2 if n == 0 else 1):
+            assert (await ws.receive_json())["event"]["data"]["entity_id"] == "sensor.once"
+        await ws.close()
+    assert calls == ["sensor.once"]

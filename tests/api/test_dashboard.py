@@ -120,3 +120,32 @@ async def test_registry_for_a_scoped_token(env: Env, session: aiohttp.ClientSess
     assert {e["entity_id"] for e in data["entities"]} == {"binary_sensor.kitchen_motion",
                                                           "sensor.kitchen_motion_battery"}
     assert [d["name"] for d in data["devices"]] == ["Kitchen Motion"]
+
+
+async def test_colour_picker_sends_rgb(env: Env) -> None:
+    from hub.context import Context
+    from hub.model import Entity
+
+    hub = env.hub
+    entity = hub.entities.async_get_or_create(unique_id="test:strip", capabilities=("on_off", "color"),
+                                              name="Desk Strip")
+    hub.states.async_set(entity.entity_id, "off", {"rgb_color": [0, 0, 0]})
+
+    async def handler(target: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        attrs = dict(hub.states.get(target.entity_id).attributes)  # type: ignore[union-attr]
+        attrs.update(args)
+        hub.states.async_set(target.entity_id, "on" if command == "turn_on" else "off", attrs, context)
+
+    hub.commands.register_entity(entity.entity_id, handler)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{env.url}/?token={env.admin}")
+            picker = page.get_by_test_id(f"arg-{entity.entity_id}-turn_on-rgb_color")
+            await expect(picker).to_have_value("#000000")
+            await picker.fill("#ff8000")
+            await expect(page.get_by_test_id(f"state-{entity.entity_id}")).to_have_text("on")
+            assert hub.states.get(entity.entity_id).attributes["rgb_color"] == [255, 128, 0]  # type: ignore[union-attr]
+        finally:
+            await browser.close()

@@ -58,8 +58,10 @@ function argControl(entity, command, name, schema) {
     if (schema.maximum !== undefined) input.max = schema.maximum;
   } else if (schema.type === "boolean") {
     input = el("input", { type: "checkbox" });
+  } else if (schema.type === "array" && schema.maxItems === 3) {
+    input = el("input", { type: "color" }); // rgb_color as a colour picker
   } else if (schema.type === "array") {
-    return null; // colours: left to richer clients
+    return null; // hs_color: the colour picker above covers colour
   } else {
     input = el("input", { type: "text", size: "8" });
   }
@@ -67,7 +69,8 @@ function argControl(entity, command, name, schema) {
   input.dataset.attr = name;
   input.addEventListener("change", () => {
     let value = input.type === "checkbox" ? input.checked : input.value;
-    if (schema.type === "integer") value = parseInt(value, 10);
+    if (input.type === "color") value = [1, 3, 5].map((i) => parseInt(input.value.slice(i, i + 2), 16));
+    else if (schema.type === "integer") value = parseInt(value, 10);
     else if (schema.type === "number") value = parseFloat(value);
     call(entity, command, { [name]: value });
   });
@@ -114,7 +117,10 @@ function renderEntityState(entityId) {
       const name = input.dataset.attr;
       const value = name === "hvac_mode" ? st && st.s : st && st.a && st.a[name];
       if (value !== undefined && value !== null && document.activeElement !== input) {
-        if (input.type === "checkbox") input.checked = !!value; else input.value = value;
+        if (input.type === "checkbox") input.checked = !!value;
+        else if (input.type === "color" && Array.isArray(value)) {
+          input.value = "#" + value.map((c) => Math.round(c).toString(16).padStart(2, "0")).join("");
+        } else input.value = value;
       }
     }
   }

@@ -44,6 +44,7 @@ HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follow
 # Bytes a connection may have queued in its transport before its writer waits for the socket:
 # enough to keep loopback and LAN links busy between the writer's turns, bounded per client.
 WRITE_BUFFER_HIGH = 1024 * 1024
+COALESCE_MAX = 64
 
 
 def _result(msg_id: Any, result: Any = None) -> str:
@@ -116,7 +117,12 @@ class HaConnection:
             if transport.is_closing():
                 return
             if self.coalesce:
-                transport.write(frame(("[" + ",".join(batch) + "]").encode()))
+                # Arrays of at most COALESCE_MAX messages: small enough for the client to start parsing
+                # while the next ones are on the way, large enough to save most per-frame costs.
+                transport.write(b"".join([
+                    frame(("[" + ",".join(batch[i:i + COALESCE_MAX]) + "]").encode())
+                    for i in range(0, len(batch), COALESCE_MAX)
+                ]))
             else:  # many frames, one write (see frames.py)
                 transport.write(b"".join([frame(text.encode()) for text in batch]))
             # Respect the socket's back-pressure; meanwhile new messages gather into the next batch.

@@ -37,7 +37,8 @@ class MdnsAdvertiser:
             type_, f"{instance}.{type_}", addresses=[socket.inet_aton(host)], port=port,
             properties=dict(properties), server=server or f"{instance}.local.",
         )
-        task = await self._zc.async_register_service(info, allow_name_change=False)
+        # A name already taken on the link gets a new one, as RFC 6762 section 9 asks of real devices.
+        task = await self._zc.async_register_service(info, allow_name_change=True)
         await task
         self._infos[info.name] = info
         return info

@@ -56,4 +56,8 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         from .mqtt import MqttBridge
 
         hub.add_component(MqttBridge())
+    # Last, so it stops first: clients are told the hub is going before the parts behind it stop.
+    from .api import ApiServer
+
+    hub.add_component(ApiServer())
     return hub

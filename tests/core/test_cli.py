@@ -40,6 +40,7 @@ def test_token_lifecycle(tmp_path: Path, capsys) -> None:  # type: ignore[no-unt
 
 
 def test_demo_then_devices_table(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_FILE).write_text("hub:\n  port: 0\n")  # a free port: the suite may run beside a hub
     demo = run_cli("--config", str(tmp_path), "demo", "--seconds", "0.5")
     assert demo.returncode == 0, demo.stderr
     table = run_cli("--config", str(tmp_path), "devices")

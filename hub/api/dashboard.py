@@ -35,6 +35,8 @@ class DiscoveryInbox(Protocol):
 
     def inbox_entries(self) -> list[Any]: ...
 
+    async def async_unignore(self, key: str) -> Any: ...
+
     async def async_adopt(self, key: str) -> Any: ...
 
     async def async_ignore(self, key: str) -> Any: ...
@@ -107,12 +109,15 @@ async def discovery_action(request: web.Request) -> web.Response:
     if inbox is None:
         return web.json_response({"message": "discovery is not running"}, status=404)
     key, action = request.match_info["key"], request.match_info["action"]
+    handlers = {"adopt": inbox.async_adopt, "ignore": inbox.async_ignore, "unignore": inbox.async_unignore}
     try:
-        result = await (inbox.async_adopt(key) if action == "adopt" else inbox.async_ignore(key))
+        result = await handlers[action](key)
     except KeyError:
         return web.json_response({"message": f"no inbox entry {key!r}"}, status=404)
     except ValueError as err:
         return web.json_response({"message": str(err)}, status=400)
+    except Exception as err:  # the appliance did not answer; discovery keeps retrying in the background
+        return web.json_response({"message": f"{action} failed: {err}"}, status=502)
     return web.Response(text=ha_format.dumps({"ok": True, "result": _plain(result)}),
                         content_type="application/json")
 
@@ -122,4 +127,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_get("/api/discovery", discovery_list)
-    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore}", discovery_action)
+    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore|unignore}", discovery_action)

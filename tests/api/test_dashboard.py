@@ -25,7 +25,10 @@ class Inbox:
 
     def __init__(self) -> None:
         self.entries: dict[str, dict[str, Any]] = {
-            "shelly-1": {"key": "shelly-1", "name": "Shelly Plus 1", "manufacturer": "Shelly", "source": "mdns"}}
+            "shelly-1": {"key": "shelly-1", "title": "Shelly Plus 1", "manufacturer": "Shelly", "sources": ["mdns"],
+                         "state": "pending"},
+            "wled-1": {"key": "wled-1", "title": "WLED", "sources": ["mdns"], "state": "adopted"},
+        }
         self.adopted: list[str] = []
 
     async def async_start(self, hub: Hub) -> None:
@@ -38,12 +41,16 @@ class Inbox:
         return list(self.entries.values())
 
     async def async_adopt(self, key: str) -> dict[str, Any]:
-        entry = self.entries.pop(key)
+        entry = self.entries[key]
+        entry["state"] = "adopted"  # adopted entries stay in the inbox, as the discovery manager keeps them
         self.adopted.append(key)
         return entry
 
     async def async_ignore(self, key: str) -> None:
-        del self.entries[key]
+        self.entries[key]["state"] = "ignored"
+
+    async def async_unignore(self, key: str) -> None:
+        self.entries[key]["state"] = "pending"
 
 
 async def test_dashboard_live_state_controls_inbox_and_scene(env: Env, tmp_path: Path) -> None:
@@ -80,6 +87,7 @@ async def test_dashboard_live_state_controls_inbox_and_scene(env: Env, tmp_path:
 
             entry = page.locator('[data-inbox="shelly-1"]')
             await expect(entry).to_contain_text("Shelly Plus 1")
+            await expect(page.locator('[data-inbox="wled-1"]')).to_have_count(0)  # already adopted: no decision
             await entry.get_by_role("button", name="Adopt").click()
             await expect(entry).to_have_count(0)
             assert inbox.adopted == ["shelly-1"]

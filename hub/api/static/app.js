@@ -218,19 +218,25 @@ async function loadInbox() {
     const data = await api("GET", "/api/discovery");
     const list = document.getElementById("inbox-list");
     list.replaceChildren();
-    for (const entry of data.entries) {
+    // Adopted appliances appear under their areas; the inbox lists what still needs a decision.
+    const waiting = data.entries.filter((e) => (e.state || "pending") === "pending");
+    const ignored = data.entries.filter((e) => e.state === "ignored");
+    const row = (entry, actions) => {
       const key = entry.key || entry.id;
       const title = entry.name || entry.title || key;
-      const detail = [entry.manufacturer, entry.model, entry.source].filter(Boolean).join(" · ");
+      const detail = [entry.manufacturer, entry.model, (entry.sources || []).join("+")].filter(Boolean).join(" · ");
       const act = (action) => async () => {
         try { await api("POST", `/api/discovery/${encodeURIComponent(key)}/${action}`); } catch (err) { toast(err.message); }
         loadInbox();
         refreshRegistry();
       };
-      list.append(el("li", { "data-inbox": key }, el("strong", {}, title), " ", el("span", { class: "muted" }, detail), " ",
-                     el("button", { onclick: act("adopt") }, "Adopt"), el("button", { onclick: act("ignore") }, "Ignore")));
-    }
-    document.getElementById("inbox-empty").hidden = data.entries.length > 0;
+      return el("li", { "data-inbox": key, "data-state": entry.state || "pending" }, el("strong", {}, title), " ",
+                el("span", { class: "muted" }, detail), " ",
+                ...actions.map(([label, action]) => el("button", { onclick: act(action) }, label)));
+    };
+    for (const entry of waiting) list.append(row(entry, [["Adopt", "adopt"], ["Ignore", "ignore"]]));
+    for (const entry of ignored) list.append(row(entry, [["Un-ignore", "unignore"]]));
+    document.getElementById("inbox-empty").hidden = waiting.length + ignored.length > 0;
   } catch (err) {
     toast(err.message);
   }

@@ -246,7 +246,7 @@ class BridgeCore:
                 panel=panel_id,
                 frame=self.frame,
                 offline=view.offline,
-                controls=[[c.text, c.status, c.on] for c in view.controls],
+                controls=[[c.text, c.status, c.on, c.hovered] for c in view.controls],
             )
 
     def invalidate(self) -> None:

@@ -34,13 +34,13 @@ class DevHub:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.on_change: list[Callable[[str], None]] = []
         self._subs: list[tuple[web.WebSocketResponse, set[str] | None]] = []
-        self.app = web.Application()
-        self.app.router.add_get("/api/stream", self._ws)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._runner = web.AppRunner(self.app)
+        app = web.Application()  # fresh per start: an aiohttp app is bound to one event loop
+        app.router.add_get("/api/stream", self._ws)
+        self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -95,6 +95,14 @@ class BridgeCore:
         self._calls: dict[int, CommandIntent] = {}
         self._diff = ViewDiff()
         self._views: dict[str, PanelView] = {}
+        # views are rebuilt only for panels touched since the last frame (None = all): with 100 panels,
+        # rebuilding every view every frame cost more than everything else the bridge does when idle
+        self._stale: set[str] | None = None
+        self._uncommitted: set[str] = set()
+        self._by_entity: dict[str, set[str]] = {}
+        for p in scene.panels:
+            for eid in p.entities:
+                self._by_entity.setdefault(eid, set()).add(p.id)
         self.frame = 0
         self.state_seen_frame: dict[str, int] = {}  # entity -> frame its latest state arrived (latency bench)
         self.update_poses()
@@ -104,6 +112,7 @@ class BridgeCore:
         for ev in events:
             if ev.kind == "snapshot":
                 self.states = {k: EntityState.from_stream(v) for k, v in ev.states.items()}
+                self._stale = None
                 self._errors.clear()
                 self.trace("snapshot", entities=len(self.states))
                 problem = self.snapshot_check(ev.states) if self.snapshot_check else None
@@ -113,6 +122,7 @@ class BridgeCore:
                 for eid, st in ev.states.items():
                     self.states[eid] = EntityState.from_stream(st)
                     self.state_seen_frame[eid] = self.frame
+                    self._touch(*self._by_entity.get(eid, ()))
                     for pid, p in self.placed.items():  # a fresh state clears a stale error on its controls
                         errs = self._errors.get(pid)
                         if errs:
@@ -122,19 +132,23 @@ class BridgeCore:
                     self.trace("state", entity=eid, value=st.get("v"))
                 for eid in ev.removed:
                     self.states.pop(eid, None)
+                    self._touch(*self._by_entity.get(eid, ()))
             elif ev.kind == "online":
                 self.online = True
+                self._stale = None
                 self.trace("online")
             elif ev.kind in ("offline", "auth_failed"):
                 if self.online:
                     self.trace("offline")
                 self.online = False
                 self._pending.clear()
+                self._stale = None
             elif ev.kind == "result":
                 intent = self._calls.pop(ev.token, None)
                 if intent is None:
                     continue
                 self._pending.get(intent.panel_id, set()).discard(intent.control)
+                self._touch(intent.panel_id)
                 if not ev.ok:
                     self._errors.setdefault(intent.panel_id, {})[intent.control] = ev.error
                 self.trace("result", panel=intent.panel_id, control=intent.control, ok=ev.ok, error=ev.error)
@@ -175,12 +189,17 @@ class BridgeCore:
             mover = self._movers.get(hand)
             if mover is not None and hi.aim is not None:
                 self.placed[mover.panel_id].pose = mover.update(hi.aim)
-        self._hover = hover
+        if hover != self._hover:
+            self._touch(
+                *(pid for pid in set(hover) | set(self._hover) if hover.get(pid) != self._hover.get(pid))
+            )
+            self._hover = hover
         return intents
 
     def _act(self, intent: Intent, aim: Pose | None) -> None:
         self.trace("intent", **intent.__dict__)
         if isinstance(intent, CommandIntent):
+            self._touch(intent.panel_id)
             if not self.online:
                 self._errors.setdefault(intent.panel_id, {})[intent.control] = "offline"
                 return
@@ -215,7 +234,23 @@ class BridgeCore:
         self.trace("moved", panel=pp.panel.id, pose=pp.pose.to_dict())
 
     # ---- panels
+    def _touch(self, *panel_ids: str) -> None:
+        if self._stale is not None:
+            self._stale.update(panel_ids)
+
+    def _view(self, pid: str) -> PanelView:
+        pp = self.placed[pid]
+        return build_view(
+            pp.panel,
+            self.states,
+            online=self.online,
+            pending=frozenset(self._pending.get(pid, ())),
+            errors=self._errors.get(pid),
+            hovered=self._hover.get(pid),
+        )
+
     def views(self) -> dict[str, PanelView]:
+        """Every panel's current view (rebuilt from scratch; tests and tools)."""
         self._views = {
             pid: build_view(
                 pp.panel,
@@ -230,8 +265,15 @@ class BridgeCore:
         return self._views
 
     def dirty(self) -> list[str]:
-        """Panels whose view changed since they were last uploaded."""
-        return self._diff.changed(self.views())
+        """Panels whose view changed since they were last uploaded (only touched panels are rebuilt)."""
+        stale = self.placed.keys() if self._stale is None else self._stale
+        rebuilt = {pid: self._view(pid) for pid in stale}
+        self._views.update(rebuilt)
+        changed = set(self._diff.changed(rebuilt))
+        self._uncommitted |= changed
+        self._uncommitted -= set(rebuilt) - changed
+        self._stale = set()
+        return [pid for pid in self.placed if pid in self._uncommitted]
 
     def render(self, panel_id: str) -> bytes:
         return render_bytes(self._views[panel_id], self.placed[panel_id].layout)
@@ -240,6 +282,7 @@ class BridgeCore:
         """Called once the panel's new image was released to its swapchain (it shows from this frame on)."""
         view = self._views[panel_id]
         self._diff.commit(panel_id, view)
+        self._uncommitted.discard(panel_id)
         if self.trace:
             self.trace(
                 "submit",
@@ -252,3 +295,4 @@ class BridgeCore:
     def invalidate(self) -> None:
         """Force every panel to redraw (e.g. after swapchains were recreated)."""
         self._diff.forget()
+        self._stale = None

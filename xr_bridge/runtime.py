@@ -138,6 +138,8 @@ class XrBridge:
         self._anchor_spaces: dict[str, Any] = {}
         self.chains: dict[str, Any] = {}
         self.quads: dict[str, xr.CompositionLayerQuad] = {}
+        self._quad_pose: dict[str, Pose] = {}
+        self._layer_ptrs: dict[str, Any] = {}
         self.vk: Any = None
         self.instance: Any = None
         self.session: Any = None
@@ -363,10 +365,15 @@ class XrBridge:
             )
             self.core.store.save()
         need = xr.SpaceLocationFlags.POSITION_VALID_BIT | xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
+        moved = False
         for name, space in self._anchor_spaces.items():
             loc = xr.locate_space(space, self.base, t)
             if (loc.location_flags & need) == need:
-                self.core.anchor_poses[name] = _pose(loc.pose)
+                pose = _pose(loc.pose)
+                moved |= self.core.anchor_poses.get(name) != pose
+                self.core.anchor_poses[name] = pose
+        if moved:  # anchors drift as the runtime refines its map; panels follow
+            self.core.update_poses()
 
     def _upload(self, dirty: list[str]) -> tuple[float, float]:
         from .vkpanels import PanelSwapchain
@@ -422,8 +429,13 @@ class XrBridge:
                     ),
                     size=xr.Extent2Df(pp.panel.width_m, pp.panel.height_m),
                 )
-            q.pose = _posef(pp.pose)
-            layers.append(ctypes.pointer(q))
+            if self._quad_pose.get(pid) != pp.pose:  # building a Posef per panel per frame adds up at 100
+                q.pose = _posef(pp.pose)
+                self._quad_pose[pid] = pp.pose
+            ptr = self._layer_ptrs.get(pid)
+            if ptr is None:
+                ptr = self._layer_ptrs[pid] = ctypes.pointer(q)
+            layers.append(ptr)
         return layers
 
     def _frame(self) -> None:
@@ -440,7 +452,6 @@ class XrBridge:
         if self.state == xr.SessionState.FOCUSED:
             self.core.input(self._read_input(t))
         self._update_anchors(t)
-        self.core.update_poses()
         render_s = upload_s = 0.0
         layers: list[Any] = []
         n = 0

@@ -1,0 +1,83 @@
+"""The driver contract: one narrow base class, many implementations; the core never knows which.
+
+A driver is a factory of device connections. It declares in its :class:`Manifest`
+which discoveries it wants (as data), turns a matching discovery into a
+:class:`DiscoveredAppliance` (a stable key and the identity of the appliance), and,
+once the household adopts it, opens a :class:`DeviceConnection` that publishes the
+appliance's entities and states and executes commands.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from hub.discovery.models import BleMatcher, DiscoveryInfo, MdnsMatcher
+
+if TYPE_CHECKING:
+    from hub.context import Context
+    from hub.core import Hub
+    from hub.model import Entity
+
+Quality = Literal["bronze", "silver", "gold"]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    name: str  # the driver's id, lowercase: "shelly"
+    version: str
+    title: str
+    mdns: tuple[MdnsMatcher, ...] = ()
+    ble: tuple[BleMatcher, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    quality: Quality = "bronze"
+    iot_class: Literal["local_push", "local_polling"] = "local_polling"
+    auto_adopt: bool = False
+    requirements: tuple[str, ...] = ()
+    documentation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredAppliance:
+    """What a driver makes of a discovery, before adoption."""
+
+    key: str  # stable across restarts, address changes and renames: a MAC, serial or device id
+    title: str
+    identifiers: tuple[tuple[str, str], ...] = ()
+    connections: tuple[tuple[str, str], ...] = ()
+    manufacturer: str | None = None
+    model: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)  # what the driver needs to connect (host, port, ...)
+
+
+class DeviceConnection(abc.ABC):
+    """One adopted appliance: publishes its entities and states, executes commands."""
+
+    @abc.abstractmethod
+    async def async_start(self) -> None:
+        """Connect, register entities, publish initial states. Raise to signal 'not ready yet'."""
+
+    @abc.abstractmethod
+    async def async_stop(self) -> None:
+        """Disconnect and release everything."""
+
+    @abc.abstractmethod
+    async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        """Execute a validated command; the new state arrives through the normal state path."""
+
+    def discovery_updated(self, info: DiscoveryInfo) -> None:  # noqa: B027 - optional hook
+        """The appliance was seen again (maybe at a new address)."""
+
+
+class Driver(abc.ABC):
+    manifest: Manifest
+
+    @abc.abstractmethod
+    def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        """Turn a matching discovery into an appliance, or None if it is not one of ours after all."""
+
+    @abc.abstractmethod
+    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        """Create the connection for an adopted appliance (not started yet)."""

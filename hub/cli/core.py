@@ -1,0 +1,126 @@
+"""Core subcommands: run, demo, token, devices."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from ..bus import EventBus
+from ..config import ensure_config_dir, load_config
+from ..const import REGISTRY_DB
+from ..core import Hub
+from ..registry import AreaRegistry, DeviceRegistry, EntityRegistry
+from ..setup import build_hub
+from ..storage import RegistryStore
+from ..tokens import Scopes, TokenStore
+from . import config_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run the hub")
+    run.set_defaults(func=cmd_run)
+
+    demo = subparsers.add_parser("demo", help="run the hub with simulated appliances on loopback")
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    demo.set_defaults(func=cmd_demo)
+
+    token = subparsers.add_parser("token", help="manage API access tokens")
+    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    create = token_sub.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--read-only", action="store_true", help="may read but not control")
+    create.add_argument("--area", action="append", dest="areas", help="limit to an area id (repeatable)")
+    create.add_argument("--entity", action="append", dest="entities", help="limit to an entity id (repeatable)")
+    create.add_argument("--admin", action="store_true", help="may manage tokens and adopt discoveries")
+    create.set_defaults(func=cmd_token_create)
+    token_sub.add_parser("list", help="list tokens").set_defaults(func=cmd_token_list)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    subparsers.add_parser("devices", help="list devices and their entities").set_defaults(func=cmd_devices)
+
+
+async def _run(hub: Hub, seconds: float | None) -> None:
+    if seconds is not None:
+        asyncio.get_running_loop().call_later(seconds, hub.request_stop)
+    await hub.run_until_stopped()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    directory = ensure_config_dir(config_dir(args))
+    hub = build_hub(directory, load_config(directory))
+    asyncio.run(_run(hub, None))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    directory = Path(args.config) if args.config else Path(tempfile.mkdtemp(prefix="qilu-hub-demo-"))
+    ensure_config_dir(directory)
+    hub = build_hub(directory, load_config(directory), demo=True)
+    _, secret = hub.tokens.create("demo", Scopes(admin=True))
+    print(f"qilu-hub demo: config in {directory}")
+    print(f"qilu-hub demo: access token {secret}")
+    asyncio.run(_run(hub, args.seconds))
+    return 0
+
+
+def _tokens(args: argparse.Namespace) -> tuple[RegistryStore, TokenStore]:
+    directory = ensure_config_dir(config_dir(args))
+    store = RegistryStore(directory / REGISTRY_DB)
+    return store, TokenStore(store)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    store, tokens = _tokens(args)
+    scopes = Scopes(
+        read_only=args.read_only,
+        areas=frozenset(args.areas) if args.areas else None,
+        entities=frozenset(args.entities) if args.entities else None,
+        admin=args.admin,
+    )
+    token, secret = tokens.create(args.name, scopes)
+    store.close()
+    print(f"id:     {token.id}\nname:   {token.name}\nscopes: {token.scopes.to_dict()}\ntoken:  {secret}")
+    print("Store the token now: it is kept only as a hash and cannot be shown again.", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    store, tokens = _tokens(args)
+    rows = tokens.list()
+    store.close()
+    print(f"{'ID':<14}{'NAME':<20}{'STATUS':<10}SCOPES")
+    for t in rows:
+        print(f"{t.id:<14}{t.name[:19]:<20}{'revoked' if t.revoked else 'active':<10}{t.scopes.to_dict()}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    store, tokens = _tokens(args)
+    ok = tokens.revoke(args.token_id)
+    store.close()
+    if not ok:
+        print(f"qilu-hub: no active token with id {args.token_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.token_id}")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    directory = ensure_config_dir(config_dir(args))
+    store = RegistryStore(directory / REGISTRY_DB)
+    bus = EventBus()
+    areas = AreaRegistry(store, bus)
+    devices = DeviceRegistry(store, bus)
+    entities = EntityRegistry(store, bus, devices, areas)
+    print(f"{'DEVICE':<28}{'AREA':<16}{'MANUFACTURER':<16}{'MODEL':<22}ENTITIES")
+    for device in sorted(devices.all(), key=lambda d: (d.area_id or "", d.display_name)):
+        ids = ", ".join(e.entity_id for e in entities.for_device(device.id))
+        print(f"{device.display_name[:27]:<28}{(device.area_id or '-')[:15]:<16}{(device.manufacturer or '-')[:15]:<16}"
+              f"{(device.model or '-')[:21]:<22}{ids}")
+    store.close()
+    return 0

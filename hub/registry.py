@@ -1,0 +1,284 @@
+"""Registries of areas, devices and entities, persisted write-through in the registry store.
+
+The device registry implements "one appliance, one device": a report from any
+protocol carrying an identifier or connection (MAC, BLE address, serial, ...) that
+matches a known device updates that device instead of creating another; a report
+matching two devices merges them, keeping the older one, moving the other's
+entities to it, and recording where each identifier came from.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from .bus import EventBus, EventType
+from .model import Area, Device, Entity, Pose, Provenance, normalize_connection, slugify
+from .storage import RegistryStore
+
+EVENT_DEVICE_REGISTRY_UPDATED: EventType[dict[str, Any]] = EventType("device_registry_updated")
+EVENT_ENTITY_REGISTRY_UPDATED: EventType[dict[str, Any]] = EventType("entity_registry_updated")
+EVENT_AREA_REGISTRY_UPDATED: EventType[dict[str, Any]] = EventType("area_registry_updated")
+
+# Connection kinds that identify hardware uniquely (an IP address does not: DHCP reuses it).
+_IDENTIFYING_CONNECTIONS = frozenset({"mac", "ble", "serial", "zigbee", "thread"})
+
+
+class AreaRegistry:
+    def __init__(self, store: RegistryStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+        self._areas = {key: Area.from_dict(data) for key, data in store.load("area").items()}
+
+    def get(self, area_id: str) -> Area | None:
+        return self._areas.get(area_id)
+
+    def all(self) -> list[Area]:
+        return list(self._areas.values())
+
+    def async_get_or_create(self, name: str, floor: str | None = None, pose: Pose | None = None) -> Area:
+        area_id = slugify(name)
+        area = self._areas.get(area_id)
+        if area is None:
+            area = Area(area_id, name, floor, pose)
+            self._areas[area_id] = area
+            self._store.put("area", area_id, area.to_dict())
+            self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
+        return area
+
+
+class DeviceRegistry:
+    def __init__(self, store: RegistryStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+        self._devices = {key: Device.from_dict(data) for key, data in store.load("device").items()}
+        self._index: dict[tuple[str, ...], str] = {}
+        for device in self._devices.values():
+            self._index_device(device)
+        self.entities: EntityRegistry | None = None  # set by the hub, for moving entities on merge
+
+    def _index_device(self, device: Device) -> None:
+        for key in device.identifiers:
+            self._index[("id", *key)] = device.id
+        for kind, value in device.connections:
+            if kind in _IDENTIFYING_CONNECTIONS:
+                self._index[("conn", kind, value)] = device.id
+
+    def get(self, device_id: str) -> Device | None:
+        return self._devices.get(device_id)
+
+    def all(self) -> list[Device]:
+        return list(self._devices.values())
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def find(
+        self,
+        identifiers: Iterable[tuple[str, str]] = (),
+        connections: Iterable[tuple[str, str]] = (),
+    ) -> list[Device]:
+        """Devices matching any identifier or identifying connection, oldest first."""
+        found: dict[str, Device] = {}
+        keys: list[tuple[str, ...]] = [("id", ns, val) for ns, val in identifiers]
+        keys += [("conn", kind, normalize_connection(kind, val)) for kind, val in connections
+                 if kind in _IDENTIFYING_CONNECTIONS]
+        for key in keys:
+            device_id = self._index.get(key)
+            if device_id is not None and device_id in self._devices:
+                found[device_id] = self._devices[device_id]
+        return sorted(found.values(), key=lambda d: d.created)
+
+    def async_get_or_create(
+        self,
+        *,
+        source: str,
+        name: str,
+        identifiers: Iterable[tuple[str, str]] = (),
+        connections: Iterable[tuple[str, str]] = (),
+        manufacturer: str | None = None,
+        model: str | None = None,
+        hw_version: str | None = None,
+        sw_version: str | None = None,
+        area_id: str | None = None,
+        via_device_id: str | None = None,
+        driver: str | None = None,
+    ) -> Device:
+        """Create a device, or update and return the one that shares an identifier or connection."""
+        identifiers = [(str(ns), str(val)) for ns, val in identifiers]
+        connections = [(kind, normalize_connection(kind, str(val))) for kind, val in connections]
+        if not identifiers and not connections:
+            raise ValueError("a device needs at least one identifier or connection")
+        now = time.time()
+        matches = self.find(identifiers, connections)
+        with self._store.transaction() as conn:
+            if not matches:
+                device = Device(id=uuid.uuid4().hex, name=name, created=now)
+                action = "create"
+            else:
+                device = matches[0]
+                action = "update"
+                for other in matches[1:]:
+                    self._absorb(device, other, conn)
+                    action = "merge"
+            for key in identifiers:
+                self._touch(device.identifiers, key, source, now)
+            for key in connections:
+                self._touch(device.connections, key, source, now)
+            # First reporter names the device; later reporters fill gaps only.
+            device.manufacturer = device.manufacturer or manufacturer
+            device.model = device.model or model
+            device.hw_version = hw_version or device.hw_version
+            device.sw_version = sw_version or device.sw_version
+            device.area_id = device.area_id or area_id
+            device.via_device_id = device.via_device_id or via_device_id
+            device.driver = device.driver or driver
+            self._devices[device.id] = device
+            self._index_device(device)
+            self._store.put("device", device.id, device.to_dict(), conn)
+        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": action, "device_id": device.id})
+        return device
+
+    @staticmethod
+    def _touch(table: dict[tuple[str, str], Provenance], key: tuple[str, str], source: str, now: float) -> None:
+        prov = table.get(key)
+        if prov is None:
+            table[key] = Provenance(source, now, now)
+        else:
+            prov.last_seen = now
+
+    def _absorb(self, keeper: Device, other: Device, conn: Any) -> None:
+        for key, prov in other.identifiers.items():
+            keeper.identifiers.setdefault(key, prov)
+        for key, prov in other.connections.items():
+            keeper.connections.setdefault(key, prov)
+        keeper.merged_from.append(other.id)
+        keeper.area_id = keeper.area_id or other.area_id
+        keeper.pose = keeper.pose or other.pose
+        del self._devices[other.id]
+        self._store.delete("device", other.id, conn)
+        if self.entities is not None:
+            self.entities._move_device(other.id, keeper.id, conn)
+        self._index = {k: (keeper.id if v == other.id else v) for k, v in self._index.items()}
+
+    def async_update(self, device_id: str, conn: Any = None, **changes: Any) -> Device:
+        device = self._devices[device_id]
+        for key, value in changes.items():
+            if key not in ("name_by_user", "area_id", "pose", "name", "sw_version", "hw_version"):
+                raise ValueError(f"device field {key!r} cannot be changed")
+            setattr(device, key, value)
+        self._store.put("device", device_id, device.to_dict(), conn)
+        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "update", "device_id": device_id})
+        return device
+
+    def async_remove(self, device_id: str) -> None:
+        device = self._devices.pop(device_id, None)
+        if device is None:
+            return
+        self._index = {k: v for k, v in self._index.items() if v != device_id}
+        with self._store.transaction() as conn:
+            self._store.delete("device", device_id, conn)
+            if self.entities is not None:
+                for entity in self.entities.for_device(device_id):
+                    self.entities._remove(entity.entity_id, conn)
+        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": device_id})
+
+
+class EntityRegistry:
+    def __init__(self, store: RegistryStore, bus: EventBus, devices: DeviceRegistry, areas: AreaRegistry) -> None:
+        self._store = store
+        self._bus = bus
+        self._devices = devices
+        self._areas = areas
+        self._entities = {key: Entity.from_dict(data) for key, data in store.load("entity").items()}
+        self._by_unique = {e.unique_id: e.entity_id for e in self._entities.values()}
+        devices.entities = self
+
+    def get(self, entity_id: str) -> Entity | None:
+        return self._entities.get(entity_id)
+
+    def get_by_unique_id(self, unique_id: str) -> Entity | None:
+        entity_id = self._by_unique.get(unique_id)
+        return self._entities.get(entity_id) if entity_id else None
+
+    def all(self) -> list[Entity]:
+        return list(self._entities.values())
+
+    def for_device(self, device_id: str) -> list[Entity]:
+        return [e for e in self._entities.values() if e.device_id == device_id]
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def area_of(self, entity: Entity) -> str | None:
+        if entity.area_id:
+            return entity.area_id
+        device = self._devices.get(entity.device_id) if entity.device_id else None
+        return device.area_id if device else None
+
+    def _new_entity_id(self, domain: str, name: str) -> str:
+        base = f"{domain}.{slugify(name)}"
+        candidate, n = base, 2
+        while candidate in self._entities:
+            candidate = f"{base}_{n}"
+            n += 1
+        return candidate
+
+    def async_get_or_create(
+        self,
+        *,
+        unique_id: str,
+        capabilities: Iterable[str],
+        name: str,
+        device_id: str | None = None,
+        device_class: str | None = None,
+        unit: str | None = None,
+        area_id: str | None = None,
+        entity_category: str | None = None,
+        suggested_object_id: str | None = None,
+    ) -> Entity:
+        """Register an entity once per ``unique_id``; later calls return the same entity and id."""
+        existing = self.get_by_unique_id(unique_id)
+        if existing is not None:
+            if device_id and existing.device_id != device_id:
+                existing.device_id = device_id
+                self._store.put("entity", existing.entity_id, existing.to_dict())
+            return existing
+        caps = tuple(capabilities)
+        probe = Entity("probe.probe", unique_id, device_id, caps, name, device_class=device_class, unit=unit)
+        if suggested_object_id is None:
+            device = self._devices.get(device_id) if device_id else None
+            area = self._areas.get(area_id or (device.area_id if device else None) or "")
+            # "Kitchen" + "Kitchen Motion" + "Kitchen Motion Battery" → kitchen_motion_battery
+            object_id = name
+            if device is not None and slugify(device.display_name) not in slugify(object_id):
+                object_id = f"{device.display_name} {object_id}"
+            if area is not None and slugify(area.name) not in slugify(object_id):
+                object_id = f"{area.name} {object_id}"
+            suggested_object_id = object_id
+        entity_id = self._new_entity_id(probe.domain, suggested_object_id)
+        entity = Entity(entity_id, unique_id, device_id, caps, name, probe.domain, probe.device_class,
+                        area_id, probe.unit, entity_category=entity_category)
+        self._entities[entity_id] = entity
+        self._by_unique[unique_id] = entity_id
+        self._store.put("entity", entity_id, entity.to_dict())
+        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "create", "entity_id": entity_id})
+        return entity
+
+    def _move_device(self, old_device_id: str, new_device_id: str, conn: Any) -> None:
+        for entity in self.for_device(old_device_id):
+            entity.device_id = new_device_id
+            self._store.put("entity", entity.entity_id, entity.to_dict(), conn)
+
+    def _remove(self, entity_id: str, conn: Any = None) -> None:
+        entity = self._entities.pop(entity_id, None)
+        if entity is None:
+            return
+        self._by_unique.pop(entity.unique_id, None)
+        self._store.delete("entity", entity_id, conn)
+        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "remove", "entity_id": entity_id})
+
+    def async_remove(self, entity_id: str) -> None:
+        self._remove(entity_id)

@@ -1,0 +1,195 @@
+"""Registry storage: embedded SQLite in WAL mode, versioned schema, write-through commits.
+
+Registries (devices, entities, areas, ignored discoveries, tokens, ...) are small and
+precious, so every change is committed at once with ``synchronous=FULL``: a SIGKILL
+or power cut at any moment loses nothing that was acknowledged. History lives in a
+separate database (see ``recorder.py``) so that its volume can never endanger the
+registries.
+
+A database that fails its integrity check at start-up is moved aside and restored
+from the backup taken at the last clean start (or rebuilt empty), with a clear log
+message naming both files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StorageError(Exception):
+    """The registry database cannot be used."""
+
+
+def _migrate_1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,"
+        " updated REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID"
+    )
+
+
+def _migrate_2(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+        " scopes TEXT NOT NULL, created REAL NOT NULL, last_used REAL, revoked REAL)"
+    )
+
+
+# Index i holds the step from schema version i to i + 1. Append; never edit a released step.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _healthy(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+            return bool(row and row[0] == "ok")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
+class RegistryStore:
+    """Key/JSON records grouped by kind, plus the tokens table. Thread-safe, write-through."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.backup_path = self.path.with_name(self.path.name + ".bak")
+        self._lock = threading.RLock()
+        self.recovered_from: str | None = None
+        if self.path.exists() and not _healthy(self.path):
+            self._recover()
+        self._conn = _connect(self.path)
+        self._migrate()
+        self._backup()
+
+    # -- set-up -------------------------------------------------------------------------
+    def _recover(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(aside) + suffix))
+        if self.backup_path.exists() and _healthy(self.backup_path):
+            shutil.copyfile(self.backup_path, self.path)
+            self.recovered_from = "backup"
+            _LOGGER.error("Registry database %s was corrupt; moved to %s and restored from %s",
+                          self.path, aside, self.backup_path)
+        else:
+            self.recovered_from = "empty"
+            _LOGGER.error("Registry database %s was corrupt and no good backup exists; moved to %s and "
+                          "started empty", self.path, aside)
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path} has schema version {version}, newer than this qilu-hub ({SCHEMA_VERSION}); "
+                    "upgrade qilu-hub or restore an older backup"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    MIGRATIONS[step](self._conn)
+                    self._conn.execute(f"PRAGMA user_version={step + 1}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                _LOGGER.info("Migrated %s to schema version %d", self.path.name, step + 1)
+
+    def _backup(self) -> None:
+        """Copy the database while it is known good; used by ``_recover`` after corruption."""
+        tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
+        dest = sqlite3.connect(tmp)
+        try:
+            with self._lock:
+                self._conn.backup(dest)
+        finally:
+            dest.close()
+        tmp.replace(self.backup_path)
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- records ------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several writes committed together (a device merge moves entities atomically)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def put(self, kind: str, key: str, data: dict[str, Any], conn: sqlite3.Connection | None = None) -> None:
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        sql = "INSERT OR REPLACE INTO records (kind, key, data, updated) VALUES (?, ?, ?, ?)"
+        if conn is not None:
+            conn.execute(sql, (kind, key, payload, time.time()))
+            return
+        with self._lock:
+            self._conn.execute(sql, (kind, key, payload, time.time()))
+
+    def delete(self, kind: str, key: str, conn: sqlite3.Connection | None = None) -> None:
+        sql = "DELETE FROM records WHERE kind = ? AND key = ?"
+        if conn is not None:
+            conn.execute(sql, (kind, key))
+            return
+        with self._lock:
+            self._conn.execute(sql, (kind, key))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT data FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def load(self, kind: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT key, data FROM records WHERE kind = ?", (kind,)).fetchall()
+        return {key: json.loads(data) for key, data in rows}
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                _LOGGER.warning("Checkpoint of %s failed at close", self.path)
+            self._conn.close()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run the whole suite.
+#   bash scripts/test.sh            # set up (idempotent) and run all tests
+#   bash scripts/test.sh -k mqtt    # extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# Debian packages: D-Bus for the mock BlueZ, Mosquitto for MQTT, Chromium for the dashboard test,
+# iproute2 for the emulated LAN, openssl for test certificates.
+APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config dbus libdbus-1-dev libglib2.0-dev
+              mosquitto chromium iproute2 openssl)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "qilu-hub needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
+if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
+
+.venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests
+.venv/bin/python -m pytest -q "$@"

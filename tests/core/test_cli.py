@@ -1,0 +1,47 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from hub.cli import main
+from hub.const import CONFIG_FILE, __version__
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_bad_config_exits_2_and_file_is_untouched(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_FILE).write_text("hub:\n  colour: red\n")
+    result = run_cli("--config", str(tmp_path), "run")
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "hub.colour" in result.stderr
+    assert (tmp_path / CONFIG_FILE).read_text() == "hub:\n  colour: red\n"
+    assert not (tmp_path / "registry.db").exists()
+
+
+def test_token_lifecycle(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--config", str(tmp_path), "token", "create", "--name", "headset", "--read-only",
+                 "--area", "kids_room"]) == 0
+    out = capsys.readouterr().out
+    token_id = out.split("id:")[1].split()[0]
+    assert "qh_" in out
+    assert main(["--config", str(tmp_path), "token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "headset" in listing and "active" in listing and "kids_room" in listing
+    assert main(["--config", str(tmp_path), "token", "revoke", token_id]) == 0
+    assert main(["--config", str(tmp_path), "token", "list"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["--config", str(tmp_path), "token", "revoke", token_id]) == 1
+
+
+def test_demo_then_devices_table(tmp_path: Path) -> None:
+    demo = run_cli("--config", str(tmp_path), "demo", "--seconds", "0.5")
+    assert demo.returncode == 0, demo.stderr
+    table = run_cli("--config", str(tmp_path), "devices")
+    assert table.returncode == 0
+    assert "Ceiling Light" in table.stdout and "light.living_room_ceiling_light" in table.stdout

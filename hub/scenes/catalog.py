@@ -40,7 +40,8 @@ def _spec_name(spec: Any) -> str:
 
 
 class HubCatalog:
-    """Adapter over the live hub: hub.entities.get and hub.capabilities.command_specs."""
+    """Adapter over the live hub: the entity registry, and the command router's own validation (so a scene
+    is refused for exactly what a call would be refused for, arguments included)."""
 
     def __init__(self, hub: Any) -> None:
         self._hub = hub
@@ -52,8 +53,20 @@ class HubCatalog:
         entity = self._hub.entities.get(entity_id)
         if entity is None:
             return None
-        specs = self._hub.capabilities.command_specs(entity)
-        # command_specs may be a mapping name->spec or an iterable of specs; accept both
+        specs = getattr(entity, "commands", None)
+        if specs is None:  # older registries: ask the capability catalogue
+            specs = self._hub.capabilities.command_specs(entity)
         if isinstance(specs, Mapping):
             return set(map(str, specs.keys()))
         return {_spec_name(s) for s in specs}
+
+    def check_call(self, entity_id: str, command: str, args: Mapping[str, Any]) -> str | None:
+        """None if the hub would accept this call, else its reason."""
+        validate = getattr(self._hub.commands, "validate", None)
+        if validate is None:
+            return None
+        try:
+            validate(entity_id, command, dict(args))
+        except Exception as err:  # CommandError carries the hub's message
+            return str(getattr(err, "message", err))
+        return None

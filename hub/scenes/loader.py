@@ -175,7 +175,7 @@ def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
     def bad(line: int, msg: str) -> None:
         issues.append(SceneIssue(sf.path, line, msg))
 
-    def check_call(entity_id: str, call: CommandCall, line: int) -> None:
+    def check_call(entity_id: str, call: CommandCall, line: int, extra: dict[str, Any] | None = None) -> None:
         if catalog is None:
             return
         if not catalog.entity_exists(entity_id):
@@ -188,6 +188,12 @@ def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
                 f"{entity_id} does not accept command {call.command!r} "
                 f"(accepts: {', '.join(sorted(accepted)) or 'nothing'})",
             )
+            return
+        deep = getattr(catalog, "check_call", None)  # the hub can also check arguments
+        if deep is not None:
+            problem = deep(entity_id, call.command, {**call.args, **(extra or {})})
+            if problem:
+                bad(call.line or line, f"{entity_id}.{call.command}: {problem}")
 
     names: set[str] = set()
     for hs in sf.home_scenes:
@@ -218,7 +224,9 @@ def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
                 for action in ACTIONS:
                     b = None if c.type == "readout" else resolve_binding(action, c, p, sc)
                     if b is not None and b.call is not None:
-                        check_call(c.entity_id, b.call, b.line or c.line)
+                        # a slider adds its value as the argument named by `attribute`
+                        extra = {c.attribute: c.min} if c.type == "slider" and c.attribute else None
+                        check_call(c.entity_id, b.call, b.line or c.line, extra)
                 b = resolve_binding("select", c, p, sc)
                 if c.type == "button" and (b is None or b.call is None):
                     bad(c.line, "a button needs a 'select' command binding")
@@ -244,9 +252,7 @@ def parse_scene_text(text: str, path: str = "<scene>", catalog: Catalog | None =
             # oneOf errors are vague; the most relevant sub-error names the real problem
             best = jsonschema.exceptions.best_match([err])
             where = "/".join(map(str, best.absolute_path)) or "(top)"
-            issues.append(
-                SceneIssue(path, yamlpos.line_of(doc, list(best.absolute_path)), f"{where}: {best.message}")
-            )
+            issues.append(SceneIssue(path, yamlpos.line_of(doc, list(best.absolute_path)), f"{where}: {best.message}"))
         raise SceneError(issues)
     sf = _build(path, doc)
     issues = _check(sf, catalog)

@@ -27,7 +27,14 @@ from hub.scenes.model import ScheduleTrigger, SituationTrigger
 ROOT = Path(__file__).resolve().parents[2]
 LIGHT = {"turn_on", "turn_off", "toggle"}
 CATALOG = StaticCatalog(
-    {"light.living_room": LIGHT, "light.kitchen": LIGHT, "sensor.living_room_temperature": set()}
+    {
+        "light.living_room": LIGHT,
+        "light.kitchen": LIGHT,
+        "light.living_room_ceiling_light": LIGHT,
+        "switch.living_room_tv_plug": LIGHT,
+        "sensor.living_room_tv_plug_power": set(),
+        "climate.bedroom_thermostat": {"set_temperature", "set_hvac_mode", "turn_on", "turn_off"},
+    }
 )
 
 
@@ -48,12 +55,16 @@ def test_example_content() -> None:
     sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
     movie = sf.home("movie_night")
     assert [(t.entity_id, t.call.command, t.call.args) for t in movie.targets] == [
-        ("light.living_room", "turn_on", {"brightness": 20}),
-        ("light.kitchen", "turn_off", {}),
+        ("light.living_room_ceiling_light", "turn_on", {"brightness": 40}),
+        ("switch.living_room_tv_plug", "turn_on", {}),
     ]
     assert movie.schedules[0].days == frozenset({4, 5}) and movie.situations[0].cooldown == 900
     vr = sf.immersive("living_room_vr")
-    assert vr.panels[0].entities == ("light.living_room", "light.kitchen", "sensor.living_room_temperature")
+    assert vr.panels[0].entities == (
+        "light.living_room_ceiling_light",
+        "switch.living_room_tv_plug",
+        "sensor.living_room_tv_plug_power",
+    )
     assert vr.panels[1].placement.relative_to == "area" and vr.panels[1].placement.yaw_deg == -30
 
 
@@ -84,8 +95,7 @@ def test_unknown_entity_and_impossible_command_point_at_their_lines() -> None:
         "entity: light.kitchen", "entity: light.garage"
     )
     assert _issues(bad) == [
-        "f.yaml:5: light.living_room does not accept command 'set_temperature' "
-        "(accepts: toggle, turn_off, turn_on)",
+        "f.yaml:5: light.living_room does not accept command 'set_temperature' (accepts: toggle, turn_off, turn_on)",
         "f.yaml:12: unknown entity 'light.garage'",
     ]
 
@@ -151,9 +161,7 @@ def test_next_fire_respects_days() -> None:
     fri_2200 = dt.datetime(2026, 11, 27, 22, 0, tzinfo=tz)  # a Friday
     t = ScheduleTrigger(21, 30, frozenset({4, 5}))
     assert next_fire(fri_2200, t) == dt.datetime(2026, 11, 28, 21, 30, tzinfo=tz)
-    assert next_fire(dt.datetime(2026, 11, 28, 22, 0, tzinfo=tz), t) == dt.datetime(
-        2026, 12, 4, 21, 30, tzinfo=tz
-    )
+    assert next_fire(dt.datetime(2026, 11, 28, 22, 0, tzinfo=tz), t) == dt.datetime(2026, 12, 4, 21, 30, tzinfo=tz)
     assert next_fire(fri_2200, ScheduleTrigger(23, 0, None)) == dt.datetime(2026, 11, 27, 23, 0, tzinfo=tz)
 
 
@@ -174,10 +182,8 @@ class FakeHub:
                 return [{"name": c} for c in CATALOG.entity_commands(entity["entity_id"]) or ()]
 
         class Commands:
-            async def async_call(
-                self, eid: str, command: str, args: dict[str, Any], context: Any = None
-            ) -> None:
-                if eid == "light.kitchen":
+            async def async_call(self, eid: str, command: str, args: dict[str, Any], context: Any = None) -> None:
+                if eid == "switch.living_room_tv_plug":
                     raise RuntimeError("device offline")
                 outer.calls.append((eid, command, args))
 
@@ -197,11 +203,12 @@ async def test_manager_activates_by_api_and_by_recognised_situation(tmp_path: Pa
     mgr = SceneManager([tmp_path], clock=lambda: now[0])
     await mgr.async_start(hub)
     try:
-        assert list(mgr.scenes) == ["movie_night"]
+        assert list(mgr.scenes) == ["movie_night", "good_night"]
         assert "bad.yaml:12: unknown entity 'light.nope'" in str(mgr.errors[0])
         res = await mgr.async_activate("movie_night")
-        assert res.ok == ["light.living_room"] and "device offline" in res.failed["light.kitchen"]
-        assert hub.calls == [("light.living_room", "turn_on", {"brightness": 20})]
+        assert res.ok == ["light.living_room_ceiling_light"]
+        assert "device offline" in res.failed["switch.living_room_tv_plug"]
+        assert hub.calls == [("light.living_room_ceiling_light", "turn_on", {"brightness": 40})]
         (cb,) = hub.listeners[SCENE_RECOGNIZED]
 
         class Ev:
@@ -218,3 +225,35 @@ async def test_manager_activates_by_api_and_by_recognised_situation(tmp_path: Pa
     finally:
         await mgr.async_stop()
     assert hub.listeners[SCENE_RECOGNIZED] == []
+
+
+async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Path) -> None:
+    """The example file validates against `qilu-hub demo`'s appliances; the hub's own command validation
+    refuses bad arguments at load time; a recognised situation on the hub's bus activates the scene."""
+    from hub import Hub
+    from hub.virtual import VirtualAppliances
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "example.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
+    (tmp_path / "scenes" / "bad.yaml").write_text(
+        "version: 1\nhome_scenes:\n  - name: too_bright\n    targets:\n"
+        "      light.living_room_ceiling_light: {command: turn_on, args: {brightness: 999}}\n"
+    )
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    hub.add_component(VirtualAppliances(animate=False))
+    mgr = SceneManager([tmp_path / "scenes"])
+    hub.add_component(mgr)
+    await hub.async_start()
+    try:
+        assert sorted(mgr.scenes) == ["good_night", "movie_night"]
+        (err,) = mgr.errors
+        assert "bad.yaml:5: light.living_room_ceiling_light.turn_on:" in str(err) and "brightness" in str(err)
+        res = await mgr.async_activate("good_night")
+        assert not res.failed
+        assert hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 18
+        hub.bus.fire(SCENE_RECOGNIZED, {"label": "watching_tv", "confidence": 0.93, "probabilities": {}})
+        while hub.states.get("switch.living_room_tv_plug").value != "on":
+            await asyncio.sleep(0.01)  # bounded by the suite's timeout
+        assert hub.states.get("light.living_room_ceiling_light").attributes["brightness"] == 40
+    finally:
+        await hub.async_stop()

@@ -129,7 +129,7 @@ class BridgeCore:
                             for i, c in enumerate(p.panel.controls):
                                 if c.entity_id == eid:
                                     errs.pop(i, None)
-                    self.trace("state", entity=eid, value=st.get("v"))
+                    self.trace("state", entity=eid, value=st.get("v"), frame=self.frame)
                 for eid in ev.removed:
                     self.states.pop(eid, None)
                     self._touch(*self._by_entity.get(eid, ()))

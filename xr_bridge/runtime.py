@@ -100,10 +100,7 @@ def available_extensions() -> set[str]:
             f"no OpenXR runtime found ({e}). Install/start one (SteamVR, Monado, Meta Quest Link) "
             "or point XR_RUNTIME_JSON at its manifest"
         ) from None
-    return {
-        p.extension_name.decode() if isinstance(p.extension_name, bytes) else str(p.extension_name)
-        for p in props
-    }
+    return {p.extension_name.decode() if isinstance(p.extension_name, bytes) else str(p.extension_name) for p in props}
 
 
 class XrBridge:
@@ -175,15 +172,11 @@ class XrBridge:
             )
         )
         try:
-            self.system = xr.get_system(
-                self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY)
-            )
+            self.system = xr.get_system(self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
         except xr.FormFactorUnavailableError:
             raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
         props = xr.get_system_properties(self.instance, self.system)
-        self.trace(
-            "system", name=props.system_name.decode(), extensions=sorted(want), anchors=self.anchor_kind
-        )
+        self.trace("system", name=props.system_name.decode(), extensions=sorted(want), anchors=self.anchor_kind)
         self._create_actions()
         from .vkpanels import VkContext  # imported late: `vulkan` needs libvulkan at import time
 
@@ -191,15 +184,9 @@ class XrBridge:
         self.session = xr.create_session(
             self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.vk.binding())
         )
-        xr.attach_session_action_sets(
-            self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set])
-        )
+        xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
         spaces = set(xr.enumerate_reference_spaces(self.session))
-        kind = (
-            xr.ReferenceSpaceType.STAGE
-            if xr.ReferenceSpaceType.STAGE in spaces
-            else xr.ReferenceSpaceType.LOCAL
-        )
+        kind = xr.ReferenceSpaceType.STAGE if xr.ReferenceSpaceType.STAGE in spaces else xr.ReferenceSpaceType.LOCAL
         self.base = xr.create_reference_space(
             self.session,
             xr.ReferenceSpaceCreateInfo(reference_space_type=kind, pose_in_reference_space=xr.Posef()),
@@ -219,9 +206,7 @@ class XrBridge:
         inst = self.instance
         self.action_set = xr.create_action_set(
             inst,
-            xr.ActionSetCreateInfo(
-                action_set_name="qilu_panels", localized_action_set_name="Qilu panels", priority=0
-            ),
+            xr.ActionSetCreateInfo(action_set_name="qilu_panels", localized_action_set_name="Qilu panels", priority=0),
         )
         self.hand_paths = [xr.string_to_path(inst, f"/user/hand/{h}") for h in HANDS]
 
@@ -245,22 +230,16 @@ class XrBridge:
             if ext and ext not in self.extensions:
                 continue
             sb = [
-                xr.ActionSuggestedBinding(
-                    self.buttons[a], xr.string_to_path(inst, f"/user/hand/{h}/input/{sub}")
-                )
+                xr.ActionSuggestedBinding(self.buttons[a], xr.string_to_path(inst, f"/user/hand/{h}/input/{sub}"))
                 for a, hand, sub in entries
                 for h in ((hand,) if hand else HANDS)
             ]
             for h in HANDS:
                 sb.append(
-                    xr.ActionSuggestedBinding(
-                        self.aim, xr.string_to_path(inst, f"/user/hand/{h}/input/aim/pose")
-                    )
+                    xr.ActionSuggestedBinding(self.aim, xr.string_to_path(inst, f"/user/hand/{h}/input/aim/pose"))
                 )
                 sb.append(
-                    xr.ActionSuggestedBinding(
-                        self.grip, xr.string_to_path(inst, f"/user/hand/{h}/input/grip/pose")
-                    )
+                    xr.ActionSuggestedBinding(self.grip, xr.string_to_path(inst, f"/user/hand/{h}/input/grip/pose"))
                 )
             try:
                 xr.suggest_interaction_profile_bindings(
@@ -422,9 +401,7 @@ class XrBridge:
                     eye_visibility=xr.EyeVisibility.BOTH,
                     sub_image=xr.SwapchainSubImage(
                         swapchain=ch.swapchain,
-                        image_rect=xr.Rect2Di(
-                            offset=xr.Offset2Di(0, 0), extent=xr.Extent2Di(ch.width, ch.height)
-                        ),
+                        image_rect=xr.Rect2Di(offset=xr.Offset2Di(0, 0), extent=xr.Extent2Di(ch.width, ch.height)),
                         image_array_index=0,
                     ),
                     size=xr.Extent2Df(pp.panel.width_m, pp.panel.height_m),
@@ -463,9 +440,7 @@ class XrBridge:
             layers = self._layers()
         xr.end_frame(
             self.session,
-            xr.FrameEndInfo(
-                display_time=t, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE, layers=layers
-            ),
+            xr.FrameEndInfo(display_time=t, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE, layers=layers),
         )
         total = time.perf_counter() - t0
         self.stats.render_s.append(render_s)
@@ -514,7 +489,13 @@ class XrBridge:
                     self.core.apply_stream(self.stream.drain())  # stay current while idle
                 time.sleep(0.01)
                 continue
-            self._frame()
+            try:
+                self._frame()
+            except (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError) as e:
+                # the runtime or headset went away mid-frame; stop cleanly with the "runtime lost" code
+                self.trace("runtime_lost", error=type(e).__name__)
+                self.exit_code = EXIT_RUNTIME_LOST
+                break
             frames += 1
         return EXIT_OK if self.exit_code is None else self.exit_code
 

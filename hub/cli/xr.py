@@ -19,13 +19,9 @@ def _default_placements() -> str:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "xr", help="show an immersive scene's panels in an OpenXR headset", description=__doc__
-    )
+    p = subparsers.add_parser("xr", help="show an immersive scene's panels in an OpenXR headset", description=__doc__)
     p.add_argument("--hub", required=True, help="hub stream URL, e.g. ws://127.0.0.1:8123/api/stream")
-    p.add_argument(
-        "--token", default=os.environ.get("QILU_TOKEN", ""), help="access token (default: $QILU_TOKEN)"
-    )
+    p.add_argument("--token", default=os.environ.get("QILU_TOKEN", ""), help="access token (default: $QILU_TOKEN)")
     p.add_argument("--scene", required=True, type=Path, help="scene file (YAML, see docs/xr.md)")
     p.add_argument("--name", help="which immersive scene in the file (default: the first)")
     p.add_argument(
@@ -41,6 +37,17 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-frames", type=int, help="exit cleanly after this many frames")
     p.set_defaults(func=handler)
+
+
+def stream_url(hub: str) -> str:
+    """Accept ws://host:port/api/stream as documented, and also http(s)://host:port or host:port."""
+    if "://" not in hub:
+        hub = f"ws://{hub}"
+    scheme, rest = hub.split("://", 1)
+    scheme = {"http": "ws", "https": "wss"}.get(scheme, scheme)
+    if "/" not in rest.rstrip("/"):
+        rest = rest.rstrip("/") + "/api/stream"
+    return f"{scheme}://{rest}"
 
 
 def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
@@ -88,7 +95,7 @@ def handler(args: argparse.Namespace) -> int:
         return EXIT_SCENE
     trace_file = args.trace.open("w", encoding="utf-8") if args.trace else None
     trace = Trace(trace_file)
-    stream = StreamThread(args.hub, args.token, list(scene.entities))
+    stream = StreamThread(stream_url(args.hub), args.token, list(scene.entities))
     core = BridgeCore(
         scene,
         PlacementStore.load(args.placements),

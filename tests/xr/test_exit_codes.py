@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_RUNTIME, EXIT_SCENE
 
@@ -25,9 +27,7 @@ def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_missing_runtime_has_its_own_exit_code(
-    monado_env: dict[str, str], bridge_cmd: Any, tmp_path: Path
-) -> None:
+def test_missing_runtime_has_its_own_exit_code(monado_env: dict[str, str], bridge_cmd: Any, tmp_path: Path) -> None:
     scene = tmp_path / "s.yaml"
     scene.write_text(SCENE)
     env = dict(monado_env, XR_RUNTIME_JSON=str(tmp_path / "no-such-runtime.json"))
@@ -46,9 +46,7 @@ def test_invalid_scene_is_refused_with_file_and_line(
     assert f"{scene}:8:" in r.stderr and "knob" in r.stderr
 
 
-def test_unknown_entity_refused_once_the_hub_snapshot_arrives(
-    remote_env: Any, bridge_cmd: Any, tmp_path: Path
-) -> None:
+def test_unknown_entity_refused_once_the_hub_snapshot_arrives(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
     env, _ = remote_env
     ht = DevHubThread(DevHub("t", ["light.kitchen"]))
     port = ht.start()
@@ -85,3 +83,18 @@ def test_cli_module_registers_the_xr_subcommand() -> None:
     xr.register(ap.add_subparsers())
     args = ap.parse_args(["xr", "--hub", "ws://h/api/stream", "--token", "t", "--scene", "s.yaml"])
     assert args.func is xr.handler and args.scene == Path("s.yaml")
+
+
+@pytest.mark.parametrize(
+    "given,url",
+    [
+        ("ws://h:8123/api/stream", "ws://h:8123/api/stream"),
+        ("http://h:8123", "ws://h:8123/api/stream"),
+        ("https://h:8123/", "wss://h:8123/api/stream"),
+        ("h:8123", "ws://h:8123/api/stream"),
+    ],
+)
+def test_hub_url_forms(given: str, url: str) -> None:
+    from hub.cli.xr import stream_url
+
+    assert stream_url(given) == url

@@ -20,6 +20,7 @@ from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.geometry import Pose
 from xr_bridge.layout import layout_panel
 from xr_bridge.render import ON
+from xr_bridge.runtime import PROFILES
 
 SCENE = """\
 version: 1
@@ -72,6 +73,8 @@ def test_select_on_panel_toggles_light_and_panel_shows_it(remote_env: Any, bridg
     ht2 = None
     try:
         tr.wait(lambda e: e["ev"] == "session_state" and e["state"] == "FOCUSED", "session FOCUSED")
+        bound = tr.wait(lambda e: e["ev"] == "bindings", "bindings suggested")
+        assert set(bound["profiles"]) == set(PROFILES)  # every binding path is valid (the runtime checks them)
         tr.wait(_submitted("lights", text="off", offline=False), "panel submitted showing 'off'")
 
         # aim the right controller at the toggle's centre, from 0.6 m in front of the panel

@@ -92,6 +92,10 @@ def _posef(p: Pose) -> xr.Posef:
     return xr.Posef(orientation=xr.Quaternionf(*p.orientation), position=xr.Vector3f(*p.position))
 
 
+def _request_id(rid: Any) -> int:
+    return int(getattr(rid, "value", rid))
+
+
 def available_extensions() -> set[str]:
     try:
         props = xr.enumerate_instance_extension_properties()
@@ -133,6 +137,8 @@ class XrBridge:
         self.anchor_kind: str | None = None
         self._anchors: dict[str, Any] = {}
         self._anchor_spaces: dict[str, Any] = {}
+        self._anchor_requests: dict[int, str] = {}  # FB: async request id -> anchor name
+        self._anchor_failed: set[str] = set()
         self.chains: dict[str, Any] = {}
         self.quads: dict[str, xr.CompositionLayerQuad] = {}
         self._quad_pose: dict[str, Pose] = {}
@@ -152,19 +158,19 @@ class XrBridge:
                 + "; this bridge renders through Vulkan (XR_KHR_vulkan_enable)"
             )
         want = ["XR_KHR_vulkan_enable"]
-        want += [
-            e
-            for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction", "XR_MSFT_spatial_anchor")
-            if e in have
-        ]
-        self.extensions = set(want)
+        want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
+        # spatial anchors: MSFT (synchronous) preferred, else FB (asynchronous); XR_EXT_spatial_anchor's
+        # spatial-entity framework is not implemented yet, so such runtimes get stage placement
+        if "XR_MSFT_spatial_anchor" in have:
+            self.anchor_kind = "msft"
+            want.append("XR_MSFT_spatial_anchor")
+        elif "XR_FB_spatial_entity" in have:
+            self.anchor_kind = "fb"
+            want.append("XR_FB_spatial_entity")
         offered_anchor = [e for e in ANCHOR_EXTENSIONS if e in have]
-        self.anchor_kind = "msft" if "XR_MSFT_spatial_anchor" in have else None
         if offered_anchor and self.anchor_kind is None:
-            _LOG.info(
-                "runtime offers %s; only XR_MSFT_spatial_anchor is implemented, using stage placement",
-                offered_anchor,
-            )
+            _LOG.info("runtime offers %s, not implemented here; anchor panels use stage placement", offered_anchor)
+        self.extensions = set(want)
         self.instance = xr.create_instance(
             xr.InstanceCreateInfo(
                 application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
@@ -268,9 +274,22 @@ class XrBridge:
                 self.trace("instance_loss_pending")
                 self.exit_code = EXIT_RUNTIME_LOST
                 self._lost = True
+            elif kind == xr.StructureType.EVENT_DATA_SPATIAL_ANCHOR_CREATE_COMPLETE_FB:
+                e = ctypes.cast(ctypes.byref(ev), ctypes.POINTER(xr.EventDataSpatialAnchorCreateCompleteFB)).contents
+                self._on_fb_anchor(_request_id(e.request_id), int(e.result), e.space)
             elif kind == xr.StructureType.EVENT_DATA_INTERACTION_PROFILE_CHANGED:
                 prof = [self._profile(h) for h in self.hand_paths]
                 self.trace("interaction_profile", left=prof[0], right=prof[1])
+
+    def _on_fb_anchor(self, request_id: int, result: int, space: Any) -> None:
+        name = self._anchor_requests.pop(request_id, None)
+        if name is None:
+            return
+        if result >= 0:
+            self._anchor_spaces[name] = space
+        else:
+            self._anchor_failed.add(name)  # keep the stored stage pose for this anchor
+            self.trace("anchor_failed", anchor=name, result=result)
 
     def _profile(self, hand: Any) -> str:
         p = xr.get_current_interaction_profile(self.session, hand).interaction_profile
@@ -326,22 +345,39 @@ class XrBridge:
         return out
 
     def _update_anchors(self, t: int) -> None:
-        if self.anchor_kind != "msft":
+        if self.anchor_kind is None:
             return
         for pp in self.core.placed.values():
             pl = pp.panel.placement
-            if pl.relative_to != "anchor" or pl.ref in self._anchor_spaces:
+            name = str(pl.ref)
+            if (
+                pl.relative_to != "anchor"
+                or name in self._anchor_spaces
+                or name in self._anchor_failed
+                or name in self._anchor_requests.values()
+            ):
                 continue
             # create the runtime anchor where the store says it is (first run: stage origin)
-            stored = self.core.store.anchors.setdefault(str(pl.ref), Pose())
-            anchor = xr.create_spatial_anchor_msft(
-                self.session, xr.SpatialAnchorCreateInfoMSFT(space=self.base, pose=_posef(stored), time=t)
-            )
-            self._anchors[str(pl.ref)] = anchor
-            self._anchor_spaces[str(pl.ref)] = xr.create_spatial_anchor_space_msft(
-                self.session,
-                xr.SpatialAnchorSpaceCreateInfoMSFT(anchor=anchor, pose_in_anchor_space=xr.Posef()),
-            )
+            stored = self.core.store.anchors.setdefault(name, Pose())
+            try:
+                if self.anchor_kind == "msft":
+                    anchor = xr.create_spatial_anchor_msft(
+                        self.session, xr.SpatialAnchorCreateInfoMSFT(space=self.base, pose=_posef(stored), time=t)
+                    )
+                    self._anchors[name] = anchor
+                    self._anchor_spaces[name] = xr.create_spatial_anchor_space_msft(
+                        self.session,
+                        xr.SpatialAnchorSpaceCreateInfoMSFT(anchor=anchor, pose_in_anchor_space=xr.Posef()),
+                    )
+                else:  # FB: completes later with EVENT_DATA_SPATIAL_ANCHOR_CREATE_COMPLETE_FB
+                    rid = xr.create_spatial_anchor_fb(
+                        self.session,
+                        xr.SpatialAnchorCreateInfoFB(space=self.base, pose_in_space=_posef(stored), time=t),
+                    )
+                    self._anchor_requests[_request_id(rid)] = name
+            except xr.XrException as e:  # an anchor the runtime will not make must not end the session
+                self._anchor_failed.add(name)
+                self.trace("anchor_failed", anchor=name, error=str(e))
             self.core.store.save()
         need = xr.SpaceLocationFlags.POSITION_VALID_BIT | xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
         moved = False

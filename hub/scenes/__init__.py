@@ -4,7 +4,7 @@ Format: scenes/schema.json."""
 
 from .catalog import Catalog, HubCatalog, StaticCatalog
 from .loader import SceneError, SceneIssue, load_scene_file, parse_scene_text, schema
-from .manager import SCENE_RECOGNIZED, SceneManager, SituationGate, next_fire
+from .manager import SCENE_RECOGNIZED, SceneManager, SituationGate, from_config, next_fire
 from .model import (
     ActionBinding,
     CommandCall,
@@ -34,6 +34,7 @@ __all__ = [
     "SceneManager",
     "SituationGate",
     "StaticCatalog",
+    "from_config",
     "load_scene_file",
     "next_fire",
     "parse_scene_text",

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,10 @@ class SceneManager:
     def _files(self) -> list[Path]:
         out: list[Path] = []
         for p in self._paths:
-            out.extend(sorted(p.rglob("*.yaml")) if p.is_dir() else [p])
+            if p.is_dir():
+                out.extend(sorted(p.rglob("*.yaml")))
+            elif p.exists() or p.suffix:  # a named file that is missing is an error worth reporting
+                out.append(p)
         return out
 
     def load(self, hub: Any) -> None:
@@ -153,3 +156,11 @@ class SceneManager:
             now = dt.datetime.now().astimezone()
             await asyncio.sleep((next_fire(now, trig) - now).total_seconds())
             await self._activate_logged(scene.name)
+
+
+def from_config(config_dir: Path | str, config: Mapping[str, Any]) -> SceneManager:
+    """The scenes component as configured: `scenes: {paths: [...]}` in configuration.yaml (relative paths are
+    under the config directory); default `<config dir>/scenes/`. For hub.setup.build_hub."""
+    section = config.get("scenes") or {}
+    paths = section.get("paths") or ["scenes"]
+    return SceneManager([Path(config_dir) / p for p in paths])

@@ -257,3 +257,16 @@ async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Pa
         assert hub.states.get("light.living_room_ceiling_light").attributes["brightness"] == 40
     finally:
         await hub.async_stop()
+
+
+async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(tmp_path: Path) -> None:
+    from hub.scenes import from_config
+
+    mgr = from_config(tmp_path, {})
+    mgr.load(FakeHub())  # no scenes/ folder yet: nothing loaded, nothing refused
+    assert mgr.scenes == {} and mgr.errors == []
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
+    mgr = from_config(tmp_path, {"scenes": {"paths": ["mine"]}})
+    mgr.load(FakeHub())
+    assert sorted(mgr.scenes) == ["good_night", "movie_night"]

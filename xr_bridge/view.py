@@ -40,9 +40,7 @@ class PanelView:
     message: str = ""
 
 
-def _control_view(
-    c: Control, st: EntityState | None, pending: bool, error: str | None, hovered: bool
-) -> ControlView:
+def _control_view(c: Control, st: EntityState | None, pending: bool, error: str | None, hovered: bool) -> ControlView:
     label = c.label or c.entity_id
     if st is None or st.value in (None, "unavailable", "unknown"):
         return ControlView(c.type, label, "unavailable", status="unavailable", hovered=hovered)
@@ -51,12 +49,10 @@ def _control_view(
         raw = st.attributes.get(c.attribute or "", None)
         num = float(raw) if isinstance(raw, int | float) else c.min
         frac = (num - c.min) / (c.max - c.min) if c.max > c.min else 0.0
-        return ControlView(
-            c.type, label, error or f"{num:g}", None, min(1.0, max(0.0, frac)), status, hovered
-        )
+        return ControlView(c.type, label, error or f"{num:g}", None, min(1.0, max(0.0, frac)), status, hovered)
     if c.type == "readout":
         raw = st.attributes.get(c.attribute) if c.attribute else st.value
-        unit = st.attributes.get("unit_of_measurement", "")
+        unit = st.attributes.get("unit_of_measurement") or st.attributes.get("unit") or ""
         return ControlView(c.type, label, f"{raw}{' ' + unit if unit else ''}", None, None, status, hovered)
     on = st.value in ON_VALUES
     return ControlView(c.type, label, error or str(st.value), on, None, status, hovered)
@@ -76,9 +72,7 @@ def build_view(
         _control_view(c, states.get(c.entity_id), i in pending, errors.get(i), i == hovered)
         for i, c in enumerate(panel.controls)
     )
-    return PanelView(
-        panel.title or panel.id, controls, offline=not online, message="offline" if not online else ""
-    )
+    return PanelView(panel.title or panel.id, controls, offline=not online, message="offline" if not online else "")
 
 
 class ViewDiff:

@@ -6,7 +6,8 @@
 #
 # Why this way: Debian 12 ships no Monado and trixie's binaries need glibc 2.38, so we build trixie's *source*
 # tarball against bookworm's -dev packages, which we only extract (dpkg -x).
-# Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, and a deb mirror.
+# Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, and a deb mirror
+# in /etc/apt/sources.list.d/debian.sources (else deb.debian.org).
 # Usage: bash scripts/build-monado.sh [DIR]; then `. DIR/env.sh` (the tests do that themselves).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,8 +17,10 @@ P=$(cd "$P" && pwd)
 if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so ]]; then
   echo "monado already built in $P (. $P/env.sh)"; exit 0
 fi
-for tool in cmake ninja cc c++ pkg-config apt-get dpkg; do
-  command -v "$tool" >/dev/null || { echo "build-monado: missing '$tool' (apt-get install -y build-essential cmake ninja-build pkg-config)" >&2; exit 2; }
+for tool in cmake ninja cc c++ pkg-config python3 xz apt-get dpkg; do
+  command -v "$tool" >/dev/null || {
+    echo "build-monado: missing '$tool' (apt-get install -y build-essential cmake ninja-build pkg-config python3 xz-utils)" >&2
+    exit 2; }
 done
 cd "$P"
 mkdir -p debs bw src apt/lists/partial

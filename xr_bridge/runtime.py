@@ -29,6 +29,7 @@ EXIT_NO_RUNTIME = 4
 EXIT_AUTH = 5
 EXIT_NO_GRAPHICS = 6
 EXIT_RUNTIME_LOST = 7
+EXIT_GRACE_S = 5.0
 
 HANDS = ("left", "right")
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
@@ -494,6 +495,7 @@ class XrBridge:
             self.stream.start()
         frames = 0
         exit_sent = False
+        exit_deadline = float("inf")
         while True:
             if self.stream is not None and isinstance(self.stream.error, AuthError):
                 self.trace("auth_failed", message=str(self.stream.error))
@@ -517,9 +519,15 @@ class XrBridge:
                 exit_sent = True
                 if self.running:
                     xr.request_exit_session(self.session)  # -> STOPPING -> IDLE -> EXITING
+                    exit_deadline = time.monotonic() + EXIT_GRACE_S
                 else:
                     self.exit_code = EXIT_OK if self.exit_code is None else self.exit_code
                     break
+            elif exit_sent and time.monotonic() > exit_deadline:
+                # a runtime that never reaches EXITING must not keep the process (and the hub token) alive
+                _LOG.warning("runtime did not end the session within %.0f s; leaving anyway", EXIT_GRACE_S)
+                self.exit_code = EXIT_OK if self.exit_code is None else self.exit_code
+                break
             if not self.running:
                 if self.stream is not None:
                     self.core.apply_stream(self.stream.drain())  # stay current while idle

@@ -42,8 +42,10 @@ def runtime_env() -> dict[str, str]:
     return env
 
 
-def scene_text(n: int) -> str:
+def scene_text(n: int, light: Any = None, sensor: Any = None) -> str:
     """n panels on a 10-wide grid 1.5 m in front; each shows one light and one sensor."""
+    light = light or (lambda i: f"light.l{i}")
+    sensor = sensor or (lambda i: f"sensor.s{i}")
     lines = ["version: 1", "immersive_scenes:", "  - name: bench", "    panels:"]
     for i in range(n):
         x, y = -1.35 + 0.3 * (i % 10), 2.2 - 0.2 * (i // 10)
@@ -53,52 +55,121 @@ def scene_text(n: int) -> str:
             "        size: {width: 0.28, height: 0.18}",
             "        resolution: 1024",
             "        controls:",
-            f"          - {{type: toggle, entity: light.l{i}, label: Light {i}}}",
-            f"          - {{type: readout, entity: sensor.s{i}, label: Sensor {i}}}",
+            f"          - {{type: toggle, entity: {light(i)}, label: Light {i}}}",
+            f"          - {{type: readout, entity: {sensor(i)}, label: Sensor {i}}}",
         ]
     return "\n".join(lines) + "\n"
 
 
-def _bridge(n: int, hub_url: str | None, token: str) -> Any:
+class DevHubDriver:
+    """The stand-in hub (xr_bridge.devhub): used when the real hub's API is not available."""
+
+    kind = "devhub (stand-in stream server)"
+
+    def __init__(self, n: int) -> None:
+        from xr_bridge.devhub import DevHub, DevHubThread
+
+        self.hub = DevHub("bench", [f"light.l{i}" for i in range(n)], {f"sensor.s{i}": 0 for i in range(n)})
+        self.thread = DevHubThread(self.hub)
+        self.url = f"ws://127.0.0.1:{self.thread.start()}/api/stream"
+        self.token = "bench"
+        self.scene = scene_text(n)
+
+    def set(self, seq: int, mark: Any) -> None:
+        async def change() -> None:
+            mark()  # the moment the hub changes the state
+            await self.hub.set_state("sensor.s7", seq)
+
+        self.thread.run(change())
+
+    def stop(self) -> None:
+        self.thread.stop()
+
+
+class RealHubDriver:
+    """The real hub: Hub + virtual appliances + the API's msgpack stream, on its own loop thread."""
+
+    kind = "qilu-hub (Hub + hub.api stream + virtual appliances)"
+    SENSOR = "sensor.living_room_tv_plug_power"
+
+    def __init__(self, n: int, config_dir: Path) -> None:
+        import asyncio
+
+        from hub.api import ApiServer
+
+        from hub import Hub, Scopes
+        from hub.virtual import VirtualAppliances
+
+        self.loop = asyncio.new_event_loop()
+        self.hub = Hub(config_dir)
+        self.hub.add_component(VirtualAppliances(animate=False))
+        api = ApiServer("127.0.0.1", 0)
+        self.hub.add_component(api)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.hub.async_start(), self.loop).result(30)
+        _, self.token = self.hub.tokens.create("bench", Scopes(admin=True))
+        self.url = api.url.replace("http", "ws", 1) + "/api/stream"
+        self.scene = scene_text(
+            n,
+            lambda i: "light.living_room_ceiling_light",
+            lambda i: self.SENSOR if i == 7 else "climate.bedroom_thermostat",
+        )
+
+    def set(self, seq: int, mark: Any) -> None:
+        from hub.context import Context
+
+        def change() -> None:
+            mark()
+            self.hub.states.async_set(self.SENSOR, seq, {"unit_of_measurement": "W"}, Context("bench"))
+
+        self.loop.call_soon_threadsafe(change)
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.hub.async_stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None) -> Any:
     from hub.scenes import parse_scene_text
     from xr_bridge.core import BridgeCore
     from xr_bridge.placement import PlacementStore
     from xr_bridge.runtime import XrBridge
     from xr_bridge.stream import StreamThread
 
-    scene = parse_scene_text(scene_text(n)).immersive()
+    scene = parse_scene_text(text or scene_text(n)).immersive()
     stream = StreamThread(hub_url, token, list(scene.entities)) if hub_url else None
     core = BridgeCore(scene, PlacementStore(None), stream.call if stream else (lambda *a: None))
     return XrBridge(core, stream)
 
 
 def run_latency(samples: int) -> dict[str, Any]:
-    from xr_bridge.devhub import DevHub, DevHubThread
+    import tempfile
+
     from xr_bridge.runtime import summarize
 
     n = 20
-    hub = DevHub("bench", [f"light.l{i}" for i in range(n)], {f"sensor.s{i}": 0 for i in range(n)})
-    ht = DevHubThread(hub)
-    port = ht.start()
-    bridge = _bridge(n, f"ws://127.0.0.1:{port}/api/stream", "bench")
+    try:
+        import hub.api  # noqa: F401  (the stream lives there once the API has landed)
+
+        driver_hub: Any = RealHubDriver(n, Path(tempfile.mkdtemp(prefix="qilu-bench-")))
+    except ImportError:
+        driver_hub = DevHubDriver(n)
+    bridge = _bridge(n, driver_hub.url, driver_hub.token, driver_hub.scene)
     bridge.create()
     changes: dict[int, tuple[float, int]] = {}  # seq -> (perf_counter at the hub, bridge frame then)
     results: list[tuple[float, int]] = []
     done = threading.Event()
-
-    def on_change(entity_id: str) -> None:
-        st = hub.states[entity_id]["v"]
-        if entity_id == "sensor.s7" and isinstance(st, int) and st > 0:
-            changes[st] = (time.perf_counter(), bridge.core.frame)
-
-    hub.on_change.append(on_change)
 
     def on_frame(b: Any) -> None:
         last = b.core._diff._last.get("p7")
         if last is None:
             return
         try:
-            seq = int(last.controls[1].text.split()[0])
+            seq = int(float(last.controls[1].text.split()[0]))
         except (ValueError, IndexError):
             return
         if seq in changes:
@@ -114,7 +185,7 @@ def run_latency(samples: int) -> dict[str, Any]:
             time.sleep(0.05)
         for seq in range(1, samples + 1):
             time.sleep(random.uniform(0.08, 0.2))  # random phase against the 20 FPS frame clock
-            ht.run(hub.set_state("sensor.s7", seq))
+            driver_hub.set(seq, lambda seq=seq: changes.__setitem__(seq, (time.perf_counter(), bridge.core.frame)))
         done.wait(30)
         bridge.request_exit()
 
@@ -122,10 +193,11 @@ def run_latency(samples: int) -> dict[str, Any]:
     bridge.run()
     period = summarize(bridge.stats.frame_period_s)
     bridge.destroy()
-    ht.stop()
+    driver_hub.stop()
     lat = sorted(r[0] for r in results)
     frames = sorted(r[1] for r in results)
     return {
+        "hub": driver_hub.kind,
         "samples": len(results),
         "latency_ms": summarize(lat),
         "latency_frames": {
@@ -170,9 +242,7 @@ def run_cost(n: int, mode: str, frames: int) -> dict[str, Any]:
         if mode == "one":  # one panel's state changes every frame
             b.core.apply_stream([StreamEvent("delta", {f"sensor.s{tick[0] % n}": {"v": tick[0], "a": {}}})])
         elif mode == "all":  # every panel changes every frame (worst case)
-            b.core.apply_stream(
-                [StreamEvent("delta", {f"sensor.s{i}": {"v": tick[0], "a": {}} for i in range(n)})]
-            )
+            b.core.apply_stream([StreamEvent("delta", {f"sensor.s{i}": {"v": tick[0], "a": {}} for i in range(n)})])
         if tick[0] >= warm + frames:
             b.request_exit()
 

@@ -10,8 +10,8 @@ import logging
 import signal
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ EXIT_AUTH = 5
 EXIT_NO_GRAPHICS = 6
 EXIT_RUNTIME_LOST = 7
 EXIT_GRACE_S = 5.0
+STATS_FRAMES = 10_000
 
 HANDS = ("left", "right")
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
@@ -72,14 +73,16 @@ class GraphicsUnsupportedError(Exception):
     """The runtime offers no graphics binding this bridge implements."""
 
 
-@dataclass
 class FrameStats:
-    render_s: list[float] = field(default_factory=list)
-    upload_s: list[float] = field(default_factory=list)
-    logic_s: list[float] = field(default_factory=list)
-    cpu_s: list[float] = field(default_factory=list)  # main-thread CPU per frame, excluding xrWaitFrame
-    uploads: list[int] = field(default_factory=list)
-    frame_period_s: list[float] = field(default_factory=list)
+    """Per-frame timings of the last STATS_FRAMES frames (bounded: the bridge runs for hours)."""
+
+    def __init__(self) -> None:
+        self.render_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.upload_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.logic_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.cpu_s: deque[float] = deque(maxlen=STATS_FRAMES)  # main-thread CPU, excluding xrWaitFrame
+        self.uploads: deque[int] = deque(maxlen=STATS_FRAMES)
+        self.frame_period_s: deque[float] = deque(maxlen=STATS_FRAMES)
 
 
 def _pose(p: xr.Posef) -> Pose:
@@ -571,10 +574,10 @@ def install_signal_handlers(bridge: XrBridge) -> None:
     signal.signal(signal.SIGINT, bridge.request_exit)
 
 
-def summarize(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
+def summarize(values: Iterable[float]) -> dict[str, float]:
     s = sorted(values)
+    if not s:
+        return {}
     return {
         "p50_ms": round(1e3 * statistics.median(s), 3),
         "p99_ms": round(1e3 * s[min(len(s) - 1, int(0.99 * len(s)))], 3),

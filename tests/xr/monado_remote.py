@@ -79,6 +79,7 @@ class RemoteClient:
         orientation: Any = None,
         trigger: bool | None = None,
         squeeze: bool | None = None,
+        menu: bool | None = None,
     ) -> None:
         r = self.right
         if orientation is not None:
@@ -91,6 +92,8 @@ class RemoteClient:
             r.set("trigger_touch", trigger)
         if squeeze is not None:
             r.floats[19] = 1.0 if squeeze else 0.0
+        if menu is not None:  # Index "b" button: the bridge's menu action
+            r.set("b_click", menu)
         r.set("active", True)
         self.sock.sendall(PACKET.pack(b"mndrmt3\0", self.head, self.left.pack(), r.pack()))
 

@@ -6,6 +6,7 @@ Also: hub loss -> "offline" panels -> reconnect; clean exit through STOPPING/IDL
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -109,6 +110,23 @@ def test_select_on_panel_toggles_light_and_panel_shows_it(remote_env: Any, bridg
         # shown in the first frame after the new state came back: no extra frame of lag inside the bridge
         state_ev = tr.wait(lambda e: e["ev"] == "state" and e["value"] == "on", "state event", mark)
         assert tr.index(state_ev) < tr.index(shown) and state_ev["frame"] == shown["frame"]
+
+        # grab (squeeze) drags the panel with the hand; on release its placement is persisted
+        mark = len(tr.events)
+        remote.right_hand(squeeze=True)
+        tr.wait(lambda e: e["ev"] == "intent" and e.get("action") == "move_panel", "grab -> move_panel", mark)
+        remote.right_hand(position=(aim_from[0] + 0.2, aim_from[1], aim_from[2]))
+        remote.right_hand(squeeze=False)
+        moved = tr.wait(lambda e: e["ev"] == "moved", "panel dropped", mark)
+        assert abs(moved["pose"]["x"] - 0.2) < 0.01 and abs(moved["pose"]["z"] - (-1.0)) < 0.01
+        saved = json.loads((tmp_path / "placements.json").read_text())
+        assert abs(saved["panels"]["test_room/lights"]["pose"]["x"] - 0.2) < 0.01
+
+        # menu (Index "b") hides the panels
+        mark = len(tr.events)
+        remote.right_hand(menu=True)
+        tr.wait(lambda e: e["ev"] == "intent" and e.get("action") == "toggle_menu", "menu -> toggle_menu", mark)
+        remote.right_hand(menu=False)
 
         # hub goes away -> panels say offline; hub comes back on the same port -> live again
         mark = len(tr.events)

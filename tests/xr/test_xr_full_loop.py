@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from monado_remote import RemoteClient
 from PIL import Image
-from xrhelpers import TraceReader
 
 from hub.scenes import parse_scene_text
+from tests.xr.monado_remote import RemoteClient
+from tests.xr.xrhelpers import TraceReader
 from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.geometry import Pose
 from xr_bridge.layout import layout_panel

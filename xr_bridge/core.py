@@ -81,9 +81,7 @@ class BridgeCore:
         self.online = False
         self.menu_hidden = False
         self.placed: dict[str, PlacedPanel] = {}
-        self.anchor_poses: dict[
-            str, Pose
-        ] = {}  # runtime-located spatial anchors, by name (override the store)
+        self.anchor_poses: dict[str, Pose] = {}  # runtime-located spatial anchors, by name (override the store)
         for p in scene.panels:
             self.placed[p.id] = PlacedPanel(p, layout_panel(p), Pose())
         self._edges = EdgeDetector()
@@ -159,9 +157,9 @@ class BridgeCore:
             if pid in {m.panel_id for m in self._movers.values()}:
                 continue  # a grabbed panel follows the hand instead
             pl = pp.panel.placement
-            base = (
-                self.anchor_poses.get(str(pl.ref)) if pl.relative_to == "anchor" else None
-            ) or reference_pose(pp.panel, self.store)
+            base = (self.anchor_poses.get(str(pl.ref)) if pl.relative_to == "anchor" else None) or reference_pose(
+                pp.panel, self.store
+            )
             pp.pose = base.compose(local_pose(self.scene.name, pp.panel, self.store))
             pp.visible = not self.menu_hidden
 
@@ -190,9 +188,7 @@ class BridgeCore:
             if mover is not None and hi.aim is not None:
                 self.placed[mover.panel_id].pose = mover.update(hi.aim)
         if hover != self._hover:
-            self._touch(
-                *(pid for pid in set(hover) | set(self._hover) if hover.get(pid) != self._hover.get(pid))
-            )
+            self._touch(*(pid for pid in set(hover) | set(self._hover) if hover.get(pid) != self._hover.get(pid)))
             self._hover = hover
         return intents
 

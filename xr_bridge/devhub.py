@@ -114,9 +114,7 @@ class DevHub:
                     entry = (ws, ents)
                     self._subs.append(entry)
                 elif t == "call":
-                    err = await self._execute(
-                        str(m.get("entity_id")), str(m.get("command")), m.get("args") or {}
-                    )
+                    err = await self._execute(str(m.get("entity_id")), str(m.get("command")), m.get("args") or {})
                     await send(
                         {
                             "type": "result",

@@ -207,9 +207,7 @@ class StreamThread:
                 await self.client.call(entity_id, command, args)
                 self.events.put(StreamEvent("result", token=token, ok=True))
             except (TimeoutError, CallError, ConnectionError) as e:
-                self.events.put(
-                    StreamEvent("result", token=token, ok=False, error=str(e) or type(e).__name__)
-                )
+                self.events.put(StreamEvent("result", token=token, ok=False, error=str(e) or type(e).__name__))
 
         if not self.loop.is_closed():
             asyncio.run_coroutine_threadsafe(go(), self.loop)

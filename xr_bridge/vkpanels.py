@@ -52,9 +52,7 @@ class VkContext:
             vk.VkDeviceCreateInfo(
                 queueCreateInfoCount=1,
                 pQueueCreateInfos=[
-                    vk.VkDeviceQueueCreateInfo(
-                        queueFamilyIndex=self.queue_family, queueCount=1, pQueuePriorities=[1.0]
-                    )
+                    vk.VkDeviceQueueCreateInfo(queueFamilyIndex=self.queue_family, queueCount=1, pQueuePriorities=[1.0])
                 ],
                 enabledExtensionCount=len(dext),
                 ppEnabledExtensionNames=dext,
@@ -103,9 +101,7 @@ class VkContext:
         return buf, mem, mapped
 
     def submit_and_wait(self, cbs: list[Any]) -> None:
-        vk.vkQueueSubmit(
-            self.queue, 1, [vk.VkSubmitInfo(commandBufferCount=len(cbs), pCommandBuffers=cbs)], self.fence
-        )
+        vk.vkQueueSubmit(self.queue, 1, [vk.VkSubmitInfo(commandBufferCount=len(cbs), pCommandBuffers=cbs)], self.fence)
         vk.vkWaitForFences(self.device, 1, [self.fence], vk.VK_TRUE, 5_000_000_000)
         vk.vkResetFences(self.device, 1, [self.fence])
 
@@ -269,9 +265,7 @@ class PanelSwapchain:
                 commandPool=self.ctx.pool, level=vk.VK_COMMAND_BUFFER_LEVEL_PRIMARY, commandBufferCount=1
             ),
         )[0]
-        vk.vkBeginCommandBuffer(
-            cb, vk.VkCommandBufferBeginInfo(flags=vk.VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT)
-        )
+        vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo(flags=vk.VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT))
         _barrier(
             cb,
             img,

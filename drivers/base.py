@@ -10,7 +10,7 @@ appliance's entities and states and executes commands.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,7 +53,16 @@ class DiscoveredAppliance:
 
 
 class DeviceConnection(abc.ABC):
-    """One adopted appliance: publishes its entities and states, executes commands."""
+    """One adopted appliance: publishes its entities and states, executes commands.
+
+    Lifecycle, driven by the driver manager: ``async_start`` (time-limited; raising means
+    "not ready, retry with backoff"), then commands and ``discovery_updated`` calls,
+    then ``async_stop``. A connection that loses its appliance after a successful start
+    calls :meth:`report_lost`; the manager marks its entities unavailable and restarts it.
+    """
+
+    # Set by the driver manager; a plain attribute so subclasses need not call super().__init__.
+    _lost_callback: Callable[[str], None] | None = None
 
     @abc.abstractmethod
     async def async_start(self) -> None:
@@ -68,10 +77,17 @@ class DeviceConnection(abc.ABC):
         """Execute a validated command; the new state arrives through the normal state path."""
 
     def discovery_updated(self, info: DiscoveryInfo) -> None:  # noqa: B027 - optional hook
-        """The appliance was seen again (maybe at a new address)."""
+        """The appliance was seen again (maybe at a new address); passive BLE drivers read adverts here."""
+
+    def report_lost(self, reason: str) -> None:
+        """Tell the manager the appliance went away; it will stop and restart this connection."""
+        if self._lost_callback is not None:
+            self._lost_callback(reason)
 
 
 class Driver(abc.ABC):
+    """A factory of connections. ``identify`` must be cheap and pure: it runs for every matching advert."""
+
     manifest: Manifest
 
     @abc.abstractmethod

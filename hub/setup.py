@@ -5,19 +5,50 @@ This is the one place that knows every part; the parts do not know each other.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 from .config import load_config
 from .core import Hub
 
+# Modules that register a configuration section when imported. They are light (no protocol
+# libraries), so the config can be validated before anything heavy is loaded.
+_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings")
+
+
+def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
+    """Validate the config directory's file against the core's and every part's sections."""
+    for module in _CONFIG_SECTION_MODULES:
+        importlib.import_module(module)
+    return load_config(config_dir)
+
 
 def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, demo: bool = False) -> Hub:
     """A hub with its standard components; ``demo`` adds simulated appliances on loopback."""
-    config = config if config is not None else load_config(config_dir)
+    config = config if config is not None else load_hub_config(config_dir)
     hub = Hub(config_dir, config)
+    from drivers.manager import DriverManager
+
+    hub.add_component(DriverManager())
+    from .discovery.manager import DiscoveryManager
+
     if demo:
+        # Loopback only: the demo never sends mDNS on the machine's network; BLE adverts come from the simulators.
+        everything = {driver: True for driver in ("qoap", "shelly", "wled", "bthome", "xiaomi")}
+        hub.add_component(DiscoveryManager("drivers", mdns_interfaces=["127.0.0.1"], ble_enabled=False,
+                                           auto_adopt=everything))
+    else:
+        hub.add_component(DiscoveryManager("drivers"))
+    if demo:
+        from drivers.demo import DemoAppliances
+
         from .virtual import VirtualAppliances
 
         hub.add_component(VirtualAppliances())
+        hub.add_component(DemoAppliances())  # after "drivers": it adopts its simulators through it
+    if (config.get("mqtt") or {}).get("enabled"):
+        from .mqtt import MqttBridge
+
+        hub.add_component(MqttBridge())
     return hub

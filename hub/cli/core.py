@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..bus import EventBus
-from ..config import ensure_config_dir, load_config
+from ..config import ensure_config_dir
 from ..const import REGISTRY_DB
 from ..core import Hub
 from ..registry import AreaRegistry, DeviceRegistry, EntityRegistry
@@ -52,7 +52,7 @@ async def _run(hub: Hub, seconds: float | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     directory = ensure_config_dir(config_dir(args))
-    hub = build_hub(directory, load_config(directory))
+    hub = build_hub(directory)
     asyncio.run(_run(hub, None))
     return 0
 
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     directory = Path(args.config) if args.config else Path(tempfile.mkdtemp(prefix="qilu-hub-demo-"))
     ensure_config_dir(directory)
-    hub = build_hub(directory, load_config(directory), demo=True)
+    hub = build_hub(directory, demo=True)
     _, secret = hub.tokens.create("demo", Scopes(admin=True))
     print(f"qilu-hub demo: config in {directory}")
     print(f"qilu-hub demo: access token {secret}")

@@ -1,0 +1,214 @@
+"""Scene-recognition benchmark on van Kasteren house A.  Prints one JSON document.
+
+    python bench/recognition.py /work/shared/data/kasteren [--runs 5]
+
+Measures, with the same code the hub and ``qilu-hub model train`` use:
+  * leave-one-day-out accuracy, 60 s slices, no-activity slices labelled "idle" and counted as a class
+    (the protocol of van Kasteren et al., Ubicomp 2008), raw per-slice and after the runtime smoother;
+  * transfer: the shipped default model (simulator data only) on house A via the area/capability mapping;
+  * per-window inference latency (features + model) p50/p99, RSS added by the runtime, model size.
+Timings are medians over ``--runs`` runs.  Data source: T.L.M. van Kasteren, A. Noulas, G. Englebienne,
+B. Kröse, "Accurate Activity Recognition in a Home Setting", Ubicomp 2008.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hub.recognition.datasets import load_kasteren  # noqa: E402
+from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor  # noqa: E402
+from hub.recognition.mapping import SCENES, to_scene  # noqa: E402
+from hub.recognition.runtime import SceneModel  # noqa: E402
+from hub.recognition.smoothing import SceneSmoother  # noqa: E402
+from hub.recognition.training import Matrix, TrainConfig, build_matrix, leave_one_day_out, metrics  # noqa: E402
+
+DEFAULT_MODEL = ROOT / "models" / "household_scene.onnx"
+
+# van Kasteren et al. 2008, house A, leave-one-day-out, 60 s slices, best representation per model
+# ("changepoint").  Quoted for comparison; see models/MODEL_CARD.md for the caveat on these figures.
+PAPER = {
+    "source": "van Kasteren et al., Ubicomp 2008, results table (changepoint representation)",
+    "HMM": {"timeslice_accuracy": 0.945, "class_accuracy": 0.794},
+    "CRF": {"timeslice_accuracy": 0.956, "class_accuracy": 0.708},
+}
+
+RSS_PROBE = r"""
+import sys, json
+sys.path.insert(0, sys.argv[1])
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import numpy as np
+bare = rss()
+import hub, hub.setup  # the process the recogniser is added to: a hub (numpy is a core dependency)
+base = rss()
+import onnxruntime
+imported = rss()
+from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor
+from hub.recognition.runtime import SceneModel
+model = SceneModel.load(sys.argv[2], DEFAULT_SPEC)
+loaded = rss()
+ex = FeatureExtractor(DEFAULT_SPEC)
+for i in range(200):
+    model.predict(ex.features(1.7e9 + 60 * i))
+after = rss()
+print(json.dumps({"bare": bare, "base": base, "imported": imported, "loaded": loaded, "after": after}))
+"""
+
+
+def smoothed_predictions(labels: list[str], proba: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Run the runtime's SceneSmoother over each day's out-of-fold probabilities, as the hub would."""
+    out = np.empty(len(proba), dtype=object)
+    for day in np.unique(days):
+        smoother = SceneSmoother()
+        for i in np.flatnonzero(days == day):
+            out[i] = smoother.update(dict(zip(labels, proba[i], strict=True)))
+    return out.astype(str)
+
+
+def per_day_means(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> dict[str, float]:
+    ts, cls = [], []
+    for day in np.unique(days):
+        sel = days == day
+        m = metrics(y[sel], pred[sel], labels)
+        ts.append(m["timeslice_accuracy"])
+        cls.append(m["class_accuracy"])
+    return {"timeslice_accuracy": float(np.mean(ts)), "class_accuracy": float(np.mean(cls))}
+
+
+def summary(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "timeslice_accuracy": round(m["timeslice_accuracy"], 4),
+        "class_accuracy": round(m["class_accuracy"], 4),
+        "per_class_accuracy": {k: round(v, 3) for k, v in m["per_class_accuracy"].items()},
+    }
+
+
+# Two operating points of the same pipeline: the TrainConfig default, and more trees with larger leaves,
+# which trade time-slice accuracy (the long "idle" class) for class-average accuracy (short activities).
+CONFIGS = {"default": TrainConfig(), "leaf20_48trees": TrainConfig(n_estimators=48, min_samples_leaf=20)}
+
+
+def bench_lodo(matrix: Matrix, config: TrainConfig) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    labels, proba = leave_one_day_out(matrix, config, progress=False)
+    raw = np.asarray(labels)[proba.argmax(axis=1)]
+    smooth = smoothed_predictions(labels, proba, matrix.days)
+    return {
+        "config": {k: v for k, v in config.__dict__.items() if k != "n_jobs"},
+        "days": len(np.unique(matrix.days)),
+        "slices": len(matrix.y),
+        "raw": summary(metrics(matrix.y, raw, labels)),
+        "smoothed": summary(metrics(matrix.y, smooth, labels)),
+        "raw_per_day_mean": per_day_means(matrix.y, raw, matrix.days, labels),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def bench_transfer(model_path: Path, dataset: Any) -> dict[str, Any]:
+    model = SceneModel.load(model_path, DEFAULT_SPEC)
+    matrix = build_matrix(dataset, DEFAULT_SPEC, label_map=to_scene)
+    proba = model.predict_proba(matrix.X)
+    raw = np.asarray(model.labels)[proba.argmax(axis=1)]
+    smooth = smoothed_predictions(model.labels, proba, matrix.days)
+    labels = [s for s in SCENES if s in set(matrix.y)]
+    return {
+        "model": str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
+        "trained_on": model.metadata.extra.get("source", "?"),
+        "label_mapping": "leave house->away, go to bed->sleeping, take shower/use toilet->bathing, "
+        "breakfast/dinner/drink->cooking, idle->idle",
+        "raw": summary(metrics(matrix.y, raw, labels)),
+        "smoothed": summary(metrics(matrix.y, smooth, labels)),
+    }
+
+
+def bench_latency(model_path: Path, dataset: Any, runs: int, windows: int = 3000) -> dict[str, Any]:
+    model = SceneModel.load(model_path, DEFAULT_SPEC)
+    times = dataset.slices(DEFAULT_SPEC)[:windows]
+    p50s, p99s = [], []
+    for _ in range(runs):
+        ex = FeatureExtractor(DEFAULT_SPEC)
+        events = iter(dataset.events)
+        pending = next(events, None)
+        samples = np.empty(len(times))
+        for i, t in enumerate(times):
+            while pending is not None and pending.ts <= t:
+                ex.observe(pending)
+                pending = next(events, None)
+            start = time.perf_counter_ns()
+            model.predict(ex.features(float(t)))
+            samples[i] = (time.perf_counter_ns() - start) / 1e6
+        p50s.append(float(np.percentile(samples, 50)))
+        p99s.append(float(np.percentile(samples, 99)))
+    return {
+        "what": "features + onnxruntime predict per 60 s window, 1 intra/inter-op thread",
+        "p50_ms": round(statistics.median(p50s), 4),
+        "p99_ms": round(statistics.median(p99s), 4),
+        "p99_ms_runs": [round(v, 4) for v in p99s],
+        "windows_per_run": len(times),
+    }
+
+
+def bench_rss(model_path: Path, runs: int) -> dict[str, Any]:
+    probes = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, str(ROOT), str(model_path)], capture_output=True, text=True, check=True
+        )
+        probes.append(json.loads(out.stdout))
+
+    def med(fn: Any) -> float:
+        return round(statistics.median(fn(p) for p in probes), 1)
+
+    return {
+        "what": "VmRSS of a process with the hub imported, before vs after onnxruntime import, model load "
+        "and 200 inferences; median of runs",
+        "added_mib": med(lambda p: p["after"] - p["base"]),
+        "onnxruntime_import_mib": med(lambda p: p["imported"] - p["base"]),
+        "model_load_mib": med(lambda p: p["loaded"] - p["imported"]),
+        "inference_mib": med(lambda p: p["after"] - p["loaded"]),
+        "added_incl_hub_core_over_python_numpy_mib": med(lambda p: p["after"] - p["bare"]),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path, help="directory with kasterenSenseData.txt and kasterenActData.txt")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="simulator-trained model for transfer")
+    parser.add_argument("--runs", type=int, default=5, help="runs for timing/memory medians")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    dataset = load_kasteren(args.dataset)
+    matrix = build_matrix(dataset, DEFAULT_SPEC)
+    result = {
+        "dataset": "van Kasteren house A (Ubicomp 2008)",
+        "feature_spec": DEFAULT_SPEC.version,
+        "protocol": "leave-one-day-out over 28 days, 60 s slices, idle class included, causal features",
+        "kasteren_lodo": {name: bench_lodo(matrix, cfg) for name, cfg in CONFIGS.items()},
+        "paper": PAPER,
+        "transfer_simulator_to_kasteren": bench_transfer(args.model, dataset),
+        "latency": bench_latency(args.model, dataset, args.runs),
+        "rss": bench_rss(args.model, args.runs),
+        "model_bytes": args.model.stat().st_size,
+        "python": sys.version.split()[0],
+    }
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Passive BLE sensors: no connection, just adverts parsed by a sensor-state-data parser.
+
+The "connection" of a passive sensor is its parser: the driver manager hands every
+advert of an adopted sensor to ``discovery_updated``; the parser's values become states.
+Entities appear as the sensor reveals its measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bleak.backends.device import BLEDevice
+from habluetooth import BluetoothServiceInfoBleak
+from sensor_state_data import SensorUpdate
+
+from hub.capabilities import CommandError
+from hub.discovery.models import BleInfo, DiscoveryInfo
+
+from .base import DeviceConnection, DiscoveredAppliance
+from .entity import EntityDescription, EntityPublisher
+
+if TYPE_CHECKING:
+    from hub.context import Context
+    from hub.core import Hub
+    from hub.model import Entity
+
+# sensor-state-data device classes -> our capabilities.
+SENSOR_CAPABILITIES = {
+    "temperature": "temperature", "humidity": "humidity", "battery": "battery", "illuminance": "illuminance",
+    "pressure": "pressure", "carbon_dioxide": "co2", "pm25": "pm25", "power": "power", "energy": "energy",
+    "voltage": "voltage",
+}
+BINARY_CAPABILITIES = {
+    "motion": "motion", "occupancy": "occupancy", "door": "door", "window": "window", "opening": "contact",
+    "moisture": "moisture", "smoke": "smoke",
+}
+
+
+def to_service_info(info: BleInfo) -> BluetoothServiceInfoBleak:
+    """The parsers' input type; they read the advert's time to drop duplicates, so it must be the real one."""
+    device = BLEDevice(info.address, info.name, {})
+    return BluetoothServiceInfoBleak(info.name or "", info.address, info.rssi, dict(info.manufacturer_data),
+                                     dict(info.service_data), list(info.service_uuids), info.adapter, device, None,
+                                     info.connectable, time_monotonic(info.time), None)
+
+
+def time_monotonic(wall: float) -> float:
+    # habluetooth stamps adverts with the monotonic clock; BleInfo carries wall time.
+    return time.monotonic() - max(0.0, time.time() - wall)
+
+
+def _device_class(desc: Any) -> str | None:
+    device_class = getattr(desc, "device_class", None)
+    return getattr(device_class, "value", device_class)
+
+
+def update_to_data(update: SensorUpdate) -> tuple[dict[str, Any], list[EntityDescription]]:
+    """Flatten a parser update into {key: value} and the descriptions of the keys we can represent."""
+    data: dict[str, Any] = {}
+    descs: list[EntityDescription] = []
+    for device_key, value in update.entity_values.items():
+        desc = update.entity_descriptions.get(device_key)
+        cap = SENSOR_CAPABILITIES.get(str(_device_class(desc))) if desc is not None else None
+        if cap is None or value.native_value is None:
+            continue
+        key = device_key.key
+        data[key] = float(value.native_value)  # type: ignore[arg-type]
+        descs.append(EntityDescription(key, value.name or key.replace("_", " ").title(), (cap,), value=key,
+                                       entity_category="diagnostic" if cap in ("battery", "voltage") else None))
+    for device_key, bvalue in update.binary_entity_values.items():
+        bdesc = update.binary_entity_descriptions.get(device_key)
+        cap = BINARY_CAPABILITIES.get(str(_device_class(bdesc))) if bdesc is not None else None
+        if cap is None or bvalue.native_value is None:
+            continue
+        key = device_key.key
+        data[key] = "on" if bvalue.native_value else "off"
+        descs.append(EntityDescription(key, bvalue.name or key.title(), (cap,), value=key))
+    return data, descs
+
+
+# A sensor silent for this long is marked unavailable (BTHome and MiBeacon sensors advertise every few seconds
+# to a minute; sleepy ones at least every 10 minutes).
+STALE_AFTER = 900.0
+
+
+class PassiveBleConnection(DeviceConnection):
+    """Feeds adverts to a parser made by ``parser_factory`` and publishes what it reads.
+
+    A passive sensor cannot be reconnected: when its adverts stop for ``stale_after`` seconds its
+    entities go unavailable, and the next advert brings them back.
+    """
+
+    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance, driver_name: str,
+                 parser_factory: Callable[[], Any], stale_after: float = STALE_AFTER) -> None:
+        self.appliance = appliance
+        self.parser = parser_factory()
+        self.publisher = EntityPublisher(hub, device_id, f"{driver_name}:{appliance.key}", (), f"driver.{driver_name}")
+        self.adverts = 0
+        self.stale_after = stale_after
+        self.last_advert = time.monotonic()
+        self.stale = False
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def async_start(self) -> None:
+        self.publisher.register()  # entities adopted before a restart come back at once (then "unavailable")
+        self.last_advert = time.monotonic()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.stale_after / 4))
+            if not self.stale and time.monotonic() - self.last_advert > self.stale_after:
+                self.stale = True
+                self.publisher.set_unavailable()
+
+    async def async_stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+
+    def discovery_updated(self, info: DiscoveryInfo) -> None:
+        if not isinstance(info, BleInfo) or info.address.upper() != self.appliance.key.upper():
+            return
+        update = self.parser.update(to_service_info(info))
+        data, descs = update_to_data(update)
+        for desc in descs:
+            if desc.key not in self.publisher.entities:
+                self.publisher.add(desc)
+        self.adverts += 1
+        self.last_advert = time.monotonic()
+        self.stale = False
+        self.publisher.publish(data)
+
+    async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        raise CommandError("not_supported", f"{entity.entity_id} is a passive sensor")

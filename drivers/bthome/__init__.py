@@ -1,0 +1,5 @@
+"""BTHome BLE driver, advert encoder and simulator."""
+
+from .driver import MANIFEST, BTHomeDriver
+
+__all__ = ["MANIFEST", "BTHomeDriver"]

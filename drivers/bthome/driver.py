@@ -1,0 +1,50 @@
+"""BTHome v2 BLE sensors, parsed by bthome-ble. Passive: adverts only, no connection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bthome_ble import BTHomeBluetoothDeviceData
+
+from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
+
+from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
+from ..ble_passive import PassiveBleConnection, to_service_info
+from .payload import SERVICE_UUID
+
+if TYPE_CHECKING:
+    from hub.core import Hub
+
+MANIFEST = Manifest(
+    name="bthome",
+    version="1.0.0",
+    title="BTHome",
+    ble=(BleMatcher(service_data_uuid=SERVICE_UUID),),
+    capabilities=("temperature", "humidity", "battery", "illuminance", "pressure", "co2", "motion", "window",
+                  "door", "moisture"),
+    quality="silver",
+    iot_class="local_push",
+    auto_adopt=False,
+    requirements=("bthome-ble>=3.8",),
+    documentation="https://bthome.io/format/",
+)
+
+
+class BTHomeDriver(Driver):
+    manifest = MANIFEST
+
+    def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        if not isinstance(info, BleInfo):
+            return None
+        parser = BTHomeBluetoothDeviceData()
+        if not parser.supported(to_service_info(info)):
+            return None
+        encrypted = bool(info.service_data.get(SERVICE_UUID, b"\x00")[0] & 0x01)
+        return DiscoveredAppliance(
+            key=info.address.upper(), title=parser.title or f"BTHome {info.address[-5:]}",
+            connections=(("ble", info.address),), identifiers=(("bthome", info.address.upper()),),
+            manufacturer="BTHome", model="BTHome sensor", data={"encrypted": encrypted},
+        )
+
+    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return PassiveBleConnection(hub, device_id, appliance, "bthome", BTHomeBluetoothDeviceData)

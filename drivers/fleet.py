@@ -1,0 +1,90 @@
+"""Start many simulators of one kind: what ``qilu-hub simulate`` and the demo run.
+
+Network simulators serve on the bind address and advertise over mDNS bound to it (never
+on all interfaces). WLED clients only talk to port 80, so on loopback each WLED gets its
+own address 127.0.79.N; elsewhere one WLED per address. BLE simulators produce advert
+payloads on an interval for whoever feeds a BLE mock or the driver manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from hub.discovery.models import BleInfo
+
+from .bthome.simulator import BTHomeSimulator
+from .qoap.simulator import QoapSimulator, Variant
+from .shelly.simulator import ShellySimulator
+from .simulation import MdnsAdvertiser
+from .wled.simulator import WledSimulator
+from .xiaomi.simulator import XiaomiSimulator
+
+NETWORK_KINDS = ("shelly", "shelly-cover", "wled", "air_conditioner", "fridge", "washing_machine")
+BLE_KINDS = ("bthome", "bthome-motion", "xiaomi")
+KINDS = NETWORK_KINDS + BLE_KINDS
+
+
+def wled_address(bind: str, index: int) -> str:
+    if ipaddress.ip_address(bind).is_loopback:
+        return f"127.0.79.{index + 1}"
+    if index:
+        raise ValueError("WLED listens on port 80: one simulated WLED per address outside loopback")
+    return bind
+
+
+class Fleet:
+    def __init__(self, bind: str = "127.0.0.1", advertiser: MdnsAdvertiser | None = None) -> None:
+        self.bind = bind
+        self.advertiser = advertiser or MdnsAdvertiser(bind)
+        self._own_advertiser = advertiser is None
+        self.network: list[Any] = []
+        self.ble: list[BTHomeSimulator | XiaomiSimulator] = []
+        self._ble_task: asyncio.Task[None] | None = None
+
+    async def add(self, kind: str, count: int = 1, *, variant: Variant = "ok", start_serial: int = 1) -> list[Any]:
+        if kind not in KINDS:
+            raise ValueError(f"unknown simulator kind {kind!r} (known: {', '.join(KINDS)})")
+        sims: list[Any] = []
+        for n in range(count):
+            serial = start_serial + n
+            if kind == "shelly":
+                sims.append(ShellySimulator("plus1pm", self.bind, serial=serial, advertiser=self.advertiser))
+            elif kind == "shelly-cover":
+                sims.append(ShellySimulator("plus2pm", self.bind, serial=serial, advertiser=self.advertiser))
+            elif kind == "wled":
+                sims.append(WledSimulator(wled_address(self.bind, serial - 1), 80, serial=serial,
+                                          advertiser=self.advertiser))
+            elif kind in ("air_conditioner", "fridge", "washing_machine"):
+                sims.append(QoapSimulator(kind, self.bind, serial=serial, advertiser=self.advertiser, variant=variant))
+            elif kind == "bthome":
+                self.ble.append(BTHomeSimulator("climate", serial))
+            elif kind == "bthome-motion":
+                self.ble.append(BTHomeSimulator("motion", serial))
+            else:
+                self.ble.append(XiaomiSimulator(serial))
+        # Concurrently: mDNS probing takes about a second per service when done one by one.
+        await asyncio.gather(*(sim.start() for sim in sims))
+        self.network.extend(sims)
+        return sims
+
+    def run_ble(self, sink: Callable[[BleInfo], None], interval: float = 2.0) -> None:
+        """Step every BLE simulator each ``interval`` and hand its advert to ``sink``."""
+        async def loop() -> None:
+            while True:
+                for sim in self.ble:
+                    sim.step()
+                    sink(sim.advert())
+                await asyncio.sleep(interval)
+
+        self._ble_task = asyncio.get_running_loop().create_task(loop())
+
+    async def stop(self) -> None:
+        if self._ble_task is not None:
+            self._ble_task.cancel()
+            await asyncio.gather(self._ble_task, return_exceptions=True)
+        await asyncio.gather(*(sim.stop() for sim in self.network), return_exceptions=True)
+        if self._own_advertiser:
+            await self.advertiser.close()

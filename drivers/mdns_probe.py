@@ -1,0 +1,69 @@
+"""Browse and resolve mDNS services into :class:`MdnsInfo`, retrying resolves (loopback drops answers).
+
+Used by the conformance kit, the demo and tests; the hub's own discovery lives in hub/discovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+from zeroconf import IPVersion, ServiceStateChange
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from hub.discovery.models import MdnsInfo
+
+
+def _decode(properties: dict[bytes, bytes | None]) -> dict[str, str]:
+    out = {}
+    for key, value in properties.items():
+        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace") if value is not None else ""
+    return out
+
+
+async def resolve(zc: AsyncZeroconf, type_: str, name: str, tries: int = 6, timeout_ms: int = 1500) -> MdnsInfo | None:
+    """Resolve one service; a fresh AsyncServiceInfo per try, since a timed-out one stays stuck."""
+    for _ in range(tries):
+        info = AsyncServiceInfo(type_, name)
+        if await info.async_request(zc.zeroconf, timeout_ms) and info.port:
+            addresses = tuple(socket.inet_ntoa(a) for a in info.addresses_by_version(IPVersion.V4Only))
+            return MdnsInfo(type=type_, name=name, server=info.server or "", addresses=addresses, port=info.port,
+                            properties=_decode(info.properties))
+    return None
+
+
+async def browse(type_: str, *, interface: str = "127.0.0.1", timeout: float = 8.0, expect: int = 1,
+                 zc: AsyncZeroconf | None = None, until: Callable[[MdnsInfo], bool] | None = None) -> list[MdnsInfo]:
+    """Resolve services of ``type_`` seen on ``interface`` until ``expect`` are found, one satisfies ``until``,
+    or ``timeout`` passes."""
+    own = zc is None
+    zc = zc or AsyncZeroconf(interfaces=[interface], ip_version=IPVersion.V4Only)
+    type_ = type_ if type_.endswith(".local.") else f"{type_.rstrip('.')}.local."
+    names: set[str] = set()
+    found: dict[str, MdnsInfo] = {}
+
+    def on_change(zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is not ServiceStateChange.Removed:
+            names.add(name)
+
+    browser = AsyncServiceBrowser(zc.zeroconf, [type_], handlers=[on_change])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and len(found) < expect:
+            if until is not None and any(until(i) for i in found.values()):
+                break
+            pending = [n for n in names if n not in found]
+            if pending:
+                results = await asyncio.gather(*(resolve(zc, type_, n, tries=1) for n in pending))
+                for name, info in zip(pending, results, strict=True):
+                    if info is not None:
+                        found[name] = info
+            else:
+                await asyncio.sleep(0.1)
+    finally:
+        await browser.async_cancel()
+        if own:
+            await zc.async_close()
+    return list(found.values())

@@ -1,0 +1,147 @@
+"""The generic QOAP driver: adopts any appliance that implements the open profile, with no appliance code.
+
+The appliance describes itself (``/qoap/description``); the driver turns each described
+entity into an :class:`EntityDescription` and follows state over the msgpack WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import msgpack
+
+from hub import capabilities as caps
+from hub.capabilities import CommandError
+from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
+
+from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
+from ..entity import EntityDescription, EntityPublisher
+from ..helpers import spawn_tracked
+from . import profile
+
+if TYPE_CHECKING:
+    from hub.context import Context
+    from hub.core import Hub
+    from hub.model import Entity
+
+MANIFEST = Manifest(
+    name="qoap",
+    version="1.0.0",
+    title="Qilu Open Appliance Profile",
+    mdns=(MdnsMatcher(profile.MDNS_TYPE, {"pv": "1.*"}),),
+    capabilities=tuple(sorted(caps.CAPABILITIES)),
+    quality="gold",
+    iot_class="local_push",
+    documentation="docs/appliance-profile.md",
+)
+
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+def descriptions_from(description: Mapping[str, Any]) -> list[EntityDescription]:
+    """Entity descriptions for a /qoap/description document (already validated)."""
+    out = []
+    for entity in description["entities"]:
+        key = entity["key"]
+        names = tuple(entity["capabilities"])
+        attrs = {name: f"{key}/attributes/{name}" for name in caps.merged_attributes(names)}
+        out.append(EntityDescription(key=key, name=entity["name"], capabilities=names, value=f"{key}/state",
+                                     attributes=attrs, unit=entity.get("unit"),
+                                     device_class=entity.get("device_class")))
+    return out
+
+
+class QoapConnection(DeviceConnection):
+    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
+        self.hub = hub
+        self.device_id = device_id
+        self.appliance = appliance
+        self.base = f"http://{appliance.data['host']}:{appliance.data['port']}"
+        self.session: aiohttp.ClientSession | None = None
+        self.publisher: EntityPublisher | None = None
+        self.cache: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def async_start(self) -> None:
+        self.session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
+        async with self.session.get(self.base + profile.DESCRIPTION_PATH) as resp:
+            resp.raise_for_status()
+            description = await resp.json()
+        errors = profile.description_errors(description)
+        if errors:
+            raise ValueError(f"invalid QOAP description: {'; '.join(errors[:3])}")
+        if description["device"]["id"] != self.appliance.key:
+            raise ValueError(f"appliance answers as {description['device']['id']!r}, not {self.appliance.key!r}")
+        self.publisher = EntityPublisher(self.hub, self.device_id, f"qoap:{self.appliance.key}",
+                                         descriptions_from(description), origin="driver.qoap")
+        self.publisher.register()
+        ws = await self.session.ws_connect(f"{self.base}{profile.WS_PATH}?format=msgpack", heartbeat=20)
+        first = await ws.receive(timeout=5)
+        self._on_message(first.data)
+        spawn_tracked(self._tasks, self._listen(ws), f"qoap-ws-{self.appliance.key}")
+
+    async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    self._on_message(msg.data)
+        finally:
+            self.report_lost("WebSocket closed")
+
+    def _on_message(self, data: bytes) -> None:
+        message = msgpack.unpackb(data)
+        if message.get("type") == "snapshot":
+            self.cache = dict(message["entities"])
+        elif message.get("type") == "state":
+            self.cache[message["entity"]] = {"state": message["state"], "attributes": message.get("attributes", {})}
+        else:
+            return
+        assert self.publisher is not None
+        self.publisher.publish(self.cache)
+
+    async def async_stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await self.session.close()
+
+    async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        assert self.session is not None and self.publisher is not None
+        key = self.publisher.key_of(entity.entity_id)
+        if key is None:
+            raise CommandError("not_found", f"{entity.entity_id} is not part of this appliance")
+        async with self.session.post(self.base + profile.COMMAND_PATH,
+                                     json={"entity": key, "command": command, "args": args}) as resp:
+            body = await resp.json(content_type=None)
+        if resp.status >= 400 or not body.get("ok"):
+            error = body.get("error") or {}
+            raise CommandError(str(error.get("code", "driver_error")), str(error.get("message", body)))
+        # The WebSocket brings the change too; applying the reply at once makes the command's effect immediate.
+        self.cache[key] = body["state"]
+        self.publisher.publish(self.cache)
+
+
+class QoapDriver(Driver):
+    manifest = MANIFEST
+
+    def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        if not isinstance(info, MdnsInfo) or profile.txt_errors(info.properties):
+            return None
+        props = info.properties
+        device_id = props["id"]
+        return DiscoveredAppliance(
+            key=device_id, title=props.get("name") or props["model"], identifiers=(("qoap", device_id),),
+            manufacturer=props["mf"], model=props["model"],
+            data={"host": info.host, "port": info.port, "pv": props["pv"]},
+        )
+
+    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return QoapConnection(hub, device_id, appliance)
+
+

@@ -1,0 +1,48 @@
+"""Xiaomi MiBeacon BLE sensors, parsed by xiaomi-ble. Passive; encrypted models need a bind key (not yet)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from xiaomi_ble import XiaomiBluetoothDeviceData
+
+from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
+
+from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
+from ..ble_passive import PassiveBleConnection, to_service_info
+from .payload import SERVICE_UUID
+
+if TYPE_CHECKING:
+    from hub.core import Hub
+
+MANIFEST = Manifest(
+    name="xiaomi",
+    version="1.0.0",
+    title="Xiaomi BLE (MiBeacon)",
+    ble=(BleMatcher(service_data_uuid=SERVICE_UUID),),
+    capabilities=("temperature", "humidity", "battery", "illuminance", "motion", "moisture", "door"),
+    quality="bronze",
+    iot_class="local_push",
+    requirements=("xiaomi-ble>=0.30",),
+    documentation="https://github.com/custom-components/ble_monitor",
+)
+
+
+class XiaomiDriver(Driver):
+    manifest = MANIFEST
+
+    def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        if not isinstance(info, BleInfo):
+            return None
+        parser = XiaomiBluetoothDeviceData()
+        if not parser.supported(to_service_info(info)):
+            return None
+        return DiscoveredAppliance(
+            key=info.address.upper(),
+            title=f"Xiaomi {getattr(parser, 'device_type', None) or 'sensor'} {info.address[-5:].replace(':', '')}",
+            connections=(("ble", info.address),), identifiers=(("xiaomi", info.address.upper()),),
+            manufacturer="Xiaomi", model=getattr(parser, "device_type", None) or "MiBeacon sensor", data={},
+        )
+
+    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return PassiveBleConnection(hub, device_id, appliance, "xiaomi", XiaomiBluetoothDeviceData)

@@ -1,0 +1,118 @@
+"""Discovery subcommands: ``discover`` (what is on the network now) and ``inbox`` (the stored inbox)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from ..config import ensure_config_dir
+from ..const import REGISTRY_DB
+from ..discovery.inbox import EntryState, Inbox
+from ..storage import RegistryStore
+from . import config_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    discover = subparsers.add_parser("discover", help="browse mDNS (and BLE) for a few seconds and print what answers")
+    discover.add_argument("--interface", action="append", dest="interfaces", metavar="ADDR",
+                          help="IPv4 address of an interface to browse on (repeatable; default: all interfaces)")
+    discover.add_argument("--seconds", type=float, default=5.0, help="how long to listen (default 5)")
+    discover.add_argument("--type", action="append", dest="types", metavar="TYPE",
+                          help="service type such as _shelly._tcp (repeatable; default: every announced type)")
+    discover.add_argument("--ble", action="store_true", help="also scan for BLE adverts (needs BlueZ)")
+    discover.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    discover.set_defaults(func=cmd_discover)
+
+    inbox = subparsers.add_parser("inbox", help="list or act on discovered appliances waiting in the inbox")
+    actions = inbox.add_subparsers(dest="inbox_command", metavar="ACTION")
+    actions.add_parser("list", help="list entries (default)").set_defaults(func=cmd_inbox_list)
+    for name, text in (("adopt", "adopt an appliance (connected when the hub next sees it)"),
+                       ("ignore", "ignore an appliance for good (survives restarts, new addresses, renames)"),
+                       ("unignore", "put an ignored appliance back to pending")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("key", help="the entry's key, as `qilu-hub inbox list` shows it")
+        action.set_defaults(func=cmd_inbox_set, state={"adopt": EntryState.ADOPTED, "ignore": EntryState.IGNORED,
+                                                        "unignore": EntryState.PENDING}[name])
+    inbox.set_defaults(func=cmd_inbox_list)
+
+
+def _ble_scan(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
+    from bleak import BleakScanner
+
+    async def scan() -> list[dict[str, Any]]:
+        found = await BleakScanner.discover(timeout=seconds, return_adv=True)
+        return [{"address": d.address, "name": adv.local_name, "rssi": adv.rssi,
+                 "manufacturer_data": {str(k): v.hex() for k, v in adv.manufacturer_data.items()},
+                 "service_data": {k: v.hex() for k, v in adv.service_data.items()},
+                 "service_uuids": list(adv.service_uuids)} for d, adv in found.values()]
+
+    try:
+        return asyncio.run(scan()), None
+    except Exception as err:  # no adapter, no BlueZ, no D-Bus: report, do not fail the command
+        return [], f"{type(err).__name__}: {err}"
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from ..discovery.catalog import mdns_type
+    from ..discovery.mdns import async_browse
+
+    types = [mdns_type(t) for t in args.types] if args.types else None
+    started = time.monotonic()
+    services = asyncio.run(async_browse(types, args.seconds, args.interfaces))
+    ble, ble_error = _ble_scan(args.seconds) if args.ble else ([], None)
+    if args.json:
+        print(json.dumps({
+            "mdns": [{"type": s.type, "name": s.name, "server": s.server, "addresses": list(s.addresses),
+                      "port": s.port, "properties": dict(s.properties)} for s in services],
+            "ble": ble, "ble_error": ble_error, "seconds": round(time.monotonic() - started, 2)}, indent=2))
+        return 0
+    print(f"{'TYPE':<24}{'NAME':<40}{'ADDRESS':<22}TXT")
+    for s in services:
+        txt = " ".join(f"{k}={v}" for k, v in sorted(s.properties.items()))
+        instance = s.name.removesuffix("." + s.type)
+        print(f"{s.type.removesuffix('.local.'):<24}{instance[:39]:<40}{f'{s.host}:{s.port}':<22}{txt[:80]}")
+    print(f"{len(services)} mDNS service(s)")
+    if args.ble:
+        if ble_error:
+            print(f"BLE: not scanned ({ble_error})", file=sys.stderr)
+        for d in sorted(ble, key=lambda d: d["rssi"], reverse=True):
+            print(f"BLE {d['address']}  {d['rssi']:>4} dBm  {d['name'] or '-'}")
+    return 0
+
+
+def _open_inbox(args: argparse.Namespace) -> tuple[RegistryStore, Inbox]:
+    store = RegistryStore(ensure_config_dir(config_dir(args)) / REGISTRY_DB)
+    return store, Inbox(store)
+
+
+def cmd_inbox_list(args: argparse.Namespace) -> int:
+    store, inbox = _open_inbox(args)
+    try:
+        entries = inbox.entries()
+    finally:
+        store.close()
+    print(f"{'KEY':<34}{'STATE':<10}{'DRIVER':<14}{'SOURCES':<10}{'ADDRESS':<20}TITLE")
+    for e in entries:
+        print(f"{e.key[:33]:<34}{e.state.value:<10}{e.driver[:13]:<14}{','.join(e.sources):<10}"
+              f"{(e.address or '-')[:19]:<20}{e.title}")
+    return 0
+
+
+def cmd_inbox_set(args: argparse.Namespace) -> int:
+    store, inbox = _open_inbox(args)
+    try:
+        if args.key not in inbox:
+            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
+            return 1
+        entry = inbox.set_state(args.key, args.state)
+    finally:
+        store.close()
+    print(f"{entry.key}: {entry.state.value}")
+    if args.state is EntryState.ADOPTED:
+        print("The hub connects it the next time it sees the appliance (a running hub: restart it, or adopt "
+              "through the API).", file=sys.stderr)
+    return 0

@@ -1,0 +1,124 @@
+"""``qilu-hub model train|eval``: build and assess the household scene model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path("models/household_scene.onnx")
+SOURCES = ("simulator", "kasteren", "casas", "recorder")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    model = subparsers.add_parser("model", help="train and evaluate the scene recognition model")
+    sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    train = sub.add_parser("train", help="train a model and write it as ONNX")
+    _data_args(train)
+    train.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
+    train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
+    train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
+    train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
+    train.set_defaults(func=cmd_train)
+    ev = sub.add_parser("eval", help="print metrics of a model on a dataset and write a confusion-matrix PNG")
+    _data_args(ev)
+    ev.add_argument("--model", type=Path, default=DEFAULT_OUT)
+    ev.add_argument("--png", type=Path, default=Path("confusion.png"))
+    ev.set_defaults(func=cmd_eval)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=SOURCES, default="simulator")
+    p.add_argument("--data", type=Path,
+                   help="Kasteren dir, CASAS file; recorder: history JSONL export, or omit to read the hub's "
+                        "own recorder in --config DIR")
+    p.add_argument("--labels", type=Path,
+                   help="recorder source: household labels JSONL (start, end, label); "
+                        "default CONFIG_DIR/recognition_labels.jsonl")
+    p.add_argument("--sensor-areas", type=Path, help="CASAS source: JSON {sensor: area}")
+    p.add_argument("--raw-labels", action="store_true", help="keep the dataset's activity names")
+    p.add_argument("--days", type=int, default=21, help="simulator: days per home")
+    p.add_argument("--homes", type=int, default=4, help="simulator: number of homes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from hub.recognition.datasets import load_casas, load_kasteren, load_recorder_export
+    from hub.recognition.mapping import to_scene
+    from hub.recognition.simulator import SimConfig, simulate
+
+    if args.source == "simulator":
+        return simulate(SimConfig(days=args.days, homes=args.homes, seed=args.seed))
+    if args.source == "recorder" and (args.data is None or args.data.is_dir()):
+        import asyncio
+
+        from hub.cli import config_dir
+        from hub.recognition.recorder_source import async_load_recorder
+
+        directory = args.data or config_dir(args)
+        return asyncio.run(async_load_recorder(directory, args.labels))
+    if args.data is None:
+        raise SystemExit(f"qilu-hub model: --data is required for --source {args.source}")
+    if args.source == "kasteren":
+        ds = load_kasteren(args.data)
+    elif args.source == "casas":
+        areas = json.loads(args.sensor_areas.read_text()) if args.sensor_areas else None
+        ds = load_casas(args.data, areas)
+    else:
+        if args.labels is None:
+            raise SystemExit("qilu-hub model: --labels is required for --source recorder")
+        return load_recorder_export(args.data, args.labels)  # household labels are already scenes
+    return ds if args.raw_labels else ds.relabel(to_scene)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hub.recognition.datasets import DatasetError
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    try:
+        dataset = _load(args)
+    except (DatasetError, OSError) as exc:
+        print(f"qilu-hub model train: {exc}", file=sys.stderr)
+        return 1
+    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
+    overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
+    config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
+    model = fit(matrix.X, matrix.y, config)
+    provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
+    if args.source == "simulator":
+        provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
+    blob = to_onnx(model, DEFAULT_SPEC, provenance)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(blob)
+    print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
+                      "slices": len(matrix.y), "feature_spec": DEFAULT_SPEC.version}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hub.recognition.datasets import DatasetError
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.runtime import ModelLoadError, SceneModel
+    from hub.recognition.training import build_matrix, confusion_png, metrics
+
+    try:
+        model = SceneModel.load(args.model, DEFAULT_SPEC)
+        dataset = _load(args)
+    except (ModelLoadError, DatasetError, OSError) as exc:
+        print(f"qilu-hub model eval: {exc}", file=sys.stderr)
+        return 1
+    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
+    pred = np.asarray(model.labels)[model.predict_proba(matrix.X).argmax(axis=1)]
+    labels = sorted(set(model.labels) | set(map(str, matrix.y)))
+    result = metrics(matrix.y, pred, labels)
+    confusion_png(np.asarray(result["confusion"]), labels, args.png, f"{args.model.name} on {args.source}")
+    result["png"] = str(args.png)
+    print(json.dumps({k: v for k, v in result.items() if k != "confusion"}, indent=2))
+    return 0

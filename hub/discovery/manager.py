@@ -1,0 +1,443 @@
+"""The discovery component: sources → driver matchers → inbox → adoption, and device availability.
+
+Every advert from mDNS or BLE is matched against the installed drivers' manifests;
+each matching driver identifies it as an appliance with a stable key; the key's
+inbox entry decides what happens: pending (maybe auto-adopted), adopted (the
+connection hears of the new sighting, or is started again after a restart), or
+ignored (nothing). Adoption that fails is retried with backoff while the appliance
+is on the network. An adopted device whose every sighting is gone (mDNS goodbye or
+expiry, BLE timeout) has its entities set to ``unavailable`` until it is seen again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from hub.bus import EventType
+from hub.context import Context
+from hub.states import UNAVAILABLE
+
+from .catalog import DriverCatalog, mdns_type
+from .inbox import EntryState, Inbox, InboxEntry
+from .models import BleInfo, DiscoveryInfo, MdnsInfo
+from .parse import ParseStats
+from .settings import DiscoverySettings
+
+if TYPE_CHECKING:
+    from bleak.backends.device import BLEDevice
+    from zeroconf.asyncio import AsyncZeroconf
+
+    from drivers.base import DiscoveredAppliance
+    from hub.core import Hub
+
+    from .ble import BleSource
+    from .mdns import MdnsSource
+
+_LOGGER = logging.getLogger(__name__)
+
+EVENT_DISCOVERY_INBOX_UPDATED: EventType[dict[str, Any]] = EventType("discovery_inbox_updated")
+EVENT_DEVICE_AVAILABILITY: EventType[dict[str, Any]] = EventType("device_availability")
+
+ADOPT_BACKOFF_START = 1.0
+ADOPT_BACKOFF_MAX = 60.0
+MAX_KEY_LENGTH = 200
+
+
+class AdoptError(Exception):
+    """Adoption failed now; it is retried in the background while the appliance is online."""
+
+
+class DiscoveryManager:
+    """The ``discovery`` component. ``catalog`` is a :class:`DriverCatalog`, or a component name to look up."""
+
+    name = "discovery"
+
+    def __init__(
+        self,
+        catalog: DriverCatalog | str | Callable[[Hub], DriverCatalog] = "drivers",
+        *,
+        settings: DiscoverySettings | None = None,
+        zeroconf: AsyncZeroconf | None = None,
+        **overrides: Any,
+    ) -> None:
+        self._catalog_spec = catalog
+        self._settings = settings
+        self._overrides = overrides  # e.g. mdns_interfaces=["127.0.0.1"], ble_enabled=False (for demo)
+        self._zeroconf = zeroconf
+        self.hub: Hub | None = None
+        self.catalog: DriverCatalog | None = None
+        self.settings = settings or DiscoverySettings()
+        self.inbox: Inbox | None = None
+        self.mdns: MdnsSource | None = None
+        self.ble: BleSource | None = None
+        self.stats = ParseStats()
+        self._auto: dict[str, bool] = {}
+        self._adopting: dict[str, asyncio.Task[None]] = {}
+        self._seen_event: dict[str, asyncio.Event] = {}
+        self._live: set[str] = set()  # adopted keys whose connection runs in this process
+        self._tokens: dict[str, set[str]] = {}  # key -> sightings present ("mdns:<name>", "ble:<address>")
+        self._keys_of: dict[str, set[str]] = {}  # sighting -> keys
+        self._last_info: dict[str, DiscoveryInfo] = {}
+        self._offline_states: dict[str, tuple[Any, Any]] = {}  # entity_id -> (value, attributes) before loss
+        self._offline_devices: set[str] = set()
+        self._fast: dict[str, tuple[list[Any], list[InboxEntry]]] = {}  # BLE sighting -> (drivers, adopted entries)
+        self._context = Context("discovery")
+        self.adopt_failures = 0
+        self._owns_catalog = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def async_start(self, hub: Hub) -> None:
+        self.hub = hub
+        if self._settings is None:
+            self.settings = DiscoverySettings.from_config(hub.config.get("discovery"))
+        for key, value in self._overrides.items():
+            if not hasattr(self.settings, key):
+                raise TypeError(f"unknown discovery setting {key!r}")
+            setattr(self.settings, key, value)
+        self.catalog = self._resolve_catalog(hub)
+        self.inbox = Inbox(hub.storage)
+        manifests = list(self.catalog.manifests())
+        self._auto = {m.name: self.settings.auto_adopt.get(m.name, m.auto_adopt) for m in manifests}
+        mdns_types = sorted({mdns_type(m.type) for manifest in manifests for m in manifest.mdns})
+        has_ble = any(manifest.ble for manifest in manifests)
+        if self.settings.mdns_enabled and mdns_types:
+            from .mdns import MdnsSource
+
+            self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
+                                   interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
+                                   stats=self.stats)
+            await self.mdns.async_start()
+        if self.settings.ble_enabled and has_ble:
+            from .ble import BleSource
+            from .connect import set_max_connections
+
+            set_max_connections(self.settings.ble_max_connections)
+            self.ble = BleSource(self._on_ble, self._on_ble_lost, adapters=self.settings.ble_adapters or None,
+                                 scanning_mode=self.settings.ble_scanning_mode,  # type: ignore[arg-type]
+                                 timeout=self.settings.ble_timeout, watchdog=self.settings.ble_watchdog,
+                                 stats=self.stats)
+            await self.ble.async_start()
+        _LOGGER.info("Discovery started: %d mDNS types, BLE %s, %d inbox entries", len(mdns_types),
+                     "on" if self.ble else "off", len(self.inbox))
+
+    async def async_stop(self) -> None:
+        for task in list(self._adopting.values()):
+            task.cancel()
+        if self._adopting:
+            await asyncio.gather(*self._adopting.values(), return_exceptions=True)
+        self._adopting.clear()
+        if self.mdns is not None:
+            await self.mdns.async_stop()
+            self.mdns = None
+        if self.ble is not None:
+            await self.ble.async_stop()
+            self.ble = None
+        stop = getattr(self.catalog, "async_stop", None)
+        if self._owns_catalog and stop is not None:
+            await stop()  # a catalog made for this component (a factory) is this component's to stop
+        self._live.clear()
+
+    def _resolve_catalog(self, hub: Hub) -> DriverCatalog:
+        spec = self._catalog_spec
+        if isinstance(spec, str):
+            component = hub.components.get(spec)
+            if component is None:
+                # Discovery without drivers finds nothing to adopt, but must not keep the hub from starting.
+                _LOGGER.error("No %r component (the driver catalog): discovery runs with no drivers", spec)
+                from .catalog import StaticCatalog
+
+                return StaticCatalog(hub, [])
+            spec = component  # type: ignore[assignment]
+        elif callable(spec) and not isinstance(spec, DriverCatalog):
+            spec = spec(hub)
+            self._owns_catalog = True
+        if not isinstance(spec, DriverCatalog):
+            raise TypeError(f"{spec!r} does not provide the DriverCatalog protocol")
+        return spec
+
+    # -- the API-facing protocol --------------------------------------------------------
+    def inbox_entries(self) -> list[dict[str, Any]]:
+        """Every entry (pending, adopted, ignored) as JSON-ready dicts, oldest first."""
+        assert self.inbox is not None
+        out = []
+        for entry in self.inbox.entries():
+            data = entry.to_dict()
+            data["online"] = self.is_online(entry.key)
+            data["auto_adopt"] = self._auto.get(entry.driver, False)
+            out.append(data)
+        return out
+
+    async def async_adopt(self, key: str) -> str:
+        """Adopt now; returns the device id. KeyError if unknown; AdoptError if the driver failed (retried)."""
+        entry = self._entry(key)
+        if entry.state is EntryState.ADOPTED and key in self._live and entry.device_id:
+            return entry.device_id
+        self.inbox.set_state(key, EntryState.ADOPTED)  # type: ignore[union-attr]
+        self._fire_inbox("adopt", entry)
+        task = self._adopting.get(key)
+        if task is not None:
+            task.cancel()
+        try:
+            return await self._adopt_once(entry)
+        except Exception as err:
+            self._schedule_adopt(entry)
+            raise AdoptError(f"{entry.title}: {type(err).__name__}: {err}") from err
+
+    async def async_ignore(self, key: str) -> None:
+        """Ignore for good (survives restarts, address changes, renames); stops a running connection."""
+        entry = self._entry(key)
+        task = self._adopting.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.inbox.set_state(key, EntryState.IGNORED)  # type: ignore[union-attr]
+        if key in self._live:
+            self._live.discard(key)
+            assert self.catalog is not None
+            await self.catalog.async_unload(key)
+        self._fire_inbox("ignore", entry)
+
+    async def async_unignore(self, key: str) -> None:
+        """Back to pending (auto-adopted again if the driver's policy says so and it is online)."""
+        entry = self._entry(key)
+        self.inbox.set_state(key, EntryState.PENDING)  # type: ignore[union-attr]
+        self._fire_inbox("unignore", entry)
+        if self._auto.get(entry.driver) and self.is_online(key):
+            self._schedule_adopt(entry)
+
+    def _entry(self, key: str) -> InboxEntry:
+        assert self.inbox is not None
+        entry = self.inbox.get(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry
+
+    # -- queries ------------------------------------------------------------------------
+    def is_online(self, key: str) -> bool:
+        return bool(self._tokens.get(key))
+
+    def ble_device(self, address: str) -> BLEDevice | None:
+        return self.ble.ble_device(address) if self.ble is not None else None
+
+    def status(self) -> dict[str, Any]:
+        assert self.inbox is not None
+        return {
+            "inbox": {s.value: len(self.inbox.entries(s)) for s in EntryState},
+            "mdns": None if self.mdns is None else {
+                "types": self.mdns.types, "services": len(self.mdns.services),
+                "resolve_retries": self.mdns.resolve_retries, "resolve_failures": self.mdns.resolve_failures},
+            "ble": None if self.ble is None else self.ble.status(),
+            "dropped": dict(self.stats), "adopt_failures": self.adopt_failures,
+        }
+
+    # -- sources ------------------------------------------------------------------------
+    def _on_mdns(self, info: MdnsInfo) -> None:
+        self.handle(info, f"mdns:{info.name}")
+
+    def _on_mdns_removed(self, _type: str, name: str) -> None:
+        self._sighting_gone(f"mdns:{name}")
+
+    def _on_ble(self, info: BleInfo) -> None:
+        self.handle(info, f"ble:{info.address}")
+
+    def _on_ble_lost(self, address: str) -> None:
+        self._sighting_gone(f"ble:{address}")
+
+    def handle(self, info: DiscoveryInfo, sighting: str) -> None:
+        """One new or changed advert: match, identify, and act on each appliance. Never raises."""
+        assert self.catalog is not None
+        try:
+            drivers = self.catalog.match(info)
+        except Exception:
+            self.stats["match_error"] += 1
+            _LOGGER.exception("Matching %s failed", sighting)
+            return
+        if not drivers:
+            self.stats["unmatched"] += 1
+            return
+        fast = self._fast.get(sighting)
+        if fast is not None and fast[0] == drivers:
+            # A BLE sensor of an adopted device: the same drivers map this address to the same keys, so
+            # skip identify and go straight to the connections (tens of thousands of adverts a second).
+            for entry in fast[1]:
+                entry.last_seen = info.time
+                self._last_info[entry.key] = info
+                self.catalog.discovery_updated(entry.key, info)
+            return
+        entries: list[InboxEntry] = []
+        for driver in drivers:
+            name = driver.manifest.name
+            try:
+                appliance = driver.identify(info)
+            except Exception:
+                self.stats["identify_error"] += 1
+                _LOGGER.exception("Driver %s failed to identify %s", name, sighting)
+                continue
+            if appliance is None:
+                continue
+            if not isinstance(appliance.key, str) or not appliance.key or len(appliance.key) > MAX_KEY_LENGTH:
+                self.stats["key_invalid"] += 1
+                continue
+            handled = self._appliance(name, appliance, info, sighting)
+            if handled is not None:
+                entries.append(handled)
+        if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
+                and all(e.state is EntryState.ADOPTED and e.key in self._live for e in entries)):
+            self._fast[sighting] = (list(drivers), entries)
+
+    def _appliance(self, driver: str, appliance: DiscoveredAppliance, info: DiscoveryInfo,
+                   sighting: str) -> InboxEntry | None:
+        assert self.inbox is not None and self.catalog is not None
+        key = appliance.key
+        address = info.host if isinstance(info, MdnsInfo) else info.address
+        entry, new = self.inbox.seen(driver, appliance, info.source, address, info.time)
+        if entry.driver != driver:
+            self.stats["key_collision"] += 1  # another driver claimed this key first
+            return None
+        self._last_info[key] = info
+        self._sighted(key, sighting)
+        if new:
+            self._fire_inbox("new", entry)
+        if entry.state is EntryState.IGNORED:
+            return entry
+        if entry.state is EntryState.ADOPTED:
+            if key in self._live:
+                self.catalog.discovery_updated(key, info)
+            else:
+                self._schedule_adopt(entry)  # adopted before a restart, or still retrying
+            return entry
+        if self._auto.get(driver):
+            self._schedule_adopt(entry)
+        return entry
+
+    # -- adoption -----------------------------------------------------------------------
+    def _schedule_adopt(self, entry: InboxEntry) -> None:
+        task = self._adopting.get(entry.key)
+        if task is not None and not task.done():
+            return
+        self._adopting[entry.key] = asyncio.get_running_loop().create_task(
+            self._adopt_loop(entry.key), name=f"adopt-{entry.key}")
+
+    async def _adopt_once(self, entry: InboxEntry) -> str:
+        assert self.catalog is not None and self.inbox is not None
+        appliance = entry.appliance()
+        info = self._last_info.get(entry.key)
+        device_id = await self.catalog.async_adopt(entry.driver, appliance)
+        self._live.add(entry.key)
+        self.inbox.set_state(entry.key, EntryState.ADOPTED, device_id)
+        self._fire_inbox("adopted", entry)
+        if info is not None:
+            self.catalog.discovery_updated(entry.key, info)
+        self._update_availability(entry.key)
+        return device_id
+
+    async def _adopt_loop(self, key: str) -> None:
+        delay = ADOPT_BACKOFF_START
+        try:
+            while True:
+                entry = self.inbox.get(key) if self.inbox is not None else None
+                if entry is None or entry.state is EntryState.IGNORED or key in self._live:
+                    return
+                try:
+                    await self._adopt_once(entry)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    self.adopt_failures += 1
+                    _LOGGER.warning("Adopting %s (%s) failed: %s: %s; retrying in %.0fs", entry.title, key,
+                                    type(err).__name__, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, ADOPT_BACKOFF_MAX)
+                if not self.is_online(key):
+                    # Gone from the network: wait for the next sighting instead of hammering it.
+                    event = self._seen_event.setdefault(key, asyncio.Event())
+                    event.clear()
+                    await event.wait()
+        finally:
+            if self._adopting.get(key) is asyncio.current_task():
+                del self._adopting[key]
+
+    # -- availability -------------------------------------------------------------------
+    def _sighted(self, key: str, sighting: str) -> None:
+        tokens = self._tokens.setdefault(key, set())
+        if sighting in tokens:
+            return
+        was_online = bool(tokens)
+        tokens.add(sighting)
+        self._keys_of.setdefault(sighting, set()).add(key)
+        event = self._seen_event.get(key)
+        if event is not None:
+            event.set()
+        if not was_online:
+            self._update_availability(key)
+
+    def _sighting_gone(self, sighting: str) -> None:
+        self._fast.pop(sighting, None)
+        for key in self._keys_of.pop(sighting, ()):
+            tokens = self._tokens.get(key)
+            if tokens is None:
+                continue
+            tokens.discard(sighting)
+            if not tokens:
+                self._update_availability(key)
+
+    def _device_of(self, entry: InboxEntry) -> str | None:
+        """The entry's device now (it may have been merged into another since adoption)."""
+        assert self.hub is not None
+        if entry.device_id and self.hub.devices.get(entry.device_id) is not None:
+            return entry.device_id
+        found = self.hub.devices.find(entry.identifiers, entry.connections)
+        return found[0].id if found else None
+
+    def _update_availability(self, key: str) -> None:
+        assert self.inbox is not None and self.hub is not None
+        entry = self.inbox.get(key)
+        if entry is None or entry.state is not EntryState.ADOPTED or key not in self._live:
+            return
+        device_id = self._device_of(entry)
+        if device_id is None:
+            return
+        online = any(self.is_online(e.key) for e in self._entries_of_device(device_id))
+        if online == (device_id not in self._offline_devices):
+            return
+        states = self.hub.states
+        if online:
+            self._offline_devices.discard(device_id)
+            for entity in self.hub.entities.for_device(device_id):
+                saved = self._offline_states.pop(entity.entity_id, None)
+                current = states.get(entity.entity_id)
+                if saved is not None and current is not None and current.value == UNAVAILABLE:
+                    states.async_set(entity.entity_id, saved[0], saved[1], self._context)
+            last = self._last_info.get(key)
+            if last is not None:
+                assert self.catalog is not None
+                self.catalog.discovery_updated(key, last)
+        else:
+            self._offline_devices.add(device_id)
+            for entity in self.hub.entities.for_device(device_id):
+                current = states.get(entity.entity_id)
+                if current is None or current.value == UNAVAILABLE:
+                    continue
+                self._offline_states[entity.entity_id] = (current.value, current.attributes)
+                states.async_set(entity.entity_id, UNAVAILABLE, current.attributes, self._context)
+        _LOGGER.info("%s is %s", entry.title, "back online" if online else "unavailable")
+        self.hub.bus.fire(EVENT_DEVICE_AVAILABILITY, {"device_id": device_id, "key": key, "available": online},
+                          self._context)
+
+    def _entries_of_device(self, device_id: str) -> Iterable[InboxEntry]:
+        assert self.inbox is not None
+        for entry in self.inbox.entries(EntryState.ADOPTED):
+            if entry.key in self._live and self._device_of(entry) == device_id:
+                yield entry
+
+    def _fire_inbox(self, action: str, entry: InboxEntry) -> None:
+        assert self.hub is not None
+        if action != "new":
+            self._fast.clear()  # a decision changed: the next advert of every address takes the full path
+        self.hub.bus.fire(EVENT_DISCOVERY_INBOX_UPDATED,
+                          {"action": action, "key": entry.key, "state": str(entry.state), "driver": entry.driver},
+                          self._context)
+

@@ -1,0 +1,323 @@
+"""Our entities in Home Assistant's MQTT discovery format, and HA-format commands back to hub commands.
+
+Discovery: https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery — a retained
+JSON config on ``<discovery_prefix>/<component>/<node_id>/<object_id>/config``; here
+node_id is the hub id and object_id the entity id with ``.`` replaced by ``_``. Each
+entity has one retained JSON state document on ``<base>/<hub>/<object_id>/state`` that
+every component reads through a value template, so one publish per change serves
+Home Assistant, openHAB and federated qilu hubs alike. Lights use the JSON schema
+(https://www.home-assistant.io/integrations/light.mqtt/#json-schema) with kelvin colour
+temperatures. Home Assistant drops keys it does not know from discovery payloads
+(its discovery schemas use ``extra=REMOVE_EXTRA``), so the ``qilu`` key carrying our
+native capabilities is safe to add for federation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .. import capabilities as caps
+from ..capabilities import CommandError
+from ..const import __version__
+from ..model import Device, Entity
+from ..states import State
+
+__all__ = [
+    "ORIGIN_PREFIX",
+    "ExportTopics",
+    "component_for",
+    "discovery_config",
+    "object_id_for",
+    "origin_hub",
+    "parse_ha_command",
+    "state_document",
+]
+
+# Context.origin of changes that arrived over MQTT: "mqtt:<hub id where the change started>".
+ORIGIN_PREFIX = "mqtt:"
+
+_ON_OFF_DOMAINS = frozenset({"switch", "light", "fan", "binary_sensor"})
+_COMPONENTS = {
+    "switch": "switch", "light": "light", "sensor": "sensor", "binary_sensor": "binary_sensor",
+    "climate": "climate", "cover": "cover", "lock": "lock", "fan": "fan", "button": "button",
+}
+
+
+def object_id_for(entity_id: str) -> str:
+    return entity_id.replace(".", "_")
+
+
+def component_for(entity: Entity) -> str:
+    """The HA MQTT component; domains HA's MQTT integration lacks (media_player, event) go out read-only."""
+    return _COMPONENTS.get(entity.domain, "sensor")
+
+
+class ExportTopics:
+    """The topics of one hub on the broker."""
+
+    __slots__ = ("base", "hub_id", "prefix", "status")
+
+    def __init__(self, prefix: str, base: str, hub_id: str) -> None:
+        self.prefix = prefix
+        self.base = base
+        self.hub_id = hub_id
+        self.status = f"{base}/{hub_id}/status"
+
+    def config(self, entity: Entity) -> str:
+        return f"{self.prefix}/{component_for(entity)}/{self.hub_id}/{object_id_for(entity.entity_id)}/config"
+
+    def entity_base(self, entity_id: str) -> str:
+        return f"{self.base}/{self.hub_id}/{object_id_for(entity_id)}"
+
+    def state(self, entity_id: str) -> str:
+        return f"{self.entity_base(entity_id)}/state"
+
+    # Subscriptions for commands addressed to this hub.
+    def set_filter(self) -> str:
+        return f"{self.base}/{self.hub_id}/+/set/#"
+
+    def call_filter(self) -> str:
+        return f"{self.base}/{self.hub_id}/+/call"
+
+
+def origin_hub(state: State, own_hub: str) -> str:
+    """The hub where this change started: ours, unless it arrived over MQTT from another."""
+    context = state.context
+    if context is not None and context.origin.startswith(ORIGIN_PREFIX):
+        return context.origin[len(ORIGIN_PREFIX):] or own_hub
+    return own_hub
+
+
+def _ha_state(entity: Entity, value: Any) -> Any:
+    if entity.domain in _ON_OFF_DOMAINS and value in ("on", "off"):
+        return "ON" if value == "on" else "OFF"
+    return value
+
+
+def state_document(entity: Entity, state: State, own_hub: str) -> dict[str, Any]:
+    """The JSON published on the entity's state topic."""
+    attrs = dict(state.attributes)
+    doc: dict[str, Any] = {
+        "state": _ha_state(entity, state.value),
+        "value": state.value,
+        "attributes": attrs,
+        "hub": own_hub,
+        "origin": origin_hub(state, own_hub),
+        "context": state.context.as_dict() if state.context is not None else None,
+        "ts": state.last_updated,
+    }
+    if entity.domain == "light":
+        if "brightness" in attrs:
+            doc["brightness"] = attrs["brightness"]
+        if "color_temp_kelvin" in attrs and "color_temperature" in entity.capabilities:
+            doc["color_mode"] = "color_temp"
+            doc["color_temp"] = attrs["color_temp_kelvin"]
+        elif attrs.get("hs_color") and "color" in entity.capabilities:
+            doc["color_mode"] = "hs"
+            doc["color"] = {"h": attrs["hs_color"][0], "s": attrs["hs_color"][1]}
+        elif attrs.get("rgb_color") and "color" in entity.capabilities:
+            doc["color_mode"] = "rgb"
+            r, g, b = attrs["rgb_color"]
+            doc["color"] = {"r": r, "g": g, "b": b}
+        elif "level" in entity.capabilities:
+            doc["color_mode"] = "brightness"
+    return doc
+
+
+def _light_modes(entity: Entity) -> list[str]:
+    if "color_temperature" in entity.capabilities and "color" in entity.capabilities:
+        return ["color_temp", "hs"]
+    if "color_temperature" in entity.capabilities:
+        return ["color_temp"]
+    if "color" in entity.capabilities:
+        return ["hs"]
+    if "level" in entity.capabilities:
+        return ["brightness"]
+    return ["onoff"]
+
+
+def discovery_config(
+    entity: Entity,
+    device: Device | None,
+    area_name: str | None,
+    topics: ExportTopics,
+    hub_name: str,
+) -> dict[str, Any]:
+    """The retained discovery payload for one entity."""
+    hub_id = topics.hub_id
+    state_topic = topics.state(entity.entity_id)
+    set_topic = f"{topics.entity_base(entity.entity_id)}/set"
+    config: dict[str, Any] = {
+        "name": entity.name,
+        "unique_id": f"qilu_{hub_id}_{entity.unique_id}",
+        "object_id": object_id_for(entity.entity_id),
+        "default_entity_id": entity.entity_id,
+        "state_topic": state_topic,
+        "json_attributes_topic": state_topic,
+        "json_attributes_template": "{{ value_json.attributes | tojson }}",
+        "availability": [{"topic": topics.status}],
+        "origin": {"name": "qilu-hub", "sw": __version__},
+        "qilu": {
+            "hub": hub_id,
+            "entity_id": entity.entity_id,
+            "unique_id": entity.unique_id,
+            "capabilities": list(entity.capabilities),
+            "device_id": entity.device_id,
+            "call_topic": f"{topics.entity_base(entity.entity_id)}/call",
+        },
+    }
+    if entity.entity_category:
+        config["entity_category"] = entity.entity_category
+    via = f"qilu_{hub_id}_hub"
+    if device is not None:
+        dev: dict[str, Any] = {
+            "identifiers": [f"qilu_{hub_id}_{device.id}"],
+            "name": device.display_name,
+            "via_device": via,
+        }
+        for key, value in (("manufacturer", device.manufacturer), ("model", device.model),
+                           ("sw_version", device.sw_version), ("hw_version", device.hw_version),
+                           ("suggested_area", area_name)):
+            if value:
+                dev[key] = value
+        connections = [[kind, value] for kind, value in device.connections if kind in ("mac", "zigbee")]
+        if connections:
+            dev["connections"] = connections
+        config["device"] = dev
+        config["qilu"]["device"] = {"id": device.id, "name": device.display_name,
+                                    "manufacturer": device.manufacturer, "model": device.model,
+                                    "area": area_name}
+    else:
+        config["device"] = {"identifiers": [via], "name": hub_name, "manufacturer": "qilu-hub"}
+    component = component_for(entity)
+    if entity.device_class and component in ("sensor", "binary_sensor") and entity.device_class != "enum":
+        config["device_class"] = entity.device_class
+    if component == "switch":
+        config.update(command_topic=set_topic, payload_on="ON", payload_off="OFF",
+                      value_template="{{ value_json.state }}")
+    elif component == "light":
+        config.update(schema="json", command_topic=set_topic, brightness="level" in entity.capabilities,
+                      brightness_scale=255, supported_color_modes=_light_modes(entity))
+        if "color_temperature" in entity.capabilities:
+            spec = caps.get("color_temperature").attributes["color_temp_kelvin"]
+            config.update(color_temp_kelvin=True, min_kelvin=int(spec.min or 1000), max_kelvin=int(spec.max or 12000))
+    elif component == "binary_sensor":
+        config.update(payload_on="ON", payload_off="OFF", value_template="{{ value_json.state }}")
+    elif component == "sensor":
+        config["value_template"] = "{{ value_json.value }}"
+        primary = caps.get(entity.capabilities[0])
+        if primary.state.type in ("int", "float"):
+            config["state_class"] = "measurement"
+            if entity.unit:
+                config["unit_of_measurement"] = entity.unit
+    elif component == "climate":
+        base = topics.entity_base(entity.entity_id)
+        modes = list(caps.HVAC_MODES)
+        config.update(
+            modes=modes,
+            mode_state_topic=state_topic, mode_state_template="{{ value_json.value }}",
+            mode_command_topic=f"{base}/set/mode",
+            temperature_command_topic=f"{base}/set/temperature",
+            temperature_state_topic=state_topic,
+            temperature_state_template="{{ value_json.attributes.temperature }}",
+            current_temperature_topic=state_topic,
+            current_temperature_template="{{ value_json.attributes.current_temperature }}",
+            min_temp=5, max_temp=35, temp_step=0.5, temperature_unit="C",
+        )
+        del config["state_topic"]  # climate has per-field state topics
+    elif component == "cover":
+        config.update(command_topic=set_topic, payload_open="OPEN", payload_close="CLOSE", payload_stop="STOP",
+                      value_template="{{ value_json.value }}", position_topic=state_topic,
+                      position_template="{{ value_json.attributes.current_position }}",
+                      set_position_topic=f"{set_topic}/position")
+    elif component == "lock":
+        config.update(command_topic=set_topic, payload_lock="LOCK", payload_unlock="UNLOCK",
+                      state_locked="locked", state_unlocked="unlocked", value_template="{{ value_json.value }}")
+    elif component == "fan":
+        config.update(command_topic=set_topic, payload_on="ON", payload_off="OFF",
+                      state_value_template="{{ value_json.state }}",
+                      percentage_command_topic=f"{set_topic}/percentage", percentage_state_topic=state_topic,
+                      percentage_value_template="{{ value_json.attributes.percentage }}")
+    elif component == "button":
+        config.update(command_topic=set_topic, payload_press="PRESS")
+        del config["state_topic"]
+    return config
+
+
+def _text(payload: bytes) -> str:
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CommandError("invalid_format", "command payload is not UTF-8 text") from None
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError("invalid_format", f"{name} must be a number, not {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise CommandError("invalid_format", f"{name} must be finite")
+    return value
+
+
+def _light_command(entity: Entity, text: str) -> tuple[str, dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # Plain ON/OFF also reaches JSON-schema lights from simple tools.
+        data = {"state": text}
+    if not isinstance(data, Mapping):
+        raise CommandError("invalid_format", "a light command is a JSON object")
+    state = str(data.get("state", "ON")).upper()
+    if state == "OFF":
+        return "turn_off", {}
+    if state == "TOGGLE":
+        return "toggle", {}
+    if state != "ON":
+        raise CommandError("invalid_format", f"light state must be ON, OFF or TOGGLE, not {state[:20]!r}")
+    args: dict[str, Any] = {}
+    if "brightness" in data:
+        args["brightness"] = data["brightness"]
+    if "color_temp" in data:
+        args["color_temp_kelvin"] = data["color_temp"]
+    if "transition" in data:
+        args["transition"] = data["transition"]
+    color = data.get("color")
+    if isinstance(color, Mapping):
+        if "h" in color and "s" in color:
+            args["hs_color"] = [color["h"], color["s"]]
+        elif all(k in color for k in "rgb"):
+            args["rgb_color"] = [color["r"], color["g"], color["b"]]
+    return "turn_on", args
+
+
+_SIMPLE = {
+    "ON": "turn_on", "OFF": "turn_off", "TOGGLE": "toggle",
+    "OPEN": "open_cover", "CLOSE": "close_cover", "STOP": "stop_cover",
+    "LOCK": "lock", "UNLOCK": "unlock", "PRESS": "press",
+}
+
+
+def parse_ha_command(entity: Entity, field: str | None, payload: bytes) -> tuple[str, dict[str, Any]]:
+    """Translate a Home Assistant-format command payload into a hub command and arguments."""
+    text = _text(payload)
+    if field is None:
+        if entity.domain == "light":
+            return _light_command(entity, text)
+        command = _SIMPLE.get(text.upper())
+        if command is None:
+            raise CommandError("invalid_format", f"unknown command payload {text[:40]!r} for {entity.entity_id}")
+        return command, {}
+    if field == "mode":
+        return "set_hvac_mode", {"hvac_mode": text}
+    if field == "temperature":
+        return "set_temperature", {"temperature": _number(text, "temperature")}
+    if field == "position":
+        return "set_cover_position", {"position": round(_number(text, "position"))}
+    if field == "percentage":
+        return "set_percentage", {"percentage": round(_number(text, "percentage"))}
+    raise CommandError("not_supported", f"no command topic '{field}' for {entity.entity_id}")

@@ -1,0 +1,44 @@
+"""Local scene recognition: which household situation (sleeping, cooking, away, ...) is going on.
+
+Runtime pieces only import numpy and onnxruntime; training lives in ``hub.recognition.training`` and needs
+the optional ``train`` extra.
+"""
+
+from .component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
+from .datasets import Dataset, DatasetError, Interval, load_casas, load_kasteren, load_recorder_export
+from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec, extract_windows
+from .mapping import KASTEREN_SENSORS, SCENES, capability_of, normalize_area
+from .metadata import ModelMetadata, ModelMetadataError
+from .runtime import ModelLoadError, Prediction, SceneModel, SpecMismatchError
+from .simulator import SimConfig, simulate
+from .smoothing import SceneSmoother
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "ENTITY_ID",
+    "EVENT_SCENE_RECOGNIZED",
+    "KASTEREN_SENSORS",
+    "SCENES",
+    "Dataset",
+    "DatasetError",
+    "DeviceEvent",
+    "FeatureExtractor",
+    "FeatureSpec",
+    "Interval",
+    "ModelLoadError",
+    "ModelMetadata",
+    "ModelMetadataError",
+    "Prediction",
+    "SceneModel",
+    "SceneRecognizer",
+    "SceneSmoother",
+    "SimConfig",
+    "SpecMismatchError",
+    "capability_of",
+    "extract_windows",
+    "load_casas",
+    "load_kasteren",
+    "load_recorder_export",
+    "normalize_area",
+    "simulate",
+]

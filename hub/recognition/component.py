@@ -1,0 +1,159 @@
+"""The hub component: feeds live state changes to the extractor, runs the model, exposes the scene."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec
+from .mapping import entity_channel, is_active
+from .runtime import ModelLoadError, Prediction, SceneModel
+from .smoothing import SceneSmoother
+
+if TYPE_CHECKING:
+    from hub import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+ENTITY_ID = "sensor.household_scene"
+EVENT_SCENE_RECOGNIZED = "scene_recognized"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
+
+
+class SceneRecognizer:
+    """Recognises the household scene on a schedule and soon after relevant events.
+
+    A missing or broken model does not stop the hub: the entity reports ``unavailable`` with the reason.
+    """
+
+    name = "scene_recognition"
+
+    def __init__(
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        spec: FeatureSpec = DEFAULT_SPEC,
+        *,
+        interval: float | None = None,
+        debounce: float = 2.0,
+        smoother: SceneSmoother | None = None,
+        tz: tzinfo | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.spec = spec
+        self.interval = interval if interval is not None else spec.slice_seconds
+        self.debounce = debounce
+        self.smoother = smoother or SceneSmoother()
+        self.tz = tz or datetime.now().astimezone().tzinfo
+        self.clock = clock
+        self.extractor = FeatureExtractor(spec, self.tz)  # type: ignore[arg-type]
+        self.model: SceneModel | None = None
+        self.error: str | None = None
+        self.last: Prediction | None = None
+        self._hub: Hub | None = None
+        self._unsub: Callable[[], None] | None = None
+        self._wake = asyncio.Event()
+        self._channels: dict[str, tuple[str, str] | None] = {}
+
+    async def async_start(self, hub: Hub) -> None:
+        self._hub = hub
+        try:
+            self.model = SceneModel.load(self.model_path, self.spec)
+        except ModelLoadError as exc:
+            # The hub keeps running; the reason is visible on the entity and in the log.
+            self.error = str(exc)
+            _LOGGER.error("Scene recognition disabled: %s", exc)
+            hub.states.async_set(ENTITY_ID, "unavailable", {"error": self.error, "model": str(self.model_path)})
+            return
+        from hub import EVENT_STATE_CHANGED
+
+        self._seed_from_states()
+        self._unsub = hub.bus.listen(EVENT_STATE_CHANGED, self._on_state_changed)
+        hub.supervisor.spawn(self.name, self._loop)
+
+    async def async_stop(self) -> None:
+        if self._unsub is not None:
+            self._unsub()
+            self._unsub = None
+        self._wake.set()
+
+    # -- events -------------------------------------------------------------------------
+    def channel_for(self, entity_id: str) -> tuple[str, str] | None:
+        """(area, capability) of an entity, cached; None when it says nothing about the household."""
+        if entity_id in self._channels:
+            return self._channels[entity_id]
+        assert self._hub is not None
+        entity = self._hub.entities.get(entity_id)
+        channel = None
+        if entity is not None:
+            area, caps = self._hub.area_of(entity_id), tuple(entity.capabilities)
+            channel = entity_channel(entity.domain, caps, entity.device_class, area, self.spec.areas)
+        self._channels[entity_id] = channel
+        return channel
+
+    def _seed_from_states(self) -> None:
+        """Start from what is on right now (a TV already playing), not from an empty house."""
+        assert self._hub is not None
+        for state in sorted(self._hub.states, key=lambda st: st.last_changed):
+            channel = None if state.entity_id == ENTITY_ID else self.channel_for(state.entity_id)
+            if channel is not None:
+                area, cap = channel
+                active = is_active(cap, state.value)
+                self.extractor.observe(DeviceEvent(state.last_changed, area, cap, active, state.entity_id))
+
+    def _on_state_changed(self, event: Any) -> None:
+        data = event.data
+        entity_id = data["entity_id"]
+        new = data.get("new_state")
+        if entity_id == ENTITY_ID or new is None:
+            return
+        channel = self.channel_for(entity_id)
+        if channel is None:
+            return
+        area, cap = channel
+        event_ = DeviceEvent(new.last_updated, area, cap, is_active(cap, new.value), entity_id)
+        if self.extractor.observe(event_):
+            self._wake.set()  # relevant event: infer soon rather than at the next tick
+
+    # -- inference ----------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while self._unsub is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            if self._unsub is None:
+                return
+            await asyncio.sleep(self.debounce)  # let a burst of events land before one inference
+            self._wake.clear()
+            self.infer()
+
+    def infer(self, now: float | None = None) -> Prediction | None:
+        """Run the model on the window ending now, smooth, and publish."""
+        if self.model is None or self._hub is None:
+            return None
+        features = self.extractor.features(self.clock() if now is None else now)
+        raw = self.model.predict(features)
+        previous = self.smoother.current
+        label = self.smoother.update(raw.probabilities)
+        smoothed = self.smoother.probabilities
+        self.last = Prediction(label, round(self.smoother.confidence, 4), {k: round(v, 4) for k, v in smoothed.items()})
+        attributes = {
+            "confidence": self.last.confidence,
+            "probabilities": self.last.probabilities,
+            "raw_label": raw.label,
+            "drivers": self.model.drivers(features),
+            "model": self.model.path,
+            "feature_spec": self.spec.version,
+        }
+        self._hub.states.async_set(ENTITY_ID, label, attributes)
+        if label != previous:
+            self._hub.bus.fire(
+                EVENT_SCENE_RECOGNIZED,
+                {"label": label, "confidence": self.last.confidence, "probabilities": self.last.probabilities},
+            )
+        return self.last

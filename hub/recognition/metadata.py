@@ -1,0 +1,62 @@
+"""The metadata every scene model carries inside its ONNX file (``metadata_props``).
+
+Kept separate from training and runtime so both sides read and write exactly the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+PREFIX = "qilu."
+KEYS = ("labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra")
+
+
+class ModelMetadataError(ValueError):
+    """The model file lacks or garbles the metadata the runtime needs."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    labels: list[str]
+    spec_version: str
+    spec: dict[str, object]
+    window_seconds: float
+    importances: list[float] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_props(self) -> dict[str, str]:
+        return {
+            PREFIX + "labels": json.dumps(self.labels),
+            PREFIX + "feature_spec_version": self.spec_version,
+            PREFIX + "feature_spec": json.dumps(self.spec, sort_keys=True),
+            PREFIX + "window_seconds": repr(float(self.window_seconds)),
+            PREFIX + "importances": json.dumps(self.importances),
+            PREFIX + "extra": json.dumps(self.extra, sort_keys=True),
+        }
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ModelMetadata:
+        missing = [k for k in KEYS[:4] if PREFIX + k not in props]
+        if missing:
+            raise ModelMetadataError(f"model metadata lacks {', '.join(PREFIX + k for k in missing)}")
+        try:
+            labels = json.loads(props[PREFIX + "labels"])
+            spec = json.loads(props[PREFIX + "feature_spec"])
+            window = float(props[PREFIX + "window_seconds"])
+            importances = json.loads(props.get(PREFIX + "importances", "[]"))
+            extra = json.loads(props.get(PREFIX + "extra", "{}"))
+        except (ValueError, TypeError) as exc:
+            raise ModelMetadataError(f"model metadata is not valid: {exc}") from exc
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise ModelMetadataError("model metadata 'labels' must be a non-empty list of strings")
+        if not isinstance(spec, dict):
+            raise ModelMetadataError("model metadata 'feature_spec' must be an object")
+        return cls(
+            labels=labels,
+            spec_version=props[PREFIX + "feature_spec_version"],
+            spec=spec,
+            window_seconds=window,
+            importances=[float(v) for v in importances],
+            extra={str(k): str(v) for k, v in dict(extra).items()},
+        )

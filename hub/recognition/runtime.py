@@ -1,0 +1,108 @@
+"""Loading and running a scene model with onnxruntime on the CPU.  Imports only numpy and onnxruntime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features import FeatureSpec
+from .metadata import ModelMetadata, ModelMetadataError
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, unreadable or not a valid ONNX model."""
+
+
+class SpecMismatchError(ModelLoadError):
+    """The model was trained with a feature spec other than the one the hub extracts."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+def _session_options() -> object:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # Bounded threads: the hub shares a small machine with drivers and the event loop.
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return opts
+
+
+class SceneModel:
+    """An ONNX scene classifier plus the metadata that says how to feed it."""
+
+    def __init__(self, session: object, metadata: ModelMetadata, spec: FeatureSpec, path: str) -> None:
+        self._session = session
+        self.metadata = metadata
+        self.spec = spec
+        self.path = path
+        inputs = session.get_inputs()  # type: ignore[attr-defined]
+        self._input = inputs[0].name
+        outputs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+        # skl2onnx classifiers emit (label, probabilities); we only need the probability tensor.
+        self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.metadata.labels
+
+    @classmethod
+    def load(cls, path: str | Path, spec: FeatureSpec) -> SceneModel:
+        """Load ``path`` and refuse it unless it was trained for ``spec``."""
+        p = Path(path)
+        if not p.is_file():
+            raise ModelLoadError(f"scene model {p} does not exist")
+        try:
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(p), sess_options=_session_options(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise ModelLoadError(f"scene model {p} could not be loaded: {exc}") from exc
+        props = dict(session.get_modelmeta().custom_metadata_map)
+        try:
+            meta = ModelMetadata.from_props(props)
+        except ModelMetadataError as exc:
+            raise ModelLoadError(f"scene model {p}: {exc}") from exc
+        if meta.spec_version != spec.version:
+            raise SpecMismatchError(
+                f"scene model {p} was trained for feature spec {meta.spec_version!r} but this hub extracts "
+                f"{spec.version!r}; retrain it with 'qilu-hub model train' or install a matching model"
+            )
+        shape = session.get_inputs()[0].shape
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != spec.n_features):
+            raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {spec.n_features}")
+        return cls(session, meta, spec, str(p))
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        result = self._session.run([self._output], {self._input: x})  # type: ignore[attr-defined]
+        return np.asarray(result[0], dtype=np.float64)
+
+    def predict(self, features: np.ndarray) -> Prediction:
+        probs = self.predict_proba(features)[0]
+        best = int(np.argmax(probs))
+        table = {c: round(float(v), 4) for c, v in zip(self.labels, probs, strict=True)}
+        return Prediction(self.labels[best], float(probs[best]), table)
+
+    def drivers(self, features: np.ndarray, top: int = 5) -> dict[str, float]:
+        """Features that most drove the result: global importance times the feature's current value."""
+        imp = np.asarray(self.metadata.importances, dtype=np.float64)
+        x = np.asarray(features, dtype=np.float64).reshape(-1)
+        if imp.shape != x.shape:
+            return {}
+        score = imp * np.abs(x)
+        names = self.spec.feature_names
+        order = np.argsort(-score)[:top]
+        return {names[i]: round(float(x[i]), 3) for i in order if score[i] > 0}

@@ -1,0 +1,204 @@
+"""Training, ONNX export and evaluation.  Needs the optional ``train`` extra (scikit-learn, skl2onnx, onnx,
+matplotlib, tqdm); the hub runtime never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import Dataset
+from .features import DEFAULT_SPEC, FeatureSpec, day_key, extract_windows
+from .metadata import ModelMetadata
+
+TRAIN_EXTRA_HINT = "training needs the optional extra: pip install 'qilu-hub[train]'"
+
+
+def _require_training_deps() -> None:
+    try:
+        import onnx  # noqa: F401
+        import skl2onnx  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(f"{TRAIN_EXTRA_HINT} ({exc})") from exc
+
+
+def _progress(items: Iterable[Any], desc: str, total: int | None = None, enabled: bool = True) -> Iterable[Any]:
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is part of the train extra
+        return items
+    return tqdm(items, desc=desc, total=total, leave=False)
+
+
+@dataclass
+class Matrix:
+    """Features, labels and day groups for a dataset, one row per time slice."""
+
+    X: np.ndarray
+    y: np.ndarray
+    days: np.ndarray
+    times: np.ndarray
+
+
+def build_matrix(
+    dataset: Dataset,
+    spec: FeatureSpec = DEFAULT_SPEC,
+    label_map: Callable[[str], str] | None = None,
+    progress: bool = False,
+) -> Matrix:
+    times = dataset.slices(spec)
+
+    def bar(rows: Iterable[tuple[int, float]]) -> Iterable[tuple[int, float]]:
+        return _progress(rows, f"features ({dataset.name})", len(times), progress)
+
+    X = extract_windows(dataset.events, times, spec, UTC, wrap=bar)
+    labels = dataset.labels_at(times, spec)
+    if label_map is not None:
+        labels = [label_map(lbl) for lbl in labels]
+    days = np.array([day_key(float(t) - spec.slice_seconds / 2) for t in times])
+    return Matrix(X, np.array(labels), days, times)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Sized so the default model stays well under 1 MB as ONNX.
+    n_estimators: int = 24
+    max_depth: int = 10
+    min_samples_leaf: int = 5
+    seed: int = 0
+    n_jobs: int = 2
+    # Class weights are (balanced weight) ** balance: 1 = fully balanced, 0 = none.
+    balance: float = 1.0
+
+
+def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> Any:
+    """A class-balanced random forest: balanced weights keep rare scenes (a shower) from being drowned by
+    long ones (sleep, away), which is what the class-average accuracy measures."""
+    _require_training_deps()
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(
+        n_estimators=config.n_estimators,
+        max_depth=config.max_depth,
+        min_samples_leaf=config.min_samples_leaf,
+        n_jobs=config.n_jobs,
+        random_state=config.seed,
+    )
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    weights = (len(y) / (len(classes) * counts)) ** config.balance
+    model.fit(X, y, sample_weight=weights[inverse])
+    return model
+
+
+def to_onnx(model: Any, spec: FeatureSpec, extra: dict[str, str] | None = None) -> bytes:
+    """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``."""
+    _require_training_deps()
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = convert_sklearn(
+        model,
+        initial_types=[("features", FloatTensorType([None, spec.n_features]))],
+        options={id(model): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    importances = getattr(model, "feature_importances_", None)
+    meta = ModelMetadata(
+        labels=[str(c) for c in model.classes_],
+        spec_version=spec.version,
+        spec=spec.to_dict(),
+        window_seconds=spec.slice_seconds,
+        importances=[round(float(v), 6) for v in importances] if importances is not None else [],
+        extra=extra or {},
+    )
+    for key, value in meta.to_props().items():
+        prop = onx.metadata_props.add()
+        prop.key, prop.value = key, value
+    onx.doc_string = "qilu-hub household scene recogniser"
+    return bytes(onx.SerializeToString())
+
+
+def metrics(
+    y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str] | np.ndarray, labels: Sequence[str]
+) -> dict[str, Any]:
+    """Time-slice accuracy and class-average accuracy (mean per-class recall), as in van Kasteren 2008."""
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    present = [c for c in labels if np.any(yt == c)]
+    per_class = {c: float(np.mean(yp[yt == c] == c)) for c in present}
+    cm = confusion(yt, yp, labels)
+    return {
+        "timeslice_accuracy": float(np.mean(yt == yp)) if len(yt) else 0.0,
+        "class_accuracy": float(np.mean(list(per_class.values()))) if per_class else 0.0,
+        "per_class_accuracy": per_class,
+        "n_slices": len(yt),
+        "labels": list(labels),
+        "confusion": cm.tolist(),
+    }
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(labels)}
+    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        if t in index and p in index:
+            cm[index[t], index[p]] += 1
+    return cm
+
+
+def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix as a PNG (headless Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.6 * len(labels)))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion (row-normalised)")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def leave_one_day_out(
+    matrix: Matrix, config: TrainConfig = TrainConfig(), progress: bool = True
+) -> tuple[list[str], np.ndarray]:
+    """Out-of-fold class probabilities: each day is predicted by a model trained on all other days.
+
+    Returns (labels, probabilities) with columns in ``labels`` order; a class missing from a fold's
+    training days gets probability 0 on that day.
+    """
+    labels = sorted(map(str, np.unique(matrix.y)))
+    column = {c: i for i, c in enumerate(labels)}
+    proba = np.zeros((len(matrix.y), len(labels)))
+    unique_days = list(np.unique(matrix.days))
+    for day in _progress(unique_days, "leave-one-day-out", len(unique_days), progress):
+        test = matrix.days == day
+        model = fit(matrix.X[~test], matrix.y[~test], config)
+        cols = [column[str(c)] for c in model.classes_]
+        proba[np.ix_(test, cols)] = model.predict_proba(matrix.X[test])
+    return labels, proba
+
+
+def save_metrics(result: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

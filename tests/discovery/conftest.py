@@ -1,0 +1,90 @@
+"""Fixtures for discovery tests: hubs with a DiscoveryManager over the test driver, and the test beds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub import Hub
+from hub.discovery import DiscoveryManager, StaticCatalog
+from tests.testbeds import bluez as bluez_bed
+from tests.testbeds import netns as netns_bed
+
+from .qd_driver import QdDriver
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, step: float = 0.02) -> None:
+    """Poll until true; the timeout only bounds a broken run, it asserts nothing about speed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(step)
+
+
+class HubFactory:
+    """Starts hubs on one config directory (a second start is a restart)."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.running: list[Hub] = []
+
+    async def start(self, driver: QdDriver | None = None, **settings: Any) -> tuple[Hub, DiscoveryManager, QdDriver]:
+        driver = driver or QdDriver()
+        hub = Hub(self.config_dir, {"recorder": {"commit_interval": 0.05}}, recorder=False)
+        catalog_holder: dict[str, StaticCatalog] = {}
+
+        def make_catalog(h: Hub) -> StaticCatalog:
+            catalog_holder["c"] = StaticCatalog(h, [driver])
+            return catalog_holder["c"]
+
+        settings.setdefault("ble_enabled", False)
+        settings.setdefault("mdns_enabled", False)
+        manager = DiscoveryManager(make_catalog, **settings)
+        hub.add_component(manager)
+        await hub.async_start()
+        self.running.append(hub)
+        return hub, manager, driver
+
+    async def stop(self, hub: Hub) -> None:
+        self.running.remove(hub)
+        await hub.async_stop()
+
+    async def close(self) -> None:
+        for hub in list(self.running):
+            await self.stop(hub)
+
+
+@pytest.fixture
+async def hubs(tmp_path: Path) -> AsyncIterator[HubFactory]:
+    factory = HubFactory(tmp_path / "config")
+    yield factory
+    await factory.close()
+
+
+@pytest.fixture
+def bluez() -> Iterator[bluez_bed.MockBluez]:
+    reason = bluez_bed.can_run()
+    if reason:
+        pytest.skip(reason)
+    mock = bluez_bed.MockBluez().start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def lan() -> Iterator[netns_bed.EmulatedLan]:
+    reason = netns_bed.can_build()
+    if reason:
+        pytest.skip(reason)
+    with netns_bed.EmulatedLan(prefix="qd-", subnet="10.78.0", hosts=2) as built:
+        yield built
+
+
+def live(manager: DiscoveryManager, driver: QdDriver, count: int) -> bool:
+    """``count`` connections started and recorded as adopted by the manager (the latter comes a moment later)."""
+    return len(driver.connections) == count and all(key in manager._live for key in driver.connections)

@@ -1,0 +1,90 @@
+"""A small real driver for discovery tests: implements drivers/base.py, no mocks of hub code.
+
+It claims services of type ``_qdtest._tcp`` whose TXT has a ``mac``, and BLE adverts
+with manufacturer id 0xFFF1; the stable key is the MAC either way, so an appliance
+seen over both radios is one inbox entry and one device. Each connection publishes
+one switch entity and remembers every discovery update it got.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
+from hub.context import Context
+from hub.discovery import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from hub.model import normalize_connection
+
+if TYPE_CHECKING:
+    from hub.core import Hub
+    from hub.model import Entity
+
+QD_TYPE = "_qdtest._tcp.local."
+QD_COMPANY = 0xFFF1
+
+
+class QdConnection(DeviceConnection):
+    def __init__(self, driver: QdDriver, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
+        self.driver = driver
+        self.hub = hub
+        self.device_id = device_id
+        self.appliance = appliance
+        self.updates: list[DiscoveryInfo] = []
+        self.entity_id: str | None = None
+        self.stopped = False
+
+    async def async_start(self) -> None:
+        self.driver.starts += 1
+        if self.driver.fail_starts > 0:
+            self.driver.fail_starts -= 1
+            raise ConnectionError("appliance not answering yet")
+        entity = self.hub.entities.async_get_or_create(
+            unique_id=f"qd:{self.appliance.key}:switch", capabilities=("on_off",), name=self.appliance.title,
+            device_id=self.device_id)
+        self.entity_id = entity.entity_id
+        self.hub.states.async_set(entity.entity_id, "off", {}, Context("qd"))
+        self.driver.connections[self.appliance.key] = self
+
+    async def async_stop(self) -> None:
+        self.stopped = True
+
+    async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        self.hub.states.async_set(entity.entity_id, "on" if command == "turn_on" else "off", {}, context)
+
+    def discovery_updated(self, info: DiscoveryInfo) -> None:
+        self.updates.append(info)
+
+
+class QdDriver(Driver):
+    def __init__(self, auto_adopt: bool = True, name: str = "qdtest", mdns: bool = True, ble: bool = True) -> None:
+        self.manifest = Manifest(
+            name=name, version="1.0", title="Discovery test appliance",
+            mdns=(MdnsMatcher(QD_TYPE, {"mac": "*"}),) if mdns else (),
+            ble=(BleMatcher(manufacturer_id=QD_COMPANY),) if ble else (),
+            capabilities=("on_off",), auto_adopt=auto_adopt,
+        )
+        self.connections: dict[str, QdConnection] = {}
+        self.starts = 0
+        self.fail_starts = 0
+        self.identify_calls = 0
+
+    def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        self.identify_calls += 1
+        if isinstance(info, MdnsInfo):
+            mac = info.properties.get("mac")
+            if not mac:
+                return None
+            if mac == "boom":
+                raise ValueError("a driver bug")
+            title = info.properties.get("name") or info.name.split(".")[0]
+            data: dict[str, Any] = {"host": info.host, "port": info.port}
+        else:
+            assert isinstance(info, BleInfo)
+            mac, title, data = info.address.lower(), info.name or info.address, {"address": info.address}
+        if isinstance(info, MdnsInfo):
+            mac = normalize_connection("mac", mac)
+        return DiscoveredAppliance(key=f"{self.manifest.name}-{mac}", title=title, identifiers=(("qdtest", mac),),
+                                   connections=(("mac", mac),), manufacturer="Qilu Test", model="QD-1", data=data)
+
+    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return QdConnection(self, hub, device_id, appliance)

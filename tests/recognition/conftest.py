@@ -1,0 +1,28 @@
+"""Fixtures for recognition tests: a small simulator dataset and a model trained on it (once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.recognition.datasets import Dataset
+from hub.recognition.features import DEFAULT_SPEC
+from hub.recognition.simulator import SimConfig, simulate
+
+
+@pytest.fixture(scope="session")
+def sim_dataset() -> Dataset:
+    return simulate(SimConfig(days=4, homes=2, seed=3))
+
+
+@pytest.fixture(scope="session")
+def trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    """(sklearn model, path of its ONNX export)."""
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    matrix = build_matrix(sim_dataset, DEFAULT_SPEC)
+    model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=8, max_depth=8, n_jobs=1))
+    path = tmp_path_factory.mktemp("model") / "scene.onnx"
+    path.write_bytes(to_onnx(model, DEFAULT_SPEC))
+    return model, path

@@ -1,0 +1,128 @@
+"""The component inside a real hub: state changes in, sensor.household_scene and scene_recognized out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hub import Hub
+from hub.recognition.component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
+from hub.recognition.features import DEFAULT_SPEC
+
+
+def _make_hub(tmp_path: Path) -> Hub:
+    return Hub(tmp_path / "config", {}, recorder=False)
+
+
+def _add_entities(hub: Hub) -> dict[str, str]:
+    hub.areas.async_get_or_create("Kitchen")
+    hub.areas.async_get_or_create("Lounge")
+    motion = hub.entities.async_get_or_create(
+        unique_id="t:kitchen-motion", capabilities=("motion",), name="Kitchen Motion", device_class="motion",
+        area_id="kitchen",
+    )
+    tv = hub.entities.async_get_or_create(
+        unique_id="t:tv-power", capabilities=("power",), name="TV Power", device_class="power", area_id="lounge"
+    )
+    temp = hub.entities.async_get_or_create(
+        unique_id="t:temp", capabilities=("temperature",), name="Temp", device_class="temperature"
+    )
+    return {"motion": motion.entity_id, "tv": tv.entity_id, "temp": temp.entity_id}
+
+
+async def test_events_drive_the_scene_entity(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    hub = _make_hub(tmp_path)
+    now = [1_700_000_000.0]
+    recognizer = SceneRecognizer(trained[1], interval=3600, debounce=0, clock=lambda: now[0])
+    hub.add_component(recognizer)
+    fired: list[dict[str, Any]] = []
+    hub.bus.listen(EVENT_SCENE_RECOGNIZED, lambda e: fired.append(e.data))
+    await hub.async_start()
+    try:
+        ids = _add_entities(hub)
+        assert recognizer.channel_for(ids["motion"]) == ("kitchen", "motion")
+        assert recognizer.channel_for(ids["tv"]) == ("living_room", "power")  # "Lounge" is the living room
+        assert recognizer.channel_for(ids["temp"]) is None
+        hub.states.async_set(ids["motion"], "on")
+        hub.states.async_set(ids["tv"], 80.0)
+        named = dict(zip(DEFAULT_SPEC.feature_names, recognizer.extractor.features(now[0] + 1e9), strict=True))
+        assert named["kitchen.motion.active"] == 1.0 and named["living_room.power.active"] == 1.0
+        result = recognizer.infer()
+        assert result is not None
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.value == result.label
+        assert set(state.attributes["probabilities"]) == set(recognizer.model.labels)  # type: ignore[union-attr]
+        assert state.attributes["feature_spec"] == DEFAULT_SPEC.version
+        assert isinstance(state.attributes["drivers"], dict)
+        assert fired and fired[0]["label"] == result.label and "probabilities" in fired[0]
+        recognizer.infer()
+        assert len(fired) == 1  # an event only when the recognised scene changes
+    finally:
+        await hub.async_stop()
+
+
+async def test_corrupt_model_leaves_hub_running(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    hub = _make_hub(tmp_path)
+    recognizer = SceneRecognizer(bad)
+    hub.add_component(recognizer)
+    await hub.async_start()
+    try:
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.value == "unavailable"
+        assert "could not be loaded" in state.attributes["error"]
+        assert recognizer.infer() is None
+        hub.states.async_set("binary_sensor.x", "on")  # the hub still works
+        assert hub.states.get("binary_sensor.x") is not None
+    finally:
+        await hub.async_stop()
+
+
+async def test_missing_model_says_why(tmp_path: Path) -> None:
+    hub = _make_hub(tmp_path)
+    hub.add_component(SceneRecognizer(tmp_path / "absent.onnx"))
+    await hub.async_start()
+    try:
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and "does not exist" in state.attributes["error"]
+    finally:
+        await hub.async_stop()
+
+
+async def test_relevant_event_triggers_inference_in_the_loop(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    import asyncio
+
+    hub = _make_hub(tmp_path)
+    recognizer = SceneRecognizer(trained[1], interval=3600, debounce=0)  # the schedule alone would not fire
+    hub.add_component(recognizer)
+    published = asyncio.Event()
+    hub.bus.listen(EVENT_SCENE_RECOGNIZED, lambda e: published.set())
+    await hub.async_start()
+    try:
+        ids = _add_entities(hub)
+        before = recognizer.extractor.features(0.0).copy()
+        hub.states.async_set(ids["temp"], 21.5)  # irrelevant: no channel, no wake-up
+        assert not recognizer._wake.is_set()
+        assert (recognizer.extractor.features(0.0) == before).all()
+        hub.states.async_set(ids["motion"], "on")
+        await asyncio.wait_for(published.wait(), timeout=30)  # a guard against hanging, not a timing check
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.value in recognizer.model.labels  # type: ignore[union-attr]
+    finally:
+        await hub.async_stop()
+
+
+async def test_devices_already_on_at_start_are_known(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    hub = _make_hub(tmp_path)
+    ids = _add_entities(hub)
+    hub.states.async_set(ids["tv"], 95.0)  # the TV was on before the recogniser started
+    recognizer = SceneRecognizer(trained[1], interval=3600)
+    hub.add_component(recognizer)
+    await hub.async_start()
+    try:
+        named = dict(zip(DEFAULT_SPEC.feature_names, recognizer.extractor.features(1e10), strict=True))
+        assert named["living_room.power.active"] == 1.0
+        assert named["kitchen.motion.active"] == 0.0
+    finally:
+        await hub.async_stop()

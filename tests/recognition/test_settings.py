@@ -1,0 +1,24 @@
+"""The recognition config section builds (or skips) the component."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.recognition.component import DEFAULT_MODEL
+from hub.recognition.settings import recognizer_from_config
+
+
+def test_defaults_use_bundled_model() -> None:
+    rec = recognizer_from_config({"hub": {"time_zone": "Europe/Amsterdam"}})
+    assert rec is not None and rec.model_path == DEFAULT_MODEL and rec.interval == 60.0
+    assert str(rec.tz) == "Europe/Amsterdam"
+
+
+def test_disabled_and_relative_model(tmp_path: Path) -> None:
+    assert recognizer_from_config({"recognition": {"enabled": False}}) is None
+    rec = recognizer_from_config({"recognition": {"model": "mine.onnx", "interval": 30}}, tmp_path)
+    assert rec is not None and rec.model_path == tmp_path / "mine.onnx" and rec.interval == 30.0
+
+
+def test_bundled_model_exists_and_is_small() -> None:
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 1_000_000

@@ -144,6 +144,15 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_scene_file(tmp_path / "missing.yaml")
 
 
+def test_trigger_event_and_labels_match_the_recognizer() -> None:
+    from hub.recognition.component import EVENT_SCENE_RECOGNIZED
+    from hub.recognition.mapping import SCENES
+
+    assert SCENE_RECOGNIZED == EVENT_SCENE_RECOGNIZED
+    sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
+    assert {t.label for s in sf.home_scenes for t in s.situations} <= set(SCENES)
+
+
 def test_situation_gate_threshold_and_cooldown() -> None:
     now = [100.0]
     gate = SituationGate(SituationTrigger("movie", 0.8, 60), clock=lambda: now[0])
@@ -212,14 +221,14 @@ async def test_manager_activates_by_api_and_by_recognised_situation(tmp_path: Pa
         (cb,) = hub.listeners[SCENE_RECOGNIZED]
 
         class Ev:
-            data = {"label": "watching_tv", "confidence": 0.91, "probabilities": {"watching_tv": 0.91}}
+            data = {"label": "relaxing", "confidence": 0.91, "probabilities": {"relaxing": 0.91}}
 
         cb(Ev())
         cb(Ev())  # inside the cooldown: ignored
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         assert len(hub.calls) == 2
-        cb({"label": "watching_tv", "confidence": 0.5})  # below threshold (plain dict event also accepted)
+        cb({"label": "relaxing", "confidence": 0.5})  # below threshold (plain dict event also accepted)
         await asyncio.sleep(0)
         assert len(hub.calls) == 2
     finally:
@@ -251,7 +260,7 @@ async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Pa
         res = await mgr.async_activate("good_night")
         assert not res.failed
         assert hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 18
-        hub.bus.fire(SCENE_RECOGNIZED, {"label": "watching_tv", "confidence": 0.93, "probabilities": {}})
+        hub.bus.fire(SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.93, "probabilities": {}})
         while hub.states.get("switch.living_room_tv_plug").value != "on":
             await asyncio.sleep(0.01)  # bounded by the suite's timeout
         assert hub.states.get("light.living_room_ceiling_light").attributes["brightness"] == 40

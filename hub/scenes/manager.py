@@ -161,6 +161,8 @@ class SceneManager:
 def from_config(config_dir: Path | str, config: Mapping[str, Any]) -> SceneManager:
     """The scenes component as configured: `scenes: {paths: [...]}` in configuration.yaml (relative paths are
     under the config directory); default `<config dir>/scenes/`. For hub.setup.build_hub."""
+    from . import settings  # noqa: F401  (registers the section, so configuration.yaml may use it)
+
     section = config.get("scenes") or {}
     paths = section.get("paths") or ["scenes"]
     return SceneManager([Path(config_dir) / p for p in paths])

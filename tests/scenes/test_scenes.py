@@ -279,3 +279,17 @@ async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(
     mgr = from_config(tmp_path, {"scenes": {"paths": ["mine"]}})
     mgr.load(FakeHub())
     assert sorted(mgr.scenes) == ["good_night", "movie_night"]
+
+
+def test_configuration_yaml_scenes_section(tmp_path: Path) -> None:
+    import hub.scenes.settings  # noqa: F401
+    from hub.config import ConfigError, load_config
+    from hub.scenes import from_config
+
+    (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: [mine, /srv/scenes]\n")
+    config = load_config(tmp_path)
+    assert config["scenes"]["paths"] == ["mine", "/srv/scenes"]
+    assert [str(p) for p in from_config(tmp_path, config)._paths] == [str(tmp_path / "mine"), "/srv/scenes"]
+    (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: mine\n")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path)

@@ -14,7 +14,7 @@ from .core import Hub
 
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
-_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings")
+_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings", "hub.recognition.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -47,6 +47,11 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
 
         hub.add_component(VirtualAppliances())
         hub.add_component(DemoAppliances())  # after "drivers": it adopts its simulators through it
+    from .recognition.settings import recognizer_from_config
+
+    recognizer = recognizer_from_config(config, Path(config_dir))
+    if recognizer is not None:
+        hub.add_component(recognizer)
     if (config.get("mqtt") or {}).get("enabled"):
         from .mqtt import MqttBridge
 

@@ -74,9 +74,13 @@ def _hash(secret: str) -> str:
 
 
 class TokenStore:
+    # Cached verdicts are re-read from the database after this many seconds, so that a token revoked
+    # by another process (``qilu-hub token revoke`` while the hub runs) stops working soon after.
+    recheck_after = 5.0
+
     def __init__(self, store: RegistryStore) -> None:
         self._store = store
-        self._cache: dict[str, Token] = {}
+        self._cache: dict[str, tuple[Token, float]] = {}
 
     def create(self, name: str, scopes: Scopes | None = None) -> tuple[Token, str]:
         """Create a token; the secret is returned once and never stored."""
@@ -93,8 +97,9 @@ class TokenStore:
             return None
         digest = _hash(secret)
         cached = self._cache.get(digest)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[1] < self.recheck_after:
+            return cached[0]
+        self._cache.pop(digest, None)
         rows = self._store.execute(
             "SELECT id, name, hash, scopes, created, last_used, revoked FROM tokens WHERE hash = ?", (digest,)
         )
@@ -102,7 +107,7 @@ class TokenStore:
             return None
         tid, name, _, scopes, created, last_used, revoked = rows[0]
         token = Token(tid, name, Scopes.from_dict(json.loads(scopes)), created, last_used, revoked)
-        self._cache[digest] = token
+        self._cache[digest] = (token, time.monotonic())
         return token
 
     def list(self) -> list[Token]:

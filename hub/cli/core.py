@@ -64,6 +64,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _, secret = hub.tokens.create("demo", Scopes(admin=True))
     print(f"qilu-hub demo: config in {directory}")
     print(f"qilu-hub demo: access token {secret}")
+    if "api" in hub.components:
+        conf = hub.config["hub"]
+        scheme = "https" if conf.get("tls_certificate") else "http"
+        host = "127.0.0.1" if conf["bind"] in ("0.0.0.0", "::") else conf["bind"]
+        print(f"qilu-hub demo: dashboard {scheme}://{host}:{conf['port']}/?token={secret}")
     asyncio.run(_run(hub, args.seconds))
     return 0
 

@@ -1,0 +1,263 @@
+"""The API component: builds the aiohttp application and serves it.
+
+Routes: Home Assistant's WebSocket (``/api/websocket``) and REST (``/api/...``),
+the native msgpack stream (``/api/stream``), the OpenAPI document, the dashboard
+(``/``) and its JSON helpers. One middleware enforces, for every route except
+``/api/health``: the Origin check (browsers), the failed-login limit and a valid
+token. WebSocket routes authenticate in-band (their protocols' ``auth`` message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSCloseCode, web
+
+from ..config import ConfigError
+from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
+from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
+from . import dashboard, ha_format, rest
+from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, bearer, origin_allowed
+from .keys import API_KEY
+from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
+from .openapi import openapi_document
+from .stream import StateBytesCache, StreamFanout, handle_stream
+from .websocket_ha import HaConnection, HaFanout, handle_websocket
+
+if TYPE_CHECKING:
+    from ..core import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/api/health"})
+IN_BAND_AUTH_PATHS = frozenset({"/api/websocket", "/api/stream"})
+MAX_REST_BODY = 64 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiServer:
+    """Hub component ``api``: serves the HTTP/WebSocket API and the dashboard."""
+
+    name = "api"
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        login_limiter: LoginLimiter | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self.max_message_bytes = max_message_bytes
+        self.max_connections = max_connections
+        self.open_sockets = 0  # WebSockets open now, authenticated or not
+        self.login_limiter = login_limiter or LoginLimiter()
+        self.port: int | None = None
+        self.scheme = "http"
+        self.allowed_origins: frozenset[str] = frozenset()
+        self.state_json = ha_format.StateJsonCache()
+        self.state_bytes = StateBytesCache()
+        self.ha_connections: set[HaConnection] = set()
+        self.ha_fanout = HaFanout(self)
+        self.stream_fanout = StreamFanout(self)
+        self._hub: Hub | None = None
+        self._areas: AreaLookup | None = None
+        self._runner: web.AppRunner | None = None
+        self._unlisten: list[Callable[[], None]] = []
+
+    @property
+    def hub(self) -> Hub:
+        assert self._hub is not None, "the API is not started"
+        return self._hub
+
+    @property
+    def areas(self) -> AreaLookup:
+        assert self._areas is not None
+        return self._areas
+
+    @property
+    def url(self) -> str:
+        host = self._host or DEFAULT_BIND
+        return f"{self.scheme}://{host}:{self.port}"
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def async_start(self, hub: Hub) -> None:
+        self._hub = hub
+        self._areas = AreaLookup(hub)
+        conf = hub.config.get("hub", {})
+        self._host = self._host or conf.get("bind") or DEFAULT_BIND
+        port = self._port if self._port is not None else conf.get("port", DEFAULT_PORT)
+        self.allowed_origins = frozenset(conf.get("allowed_origins") or ())
+        ssl_context = None
+        config_file = hub.config_dir / CONFIG_FILE
+        if conf.get("tls_certificate"):
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                ssl_context.load_cert_chain(conf["tls_certificate"], conf.get("tls_key"))
+            except (OSError, ssl.SSLError) as err:
+                raise ConfigError(config_file, None, "hub.tls_certificate",
+                                  f"certificate/key cannot be loaded: {err}") from err
+            self.scheme = "https"
+        for event_type in (EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED):
+            self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
+        self._unlisten.append(hub.bus.listen("state_changed", self._forget_removed))
+        app = build_app(self)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, port, ssl_context=ssl_context, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(config_file, None, "hub.port",
+                              f"cannot listen on {self._host}:{port}: {err.strerror or err}") from err
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        _LOGGER.info("API listening on %s", self.url)
+
+    async def async_stop(self) -> None:
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten.clear()
+        for conn in list(self.ha_connections):
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Hub shutting down")
+        for stream_conn in list(self.stream_fanout.connections):
+            with contextlib.suppress(Exception):
+                await stream_conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Hub shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _registry_changed(self, event: Any) -> None:
+        self.areas.invalidate()
+        for conn in self.stream_fanout.connections:
+            conn.invalidate()
+
+    def _forget_removed(self, event: Any) -> None:
+        if event.data["new_state"] is None:
+            self.state_json.forget(event.data["entity_id"])
+            self.state_bytes.forget(event.data["entity_id"])
+
+    # -- helpers used by the protocols --------------------------------------------------
+    def principal_for(self, secret: str) -> Principal | None:
+        token = self.hub.tokens.verify(secret)
+        return Principal(token, self.areas) if token is not None else None
+
+    def pending_messages(self) -> int:
+        """Messages queued for Home Assistant protocol clients (the benchmark paces itself on it)."""
+        return sum(conn.pending_count() for conn in self.ha_connections)
+
+    def config_dict(self) -> dict[str, Any]:
+        hub = self.hub
+        conf = hub.config.get("hub", {})
+        return {
+            "latitude": conf.get("latitude") or 0.0,
+            "longitude": conf.get("longitude") or 0.0,
+            "elevation": 0,
+            "unit_system": {"length": "km", "accumulated_precipitation": "mm", "mass": "g", "pressure": "Pa",
+                            "temperature": "°C", "volume": "L", "wind_speed": "m/s"},
+            "location_name": conf.get("name", "Home"),
+            "time_zone": conf.get("time_zone", "UTC"),
+            "components": sorted({"api", "websocket_api", "history", *hub.components}),
+            "config_dir": str(hub.config_dir),
+            "allowlist_external_dirs": [],
+            "allowlist_external_urls": [],
+            "version": hub.version,
+            "config_source": "yaml",
+            "recovery_mode": False,
+            "safe_mode": False,
+            "state": "RUNNING",
+            "external_url": None,
+            "internal_url": None,
+            "currency": "EUR",
+            "country": None,
+            "language": "en",
+        }
+
+    def devices_list(self, principal: Principal) -> list[dict[str, Any]]:
+        hub = self.hub
+        out = []
+        for device in hub.devices.all():
+            entities = hub.entities.for_device(device.id)
+            if not principal.unrestricted and not any(principal.can_see(e.entity_id) for e in entities):
+                continue
+            out.append({
+                "id": device.id, "name": device.name, "name_by_user": device.name_by_user,
+                "manufacturer": device.manufacturer, "model": device.model, "sw_version": device.sw_version,
+                "area_id": device.area_id, "via_device_id": device.via_device_id,
+                "identifiers": [[ns, val] for ns, val in device.identifiers],
+                "connections": [[kind, val] for kind, val in device.connections],
+            })
+        return out
+
+
+def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
+    if request.path == "/" and request.method == "GET":
+        return web.Response(text=dashboard.LOGIN_PAGE, status=status, content_type="text/html")
+    return web.json_response({"message": message}, status=status)
+
+
+@web.middleware
+async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    api: ApiServer = request.app[API_KEY]
+    path = request.path
+    if path in PUBLIC_PATHS:
+        return await handler(request)
+    if not origin_allowed(request, api.allowed_origins):
+        return web.json_response({"message": "Origin not allowed"}, status=403)
+    if path in IN_BAND_AUTH_PATHS:
+        if api.open_sockets >= api.max_connections:
+            return web.json_response({"message": "Too many connections"}, status=503)
+        api.open_sockets += 1
+        try:
+            return await handler(request)
+        finally:
+            api.open_sockets -= 1
+    address = request.remote or "?"
+    if api.login_limiter.blocked(address):
+        return _unauthorized(request, "Too many failed login attempts; try again later", 429)
+    if path == "/" and "token" in request.query:
+        # Dashboard login: keep the token in a cookie and take it out of the address bar.
+        principal = api.principal_for(request.query["token"])
+        if principal is None:
+            api.login_limiter.failed(address)
+            return _unauthorized(request, "Invalid access token")
+        response = web.HTTPFound("/")
+        response.set_cookie(COOKIE, request.query["token"], httponly=False, samesite="Strict", path="/",
+                            secure=api.scheme == "https")
+        return response
+    secret = bearer(request)
+    if not secret:
+        return _unauthorized(request, "Missing access token")
+    principal = api.principal_for(secret)
+    if principal is None:
+        api.login_limiter.failed(address)
+        return _unauthorized(request, "Invalid access token")
+    request["principal"] = principal
+    return await handler(request)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[API_KEY].hub.version))
+
+
+def build_app(api: ApiServer) -> web.Application:
+    app = web.Application(middlewares=[security_middleware], client_max_size=MAX_REST_BODY)
+    app[API_KEY] = api
+    app.router.add_get("/api/websocket", handle_websocket)
+    app.router.add_get("/api/stream", handle_stream)
+    app.router.add_get("/api/openapi.json", get_openapi)
+    rest.add_routes(app)
+    dashboard.add_routes(app)
+    return app

@@ -1,0 +1,125 @@
+"""The web dashboard: static files from the package plus small JSON endpoints it reads.
+
+No build chain: ``static/`` holds plain HTML, JavaScript and CSS. The page gets live
+state over the Home Assistant WebSocket protocol (``subscribe_entities``) and sends
+commands with the REST service endpoint.
+
+The discovery inbox is provided by the component named ``discovery`` when one is
+added; it is duck-typed (:class:`DiscoveryInbox`) so the API needs no import of it.
+Without one the dashboard shows an empty inbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from . import ha_format
+from .auth import Principal
+from .keys import API_KEY
+
+STATIC = Path(__file__).with_name("static")
+SCENE_ENTITY = "sensor.household_scene"
+
+LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>qilu-hub: sign in</title></head>
+<body><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
+<form method="get" action="/"><input name="token" type="password" size="50" placeholder="qh_..." autofocus>
+<button type="submit">Open</button></form></body></html>"""
+
+
+@runtime_checkable
+class DiscoveryInbox(Protocol):
+    """What the ``discovery`` component offers the dashboard."""
+
+    def inbox_entries(self) -> list[Any]: ...
+
+    async def async_adopt(self, key: str) -> Any: ...
+
+    async def async_ignore(self, key: str) -> Any: ...
+
+
+def _principal(request: web.Request) -> Principal:
+    principal: Principal = request["principal"]
+    return principal
+
+
+def _inbox(request: web.Request) -> DiscoveryInbox | None:
+    component = request.app[API_KEY].hub.components.get("discovery")
+    return component if isinstance(component, DiscoveryInbox) else None
+
+
+def _plain(entry: Any) -> Any:
+    if hasattr(entry, "to_dict"):
+        return entry.to_dict()
+    if hasattr(entry, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(entry)
+    return entry
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def registry(request: web.Request) -> web.Response:
+    """Areas, devices and entities (with their commands) visible to the token."""
+    api = request.app[API_KEY]
+    hub = api.hub
+    principal = _principal(request)
+    entities = []
+    for entity in hub.entities.all():
+        if not principal.can_see(entity.entity_id):
+            continue
+        entities.append({
+            "entity_id": entity.entity_id, "name": entity.name, "device_id": entity.device_id,
+            "area_id": hub.entities.area_of(entity), "domain": entity.domain, "device_class": entity.device_class,
+            "unit": entity.unit, "capabilities": list(entity.capabilities),
+            "commands": {name: {arg: {"required": spec.required, **spec.json_schema()}
+                                for arg, spec in cmd.args.items()} for name, cmd in entity.commands.items()},
+            "controllable": principal.can_control(entity.entity_id),
+        })
+    body = {
+        "name": hub.config.get("hub", {}).get("name", "Home"),
+        "areas": [area.to_dict() for area in hub.areas.all()
+                  if principal.unrestricted or area.id in {e["area_id"] for e in entities}],
+        "devices": api.devices_list(principal),
+        "entities": entities,
+        "scene_entity": SCENE_ENTITY,
+        "token": {"name": principal.token.name, **principal.scopes.to_dict()},
+    }
+    return web.Response(text=ha_format.dumps(body), content_type="application/json")
+
+
+async def discovery_list(request: web.Request) -> web.Response:
+    inbox = _inbox(request)
+    entries = [_plain(e) for e in inbox.inbox_entries()] if inbox is not None else []
+    body = {"available": inbox is not None, "entries": entries}
+    return web.Response(text=ha_format.dumps(body), content_type="application/json")
+
+
+async def discovery_action(request: web.Request) -> web.Response:
+    if not _principal(request).admin:
+        return web.json_response({"message": "adopting or ignoring devices needs an admin token"}, status=403)
+    inbox = _inbox(request)
+    if inbox is None:
+        return web.json_response({"message": "discovery is not running"}, status=404)
+    key, action = request.match_info["key"], request.match_info["action"]
+    try:
+        result = await (inbox.async_adopt(key) if action == "adopt" else inbox.async_ignore(key))
+    except KeyError:
+        return web.json_response({"message": f"no inbox entry {key!r}"}, status=404)
+    except ValueError as err:
+        return web.json_response({"message": str(err)}, status=400)
+    return web.Response(text=ha_format.dumps({"ok": True, "result": _plain(result)}),
+                        content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    app.router.add_get("/api/dashboard/registry", registry)
+    app.router.add_get("/api/discovery", discovery_list)
+    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore}", discovery_action)

@@ -1,0 +1,12 @@
+"""Typed keys of the aiohttp application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .app import ApiServer
+
+API_KEY: web.AppKey[ApiServer] = web.AppKey("api")

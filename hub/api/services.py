@@ -1,0 +1,141 @@
+"""Home Assistant services mapped onto the capability commands of the common model.
+
+``light.turn_on`` with ``brightness`` on ``light.kitchen_ceiling`` becomes the
+command ``turn_on`` with ``{"brightness": ...}`` for that entity; the command names
+and arguments already follow Home Assistant's, so the mapping is mostly routing:
+which entities a call targets (``entity_id``, ``area_id``, ``device_id``, in
+``target`` or in the service data) and whether the caller's token may control them.
+``homeassistant.turn_on/turn_off/toggle`` apply to any domain, as in Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..capabilities import CommandError
+from ..context import Context
+from .auth import Principal
+
+if TYPE_CHECKING:
+    from ..core import Hub
+
+GENERIC_DOMAIN = "homeassistant"
+GENERIC_SERVICES = ("turn_on", "turn_off", "toggle")
+_TARGET_KEYS = ("entity_id", "area_id", "device_id")
+
+# Our command error codes → Home Assistant's WebSocket error codes.
+HA_ERROR_CODES = {
+    "not_found": "not_found",
+    "not_supported": "not_supported",
+    "invalid_format": "invalid_format",
+    "out_of_range": "invalid_format",
+    "not_allowed": "not_allowed",
+    "unauthorized": "unauthorized",
+    "timeout": "timeout",
+    "unavailable": "home_assistant_error",
+    "driver_error": "home_assistant_error",
+}
+
+
+def services_of(hub: Hub, principal: Principal | None = None) -> dict[str, dict[str, Any]]:
+    """``get_services``: per domain, the commands its visible entities accept, with their fields."""
+    out: dict[str, dict[str, Any]] = {}
+    for entity in hub.entities.all():
+        if principal is not None and not principal.can_see(entity.entity_id):
+            continue
+        domain = out.setdefault(entity.domain, {})
+        for name, spec in entity.commands.items():
+            service = domain.setdefault(name, {"name": name.replace("_", " ").capitalize(),
+                                               "description": spec.description, "fields": {}})
+            for arg, value_spec in spec.args.items():
+                service["fields"][arg] = {"required": value_spec.required, **value_spec.json_schema()}
+    if out:
+        out[GENERIC_DOMAIN] = {name: {"name": name.replace("_", " ").capitalize(), "description": "", "fields": {}}
+                               for name in GENERIC_SERVICES}
+    return out
+
+
+def _as_list(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise CommandError("invalid_format", f"{key} must be a string or a list of strings")
+
+
+def resolve_targets(
+    hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any] | None
+) -> tuple[list[str], list[str]]:
+    """Entity ids named by ``target`` and the service data: (named explicitly, found via area/device)."""
+    if target is not None and not isinstance(target, Mapping):
+        raise CommandError("invalid_format", "target must be an object")
+    wanted: dict[str, list[str]] = {key: [] for key in _TARGET_KEYS}
+    for source in (target or {}, data):
+        for key in _TARGET_KEYS:
+            if key in source:
+                wanted[key] += _as_list(source[key], key)
+    explicit = list(dict.fromkeys(wanted["entity_id"]))
+    entity_ids: list[str] = []
+    if "all" in explicit:
+        explicit.remove("all")
+        entity_ids = [e.entity_id for e in hub.entities.all()]
+    if wanted["area_id"]:
+        areas = set(wanted["area_id"])
+        entity_ids += [e.entity_id for e in hub.entities.all() if hub.entities.area_of(e) in areas]
+    if wanted["device_id"]:
+        for device_id in wanted["device_id"]:
+            entity_ids += [e.entity_id for e in hub.entities.for_device(device_id)]
+    return explicit, [e for e in dict.fromkeys(entity_ids) if e not in explicit]
+
+
+async def call_service(
+    hub: Hub,
+    principal: Principal,
+    domain: Any,
+    service: Any,
+    service_data: Any,
+    target: Any = None,
+) -> Context:
+    """Run a Home Assistant service call; raises CommandError with one of our codes."""
+    if not isinstance(domain, str) or not isinstance(service, str):
+        raise CommandError("invalid_format", "domain and service must be strings")
+    if service_data is None:
+        service_data = {}
+    if not isinstance(service_data, Mapping):
+        raise CommandError("invalid_format", "service_data must be an object")
+    known = services_of(hub)
+    if service not in known.get(domain, {}):
+        raise CommandError("not_found", f"Service {domain}.{service} not found.")
+    explicit, expanded = resolve_targets(hub, service_data, target)
+    if not explicit and not expanded:
+        raise CommandError("invalid_format", f"{domain}.{service} needs a target: entity_id, area_id or device_id")
+    args = {key: value for key, value in service_data.items() if key not in _TARGET_KEYS}
+    # Entities reached through an area or device are skipped when the service does not apply to them
+    # (a power meter in the room has no turn_off), as in Home Assistant; named ones are errors.
+    for entity_id in expanded:
+        entity = hub.entities.get(entity_id)
+        if (entity is not None and service in entity.commands and principal.can_control(entity_id)
+                and (domain == GENERIC_DOMAIN or entity.domain == domain)):
+            explicit.append(entity_id)
+    entity_ids = explicit
+    for entity_id in entity_ids:
+        entity = hub.entities.get(entity_id)
+        if entity is None or not principal.can_see(entity_id):
+            raise CommandError("not_found", f"Entity {entity_id} not found.")
+        if not principal.can_control(entity_id):
+            raise CommandError("unauthorized", f"this token may not control {entity_id}")
+        if domain != GENERIC_DOMAIN and entity.domain != domain:
+            raise CommandError("invalid_format", f"{domain}.{service} does not apply to {entity_id}")
+    context = Context("api", token_id=principal.token.id)
+    commands = hub.commands
+    results = await asyncio.gather(
+        *(commands.async_call(entity_id, service, args, context) for entity_id in entity_ids), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            if isinstance(result, CommandError):
+                raise result
+            raise CommandError("driver_error", f"{type(result).__name__}: {result}")
+    return context

@@ -1,0 +1,390 @@
+"""``/api/stream``: the native binary stream for XR and game-engine clients (see docs/stream.md).
+
+Each WebSocket binary frame holds one msgpack map. A subscription receives a
+``snapshot`` and then ``delta`` messages. Changes are coalesced per subscription in
+a dict keyed by entity id: a client that reads slowly receives the latest state of
+each entity it missed, never a growing backlog. The writer awaits the socket
+(TCP back-pressure), and while it waits new changes overwrite older ones.
+
+Each state is msgpack-encoded once (cached per State object) and deltas are
+assembled from those bytes, so the per-subscriber cost is concatenation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ..bus import Event
+from ..capabilities import CommandError
+from ..context import Context
+from ..states import EVENT_STATE_CHANGED, State
+from .auth import Principal
+from .keys import API_KEY
+from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, RateLimit
+
+if TYPE_CHECKING:
+    from .app import ApiServer
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTIONS = 16
+MAX_FILTER_ITEMS = 10000
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
+_packer = msgpack.Packer(default=_fallback)
+pack: Callable[[Any], bytes] = _packer.pack
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True,
+                           ext_hook=_reject_ext)
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise ValueError("msgpack extension types are not accepted")
+
+
+def _map_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x80 | n,))
+    if n < 0x10000:
+        return b"\xde" + n.to_bytes(2, "big")
+    return b"\xdf" + n.to_bytes(4, "big")
+
+
+def state_entry(state: State) -> dict[str, Any]:
+    return {"v": state.value, "a": dict(state.attributes), "lc": state.last_changed, "lu": state.last_updated}
+
+
+class StateBytesCache:
+    """msgpack bytes of ``{"v","a","lc","lu"}`` per entity, computed once per State object."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[State, bytes]] = {}
+
+    def get(self, state: State) -> bytes:
+        entry = self._entries.get(state.entity_id)
+        if entry is not None and entry[0] is state:
+            return entry[1]
+        data = pack(state_entry(state))
+        self._entries[state.entity_id] = (state, data)
+        return data
+
+    def forget(self, entity_id: str) -> None:
+        self._entries.pop(entity_id, None)
+
+
+def _error(msg_id: Any, code: str, message: str) -> bytes:
+    return pack({"type": "result", "id": msg_id, "success": False, "error": {"code": code, "message": message}})
+
+
+def _str_list(msg: Mapping[str, Any], key: str) -> frozenset[str] | None:
+    value = msg.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_FILTER_ITEMS or not all(isinstance(v, str) for v in value):
+        raise CommandError("invalid_format", f"{key} must be a list of strings")
+    return frozenset(value)
+
+
+class StreamSubscription:
+    __slots__ = ("_match", "areas", "capabilities", "entities", "id", "pending", "prefix")
+
+    def __init__(self, sub_id: Any, entities: frozenset[str] | None, areas: frozenset[str] | None,
+                 capabilities: frozenset[str] | None) -> None:
+        self.id = sub_id
+        self.entities = entities
+        self.areas = areas
+        self.capabilities = capabilities
+        self.pending: dict[str, State | None] = {}
+        self._match: dict[str, bool] = {}
+        self.prefix = pack("type") + pack("delta") + pack("id") + pack(sub_id) + pack("states")
+
+    def matches(self, api: ApiServer, principal: Principal, entity_id: str) -> bool:
+        verdict = self._match.get(entity_id)
+        if verdict is None:
+            verdict = principal.can_see(entity_id) and self._filters_match(api, entity_id)
+            if len(self._match) < 100000:
+                self._match[entity_id] = verdict
+        return verdict
+
+    def _filters_match(self, api: ApiServer, entity_id: str) -> bool:
+        if self.entities is not None and entity_id not in self.entities:
+            return False
+        if self.areas is not None and api.areas.area_of(entity_id) not in self.areas:
+            return False
+        if self.capabilities is not None:
+            entity = api.hub.entities.get(entity_id)
+            if entity is None or self.capabilities.isdisjoint(entity.capabilities):
+                return False
+        return True
+
+    def invalidate(self) -> None:
+        self._match.clear()
+
+
+class StreamConnection:
+    """One authenticated stream client: subscriptions, control replies and one writer."""
+
+    __slots__ = ("_calls", "_control", "_dirty", "_waiter", "api", "closing", "principal", "subs", "ws")
+
+    def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
+        self.api = api
+        self.ws = ws
+        self.principal = principal
+        self.subs: dict[Any, StreamSubscription] = {}
+        self.closing = False
+        self._control: deque[bytes] = deque()
+        self._dirty: set[Any] = set()
+        self._waiter: asyncio.Future[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def send(self, data: bytes) -> None:
+        if not self.closing:
+            self._control.append(data)
+            self._wake()
+
+    def on_change(self, entity_id: str, new_state: State | None) -> None:
+        api, principal = self.api, self.principal
+        for sub in self.subs.values():
+            if sub.matches(api, principal, entity_id):
+                sub.pending[entity_id] = new_state
+                self._dirty.add(sub.id)
+        if self._dirty:
+            self._wake()
+
+    def invalidate(self) -> None:
+        for sub in self.subs.values():
+            sub.invalidate()
+
+    async def write_loop(self) -> None:
+        ws = self.ws
+        loop = asyncio.get_running_loop()
+        cache = self.api.state_bytes
+        while not self.closing:
+            if self._control:
+                await ws.send_bytes(self._control.popleft())
+                continue
+            if not self._dirty:
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+                continue
+            dirty, self._dirty = self._dirty, set()
+            for sub_id in dirty:
+                sub = self.subs.get(sub_id)
+                if sub is None or not sub.pending:
+                    continue
+                pending, sub.pending = sub.pending, {}
+                parts = [sub.prefix, b""]
+                removed: list[str] = []
+                count = 0
+                for entity_id, state in pending.items():
+                    if state is None:
+                        removed.append(entity_id)
+                    else:
+                        parts.append(pack(entity_id))
+                        parts.append(cache.get(state))
+                        count += 1
+                parts[1] = _map_header(count)
+                parts.append(pack("removed"))
+                parts.append(pack(removed))
+                await ws.send_bytes(b"\x84" + b"".join(parts))
+
+    def stop(self) -> None:
+        self.closing = True
+        self.subs.clear()
+        for task in self._calls:
+            task.cancel()
+        self._wake()
+
+    # -- incoming -----------------------------------------------------------------------
+    def handle(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            self.send(_error(None, "invalid_format", "each message must be a msgpack map"))
+            return
+        msg_id = msg.get("id")
+        if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, int | str)):
+            self.send(_error(None, "invalid_format", "id must be an integer or a string"))
+            return
+        kind = msg.get("type")
+        try:
+            if kind == "ping":
+                self.send(pack({"type": "pong", "id": msg_id}))
+            elif kind == "subscribe":
+                self._subscribe(msg_id, msg)
+            elif kind == "unsubscribe":
+                target = msg.get("subscription", msg_id)
+                sub = self.subs.pop(target, None) if isinstance(target, int | str) else None
+                if sub is None:
+                    raise CommandError("not_found", "no such subscription")
+                self._dirty.discard(sub.id)
+                self.send(pack({"type": "result", "id": msg_id, "success": True}))
+            elif kind == "call":
+                self._call(msg_id, msg)
+            else:
+                raise CommandError("unknown_command", f"unknown message type {kind!r}")
+        except CommandError as err:
+            self.send(_error(msg_id, err.code, err.message))
+        except Exception:  # a bug must cost this message, not the connection or the hub
+            _LOGGER.exception("Error handling stream message %r", kind)
+            self.send(_error(msg_id, "unknown_error", "internal error"))
+
+    def _subscribe(self, msg_id: Any, msg: dict[str, Any]) -> None:
+        if msg_id is None:
+            raise CommandError("invalid_format", "subscribe needs an id")
+        if msg_id in self.subs:
+            raise CommandError("id_reuse", f"subscription {msg_id!r} already exists")
+        if len(self.subs) >= MAX_SUBSCRIPTIONS:
+            raise CommandError("not_allowed", f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        sub = StreamSubscription(msg_id, _str_list(msg, "entities"), _str_list(msg, "areas"),
+                                 _str_list(msg, "capabilities"))
+        api, principal = self.api, self.principal
+        cache = api.state_bytes
+        states = [s for s in api.hub.states.all() if sub.matches(api, principal, s.entity_id)]
+        parts = [pack(s.entity_id) + cache.get(s) for s in states]
+        self.send(b"\x83" + pack("type") + pack("snapshot") + pack("id") + pack(msg_id) + pack("states")
+                  + _map_header(len(parts)) + b"".join(parts))
+        self.subs[msg_id] = sub  # registered with the snapshot queued: every later change arrives as a delta
+
+    def _call(self, msg_id: Any, msg: dict[str, Any]) -> None:
+        entity_id, command, args = msg.get("entity_id"), msg.get("command"), msg.get("args")
+        if not isinstance(entity_id, str) or not isinstance(command, str):
+            raise CommandError("invalid_format", "call needs entity_id and command (strings)")
+        if args is not None and not isinstance(args, dict):
+            raise CommandError("invalid_format", "args must be a map")
+        if not self.principal.can_see(entity_id) or self.api.hub.entities.get(entity_id) is None:
+            raise CommandError("not_found", f"entity {entity_id!r} does not exist")
+        if not self.principal.can_control(entity_id):
+            raise CommandError("unauthorized", f"this token may not control {entity_id}")
+        if len(self._calls) >= MAX_CALLS_IN_FLIGHT:
+            raise CommandError("not_allowed", "too many calls in flight on this connection")
+        task = asyncio.get_running_loop().create_task(self._run_call(msg_id, entity_id, command, args))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _run_call(self, msg_id: Any, entity_id: str, command: str, args: dict[str, Any] | None) -> None:
+        context = Context("stream", token_id=self.principal.token.id)
+        try:
+            await self.api.hub.commands.async_call(entity_id, command, args, context)
+        except CommandError as err:
+            self.send(_error(msg_id, err.code, err.message))
+            return
+        self.send(pack({"type": "result", "id": msg_id, "success": True}))
+
+
+class StreamFanout:
+    """One state_changed listener for all stream connections."""
+
+    __slots__ = ("_api", "_unlisten", "connections")
+
+    def __init__(self, api: ApiServer) -> None:
+        self._api = api
+        self.connections: list[StreamConnection] = []
+        self._unlisten: Callable[[], None] | None = None
+
+    def add(self, conn: StreamConnection) -> None:
+        self.connections = [*self.connections, conn]
+        if self._unlisten is None:
+            self._unlisten = self._api.hub.bus.listen(EVENT_STATE_CHANGED, self._on_event)
+
+    def remove(self, conn: StreamConnection) -> None:
+        self.connections = [c for c in self.connections if c is not conn]
+        if not self.connections and self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+
+    def _on_event(self, event: Event[Any]) -> None:
+        data = event.data
+        entity_id, new_state = data["entity_id"], data["new_state"]
+        for conn in self.connections:
+            if conn.subs:
+                conn.on_change(entity_id, new_state)
+
+
+async def handle_stream(request: web.Request) -> web.WebSocketResponse:
+    api: ApiServer = request.app[API_KEY]
+    ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
+    await ws.prepare(request)
+    principal = await _authenticate(api, ws, request.remote or "?")
+    if principal is None:
+        return ws
+    await ws.send_bytes(pack({"type": "auth_ok"}))
+    conn = StreamConnection(api, ws, principal)
+    api.stream_fanout.add(conn)
+    writer = asyncio.get_running_loop().create_task(conn.write_loop())
+    limit = RateLimit()
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                if not limit.allow():
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many messages")
+                    break
+                try:
+                    data = unpack(message.data)
+                except Exception as err:
+                    conn.send(_error(None, "invalid_format", f"not valid msgpack: {type(err).__name__}"))
+                    continue
+                conn.handle(data)
+            elif message.type == WSMsgType.TEXT:
+                conn.send(_error(None, "invalid_format", "send binary frames holding msgpack"))
+            elif message.type == WSMsgType.ERROR:
+                break
+    finally:
+        conn.stop()
+        api.stream_fanout.remove(conn)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+    return ws
+
+
+async def _authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str) -> Principal | None:
+    async def invalid(message: str) -> None:
+        await ws.send_bytes(pack({"type": "auth_invalid", "message": message}))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message.encode()[:120])
+
+    try:
+        message = await ws.receive(timeout=AUTH_TIMEOUT)
+    except TimeoutError:
+        await invalid("no auth message within 10 seconds")
+        return None
+    if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+        return None
+    try:
+        data = unpack(message.data) if message.type == WSMsgType.BINARY else None
+    except Exception:
+        data = None
+    if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(data.get("access_token"), str):
+        await invalid("first message must be {type: auth, access_token: ...} in msgpack")
+        return None
+    if api.login_limiter.blocked(address):
+        await invalid("too many failed login attempts; try again later")
+        return None
+    principal = api.principal_for(data["access_token"])
+    if principal is None:
+        api.login_limiter.failed(address)
+        await invalid("invalid access token")
+        return None
+    return principal

@@ -1,0 +1,151 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright (no downloaded browsers)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from playwright.async_api import async_playwright, expect
+
+from hub import Hub
+
+from .conftest import LIGHT, PLUG, Env, bearer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+class Inbox:
+    """The discovery component's dashboard protocol (hub.api.DiscoveryInbox), with one pending entry."""
+
+    name = "discovery"
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {
+            "shelly-1": {"key": "shelly-1", "name": "Shelly Plus 1", "manufacturer": "Shelly", "source": "mdns"}}
+        self.adopted: list[str] = []
+
+    async def async_start(self, hub: Hub) -> None:
+        pass
+
+    async def async_stop(self) -> None:
+        pass
+
+    def inbox_entries(self) -> list[dict[str, Any]]:
+        return list(self.entries.values())
+
+    async def async_adopt(self, key: str) -> dict[str, Any]:
+        entry = self.entries.pop(key)
+        self.adopted.append(key)
+        return entry
+
+    async def async_ignore(self, key: str) -> None:
+        del self.entries[key]
+
+
+async def test_dashboard_live_state_controls_inbox_and_scene(env: Env, tmp_path: Path) -> None:
+    inbox = Inbox()
+    env.hub.components["discovery"] = inbox  # the protocol is all the API uses
+    env.hub.states.async_set("sensor.household_scene", "movie_night",
+                             {"probabilities": {"movie_night": 0.82, "dinner": 0.12, "away": 0.06}})
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await page.goto(f"{env.url}/?token={env.admin}")
+            assert page.url == env.url + "/"  # the token left the address bar for a cookie
+            await expect(page.get_by_test_id("connection")).to_have_text("live")
+            light_state = page.get_by_test_id(f"state-{LIGHT}")
+            await expect(light_state).to_have_text("off")
+            await expect(page.locator('[data-area="living_room"] h2')).to_have_text("Living Room")
+
+            await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").click()
+            await expect(light_state).to_have_text("on (100%)")
+            assert env.hub.states.get(LIGHT).value == "on"  # type: ignore[union-attr]
+
+            await page.get_by_test_id(f"arg-{LIGHT}-turn_on-brightness").fill("51")
+            await expect(light_state).to_have_text("on (20%)")
+            assert env.hub.states.get(LIGHT).attributes["brightness"] == 51  # type: ignore[union-attr]
+
+            env.hub.states.async_set(PLUG, "on")  # a change made elsewhere shows up live
+            await expect(page.get_by_test_id(f"state-{PLUG}")).to_have_text("on")
+
+            await expect(page.get_by_test_id("scene-name")).to_have_text("movie_night")
+            await expect(page.get_by_test_id("scene")).to_contain_text("82%")
+
+            entry = page.locator('[data-inbox="shelly-1"]')
+            await expect(entry).to_contain_text("Shelly Plus 1")
+            await entry.get_by_role("button", name="Adopt").click()
+            await expect(entry).to_have_count(0)
+            assert inbox.adopted == ["shelly-1"]
+            await expect(page.locator("#inbox-empty")).to_be_visible()
+            await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_read_only_dashboard_has_no_controls(env: Env) -> None:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{env.url}/?token={env.read_only}")
+            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("off")
+            assert await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").count() == 0
+            await expect(page.locator("#inbox-empty")).to_be_visible()  # no discovery component: empty inbox
+        finally:
+            await browser.close()
+
+
+async def test_inbox_actions_need_admin(env: Env, session: aiohttp.ClientSession) -> None:
+    env.hub.components["discovery"] = Inbox()
+    async with session.post(env.url + "/api/discovery/shelly-1/adopt", headers=bearer(env.read_only)) as resp:
+        assert resp.status == 403
+    async with session.post(env.url + "/api/discovery/nope/ignore", headers=bearer(env.admin)) as resp:
+        assert resp.status == 404
+    async with session.get(env.url + "/api/discovery", headers=bearer(env.admin)) as resp:
+        assert (await resp.json())["entries"][0]["key"] == "shelly-1"
+
+
+async def test_registry_for_a_scoped_token(env: Env, session: aiohttp.ClientSession) -> None:
+    async with session.get(env.url + "/api/dashboard/registry", headers=bearer(env.kitchen)) as resp:
+        data = await resp.json()
+    assert [a["id"] for a in data["areas"]] == ["kitchen"]
+    assert {e["entity_id"] for e in data["entities"]} == {"binary_sensor.kitchen_motion",
+                                                          "sensor.kitchen_motion_battery"}
+    assert [d["name"] for d in data["devices"]] == ["Kitchen Motion"]
+
+
+async def test_colour_picker_sends_rgb(env: Env) -> None:
+    from hub.context import Context
+    from hub.model import Entity
+
+    hub = env.hub
+    entity = hub.entities.async_get_or_create(unique_id="test:strip", capabilities=("on_off", "color"),
+                                              name="Desk Strip")
+    hub.states.async_set(entity.entity_id, "off", {"rgb_color": [0, 0, 0]})
+
+    async def handler(target: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        attrs = dict(hub.states.get(target.entity_id).attributes)  # type: ignore[union-attr]
+        attrs.update(args)
+        hub.states.async_set(target.entity_id, "on" if command == "turn_on" else "off", attrs, context)
+
+    hub.commands.register_entity(entity.entity_id, handler)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{env.url}/?token={env.admin}")
+            picker = page.get_by_test_id(f"arg-{entity.entity_id}-turn_on-rgb_color")
+            await expect(picker).to_have_value("#000000")
+            await picker.fill("#ff8000")
+            await expect(page.get_by_test_id(f"state-{entity.entity_id}")).to_have_text("on")
+            assert hub.states.get(entity.entity_id).attributes["rgb_color"] == [255, 128, 0]  # type: ignore[union-attr]
+        finally:
+            await browser.close()

@@ -1,0 +1,322 @@
+"""XR bridge benchmark against the headless Monado runtime (scripts/build-monado.sh). Prints JSON.
+
+  python bench/xr.py [--samples 60] [--frames 60]
+
+1. latency: a state change at a (stand-in) hub -> the panel showing it released to its swapchain and
+   submitted with xrEndFrame; in ms and in frames (the null compositor paces frames at 20 FPS).
+2. frame cost with 20 and 100 panels: wall time per frame spent in the bridge (xrWaitFrame excluded) split
+   into render (Pillow), upload (staging copy + vkQueueSubmit + fence; lavapipe copies on the CPU) and logic
+   (stream, input, hit tests, layers, xrBegin/EndFrame); plus the main thread's CPU time and the whole
+   process's CPU (which also holds the in-process runtime and lavapipe threads).
+Each scenario runs in its own process (one OpenXR instance per process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# this file is named xr.py: drop its own folder from the path so `import xr` finds pyopenxr, not us
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+
+def runtime_env() -> dict[str, str]:
+    d = Path(os.environ.get("QILU_MONADO_DIR") or ROOT / ".cache" / "monado")
+    if not (d / "env.sh").exists():
+        sys.exit(f"no runtime in {d}: run `bash scripts/build-monado.sh` first")
+    out = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(d / 'env.sh'))} && env -0"], check=True, capture_output=True
+    ).stdout
+    env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def scene_text(n: int, light: Any = None, sensor: Any = None) -> str:
+    """n panels on a 10-wide grid 1.5 m in front; each shows one light and one sensor."""
+    light = light or (lambda i: f"light.l{i}")
+    sensor = sensor or (lambda i: f"sensor.s{i}")
+    lines = ["version: 1", "immersive_scenes:", "  - name: bench", "    panels:"]
+    for i in range(n):
+        x, y = -1.35 + 0.3 * (i % 10), 2.2 - 0.2 * (i // 10)
+        lines += [
+            f"      - id: p{i}",
+            f"        placement: {{relative_to: stage, offset: [{x:.2f}, {y:.2f}, -1.5]}}",
+            "        size: {width: 0.28, height: 0.18}",
+            "        resolution: 1024",
+            "        controls:",
+            f"          - {{type: toggle, entity: {light(i)}, label: Light {i}}}",
+            f"          - {{type: readout, entity: {sensor(i)}, label: Sensor {i}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+class DevHubDriver:
+    """The stand-in hub (xr_bridge.devhub): used when the real hub's API is not available."""
+
+    kind = "devhub (stand-in stream server)"
+
+    def __init__(self, n: int) -> None:
+        from xr_bridge.devhub import DevHub, DevHubThread
+
+        self.hub = DevHub("bench", [f"light.l{i}" for i in range(n)], {f"sensor.s{i}": 0 for i in range(n)})
+        self.thread = DevHubThread(self.hub)
+        self.url = f"ws://127.0.0.1:{self.thread.start()}/api/stream"
+        self.token = "bench"
+        self.scene = scene_text(n)
+
+    def set(self, seq: int, mark: Any) -> None:
+        async def change() -> None:
+            mark()  # the moment the hub changes the state
+            await self.hub.set_state("sensor.s7", seq)
+
+        self.thread.run(change())
+
+    def stop(self) -> None:
+        self.thread.stop()
+
+
+class RealHubDriver:
+    """The real hub: Hub + virtual appliances + the API's msgpack stream, on its own loop thread."""
+
+    kind = "qilu-hub (Hub + hub.api stream + virtual appliances)"
+    SENSOR = "sensor.living_room_tv_plug_power"
+
+    def __init__(self, n: int, config_dir: Path) -> None:
+        import asyncio
+
+        from hub.api import ApiServer
+
+        from hub import Hub, Scopes
+        from hub.virtual import VirtualAppliances
+
+        self.loop = asyncio.new_event_loop()
+        self.hub = Hub(config_dir)
+        self.hub.add_component(VirtualAppliances(animate=False))
+        api = ApiServer("127.0.0.1", 0)
+        self.hub.add_component(api)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.hub.async_start(), self.loop).result(30)
+        _, self.token = self.hub.tokens.create("bench", Scopes(admin=True))
+        self.url = api.url.replace("http", "ws", 1) + "/api/stream"
+        self.scene = scene_text(
+            n,
+            lambda i: "light.living_room_ceiling_light",
+            lambda i: self.SENSOR if i == 7 else "climate.bedroom_thermostat",
+        )
+
+    def set(self, seq: int, mark: Any) -> None:
+        from hub.context import Context
+
+        def change() -> None:
+            mark()
+            self.hub.states.async_set(self.SENSOR, seq, {"unit_of_measurement": "W"}, Context("bench"))
+
+        self.loop.call_soon_threadsafe(change)
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.hub.async_stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None) -> Any:
+    from hub.scenes import parse_scene_text
+    from xr_bridge.core import BridgeCore
+    from xr_bridge.placement import PlacementStore
+    from xr_bridge.runtime import XrBridge
+    from xr_bridge.stream import StreamThread
+
+    scene = parse_scene_text(text or scene_text(n)).immersive()
+    stream = StreamThread(hub_url, token, list(scene.entities)) if hub_url else None
+    core = BridgeCore(scene, PlacementStore(None), stream.call if stream else (lambda *a: None))
+    return XrBridge(core, stream)
+
+
+def run_latency(samples: int) -> dict[str, Any]:
+    import tempfile
+
+    from xr_bridge.runtime import summarize
+
+    n = 20
+    try:
+        import hub.api  # noqa: F401  (the stream lives there once the API has landed)
+
+        driver_hub: Any = RealHubDriver(n, Path(tempfile.mkdtemp(prefix="qilu-bench-")))
+    except ImportError:
+        driver_hub = DevHubDriver(n)
+    bridge = _bridge(n, driver_hub.url, driver_hub.token, driver_hub.scene)
+    bridge.create()
+    changes: dict[int, tuple[float, int]] = {}  # seq -> (perf_counter at the hub, bridge frame then)
+    results: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def on_frame(b: Any) -> None:
+        last = b.core._diff._last.get("p7")
+        if last is None:
+            return
+        try:
+            seq = int(float(last.controls[1].text.split()[0]))
+        except (ValueError, IndexError):
+            return
+        if seq in changes:
+            t0, f0 = changes.pop(seq)
+            results.append((time.perf_counter() - t0, b.core.frame - f0))
+            if len(results) >= samples:
+                done.set()
+
+    bridge.on_frame = on_frame
+
+    def driver() -> None:
+        while bridge.core.frame < 10:  # let the session reach FOCUSED and draw everything once
+            time.sleep(0.05)
+        for seq in range(1, samples + 1):
+            time.sleep(random.uniform(0.08, 0.2))  # random phase against the 20 FPS frame clock
+            driver_hub.set(seq, lambda seq=seq: changes.__setitem__(seq, (time.perf_counter(), bridge.core.frame)))
+        done.wait(30)
+        bridge.request_exit()
+
+    threading.Thread(target=driver, daemon=True).start()
+    bridge.run()
+    period = summarize(bridge.stats.frame_period_s)
+    bridge.destroy()
+    driver_hub.stop()
+    lat = sorted(r[0] for r in results)
+    frames = sorted(r[1] for r in results)
+    return {
+        "hub": driver_hub.kind,
+        "samples": len(results),
+        "latency_ms": summarize(lat),
+        "latency_frames": {
+            "p50": frames[len(frames) // 2],
+            "p99": frames[min(len(frames) - 1, int(0.99 * len(frames)))],
+            "max": frames[-1],
+        }
+        if frames
+        else {},
+        "frame_period_ms": period,
+    }
+
+
+def run_cost(n: int, mode: str, frames: int) -> dict[str, Any]:
+    from xr_bridge.runtime import summarize
+    from xr_bridge.stream import StreamEvent
+
+    bridge = _bridge(n, None, "")
+    bridge.create()
+    bridge.core.apply_stream(
+        [
+            StreamEvent(
+                "snapshot",
+                {
+                    **{f"light.l{i}": {"v": "off", "a": {}} for i in range(n)},
+                    **{f"sensor.s{i}": {"v": 0, "a": {}} for i in range(n)},
+                },
+            ),
+            StreamEvent("online"),
+        ]
+    )
+    warm = 10
+    tick = [0]
+    cpu0: list[float] = []
+
+    def on_frame(b: Any) -> None:
+        tick[0] += 1
+        if tick[0] == warm:
+            cpu0.append(time.process_time())
+            for f in vars(b.stats).values():
+                f.clear()
+        if mode == "one":  # one panel's state changes every frame
+            b.core.apply_stream([StreamEvent("delta", {f"sensor.s{tick[0] % n}": {"v": tick[0], "a": {}}})])
+        elif mode == "all":  # every panel changes every frame (worst case)
+            b.core.apply_stream([StreamEvent("delta", {f"sensor.s{i}": {"v": tick[0], "a": {}} for i in range(n)})])
+        if tick[0] >= warm + frames:
+            b.request_exit()
+
+    bridge.on_frame = on_frame
+    bridge.run()
+    s = bridge.stats
+    measured = len(s.cpu_s)
+    proc_cpu = (time.process_time() - cpu0[0]) / max(1, measured) if cpu0 else 0.0
+    out = {
+        "panels": n,
+        "mode": mode,
+        "frames": measured,
+        "uploads_per_frame_mean": round(sum(s.uploads) / max(1, measured), 2),
+        "bridge_wall_per_frame_ms": summarize(
+            [a + b + c for a, b, c in zip(s.render_s, s.upload_s, s.logic_s, strict=True)]
+        ),
+        "render_ms": summarize(s.render_s),
+        "upload_ms": summarize(s.upload_s),
+        "logic_ms": summarize(s.logic_s),
+        "main_thread_cpu_ms": summarize(s.cpu_s),
+        "process_cpu_per_frame_ms": round(1e3 * proc_cpu, 3),
+        "frame_period_ms": summarize(s.frame_period_s),
+    }
+    bridge.destroy()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=60)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--scenario", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.scenario:  # child process: one scenario, JSON on the last stdout line
+        if a.scenario == "latency":
+            res = run_latency(a.samples)
+        else:
+            n, mode = a.scenario.split(":")
+            res = run_cost(int(n), mode, a.frames if mode != "all" else max(10, a.frames // 3))
+        print(json.dumps(res))
+        return
+    env = runtime_env()
+    scenarios = ["latency", "20:idle", "20:one", "20:all", "100:idle", "100:one", "100:all"]
+    report: dict[str, Any] = {
+        "runtime": "Monado 25 headless (null compositor, 20 FPS) + lavapipe",
+        "cpus": os.cpu_count(),
+    }
+    for sc in scenarios:
+        r = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--scenario",
+                sc,
+                "--samples",
+                str(a.samples),
+                "--frames",
+                str(a.frames),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        report[sc] = json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-2000:]}
+    budget_90hz_ms = 1000 / 90
+    report["notes"] = {
+        "frame_budget_90hz_ms": round(budget_90hz_ms, 2),
+        "cpu_target_20_panels_ms": 2.0,
+        "upload": "lavapipe executes the buffer->image copy on the CPU; a GPU driver does it asynchronously",
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

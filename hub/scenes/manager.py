@@ -1,0 +1,168 @@
+"""The scenes component: activates home scenes on request, on a schedule,
+or when a situation is recognised."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import HubCatalog
+from .loader import SceneError, load_scene_file
+from .model import HomeScene, ScheduleTrigger, SituationTrigger
+
+_LOG = logging.getLogger(__name__)
+SCENE_RECOGNIZED = "scene_recognized"
+
+
+def next_fire(now: dt.datetime, trigger: ScheduleTrigger) -> dt.datetime:
+    """The first time strictly after `now` at trigger.hour:minute on an allowed weekday (same tz as now)."""
+    candidate = now.replace(hour=trigger.hour, minute=trigger.minute, second=0, microsecond=0)
+    if candidate <= now:
+        candidate += dt.timedelta(days=1)
+    for _ in range(8):
+        if trigger.days is None or candidate.weekday() in trigger.days:
+            return candidate
+        candidate += dt.timedelta(days=1)
+    raise ValueError("schedule has no valid day")  # unreachable: the schema requires >= 1 day
+
+
+class SituationGate:
+    """Confidence threshold + cooldown for one situation trigger (clock injectable for tests)."""
+
+    def __init__(self, trigger: SituationTrigger, clock: Callable[[], float] = time.monotonic) -> None:
+        self.trigger = trigger
+        self._clock = clock
+        self._last: float | None = None
+
+    def offer(self, label: str, confidence: float) -> bool:
+        if label != self.trigger.label or confidence < self.trigger.min_confidence:
+            return False
+        now = self._clock()
+        if self._last is not None and now - self._last < self.trigger.cooldown:
+            return False
+        self._last = now
+        return True
+
+
+@dataclass
+class ActivationResult:
+    scene: str
+    ok: list[str]
+    failed: dict[str, str]
+
+
+class SceneManager:
+    """Hub component `scenes`. Loads every *.yaml under the given paths at start,
+    validated against the hub."""
+
+    name = "scenes"
+
+    def __init__(self, paths: Iterable[str | Path], clock: Callable[[], float] = time.monotonic) -> None:
+        self._paths = [Path(p) for p in paths]
+        self._clock = clock
+        self.scenes: dict[str, HomeScene] = {}
+        self.errors: list[SceneError] = []
+        self._gates: list[tuple[SituationGate, HomeScene]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unlisten: Any = None
+        self._hub: Any = None
+
+    def _files(self) -> list[Path]:
+        out: list[Path] = []
+        for p in self._paths:
+            if p.is_dir():
+                out.extend(sorted(p.rglob("*.yaml")))
+            elif p.exists() or p.suffix:  # a named file that is missing is an error worth reporting
+                out.append(p)
+        return out
+
+    def load(self, hub: Any) -> None:
+        """Load all files; a refused file is logged with file:line and skipped (the rest still load)."""
+        catalog = HubCatalog(hub)
+        self.scenes.clear()
+        self._gates.clear()
+        self.errors.clear()
+        for f in self._files():
+            try:
+                sf = load_scene_file(f, catalog)
+            except SceneError as e:
+                self.errors.append(e)
+                _LOG.error("scene file refused:\n%s", e)
+                continue
+            for hs in sf.home_scenes:
+                self.scenes[hs.name] = hs
+                self._gates.extend((SituationGate(t, self._clock), hs) for t in hs.situations)
+
+    async def async_start(self, hub: Any) -> None:
+        self._hub = hub
+        self.load(hub)
+        self._unlisten = hub.bus.listen(SCENE_RECOGNIZED, self._on_recognized)
+        for hs in self.scenes.values():
+            for trig in hs.schedules:
+                self._tasks.append(asyncio.create_task(self._schedule_loop(hs, trig)))
+
+    async def async_stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if callable(self._unlisten):
+            self._unlisten()
+
+    async def async_activate(self, name: str, context: Any = None) -> ActivationResult:
+        """Send every target command concurrently; one failing device does not stop the others."""
+        scene = self.scenes[name]
+        results = await asyncio.gather(
+            *(
+                self._hub.commands.async_call(t.entity_id, t.call.command, dict(t.call.args), context=context)
+                for t in scene.targets
+            ),
+            return_exceptions=True,
+        )
+        res = ActivationResult(name, [], {})
+        for t, r in zip(scene.targets, results, strict=True):
+            if isinstance(r, BaseException):
+                res.failed[t.entity_id] = f"{type(r).__name__}: {r}"
+            else:
+                res.ok.append(t.entity_id)
+        if res.failed:
+            _LOG.warning("scene %s: %d target(s) failed: %s", name, len(res.failed), res.failed)
+        return res
+
+    def _on_recognized(self, event: Any) -> None:
+        data = getattr(event, "data", event) or {}
+        label, confidence = data.get("label"), data.get("confidence")
+        if not isinstance(label, str) or not isinstance(confidence, int | float):
+            return
+        for gate, scene in self._gates:
+            if gate.offer(label, float(confidence)):
+                _LOG.info("situation %r (%.2f) -> scene %s", label, confidence, scene.name)
+                self._tasks.append(asyncio.get_running_loop().create_task(self._activate_logged(scene.name)))
+
+    async def _activate_logged(self, name: str) -> None:
+        try:
+            await self.async_activate(name)
+        except Exception:
+            _LOG.exception("activating scene %s failed", name)
+
+    async def _schedule_loop(self, scene: HomeScene, trig: ScheduleTrigger) -> None:
+        while True:
+            now = dt.datetime.now().astimezone()
+            await asyncio.sleep((next_fire(now, trig) - now).total_seconds())
+            await self._activate_logged(scene.name)
+
+
+def from_config(config_dir: Path | str, config: Mapping[str, Any]) -> SceneManager:
+    """The scenes component as configured: `scenes: {paths: [...]}` in configuration.yaml (relative paths are
+    under the config directory); default `<config dir>/scenes/`. For hub.setup.build_hub."""
+    from . import settings  # noqa: F401  (registers the section, so configuration.yaml may use it)
+
+    section = config.get("scenes") or {}
+    paths = section.get("paths") or ["scenes"]
+    return SceneManager([Path(config_dir) / p for p in paths])

@@ -1,0 +1,75 @@
+#!/bin/bash
+# Builds a headless OpenXR runtime for the XR tests and benchmarks: Monado 25.0.0 (in-process target) with the
+# simulated HMD/controllers, the REMOTE driver (tests press buttons over TCP) and the null compositor, plus
+# lavapipe (CPU Vulkan). Everything lands in one folder (default .cache/monado, gitignored); nothing is installed
+# system-wide. Idempotent: exits at once when the runtime is already built.
+#
+# Why this way: Debian 12 ships no Monado and trixie's binaries need glibc 2.38, so we build trixie's *source*
+# tarball against bookworm's -dev packages, which we only extract (dpkg -x).
+# Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, and a deb mirror
+# in /etc/apt/sources.list.d/debian.sources (else deb.debian.org).
+# Usage: bash scripts/build-monado.sh [DIR]; then `. DIR/env.sh` (the tests do that themselves).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+P=${1:-${QILU_MONADO_DIR:-$ROOT/.cache/monado}}
+mkdir -p "$P"
+P=$(cd "$P" && pwd)
+if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so ]]; then
+  echo "monado already built in $P (. $P/env.sh)"; exit 0
+fi
+for tool in cmake ninja cc c++ pkg-config python3 xz apt-get dpkg; do
+  command -v "$tool" >/dev/null || {
+    echo "build-monado: missing '$tool' (apt-get install -y build-essential cmake ninja-build pkg-config python3 xz-utils)" >&2
+    exit 2; }
+done
+cd "$P"
+mkdir -p debs bw src apt/lists/partial
+# 1. bookworm binaries/headers, extracted only
+(cd debs && apt-get download -q spirv-tools glslang-tools libeigen3-dev libudev-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers)
+for f in debs/*.deb; do dpkg -x "$f" bw; done
+ln -sf /lib/x86_64-linux-gnu/libudev.so.1 bw/usr/lib/x86_64-linux-gnu/libudev.so
+cat > lvp_icd.json <<J
+{"file_format_version": "1.0.0", "ICD": {"api_version": "1.1.230", "library_path": "$P/bw/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"}}
+J
+# 2. Monado source: trixie's orig tarball via apt-get source, from the mirror this machine already uses
+MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" > apt/src.list
+o="-o Dir::Etc::SourceList=$P/apt/src.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$P/apt/lists"
+# shellcheck disable=SC2086
+apt-get $o update -qq
+TARBALL=src/monado_25.0.0+dfsg.orig.tar.xz
+# shellcheck disable=SC2086
+[[ -f $TARBALL ]] || (cd src && apt-get $o source --download-only --tar-only monado=25.0.0+dfsg-2)
+echo "ddfa1899078173bea3db98034dc8b990df727a169f490896570ff6e3bda72113  $TARBALL" | sha256sum -c -
+rm -rf src/monado-v25.0.0 && tar -C src -xf "$TARBALL"
+S=$P/src/monado-v25.0.0
+# upstream bug: the in-process target links comp_main even with the main compositor disabled
+sed -i '/^\t\t\tcomp_main$/d' "$S"/src/xrt/targets/openxr/CMakeLists.txt
+# 3. configure + build: simulated + remote (remote links aux_vive, so AUX_VIVE stays on), null compositor only
+OFF=""
+for d in ARDUINO DAYDREAM DEPTHAI EUROC HANDTRACKING HDK HYDRA ILLIXR NS OHMD OPENGLOVES PSMV PSSENSE PSVR QWERTY \
+         REALSENSE RIFT_S ROKID SIMULAVR STEAMVR_LIGHTHOUSE SURVIVE TWRAP ULV2 ULV5 VF VIVE WMR XREAL_AIR; do
+  OFF="$OFF -DXRT_BUILD_DRIVER_$d=OFF"
+done
+for h in OPENGL OPENGL_GLX OPENGLES EGL SDL2 XLIB XCB XRANDR WAYLAND OPENCV DBUS GST LIBUVC LIBUSB HIDAPI JPEG SYSTEMD; do
+  OFF="$OFF -DXRT_HAVE_$h=OFF"
+done
+export PATH=$P/bw/usr/bin:$PATH
+# shellcheck disable=SC2086
+cmake -S "$S" -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DEigen3_DIR="$P"/bw/usr/share/eigen3/cmake \
+  -DVulkan_INCLUDE_DIR="$P"/bw/usr/include -DVulkan_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libvulkan.so \
+  -DUDEV_INCLUDE_DIR="$P"/bw/usr/include -DUDEV_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libudev.so \
+  -DXRT_FEATURE_SERVICE=OFF -DXRT_MODULE_COMPOSITOR_MAIN=OFF -DXRT_MODULE_MONADO_GUI=OFF -DXRT_MODULE_MONADO_CLI=OFF \
+  -DXRT_FEATURE_STEAMVR_PLUGIN=OFF -DXRT_BUILD_SAMPLES=OFF -DBUILD_TESTING=OFF $OFF > cmake.log
+ninja -C build -j"$(nproc)" openxr_monado > build.log
+# 4. environment for the tests / bench / bridge (pyopenxr finds the runtime through XR_RUNTIME_JSON)
+cat > env.sh <<E
+export XR_RUNTIME_JSON=$P/build/openxr_monado-dev.json
+export VK_ICD_FILENAMES=$P/lvp_icd.json
+export LD_LIBRARY_PATH=$P/bw/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+export XRT_COMPOSITOR_NULL=1 SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
+export OXR_NO_PRINTING=1 XRT_LOG=warning
+E
+echo "monado built: . $P/env.sh"

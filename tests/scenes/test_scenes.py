@@ -1,0 +1,295 @@
+"""Scene files: schema, line-numbered errors, hub checks, triggers and activation."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from hub.scenes import (
+    SCENE_RECOGNIZED,
+    SceneError,
+    SceneManager,
+    SituationGate,
+    StaticCatalog,
+    load_scene_file,
+    next_fire,
+    parse_scene_text,
+    schema,
+)
+from hub.scenes.model import ScheduleTrigger, SituationTrigger
+
+ROOT = Path(__file__).resolve().parents[2]
+LIGHT = {"turn_on", "turn_off", "toggle"}
+CATALOG = StaticCatalog(
+    {
+        "light.living_room": LIGHT,
+        "light.kitchen": LIGHT,
+        "light.living_room_ceiling_light": LIGHT,
+        "switch.living_room_tv_plug": LIGHT,
+        "sensor.living_room_tv_plug_power": set(),
+        "climate.bedroom_thermostat": {"set_temperature", "set_hvac_mode", "turn_on", "turn_off"},
+    }
+)
+
+
+def test_schema_is_valid_and_shipped_in_the_package() -> None:
+    jsonschema.Draft202012Validator.check_schema(schema())
+    assert json.loads((ROOT / "scenes" / "schema.json").read_text()) == schema()
+
+
+def test_every_example_scene_validates() -> None:
+    examples = sorted((ROOT / "scenes" / "examples").glob("*.yaml"))
+    assert examples
+    for f in examples:
+        sf = load_scene_file(f, CATALOG)
+        assert sf.home_scenes or sf.immersive_scenes
+
+
+def test_example_content() -> None:
+    sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
+    movie = sf.home("movie_night")
+    assert [(t.entity_id, t.call.command, t.call.args) for t in movie.targets] == [
+        ("light.living_room_ceiling_light", "turn_on", {"brightness": 40}),
+        ("switch.living_room_tv_plug", "turn_on", {}),
+    ]
+    assert movie.schedules[0].days == frozenset({4, 5}) and movie.situations[0].cooldown == 900
+    vr = sf.immersive("living_room_vr")
+    assert vr.panels[0].entities == (
+        "light.living_room_ceiling_light",
+        "switch.living_room_tv_plug",
+        "sensor.living_room_tv_plug_power",
+    )
+    assert vr.panels[1].placement.relative_to == "area" and vr.panels[1].placement.yaw_deg == -30
+
+
+def _issues(text: str, catalog: Any = CATALOG) -> list[str]:
+    with pytest.raises(SceneError) as e:
+        parse_scene_text(text, "f.yaml", catalog)
+    return [str(i) for i in e.value.issues]
+
+
+BASE = """\
+version: 1
+home_scenes:
+  - name: evening
+    targets:
+      light.living_room: turn_on
+immersive_scenes:
+  - name: vr
+    panels:
+      - id: p
+        placement: {relative_to: stage}
+        controls:
+          - {type: toggle, entity: light.kitchen}
+"""
+
+
+def test_unknown_entity_and_impossible_command_point_at_their_lines() -> None:
+    bad = BASE.replace("light.living_room: turn_on", "light.living_room: set_temperature").replace(
+        "entity: light.kitchen", "entity: light.garage"
+    )
+    assert _issues(bad) == [
+        "f.yaml:5: light.living_room does not accept command 'set_temperature' (accepts: toggle, turn_off, turn_on)",
+        "f.yaml:12: unknown entity 'light.garage'",
+    ]
+
+
+def test_binding_to_a_command_the_entity_lacks_is_refused() -> None:
+    cat = StaticCatalog({"light.living_room": LIGHT, "light.kitchen": {"turn_on", "turn_off"}})
+    assert _issues(BASE, cat) == [
+        "f.yaml:12: light.kitchen does not accept command 'toggle' (accepts: turn_off, turn_on)"
+    ]
+
+
+def test_schema_errors_have_lines() -> None:
+    assert _issues(BASE.replace("relative_to: stage", "relative_to: moon")) == [
+        "f.yaml:10: immersive_scenes/0/panels/0/placement/relative_to: 'moon' is not one of "
+        "['device', 'area', 'anchor', 'stage']"
+    ]
+    issues = _issues(BASE.replace("placement: {relative_to: stage}", "placement: {relative_to: device}"))
+    assert issues[0].startswith("f.yaml:10:") and "'ref' is a required property" in issues[0]
+    assert _issues(BASE.replace("version: 1", "version: 2"))[0].startswith("f.yaml:1:")
+
+
+def test_yaml_syntax_and_duplicate_keys() -> None:
+    assert _issues("version: 1\nhome_scenes: [\n")[0].startswith("f.yaml:3: YAML")
+    dup = BASE.replace(
+        "      light.living_room: turn_on",
+        "      light.living_room: turn_on\n      light.living_room: toggle",
+    )
+    assert _issues(dup)[0].startswith("f.yaml:6: YAML: duplicate key")
+
+
+def test_semantic_rules_without_catalog() -> None:
+    text = BASE.replace(
+        "{type: toggle, entity: light.kitchen}",
+        "{type: button, entity: light.kitchen}\n          - {type: slider, entity: light.kitchen}",
+    )
+    assert _issues(text, None) == [
+        "f.yaml:12: a button needs a 'select' command binding",
+        "f.yaml:13: a slider needs 'attribute' (the argument it sets, e.g. brightness)",
+    ]
+    dup = BASE + BASE.split("immersive_scenes:\n")[1]
+    assert "duplicate scene name 'vr'" in _issues(dup, None)[0]
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(SceneError, match="cannot read"):
+        load_scene_file(tmp_path / "missing.yaml")
+
+
+def test_trigger_event_and_labels_match_the_recognizer() -> None:
+    from hub.recognition.component import EVENT_SCENE_RECOGNIZED
+    from hub.recognition.mapping import SCENES
+
+    assert SCENE_RECOGNIZED == EVENT_SCENE_RECOGNIZED
+    sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
+    assert {t.label for s in sf.home_scenes for t in s.situations} <= set(SCENES)
+
+
+def test_situation_gate_threshold_and_cooldown() -> None:
+    now = [100.0]
+    gate = SituationGate(SituationTrigger("movie", 0.8, 60), clock=lambda: now[0])
+    assert not gate.offer("movie", 0.79)
+    assert not gate.offer("cooking", 0.99)
+    assert gate.offer("movie", 0.9)
+    now[0] += 59
+    assert not gate.offer("movie", 0.95)
+    now[0] += 1
+    assert gate.offer("movie", 0.95)
+
+
+def test_next_fire_respects_days() -> None:
+    tz = dt.UTC
+    fri_2200 = dt.datetime(2026, 11, 27, 22, 0, tzinfo=tz)  # a Friday
+    t = ScheduleTrigger(21, 30, frozenset({4, 5}))
+    assert next_fire(fri_2200, t) == dt.datetime(2026, 11, 28, 21, 30, tzinfo=tz)
+    assert next_fire(dt.datetime(2026, 11, 28, 22, 0, tzinfo=tz), t) == dt.datetime(2026, 12, 4, 21, 30, tzinfo=tz)
+    assert next_fire(fri_2200, ScheduleTrigger(23, 0, None)) == dt.datetime(2026, 11, 27, 23, 0, tzinfo=tz)
+
+
+class FakeHub:
+    """The slice of the hub API the scenes component uses (hub.entities, capabilities, commands, bus)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.listeners: dict[str, list[Any]] = {}
+        outer = self
+
+        class Entities:
+            def get(self, eid: str) -> Any:
+                return {"entity_id": eid} if eid in CATALOG._entities else None
+
+        class Caps:
+            def command_specs(self, entity: Any) -> list[Any]:
+                return [{"name": c} for c in CATALOG.entity_commands(entity["entity_id"]) or ()]
+
+        class Commands:
+            async def async_call(self, eid: str, command: str, args: dict[str, Any], context: Any = None) -> None:
+                if eid == "switch.living_room_tv_plug":
+                    raise RuntimeError("device offline")
+                outer.calls.append((eid, command, args))
+
+        class Bus:
+            def listen(self, event_type: str, cb: Any) -> Any:
+                outer.listeners.setdefault(event_type, []).append(cb)
+                return lambda: outer.listeners[event_type].remove(cb)
+
+        self.entities, self.capabilities, self.commands, self.bus = Entities(), Caps(), Commands(), Bus()
+
+
+async def test_manager_activates_by_api_and_by_recognised_situation(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text(BASE.replace("light.kitchen}", "light.nope}"))
+    now = [0.0]
+    hub = FakeHub()
+    mgr = SceneManager([tmp_path], clock=lambda: now[0])
+    await mgr.async_start(hub)
+    try:
+        assert list(mgr.scenes) == ["movie_night", "good_night"]
+        assert "bad.yaml:12: unknown entity 'light.nope'" in str(mgr.errors[0])
+        res = await mgr.async_activate("movie_night")
+        assert res.ok == ["light.living_room_ceiling_light"]
+        assert "device offline" in res.failed["switch.living_room_tv_plug"]
+        assert hub.calls == [("light.living_room_ceiling_light", "turn_on", {"brightness": 40})]
+        (cb,) = hub.listeners[SCENE_RECOGNIZED]
+
+        class Ev:
+            data = {"label": "relaxing", "confidence": 0.91, "probabilities": {"relaxing": 0.91}}
+
+        cb(Ev())
+        cb(Ev())  # inside the cooldown: ignored
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert len(hub.calls) == 2
+        cb({"label": "relaxing", "confidence": 0.5})  # below threshold (plain dict event also accepted)
+        await asyncio.sleep(0)
+        assert len(hub.calls) == 2
+    finally:
+        await mgr.async_stop()
+    assert hub.listeners[SCENE_RECOGNIZED] == []
+
+
+async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Path) -> None:
+    """The example file validates against `qilu-hub demo`'s appliances; the hub's own command validation
+    refuses bad arguments at load time; a recognised situation on the hub's bus activates the scene."""
+    from hub import Hub
+    from hub.virtual import VirtualAppliances
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "example.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
+    (tmp_path / "scenes" / "bad.yaml").write_text(
+        "version: 1\nhome_scenes:\n  - name: too_bright\n    targets:\n"
+        "      light.living_room_ceiling_light: {command: turn_on, args: {brightness: 999}}\n"
+    )
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    hub.add_component(VirtualAppliances(animate=False))
+    mgr = SceneManager([tmp_path / "scenes"])
+    hub.add_component(mgr)
+    await hub.async_start()
+    try:
+        assert sorted(mgr.scenes) == ["good_night", "movie_night"]
+        (err,) = mgr.errors
+        assert "bad.yaml:5: light.living_room_ceiling_light.turn_on:" in str(err) and "brightness" in str(err)
+        res = await mgr.async_activate("good_night")
+        assert not res.failed
+        assert hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 18
+        hub.bus.fire(SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.93, "probabilities": {}})
+        while hub.states.get("switch.living_room_tv_plug").value != "on":
+            await asyncio.sleep(0.01)  # bounded by the suite's timeout
+        assert hub.states.get("light.living_room_ceiling_light").attributes["brightness"] == 40
+    finally:
+        await hub.async_stop()
+
+
+async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(tmp_path: Path) -> None:
+    from hub.scenes import from_config
+
+    mgr = from_config(tmp_path, {})
+    mgr.load(FakeHub())  # no scenes/ folder yet: nothing loaded, nothing refused
+    assert mgr.scenes == {} and mgr.errors == []
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
+    mgr = from_config(tmp_path, {"scenes": {"paths": ["mine"]}})
+    mgr.load(FakeHub())
+    assert sorted(mgr.scenes) == ["good_night", "movie_night"]
+
+
+def test_configuration_yaml_scenes_section(tmp_path: Path) -> None:
+    import hub.scenes.settings  # noqa: F401
+    from hub.config import ConfigError, load_config
+    from hub.scenes import from_config
+
+    (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: [mine, /srv/scenes]\n")
+    config = load_config(tmp_path)
+    assert config["scenes"]["paths"] == ["mine", "/srv/scenes"]
+    assert [str(p) for p in from_config(tmp_path, config)._paths] == [str(tmp_path / "mine"), "/srv/scenes"]
+    (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: mine\n")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path)

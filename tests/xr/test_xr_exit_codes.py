@@ -1,0 +1,100 @@
+"""The bridge's failure modes end with a clear message and a distinct exit code."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xr_bridge.devhub import DevHub, DevHubThread
+from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_RUNTIME, EXIT_SCENE
+
+SCENE = """\
+version: 1
+immersive_scenes:
+  - name: s
+    panels:
+      - id: p
+        placement: {relative_to: stage}
+        controls:
+          - {type: toggle, entity: light.living_room}
+"""
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_missing_runtime_has_its_own_exit_code(monado_env: dict[str, str], bridge_cmd: Any, tmp_path: Path) -> None:
+    scene = tmp_path / "s.yaml"
+    scene.write_text(SCENE)
+    env = dict(monado_env, XR_RUNTIME_JSON=str(tmp_path / "no-such-runtime.json"))
+    r = _run(bridge_cmd("ws://127.0.0.1:9/api/stream", "t", scene, tmp_path), env)
+    assert r.returncode == EXIT_NO_RUNTIME, r.stderr
+    assert "no OpenXR runtime found" in r.stderr
+
+
+def test_invalid_scene_is_refused_with_file_and_line(
+    monado_env: dict[str, str], bridge_cmd: Any, tmp_path: Path
+) -> None:
+    scene = tmp_path / "bad.yaml"
+    scene.write_text(SCENE.replace("type: toggle", "type: knob"))
+    r = _run(bridge_cmd("ws://127.0.0.1:9/api/stream", "t", scene, tmp_path), monado_env)
+    assert r.returncode == EXIT_SCENE
+    assert f"{scene}:8:" in r.stderr and "knob" in r.stderr
+
+
+def test_unknown_entity_refused_once_the_hub_snapshot_arrives(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    env, _ = remote_env
+    ht = DevHubThread(DevHub("t", ["light.kitchen"]))
+    port = ht.start()
+    try:
+        scene = tmp_path / "s.yaml"
+        scene.write_text(SCENE)
+        r = _run(bridge_cmd(f"ws://127.0.0.1:{port}/api/stream", "t", scene, tmp_path), env)
+    finally:
+        ht.stop()
+    assert r.returncode == EXIT_SCENE, r.stderr
+    assert f"{scene}:8: unknown entity 'light.living_room'" in r.stderr
+
+
+def test_refused_token_ends_the_bridge(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    env, _ = remote_env
+    ht = DevHubThread(DevHub("right", ["light.living_room"]))
+    port = ht.start()
+    try:
+        scene = tmp_path / "s.yaml"
+        scene.write_text(SCENE)
+        r = _run(bridge_cmd(f"ws://127.0.0.1:{port}/api/stream", "wrong", scene, tmp_path), env)
+    finally:
+        ht.stop()
+    assert r.returncode == EXIT_AUTH, r.stderr
+    assert "refused the token" in r.stderr
+
+
+def test_cli_module_registers_the_xr_subcommand() -> None:
+    import argparse
+
+    from hub.cli import xr
+
+    ap = argparse.ArgumentParser()
+    xr.register(ap.add_subparsers())
+    args = ap.parse_args(["xr", "--hub", "ws://h/api/stream", "--token", "t", "--scene", "s.yaml"])
+    assert args.func is xr.handler and args.scene == Path("s.yaml")
+
+
+@pytest.mark.parametrize(
+    "given,url",
+    [
+        ("ws://h:8123/api/stream", "ws://h:8123/api/stream"),
+        ("http://h:8123", "ws://h:8123/api/stream"),
+        ("https://h:8123/", "wss://h:8123/api/stream"),
+        ("h:8123", "ws://h:8123/api/stream"),
+    ],
+)
+def test_hub_url_forms(given: str, url: str) -> None:
+    from hub.cli.xr import stream_url
+
+    assert stream_url(given) == url

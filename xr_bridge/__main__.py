@@ -1,0 +1,20 @@
+"""`python -m xr_bridge xr ...`: the same as `qilu-hub xr ...`, usable before/without the main CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.cli import xr
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m xr_bridge")
+    sub = ap.add_subparsers(required=True)
+    xr.register(sub)
+    args = ap.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

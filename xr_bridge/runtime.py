@@ -1,0 +1,586 @@
+"""OpenXR glue: instance, actions and bindings, Vulkan-bound session, session state machine, frame loop.
+
+All decisions (hit testing, bindings, what to draw) live in core.BridgeCore; this file only moves data
+between the runtime, the hub stream thread and the core."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import xr
+
+from .core import BridgeCore, HandInput, Trace
+from .geometry import Pose
+from .stream import AuthError, StreamThread
+
+_LOG = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_SCENE = 3
+EXIT_NO_RUNTIME = 4
+EXIT_AUTH = 5
+EXIT_NO_GRAPHICS = 6
+EXIT_RUNTIME_LOST = 7
+EXIT_GRACE_S = 5.0
+STATS_FRAMES = 10_000
+
+HANDS = ("left", "right")
+# (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
+# the runtime. system/click is reserved on most runtimes, so "menu" uses the free face button where needed.
+PROFILES: dict[str, list[tuple[str, str | None, str]]] = {
+    "/interaction_profiles/khr/simple_controller": [
+        ("select", None, "select/click"),
+        ("menu", None, "menu/click"),
+    ],
+    "/interaction_profiles/oculus/touch_controller": [
+        ("select", None, "trigger/value"),
+        ("grab", None, "squeeze/value"),
+        ("menu", "left", "menu/click"),
+        ("menu", "right", "b/click"),
+    ],
+    "/interaction_profiles/valve/index_controller": [
+        ("select", None, "trigger/click"),
+        ("grab", None, "squeeze/value"),
+        ("menu", None, "b/click"),
+    ],
+    "/interaction_profiles/htc/vive_controller": [
+        ("select", None, "trigger/click"),
+        ("grab", None, "squeeze/click"),
+        ("menu", None, "menu/click"),
+    ],
+    "/interaction_profiles/ext/hand_interaction_ext": [
+        ("select", None, "aim_activate_ext/value"),
+        ("grab", None, "grasp_ext/value"),
+    ],
+}
+PROFILE_EXTENSIONS = {"/interaction_profiles/ext/hand_interaction_ext": "XR_EXT_hand_interaction"}
+ANCHOR_EXTENSIONS = ("XR_EXT_spatial_anchor", "XR_MSFT_spatial_anchor", "XR_FB_spatial_entity")
+
+
+class NoRuntimeError(Exception):
+    """No OpenXR runtime (or no headset) is available."""
+
+
+class GraphicsUnsupportedError(Exception):
+    """The runtime offers no graphics binding this bridge implements."""
+
+
+class FrameStats:
+    """Per-frame timings of the last STATS_FRAMES frames (bounded: the bridge runs for hours)."""
+
+    def __init__(self) -> None:
+        self.render_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.upload_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.logic_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        self.cpu_s: deque[float] = deque(maxlen=STATS_FRAMES)  # main-thread CPU, excluding xrWaitFrame
+        self.uploads: deque[int] = deque(maxlen=STATS_FRAMES)
+        self.frame_period_s: deque[float] = deque(maxlen=STATS_FRAMES)
+
+
+def _pose(p: xr.Posef) -> Pose:
+    return Pose(
+        (p.position.x, p.position.y, p.position.z),
+        (p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w),
+    )
+
+
+def _posef(p: Pose) -> xr.Posef:
+    return xr.Posef(orientation=xr.Quaternionf(*p.orientation), position=xr.Vector3f(*p.position))
+
+
+def _request_id(rid: Any) -> int:
+    return int(getattr(rid, "value", rid))
+
+
+def available_extensions() -> set[str]:
+    try:
+        props = xr.enumerate_instance_extension_properties()
+    except (xr.RuntimeUnavailableError, xr.RuntimeFailureError) as e:
+        raise NoRuntimeError(
+            f"no OpenXR runtime found ({e}). Install/start one (SteamVR, Monado, Meta Quest Link) "
+            "or point XR_RUNTIME_JSON at its manifest"
+        ) from None
+    return {p.extension_name.decode() if isinstance(p.extension_name, bytes) else str(p.extension_name) for p in props}
+
+
+class XrBridge:
+    """The OpenXR client process: create() then run(). Frame budget tracking in `stats`."""
+
+    def __init__(
+        self,
+        core: BridgeCore,
+        stream: StreamThread | None,
+        trace: Trace | None = None,
+        dump_dir: Path | None = None,
+        max_frames: int | None = None,
+        on_frame: Callable[[XrBridge], None] | None = None,
+    ) -> None:
+        self.core = core
+        self.stream = stream
+        self.trace = trace or Trace()
+        self.dump_dir = dump_dir
+        self.max_frames = max_frames
+        self.on_frame = on_frame
+        self.stats = FrameStats()
+        self.state: xr.SessionState | None = None
+        self.running = False
+        self.exit_code: int | None = None
+        self._last_frame_t: float | None = None
+        self.format = 0
+        self._exit_requested = False
+        self._lost = False
+        self.extensions: set[str] = set()
+        self.anchor_kind: str | None = None
+        self._anchors: dict[str, Any] = {}
+        self._anchor_spaces: dict[str, Any] = {}
+        self._anchor_requests: dict[int, str] = {}  # FB: async request id -> anchor name
+        self._anchor_failed: set[str] = set()
+        self.chains: dict[str, Any] = {}
+        self.quads: dict[str, xr.CompositionLayerQuad] = {}
+        self._quad_pose: dict[str, Pose] = {}
+        self._layer_ptrs: dict[str, Any] = {}
+        self.vk: Any = None
+        self.instance: Any = None
+        self.session: Any = None
+
+    # ------------------------------------------------------------------ setup
+    def create(self) -> None:
+        have = available_extensions()
+        if "XR_KHR_vulkan_enable" not in have:
+            gl = "XR_KHR_opengl_enable" in have
+            raise GraphicsUnsupportedError(
+                "the runtime offers "
+                + ("only OpenGL" if gl else "no Vulkan")
+                + "; this bridge renders through Vulkan (XR_KHR_vulkan_enable)"
+            )
+        want = ["XR_KHR_vulkan_enable"]
+        want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
+        # spatial anchors: MSFT (synchronous) preferred, else FB (asynchronous); XR_EXT_spatial_anchor's
+        # spatial-entity framework is not implemented yet, so such runtimes get stage placement
+        if "XR_MSFT_spatial_anchor" in have:
+            self.anchor_kind = "msft"
+            want.append("XR_MSFT_spatial_anchor")
+        elif "XR_FB_spatial_entity" in have:
+            self.anchor_kind = "fb"
+            want.append("XR_FB_spatial_entity")
+        offered_anchor = [e for e in ANCHOR_EXTENSIONS if e in have]
+        if offered_anchor and self.anchor_kind is None:
+            _LOG.info("runtime offers %s, not implemented here; anchor panels use stage placement", offered_anchor)
+        self.extensions = set(want)
+        self.instance = xr.create_instance(
+            xr.InstanceCreateInfo(
+                application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
+                enabled_extension_names=want,
+            )
+        )
+        try:
+            self.system = xr.get_system(self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
+        except xr.FormFactorUnavailableError:
+            raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
+        props = xr.get_system_properties(self.instance, self.system)
+        self.trace("system", name=props.system_name.decode(), extensions=sorted(want), anchors=self.anchor_kind)
+        self._create_actions()
+        from .vkpanels import VkContext  # imported late: `vulkan` needs libvulkan at import time
+
+        self.vk = VkContext(self.instance, self.system, "qilu-hub-xr")
+        self.session = xr.create_session(
+            self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.vk.binding())
+        )
+        xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
+        spaces = set(xr.enumerate_reference_spaces(self.session))
+        kind = xr.ReferenceSpaceType.STAGE if xr.ReferenceSpaceType.STAGE in spaces else xr.ReferenceSpaceType.LOCAL
+        self.base = xr.create_reference_space(
+            self.session,
+            xr.ReferenceSpaceCreateInfo(reference_space_type=kind, pose_in_reference_space=xr.Posef()),
+        )
+        self.trace("base_space", kind=kind.name)
+        self.aim_spaces = [
+            xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))
+            for h in self.hand_paths
+        ]
+        fmts = list(xr.enumerate_swapchain_formats(self.session))
+        fmt = next((f for f in (43, 37) if f in fmts), None)
+        if fmt is None:
+            raise GraphicsUnsupportedError(f"no RGBA8 swapchain format among {fmts}")
+        self.format = fmt
+
+    def _create_actions(self) -> None:
+        inst = self.instance
+        self.action_set = xr.create_action_set(
+            inst,
+            xr.ActionSetCreateInfo(action_set_name="qilu_panels", localized_action_set_name="Qilu panels", priority=0),
+        )
+        self.hand_paths = [xr.string_to_path(inst, f"/user/hand/{h}") for h in HANDS]
+
+        def action(name: str, kind: xr.ActionType) -> xr.Action:
+            return xr.create_action(
+                self.action_set,
+                xr.ActionCreateInfo(
+                    action_type=kind,
+                    action_name=name,
+                    localized_action_name=name.title(),
+                    subaction_paths=self.hand_paths,
+                ),
+            )
+
+        self.buttons = {n: action(n, xr.ActionType.BOOLEAN_INPUT) for n in ("select", "grab", "menu")}
+        self.aim = action("aim", xr.ActionType.POSE_INPUT)
+        self.grip = action("grip", xr.ActionType.POSE_INPUT)
+        self.bound_profiles: list[str] = []
+        for profile, entries in PROFILES.items():
+            ext = PROFILE_EXTENSIONS.get(profile)
+            if ext and ext not in self.extensions:
+                continue
+            sb = [
+                xr.ActionSuggestedBinding(self.buttons[a], xr.string_to_path(inst, f"/user/hand/{h}/input/{sub}"))
+                for a, hand, sub in entries
+                for h in ((hand,) if hand else HANDS)
+            ]
+            for h in HANDS:
+                sb.append(
+                    xr.ActionSuggestedBinding(self.aim, xr.string_to_path(inst, f"/user/hand/{h}/input/aim/pose"))
+                )
+                sb.append(
+                    xr.ActionSuggestedBinding(self.grip, xr.string_to_path(inst, f"/user/hand/{h}/input/grip/pose"))
+                )
+            try:
+                xr.suggest_interaction_profile_bindings(
+                    inst,
+                    xr.InteractionProfileSuggestedBinding(
+                        interaction_profile=xr.string_to_path(inst, profile), suggested_bindings=sb
+                    ),
+                )
+                self.bound_profiles.append(profile)
+            except xr.XrException as e:  # one unsupported profile must not cost the others
+                _LOG.info("runtime refused bindings for %s: %s", profile, e)
+        self.trace("bindings", profiles=self.bound_profiles)
+
+    # ------------------------------------------------------------------ session state machine
+    def _poll_events(self) -> None:
+        while True:
+            try:
+                ev = xr.poll_event(self.instance)
+            except xr.EventUnavailable:
+                return
+            kind = xr.StructureType(ev.type)
+            if kind == xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED:
+                e = ctypes.cast(ctypes.byref(ev), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
+                self._on_state(xr.SessionState(e.state))
+            elif kind == xr.StructureType.EVENT_DATA_INSTANCE_LOSS_PENDING:
+                self.trace("instance_loss_pending")
+                self.exit_code = EXIT_RUNTIME_LOST
+                self._lost = True
+            elif kind == xr.StructureType.EVENT_DATA_SPATIAL_ANCHOR_CREATE_COMPLETE_FB:
+                e = ctypes.cast(ctypes.byref(ev), ctypes.POINTER(xr.EventDataSpatialAnchorCreateCompleteFB)).contents
+                self._on_fb_anchor(_request_id(e.request_id), int(e.result), e.space)
+            elif kind == xr.StructureType.EVENT_DATA_INTERACTION_PROFILE_CHANGED:
+                prof = [self._profile(h) for h in self.hand_paths]
+                self.trace("interaction_profile", left=prof[0], right=prof[1])
+
+    def _on_fb_anchor(self, request_id: int, result: int, space: Any) -> None:
+        name = self._anchor_requests.pop(request_id, None)
+        if name is None:
+            return
+        if result >= 0:
+            self._anchor_spaces[name] = space
+        else:
+            self._anchor_failed.add(name)  # keep the stored stage pose for this anchor
+            self.trace("anchor_failed", anchor=name, result=result)
+
+    def _profile(self, hand: Any) -> str:
+        p = xr.get_current_interaction_profile(self.session, hand).interaction_profile
+        return xr.path_to_string(self.instance, p) if p else ""
+
+    def _on_state(self, st: xr.SessionState) -> None:
+        self.state = st
+        self.trace("session_state", state=st.name)
+        S = xr.SessionState
+        if st == S.READY:
+            xr.begin_session(
+                self.session,
+                xr.SessionBeginInfo(primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO),
+            )
+            self.running = True
+        elif st == S.STOPPING:
+            xr.end_session(self.session)
+            self.running = False
+        elif st == S.EXITING:
+            self.exit_code = EXIT_OK if self.exit_code is None else self.exit_code
+        elif st == S.LOSS_PENDING:
+            # the runtime is going away (e.g. headset unplugged); end cleanly, the caller may restart us
+            self.exit_code = EXIT_RUNTIME_LOST
+        # IDLE / SYNCHRONIZED / VISIBLE / FOCUSED: the frame loop adapts (input only when FOCUSED,
+        # layers only when the runtime asks us to render)
+
+    def request_exit(self, *_: Any) -> None:
+        self._exit_requested = True
+
+    # ------------------------------------------------------------------ per frame
+    def _read_input(self, t: int) -> dict[int, HandInput]:
+        try:
+            xr.sync_actions(
+                self.session,
+                xr.ActionsSyncInfo(active_action_sets=[xr.ActiveActionSet(self.action_set, xr.NULL_PATH)]),
+            )
+        except xr.SessionNotFocused:  # pyopenxr raises this *success* code
+            return {}
+        need = xr.SpaceLocationFlags.POSITION_VALID_BIT | xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
+        out: dict[int, HandInput] = {}
+        for i, hp in enumerate(self.hand_paths):
+            pressed = {
+                n: bool(
+                    xr.get_action_state_boolean(
+                        self.session, xr.ActionStateGetInfo(action=a, subaction_path=hp)
+                    ).current_state
+                )
+                for n, a in self.buttons.items()
+            }
+            loc = xr.locate_space(self.aim_spaces[i], self.base, t)
+            aim = _pose(loc.pose) if (loc.location_flags & need) == need else None
+            out[i] = HandInput(aim, pressed)
+        return out
+
+    def _update_anchors(self, t: int) -> None:
+        if self.anchor_kind is None:
+            return
+        for pp in self.core.placed.values():
+            pl = pp.panel.placement
+            name = str(pl.ref)
+            if (
+                pl.relative_to != "anchor"
+                or name in self._anchor_spaces
+                or name in self._anchor_failed
+                or name in self._anchor_requests.values()
+            ):
+                continue
+            # create the runtime anchor where the store says it is (first run: stage origin)
+            stored = self.core.store.anchors.setdefault(name, Pose())
+            try:
+                if self.anchor_kind == "msft":
+                    anchor = xr.create_spatial_anchor_msft(
+                        self.session, xr.SpatialAnchorCreateInfoMSFT(space=self.base, pose=_posef(stored), time=t)
+                    )
+                    self._anchors[name] = anchor
+                    self._anchor_spaces[name] = xr.create_spatial_anchor_space_msft(
+                        self.session,
+                        xr.SpatialAnchorSpaceCreateInfoMSFT(anchor=anchor, pose_in_anchor_space=xr.Posef()),
+                    )
+                else:  # FB: completes later with EVENT_DATA_SPATIAL_ANCHOR_CREATE_COMPLETE_FB
+                    rid = xr.create_spatial_anchor_fb(
+                        self.session,
+                        xr.SpatialAnchorCreateInfoFB(space=self.base, pose_in_space=_posef(stored), time=t),
+                    )
+                    self._anchor_requests[_request_id(rid)] = name
+            except xr.XrException as e:  # an anchor the runtime will not make must not end the session
+                self._anchor_failed.add(name)
+                self.trace("anchor_failed", anchor=name, error=str(e))
+            self.core.store.save()
+        need = xr.SpaceLocationFlags.POSITION_VALID_BIT | xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
+        moved = False
+        for name, space in self._anchor_spaces.items():
+            loc = xr.locate_space(space, self.base, t)
+            if (loc.location_flags & need) == need:
+                pose = _pose(loc.pose)
+                moved |= self.core.anchor_poses.get(name) != pose
+                self.core.anchor_poses[name] = pose
+        if moved:  # anchors drift as the runtime refines its map; panels follow
+            self.core.update_poses()
+
+    def _upload(self, dirty: list[str]) -> tuple[float, float]:
+        from .vkpanels import PanelSwapchain
+
+        t0 = time.perf_counter()
+        pixels = {pid: self.core.render(pid) for pid in dirty}
+        t1 = time.perf_counter()
+        cbs, chains = [], []
+        for pid in dirty:
+            ch = self.chains.get(pid)
+            if ch is None:
+                w, h = self.core.placed[pid].panel.pixel_size
+                ch = self.chains[pid] = PanelSwapchain(self.vk, self.session, w, h, self.format)
+                ch.create()
+            cbs.append(ch.acquire(pixels[pid]))
+            chains.append((pid, ch))
+        self.vk.submit_and_wait(cbs)
+        for pid, ch in chains:
+            if self.dump_dir is not None:
+                self._dump(pid, ch)
+            ch.release()
+            self.core.committed(pid)
+        return t1 - t0, time.perf_counter() - t1
+
+    def _dump(self, pid: str, ch: Any) -> None:
+        from PIL import Image
+
+        raw = ch.read_back()
+        assert self.dump_dir is not None
+        self.dump_dir.mkdir(parents=True, exist_ok=True)
+        path = self.dump_dir / f"{pid}-{self.core.frame:06d}.png"
+        Image.frombytes("RGBA", (ch.width, ch.height), raw).save(path)
+        self.trace("dump", panel=pid, frame=self.core.frame, path=str(path))
+
+    def _layers(self) -> list[Any]:
+        layers = []
+        for pid, pp in self.core.placed.items():
+            ch = self.chains.get(pid)
+            if ch is None or not pp.visible:
+                continue  # never submit a swapchain that has no released image yet
+            q = self.quads.get(pid)
+            if q is None:
+                q = self.quads[pid] = xr.CompositionLayerQuad(
+                    layer_flags=xr.CompositionLayerFlags.BLEND_TEXTURE_SOURCE_ALPHA_BIT,
+                    space=self.base,
+                    eye_visibility=xr.EyeVisibility.BOTH,
+                    sub_image=xr.SwapchainSubImage(
+                        swapchain=ch.swapchain,
+                        image_rect=xr.Rect2Di(offset=xr.Offset2Di(0, 0), extent=xr.Extent2Di(ch.width, ch.height)),
+                        image_array_index=0,
+                    ),
+                    size=xr.Extent2Df(pp.panel.width_m, pp.panel.height_m),
+                )
+            if self._quad_pose.get(pid) != pp.pose:  # building a Posef per panel per frame adds up at 100
+                q.pose = _posef(pp.pose)
+                self._quad_pose[pid] = pp.pose
+            ptr = self._layer_ptrs.get(pid)
+            if ptr is None:
+                ptr = self._layer_ptrs[pid] = ctypes.pointer(q)
+            layers.append(ptr)
+        return layers
+
+    def _frame(self) -> None:
+        fs = xr.wait_frame(self.session, xr.FrameWaitInfo())
+        c0, t0 = time.thread_time(), time.perf_counter()
+        if self._last_frame_t is not None:
+            self.stats.frame_period_s.append(t0 - self._last_frame_t)
+        self._last_frame_t = t0
+        xr.begin_frame(self.session, xr.FrameBeginInfo())
+        self.core.frame += 1
+        if self.stream is not None:
+            self.core.apply_stream(self.stream.drain())
+        t = fs.predicted_display_time
+        if self.state == xr.SessionState.FOCUSED:
+            self.core.input(self._read_input(t))
+        self._update_anchors(t)
+        render_s = upload_s = 0.0
+        layers: list[Any] = []
+        n = 0
+        if fs.should_render:
+            dirty = self.core.dirty()
+            n = len(dirty)
+            if dirty:
+                render_s, upload_s = self._upload(dirty)
+            layers = self._layers()
+        xr.end_frame(
+            self.session,
+            xr.FrameEndInfo(display_time=t, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE, layers=layers),
+        )
+        total = time.perf_counter() - t0
+        self.stats.render_s.append(render_s)
+        self.stats.upload_s.append(upload_s)
+        self.stats.logic_s.append(total - render_s - upload_s)
+        self.stats.cpu_s.append(time.thread_time() - c0)
+        self.stats.uploads.append(n)
+        if self.on_frame is not None:
+            self.on_frame(self)
+
+    def run(self) -> int:
+        """Frame loop until the session exits; returns the process exit code."""
+        self._last_frame_t = None
+        if self.stream is not None:
+            self.stream.start()
+        frames = 0
+        exit_sent = False
+        exit_deadline = float("inf")
+        while True:
+            if self.stream is not None and isinstance(self.stream.error, AuthError):
+                self.trace("auth_failed", message=str(self.stream.error))
+                self._exit_requested = True
+                self.exit_code = EXIT_AUTH
+            if self.core.fatal is not None and not self._exit_requested:
+                self.trace("fatal", message=self.core.fatal[1])
+                self.exit_code = self.core.fatal[0]
+                self._exit_requested = True
+            self._poll_events()
+            if self._lost:
+                break
+            if self.exit_code is not None and (
+                self.state in (xr.SessionState.EXITING, xr.SessionState.LOSS_PENDING)
+                or (not self.running and self._exit_requested)
+            ):
+                break
+            if self.max_frames is not None and frames >= self.max_frames:
+                self._exit_requested = True
+            if self._exit_requested and not exit_sent:
+                exit_sent = True
+                if self.running:
+                    xr.request_exit_session(self.session)  # -> STOPPING -> IDLE -> EXITING
+                    exit_deadline = time.monotonic() + EXIT_GRACE_S
+                else:
+                    self.exit_code = EXIT_OK if self.exit_code is None else self.exit_code
+                    break
+            elif exit_sent and time.monotonic() > exit_deadline:
+                # a runtime that never reaches EXITING must not keep the process (and the hub token) alive
+                _LOG.warning("runtime did not end the session within %.0f s; leaving anyway", EXIT_GRACE_S)
+                self.exit_code = EXIT_OK if self.exit_code is None else self.exit_code
+                break
+            if not self.running:
+                if self.stream is not None:
+                    self.core.apply_stream(self.stream.drain())  # stay current while idle
+                time.sleep(0.01)
+                continue
+            try:
+                self._frame()
+            except (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError) as e:
+                # the runtime or headset went away mid-frame; stop cleanly with the "runtime lost" code
+                self.trace("runtime_lost", error=type(e).__name__)
+                self.exit_code = EXIT_RUNTIME_LOST
+                break
+            frames += 1
+        return EXIT_OK if self.exit_code is None else self.exit_code
+
+    def destroy(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+        if self.vk is not None:
+            import vulkan as vk
+
+            vk.vkDeviceWaitIdle(self.vk.device)
+        for ch in self.chains.values():
+            ch.destroy()
+        self.chains.clear()
+        for s in self._anchor_spaces.values():
+            xr.destroy_space(s)
+        for a in self._anchors.values():
+            xr.destroy_spatial_anchor_msft(a)
+        if self.session is not None:
+            xr.destroy_session(self.session)
+        if self.vk is not None:
+            self.vk.destroy()
+        if self.instance is not None:
+            xr.destroy_instance(self.instance)
+        self.core.store.save()
+
+
+def install_signal_handlers(bridge: XrBridge) -> None:
+    signal.signal(signal.SIGTERM, bridge.request_exit)
+    signal.signal(signal.SIGINT, bridge.request_exit)
+
+
+def summarize(values: Iterable[float]) -> dict[str, float]:
+    s = sorted(values)
+    if not s:
+        return {}
+    return {
+        "p50_ms": round(1e3 * statistics.median(s), 3),
+        "p99_ms": round(1e3 * s[min(len(s) - 1, int(0.99 * len(s)))], 3),
+        "mean_ms": round(1e3 * statistics.fmean(s), 3),
+        "max_ms": round(1e3 * s[-1], 3),
+    }

@@ -1,0 +1,312 @@
+"""Vulkan side of the panels: one small swapchain per panel, filled from a persistently mapped staging
+buffer with vkCmdCopyBufferToImage (no render pass: the panel is already an image). Pattern from the
+project recipe (docs/xr.md): UNDEFINED -> TRANSFER_DST -> COLOR_ATTACHMENT_OPTIMAL before release."""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+from typing import Any
+
+import vulkan as vk
+import xr
+
+SRGB_FORMATS = (43, 37)  # VK_FORMAT_R8G8B8A8_SRGB, VK_FORMAT_R8G8B8A8_UNORM (Pillow gives sRGB-encoded RGBA)
+
+
+def as_int(handle: Any) -> int:
+    return int(vk.ffi.cast("uintptr_t", handle))
+
+
+class VkContext:
+    """VkInstance/VkDevice created the way the OpenXR runtime asks (XR_KHR_vulkan_enable)."""
+
+    def __init__(self, instance: xr.Instance, system_id: Any, app_name: str) -> None:
+        xr.get_vulkan_graphics_requirements_khr(instance, system_id)
+        iext = [e for e in xr.get_vulkan_instance_extensions_khr(instance, system_id).split(" ") if e]
+        dext = [e for e in xr.get_vulkan_device_extensions_khr(instance, system_id).split(" ") if e]
+        self.instance = vk.vkCreateInstance(
+            vk.VkInstanceCreateInfo(
+                pApplicationInfo=vk.VkApplicationInfo(
+                    pApplicationName=app_name, apiVersion=vk.VK_MAKE_VERSION(1, 1, 0)
+                ),
+                enabledExtensionCount=len(iext),
+                ppEnabledExtensionNames=iext,
+            ),
+            None,
+        )
+        self.xr_instance = ctypes.cast(ctypes.c_void_p(as_int(self.instance)), xr.platform.linux.VkInstance)
+        xr_phys = xr.get_vulkan_graphics_device_khr(instance, system_id, self.xr_instance)
+        want = ctypes.cast(xr_phys, ctypes.c_void_p).value
+        self.phys = next(p for p in vk.vkEnumeratePhysicalDevices(self.instance) if as_int(p) == want)
+        self.xr_phys = xr_phys
+        have = {e.extensionName for e in vk.vkEnumerateDeviceExtensionProperties(self.phys, None)}
+        dext = [e for e in dext if e in have]  # runtimes list some optional ones lavapipe lacks
+        self.queue_family = next(
+            i
+            for i, q in enumerate(vk.vkGetPhysicalDeviceQueueFamilyProperties(self.phys))
+            if q.queueFlags & vk.VK_QUEUE_GRAPHICS_BIT
+        )
+        self.device = vk.vkCreateDevice(
+            self.phys,
+            vk.VkDeviceCreateInfo(
+                queueCreateInfoCount=1,
+                pQueueCreateInfos=[
+                    vk.VkDeviceQueueCreateInfo(queueFamilyIndex=self.queue_family, queueCount=1, pQueuePriorities=[1.0])
+                ],
+                enabledExtensionCount=len(dext),
+                ppEnabledExtensionNames=dext,
+            ),
+            None,
+        )
+        self.queue = vk.vkGetDeviceQueue(self.device, self.queue_family, 0)  # the queue the session uses too
+        self.pool = vk.vkCreateCommandPool(
+            self.device,
+            vk.VkCommandPoolCreateInfo(
+                flags=vk.VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, queueFamilyIndex=self.queue_family
+            ),
+            None,
+        )
+        self.fence = vk.vkCreateFence(self.device, vk.VkFenceCreateInfo(), None)
+        self.mem_props = vk.vkGetPhysicalDeviceMemoryProperties(self.phys)
+
+    def binding(self) -> xr.GraphicsBindingVulkanKHR:
+        return xr.GraphicsBindingVulkanKHR(
+            instance=self.xr_instance,
+            physical_device=self.xr_phys,
+            device=ctypes.cast(ctypes.c_void_p(as_int(self.device)), xr.platform.linux.VkDevice),
+            queue_family_index=self.queue_family,
+            queue_index=0,
+        )
+
+    def host_buffer(self, size: int, usage: int) -> tuple[Any, Any, Any]:
+        buf = vk.vkCreateBuffer(
+            self.device,
+            vk.VkBufferCreateInfo(size=size, usage=usage, sharingMode=vk.VK_SHARING_MODE_EXCLUSIVE),
+            None,
+        )
+        req = vk.vkGetBufferMemoryRequirements(self.device, buf)
+        want = vk.VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | vk.VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
+        mp = self.mem_props
+        mt = next(
+            i
+            for i in range(mp.memoryTypeCount)
+            if req.memoryTypeBits & (1 << i) and (mp.memoryTypes[i].propertyFlags & want) == want
+        )
+        mem = vk.vkAllocateMemory(
+            self.device, vk.VkMemoryAllocateInfo(allocationSize=req.size, memoryTypeIndex=mt), None
+        )
+        vk.vkBindBufferMemory(self.device, buf, mem, 0)
+        mapped = vk.vkMapMemory(self.device, mem, 0, size, 0)
+        return buf, mem, mapped
+
+    def submit_and_wait(self, cbs: list[Any]) -> None:
+        vk.vkQueueSubmit(self.queue, 1, [vk.VkSubmitInfo(commandBufferCount=len(cbs), pCommandBuffers=cbs)], self.fence)
+        vk.vkWaitForFences(self.device, 1, [self.fence], vk.VK_TRUE, 5_000_000_000)
+        vk.vkResetFences(self.device, 1, [self.fence])
+
+    def destroy(self) -> None:
+        vk.vkDeviceWaitIdle(self.device)
+        vk.vkDestroyFence(self.device, self.fence, None)
+        vk.vkDestroyCommandPool(self.device, self.pool, None)
+        vk.vkDestroyDevice(self.device, None)
+        vk.vkDestroyInstance(self.instance, None)
+
+
+def _range() -> Any:
+    return vk.VkImageSubresourceRange(
+        aspectMask=vk.VK_IMAGE_ASPECT_COLOR_BIT, baseMipLevel=0, levelCount=1, baseArrayLayer=0, layerCount=1
+    )
+
+
+def _barrier(
+    cb: Any, img: Any, old: int, new: int, src_access: int, dst_access: int, src_stage: int, dst_stage: int
+) -> None:
+    vk.vkCmdPipelineBarrier(
+        cb,
+        src_stage,
+        dst_stage,
+        0,
+        0,
+        None,
+        0,
+        None,
+        1,
+        [
+            vk.VkImageMemoryBarrier(
+                srcAccessMask=src_access,
+                dstAccessMask=dst_access,
+                oldLayout=old,
+                newLayout=new,
+                srcQueueFamilyIndex=vk.VK_QUEUE_FAMILY_IGNORED,
+                dstQueueFamilyIndex=vk.VK_QUEUE_FAMILY_IGNORED,
+                image=img,
+                subresourceRange=_range(),
+            )
+        ],
+    )
+
+
+def _copy_region(w: int, h: int) -> Any:
+    return vk.VkBufferImageCopy(
+        bufferOffset=0,
+        bufferRowLength=0,
+        bufferImageHeight=0,
+        imageSubresource=vk.VkImageSubresourceLayers(
+            aspectMask=vk.VK_IMAGE_ASPECT_COLOR_BIT, mipLevel=0, baseArrayLayer=0, layerCount=1
+        ),
+        imageOffset=vk.VkOffset3D(0, 0, 0),
+        imageExtent=vk.VkExtent3D(w, h, 1),
+    )
+
+
+@dataclass
+class PanelSwapchain:
+    ctx: VkContext
+    session: xr.Session
+    width: int
+    height: int
+    fmt: int
+    swapchain: Any = None
+    images: list[Any] = field(default_factory=list)
+    cmds: list[Any] = field(default_factory=list)
+    _buf: Any = None
+    _mem: Any = None
+    _mapped: Any = None
+    _index: int = -1
+    _rb: tuple[Any, Any, Any] | None = None
+
+    def create(self) -> None:
+        usage = (
+            xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
+            | xr.SwapchainUsageFlags.TRANSFER_DST_BIT
+            | xr.SwapchainUsageFlags.TRANSFER_SRC_BIT
+            | xr.SwapchainUsageFlags.SAMPLED_BIT
+        )
+        self.swapchain = xr.create_swapchain(
+            self.session,
+            xr.SwapchainCreateInfo(
+                usage_flags=usage,
+                format=self.fmt,
+                sample_count=1,
+                width=self.width,
+                height=self.height,
+                face_count=1,
+                array_size=1,
+                mip_count=1,
+            ),
+        )
+        imgs = xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageVulkanKHR)
+        self.images = [vk.ffi.cast("VkImage", ctypes.cast(i.image, ctypes.c_void_p).value) for i in imgs]
+        nbytes = self.width * self.height * 4
+        self._buf, self._mem, self._mapped = self.ctx.host_buffer(nbytes, vk.VK_BUFFER_USAGE_TRANSFER_SRC_BIT)
+        # one pre-recorded copy per swapchain image: a redraw costs a memcpy + one submit, no recording
+        self.cmds = vk.vkAllocateCommandBuffers(
+            self.ctx.device,
+            vk.VkCommandBufferAllocateInfo(
+                commandPool=self.ctx.pool,
+                level=vk.VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                commandBufferCount=len(self.images),
+            ),
+        )
+        for img, cb in zip(self.images, self.cmds, strict=True):
+            vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo())
+            _barrier(
+                cb,
+                img,
+                vk.VK_IMAGE_LAYOUT_UNDEFINED,
+                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                0,
+                vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+            )
+            vk.vkCmdCopyBufferToImage(
+                cb,
+                self._buf,
+                img,
+                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                1,
+                [_copy_region(self.width, self.height)],
+            )
+            _barrier(
+                cb,
+                img,
+                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+                vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+            )
+            vk.vkEndCommandBuffer(cb)
+
+    def acquire(self, pixels: bytes) -> Any:
+        """Acquire + wait an image, stage the pixels; returns the command buffer to submit."""
+        self._index = xr.acquire_swapchain_image(self.swapchain, xr.SwapchainImageAcquireInfo())
+        xr.wait_swapchain_image(self.swapchain, xr.SwapchainImageWaitInfo(timeout=1_000_000_000))
+        self._mapped[0 : len(pixels)] = pixels
+        return self.cmds[self._index]
+
+    def release(self) -> None:
+        xr.release_swapchain_image(self.swapchain, xr.SwapchainImageReleaseInfo())
+
+    def read_back(self) -> bytes:
+        """Copy the last uploaded swapchain image back to the CPU (debug/tests: proves what the
+        compositor gets).
+        Must be called between acquire()'s submit and release()."""
+        nbytes = self.width * self.height * 4
+        if self._rb is None:
+            self._rb = self.ctx.host_buffer(nbytes, vk.VK_BUFFER_USAGE_TRANSFER_DST_BIT)
+        img = self.images[self._index]
+        cb = vk.vkAllocateCommandBuffers(
+            self.ctx.device,
+            vk.VkCommandBufferAllocateInfo(
+                commandPool=self.ctx.pool, level=vk.VK_COMMAND_BUFFER_LEVEL_PRIMARY, commandBufferCount=1
+            ),
+        )[0]
+        vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo(flags=vk.VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT))
+        _barrier(
+            cb,
+            img,
+            vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+            vk.VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+            vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+            vk.VK_ACCESS_TRANSFER_READ_BIT,
+            vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+            vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+        )
+        vk.vkCmdCopyImageToBuffer(
+            cb,
+            img,
+            vk.VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+            self._rb[0],
+            1,
+            [_copy_region(self.width, self.height)],
+        )
+        _barrier(
+            cb,
+            img,
+            vk.VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+            vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+            vk.VK_ACCESS_TRANSFER_READ_BIT,
+            vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+            vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+            vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+        )
+        vk.vkEndCommandBuffer(cb)
+        self.ctx.submit_and_wait([cb])
+        vk.vkFreeCommandBuffers(self.ctx.device, self.ctx.pool, 1, [cb])
+        return bytes(self._rb[2][0:nbytes])
+
+    def destroy(self) -> None:
+        dev = self.ctx.device
+        if self.cmds:
+            vk.vkFreeCommandBuffers(dev, self.ctx.pool, len(self.cmds), self.cmds)
+        for buf, mem in ((self._buf, self._mem), (self._rb[0], self._rb[1]) if self._rb else (None, None)):
+            if buf is not None:
+                vk.vkUnmapMemory(dev, mem)
+                vk.vkDestroyBuffer(dev, buf, None)
+                vk.vkFreeMemory(dev, mem, None)
+        if self.swapchain is not None:
+            xr.destroy_swapchain(self.swapchain)

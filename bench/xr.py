@@ -95,9 +95,8 @@ class RealHubDriver:
     def __init__(self, n: int, config_dir: Path) -> None:
         import asyncio
 
-        from hub.api import ApiServer
-
         from hub import Hub, Scopes
+        from hub.api import ApiServer
         from hub.virtual import VirtualAppliances
 
         self.loop = asyncio.new_event_loop()

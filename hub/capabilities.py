@@ -258,6 +258,8 @@ _CATALOGUE: tuple[Capability, ...] = (
         description="Appliances that run a cycle: washing machines, dishwashers, ovens",
     ),
     Capability("button", "button", _v("str"), commands={"press": _cmd("press")}, description="Stateless push"),
+    Capability("scene", "scene", _v("str"), commands={"turn_on": _cmd("turn_on", "Activate the home scene")},
+               matter_cluster=0x0062, description="A home scene; its state is the time it was last activated"),
     Capability("event", "event", _v("str"), attributes={"event_type": _v("str")}, matter_cluster=0x003B,
                description="Something that happened: a wall switch press, a doorbell"),
     _sensor("temperature", "°C", -60, 150, "temperature", 0x0402, "Temperature"),

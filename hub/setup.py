@@ -14,7 +14,8 @@ from .core import Hub
 
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
-_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings", "hub.recognition.settings")
+_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings", "hub.recognition.settings",
+                           "hub.scenes.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -52,6 +53,9 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     recognizer = recognizer_from_config(config, Path(config_dir))
     if recognizer is not None:
         hub.add_component(recognizer)
+    from .scenes.manager import from_config as scenes_from_config
+
+    hub.add_component(scenes_from_config(config_dir, config))
     if (config.get("mqtt") or {}).get("enabled"):
         from .mqtt import MqttBridge
 

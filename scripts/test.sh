@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages: D-Bus for the mock BlueZ, Mosquitto for MQTT, Chromium for the dashboard test,
 # iproute2 for the emulated LAN, openssl for test certificates.
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config dbus libdbus-1-dev libglib2.0-dev
-              mosquitto chromium iproute2 openssl)
+              mosquitto chromium iproute2 openssl cmake ninja-build xz-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -72,6 +72,7 @@ class SceneManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._unlisten: Any = None
         self._hub: Any = None
+        self._unregister: list[Callable[[], None]] = []
 
     def _files(self) -> list[Path]:
         out: list[Path] = []
@@ -103,11 +104,32 @@ class SceneManager:
         self._hub = hub
         self.load(hub)
         self._unlisten = hub.bus.listen(SCENE_RECOGNIZED, self._on_recognized)
+        self._register_entities(hub)
         for hs in self.scenes.values():
             for trig in hs.schedules:
                 self._tasks.append(asyncio.create_task(self._schedule_loop(hs, trig)))
 
+    def _register_entities(self, hub: Any) -> None:
+        """Each home scene is a ``scene.*`` entity, so every API (HA, stream, MQTT) can activate it."""
+        for name in self.scenes:
+            entity = hub.entities.async_get_or_create(unique_id=f"scene:{name}", capabilities=("scene",), name=name)
+            if hub.states.get(entity.entity_id) is None:
+                hub.states.async_set(entity.entity_id, "unknown", {"friendly_name": name})
+            self._unregister.append(hub.commands.register_entity(entity.entity_id, self._scene_command(name)))
+
+    def _scene_command(self, name: str) -> Any:
+        async def handle(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
+            result = await self.async_activate(name, context)
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            self._hub.states.async_set(entity.entity_id, stamp, {"friendly_name": name, "failed": result.failed},
+                                       context)
+
+        return handle
+
     async def async_stop(self) -> None:
+        for unregister in self._unregister:
+            unregister()
+        self._unregister.clear()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -143,7 +165,9 @@ class SceneManager:
         for gate, scene in self._gates:
             if gate.offer(label, float(confidence)):
                 _LOG.info("situation %r (%.2f) -> scene %s", label, confidence, scene.name)
-                self._tasks.append(asyncio.get_running_loop().create_task(self._activate_logged(scene.name)))
+                task = asyncio.get_running_loop().create_task(self._activate_logged(scene.name))
+                self._tasks.append(task)
+                task.add_done_callback(self._tasks.remove)  # finished activations must not pile up
 
     async def _activate_logged(self, name: str) -> None:
         try:

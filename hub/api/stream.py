@@ -13,14 +13,13 @@ assembled from those bytes, so the per-subscriber cost is concatenation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from ..bus import Event
 from ..capabilities import CommandError
@@ -28,7 +27,8 @@ from ..context import Context
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
 from .keys import API_KEY
-from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, RateLimit
+from .limits import MAX_CALLS_IN_FLIGHT
+from .ws_session import Framing, authenticate, serve
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -327,64 +327,33 @@ async def handle_stream(request: web.Request) -> web.WebSocketResponse:
     api: ApiServer = request.app[API_KEY]
     ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
     await ws.prepare(request)
-    principal = await _authenticate(api, ws, request.remote or "?")
+    principal = await authenticate(api, ws, request.remote or "?", FRAMING)
     if principal is None:
         return ws
     await ws.send_bytes(pack({"type": "auth_ok"}))
     conn = StreamConnection(api, ws, principal)
     api.stream_fanout.add(conn)
     writer = asyncio.get_running_loop().create_task(conn.write_loop())
-    limit = RateLimit()
     try:
-        async for message in ws:
-            if message.type == WSMsgType.BINARY:
-                if not limit.allow():
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many messages")
-                    break
-                try:
-                    data = unpack(message.data)
-                except Exception as err:
-                    conn.send(_error(None, "invalid_format", f"not valid msgpack: {type(err).__name__}"))
-                    continue
-                conn.handle(data)
-            elif message.type == WSMsgType.TEXT:
-                conn.send(_error(None, "invalid_format", "send binary frames holding msgpack"))
-            elif message.type == WSMsgType.ERROR:
-                break
+        await serve(ws, conn, FRAMING, writer)
     finally:
         conn.stop()
         api.stream_fanout.remove(conn)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await writer
     return ws
 
 
-async def _authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str) -> Principal | None:
-    async def invalid(message: str) -> None:
-        await ws.send_bytes(pack({"type": "auth_invalid", "message": message}))
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message.encode()[:120])
+async def _send(ws: web.WebSocketResponse, payload: Mapping[str, Any]) -> None:
+    await ws.send_bytes(pack(payload))
 
-    try:
-        message = await ws.receive(timeout=AUTH_TIMEOUT)
-    except TimeoutError:
-        await invalid("no auth message within 10 seconds")
-        return None
-    if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-        return None
-    try:
-        data = unpack(message.data) if message.type == WSMsgType.BINARY else None
-    except Exception:
-        data = None
-    if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(data.get("access_token"), str):
-        await invalid("first message must be {type: auth, access_token: ...} in msgpack")
-        return None
-    if api.login_limiter.blocked(address):
-        await invalid("too many failed login attempts; try again later")
-        return None
-    principal = api.principal_for(data["access_token"])
-    if principal is None:
-        api.login_limiter.failed(address)
-        await invalid("invalid access token")
-        return None
-    return principal
+
+FRAMING = Framing(
+    frame_type=WSMsgType.BINARY, decode=unpack, send=_send, error=_error,
+    texts={
+        "auth_timeout": "no auth message within 10 seconds",
+        "auth_format": "first message must be {type: auth, access_token: ...} in msgpack",
+        "auth_blocked": "too many failed login attempts; try again later",
+        "auth_invalid": "invalid access token",
+        "bad_frame": "not valid msgpack",
+        "wrong_frame": "send binary frames holding msgpack",
+    },
+)

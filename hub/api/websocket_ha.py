@@ -17,10 +17,9 @@ than grow the hub's memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -32,8 +31,9 @@ from . import ha_format
 from .auth import Principal
 from .frames import frame
 from .keys import API_KEY
-from .limits import AUTH_TIMEOUT, MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, RateLimit
+from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES
 from .services import HA_ERROR_CODES, call_service, services_of
+from .ws_session import Framing, authenticate, serve
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -376,7 +376,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     address = request.remote or "?"
     await ws.send_str(ha_format.dumps({"type": "auth_required", "ha_version": HA_VERSION}))
-    principal = await _authenticate(api, ws, address)
+    principal = await authenticate(api, ws, address, FRAMING)
     if principal is None:
         return ws
     await ws.send_str(ha_format.dumps({"type": "auth_ok", "ha_version": HA_VERSION}))
@@ -384,59 +384,27 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     api.ha_connections.add(conn)
     transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
     writer = asyncio.get_running_loop().create_task(conn.write_loop(transport))
-    limit = RateLimit()
     try:
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                if not limit.allow():
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Too many messages")
-                    break
-                try:
-                    data = json.loads(message.data)
-                except ValueError:
-                    conn.send(_error(None, "invalid_format", "Message is not valid JSON"))
-                    continue
-                conn.handle(data)
-            elif message.type == WSMsgType.BINARY:
-                conn.send(_error(None, "invalid_format", "Binary frames are not part of this protocol"))
-            elif message.type == WSMsgType.ERROR:
-                break
+        await serve(ws, conn, FRAMING, writer)
     finally:
         conn.stop()
         api.ha_connections.discard(conn)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await writer
     return ws
 
 
-async def _authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str) -> Principal | None:
-    async def invalid(message: str) -> None:
-        await ws.send_str(ha_format.dumps({"type": "auth_invalid", "message": message}))
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message.encode()[:120])
+async def _send(ws: web.WebSocketResponse, payload: Mapping[str, Any]) -> None:
+    await ws.send_str(ha_format.dumps(payload))
 
-    try:
-        message = await ws.receive(timeout=AUTH_TIMEOUT)
-    except TimeoutError:
-        await invalid("Did not receive auth message within 10 seconds")
-        return None
-    if message.type != WSMsgType.TEXT:
-        if message.type == WSMsgType.BINARY:
-            await invalid("Auth message incorrectly formatted")
-        return None
-    try:
-        data = json.loads(message.data)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(data.get("access_token"), str):
-        await invalid("Auth message incorrectly formatted")
-        return None
-    if api.login_limiter.blocked(address):
-        await invalid("Too many failed login attempts; try again later")
-        return None
-    principal = api.principal_for(data["access_token"])
-    if principal is None:
-        api.login_limiter.failed(address)
-        await invalid("Invalid access token or password")
-        return None
-    return principal
+
+# Wording as Home Assistant's own server answers, so its clients show familiar messages.
+FRAMING = Framing(
+    frame_type=WSMsgType.TEXT, decode=json.loads, send=_send, error=_error,
+    texts={
+        "auth_timeout": "Did not receive auth message within 10 seconds",
+        "auth_format": "Auth message incorrectly formatted",
+        "auth_blocked": "Too many failed login attempts; try again later",
+        "auth_invalid": "Invalid access token or password",
+        "bad_frame": "Message is not valid JSON",
+        "wrong_frame": "Binary frames are not part of this protocol",
+    },
+)

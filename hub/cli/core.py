@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from ..bus import EventBus
@@ -60,6 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     directory = Path(args.config) if args.config else Path(tempfile.mkdtemp(prefix="qilu-hub-demo-"))
     ensure_config_dir(directory)
+    _install_example_scenes(directory)
     hub = build_hub(directory, demo=True)
     _, secret = hub.tokens.create("demo", Scopes(admin=True))
     print(f"qilu-hub demo: config in {directory}")
@@ -71,6 +73,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"qilu-hub demo: dashboard {scheme}://{host}:{conf['port']}/?token={secret}")
     asyncio.run(_run(hub, args.seconds))
     return 0
+
+
+def _install_example_scenes(directory: Path) -> None:
+    """Give the demo the example scenes (scene.movie_night, ...) unless the directory has scenes already."""
+    target = directory / "scenes"
+    if target.exists():
+        return
+    target.mkdir()
+    for example in (resources.files("scenes") / "examples").iterdir():
+        if example.name.endswith(".yaml"):
+            (target / example.name).write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def _tokens(args: argparse.Namespace) -> tuple[RegistryStore, TokenStore]:

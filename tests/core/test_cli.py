@@ -46,3 +46,4 @@ def test_demo_then_devices_table(tmp_path: Path) -> None:
     table = run_cli("--config", str(tmp_path), "devices")
     assert table.returncode == 0
     assert "Ceiling Light" in table.stdout and "light.living_room_ceiling_light" in table.stdout
+    assert (tmp_path / "scenes" / "living_room.yaml").exists()  # the demo brings the example scenes

@@ -100,9 +100,11 @@ class SceneModel:
             raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {spec.n_features}")
         model = cls(session, meta, spec, str(p))
         try:
-            model.new_decoder()
+            decoder = model.new_decoder()
         except DecoderError as exc:
             raise ModelLoadError(f"scene model {p}: {exc}") from exc
+        if decoder is not None and decoder.labels != meta.labels:
+            raise ModelLoadError(f"scene model {p}: decoder labels {decoder.labels} differ from {meta.labels}")
         return model
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:

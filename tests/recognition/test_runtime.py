@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -87,4 +88,12 @@ def test_model_with_broken_decoder_refused(tmp_path: Path, trained: tuple[Any, P
     path = tmp_path / "bad-decoder.onnx"
     onnx.save(proto, str(path))
     with pytest.raises(ModelLoadError, match="decoder"):
+        SceneModel.load(path, DEFAULT_SPEC)
+    from hub.recognition.decoder import HmmFilter
+
+    labels = SceneModel.load(trained[1], DEFAULT_SPEC).labels
+    shuffled = HmmFilter.fit([labels], labels[::-1])  # valid, but its columns are in another order
+    prop.value = json.dumps(shuffled.to_dict())
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelLoadError, match="decoder labels"):
         SceneModel.load(path, DEFAULT_SPEC)

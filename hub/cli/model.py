@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
     train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
+    train.add_argument("--per-device", action="store_true",
+                       help="add a per-device feature block (this home's devices only; the model will not transfer)")
+    train.add_argument("--decoder", action="store_true",
+                       help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="print metrics of a model on a dataset and write a confusion-matrix PNG")
     _data_args(ev)
@@ -78,25 +82,28 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
 
     try:
         dataset = _load(args)
     except (DatasetError, OSError) as exc:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
-    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
+    spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
+    matrix = build_matrix(dataset, spec, progress=not args.no_progress)
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
     config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
-    blob = to_onnx(model, DEFAULT_SPEC, provenance)
+    labels = [str(c) for c in model.classes_]
+    decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
+    blob = to_onnx(model, spec, provenance, decoder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
     print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-                      "slices": len(matrix.y), "feature_spec": DEFAULT_SPEC.version}))
+                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None}))
     return 0
 
 
@@ -114,8 +121,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (ModelLoadError, DatasetError, OSError) as exc:
         print(f"qilu-hub model eval: {exc}", file=sys.stderr)
         return 1
-    matrix = build_matrix(dataset, DEFAULT_SPEC, progress=not args.no_progress)
-    pred = np.asarray(model.labels)[model.predict_proba(matrix.X).argmax(axis=1)]
+    matrix = build_matrix(dataset, model.spec, progress=not args.no_progress)
+    proba = model.predict_proba(matrix.X)
+    decoder = model.new_decoder()
+    if decoder is not None:  # causal filtering, restarted each day as in training
+        for day in np.unique(matrix.days):
+            sel = matrix.days == day
+            proba[sel] = decoder.filter(proba[sel])
+    pred = np.asarray(model.labels)[proba.argmax(axis=1)]
     labels = sorted(set(model.labels) | set(map(str, matrix.y)))
     result = metrics(matrix.y, pred, labels)
     confusion_png(np.asarray(result["confusion"]), labels, args.png, f"{args.model.name} on {args.source}")

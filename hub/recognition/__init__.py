@@ -6,6 +6,7 @@ the optional ``train`` extra.
 
 from .component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
 from .datasets import Dataset, DatasetError, Interval, load_casas, load_kasteren, load_recorder_export
+from .decoder import DecoderError, HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec, extract_windows
 from .mapping import KASTEREN_SENSORS, SCENES, capability_of, normalize_area
 from .metadata import ModelMetadata, ModelMetadataError
@@ -21,9 +22,11 @@ __all__ = [
     "SCENES",
     "Dataset",
     "DatasetError",
+    "DecoderError",
     "DeviceEvent",
     "FeatureExtractor",
     "FeatureSpec",
+    "HmmFilter",
     "Interval",
     "ModelLoadError",
     "ModelMetadata",

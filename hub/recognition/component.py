@@ -11,6 +11,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from .decoder import HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec
 from .mapping import entity_channel, is_active
 from .runtime import ModelLoadError, Prediction, SceneModel
@@ -60,6 +63,8 @@ class SceneRecognizer:
         self._unsub: Callable[[], None] | None = None
         self._wake = asyncio.Event()
         self._channels: dict[str, tuple[str, str] | None] = {}
+        self.decoder: HmmFilter | None = None
+        self._decoded_at: float | None = None  # end of the last window the decoder committed
 
     async def async_start(self, hub: Hub) -> None:
         self._hub = hub
@@ -71,6 +76,10 @@ class SceneRecognizer:
             _LOGGER.error("Scene recognition disabled: %s", exc)
             hub.states.async_set(ENTITY_ID, "unavailable", {"error": self.error, "model": str(self.model_path)})
             return
+        if self.model.spec != self.spec:  # a per-device model: extract its device block too
+            self.spec = self.model.spec
+            self.extractor = FeatureExtractor(self.spec, self.tz)  # type: ignore[arg-type]
+        self.decoder = self.model.new_decoder()
         from hub import EVENT_STATE_CHANGED
 
         self._seed_from_states()
@@ -136,10 +145,12 @@ class SceneRecognizer:
         """Run the model on the window ending now, smooth, and publish."""
         if self.model is None or self._hub is None:
             return None
-        features = self.extractor.features(self.clock() if now is None else now)
+        at = self.clock() if now is None else now
+        features = self.extractor.features(at)
         raw = self.model.predict(features)
+        probabilities = self._decode(raw.probabilities, at)
         previous = self.smoother.current
-        label = self.smoother.update(raw.probabilities)
+        label = self.smoother.update(probabilities)
         smoothed = self.smoother.probabilities
         self.last = Prediction(label, round(self.smoother.confidence, 4), {k: round(v, 4) for k, v in smoothed.items()})
         attributes = {
@@ -157,3 +168,24 @@ class SceneRecognizer:
                 {"label": label, "confidence": self.last.confidence, "probabilities": self.last.probabilities},
             )
         return self.last
+
+    def _decode(self, probabilities: dict[str, float], now: float) -> dict[str, float]:
+        """Filter through the model's HMM decoder, if it has one.
+
+        Its transitions are per window, so it commits one step per elapsed window; inferences in between
+        (soon after an event) preview the next step without committing it.
+        """
+        if self.decoder is None:
+            return probabilities
+        vector = np.array([probabilities.get(label, 0.0) for label in self.decoder.labels])
+        window = self.spec.slice_seconds
+        if self._decoded_at is None:
+            posterior, self._decoded_at = self.decoder.update(vector), now
+        else:
+            steps = int((now - self._decoded_at) // window)
+            if steps >= 1:
+                posterior = self.decoder.update(vector, steps=steps)
+                self._decoded_at += steps * window
+            else:
+                posterior = self.decoder.update(vector, commit=False)
+        return {label: float(p) for label, p in zip(self.decoder.labels, posterior, strict=True)}

@@ -13,7 +13,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import numpy as np
@@ -60,6 +60,10 @@ class FeatureSpec:
     count_windows: tuple[float, ...] = (600.0, 3600.0)
     recency_cap: float = _DAY
     name: str = "qilu-scene-features"
+    # Optional per-device block (home-specific source ids, e.g. entity ids): which device fired last and
+    # how recently, even when several devices share one (area, capability) channel.  Empty for models
+    # meant to transfer between homes; set by training on a home's own data (``--per-device``).
+    sources: tuple[str, ...] = ()
 
     @property
     def channels(self) -> tuple[tuple[str, str], ...]:
@@ -74,7 +78,7 @@ class FeatureSpec:
             "slice_seconds": self.slice_seconds,
             "count_windows": list(self.count_windows),
             "recency_cap": self.recency_cap,
-        }
+        } | ({"sources": list(self.sources)} if self.sources else {})  # absent when empty: same hash as before
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FeatureSpec:
@@ -92,7 +96,14 @@ class FeatureSpec:
             count_windows=tuple(float(w) for w in windows),
             recency_cap=float(str(data["recency_cap"])),
             name=str(data["name"]),
+            sources=_strs("sources") if "sources" in data else (),
         )
+
+    def with_sources(self, sources: Iterable[str]) -> FeatureSpec:
+        return replace(self, sources=tuple(sorted(set(sources))))
+
+    def without_sources(self) -> FeatureSpec:
+        return replace(self, sources=())
 
     @property
     def version(self) -> str:
@@ -109,6 +120,10 @@ class FeatureSpec:
             names += [f"{base}.count_{int(w)}s" for w in self.count_windows]
         names += [f"{a}.recency" for a in self.areas]
         names += ["any.recency", "time.sin", "time.cos", "weekday.sin", "weekday.cos"]
+        for src in self.sources:
+            base = f"device.{src}"
+            names += [f"{base}.active", f"{base}.changed", f"{base}.last_fired", f"{base}.recency"]
+            names += [f"{base}.count_{int(w)}s" for w in self.count_windows]
         return names
 
     @property
@@ -134,6 +149,11 @@ class FeatureExtractor:
     _sources_on: list[set[str]] = field(init=False)
     _last_fired: int = field(init=False, default=-1)
     _last_any: float = field(init=False, default=-math.inf)
+    _source_index: dict[str, int] = field(init=False)
+    _src_active: np.ndarray = field(init=False)
+    _src_last_change: np.ndarray = field(init=False)
+    _src_on_times: list[deque[float]] = field(init=False)
+    _src_last_fired: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         self._index = {ch: i for i, ch in enumerate(self.spec.channels)}
@@ -144,6 +164,11 @@ class FeatureExtractor:
         self._area_last = np.full(len(self.spec.areas), -math.inf)
         self._on_times = [deque() for _ in range(n)]
         self._sources_on = [set() for _ in range(n)]
+        self._source_index = {src: i for i, src in enumerate(self.spec.sources)}
+        m = len(self._source_index)
+        self._src_active = np.zeros(m, dtype=np.float32)
+        self._src_last_change = np.full(m, -math.inf)
+        self._src_on_times = [deque() for _ in range(m)]
 
     def channel_of(self, area: str | None, capability: str) -> int | None:
         """Index of the channel, folding unknown areas into ``other``; None for unknown capabilities."""
@@ -178,6 +203,14 @@ class FeatureExtractor:
         self._area_last[area_i] = event.ts
         self._last_fired = i
         self._last_any = event.ts
+        k = self._source_index.get(event.source)
+        self._src_last_fired = -1  # a device unknown to a per-device model may have fired last
+        if k is not None:  # unknown devices still count in their channel
+            self._src_active[k] = 1.0 if event.active else 0.0
+            self._src_last_change[k] = event.ts
+            self._src_last_fired = k
+            if event.active:
+                self._src_on_times[k].append(event.ts)
         return True
 
     def observe_many(self, events: Iterable[DeviceEvent]) -> None:
@@ -192,21 +225,8 @@ class FeatureExtractor:
     def features(self, now: float) -> np.ndarray:
         """Feature vector describing the window ending at ``now`` (float32, ``spec.n_features``)."""
         spec = self.spec
-        n = len(self._index)
         longest = max(spec.count_windows) if spec.count_windows else 0.0
-        per_channel = 4 + len(spec.count_windows)
-        block = np.zeros((n, per_channel), dtype=np.float32)
-        block[:, 0] = self._active
-        block[:, 1] = self._last_change > now - spec.slice_seconds
-        if self._last_fired >= 0:
-            block[self._last_fired, 2] = 1.0
-        block[:, 3] = self._recency(self._last_change, now)
-        for i, times in enumerate(self._on_times):
-            while times and times[0] <= now - longest:
-                times.popleft()  # bounded memory: only the longest window is kept
-            if times:
-                for k, w in enumerate(spec.count_windows):
-                    block[i, 4 + k] = math.log1p(sum(1 for t in times if t > now - w))
+        block = self._block(self._active, self._last_change, self._last_fired, self._on_times, now, longest)
         local = datetime.fromtimestamp(now, self.tz)
         day_s = local.hour * 3600 + local.minute * 60 + local.second
         week_s = local.weekday() * _DAY + day_s
@@ -217,9 +237,31 @@ class FeatureExtractor:
             math.sin(2 * math.pi * week_s / _WEEK),
             math.cos(2 * math.pi * week_s / _WEEK),
         ]
-        return np.concatenate(
-            [block.reshape(-1), self._recency(self._area_last, now), np.asarray(tail, dtype=np.float32)]
-        ).astype(np.float32)
+        parts = [block.reshape(-1), self._recency(self._area_last, now), np.asarray(tail, dtype=np.float32)]
+        if self._source_index:
+            args = (self._src_active, self._src_last_change, self._src_last_fired, self._src_on_times)
+            parts.append(self._block(*args, now, longest).reshape(-1))
+        return np.concatenate(parts).astype(np.float32)
+
+    def _block(
+        self, active: np.ndarray, last_change: np.ndarray, last_fired: int, on_times: list[deque[float]],
+        now: float, longest: float,
+    ) -> np.ndarray:
+        """Per-unit (channel or device) features: active, changed, fired last, recency, activation counts."""
+        spec = self.spec
+        block = np.zeros((len(active), 4 + len(spec.count_windows)), dtype=np.float32)
+        block[:, 0] = active
+        block[:, 1] = last_change > now - spec.slice_seconds
+        if last_fired >= 0:
+            block[last_fired, 2] = 1.0
+        block[:, 3] = self._recency(last_change, now)
+        for i, times in enumerate(on_times):
+            while times and times[0] <= now - longest:
+                times.popleft()  # bounded memory: only the longest window is kept
+            if times:
+                for k, w in enumerate(spec.count_windows):
+                    block[i, 4 + k] = math.log1p(sum(1 for t in times if t > now - w))
+        return block
 
 
 def slice_times(start: float, end: float, spec: FeatureSpec = DEFAULT_SPEC) -> np.ndarray:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 PREFIX = "qilu."
-KEYS = ("labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra")
+KEYS = ("labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra", "decoder")
 
 
 class ModelMetadataError(ValueError):
@@ -24,9 +24,11 @@ class ModelMetadata:
     window_seconds: float
     importances: list[float] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    # Optional temporal decoder parameters (``decoder.HmmFilter.to_dict``); empty when the model has none.
+    decoder: dict[str, object] = field(default_factory=dict)
 
     def to_props(self) -> dict[str, str]:
-        return {
+        props = {
             PREFIX + "labels": json.dumps(self.labels),
             PREFIX + "feature_spec_version": self.spec_version,
             PREFIX + "feature_spec": json.dumps(self.spec, sort_keys=True),
@@ -34,6 +36,9 @@ class ModelMetadata:
             PREFIX + "importances": json.dumps(self.importances),
             PREFIX + "extra": json.dumps(self.extra, sort_keys=True),
         }
+        if self.decoder:
+            props[PREFIX + "decoder"] = json.dumps(self.decoder, sort_keys=True)
+        return props
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ModelMetadata:
@@ -46,12 +51,15 @@ class ModelMetadata:
             window = float(props[PREFIX + "window_seconds"])
             importances = json.loads(props.get(PREFIX + "importances", "[]"))
             extra = json.loads(props.get(PREFIX + "extra", "{}"))
+            decoder = json.loads(props.get(PREFIX + "decoder", "{}"))
         except (ValueError, TypeError) as exc:
             raise ModelMetadataError(f"model metadata is not valid: {exc}") from exc
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise ModelMetadataError("model metadata 'labels' must be a non-empty list of strings")
         if not isinstance(spec, dict):
             raise ModelMetadataError("model metadata 'feature_spec' must be an object")
+        if not isinstance(decoder, dict):
+            raise ModelMetadataError("model metadata 'decoder' must be an object")
         return cls(
             labels=labels,
             spec_version=props[PREFIX + "feature_spec_version"],
@@ -59,4 +67,5 @@ class ModelMetadata:
             window_seconds=window,
             importances=[float(v) for v in importances],
             extra={str(k): str(v) for k, v in dict(extra).items()},
+            decoder=decoder,
         )

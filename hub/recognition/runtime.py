@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .decoder import DecoderError, HmmFilter
 from .features import FeatureSpec
 from .metadata import ModelMetadata, ModelMetadataError
 
@@ -52,13 +53,23 @@ class SceneModel:
         # skl2onnx classifiers emit (label, probabilities); we only need the probability tensor.
         self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
 
+    def new_decoder(self) -> HmmFilter | None:
+        """A fresh temporal decoder from the model's metadata, or None when the model carries none."""
+        if not self.metadata.decoder:
+            return None
+        return HmmFilter.from_dict(dict(self.metadata.decoder))
+
     @property
     def labels(self) -> list[str]:
         return self.metadata.labels
 
     @classmethod
     def load(cls, path: str | Path, spec: FeatureSpec) -> SceneModel:
-        """Load ``path`` and refuse it unless it was trained for ``spec``."""
+        """Load ``path`` and refuse it unless it was trained for ``spec``.
+
+        A per-device model (``spec`` plus a ``sources`` list, trained on one home's data) is accepted
+        too; ``model.spec`` is then the model's own spec, which the caller must extract with.
+        """
         p = Path(path)
         if not p.is_file():
             raise ModelLoadError(f"scene model {p} does not exist")
@@ -73,6 +84,12 @@ class SceneModel:
             meta = ModelMetadata.from_props(props)
         except ModelMetadataError as exc:
             raise ModelLoadError(f"scene model {p}: {exc}") from exc
+        try:
+            own = FeatureSpec.from_dict(meta.spec)
+        except (KeyError, TypeError, ValueError, AssertionError):
+            own = spec
+        if own.sources and own.version == meta.spec_version and own.without_sources().version == spec.version:
+            spec = own
         if meta.spec_version != spec.version:
             raise SpecMismatchError(
                 f"scene model {p} was trained for feature spec {meta.spec_version!r} but this hub extracts "
@@ -81,7 +98,14 @@ class SceneModel:
         shape = session.get_inputs()[0].shape
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != spec.n_features):
             raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {spec.n_features}")
-        return cls(session, meta, spec, str(p))
+        model = cls(session, meta, spec, str(p))
+        try:
+            decoder = model.new_decoder()
+        except DecoderError as exc:
+            raise ModelLoadError(f"scene model {p}: {exc}") from exc
+        if decoder is not None and decoder.labels != meta.labels:
+            raise ModelLoadError(f"scene model {p}: decoder labels {decoder.labels} differ from {meta.labels}")
+        return model
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         x = np.asarray(features, dtype=np.float32)

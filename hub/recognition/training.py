@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import Dataset
+from .decoder import HmmFilter
 from .features import DEFAULT_SPEC, FeatureSpec, day_key, extract_windows
 from .metadata import ModelMetadata
 
@@ -99,7 +100,34 @@ def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> An
     return model
 
 
-def to_onnx(model: Any, spec: FeatureSpec, extra: dict[str, str] | None = None) -> bytes:
+def day_sequences(y: np.ndarray, days: np.ndarray) -> list[list[str]]:
+    """Label sequences, one per day, in time order (rows of a ``Matrix`` are in time order)."""
+    return [[str(v) for v in y[days == day]] for day in np.unique(days)]
+
+
+def fit_decoder(
+    y: np.ndarray, days: np.ndarray, labels: Sequence[str], config: TrainConfig = TrainConfig()
+) -> HmmFilter:
+    """The HMM decoder for a classifier trained with ``config`` on these labels (fixed a priori:
+    add-one transition counts, no tempering, floor 1e-3)."""
+    return HmmFilter.fit(day_sequences(y, days), labels, balance=config.balance)
+
+
+def decode_out_of_fold(
+    matrix: Matrix, labels: Sequence[str], proba: np.ndarray, config: TrainConfig = TrainConfig()
+) -> np.ndarray:
+    """Filter each day's out-of-fold probabilities with a decoder learnt from the other days only."""
+    out = np.zeros_like(proba)
+    for day in np.unique(matrix.days):
+        test = matrix.days == day
+        decoder = fit_decoder(matrix.y[~test], matrix.days[~test], labels, config)
+        out[test] = decoder.filter(proba[test])
+    return out
+
+
+def to_onnx(
+    model: Any, spec: FeatureSpec, extra: dict[str, str] | None = None, decoder: HmmFilter | None = None
+) -> bytes:
     """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``."""
     _require_training_deps()
     from skl2onnx import convert_sklearn
@@ -119,6 +147,7 @@ def to_onnx(model: Any, spec: FeatureSpec, extra: dict[str, str] | None = None) 
         window_seconds=spec.slice_seconds,
         importances=[round(float(v), 6) for v in importances] if importances is not None else [],
         extra=extra or {},
+        decoder=decoder.to_dict() if decoder is not None else {},
     )
     for key, value in meta.to_props().items():
         prop = onx.metadata_props.add()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hub import Hub
 from hub.recognition.component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
 from hub.recognition.features import DEFAULT_SPEC
@@ -124,5 +126,50 @@ async def test_devices_already_on_at_start_are_known(tmp_path: Path, trained: tu
         named = dict(zip(DEFAULT_SPEC.feature_names, recognizer.extractor.features(1e10), strict=True))
         assert named["living_room.power.active"] == 1.0
         assert named["kitchen.motion.active"] == 0.0
+    finally:
+        await hub.async_stop()
+
+
+async def test_per_device_model_with_decoder(tmp_path: Path, sim_dataset: Any) -> None:
+    """A home-trained model with a device block and an HMM decoder: the component extracts the model's
+    spec and filters through the decoder (one committed step per window, previews in between)."""
+    from hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
+
+    hub = _make_hub(tmp_path)
+    ids = _add_entities(hub)
+    spec = DEFAULT_SPEC.with_sources([ids["motion"], ids["tv"], *{e.source for e in sim_dataset.events}])
+    matrix = build_matrix(sim_dataset, spec)
+    model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=4, max_depth=6, n_jobs=1))
+    labels = [str(c) for c in model.classes_]
+    decoder = fit_decoder(matrix.y, matrix.days, labels)
+    path = tmp_path / "home.onnx"
+    path.write_bytes(to_onnx(model, spec, decoder=decoder))
+
+    now = [1_700_000_000.0]
+    recognizer = SceneRecognizer(path, interval=3600, debounce=0, clock=lambda: now[0])
+    hub.add_component(recognizer)
+    await hub.async_start()
+    try:
+        assert recognizer.spec == spec and recognizer.decoder is not None
+        hub.states.async_set(ids["tv"], 80.0)
+        named = dict(zip(spec.feature_names, recognizer.extractor.features(now[0]), strict=True))
+        assert named[f"device.{ids['tv']}.active"] == 1.0 and named[f"device.{ids['tv']}.last_fired"] == 1.0
+        assert hub.states.get(ENTITY_ID) is None
+        expected = decoder.update(np.array([recognizer.model.predict(  # type: ignore[union-attr]
+            recognizer.extractor.features(now[0])).probabilities[c] for c in labels]))
+        first = recognizer.infer()
+        assert first is not None
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.attributes["feature_spec"] == spec.version
+        # The smoother's first update takes the decoder's posterior as is.
+        assert first.probabilities == {c: round(float(p), 4) for c, p in zip(labels, expected, strict=True)}
+        committed = recognizer._decoded_at
+        assert committed is not None
+        now[0] += 5  # an inference soon after an event: a preview, the filter does not advance
+        recognizer.infer()
+        assert recognizer._decoded_at == committed
+        now[0] += 3 * 60  # three windows later: committed, three transition steps
+        recognizer.infer()
+        assert recognizer._decoded_at == committed + 3 * 60
     finally:
         await hub.async_stop()

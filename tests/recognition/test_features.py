@@ -111,3 +111,63 @@ def test_only_transitions_count_per_source() -> None:
     assert not ex.observe(DeviceEvent(T0 + 50, "kitchen", "contact", False, "cups"))  # a repeated "off"
     assert ex.observe(DeviceEvent(T0 + 51, "kitchen", "contact", False, "fridge"))
     assert dict(zip(DEFAULT_SPEC.feature_names, ex.features(T0 + 52), strict=True))["kitchen.contact.active"] == 0.0
+
+
+def test_per_device_block_tells_devices_of_one_channel_apart() -> None:
+    spec = DEFAULT_SPEC.with_sources(["fridge", "cups", "fridge"])
+    assert spec.sources == ("cups", "fridge")
+    assert spec.version != DEFAULT_SPEC.version and spec.without_sources().version == DEFAULT_SPEC.version
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert "sources" not in DEFAULT_SPEC.to_dict()  # the shared spec (and its hash) is unchanged
+    ex = FeatureExtractor(spec)
+    ex.observe(DeviceEvent(T0, "kitchen", "contact", True, "cups"))
+    ex.observe(DeviceEvent(T0 + 5, "kitchen", "contact", False, "cups"))
+    ex.observe(DeviceEvent(T0 + 10, "kitchen", "contact", True, "fridge"))
+    vec = ex.features(T0 + 20)
+    assert vec.shape == (spec.n_features,) == (len(spec.feature_names),)
+    named = dict(zip(spec.feature_names, vec, strict=True))
+    assert named["device.fridge.active"] == 1.0 and named["device.cups.active"] == 0.0
+    assert named["device.fridge.last_fired"] == 1.0 and named["device.cups.last_fired"] == 0.0
+    assert named["device.cups.count_600s"] == named["device.fridge.count_600s"] == math.log1p(1)
+    assert named["kitchen.contact.count_600s"] == math.log1p(2)  # the channel block still folds them
+    ex.observe(DeviceEvent(T0 + 30, "hall", "door", True, "unknown-door"))
+    named = dict(zip(spec.feature_names, ex.features(T0 + 40), strict=True))
+    assert named["device.fridge.last_fired"] == 0.0  # an unknown device fired last
+    assert np.array_equal(ex.features(T0 + 40)[: DEFAULT_SPEC.n_features],
+                          _replay_default(ex_events(), T0 + 40))
+
+
+def ex_events() -> list[DeviceEvent]:
+    return [
+        DeviceEvent(T0, "kitchen", "contact", True, "cups"),
+        DeviceEvent(T0 + 5, "kitchen", "contact", False, "cups"),
+        DeviceEvent(T0 + 10, "kitchen", "contact", True, "fridge"),
+        DeviceEvent(T0 + 30, "hall", "door", True, "unknown-door"),
+    ]
+
+
+def _replay_default(events: list[DeviceEvent], now: float) -> np.ndarray:
+    ex = FeatureExtractor(DEFAULT_SPEC)
+    ex.observe_many(events)
+    return ex.features(now)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.builds(
+    DeviceEvent,
+    ts=st.floats(T0, T0 + 4 * 3600, allow_nan=False),
+    area=st.sampled_from(["kitchen", "hall"]),
+    capability=st.sampled_from(["contact", "door"]),
+    active=st.booleans(),
+    source=st.sampled_from(["a", "b", "c"]),
+), max_size=40))
+def test_per_device_batch_equals_streaming(events: list[DeviceEvent]) -> None:
+    spec = DEFAULT_SPEC.with_sources(["a", "b"])  # "c" is unknown to the model
+    times = slice_times(T0, T0 + 4 * 3600)
+    batch = extract_windows(events, times, spec)
+    live = FeatureExtractor(spec)
+    pending = sorted(events, key=lambda e: e.ts)
+    for row, t in zip(batch, times, strict=True):
+        while pending and pending[0].ts <= t:
+            live.observe(pending.pop(0))
+        np.testing.assert_array_equal(row, live.features(float(t)))

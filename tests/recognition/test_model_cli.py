@@ -65,3 +65,21 @@ def test_eval_on_casas_format_with_sensor_areas(tmp_path: Path, capsys: pytest.C
     result = json.loads(capsys.readouterr().out)
     assert {"cooking", "sleeping", "idle"} <= set(result["per_class_accuracy"])
     assert png.is_file()
+
+
+def test_per_device_model_with_decoder_trains_and_evaluates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_kasteren(tmp_path)
+    out, png = tmp_path / "k.onnx", tmp_path / "cm.png"
+    common = ["--source", "kasteren", "--data", str(data), "--raw-labels", "--no-progress"]
+    assert main(["model", "train", *common, "--trees", "4", "--per-device", "--decoder", "--out", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["decoder"] is True and info["feature_spec"] != DEFAULT_SPEC.version
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.spec.sources and model.spec.version == info["feature_spec"]
+    decoder = model.new_decoder()
+    assert decoder is not None and decoder.labels == model.labels
+    assert main(["model", "eval", *common, "--model", str(out), "--png", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 <= result["timeslice_accuracy"] <= 1.0

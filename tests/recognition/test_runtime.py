@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,39 @@ def test_drivers_name_active_features(trained: tuple[Any, Path]) -> None:
     drivers = scene.drivers(ex.features(1_700_000_010.0))
     assert drivers and all(name in DEFAULT_SPEC.feature_names for name in drivers)
     assert np.isfinite(list(drivers.values())).all()
+
+
+def test_per_device_model_is_accepted_with_its_own_spec(tmp_path: Path, sim_dataset: Any) -> None:
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    spec = DEFAULT_SPEC.with_sources({e.source for e in sim_dataset.events})
+    matrix = build_matrix(sim_dataset, spec)
+    model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=2, max_depth=4, n_jobs=1))
+    path = tmp_path / "home.onnx"
+    path.write_bytes(to_onnx(model, spec))
+    loaded = SceneModel.load(path, DEFAULT_SPEC)
+    assert loaded.spec == spec and loaded.new_decoder() is None
+    assert loaded.predict_proba(matrix.X[:3]).shape == (3, len(loaded.labels))
+    other_base = replace(DEFAULT_SPEC, count_windows=(600.0,))
+    with pytest.raises(SpecMismatchError):
+        SceneModel.load(path, other_base)
+
+
+def test_model_with_broken_decoder_refused(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    import onnx
+
+    proto = onnx.load(str(trained[1]))
+    prop = proto.metadata_props.add()
+    prop.key, prop.value = "qilu.decoder", '{"kind": "hmm-forward", "labels": ["x"]}'
+    path = tmp_path / "bad-decoder.onnx"
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelLoadError, match="decoder"):
+        SceneModel.load(path, DEFAULT_SPEC)
+    from hub.recognition.decoder import HmmFilter
+
+    labels = SceneModel.load(trained[1], DEFAULT_SPEC).labels
+    shuffled = HmmFilter.fit([labels], labels[::-1])  # valid, but its columns are in another order
+    prop.value = json.dumps(shuffled.to_dict())
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelLoadError, match="decoder labels"):
+        SceneModel.load(path, DEFAULT_SPEC)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 from bleak import BleakClient
+from bleak_retry_connector import clear_cache
 
 from hub.capabilities import CommandError
 from hub.discovery.models import BleInfo
@@ -83,12 +84,19 @@ class QoapBleConnection(DeviceConnection):
         self._ids = itertools.count(1)
         self._write_lock = asyncio.Lock()
         self._stopping = False
+        self._linked = True  # False once the link dropped: late notifications must not undo "unavailable"
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self) -> None:
         from .driver import descriptions_from  # the driver module imports this one
 
         self.client = await self._connect()
+        missing = [uuid for uuid in profile.BLE_CHAR_UUIDS if self.client.services.get_characteristic(uuid) is None]
+        if missing:
+            # A cached GATT table from before a firmware update (or from before the appliance finished
+            # publishing it) would fail every retry the same way: drop it so the next attempt reads it afresh.
+            await clear_cache(self.address)
+            raise ConnectionError(f"GATT table lacks QOAP characteristics {missing}")
         description = msgpack.unpackb(await self._read_message(profile.BLE_DESCRIPTION_CHAR_UUID))
         errors = profile.description_errors(description)
         if errors:
@@ -129,6 +137,7 @@ class QoapBleConnection(DeviceConnection):
         return await async_connect(ble_device, self.appliance.title, disconnected_callback=self._on_disconnect)
 
     def _on_disconnect(self, _client: BleakClient) -> None:
+        self._linked = False
         if not self._stopping:
             self._fail_pending(ConnectionError("BLE link dropped"))
             self.report_lost("BLE link dropped")
@@ -186,7 +195,7 @@ class QoapBleConnection(DeviceConnection):
             future.set_result(result)
 
     def _apply(self, key: str, snapshot: dict[str, Any]) -> None:
-        if self.publisher is None or key not in self.publisher.entities:
+        if not self._linked or self.publisher is None or key not in self.publisher.entities:
             return
         self.cache[key] = snapshot
         self.publisher.publish({key: snapshot})

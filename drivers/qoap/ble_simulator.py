@@ -95,6 +95,7 @@ class QoapBleSimulator:
         self.bus: MessageBus | None = None
         self._writes = Reassembler()
         self._radio: asyncio.Task[None] | None = None
+        self._announce: list[tuple[str, str, dict[str, Variant]]] = []
 
     # -- the protocol ---------------------------------------------------------------------
     def service_data(self) -> bytes:
@@ -145,9 +146,16 @@ class QoapBleSimulator:
     async def _add(self, path: str, interface: str, props: dict[str, Variant],
                    methods: list[tuple[str, str, str, str]]) -> None:
         await self._call("/", MOCK, "AddObject", "ssa{sv}a(ssss)", [path, interface, props, methods])
-        await self._call("/", MOCK, "EmitSignal", "sssav", [
-            OBJ_MANAGER, "InterfacesAdded", "oa{sa{sv}}",
-            [Variant("o", path), Variant("a{sa{sv}}", {interface: props})]])
+        self._announce.append((path, interface, props))
+
+    async def _announce_all(self) -> None:
+        """InterfacesAdded for every object, GATT first: a real appliance's GATT table exists before its
+        first advert, so the hub must not hear of the device while its characteristics are missing."""
+        for path, interface, props in reversed(self._announce):
+            await self._call("/", MOCK, "EmitSignal", "sssav", [
+                OBJ_MANAGER, "InterfacesAdded", "oa{sa{sv}}",
+                [Variant("o", path), Variant("a{sa{sv}}", {interface: props})]])
+        self._announce.clear()
 
     async def start(self) -> None:
         """Put the appliance on the mock (its adapter must exist) and start advertising."""
@@ -181,6 +189,7 @@ class QoapBleSimulator:
         await self._set_frames(profile.BLE_STATE_CHAR_UUID, self.state())
         command_path = self.chars[profile.BLE_COMMAND_CHAR_UUID]
         await self._add_match(command_path)
+        await self._announce_all()
         self.bus.add_message_handler(self._on_message)
         if self.advert_interval is not None:
             self._radio = asyncio.get_running_loop().create_task(self._advertise())

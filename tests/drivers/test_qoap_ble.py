@@ -104,7 +104,8 @@ async def test_lock_is_discovered_adopted_controlled_and_survives_a_link_drop(
         await wait_for(lambda: value(hub, lock) == UNAVAILABLE, what="unavailable after link drop")
         sim.appliance.set("lock", "unlocked")  # changed while the hub was away
         await sim.flush()
-        await wait_for(lambda: value(hub, lock) == "unlocked" and rec.restarts >= 1, timeout=30, what="reconnect")
+        await wait_for(lambda: rec.state == "running" and rec.restarts >= 1, timeout=30, what="reconnect")
+        assert value(hub, lock) == "unlocked"  # read afresh from the state characteristic
         await hub.commands.async_call(lock, "lock", {})
         assert value(hub, lock) == "locked"
     finally:

@@ -148,18 +148,32 @@ class QoapBleSimulator:
         await self._call("/", MOCK, "AddObject", "ssa{sv}a(ssss)", [path, interface, props, methods])
         self._announce.append((path, interface, props))
 
-    async def _announce_all(self) -> None:
+    async def _announce_all(self, gatt_late: float | None = None) -> None:
         """InterfacesAdded for every object, GATT first: a real appliance's GATT table exists before its
-        first advert, so the hub must not hear of the device while its characteristics are missing."""
-        for path, interface, props in reversed(self._announce):
+        first advert, so the hub must not hear of the device while its characteristics are missing.
+        ``gatt_late`` seconds: the device first and its GATT table later (the hub's cache goes stale)."""
+        objects = list(reversed(self._announce))
+        if gatt_late is not None:
+            objects = objects[-1:] + objects[:-1]  # the device object was added first
+        for n, (path, interface, props) in enumerate(objects):
+            if gatt_late is not None and n == 1:
+                await asyncio.sleep(gatt_late)
             await self._call("/", MOCK, "EmitSignal", "sssav", [
                 OBJ_MANAGER, "InterfacesAdded", "oa{sa{sv}}",
                 [Variant("o", path), Variant("a{sa{sv}}", {interface: props})]])
         self._announce.clear()
 
-    async def start(self) -> None:
+    async def start(self, gatt_late: float | None = None) -> None:
         """Put the appliance on the mock (its adapter must exist) and start advertising."""
         self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        await self._add_match(self.chars[profile.BLE_COMMAND_CHAR_UUID])
+        self.bus.add_message_handler(self._on_message)
+        if self.advert_interval is not None:
+            self._radio = asyncio.get_running_loop().create_task(self._advertise())
+        await self._publish(gatt_late)
+
+    async def _publish(self, gatt_late: float | None = None) -> None:
+        """The device object and its GATT table, as BlueZ creates them when it first hears the appliance."""
         uuid = profile.BLE_SERVICE_UUID
         await self._add(self.path, DEV_IF, {
             "Address": Variant("s", self.address), "AddressType": Variant("s", "public"),
@@ -187,12 +201,7 @@ class QoapBleSimulator:
                 ("QoapSetFrames", "aay", "", _SET_FRAMES)])
         await self._set_frames(profile.BLE_DESCRIPTION_CHAR_UUID, self.description())
         await self._set_frames(profile.BLE_STATE_CHAR_UUID, self.state())
-        command_path = self.chars[profile.BLE_COMMAND_CHAR_UUID]
-        await self._add_match(command_path)
-        await self._announce_all()
-        self.bus.add_message_handler(self._on_message)
-        if self.advert_interval is not None:
-            self._radio = asyncio.get_running_loop().create_task(self._advertise())
+        await self._announce_all(gatt_late)
 
     async def _add_match(self, path: str) -> None:
         assert self.bus is not None
@@ -208,9 +217,22 @@ class QoapBleSimulator:
         rssi = -58
         while True:
             rssi = -58 if rssi == -59 else -59
-            with contextlib.suppress(Exception):
+            try:
                 await self._call(self.path, MOCK, "UpdateProperties", "sa{sv}", [DEV_IF, {"RSSI": Variant("n", rssi)}])
+            except RuntimeError:
+                # An error reply: the device object is gone. The hub removed it (bleak-retry-connector does,
+                # to drop a stale GATT cache); BlueZ creates it afresh at the next advert, GATT table and all.
+                with contextlib.suppress(Exception):
+                    await self._republish()
+            except Exception:  # the mock may be down for a moment (a test restarting it)
+                pass
             await asyncio.sleep(self.advert_interval or 1.0)
+
+    async def _republish(self) -> None:
+        for path in [*self.chars.values(), self.service]:
+            with contextlib.suppress(RuntimeError):
+                await self._call("/", MOCK, "RemoveObject", "s", [path])
+        await self._publish()
 
     async def _set_frames(self, char_uuid: str, message: Any) -> None:
         frames = encode_frames(msgpack.packb(message), self.frame_size)

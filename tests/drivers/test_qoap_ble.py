@@ -141,3 +141,22 @@ def test_frames_round_trip_and_resynchronise() -> None:
     assert [r2.feed(f) for f in frames[:2] + frames[3:]][-1] is None and r2.dropped == 1
     with pytest.raises(FrameError):
         encode_frames(b"x" * 200, 2 + 0)  # 1 byte a frame: 200 frames, over the 128 limit
+
+
+async def test_connect_before_the_gatt_table_is_published_recovers(ble_hub: tuple[Hub, DriverManager],
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    hub, drivers = ble_hub
+    sim = QoapBleSimulator(ADDRESS)
+    # The hub hears the device and connects while it has no QOAP characteristics; bleak caches that
+    # empty table. The connection must drop the cache, or every retry would fail the same way.
+    await sim.start(gatt_late=1.0)
+    try:
+        key = f"qoap-ble-{id_hash(sim.device_id)}"
+        await wait_for(lambda: (r := drivers.get(key)) is not None and r.state == "running", timeout=30,
+                       what="running after the table appeared")
+        rec = drivers.get(key)
+        assert rec is not None and rec.failures >= 1
+        assert "lacks QOAP characteristics" in caplog.text
+        assert value(hub, entity_with(hub, rec.device_id, "lock")) == "locked"
+    finally:
+        await sim.stop()

@@ -160,3 +160,52 @@ async def test_connect_before_the_gatt_table_is_published_recovers(ble_hub: tupl
         assert value(hub, entity_with(hub, rec.device_id, "lock")) == "locked"
     finally:
         await sim.stop()
+
+
+class ImpostorLock(QoapBleSimulator):
+    """Advertises another appliance's identity hash."""
+
+    def service_data(self) -> bytes:
+        return b"\x01\x00" + bytes.fromhex(id_hash("qoap-smartlock-9999"))
+
+
+async def test_appliance_whose_description_disagrees_with_its_advert_is_refused(
+        ble_hub: tuple[Hub, DriverManager], caplog: pytest.LogCaptureFixture) -> None:
+    hub, drivers = ble_hub
+    sim = ImpostorLock(ADDRESS)
+    await sim.start()
+    try:
+        key = f"qoap-ble-{id_hash('qoap-smartlock-9999')}"
+        await wait_for(lambda: (r := drivers.get(key)) is not None and r.failures >= 1, timeout=30, what="refused")
+        rec = drivers.get(key)
+        assert rec is not None and rec.state != "running"
+        assert "whose hash is not the advertised" in caplog.text
+        assert hub.entities.for_device(rec.device_id) == []
+    finally:
+        await sim.stop()
+
+
+async def test_driver_connects_by_address_without_a_discovery_component(
+        tmp_path: Path, bluez: bluez_bed.MockBluez) -> None:
+    await bluez.add_adapter("hci0")
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    drivers = DriverManager([QoapDriver()], builtin=False, entry_points_group=None, retry_initial=0.2,
+                            retry_max=1.0, start_timeout=20.0, command_timeout=5.0)
+    hub.add_component(drivers)
+    await hub.async_start()
+    sim = QoapBleSimulator(ADDRESS, advert_interval=0.2)
+    await sim.start()
+    try:
+        uuid = profile.BLE_SERVICE_UUID
+        appliance = QoapDriver().identify(BleInfo(ADDRESS, "Smart Lock", -60, service_data={uuid: sim.service_data()}))
+        assert appliance is not None
+        device_id = await drivers.async_adopt("qoap", appliance)
+        rec = drivers.get(device_id)
+        assert rec is not None
+        await wait_for(lambda: rec.state == "running", timeout=30, what="connected by address")
+        lock = entity_with(hub, device_id, "lock")
+        await hub.commands.async_call(lock, "unlock", {})
+        assert value(hub, lock) == "unlocked"
+    finally:
+        await sim.stop()
+        await hub.async_stop()

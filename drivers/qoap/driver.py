@@ -1,7 +1,8 @@
 """The generic QOAP driver: adopts any appliance that implements the open profile, with no appliance code.
 
-The appliance describes itself (``/qoap/description``); the driver turns each described
-entity into an :class:`EntityDescription` and follows state over the msgpack WebSocket.
+The appliance describes itself (``/qoap/description``, or the description characteristic over
+BLE); the driver turns each described entity into an :class:`EntityDescription` and follows state
+over the msgpack WebSocket (IP) or GATT notifications (BLE, in :mod:`drivers.qoap.ble`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import msgpack
 
 from hub import capabilities as caps
 from hub.capabilities import CommandError
-from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
+from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..entity import EntityDescription, EntityPublisher
 from ..helpers import spawn_tracked
 from . import profile
+from .ble import QoapBleConnection, identify_ble
 
 if TYPE_CHECKING:
     from hub.context import Context
@@ -33,6 +35,8 @@ MANIFEST = Manifest(
     version="1.0.0",
     title="Qilu Open Appliance Profile",
     mdns=(MdnsMatcher(profile.MDNS_TYPE, {"pv": "1.*"}),),
+    # §7: the service UUID in the advert's UUID list or as the key of its service data.
+    ble=(BleMatcher(service_uuid=profile.BLE_SERVICE_UUID), BleMatcher(service_data_uuid=profile.BLE_SERVICE_UUID)),
     capabilities=tuple(sorted(caps.CAPABILITIES)),
     quality="gold",
     iot_class="local_push",
@@ -131,6 +135,8 @@ class QoapDriver(Driver):
     manifest = MANIFEST
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
+        if isinstance(info, BleInfo):
+            return identify_ble(info)
         if not isinstance(info, MdnsInfo) or profile.txt_errors(info.properties):
             return None
         props = info.properties
@@ -142,6 +148,8 @@ class QoapDriver(Driver):
         )
 
     def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+        if "address" in appliance.data:  # adopted from a BLE advert
+            return QoapBleConnection(hub, device_id, appliance)
         return QoapConnection(hub, device_id, appliance)
 
 

@@ -21,11 +21,12 @@ WS_PATH = f"{BASE_PATH}/ws"
 RESTART_PATH = f"{BASE_PATH}/restart"
 MSGPACK_CONTENT_TYPE = "application/msgpack"
 
-# BLE flavour (documented; see docs/appliance-profile.md §BLE).
+# BLE flavour (docs/appliance-profile.md §7; drivers/qoap/ble.py).
 BLE_SERVICE_UUID = "7e1a0001-5143-4f41-9000-716f61700001"
 BLE_DESCRIPTION_CHAR_UUID = "7e1a0002-5143-4f41-9000-716f61700001"
 BLE_STATE_CHAR_UUID = "7e1a0003-5143-4f41-9000-716f61700001"
 BLE_COMMAND_CHAR_UUID = "7e1a0004-5143-4f41-9000-716f61700001"
+BLE_CHAR_UUIDS = (BLE_DESCRIPTION_CHAR_UUID, BLE_STATE_CHAR_UUID, BLE_COMMAND_CHAR_UUID)
 
 TXT_REQUIRED = ("id", "model", "mf", "pv", "caps")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$")

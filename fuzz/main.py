@@ -13,14 +13,16 @@ import atheris
 
 
 class _ErrorLog(logging.Handler):
-    """A logged exception is a bug the code caught: the fuzzer must see it as a crash."""
+    """A logged exception (``_LOGGER.exception``) is a bug the code caught: the fuzzer must see it as a crash."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        # Only caught exceptions: a library's plain error message about a bad advert is its way to refuse it.
+        if record.exc_info:
+            self.records.append(record)
 
 
 def main() -> None:

@@ -61,7 +61,8 @@ def run_target(name: str, seconds: float, max_crashes: int = 5) -> dict[str, Any
     _seed(name, corpus)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     deadline = time.monotonic() + seconds
-    tried, crashes, restarts = 0, [], 0
+    tried, restarts = 0, 0
+    crashes: list[dict[str, Any]] = []
     seen: set[str] = set()
     while (left := deadline - time.monotonic()) > 2 and len(crashes) < max_crashes:
         proc = subprocess.run(
@@ -69,7 +70,7 @@ def run_target(name: str, seconds: float, max_crashes: int = 5) -> dict[str, Any
              "-timeout=20", f"-artifact_prefix={crashes_dir}/", "-print_final_stats=1", str(corpus)],
             cwd=ROOT, env=env, capture_output=True, text=True, errors="replace", check=False,
         )
-        log = proc.stderr
+        log = proc.stdout + proc.stderr
         done = _DONE.search(log)
         if done:
             tried += int(done.group(1))

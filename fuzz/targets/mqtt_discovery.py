@@ -33,7 +33,8 @@ def one(data: bytes) -> None:
     topic = f"homeassistant/{component}/node/obj/config"
     try:
         if component == "device":
-            specs = [spec for _, spec in parse_device_discovery("homeassistant", topic, payload)]
+            specs = [spec for _, spec in parse_device_discovery("homeassistant", topic, payload)
+                     if not isinstance(spec, DiscoveryError)]
         else:
             specs = [parse_discovery("homeassistant", topic, payload)]
     except DiscoveryError as err:

@@ -44,12 +44,13 @@ def start() -> dict[str, Any]:
     return _STATE
 
 
-def settle(loop: asyncio.AbstractEventLoop, calls: set[asyncio.Task[Any]]) -> None:
-    """Let the connection's command tasks finish (virtual appliances answer at once)."""
-    async def wait() -> None:
+def handle(loop: asyncio.AbstractEventLoop, conn: Any, msg: Any) -> None:
+    """Hand ``msg`` to the connection inside the loop, as the socket handler does, and let its calls finish."""
+    async def run() -> None:
+        conn.handle(msg)
         for _ in range(3):
             await asyncio.sleep(0)
-        if calls:
-            await asyncio.wait(list(calls), timeout=2)
+        if conn._calls:
+            await asyncio.wait(list(conn._calls), timeout=2)
 
-    loop.run_until_complete(wait())
+    loop.run_until_complete(run())

@@ -39,8 +39,7 @@ def one(data: bytes) -> None:
     conn = StreamConnection(env["api"], _apihub.SinkSocket(), env["principals"][name])  # type: ignore[arg-type]
     before = _snapshot(env, name)
     try:
-        conn.handle(msg)
-        _apihub.settle(env["loop"], conn._calls)
+        _apihub.handle(env["loop"], conn, msg)
         replies = list(conn._control)
     finally:
         conn.stop()

@@ -2,6 +2,7 @@
 
     python fuzz/run.py mdns --seconds 60
     python fuzz/run.py --all --seconds 30          # each target for 30 s
+    python fuzz/run.py rest --seconds 60          # schemathesis against /api/openapi.json
     python fuzz/run.py --list
 
 Each target runs in a child process under atheris (coverage-guided, libFuzzer). A crash stops
@@ -92,20 +93,32 @@ def run_target(name: str, seconds: float, max_crashes: int = 5) -> dict[str, Any
             "crashes": crashes, "corpus_files": sum(1 for _ in corpus.iterdir())}
 
 
+def _run_rest(seconds: float) -> dict[str, Any]:
+    import asyncio
+
+    from fuzz.rest import run
+
+    result = asyncio.run(run(seconds))
+    result["crashes"] = [*result["failures"], *result["logged_exceptions"]]
+    if result["exit_code"] != 0 or not result["hub_alive"]:
+        result["crashes"].append(f"schemathesis exit {result['exit_code']}, hub alive: {result['hub_alive']}")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", nargs="?", choices=NAMES)
+    parser.add_argument("target", nargs="?", choices=(*NAMES, "rest"))
     parser.add_argument("--all", action="store_true", help="run every target, one after the other")
     parser.add_argument("--seconds", type=float, default=60.0, help="time per target")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     if args.list:
-        print(json.dumps(list(NAMES)))
+        print(json.dumps([*NAMES, "rest"]))
         return 0
-    names = list(NAMES) if args.all else [args.target] if args.target else []
+    names = [*NAMES, "rest"] if args.all else [args.target] if args.target else []
     if not names:
         parser.error("name a target or pass --all")
-    results = [run_target(name, args.seconds) for name in names]
+    results = [_run_rest(args.seconds) if name == "rest" else run_target(name, args.seconds) for name in names]
     print(json.dumps({"targets": results, "crashes": sum(len(r["crashes"]) for r in results)}, indent=2))
     return 1 if any(r["crashes"] for r in results) else 0
 

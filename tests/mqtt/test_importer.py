@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import contextlib
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.mqtt.importer import (
     DiscoveryError,
@@ -14,7 +19,7 @@ from hub.mqtt.importer import (
     parse_discovery,
     read_source,
 )
-from hub.mqtt.template import MISSING
+from hub.mqtt.template import MISSING, TemplateError
 from tests.mqtt.z2m_payloads import DISCOVERY
 
 PREFIX = "homeassistant"
@@ -154,3 +159,35 @@ def test_default_schema_light_and_cover_and_lock() -> None:
         "command_topic": "k/set", "state_topic": "k/state", "unique_id": "k1"})
     assert read_source(lock, lock.sources[0], b"LOCKED", None, {}) == "locked"
     assert command_messages(lock, "unlock", {}, "locked") == [("k/set", "UNLOCK")]
+
+
+_KEYS = ["name", "uniq_id", "unique_id", "stat_t", "state_topic", "cmd_t", "command_topic", "val_tpl",
+         "value_template", "schema", "brightness", "dev", "device", "ids", "identifiers", "avty_t", "~",
+         "payload_on", "payload_off", "unit_of_meas", "dev_cla", "cmps", "p", "options", "platform"]
+_VALUES: Any = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 300) | st.sampled_from(
+        ["x/state", "~/set", "ON", "json", "{{ value_json.a }}", "{{ value | int }}", "", "light", "sensor"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=6),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["light", "switch", "sensor", "binary_sensor", "cover", "fan", "climate", "lock", "device"]),
+       st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8), st.binary(max_size=30))
+def test_any_discovery_payload_is_adopted_or_refused_with_a_reason(component: str, payload: dict[str, Any],
+                                                                   message: bytes) -> None:
+    topic = f"homeassistant/{component}/node/obj/config"
+    try:
+        if component == "device":
+            specs = [s for _, s in parse_device_discovery("homeassistant", topic, payload)
+                     if not isinstance(s, DiscoveryError)]
+        else:
+            specs = [parse_discovery("homeassistant", topic, payload)]
+    except DiscoveryError as err:
+        assert str(err)
+        return
+    for spec in specs:
+        for source in spec.sources:
+            with contextlib.suppress(TemplateError):
+                read_source(spec, source, message, None, {})

@@ -9,7 +9,7 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..ble_passive import PassiveBleConnection, to_service_info
+from ..ble_passive import PassiveBleConnection, supported
 from .payload import SERVICE_UUID
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class BTHomeDriver(Driver):
         if not isinstance(info, BleInfo) or not info.service_data.get(SERVICE_UUID):
             return None
         parser = BTHomeBluetoothDeviceData()
-        if not parser.supported(to_service_info(info)):
+        if not supported(parser, info):
             return None
         encrypted = bool(info.service_data[SERVICE_UUID][0] & 0x01)
         return DiscoveredAppliance(

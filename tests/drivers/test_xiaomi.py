@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from drivers.ble_passive import to_service_info, update_to_data
+from drivers.ble_passive import parse_advert, update_to_data
 from drivers.xiaomi.driver import XiaomiDriver
 from drivers.xiaomi.payload import SERVICE_UUID, encode
 from hub.discovery.models import BleInfo
@@ -30,4 +30,6 @@ def test_identify_and_parse_never_raise(tail: bytes, first: int) -> None:
     base = encode(MAC, first, temperature=20.0)
     info = advert(base[:first % len(base)] + tail)
     if XiaomiDriver().identify(info) is not None:
-        update_to_data(XiaomiBluetoothDeviceData().update(to_service_info(info)))
+        update = parse_advert(XiaomiBluetoothDeviceData(), info)
+        if update is not None:
+            update_to_data(update)

@@ -26,7 +26,7 @@ def setup() -> None:
 
 
 def one(data: bytes) -> None:
-    from drivers.ble_passive import to_service_info, update_to_data
+    from drivers.ble_passive import parse_advert, update_to_data
     from hub.discovery.parse import ble_info
 
     fdp = atheris.FuzzedDataProvider(data)
@@ -45,5 +45,6 @@ def one(data: bytes) -> None:
     for driver, factory in _DRIVERS:
         if driver.identify(info) is None:
             continue
-        parser = factory()
-        update_to_data(parser.update(to_service_info(info)))
+        update = parse_advert(factory(), info)  # as PassiveBleConnection.discovery_updated does
+        if update is not None:
+            update_to_data(update)

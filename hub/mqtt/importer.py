@@ -215,7 +215,8 @@ def _availability(config: Mapping[str, Any]) -> list[tuple[str, Template | None,
     pl_off = _str(config.get("payload_not_available"), "offline")
     if isinstance(config.get("availability_topic"), str):
         out.append((config["availability_topic"], _tpl(config, "availability_template"), pl_on, pl_off))
-    for item in config.get("availability") or []:
+    items = config.get("availability")
+    for item in items if isinstance(items, list) else []:  # a number here raised TypeError (fuzz)
         if isinstance(item, Mapping) and isinstance(item.get("topic"), str):
             out.append((item["topic"], _tpl(item, "value_template"),
                         _str(item.get("payload_available"), pl_on), _str(item.get("payload_not_available"), pl_off)))

@@ -190,3 +190,12 @@ def test_any_discovery_payload_is_adopted_or_refused_with_a_reason(component: st
         for source in spec.sources:
             with contextlib.suppress(TemplateError):
                 read_source(spec, source, message, None, {})
+
+
+@pytest.mark.parametrize("availability", [1e400, 7, True, "topic"])
+def test_availability_that_is_not_a_list_is_ignored(availability: object) -> None:
+    # found by fuzz/targets/mqtt_discovery.py: TypeError escaped parse_discovery, past the bridge's handler
+    spec = parse_discovery(PREFIX, f"{PREFIX}/sensor/n/o/config",
+                           {"name": "T", "uniq_id": "t1", "stat_t": "t/s", "dev_cla": "temperature",
+                            "avty": availability})
+    assert spec.availability == []

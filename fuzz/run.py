@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from fuzz.targets import NAMES  # noqa: E402
 
+# libFuzzer dictionaries: JSON targets get JSON tokens, or most mutations die in json.loads.
+DICTS = {"ha_ws": "json.dict", "qoap": "json.dict", "mqtt_discovery": "json.dict"}
 _DONE = re.compile(r"Done (\d+) runs in")
 _PROGRESS = re.compile(r"^#(\d+)\s", re.M)
 _ARTIFACT = re.compile(r"Test unit written to (\S+)")
@@ -68,7 +70,8 @@ def run_target(name: str, seconds: float, max_crashes: int = 5) -> dict[str, Any
     while (left := deadline - time.monotonic()) > 2 and len(crashes) < max_crashes:
         proc = subprocess.run(
             [sys.executable, "-m", "fuzz.main", name, f"-max_total_time={int(left)}", "-rss_limit_mb=2048",
-             "-timeout=20", f"-artifact_prefix={crashes_dir}/", "-print_final_stats=1", str(corpus)],
+             "-timeout=20", f"-artifact_prefix={crashes_dir}/", "-print_final_stats=1",
+             *([f"-dict={ROOT / 'fuzz' / 'dicts' / DICTS[name]}"] if name in DICTS else []), str(corpus)],
             cwd=ROOT, env=env, capture_output=True, text=True, errors="replace", check=False,
         )
         log = proc.stdout + proc.stderr

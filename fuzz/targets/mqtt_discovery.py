@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 
-import atheris
-
 INSTRUMENT = ("hub.mqtt",)
-SEEDS = [
+SEEDS = [b"\x00ON\x00" + seed for seed in (
     json.dumps({"name": "Lamp", "uniq_id": "l1", "stat_t": "x/state", "cmd_t": "x/set", "schema": "json",
                 "brightness": True}).encode(),
     json.dumps({"name": "T", "uniq_id": "t1", "stat_t": "t/s", "dev_cla": "temperature",
                 "val_tpl": "{{ value_json.temp | round(1) }}", "unit_of_meas": "°C"}).encode(),
-]
+    json.dumps({"name": "C", "uniq_id": "c1", "stat_t": "c/s", "cmd_t": "c/set", "pos_t": "c/pos"}).encode(),
+)]
 COMPONENTS = ("light", "switch", "sensor", "binary_sensor", "cover", "fan", "climate", "lock", "device")
 
 
@@ -21,11 +20,14 @@ def one(data: bytes) -> None:
     from hub.mqtt.importer import DiscoveryError, parse_device_discovery, parse_discovery, read_source
     from hub.mqtt.template import TemplateError
 
-    fdp = atheris.FuzzedDataProvider(data)
-    component = COMPONENTS[fdp.ConsumeIntInRange(0, len(COMPONENTS) - 1)]
-    message = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 64))
+    # Layout: one byte picks the component, then the state message up to a NUL, then the JSON config.
+    # Keeping the JSON contiguous lets libFuzzer's mutations stay valid JSON often enough to go deep.
+    if not data:
+        return
+    component = COMPONENTS[data[0] % len(COMPONENTS)]
+    message, _, config = data[1:].partition(b"\x00")
     try:
-        payload = json.loads(fdp.ConsumeBytes(fdp.remaining_bytes()))
+        payload = json.loads(config)
     except (ValueError, RecursionError):
         return
     if not isinstance(payload, dict):

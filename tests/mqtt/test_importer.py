@@ -192,6 +192,15 @@ def test_any_discovery_payload_is_adopted_or_refused_with_a_reason(component: st
                 read_source(spec, source, message, None, {})
 
 
+@pytest.mark.parametrize("junk", [True, 3])
+def test_device_identifiers_or_connections_that_are_not_lists_are_ignored(junk: object) -> None:
+    # found by the property test below: TypeError from iterating a bool
+    spec = parse_discovery(PREFIX, f"{PREFIX}/sensor/n/o/config",
+                           {"name": "T", "uniq_id": "t1", "stat_t": "t/s", "dev_cla": "temperature",
+                            "dev": {"ids": junk, "cns": junk, "name": "D"}})
+    assert spec.unique_id == "t1"
+
+
 @pytest.mark.parametrize("availability", [1e400, 7, True, "topic"])
 def test_availability_that_is_not_a_list_is_ignored(availability: object) -> None:
     # found by fuzz/targets/mqtt_discovery.py: TypeError escaped parse_discovery, past the bridge's handler
@@ -199,3 +208,7 @@ def test_availability_that_is_not_a_list_is_ignored(availability: object) -> Non
                            {"name": "T", "uniq_id": "t1", "stat_t": "t/s", "dev_cla": "temperature",
                             "avty": availability})
     assert spec.availability == []
+    with_base = parse_discovery(PREFIX, f"{PREFIX}/sensor/n/o/config",  # "~" took another path (fuzz, too)
+                                {"~": "base", "name": "T", "uniq_id": "t1", "stat_t": "~/s", "dev_cla": "temperature",
+                                 "avty": availability})
+    assert with_base.availability == [] and with_base.sources[0].topic == "base/s"

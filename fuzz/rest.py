@@ -54,7 +54,8 @@ async def run(seconds: float) -> dict[str, Any]:
             cli, "run", f"{api.url}/api/openapi.json", "-H", f"Authorization: Bearer {token}",
             "--checks", CHECKS, "--max-time", str(int(seconds)), "--max-examples", "100000",
             "--report", "ndjson", "--report-dir", str(report), "--no-color",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=config_dir)  # schemathesis keeps its example database in the working directory
         out, _ = await proc.communicate()
         text = out.decode("utf-8", "replace")
         async with aiohttp.ClientSession() as session, session.get(

@@ -47,6 +47,26 @@ def to_service_info(info: BleInfo) -> BluetoothServiceInfoBleak:
                                      info.connectable, time_monotonic(info.time), None)
 
 
+def supported(parser: Any, info: BleInfo) -> bool:
+    """``parser.supported``, with the parser library's crashes on malformed adverts read as "no".
+
+    bthome-ble raises IndexError, OverflowError, AssertionError, ValueError... on hostile payloads
+    (found by fuzz/targets/ble.py); anyone in radio range can send them.
+    """
+    try:
+        return bool(parser.supported(to_service_info(info)))
+    except Exception:  # the library's bug must cost this advert only
+        return False
+
+
+def parse_advert(parser: Any, info: BleInfo) -> SensorUpdate | None:
+    """``parser.update``; None when the library crashes on the advert (see :func:`supported`)."""
+    try:
+        return parser.update(to_service_info(info))
+    except Exception:
+        return None
+
+
 def time_monotonic(wall: float) -> float:
     # habluetooth stamps adverts with the monotonic clock; BleInfo carries wall time.
     return time.monotonic() - max(0.0, time.time() - wall)
@@ -66,8 +86,12 @@ def update_to_data(update: SensorUpdate) -> tuple[dict[str, Any], list[EntityDes
         cap = SENSOR_CAPABILITIES.get(str(_device_class(desc))) if desc is not None else None
         if cap is None or value.native_value is None:
             continue
+        try:
+            number = float(value.native_value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # a text value where a number belongs: a malformed advert
+            continue
         key = device_key.key
-        data[key] = float(value.native_value)  # type: ignore[arg-type]
+        data[key] = number
         descs.append(EntityDescription(key, value.name or key.replace("_", " ").title(), (cap,), value=key,
                                        entity_category="diagnostic" if cap in ("battery", "voltage") else None))
     for device_key, bvalue in update.binary_entity_values.items():
@@ -99,6 +123,7 @@ class PassiveBleConnection(DeviceConnection):
         self.parser = parser_factory()
         self.publisher = EntityPublisher(hub, device_id, f"{driver_name}:{appliance.key}", (), f"driver.{driver_name}")
         self.adverts = 0
+        self.bad_adverts = 0
         self.stale_after = stale_after
         self.last_advert = time.monotonic()
         self.stale = False
@@ -124,7 +149,10 @@ class PassiveBleConnection(DeviceConnection):
     def discovery_updated(self, info: DiscoveryInfo) -> None:
         if not isinstance(info, BleInfo) or info.address.upper() != self.appliance.key.upper():
             return
-        update = self.parser.update(to_service_info(info))
+        update = parse_advert(self.parser, info)
+        if update is None:  # malformed (or spoofed) advert: drop it, keep the sensor
+            self.bad_adverts += 1
+            return
         data, descs = update_to_data(update)
         for desc in descs:
             if desc.key not in self.publisher.entities:

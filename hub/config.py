@@ -111,6 +111,8 @@ def _check(path: Path, schema: Schema, node: yaml.Node, prefix: str) -> dict[str
     result = _defaults(schema)
     seen: set[str] = set()
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):  # "? [a, b]: x" is valid YAML but never an option name
+            raise ConfigError(path, _line(key_node), prefix or None, "keys must be plain text")
         key = key_node.value
         full = f"{prefix}.{key}" if prefix else str(key)
         if key in seen:
@@ -125,7 +127,11 @@ def _check(path: Path, schema: Schema, node: yaml.Node, prefix: str) -> dict[str
                 continue
             result[key] = _check(path, spec, value_node, full)
             continue
-        value = yaml.safe_load(yaml.serialize(value_node))
+        try:
+            # Construct from the node itself: re-serialising it can fail on nodes the parser accepted.
+            value = yaml.SafeLoader("").construct_document(value_node)
+        except yaml.YAMLError as err:
+            raise ConfigError(path, _line(value_node), full, f"cannot be read: {err}") from None
         if isinstance(value, int) and not isinstance(value, bool) and float in spec.types and int not in spec.types:
             value = float(value)
         if (isinstance(value, bool) and bool not in spec.types) or not isinstance(value, spec.types):

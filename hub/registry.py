@@ -135,9 +135,10 @@ class DeviceRegistry:
             device.area_id = device.area_id or area_id
             device.via_device_id = device.via_device_id or via_device_id
             device.driver = device.driver or driver
+            # Disk first: if the write fails (disk full) a new device must not exist in memory only.
+            self._store.put("device", device.id, device.to_dict(), conn)
             self._devices[device.id] = device
             self._index_device(device)
-            self._store.put("device", device.id, device.to_dict(), conn)
         self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": action, "device_id": device.id})
         return device
 
@@ -261,9 +262,9 @@ class EntityRegistry:
         entity_id = self._new_entity_id(probe.domain, suggested_object_id)
         entity = Entity(entity_id, unique_id, device_id, caps, name, probe.domain, probe.device_class,
                         area_id, probe.unit, entity_category=entity_category)
+        self._store.put("entity", entity_id, entity.to_dict())  # disk first, as for devices
         self._entities[entity_id] = entity
         self._by_unique[unique_id] = entity_id
-        self._store.put("entity", entity_id, entity.to_dict())
         self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "create", "entity_id": entity_id})
         return entity
 

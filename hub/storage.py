@@ -146,10 +146,15 @@ class RegistryStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as err:
+                # SQLite may already have rolled back (SQLITE_FULL does): a second ROLLBACK would raise
+                # "no transaction is active" and hide the real cause.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if isinstance(err, sqlite3.Error):
+                    raise StorageError(f"{self.path}: change not saved: {err}") from err
                 raise
-            self._conn.execute("COMMIT")
 
     def put(self, kind: str, key: str, data: dict[str, Any], conn: sqlite3.Connection | None = None) -> None:
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -158,7 +163,10 @@ class RegistryStore:
             conn.execute(sql, (kind, key, payload, time.time()))
             return
         with self._lock:
-            self._conn.execute(sql, (kind, key, payload, time.time()))
+            try:
+                self._conn.execute(sql, (kind, key, payload, time.time()))
+            except sqlite3.Error as err:
+                raise StorageError(f"{self.path}: change not saved: {err}") from err
 
     def delete(self, kind: str, key: str, conn: sqlite3.Connection | None = None) -> None:
         sql = "DELETE FROM records WHERE kind = ? AND key = ?"

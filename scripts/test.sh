@@ -32,5 +32,5 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 # The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
 if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
 
-.venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests
+.venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests fuzz scripts
 .venv/bin/python -m pytest -q "$@"

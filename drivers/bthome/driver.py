@@ -9,7 +9,7 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..ble_passive import PassiveBleConnection, to_service_info
+from ..ble_passive import PassiveBleConnection, supported
 from .payload import SERVICE_UUID
 
 if TYPE_CHECKING:
@@ -34,12 +34,13 @@ class BTHomeDriver(Driver):
     manifest = MANIFEST
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
-        if not isinstance(info, BleInfo):
+        # An empty payload carries no BTHome header byte; bthome_ble would raise IndexError on it.
+        if not isinstance(info, BleInfo) or not info.service_data.get(SERVICE_UUID):
             return None
         parser = BTHomeBluetoothDeviceData()
-        if not parser.supported(to_service_info(info)):
+        if not supported(parser, info):
             return None
-        encrypted = bool(info.service_data.get(SERVICE_UUID, b"\x00")[0] & 0x01)
+        encrypted = bool(info.service_data[SERVICE_UUID][0] & 0x01)
         return DiscoveredAppliance(
             key=info.address.upper(), title=parser.title or f"BTHome {info.address[-5:]}",
             connections=(("ble", info.address),), identifiers=(("bthome", info.address.upper()),),

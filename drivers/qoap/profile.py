@@ -94,7 +94,7 @@ def description_errors(description: Any) -> list[str]:
         if not isinstance(names, list) or not names:
             errors.append(f"{where}.capabilities must be a non-empty list")
             continue
-        unknown = [n for n in names if n not in caps.CAPABILITIES]
+        unknown = [n for n in names if not isinstance(n, str) or n not in caps.CAPABILITIES]
         if unknown:
             errors.append(f"{where} uses unknown capabilities {unknown}")
             continue

@@ -9,7 +9,7 @@ from xiaomi_ble import XiaomiBluetoothDeviceData
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..ble_passive import PassiveBleConnection, to_service_info
+from ..ble_passive import PassiveBleConnection, supported
 from .payload import SERVICE_UUID
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class XiaomiDriver(Driver):
         if not isinstance(info, BleInfo):
             return None
         parser = XiaomiBluetoothDeviceData()
-        if not parser.supported(to_service_info(info)):
+        if not supported(parser, info):
             return None
         return DiscoveredAppliance(
             key=info.address.upper(),

@@ -97,8 +97,11 @@ async def registry(request: web.Request) -> web.Response:
 
 async def discovery_list(request: web.Request) -> web.Response:
     inbox = _inbox(request)
-    entries = [_plain(e) for e in inbox.inbox_entries()] if inbox is not None else []
-    body = {"available": inbox is not None, "entries": entries}
+    # Unadopted appliances (names, addresses, MACs) anywhere in the home are for admins only: a guest's
+    # area token must not map the house. Others get an empty list so their dashboard still renders.
+    admin = _principal(request).admin
+    entries = [_plain(e) for e in inbox.inbox_entries()] if inbox is not None and admin else []
+    body = {"available": inbox is not None, "entries": entries, "admin_only": not admin}
     return web.Response(text=ha_format.dumps(body), content_type="application/json")
 
 

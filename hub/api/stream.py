@@ -27,7 +27,7 @@ from ..context import Context
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
 from .keys import API_KEY
-from .limits import MAX_CALLS_IN_FLIGHT
+from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_CONTROL, close_or_abort
 from .ws_session import Framing, authenticate, serve
 
 if TYPE_CHECKING:
@@ -142,7 +142,8 @@ class StreamSubscription:
 class StreamConnection:
     """One authenticated stream client: subscriptions, control replies and one writer."""
 
-    __slots__ = ("_calls", "_control", "_dirty", "_waiter", "api", "closing", "principal", "subs", "ws")
+    __slots__ = ("_calls", "_control", "_dirty", "_waiter", "api", "closing", "principal", "subs", "transport",
+                 "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -154,6 +155,7 @@ class StreamConnection:
         self._dirty: set[Any] = set()
         self._waiter: asyncio.Future[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self.transport: asyncio.BaseTransport | None = None
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -161,9 +163,19 @@ class StreamConnection:
             waiter.set_result(None)
 
     def send(self, data: bytes) -> None:
-        if not self.closing:
-            self._control.append(data)
+        if self.closing:
+            return
+        if len(self._control) >= MAX_PENDING_CONTROL:
+            # It keeps asking but never reads the answers: cut it off rather than buffer forever.
+            self.closing = True
+            self._control.clear()
+            _LOGGER.warning("stream client could not keep up; disconnecting it")
+            asyncio.get_running_loop().create_task(
+                close_or_abort(self.ws, self.transport, b"Client unable to keep up with pending messages"))
             self._wake()
+            return
+        self._control.append(data)
+        self._wake()
 
     def on_change(self, entity_id: str, new_state: State | None) -> None:
         api, principal = self.api, self.principal
@@ -332,6 +344,7 @@ async def handle_stream(request: web.Request) -> web.WebSocketResponse:
         return ws
     await ws.send_bytes(pack({"type": "auth_ok"}))
     conn = StreamConnection(api, ws, principal)
+    conn.transport = request.transport
     api.stream_fanout.add(conn)
     writer = asyncio.get_running_loop().create_task(conn.write_loop())
     try:

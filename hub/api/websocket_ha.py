@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from ..bus import MATCH_ALL, Event
 from ..capabilities import CommandError
@@ -31,7 +31,7 @@ from . import ha_format
 from .auth import Principal
 from .frames import frame
 from .keys import API_KEY
-from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES
+from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, close_or_abort
 from .services import HA_ERROR_CODES, call_service, services_of
 from .ws_session import Framing, authenticate, serve
 
@@ -62,7 +62,7 @@ class HaConnection:
     """One authenticated client: its subscriptions and its outgoing queue."""
 
     __slots__ = ("_calls", "_pending", "_waiter", "api", "closing", "coalesce", "last_id", "principal", "subs",
-                 "ws")
+                 "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -75,6 +75,7 @@ class HaConnection:
         self._pending: list[str] = []
         self._waiter: asyncio.Future[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self.transport: asyncio.Transport | None = None
 
     # -- outgoing -----------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -94,7 +95,7 @@ class HaConnection:
         self._pending.clear()
         _LOGGER.warning("Home Assistant API client could not keep up; disconnecting it")
         asyncio.get_running_loop().create_task(
-            self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Client unable to keep up with pending messages")
+            close_or_abort(self.ws, self.transport, b"Client unable to keep up with pending messages")
         )
 
     def pending_count(self) -> int:
@@ -126,7 +127,8 @@ class HaConnection:
             else:  # many frames, one write (see frames.py)
                 transport.write(b"".join([frame(text.encode()) for text in batch]))
             # Respect the socket's back-pressure; meanwhile new messages gather into the next batch.
-            while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing():
+            while (transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing()
+                   and not self.closing):
                 await asyncio.sleep(0.001)
 
     def stop(self) -> None:
@@ -383,6 +385,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     conn = HaConnection(api, ws, principal)
     api.ha_connections.add(conn)
     transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
+    conn.transport = transport
     writer = asyncio.get_running_loop().create_task(conn.write_loop(transport))
     try:
         await serve(ws, conn, FRAMING, writer)

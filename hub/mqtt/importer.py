@@ -139,7 +139,8 @@ def expand_abbreviations(payload: Mapping[str, Any]) -> dict[str, Any]:
         for key in list(data):
             if key.endswith("_topic"):
                 data[key] = fix(data[key])
-        for item in data.get("availability") or []:
+        availability = data.get("availability")
+        for item in availability if isinstance(availability, list) else []:  # a number raised TypeError
             if isinstance(item, dict) and "topic" in item:
                 item["topic"] = fix(item["topic"])
     return data
@@ -194,9 +195,11 @@ def _device(config: Mapping[str, Any], unique_id: str) -> tuple[str | None, list
     ids = dev.get("identifiers")
     if isinstance(ids, str):
         ids = [ids]
-    identifiers = [("mqtt", str(i)) for i in ids or [] if isinstance(i, str | int)]
+    # Anything but a list (a number, a bool) is ignored: iterating it raised TypeError (fuzz).
+    identifiers = [("mqtt", str(i)) for i in (ids if isinstance(ids, list) else []) if isinstance(i, str | int)]
     connections: list[tuple[str, str]] = []
-    for item in dev.get("connections") or []:
+    conns = dev.get("connections")
+    for item in conns if isinstance(conns, list) else []:
         if isinstance(item, list | tuple) and len(item) == 2:
             connections.append((str(item[0]), str(item[1])))
     for _, ident in identifiers:
@@ -215,7 +218,8 @@ def _availability(config: Mapping[str, Any]) -> list[tuple[str, Template | None,
     pl_off = _str(config.get("payload_not_available"), "offline")
     if isinstance(config.get("availability_topic"), str):
         out.append((config["availability_topic"], _tpl(config, "availability_template"), pl_on, pl_off))
-    for item in config.get("availability") or []:
+    items = config.get("availability")
+    for item in items if isinstance(items, list) else []:  # a number here raised TypeError (fuzz)
         if isinstance(item, Mapping) and isinstance(item.get("topic"), str):
             out.append((item["topic"], _tpl(item, "value_template"),
                         _str(item.get("payload_available"), pl_on), _str(item.get("payload_not_available"), pl_off)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import f, register_section
@@ -43,7 +43,7 @@ class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # reprs reach tracebacks and debug logs
     tls: bool = False
     ca_file: str | None = None
     client_cert: str | None = None

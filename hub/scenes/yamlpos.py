@@ -32,6 +32,9 @@ def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> LineDict:
     out.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):  # "? [a]: b" is valid YAML, but such a key cannot be a dict key
+            raise yaml.constructor.ConstructorError(None, None, "mapping keys must be text or numbers",
+                                                    key_node.start_mark)
         if key in out:
             # duplicate keys silently overwrite in plain PyYAML; in a scene that hides mistakes
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)

@@ -82,3 +82,18 @@ def test_any_file_gives_a_config_or_a_config_error(tmp_path: Path, text: str) ->
         assert CONFIG_FILE in str(err)
     else:
         assert set(config) >= {"hub", "recorder", "areas"}
+
+
+# Found by fuzz/targets/config.py: these raised TypeError / yaml errors instead of ConfigError.
+@pytest.mark.parametrize("text, line", [
+    ("hub:\n  name:\n", None),                       # empty value: re-serialising the node failed
+    ("hub:\n  name: !ome\n", 2),                      # unknown tag
+    ("hub:\n  name: Home\n? port: 812\n", None),     # complex key is fine when scalar...
+    ("hub:\n  name: Home\n? [port]\n: 8\n", 3),       # ...but a list as a key is refused with its line
+])
+def test_fuzz_found_inputs_give_config_errors(tmp_path: Path, text: str, line: int | None) -> None:
+    (tmp_path / CONFIG_FILE).write_text(text)
+    try:
+        load_config(tmp_path)
+    except ConfigError as err:
+        assert line is None or err.line == line

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.mqtt.template import MISSING, TemplateError, compile_template
 
@@ -64,3 +68,15 @@ def test_bad_payloads_raise_clearly() -> None:
     assert number is not None
     with pytest.raises(TemplateError, match="cannot apply float"):
         number.render(b'{"a": "warm"}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="{}|.[]()'\"-_ 0123456789abcdefghijklmnopqrstuvwxyz", max_size=50), st.binary(max_size=40))
+def test_any_template_compiles_or_is_refused_and_renders_or_is_refused(source: str, payload: bytes) -> None:
+    try:
+        template = compile_template(source)
+    except TemplateError:
+        return
+    if template is not None:
+        with contextlib.suppress(TemplateError):
+            template.render(payload)

@@ -400,18 +400,31 @@ class ConformanceKit:
             raise _Fail("the WebSocket stayed open: the device did not restart") from None
         finally:
             await ws.close()
-        while not await self._alive():
+        # The device may still answer for a moment after closing its sockets, before it goes down: so "back"
+        # means a new WebSocket that delivers a snapshot, retried until the restart timeout.
+        while True:
             if time.monotonic() - started > self.restart_timeout:
                 raise _Fail(f"device did not answer within {self.restart_timeout:g} s of the restart")
-            await asyncio.sleep(0.2)
-        back = time.monotonic() - started
-        ws = await self._ws("json")
-        try:
-            msg = await ws.receive(timeout=self.bound)
+            if not await self._alive():
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                ws = await self._ws("json")
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                msg = await ws.receive(timeout=self.bound)
+            finally:
+                await ws.close()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                await asyncio.sleep(0.2)  # caught the old server on its way down
+                continue
             if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("type") != "snapshot":
                 raise _Fail("after the restart the WebSocket does not send a snapshot")
-        finally:
-            await ws.close()
+            break
+        back = time.monotonic() - started
+
         def ours(info: MdnsInfo) -> bool:
             return self.host in info.addresses and info.port == self.port
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from hub import Hub
 from hub.discovery import DiscoveryManager, StaticCatalog
-from tests.testbeds import bluez as bluez_bed
+from tests.conftest import skip_outside_ci
 from tests.testbeds import netns as netns_bed
 
 from .qd_driver import QdDriver
@@ -60,28 +59,11 @@ class HubFactory:
             await self.stop(hub)
 
 
-def skip_outside_ci(reason: str) -> None:
-    """Without root a developer's run skips the test bed with its reason; CI must never skip it."""
-    if os.environ.get("CI"):
-        pytest.fail(f"test bed unavailable in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture
 async def hubs(tmp_path: Path) -> AsyncIterator[HubFactory]:
     factory = HubFactory(tmp_path / "config")
     yield factory
     await factory.close()
-
-
-@pytest.fixture
-def bluez() -> Iterator[bluez_bed.MockBluez]:
-    reason = bluez_bed.can_run()
-    if reason:
-        skip_outside_ci(reason)
-    mock = bluez_bed.MockBluez().start()
-    yield mock
-    mock.stop()
 
 
 @pytest.fixture

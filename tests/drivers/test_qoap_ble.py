@@ -3,8 +3,7 @@ the hub discovering, adopting and controlling a smart lock with no appliance cod
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgpack
@@ -24,22 +23,6 @@ from hub.states import UNAVAILABLE
 from tests.testbeds import bluez as bluez_bed
 
 ADDRESS = "C0:0A:00:00:00:01"
-
-
-def _skip_outside_ci(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"test bed unavailable in CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def bluez() -> Iterator[bluez_bed.MockBluez]:
-    reason = bluez_bed.can_run()
-    if reason:
-        _skip_outside_ci(reason)
-    mock = bluez_bed.MockBluez().start()
-    yield mock
-    mock.stop()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from .model import (
     resolve_binding,
 )
 
+UNKNOWN_ENTITY = "unknown_entity"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -38,6 +39,8 @@ class SceneIssue:
     file: str
     line: int
     message: str
+    # "unknown_entity" marks a problem that may go away by itself once the appliance is adopted
+    kind: str = "invalid"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -49,6 +52,11 @@ class SceneError(ValueError):
     def __init__(self, issues: list[SceneIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(map(str, issues)))
+
+    @property
+    def only_unknown_entities(self) -> bool:
+        """True when every problem is an entity the hub does not know (yet): worth retrying when it appears."""
+        return bool(self.issues) and all(i.kind == UNKNOWN_ENTITY for i in self.issues)
 
 
 @cache
@@ -172,14 +180,14 @@ def _build(path: str, doc: Any) -> SceneFile:
 def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
     issues: list[SceneIssue] = []
 
-    def bad(line: int, msg: str) -> None:
-        issues.append(SceneIssue(sf.path, line, msg))
+    def bad(line: int, msg: str, kind: str = "invalid") -> None:
+        issues.append(SceneIssue(sf.path, line, msg, kind))
 
     def check_call(entity_id: str, call: CommandCall, line: int, extra: dict[str, Any] | None = None) -> None:
         if catalog is None:
             return
         if not catalog.entity_exists(entity_id):
-            bad(line, f"unknown entity {entity_id!r}")
+            bad(line, f"unknown entity {entity_id!r}", UNKNOWN_ENTITY)
             return
         accepted = catalog.entity_commands(entity_id)
         if accepted is not None and call.command not in accepted:
@@ -213,7 +221,7 @@ def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
             panel_ids.add(p.id)
             for c in p.controls:
                 if catalog is not None and not catalog.entity_exists(c.entity_id):
-                    bad(c.line, f"unknown entity {c.entity_id!r}")
+                    bad(c.line, f"unknown entity {c.entity_id!r}", UNKNOWN_ENTITY)
                     continue
                 if c.type == "slider" and not c.attribute:
                     bad(c.line, "a slider needs 'attribute' (the argument it sets, e.g. brightness)")

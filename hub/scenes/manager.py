@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
 from .model import HomeScene, ScheduleTrigger, SituationTrigger
@@ -73,6 +74,10 @@ class SceneManager:
         self._unlisten: Any = None
         self._hub: Any = None
         self._unregister: list[Callable[[], None]] = []
+        self.pending: dict[Path, SceneError] = {}  # refused only for entities not known yet
+        self.retry_delay = 0.5
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._unlisten_entities: Any = None
 
     def _files(self) -> list[Path]:
         out: list[Path] = []
@@ -84,38 +89,69 @@ class SceneManager:
         return out
 
     def load(self, hub: Any) -> None:
-        """Load all files; a refused file is logged with file:line and skipped (the rest still load)."""
+        """Load all files; a refused file is logged with file:line and skipped (the rest still load). A file
+        refused only for entities the hub does not know yet is kept pending and retried as entities appear."""
         catalog = HubCatalog(hub)
         self.scenes.clear()
         self._gates.clear()
         self.errors.clear()
+        self.pending.clear()
         for f in self._files():
-            try:
-                sf = load_scene_file(f, catalog)
-            except SceneError as e:
+            self._try_load(f, catalog)
+
+    def _try_load(self, f: Path, catalog: HubCatalog) -> list[HomeScene]:
+        try:
+            sf = load_scene_file(f, catalog)
+        except SceneError as e:
+            if e.only_unknown_entities:
+                self.pending[f] = e
+                _LOG.warning("scene file waits for entities not known yet (retried as they appear):\n%s", e)
+            else:
                 self.errors.append(e)
                 _LOG.error("scene file refused:\n%s", e)
-                continue
-            for hs in sf.home_scenes:
-                self.scenes[hs.name] = hs
-                self._gates.extend((SituationGate(t, self._clock), hs) for t in hs.situations)
+            return []
+        for hs in sf.home_scenes:
+            self.scenes[hs.name] = hs
+            self._gates.extend((SituationGate(t, self._clock), hs) for t in hs.situations)
+        return list(sf.home_scenes)
 
     async def async_start(self, hub: Any) -> None:
         self._hub = hub
         self.load(hub)
         self._unlisten = hub.bus.listen(SCENE_RECOGNIZED, self._on_recognized)
-        self._register_entities(hub)
-        for hs in self.scenes.values():
+        self._unlisten_entities = hub.bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry)
+        self._activate_scenes(hub, self.scenes.values())
+
+    def _activate_scenes(self, hub: Any, scenes: Iterable[HomeScene]) -> None:
+        for hs in scenes:
+            self._register_entity(hub, hs.name)
             for trig in hs.schedules:
                 self._tasks.append(asyncio.create_task(self._schedule_loop(hs, trig)))
 
-    def _register_entities(self, hub: Any) -> None:
+    def _on_entity_registry(self, event: Any) -> None:
+        data = getattr(event, "data", event) or {}
+        if not self.pending or data.get("action") != "create" or self._retry_handle is not None:
+            return
+        # adoption creates entities in bursts: one retry shortly after the burst, not one per entity
+        self._retry_handle = asyncio.get_running_loop().call_later(self.retry_delay, self._retry_pending)
+
+    def _retry_pending(self) -> None:
+        self._retry_handle = None
+        catalog = HubCatalog(self._hub)
+        for f in list(self.pending):
+            del self.pending[f]
+            loaded = self._try_load(f, catalog)
+            if f not in self.pending and loaded:
+                _LOG.info("scene file %s loaded now that its entities exist: %s", f,
+                          ", ".join(hs.name for hs in loaded))
+            self._activate_scenes(self._hub, loaded)
+
+    def _register_entity(self, hub: Any, name: str) -> None:
         """Each home scene is a ``scene.*`` entity, so every API (HA, stream, MQTT) can activate it."""
-        for name in self.scenes:
-            entity = hub.entities.async_get_or_create(unique_id=f"scene:{name}", capabilities=("scene",), name=name)
-            if hub.states.get(entity.entity_id) is None:
-                hub.states.async_set(entity.entity_id, "unknown", {"friendly_name": name})
-            self._unregister.append(hub.commands.register_entity(entity.entity_id, self._scene_command(name)))
+        entity = hub.entities.async_get_or_create(unique_id=f"scene:{name}", capabilities=("scene",), name=name)
+        if hub.states.get(entity.entity_id) is None:
+            hub.states.async_set(entity.entity_id, "unknown", {"friendly_name": name})
+        self._unregister.append(hub.commands.register_entity(entity.entity_id, self._scene_command(name)))
 
     def _scene_command(self, name: str) -> Any:
         async def handle(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
@@ -134,8 +170,12 @@ class SceneManager:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if callable(self._unlisten):
-            self._unlisten()
+        for unlisten in (self._unlisten, self._unlisten_entities):
+            if callable(unlisten):
+                unlisten()
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
 
     async def async_activate(self, name: str, context: Any = None) -> ActivationResult:
         """Send every target command concurrently; one failing device does not stop the others."""

@@ -216,6 +216,52 @@ async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Pa
         await hub.async_stop()
 
 
+async def test_a_file_waiting_for_an_appliance_loads_when_it_is_adopted(tmp_path: Path) -> None:
+    """Appliances are discovered after start: a file refused only for unknown entities is retried when they
+    appear (once per burst); a file whose other mistakes only show once the entity is known is then refused."""
+    from hub import Hub
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "later.yaml").write_text(
+        "version: 1\nhome_scenes:\n  - name: porch_on\n    targets:\n"
+        "      light.porch_lamp: {command: turn_on}\n"
+    )
+    (tmp_path / "scenes" / "wrong.yaml").write_text(
+        "version: 1\nhome_scenes:\n  - name: nonsense\n    targets:\n"
+        "      light.porch_lamp: {command: fly}\n"
+    )
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    mgr = SceneManager([tmp_path / "scenes"])
+    mgr.retry_delay = 0.01
+    hub.add_component(mgr)
+    await hub.async_start()
+    try:
+        assert mgr.scenes == {} and hub.entities.get("scene.porch_on") is None
+        assert sorted(p.name for p in mgr.pending) == ["later.yaml", "wrong.yaml"] and mgr.errors == []
+        assert "later.yaml:5: unknown entity 'light.porch_lamp'" in str(mgr.pending[tmp_path / "scenes" / "later.yaml"])
+
+        calls: list[str] = []
+
+        async def lamp(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
+            calls.append(command)
+
+        entity = hub.entities.async_get_or_create(unique_id="porch-lamp", capabilities=("on_off", "level"), name="porch lamp")
+        assert entity.entity_id == "light.porch_lamp"
+        hub.commands.register_entity(entity.entity_id, lamp)
+        while "porch_on" not in mgr.scenes:
+            await asyncio.sleep(0.01)  # bounded by the suite's timeout
+        assert mgr.pending == {}
+        assert hub.entities.get("scene.porch_on") is not None  # activatable from every API now
+        await hub.commands.async_call("scene.porch_on", "turn_on")
+        assert calls == ["turn_on"]
+        # Retried too, the other file now shows its real mistake and is refused for it, no longer pending.
+        (err,) = mgr.errors
+        assert "wrong.yaml:5: light.porch_lamp does not accept command 'fly'" in str(err)
+        assert "nonsense" not in mgr.scenes
+    finally:
+        await hub.async_stop()
+
+
 async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(tmp_path: Path) -> None:
     from hub import Hub
     from hub.scenes import from_config

@@ -36,6 +36,14 @@ class DemoAppliances:
         self._task: asyncio.Task[None] | None = None
         self.adopted: list[str] = []
         self.discovery: Any = None
+        self._fleet_outlives_drivers = False
+
+    def fleet_closer(self) -> _FleetCloser:
+        """A component to add *before* the ``drivers`` component: components stop in reverse order, so the
+        simulators then stop after the drivers, and shutting the demo down does not read as every appliance
+        going offline (a log line and an "unavailable" state each)."""
+        self._fleet_outlives_drivers = True
+        return _FleetCloser(self.fleet)
 
     async def async_start(self, hub: Hub) -> None:
         manager = hub.components.get("drivers")
@@ -88,7 +96,21 @@ class DemoAppliances:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
-        await self.fleet.stop()
+        if not self._fleet_outlives_drivers:
+            await self.fleet.stop()
+
+
+class _FleetCloser:
+    name = "drivers-demo-fleet"
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    async def async_start(self, hub: Hub) -> None:
+        return None
+
+    async def async_stop(self) -> None:
+        await self._fleet.stop()
 
 
 def _service_prefix(sim: object) -> str:

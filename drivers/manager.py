@@ -369,7 +369,9 @@ class DriverManager:
             raise
         except Exception as err:
             _LOGGER.warning("%s: stop failed (%r); connection abandoned", rec.key, err)
-        if rec.state != "stopped":
+        # The hub shutting down is not an outage of the appliance: recording one would put a false gap in
+        # every entity's history at each restart.
+        if rec.state != "stopped" and not self._stopping:
             self._set_unavailable(rec)
 
     def _mark_lost(self, rec: AdoptedDevice, reason: str) -> None:

@@ -31,6 +31,12 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     hub = Hub(config_dir, config)
     from drivers.manager import DriverManager
 
+    if demo:
+        from drivers.demo import DemoAppliances
+
+        demo_appliances = DemoAppliances()
+        hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last
+
     hub.add_component(DriverManager())
     from .discovery.manager import DiscoveryManager
 
@@ -42,12 +48,10 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     else:
         hub.add_component(DiscoveryManager("drivers"))
     if demo:
-        from drivers.demo import DemoAppliances
-
         from .virtual import VirtualAppliances
 
         hub.add_component(VirtualAppliances())
-        hub.add_component(DemoAppliances())  # after "drivers": it adopts its simulators through it
+        hub.add_component(demo_appliances)  # after "drivers": it adopts its simulators through it
     from .recognition.settings import recognizer_from_config
 
     recognizer = recognizer_from_config(config, Path(config_dir))

@@ -47,3 +47,28 @@ async def test_demo_adopts_every_kind(tmp_path: Path) -> None:
         await wait_for(lambda: isinstance(xiaomi_temperature(), float), what="Xiaomi temperature")
     finally:
         await hub.async_stop()
+
+
+async def test_stopping_the_demo_does_not_read_as_appliances_going_offline(tmp_path: Path) -> None:
+    """build_hub(demo=True) stops the simulators after the drivers and discovery: shutting down must not set
+    every appliance "unavailable" (recorded in history, logged as an outage)."""
+    from hub.setup import build_hub
+
+    hub = build_hub(tmp_path, {"hub": {"port": 0}, "recorder": {"enabled": False}}, demo=True)
+    manager = hub.components["drivers"]
+    assert isinstance(manager, DriverManager)
+    await hub.async_start()
+    went_unavailable: list[str] = []
+    try:
+        await wait_for(lambda: sum(rec["state"] == "running" for rec in manager.status()) >= 3, timeout=30,
+                       what="three demo appliances adopted over loopback mDNS")
+        adopted = {e.entity_id for rec in manager.status() for e in hub.entities.for_device(rec["device_id"])}
+        hub.bus.listen(
+            "state_changed",
+            lambda event: went_unavailable.append(event.data["entity_id"])
+            if event.data["entity_id"] in adopted and getattr(event.data.get("new_state"), "value", None)
+            == "unavailable" else None,
+        )
+    finally:
+        await hub.async_stop()
+    assert adopted and went_unavailable == []

@@ -102,7 +102,7 @@ def labels_command(api: ApiServer, principal: Principal, action: str, msg: Mappi
         items = store.labels(limit, since)
         current = store.open_label()
         return {"labels": [lb.to_dict() for lb in items], "open": current.to_dict() if current else None,
-                "scenes": store.scenes()}
+                "scenes": store.scenes(), "can_edit": not principal.scopes.read_only}
     if action not in ACTIONS:
         raise LabelApiError("invalid_format", f"unknown action {action!r}")
     if principal.scopes.read_only:
@@ -264,11 +264,12 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 200}},
                     {"name": "since", "in": "query", "schema": {"type": "number"},
                      "description": "only labels ending at or after this epoch time"}],
-                "responses": {"200": answer({"type": "object", "required": ["labels", "open", "scenes"],
+                "responses": {"200": answer({"type": "object", "required": ["labels", "open", "scenes", "can_edit"],
                                              "properties": {"labels": {"type": "array", "items": label},
                                                             "open": {"oneOf": [label, {"type": "null"}]},
                                                             "scenes": {"type": "array",
-                                                                       "items": {"type": "string"}}}}, "OK"),
+                                                                       "items": {"type": "string"}},
+                                                            "can_edit": {"type": "boolean"}}}, "OK"),
                               "400": error("Bad query"), **common}},
             "post": {
                 "summary": "Add a label: start defaults to now; leave end out for an open label (until stopped). "

@@ -73,7 +73,9 @@ async def test_rest_add_list_stop_delete(lenv: Env, session: aiohttp.ClientSessi
         listing = await r.json()
     assert [lb["id"] for lb in listing["labels"]] == [opened["id"], closed["id"]]  # newest first
     assert listing["open"]["id"] == opened["id"]
-    assert "guests" in listing["scenes"] and "waking_up" in listing["scenes"]
+    assert "guests" in listing["scenes"] and "waking_up" in listing["scenes"] and listing["can_edit"]
+    list_schema = doc["paths"][URL]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(listing, {**list_schema, "components": doc["components"]})
     async with session.get(lenv.url + URL + "?limit=1", headers=auth) as r:
         assert [lb["id"] for lb in (await r.json())["labels"]] == [opened["id"]]
     async with session.post(lenv.url + URL + "/stop", headers=auth) as r:

@@ -254,3 +254,19 @@ def test_acknowledged_label_survives_sigkill(tmp_path: Path) -> None:
         storage.close()
     assert set(acknowledged) <= stored
     assert len(acknowledged) >= 40
+
+
+async def test_scenes_include_the_loaded_models_labels(labelled: tuple[Hub, LabelStore, Clock]) -> None:
+    hub, store, _ = labelled
+
+    class Recognizer:  # what the store reads of the scene_recognition component: its model's labels
+        name = "scene_recognition"
+
+        class model:
+            labels = ("idle", "movie_night")
+
+    with pytest.raises(LabelError):
+        store.add("movie_night")
+    hub.components["scene_recognition"] = Recognizer()  # type: ignore[assignment]
+    assert store.scenes()[-1] == "movie_night" and "guests" in store.scenes()
+    assert store.add("movie_night").scene == "movie_night"

@@ -13,6 +13,7 @@ Overlaps are refused, so one moment has at most one label: a new label that over
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -183,12 +184,20 @@ class LabelStore:
         self.max_labels = max_labels
         self._labels_file = labels_file
         self._labels: dict[str, Label] = {}
+        # Sorted by (start, id), kept in step with _labels: listing and the overlap check then look at
+        # the few labels near the new one instead of all 20,000.
+        self._keys: list[tuple[float, str]] = []
+        self._order: list[Label] = []
+        self._longest = 0.0  # longest closed label ever stored: how far back an overlap can start
+        self._open: dict[str, Label] = {}
         self._hub: Hub | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
         self._hub = hub
-        self._labels = {lb.id: lb for lb in stored_labels(hub.storage)}
+        self._labels, self._keys, self._order, self._longest, self._open = {}, [], [], 0.0, {}
+        for label in stored_labels(hub.storage):
+            self._remember(label)
         path = self._labels_file or hub.config_dir / LABELS_FILE
         if path.is_file():
             try:
@@ -204,7 +213,7 @@ class LabelStore:
         assert self._hub is not None
         storage = self._hub.storage
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        done = storage.get(IMPORT_KIND, str(path.resolve()))
+        done = storage.get(IMPORT_KIND, path.name)  # by name: a moved config dir is not imported again
         if done is not None and done.get("sha256") == digest:
             return
         new = [lb for lb in read_labels_file(path) if lb.id not in self._labels]
@@ -212,9 +221,9 @@ class LabelStore:
         with storage.transaction() as conn:
             for label in new:
                 storage.put(KIND, label.id, label.to_dict(), conn)
-            storage.put(IMPORT_KIND, str(path.resolve()), {"sha256": digest, "imported": len(new)}, conn)
+            storage.put(IMPORT_KIND, path.name, {"sha256": digest, "imported": len(new)}, conn)
         for label in new:
-            self._labels[label.id] = label
+            self._remember(label)
         _LOGGER.info("imported %d household labels from %s", len(new), path)
 
     # -- queries ------------------------------------------------------------------------
@@ -230,15 +239,36 @@ class LabelStore:
     def get(self, label_id: str) -> Label | None:
         return self._labels.get(label_id)
 
+    def _remember(self, label: Label) -> None:
+        self._forget(label.id)
+        self._labels[label.id] = label
+        key = (label.start, label.id)
+        i = bisect.bisect_left(self._keys, key)
+        self._keys.insert(i, key)
+        self._order.insert(i, label)
+        if label.end is None:
+            self._open[label.id] = label
+        else:
+            self._longest = max(self._longest, label.end - label.start)
+
+    def _forget(self, label_id: str) -> None:
+        old = self._labels.pop(label_id, None)
+        self._open.pop(label_id, None)
+        if old is not None:
+            i = bisect.bisect_left(self._keys, (old.start, old.id))
+            del self._keys[i], self._order[i]
+
     def open_label(self) -> Label | None:
-        return next((lb for lb in self._labels.values() if lb.end is None), None)
+        # The API keeps at most one open; should a database hold more, the latest-starting one counts.
+        return max(self._open.values(), key=lambda lb: (lb.start, lb.id), default=None)
 
     def labels(self, limit: int | None = None, since: float | None = None) -> list[Label]:
         """Newest first."""
-        out = sorted(self._labels.values(), key=lambda lb: (lb.start, lb.id), reverse=True)
-        if since is not None:
-            now = self.clock()
-            out = [lb for lb in out if lb.effective_end(now) >= since]
+        if since is None:
+            out = self._order[-limit:] if limit is not None else self._order[:]
+            return out[::-1]
+        now = self.clock()
+        out = [lb for lb in reversed(self._order) if lb.effective_end(now) >= since]
         return out if limit is None else out[:limit]
 
     def intervals(self) -> list[Interval]:
@@ -277,12 +307,20 @@ class LabelStore:
             raise LabelError("full", f"{self.max_labels} labels stored; delete old ones first")
         to_close: Label | None = None
         conflicts = []
-        for other in self._labels.values():
-            if other.end is None and finish is None and begin > other.start:
+        new_end = INF if finish is None else finish
+        current = self.open_label()
+        candidates = [] if current is None else [current]
+        # Only labels starting before the new end, and not longer ago than the longest label lasts, can overlap.
+        j = bisect.bisect_left(self._keys, (new_end,)) - 1
+        while j >= 0 and self._order[j].start >= begin - self._longest:
+            if self._order[j] is not current:
+                candidates.append(self._order[j])
+            j -= 1
+        for other in candidates:
+            if other is current and finish is None and begin > other.start:
                 to_close = other  # "now we are eating" ends "cooking"
                 continue
             # An open label runs until someone says stop: it overlaps everything after its start.
-            new_end = INF if finish is None else finish
             if _overlaps(begin, new_end, other.start, INF if other.end is None else other.end):
                 conflicts.append(other.id)
         if conflicts:
@@ -326,8 +364,8 @@ class LabelStore:
             for label in deletes:
                 storage.delete(KIND, label.id, conn)
         for label in upserts:
-            self._labels[label.id] = label
+            self._remember(label)
         for label in deletes:
-            self._labels.pop(label.id, None)
+            self._forget(label.id)
         self._hub.bus.fire(EVENT_LABELS_UPDATED, {
             "added": [lb.id for lb in upserts], "deleted": [lb.id for lb in deletes]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -270,3 +271,35 @@ async def test_scenes_include_the_loaded_models_labels(labelled: tuple[Hub, Labe
     hub.components["scene_recognition"] = Recognizer()  # type: ignore[assignment]
     assert store.scenes()[-1] == "movie_night" and "guests" in store.scenes()
     assert store.add("movie_night").scene == "movie_night"
+
+
+async def test_overlap_check_matches_brute_force(labelled: tuple[Hub, LabelStore, Clock]) -> None:
+    """The indexed overlap check (sorted labels, bounded look-back) agrees with comparing against all labels."""
+    import random
+
+    _, store, clock = labelled
+    rng = random.Random(5)
+    accepted = 0
+    for _ in range(400):
+        clock.now += rng.choice([0, 30, 600])
+        begin = clock.now - rng.uniform(0, 86400)
+        end = None if rng.random() < 0.15 else min(clock.now, begin + rng.choice([60, 1800, 7200, 40000]))
+        current = store.open_label()
+        expected = set()
+        for other in store.labels():
+            if other is current and end is None and begin > other.start:
+                continue
+            other_end = float("inf") if other.end is None else other.end
+            if begin < other_end and other.start < (float("inf") if end is None else end):
+                expected.add(other.id)
+        try:
+            store.add("idle", begin, end)
+            accepted += 1
+            assert not expected
+        except LabelError as err:
+            assert err.code == "conflict"
+            assert set(err.conflicts) == expected
+    assert accepted > 20
+    ordered = sorted(store.labels(), key=lambda lb: lb.start)
+    for a, b in itertools.pairwise(ordered):
+        assert a.end is not None and a.end <= b.start  # nothing overlaps, whatever was tried

@@ -206,7 +206,7 @@ class LabelStore:
                 _LOGGER.error("household labels %s not imported: %s", path, err)
 
     async def async_stop(self) -> None:
-        self._hub = None
+        pass  # every change is already committed; the API may still answer until it stops
 
     def _import_file(self, path: Path) -> None:
         """Import the hand-written file once per content (a label deleted since stays deleted)."""

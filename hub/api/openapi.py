@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import labels
+
 _STATE = {
     "type": "object",
     "required": ["entity_id", "state", "attributes", "last_changed", "last_updated"],
@@ -56,7 +58,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from `qilu-hub token create`"}},
-            "schemas": {"State": _STATE, "Message": _MESSAGE},
+            "schemas": {"State": _STATE, "Message": _MESSAGE, "Label": labels.LABEL_SCHEMA,
+                        "LabelError": labels.LABEL_ERROR_SCHEMA},
         },
         "paths": {
             "/api/health": {"get": {"summary": "Liveness (no token needed)", "security": [],
@@ -91,6 +94,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 **history,
                 "parameters": [{"name": "start", "in": "path", "required": True,
                                 "schema": {"type": "string", "format": "date-time"}}, *history_params]}},
+            **labels.openapi_paths(_COMMON),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         },
     }

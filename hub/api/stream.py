@@ -255,6 +255,9 @@ class StreamConnection:
                 self.send(pack({"type": "result", "id": msg_id, "success": True}))
             elif kind == "call":
                 self._call(msg_id, msg)
+            elif isinstance(kind, str) and kind in _COMMANDS:
+                result = _COMMANDS[kind](self, msg_id, msg)
+                self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
             else:
                 raise CommandError("unknown_command", f"unknown message type {kind!r}")
         except CommandError as err:
@@ -304,6 +307,16 @@ class StreamConnection:
             self.send(_error(msg_id, err.code, err.message))
             return
         self.send(pack({"type": "result", "id": msg_id, "success": True}))
+
+
+# Request/answer commands added by other modules (``labels/...``): handler(conn, id, msg) -> result,
+# raising CommandError for an error answer.
+_COMMANDS: dict[str, Callable[[StreamConnection, Any, dict[str, Any]], Any]] = {}
+
+
+def register_command(msg_type: str, handler: Callable[[StreamConnection, Any, dict[str, Any]], Any]) -> None:
+    """Add a request/answer command from another module, so features need not edit this one."""
+    _COMMANDS[msg_type] = handler
 
 
 class StreamFanout:

@@ -279,6 +279,11 @@ _HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], None]] = {
 }
 
 
+def register_command(msg_type: str, handler: Callable[[HaConnection, int, dict[str, Any]], None]) -> None:
+    """Add a custom command (``qilu/...``) from another module, so features need not edit this one."""
+    _HANDLERS[msg_type] = handler
+
+
 class HaFanout:
     """Bus listeners shared by all Home Assistant protocol connections."""
 

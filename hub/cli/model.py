@@ -40,8 +40,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="Kasteren dir, CASAS file; recorder: history JSONL export, or omit to read the hub's "
                         "own recorder in --config DIR")
     p.add_argument("--labels", type=Path,
-                   help="recorder source: household labels JSONL (start, end, label); "
-                        "default CONFIG_DIR/recognition_labels.jsonl")
+                   help="recorder source: a household labels JSONL (start, end, label) used with the labels "
+                        "given in the API/dashboard; default CONFIG_DIR/recognition_labels.jsonl if present")
     p.add_argument("--sensor-areas", type=Path, help="CASAS source: JSON {sensor: area}")
     p.add_argument("--raw-labels", action="store_true", help="keep the dataset's activity names")
     p.add_argument("--days", type=int, default=21, help="simulator: days per home")

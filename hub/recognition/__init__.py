@@ -8,6 +8,7 @@ from .component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
 from .datasets import Dataset, DatasetError, Interval, load_casas, load_kasteren, load_recorder_export
 from .decoder import DecoderError, HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec, extract_windows
+from .labels import Label, LabelError, LabelStore
 from .mapping import KASTEREN_SENSORS, SCENES, capability_of, normalize_area
 from .metadata import ModelMetadata, ModelMetadataError
 from .runtime import ModelLoadError, Prediction, SceneModel, SpecMismatchError
@@ -28,6 +29,9 @@ __all__ = [
     "FeatureSpec",
     "HmmFilter",
     "Interval",
+    "Label",
+    "LabelError",
+    "LabelStore",
     "ModelLoadError",
     "ModelMetadata",
     "ModelMetadataError",

@@ -1,0 +1,293 @@
+"""Household scene labels over REST, the Home Assistant WebSocket and the msgpack stream.
+
+The label store is the component named ``recognition_labels`` (``hub.recognition.labels.LabelStore``),
+found duck-typed (:class:`LabelSource`) so that the API imports nothing of the recognizer until a
+label command arrives. Every protocol goes through :func:`labels_command`, so validation, scopes and
+errors are the same everywhere.
+
+Scopes: labels say when the household sleeps or is away, so reading them needs a token that may see
+``sensor.household_scene`` (an area- or entity-limited token may not, unless that entity is listed);
+changing them needs such a token that is not read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from ..capabilities import CommandError
+from . import ha_format, stream, websocket_ha
+from .auth import Principal
+from .keys import API_KEY
+
+if TYPE_CHECKING:
+    from .app import ApiServer
+
+SCENE_ENTITY = "sensor.household_scene"
+COMPONENT = "recognition_labels"
+WS_PREFIX = "qilu/recognition/labels/"
+STREAM_PREFIX = "labels/"
+ACTIONS = ("list", "add", "stop", "delete")
+DEFAULT_LIMIT = 200
+_STATUS = {"invalid_format": 400, "unauthorized": 403, "not_found": 404, "conflict": 409, "full": 409,
+           "unavailable": 503}
+
+
+class LabelApiError(Exception):
+    """A label request refused; ``code`` picks the HTTP status and the WebSocket error code."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field, self.extra = code, message, field, extra
+
+    @property
+    def status(self) -> int:
+        return _STATUS.get(self.code, 400)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        out.update(self.extra)
+        return out
+
+
+@runtime_checkable
+class LabelSource(Protocol):
+    """What the ``recognition_labels`` component offers the API."""
+
+    def scenes(self) -> list[str]: ...
+
+    def labels(self, limit: int | None = None, since: float | None = None) -> list[Any]: ...
+
+    def open_label(self) -> Any: ...
+
+    def add(self, scene: Any, start: Any = None, end: Any = None, note: Any = "", created_by: str = "") -> Any: ...
+
+    def stop(self, end: Any = None) -> Any: ...
+
+    def delete(self, label_id: Any) -> Any: ...
+
+
+def _store(api: ApiServer) -> LabelSource:
+    component = api.hub.components.get(COMPONENT)
+    if not isinstance(component, LabelSource):
+        raise LabelApiError("not_found", "household labels are not enabled on this hub")
+    return component
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise LabelApiError("invalid_format", f"{field} must be an integer", field) from None
+    if not low <= number <= high:
+        raise LabelApiError("invalid_format", f"{field} must be between {low} and {high}", field)
+    return number
+
+
+def labels_command(api: ApiServer, principal: Principal, action: str, msg: Mapping[str, Any]) -> Any:
+    """Run one label action for ``principal``; raises :class:`LabelApiError`."""
+    if not principal.can_see(SCENE_ENTITY):
+        raise LabelApiError("unauthorized", "this token may not see the household's scene labels")
+    store = _store(api)
+    if action == "list":
+        limit = _int(msg.get("limit", DEFAULT_LIMIT), "limit", 1, 100_000)
+        since = msg.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
+            raise LabelApiError("invalid_format", "since must be epoch seconds", "since")
+        items = store.labels(limit, since)
+        current = store.open_label()
+        return {"labels": [lb.to_dict() for lb in items], "open": current.to_dict() if current else None,
+                "scenes": store.scenes(), "can_edit": not principal.scopes.read_only}
+    if action not in ACTIONS:
+        raise LabelApiError("invalid_format", f"unknown action {action!r}")
+    if principal.scopes.read_only:
+        raise LabelApiError("unauthorized", "a read-only token may not change labels")
+    from hub.recognition.labels import LabelError
+    from hub.storage import StorageError
+
+    unknown = set(msg) - {"scene", "start", "end", "note", "id", "type"}  # id, type: the WebSocket envelope
+    if action == "add" and unknown:
+        raise LabelApiError("invalid_format", f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    try:
+        if action == "add":
+            return store.add(msg.get("scene"), msg.get("start"), msg.get("end"), msg.get("note", ""),
+                             principal.token.name).to_dict()
+        if action == "stop":
+            return store.stop(msg.get("end")).to_dict()
+        return store.delete(msg.get("label_id")).to_dict()
+    except LabelError as err:
+        extra = {"conflicts": list(err.conflicts)} if err.conflicts else {}
+        raise LabelApiError(err.code, err.message, err.field, **extra) from None
+    except StorageError as err:  # the disk refused: nothing changed, say so
+        raise LabelApiError("unavailable", str(err)) from None
+
+
+# -- REST -----------------------------------------------------------------------------------
+def _reply(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=ha_format.dumps(body), status=status, content_type="application/json")
+
+
+async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], status: int = 200) -> web.Response:
+    principal: Principal = request["principal"]
+    try:
+        return _reply(labels_command(request.app[API_KEY], principal, action, msg), status)
+    except LabelApiError as err:
+        return _reply(err.to_dict(), err.status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise LabelApiError("invalid_format", "body must be JSON") from None
+    if not isinstance(data, dict):
+        raise LabelApiError("invalid_format", "body must be a JSON object")
+    return data
+
+
+async def list_labels(request: web.Request) -> web.Response:
+    query: dict[str, Any] = dict(request.query)
+    if "since" in query:
+        try:
+            query["since"] = float(query["since"])
+        except ValueError:
+            return _reply(LabelApiError("invalid_format", "since must be epoch seconds", "since").to_dict(), 400)
+    return await _rest(request, "list", query)
+
+
+async def add_label(request: web.Request) -> web.Response:
+    try:
+        body = await _body(request)
+    except LabelApiError as err:
+        return _reply(err.to_dict(), err.status)
+    return await _rest(request, "add", body, 201)
+
+
+async def stop_label(request: web.Request) -> web.Response:
+    try:
+        body = await _body(request)
+    except LabelApiError as err:
+        return _reply(err.to_dict(), err.status)
+    return await _rest(request, "stop", body)
+
+
+async def delete_label(request: web.Request) -> web.Response:
+    return await _rest(request, "delete", {"label_id": request.match_info["label_id"]})
+
+
+# -- WebSockets -----------------------------------------------------------------------------
+def _ws_handler(action: str) -> Any:
+    def handle(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        try:
+            result = labels_command(conn.api, conn.principal, action, msg)
+        except LabelApiError as err:
+            conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": False, "error": err.to_dict()}))
+            return
+        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
+
+    return handle
+
+
+def _stream_handler(action: str) -> Any:
+    def handle(conn: stream.StreamConnection, msg_id: Any, msg: dict[str, Any]) -> Any:
+        try:
+            return labels_command(conn.api, conn.principal, action, msg)
+        except LabelApiError as err:
+            raise CommandError(err.code, f"{err.field}: {err.message}" if err.field else err.message) from None
+
+    return handle
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/recognition/labels", list_labels)
+    app.router.add_post("/api/recognition/labels", add_label)
+    app.router.add_post("/api/recognition/labels/stop", stop_label)
+    app.router.add_delete("/api/recognition/labels/{label_id}", delete_label)
+    for action in ACTIONS:
+        websocket_ha.register_command(WS_PREFIX + action, _ws_handler(action))
+        stream.register_command(STREAM_PREFIX + action, _stream_handler(action))
+
+
+# -- OpenAPI --------------------------------------------------------------------------------
+_TIME = {"oneOf": [{"type": "number", "description": "epoch seconds"},
+                   {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"}]}
+LABEL_SCHEMA = {
+    "type": "object",
+    "required": ["id", "scene", "start", "end", "note", "created_by", "created"],
+    "properties": {
+        "id": {"type": "string"},
+        "scene": {"type": "string", "example": "cooking"},
+        "start": {"type": "number", "description": "epoch seconds"},
+        "end": {"type": ["number", "null"], "description": "epoch seconds; null while the label is open"},
+        "note": {"type": "string"},
+        "created_by": {"type": "string", "description": "name of the token that added it"},
+        "created": {"type": "number"},
+    },
+}
+LABEL_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"enum": ["invalid_format", "unauthorized", "not_found", "conflict", "full",
+                                     "unavailable"]},
+                   "message": {"type": "string"},
+                   "field": {"type": "string", "description": "the request field at fault"},
+                   "conflicts": {"type": "array", "items": {"type": "string"},
+                                 "description": "ids of the labels a new one overlaps"}},
+}
+
+
+def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """The label endpoints for ``/api/openapi.json``; ``common`` holds the shared 401/403/429 answers."""
+    label = {"$ref": "#/components/schemas/Label"}
+
+    def answer(schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    def error(description: str) -> dict[str, Any]:
+        return answer({"$ref": "#/components/schemas/LabelError"}, description)
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": schema}}}
+
+    scope = " Needs a token that may see sensor.household_scene and is not read-only."
+    return {
+        "/api/recognition/labels": {
+            "get": {
+                "summary": "Household scene labels, newest first, the open one, and the scenes that may be labelled",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 200}},
+                    {"name": "since", "in": "query", "schema": {"type": "number"},
+                     "description": "only labels ending at or after this epoch time"}],
+                "responses": {"200": answer({"type": "object", "required": ["labels", "open", "scenes", "can_edit"],
+                                             "properties": {"labels": {"type": "array", "items": label},
+                                                            "open": {"oneOf": [label, {"type": "null"}]},
+                                                            "scenes": {"type": "array",
+                                                                       "items": {"type": "string"}},
+                                                            "can_edit": {"type": "boolean"}}}, "OK"),
+                              "400": error("Bad query"), **common}},
+            "post": {
+                "summary": "Add a label: start defaults to now; leave end out for an open label (until stopped). "
+                           "Starting an open label ends the open one." + scope,
+                "requestBody": body({"type": "object", "required": ["scene"], "additionalProperties": False,
+                                     "properties": {"scene": {"type": "string"}, "start": _TIME, "end": _TIME,
+                                                    "note": {"type": "string", "maxLength": 200}}}),
+                "responses": {"201": answer(label, "The new label"), "400": error("Bad field (named in `field`)"),
+                              "409": error("Overlaps other labels (`conflicts`) or the store is full"),
+                              "503": error("Not saved"), **common}},
+        },
+        "/api/recognition/labels/stop": {"post": {
+            "summary": "End the open label (at `end`, default now)." + scope,
+            "requestBody": body({"type": "object", "properties": {"end": _TIME}}),
+            "responses": {"200": answer(label, "The ended label"), "400": error("Bad end"),
+                          "404": error("No label is open"), **common}}},
+        "/api/recognition/labels/{label_id}": {"delete": {
+            "summary": "Delete a label." + scope,
+            "parameters": [{"name": "label_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": answer(label, "The deleted label"), "404": error("No such label"), **common}}},
+    }

@@ -1,0 +1,108 @@
+"""The dashboard's "What's happening now?" labelling control in real headless Chromium (Playwright)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from hub import Hub, Scopes
+from hub.api import ApiServer, LoginLimiter
+from hub.config import load_config
+from hub.recognition.labels import LabelStore, stored_labels
+from hub.virtual import VirtualAppliances
+
+from .conftest import Env
+from .test_dashboard import ARGS, CHROMIUM
+
+
+@pytest.fixture
+async def lenv(tmp_path: Path) -> AsyncIterator[tuple[Env, LabelStore]]:
+    hub = Hub(tmp_path, load_config(tmp_path), recorder=False)
+    hub.add_component(VirtualAppliances(animate=False))
+    store = LabelStore(max_labels=3)
+    hub.add_component(store)
+    api = ApiServer("127.0.0.1", 0, login_limiter=LoginLimiter(max_failures=1000))
+    hub.add_component(api)
+    await hub.async_start()
+    _, household = hub.tokens.create("alice", Scopes())
+    _, read_only = hub.tokens.create("viewer", Scopes(read_only=True))
+    _, kitchen = hub.tokens.create("kitchen headset", Scopes(areas=frozenset({"kitchen"})))
+    yield Env(hub, api, household, read_only, kitchen), store
+    await hub.async_stop()
+
+
+async def _start(page: Page, scene: str) -> None:
+    await page.get_by_test_id("label-scene").select_option(scene)
+    await page.get_by_test_id("label-start").click()
+
+
+async def test_label_now_stop_list_and_delete(lenv: tuple[Env, LabelStore], tmp_path: Path) -> None:
+    env, store = lenv
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await page.goto(f"{env.url}/?token={env.admin}")
+            section = page.get_by_test_id("labels")
+            await expect(section).to_be_visible()
+            await expect(page.get_by_test_id("label-stop")).to_be_disabled()
+            options = await page.get_by_test_id("label-scene").locator("option").all_inner_texts()
+            assert "waking up" in options and "guests" in options
+
+            await page.get_by_test_id("label-note").fill("soup")
+            await _start(page, "cooking")
+            await expect(page.get_by_test_id("label-open")).to_contain_text("cooking since")
+            cooking = store.open_label()
+            assert cooking is not None and (cooking.scene, cooking.note, cooking.created_by) == (
+                "cooking", "soup", "alice")
+
+            await _start(page, "eating")  # starting the next scene ends the running one
+            await expect(page.get_by_test_id("label-open")).to_contain_text("eating since")
+            assert store.get(cooking.id).end is not None  # type: ignore[union-attr]
+
+            await page.get_by_test_id("label-stop").click()
+            await expect(page.get_by_test_id("label-open")).to_have_text("Nothing labelled right now.")
+            await expect(page.get_by_test_id("label-list").locator("li")).to_have_count(2)
+            assert store.open_label() is None
+
+            await _start(page, "relaxing")
+            await expect(page.locator('[data-scene="relaxing"]')).to_have_count(1)
+            await _start(page, "guests")  # the store (bounded at 3 here) refuses: the household is told why
+            await expect(page.locator("#toast")).to_contain_text("delete old ones first")
+            await expect(page.get_by_test_id("label-open")).to_contain_text("relaxing since")
+
+            await page.get_by_test_id(f"label-delete-{cooking.id}").click()
+            await expect(page.locator(f'[data-label="{cooking.id}"]')).to_have_count(0)
+            assert sorted(lb.scene for lb in stored_labels(env.hub.storage)) == ["eating", "relaxing"]
+            await page.screenshot(path=str(tmp_path / "labels.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_read_only_sees_labels_without_controls_and_area_token_sees_none(
+    lenv: tuple[Env, LabelStore],
+) -> None:
+    env, store = lenv
+    label = store.add("sleeping", created_by="alice")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{env.url}/?token={env.read_only}")
+            await expect(page.locator(f'[data-label="{label.id}"]')).to_contain_text("sleeping")
+            await expect(page.get_by_test_id("label-start")).to_be_hidden()
+            assert await page.get_by_test_id(f"label-delete-{label.id}").count() == 0
+
+            guest = await browser.new_page()
+            await guest.goto(f"{env.url}/?token={env.kitchen}")
+            await expect(guest.get_by_test_id("connection")).to_have_text("live")
+            await expect(guest.get_by_test_id("labels")).to_be_hidden()
+            assert await guest.locator(f'[data-label="{label.id}"]').count() == 0
+        finally:
+            await browser.close()

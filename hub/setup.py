@@ -57,6 +57,9 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     recognizer = recognizer_from_config(config, Path(config_dir))
     if recognizer is not None:
         hub.add_component(recognizer)
+    from .recognition.labels import LabelStore
+
+    hub.add_component(LabelStore())  # household labels for training (API/dashboard); before the API
     from .scenes.manager import from_config as scenes_from_config
 
     hub.add_component(scenes_from_config(config_dir, config))

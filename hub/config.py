@@ -57,6 +57,8 @@ SCHEMA: Schema = {
         "tls_certificate": f(str, type(None)),
         "tls_key": f(str, type(None)),
         "allowed_origins": f(list, default=[], items=(str,)),
+        "trusted_proxies": f(list, default=[], items=(str,),
+                             help="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed"),
         "latitude": f(float, int, type(None)),
         "longitude": f(float, int, type(None)),
         "time_zone": f(str, default="UTC"),

@@ -10,6 +10,7 @@ from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
+from . import log_filter
 from .payload import SERVICE_UUID
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ MANIFEST = Manifest(
 
 class BTHomeDriver(Driver):
     manifest = MANIFEST
+
+    def __init__(self) -> None:
+        super().__init__()
+        log_filter.install()  # a neighbour's hostile adverts must not cost a log line each
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         # An empty payload carries no BTHome header byte; bthome_ble would raise IndexError on it.

@@ -8,9 +8,9 @@ from bthome_ble import BTHomeBluetoothDeviceData
 
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
+from .. import parser_log
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
-from . import log_filter
 from .payload import SERVICE_UUID
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class BTHomeDriver(Driver):
 
     def __init__(self) -> None:
         super().__init__()
-        log_filter.install()  # a neighbour's hostile adverts must not cost a log line each
+        parser_log.install("bthome_ble.parser")  # a neighbour's hostile adverts must not cost a log line each
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         # An empty payload carries no BTHome header byte; bthome_ble would raise IndexError on it.

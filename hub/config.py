@@ -17,6 +17,7 @@ from typing import Any, Union
 import yaml
 
 from .const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
+from .file_modes import PRIVATE_DIR, write_private
 
 
 class ConfigError(Exception):
@@ -57,6 +58,8 @@ SCHEMA: Schema = {
         "tls_certificate": f(str, type(None)),
         "tls_key": f(str, type(None)),
         "allowed_origins": f(list, default=[], items=(str,)),
+        "trusted_proxies": f(list, default=[], items=(str,),
+                             help="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed"),
         "latitude": f(float, int, type(None)),
         "longitude": f(float, int, type(None)),
         "time_zone": f(str, default="UTC"),
@@ -208,10 +211,8 @@ areas:
 def ensure_config_dir(config_dir: Path | str) -> Path:
     """Create the directory and a commented default file if missing; never overwrite."""
     directory = Path(config_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     path = directory / CONFIG_FILE
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(DEFAULT_FILE, encoding="utf-8")
-        tmp.replace(path)
+        write_private(path, DEFAULT_FILE)  # it will hold the MQTT password: owner-only from the start
     return directory

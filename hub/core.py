@@ -14,6 +14,7 @@ from .bus import EventBus, EventType
 from .commands import CommandRouter
 from .config import load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
+from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from .states import StateMachine
@@ -45,7 +46,7 @@ class Hub:
 
     def __init__(self, config_dir: Path | str, config: dict[str, Any] | None = None, *, recorder: bool = True) -> None:
         self.config_dir = Path(config_dir)
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         self.config = config if config is not None else load_config(self.config_dir)
         self.version = __version__
         self.started_at: float | None = None
@@ -91,6 +92,7 @@ class Hub:
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self) -> None:
         """Start components in the order they were added; on failure stop those already started."""
+        warn_exposed(secret_files(self.config_dir, self.config))
         for area in self.config.get("areas") or []:
             self.areas.async_get_or_create(area["name"], area.get("floor"))
         for component in self._order:

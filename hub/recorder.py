@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bus import Event
+from .file_modes import create_private
 from .states import EVENT_STATE_CHANGED, StateChangedData
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ class Recorder:
         self._conn = conn
 
     def _connect(self) -> sqlite3.Connection:
+        create_private(self.path)  # who was home when: owner-only
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # auto_vacuum must be set before the first table exists; INCREMENTAL lets us shrink the file.
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .file_modes import PRIVATE_DIR, create_private
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -75,12 +77,13 @@ class RegistryStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         self.backup_path = self.path.with_name(self.path.name + ".bak")
         self._lock = threading.RLock()
         self.recovered_from: str | None = None
         if self.path.exists() and not _healthy(self.path):
             self._recover()
+        create_private(self.path)  # token hashes: owner-only, whatever the umask
         self._conn = _connect(self.path)
         self._migrate()
         self._backup()
@@ -94,6 +97,7 @@ class RegistryStore:
             if src.exists():
                 src.rename(Path(str(aside) + suffix))
         if self.backup_path.exists() and _healthy(self.backup_path):
+            create_private(self.path)  # copyfile keeps the mode of a file it overwrites
             shutil.copyfile(self.backup_path, self.path)
             self.recovered_from = "backup"
             _LOGGER.error("Registry database %s was corrupt; moved to %s and restored from %s",
@@ -125,6 +129,8 @@ class RegistryStore:
     def _backup(self) -> None:
         """Copy the database while it is known good; used by ``_recover`` after corruption."""
         tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        create_private(tmp)  # the backup holds the token hashes too
         dest = sqlite3.connect(tmp)
         try:
             with self._lock:

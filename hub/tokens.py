@@ -11,13 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .storage import RegistryStore
+from .storage import RegistryStore, StorageError
+
+_LOGGER = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "qh_"
 
@@ -77,10 +81,14 @@ class TokenStore:
     # Cached verdicts are re-read from the database after this many seconds, so that a token revoked
     # by another process (``qilu-hub token revoke`` while the hub runs) stops working soon after.
     recheck_after = 5.0
+    # ``last_used`` is written at most this often per token: a busy client must not cost a database
+    # write (fsync, SD-card wear) per request; "used in the last minute" is precise enough to spot a stale token.
+    touch_interval = 60.0
 
     def __init__(self, store: RegistryStore) -> None:
         self._store = store
         self._cache: dict[str, tuple[Token, float]] = {}
+        self._touched: dict[str, float] = {}  # token id -> monotonic time of its last last_used write
 
     def create(self, name: str, scopes: Scopes | None = None) -> tuple[Token, str]:
         """Create a token; the secret is returned once and never stored."""
@@ -98,6 +106,7 @@ class TokenStore:
         digest = _hash(secret)
         cached = self._cache.get(digest)
         if cached is not None and time.monotonic() - cached[1] < self.recheck_after:
+            self._touch(cached[0].id)
             return cached[0]
         self._cache.pop(digest, None)
         rows = self._store.execute(
@@ -108,7 +117,19 @@ class TokenStore:
         tid, name, _, scopes, created, last_used, revoked = rows[0]
         token = Token(tid, name, Scopes.from_dict(json.loads(scopes)), created, last_used, revoked)
         self._cache[digest] = (token, time.monotonic())
+        self._touch(tid)
         return token
+
+    def _touch(self, token_id: str) -> None:
+        now = time.monotonic()
+        last = self._touched.get(token_id)
+        if last is not None and now - last < self.touch_interval:
+            return
+        self._touched[token_id] = now
+        try:
+            self._store.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (time.time(), token_id))
+        except (sqlite3.Error, StorageError) as err:  # a full disk must not turn into a refused login
+            _LOGGER.debug("Could not record the use of token %s: %s", token_id, err)
 
     def list(self) -> list[Token]:
         rows = self._store.execute("SELECT id, name, scopes, created, last_used, revoked FROM tokens ORDER BY created")

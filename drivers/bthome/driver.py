@@ -8,6 +8,7 @@ from bthome_ble import BTHomeBluetoothDeviceData
 
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
+from .. import parser_log
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
 from .payload import SERVICE_UUID
@@ -32,6 +33,10 @@ MANIFEST = Manifest(
 
 class BTHomeDriver(Driver):
     manifest = MANIFEST
+
+    def __init__(self) -> None:
+        super().__init__()
+        parser_log.install("bthome_ble.parser")  # a neighbour's hostile adverts must not cost a log line each
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         # An empty payload carries no BTHome header byte; bthome_ble would raise IndexError on it.

@@ -8,6 +8,7 @@ from xiaomi_ble import XiaomiBluetoothDeviceData
 
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
+from .. import parser_log
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
 from .payload import SERVICE_UUID
@@ -30,6 +31,10 @@ MANIFEST = Manifest(
 
 class XiaomiDriver(Driver):
     manifest = MANIFEST
+
+    def __init__(self) -> None:
+        super().__init__()
+        parser_log.install("xiaomi_ble.parser")  # it logs an INFO line per advert of an unknown product
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         if not isinstance(info, BleInfo):

@@ -4,7 +4,8 @@ Routes: Home Assistant's WebSocket (``/api/websocket``) and REST (``/api/...``),
 the native msgpack stream (``/api/stream``), the OpenAPI document, the dashboard
 (``/``) and its JSON helpers. One middleware enforces, for every route except
 ``/api/health``: the Origin check (browsers), the failed-login limit and a valid
-token. WebSocket routes authenticate in-band (their protocols' ``auth`` message).
+token. WebSocket routes authenticate in-band (their protocols' ``auth`` message, which
+also takes the dashboard's single-use tickets).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from . import dashboard, ha_format, rest
-from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, bearer, origin_allowed
-from .keys import API_KEY
+from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
+from .http_log import HttpErrorLog
+from .keys import API_KEY, CREDENTIALS_KEY
 from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
 from .openapi import openapi_document
 from .stream import StateBytesCache, StreamFanout, handle_stream
+from .tickets import TICKET_PREFIX, TicketStore
 from .websocket_ha import HaConnection, HaFanout, handle_websocket
 
 if TYPE_CHECKING:
@@ -63,6 +66,9 @@ class ApiServer:
         self.port: int | None = None
         self.scheme = "http"
         self.allowed_origins: frozenset[str] = frozenset()
+        self.proxies = ProxyTrust()
+        self.tickets = TicketStore()
+        self.http_log = HttpErrorLog()
         self.state_json = ha_format.StateJsonCache()
         self.state_bytes = StateBytesCache()
         self.ha_connections: set[HaConnection] = set()
@@ -98,6 +104,11 @@ class ApiServer:
         self.allowed_origins = frozenset(conf.get("allowed_origins") or ())
         ssl_context = None
         config_file = hub.config_dir / CONFIG_FILE
+        try:
+            self.proxies = ProxyTrust(conf.get("trusted_proxies") or ())
+        except ValueError as err:
+            raise ConfigError(config_file, None, "hub.trusted_proxies", f"is not a list of addresses/CIDRs: {err}"
+                              ) from err
         if conf.get("tls_certificate"):
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             try:
@@ -110,7 +121,7 @@ class ApiServer:
             self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
         self._unlisten.append(hub.bus.listen("state_changed", self._forget_removed))
         app = build_app(self)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=self.http_log)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, port, ssl_context=ssl_context, reuse_address=True)
         try:
@@ -153,6 +164,17 @@ class ApiServer:
     def principal_for(self, secret: str) -> Principal | None:
         token = self.hub.tokens.verify(secret)
         return Principal(token, self.areas) if token is not None else None
+
+    def principal_for_socket(self, secret: str) -> Principal | None:
+        """As :meth:`principal_for`, also taking a dashboard ticket (valid on the WebSockets only, once)."""
+        if secret.startswith(TICKET_PREFIX):
+            token_secret = self.tickets.redeem(secret)
+            return self.principal_for(token_secret) if token_secret is not None else None
+        return self.principal_for(secret)
+
+    def client_address(self, request: web.Request) -> str:
+        """The address failed logins are counted against (the client's, behind a trusted proxy)."""
+        return self.proxies.client_address(request.remote or "?", request.headers.getall("X-Forwarded-For", ()))
 
     def pending_messages(self) -> int:
         """Messages queued for Home Assistant protocol clients (the benchmark paces itself on it)."""
@@ -224,7 +246,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             return await handler(request)
         finally:
             api.open_sockets -= 1
-    address = request.remote or "?"
+    address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
     if path == "/" and "token" in request.query:
@@ -234,10 +256,13 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             api.login_limiter.failed(address)
             return _unauthorized(request, "Invalid access token")
         response = web.HTTPFound("/")
-        response.set_cookie(COOKIE, request.query["token"], httponly=False, samesite="Strict", path="/",
-                            secure=api.scheme == "https")
+        # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
+        secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
+                                                                      request.headers.get("X-Forwarded-Proto"))
+        response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict", path="/",
+                            secure=secure)
         return response
-    secret = bearer(request)
+    secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")
     principal = api.principal_for(secret)
@@ -245,6 +270,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
         api.login_limiter.failed(address)
         return _unauthorized(request, "Invalid access token")
     request["principal"] = principal
+    request[CREDENTIALS_KEY] = (secret, source)
     return await handler(request)
 
 

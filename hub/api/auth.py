@@ -1,15 +1,21 @@
 """Who is calling: token lookup, scope checks, failed-login limiting and Origin checks.
 
 Every route except ``/api/health`` needs a token: as ``Authorization: Bearer``, or,
-for the dashboard in a browser, as the ``qilu_token`` cookie (SameSite=Strict, so a
-foreign page cannot ride on it). The WebSocket endpoints authenticate inside the
-protocol (an ``auth`` message), as Home Assistant's does.
+for the dashboard in a browser, as the ``qilu_token`` cookie (HttpOnly, SameSite=Strict,
+so neither a script nor a foreign page can use it). The WebSocket endpoints authenticate
+inside the protocol (an ``auth`` message), as Home Assistant's does; the dashboard sends a
+single-use ticket there (``tickets.py``).
+
+Failed logins are counted per client address: the peer's, or behind a reverse proxy listed
+in ``hub.trusted_proxies`` the one that proxy reports in ``X-Forwarded-For``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -107,11 +113,62 @@ class LoginLimiter:
         self._failures.setdefault(address, deque(maxlen=self.max_failures)).append(time.monotonic())
 
 
+class ProxyTrust:
+    """Which peers are our reverse proxies, and the client address they report.
+
+    ``X-Forwarded-For`` is a list each proxy appends the address it received from to;
+    everything left of our own proxies' entries was written by the client and can be
+    forged. So the list is read from the right, skipping trusted proxies: the first
+    address that is not one is the client. From any other peer the header is ignored.
+    """
+
+    __slots__ = ("networks",)
+
+    def __init__(self, cidrs: Iterable[str] = ()) -> None:
+        # Raises ValueError for a bad entry; the API turns it into a configuration error.
+        self.networks = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs)
+
+    def trusted(self, address: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.networks)
+
+    def client_address(self, peer: str, forwarded_for: Iterable[str]) -> str:
+        if not self.trusted(peer):
+            return peer
+        client = peer
+        hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+        for hop in reversed(hops):
+            try:
+                address = str(ipaddress.ip_address(hop))
+            except ValueError:
+                return client  # garbage (the client's own text, or a port we do not parse): stop at the last good hop
+            client = address
+            if not self.trusted(address):
+                return address
+        return client
+
+    def forwarded_https(self, peer: str, proto: str | None) -> bool:
+        """True when a trusted proxy says the client spoke HTTPS to it (the cookie is then ``Secure``)."""
+        return proto is not None and proto.split(",")[0].strip().lower() == "https" and self.trusted(peer)
+
+
 def bearer(request: web.Request) -> str | None:
+    return credentials(request)[0]
+
+
+def credentials(request: web.Request) -> tuple[str | None, str]:
+    """The token and where it came from: ``header`` (Authorization: Bearer) or ``cookie``."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
+        return header[7:].strip(), "header"
+    return request.cookies.get(COOKIE), "cookie"
 
 
 def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import ha_format
 from .auth import Principal
-from .keys import API_KEY
+from .keys import API_KEY, CREDENTIALS_KEY
 
 STATIC = Path(__file__).with_name("static")
 SCENE_ENTITY = "sensor.household_scene"
@@ -95,6 +95,22 @@ async def registry(request: web.Request) -> web.Response:
     return web.Response(text=ha_format.dumps(body), content_type="application/json")
 
 
+async def ws_ticket(request: web.Request) -> web.Response:
+    """A single-use ticket for the WebSocket ``auth`` message (the page cannot read its HttpOnly cookie).
+
+    The middleware has already refused foreign Origins; a cookie-authenticated request must
+    also *carry* an Origin (browsers send one with every POST), so that no request a browser
+    makes without one (a form, a redirect) can mint a ticket with the owner's cookie.
+    """
+    api = request.app[API_KEY]
+    secret, source = request[CREDENTIALS_KEY]
+    if source == "cookie" and not request.headers.get("Origin"):
+        return web.json_response({"message": "a WebSocket ticket needs the request's Origin"}, status=403)
+    ticket = api.tickets.issue(secret)
+    return web.json_response({"ticket": ticket, "expires_in": api.tickets.lifetime},
+                             headers={"Cache-Control": "no-store"})
+
+
 async def discovery_list(request: web.Request) -> web.Response:
     inbox = _inbox(request)
     # Unadopted appliances (names, addresses, MACs) anywhere in the home are for admins only: a guest's
@@ -129,5 +145,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
+    app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)
     app.router.add_get("/api/discovery", discovery_list)
     app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore|unignore}", discovery_action)

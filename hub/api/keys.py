@@ -10,3 +10,5 @@ if TYPE_CHECKING:
     from .app import ApiServer
 
 API_KEY: web.AppKey[ApiServer] = web.AppKey("api")
+# The token of an authenticated request and where it came from ("header" or "cookie").
+CREDENTIALS_KEY: web.RequestKey[tuple[str, str]] = web.RequestKey("credentials", tuple)

@@ -352,7 +352,7 @@ async def handle_stream(request: web.Request) -> web.WebSocketResponse:
     api: ApiServer = request.app[API_KEY]
     ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
     await ws.prepare(request)
-    principal = await authenticate(api, ws, request.remote or "?", FRAMING)
+    principal = await authenticate(api, ws, api.client_address(request), FRAMING)
     if principal is None:
         return ws
     await ws.send_bytes(pack({"type": "auth_ok"}))

@@ -381,7 +381,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     api: ApiServer = request.app[API_KEY]
     ws = web.WebSocketResponse(max_msg_size=api.max_message_bytes, heartbeat=55, compress=False)
     await ws.prepare(request)
-    address = request.remote or "?"
+    address = api.client_address(request)
     await ws.send_str(ha_format.dumps({"type": "auth_required", "ha_version": HA_VERSION}))
     principal = await authenticate(api, ws, address, FRAMING)
     if principal is None:

@@ -62,7 +62,7 @@ async def authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str, 
     if api.login_limiter.blocked(address):
         await invalid(texts["auth_blocked"])
         return None
-    principal = api.principal_for(data["access_token"])
+    principal = api.principal_for_socket(data["access_token"])
     if principal is None:
         api.login_limiter.failed(address)
         await invalid(texts["auth_invalid"])

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -111,9 +112,10 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     store, tokens = _tokens(args)
     rows = tokens.list()
     store.close()
-    print(f"{'ID':<14}{'NAME':<20}{'STATUS':<10}SCOPES")
+    print(f"{'ID':<14}{'NAME':<20}{'STATUS':<10}{'LAST USED':<18}SCOPES")
     for t in rows:
-        print(f"{t.id:<14}{t.name[:19]:<20}{'revoked' if t.revoked else 'active':<10}{t.scopes.to_dict()}")
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.last_used)) if t.last_used else "never"
+        print(f"{t.id:<14}{t.name[:19]:<20}{'revoked' if t.revoked else 'active':<10}{used:<18}{t.scopes.to_dict()}")
     return 0
 
 

@@ -158,7 +158,7 @@ async def test_dashboard_login_sets_cookie(env: Env, session: aiohttp.ClientSess
     async with session.get(env.url + "/", params={"token": env.admin}, allow_redirects=False) as resp:
         assert resp.status == 302 and resp.headers["Location"] == "/"
         cookie = resp.cookies["qilu_token"]
-        assert cookie.value == env.admin and cookie["samesite"] == "Strict"
+        assert cookie.value == env.admin and cookie["samesite"] == "Strict" and cookie["httponly"]
     async with session.get(env.url + "/", headers={"Cookie": f"qilu_token={env.admin}"}) as resp:
         assert resp.status == 200 and "<script src=\"/static/app.js\">" in await resp.text()
 

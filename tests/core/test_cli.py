@@ -47,3 +47,22 @@ def test_demo_then_devices_table(tmp_path: Path) -> None:
     assert table.returncode == 0
     assert "Ceiling Light" in table.stdout and "light.living_room_ceiling_light" in table.stdout
     assert (tmp_path / "scenes" / "living_room.yaml").exists()  # the demo brings the example scenes
+
+
+def test_token_list_shows_last_use(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from hub.const import REGISTRY_DB
+    from hub.storage import RegistryStore
+    from hub.tokens import TokenStore
+
+    assert main(["--config", str(tmp_path), "token", "create", "--name", "tablet"]) == 0
+    secret = capsys.readouterr().out.split("token:")[1].split()[0]
+    assert main(["--config", str(tmp_path), "token", "list"]) == 0
+    assert "LAST USED" in (listing := capsys.readouterr().out) and "never" in listing
+    store = RegistryStore(tmp_path / REGISTRY_DB)  # the hub, authenticating a request with it
+    assert TokenStore(store).verify(secret) is not None
+    store.close()
+    assert main(["--config", str(tmp_path), "token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "never" not in listing and time.strftime("%Y-%m-%d") in listing

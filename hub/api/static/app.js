@@ -3,8 +3,9 @@
 // Commands: POST /api/services/<domain>/<command>.
 "use strict";
 
-const token = decodeURIComponent((document.cookie.match(/(?:^|; )qilu_token=([^;]*)/) || [])[1] || "");
-const authHeaders = { Authorization: "Bearer " + token };
+// The session cookie is HttpOnly: fetch() sends it, this script cannot read it. The WebSocket
+// authenticates with a single-use ticket from POST /api/dashboard/ws_ticket instead.
+const authHeaders = {};
 const states = {};      // entity_id -> {s, a, lc, lu}
 let registry = null;
 let nextId = 1;
@@ -192,13 +193,24 @@ function applyEntities(event) {
   for (const id of event.r || []) { delete states[id]; renderEntityState(id); }
 }
 
-function connect() {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/websocket`);
+async function connect() {
   const badge = document.getElementById("connection");
+  let ticket;
+  try {
+    const res = await fetch("/api/dashboard/ws_ticket", { method: "POST" });
+    if (res.status === 401) { badge.textContent = "token refused"; return; }
+    if (!res.ok) throw new Error(res.statusText);
+    ticket = (await res.json()).ticket;
+  } catch (err) {
+    badge.textContent = "reconnecting…";
+    setTimeout(connect, 2000);
+    return;
+  }
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/websocket`);
   ws.onmessage = (e) => {
     const data = JSON.parse(e.data);
     for (const msg of Array.isArray(data) ? data : [data]) {
-      if (msg.type === "auth_required") ws.send(JSON.stringify({ type: "auth", access_token: token }));
+      if (msg.type === "auth_required") ws.send(JSON.stringify({ type: "auth", access_token: ticket }));
       else if (msg.type === "auth_ok") {
         ws.send(JSON.stringify({ id: nextId++, type: "supported_features", features: { coalesce_messages: 1 } }));
         ws.send(JSON.stringify({ id: nextId++, type: "subscribe_entities" }));

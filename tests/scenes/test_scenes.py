@@ -245,7 +245,8 @@ async def test_a_file_waiting_for_an_appliance_loads_when_it_is_adopted(tmp_path
         async def lamp(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
             calls.append(command)
 
-        entity = hub.entities.async_get_or_create(unique_id="porch-lamp", capabilities=("on_off", "level"), name="porch lamp")
+        entity = hub.entities.async_get_or_create(unique_id="porch-lamp", capabilities=("on_off", "level"),
+                                                  name="porch lamp")
         assert entity.entity_id == "light.porch_lamp"
         hub.commands.register_entity(entity.entity_id, lamp)
         while "porch_on" not in mgr.scenes:

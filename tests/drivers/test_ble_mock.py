@@ -117,8 +117,8 @@ async def test_encrypted_sensors_over_the_radio_path(bluez: MockBluez, tmp_path:
                                  ble_watchdog=30)
     hub.add_component(discovery)
     await hub.async_start()
-    sims = [(BTHomeSimulator("climate", 31, bind_key=key), BTHOME_UUID), (XiaomiSimulator(31, bind_key=key),
-                                                                          MIBEACON_UUID)]
+    sims: list[tuple[BTHomeSimulator | XiaomiSimulator, str]] = [
+        (BTHomeSimulator("climate", 31, bind_key=key), BTHOME_UUID), (XiaomiSimulator(31, bind_key=key), MIBEACON_UUID)]
     paths = [await bluez.add_device("hci0", sim.address, sim.name, service_data={uuid: sim.service_data()},
                                     connectable=False) for sim, uuid in sims]
 

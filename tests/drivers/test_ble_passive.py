@@ -135,8 +135,8 @@ def test_encrypted_mibeacon_decrypted_by_xiaomi_ble() -> None:
     sim = XiaomiSimulator(40, bind_key=KEY)
     parser = XiaomiBluetoothDeviceData(KEY)
     data: dict[str, Any] = {}
-    for _ in range(3):  # one measurement per frame, as the LYWSD03MMC sends them
-        sim.step()
+    for counter in (1, 2, 3):  # one measurement per frame, as the LYWSD03MMC sends them (values held still)
+        sim.counter, sim.ext_counter = counter, 1000 + counter
         frame = sim.service_data()
         assert frame[1] >> 4 == 5 and frame[0] & 0x08  # MiBeacon v5, encrypted
         data, _ = update_to_data(parser.update(to_service_info(sim.advert())))

@@ -272,3 +272,38 @@ async def test_cli_adopt_with_bind_key(tmp_path: Path, capsys: pytest.CaptureFix
     finally:
         await run.stop()
     assert_no_key(caplog.text, KEY)
+
+
+async def test_dashboard_adopts_with_a_typed_key(running: Running) -> None:
+    """Real Chromium (Debian's, driven by Playwright): the inbox row asks for the key; a bad one is refused."""
+    import shutil
+
+    from playwright.async_api import async_playwright, expect
+
+    sim = XiaomiSimulator(28, bind_key=KEY)
+    running.feed(sim)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await page.goto(f"{running.api.url}/?token={running.admin}")
+            row = page.locator(f'[data-inbox="{sim.address}"]')
+            field = page.get_by_test_id(f"bind-key-{sim.address}")
+            await expect(field).to_have_attribute("type", "password")
+            await field.fill("not a key")
+            await row.get_by_role("button", name="Adopt").click()
+            await expect(page.locator("#toast")).to_contain_text("32 hex digits")
+            assert running.drivers.status() == []
+            await page.get_by_test_id(f"bind-key-{sim.address}").fill(KEY.hex())
+            await page.locator(f'[data-inbox="{sim.address}"]').get_by_role("button", name="Adopt").click()
+            await expect(page.locator(f'[data-inbox="{sim.address}"]')).to_have_count(0)
+            await running.readings(sim)
+            assert_no_key(await page.content(), KEY)
+            assert errors == []
+        finally:
+            await browser.close()

@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from bthome_ble import BTHomeBluetoothDeviceData
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
 from drivers.ble_passive import to_service_info, update_to_data
@@ -204,4 +206,20 @@ async def test_sensor_that_starts_encrypting_asks_for_a_key(tmp_path: object) ->
     conn.discovery_updated(BTHomeSimulator("climate", 43, bind_key=KEY).advert())  # encryption switched on
     assert conn.problem == "needs_bind_key"
     await conn.async_stop()
+    hub.storage.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=48), st.booleans())
+def test_keyed_connections_never_raise_on_hostile_adverts(tmp_path: object, payload: bytes, xiaomi: bool) -> None:
+    # Anyone in range can send any bytes under a keyed sensor's address: each costs that advert only.
+    from drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
+    from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
+
+    sim: BTHomeSimulator | XiaomiSimulator = XiaomiSimulator(44, bind_key=KEY) if xiaomi else \
+        BTHomeSimulator("climate", 44, bind_key=KEY)
+    hub, conn = keyed_connection(tmp_path, sim, KEY)
+    uuid = MIBEACON_UUID if xiaomi else BTHOME_UUID
+    conn.discovery_updated(BleInfo(sim.address, None, -60, service_data={uuid: payload}, service_uuids=(uuid,)))
+    assert conn.adverts + conn.bad_adverts + conn.plaintext_dropped == 1
     hub.storage.close()

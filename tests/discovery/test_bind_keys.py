@@ -80,3 +80,29 @@ def test_damaged_record_reads_as_no_key(tmp_path: Path) -> None:
     keys = BindKeys(store)
     assert keys.get("bthome", "X") is None and keys.get("bthome", "Y") is None
     store.close()
+
+
+async def test_static_catalog_reports_the_connections_problem(tmp_path: Path) -> None:
+    # Discovery over the fallback catalog (no driver manager) flags and explains encrypted sensors too.
+    from drivers.bthome.driver import BTHomeDriver
+    from drivers.bthome.simulator import BTHomeSimulator
+    from hub import Hub
+    from hub.discovery import DiscoveryManager, StaticCatalog
+
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    discovery = DiscoveryManager(lambda h: StaticCatalog(h, [BTHomeDriver()]), mdns_enabled=False, ble_enabled=False)
+    hub.add_component(discovery)
+    await hub.async_start()
+    try:
+        sim = BTHomeSimulator("climate", 50, bind_key=bytes.fromhex(HEX))
+        discovery.handle(sim.advert(), f"ble:{sim.address}")
+        [entry] = discovery.inbox_entries()
+        assert entry["problem"] == "needs_bind_key"
+        await discovery.async_adopt(sim.address, bind_key="00" * 16)  # StaticCatalog starts it before returning
+        for _ in range(5):
+            sim.step()
+            discovery.handle(sim.advert(), f"ble:{sim.address}")
+        [entry] = discovery.inbox_entries()
+        assert entry["problem"] == "wrong_bind_key" and entry["state"] == "adopted"
+    finally:
+        await hub.async_stop()

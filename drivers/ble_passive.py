@@ -3,11 +3,18 @@
 The "connection" of a passive sensor is its parser: the driver manager hands every
 advert of an adopted sensor to ``discovery_updated``; the parser's values become states.
 Entities appear as the sensor reveals its measurements.
+
+Encrypted sensors: the driver builds the parser with the sensor's bind key and passes
+``is_encrypted`` (reads the advert's encryption flag). The connection then keeps a
+:attr:`PassiveBleConnection.problem`: ``wrong_bind_key`` after a few encrypted adverts
+in a row fail to decrypt, ``needs_bind_key`` if encrypted adverts come and no key was
+given. Plaintext adverts from a sensor with a key are dropped (anyone can send them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
     from hub.context import Context
     from hub.core import Hub
     from hub.model import Entity
+
+_LOGGER = logging.getLogger(__name__)
 
 # sensor-state-data device classes -> our capabilities.
 SENSOR_CAPABILITIES = {
@@ -105,6 +114,18 @@ def update_to_data(update: SensorUpdate) -> tuple[dict[str, Any], list[EntityDes
     return data, descs
 
 
+# Encrypted adverts in a row that must fail to decrypt before the key is called wrong: one failure may be a
+# corrupted or spoofed advert, a wrong key fails every one.
+WRONG_KEY_AFTER = 3
+# With a wrong key, one advert per this many seconds still goes to the parser (to notice when the failures were
+# someone else's adverts); the parser libraries log a warning per failed decryption, so not every advert.
+WRONG_KEY_PROBE_INTERVAL = 60.0
+
+PROBLEM_MESSAGES = {
+    "needs_bind_key": "the sensor encrypts its adverts: adopt it again with its bind key",
+    "wrong_bind_key": "the bind key does not decrypt the sensor's adverts: adopt it again with the right key",
+}
+
 # A sensor silent for this long is marked unavailable (BTHome and MiBeacon sensors advertise every few seconds
 # to a minute; sleepy ones at least every 10 minutes).
 STALE_AFTER = 900.0
@@ -118,8 +139,16 @@ class PassiveBleConnection(DeviceConnection):
     """
 
     def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance, driver_name: str,
-                 parser_factory: Callable[[], Any], stale_after: float = STALE_AFTER) -> None:
+                 parser_factory: Callable[[], Any], stale_after: float = STALE_AFTER, *,
+                 is_encrypted: Callable[[BleInfo], bool] | None = None, has_bind_key: bool = False) -> None:
         self.appliance = appliance
+        self.driver_name = driver_name
+        self.is_encrypted = is_encrypted
+        self.has_bind_key = has_bind_key
+        self.problem: str | None = None  # a key of PROBLEM_MESSAGES
+        self.decrypt_failures = 0  # in a row
+        self.plaintext_dropped = 0
+        self._last_probe = 0.0
         self.parser = parser_factory()
         self.publisher = EntityPublisher(hub, device_id, f"{driver_name}:{appliance.key}", (), f"driver.{driver_name}")
         self.adverts = 0
@@ -149,9 +178,17 @@ class PassiveBleConnection(DeviceConnection):
     def discovery_updated(self, info: DiscoveryInfo) -> None:
         if not isinstance(info, BleInfo) or info.address.upper() != self.appliance.key.upper():
             return
+        encrypted = self.is_encrypted is not None and self.is_encrypted(info)
+        if encrypted and not self._decryptable():
+            return
+        if self.has_bind_key and not encrypted:
+            self.plaintext_dropped += 1  # a downgrade: an encrypted sensor does not send plaintext, a spoofer can
+            return
         update = parse_advert(self.parser, info)
         if update is None:  # malformed (or spoofed) advert: drop it, keep the sensor
             self.bad_adverts += 1
+            return
+        if encrypted and not self._decrypted():
             return
         data, descs = update_to_data(update)
         for desc in descs:
@@ -161,6 +198,44 @@ class PassiveBleConnection(DeviceConnection):
         self.last_advert = time.monotonic()
         self.stale = False
         self.publisher.publish(data)
+
+    def _decryptable(self) -> bool:
+        """Whether this encrypted advert goes to the parser; sets the problem when it cannot."""
+        if not self.has_bind_key:
+            self.bad_adverts += 1
+            self._set_problem("needs_bind_key")
+            return False
+        if self.problem == "wrong_bind_key":
+            now = time.monotonic()
+            if now - self._last_probe < WRONG_KEY_PROBE_INTERVAL:
+                self.bad_adverts += 1
+                return False
+            self._last_probe = now
+        return True
+
+    def _decrypted(self) -> bool:
+        """After the parser ran on an encrypted advert: did the key open it? Tracks the wrong-key problem."""
+        if getattr(self.parser, "decryption_failed", False):
+            self.bad_adverts += 1
+            self.decrypt_failures += 1
+            if self.decrypt_failures >= WRONG_KEY_AFTER:
+                self._last_probe = time.monotonic()
+                self._set_problem("wrong_bind_key")
+            return False
+        self.decrypt_failures = 0
+        self._set_problem(None)
+        return True
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem == self.problem:
+            return
+        previous, self.problem = self.problem, problem
+        # Logged on change only: a sensor advertises every few seconds. Never the key, only what is wrong.
+        if problem is not None:
+            _LOGGER.warning("%s %s: %s", self.driver_name, self.appliance.key, PROBLEM_MESSAGES[problem])
+            self.publisher.set_unavailable()
+        elif previous is not None:
+            _LOGGER.info("%s %s: adverts decrypt again", self.driver_name, self.appliance.key)
 
     async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
         raise CommandError("not_supported", f"{entity.entity_id} is a passive sensor")

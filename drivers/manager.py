@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hub.capabilities import CommandError
 from hub.context import Context
 from hub.core import EVENT_HUB_STOPPING
+from hub.discovery.bind_keys import BindKeyRequired, BindKeys, needs_bind_key
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from hub.states import UNAVAILABLE
 
@@ -86,10 +87,16 @@ class AdoptedDevice:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     unregister: Any = None
 
+    @property
+    def problem(self) -> str | None:
+        """What the running connection says is wrong with the appliance (``wrong_bind_key``...), if anything."""
+        problem = getattr(self.connection, "problem", None)
+        return problem if isinstance(problem, str) else None
+
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "driver": self.driver_name, "device_id": self.device_id, "state": self.state,
                 "failures": self.failures, "restarts": self.restarts, "last_error": self.last_error,
-                "title": self.appliance.title}
+                "title": self.appliance.title, "problem": self.problem}
 
 
 class DriverManager:
@@ -213,6 +220,9 @@ class DriverManager:
         existing = self.adopted.get(key)
         if existing is not None:
             return existing.device_id
+        if needs_bind_key(appliance.data) and not BindKeys(hub.storage).has(driver_name, appliance.key):
+            # Adopted without its key the sensor would sit there with no readings and no reason why.
+            raise BindKeyRequired(f"{appliance.title} encrypts its adverts: adopt it with its bind key")
         device = hub.devices.async_get_or_create(
             source=driver_name, name=appliance.title,
             identifiers=appliance.identifiers or [(driver_name, appliance.key)],
@@ -265,6 +275,11 @@ class DriverManager:
 
     def status(self) -> list[dict[str, Any]]:
         return [rec.as_dict() for rec in self.adopted.values()]
+
+    def problem(self, key: str) -> str | None:
+        """The problem an adopted appliance's connection reports (by any key :meth:`get` takes), or None."""
+        rec = self.get(key)
+        return rec.problem if rec is not None else None
 
     # -- component ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from bthome_ble import BTHomeBluetoothDeviceData
 
+from hub.discovery.bind_keys import BindKeys
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from .. import parser_log
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
-from .payload import SERVICE_UUID
+from .payload import SERVICE_UUID, is_encrypted
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -53,4 +54,11 @@ class BTHomeDriver(Driver):
         )
 
     def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return PassiveBleConnection(hub, device_id, appliance, "bthome", BTHomeBluetoothDeviceData)
+        key = BindKeys(hub.storage).get("bthome", appliance.key)  # encrypted sensors (bthome.io/encryption)
+        return PassiveBleConnection(hub, device_id, appliance, "bthome",
+                                    lambda: BTHomeBluetoothDeviceData(key.reveal() if key else None),
+                                    is_encrypted=_encrypted, has_bind_key=key is not None)
+
+
+def _encrypted(info: BleInfo) -> bool:
+    return is_encrypted(info.service_data.get(SERVICE_UUID, b""))

@@ -1,4 +1,4 @@
-"""Xiaomi MiBeacon BLE sensors, parsed by xiaomi-ble. Passive; encrypted models need a bind key (not yet)."""
+"""Xiaomi MiBeacon BLE sensors, parsed by xiaomi-ble. Passive; encrypted (v4/v5) models need a bind key."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
+from hub.discovery.bind_keys import BindKeys
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from .. import parser_log
 from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from ..ble_passive import PassiveBleConnection, supported
-from .payload import SERVICE_UUID
+from .payload import SERVICE_UUID, is_encrypted
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -46,8 +47,16 @@ class XiaomiDriver(Driver):
             key=info.address.upper(),
             title=f"Xiaomi {getattr(parser, 'device_type', None) or 'sensor'} {info.address[-5:].replace(':', '')}",
             connections=(("ble", info.address),), identifiers=(("xiaomi", info.address.upper()),),
-            manufacturer="Xiaomi", model=getattr(parser, "device_type", None) or "MiBeacon sensor", data={},
+            manufacturer="Xiaomi", model=getattr(parser, "device_type", None) or "MiBeacon sensor",
+            data={"encrypted": _encrypted(info)},
         )
 
     def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return PassiveBleConnection(hub, device_id, appliance, "xiaomi", XiaomiBluetoothDeviceData)
+        key = BindKeys(hub.storage).get("xiaomi", appliance.key)
+        return PassiveBleConnection(hub, device_id, appliance, "xiaomi",
+                                    lambda: XiaomiBluetoothDeviceData(key.reveal() if key else None),
+                                    is_encrypted=_encrypted, has_bind_key=key is not None)
+
+
+def _encrypted(info: BleInfo) -> bool:
+    return is_encrypted(info.service_data.get(SERVICE_UUID, b""))

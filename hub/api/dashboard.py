@@ -37,7 +37,7 @@ class DiscoveryInbox(Protocol):
 
     async def async_unignore(self, key: str) -> Any: ...
 
-    async def async_adopt(self, key: str) -> Any: ...
+    async def async_adopt(self, key: str, bind_key: str | None = None) -> Any: ...
 
     async def async_ignore(self, key: str) -> Any: ...
 
@@ -130,7 +130,13 @@ async def discovery_action(request: web.Request) -> web.Response:
     key, action = request.match_info["key"], request.match_info["action"]
     handlers = {"adopt": inbox.async_adopt, "ignore": inbox.async_ignore, "unignore": inbox.async_unignore}
     try:
-        result = await handlers[action](key)
+        if action == "adopt" and request.can_read_body:
+            # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
+            body = await request.json()
+            bind_key = body.get("bind_key") if isinstance(body, dict) else None
+            result = await inbox.async_adopt(key, bind_key=bind_key)
+        else:
+            result = await handlers[action](key)
     except KeyError:
         return web.json_response({"message": f"no inbox entry {key!r}"}, status=404)
     except ValueError as err:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import ensure_config_dir
 from ..const import REGISTRY_DB
+from ..discovery.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
 from ..discovery.inbox import EntryState, Inbox
 from ..storage import RegistryStore
 from . import config_dir
@@ -35,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        ("unignore", "put an ignored appliance back to pending")):
         action = actions.add_parser(name, help=text)
         action.add_argument("key", help="the entry's key, as `qilu-hub inbox list` shows it")
+        if name == "adopt":
+            action.add_argument("--bind-key", metavar="HEX",
+                                help="the 32-hex-digit key of an encrypted BLE sensor; '-' reads it from stdin "
+                                     "(keeps it out of the shell history and the process list)")
         action.set_defaults(func=cmd_inbox_set, state={"adopt": EntryState.ADOPTED, "ignore": EntryState.IGNORED,
                                                         "unignore": EntryState.PENDING}[name])
     inbox.set_defaults(func=cmd_inbox_list)
@@ -93,21 +98,46 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
     store, inbox = _open_inbox(args)
     try:
         entries = inbox.entries()
+        keys = BindKeys(store)
+        flagged = {e.key for e in entries if needs_bind_key(e.data) and not keys.has(e.driver, e.key)}
     finally:
         store.close()
     print(f"{'KEY':<34}{'STATE':<10}{'DRIVER':<14}{'SOURCES':<10}{'ADDRESS':<20}TITLE")
     for e in entries:
+        note = "  [needs a bind key: inbox adopt KEY --bind-key HEX]" if e.key in flagged else ""
         print(f"{e.key[:33]:<34}{e.state.value:<10}{e.driver[:13]:<14}{','.join(e.sources):<10}"
-              f"{(e.address or '-')[:19]:<20}{e.title}")
+              f"{(e.address or '-')[:19]:<20}{e.title}{note}")
     return 0
 
 
+def _read_bind_key(text: str | None) -> BindKey | None:
+    if text is None:
+        return None
+    return BindKey.parse(sys.stdin.readline() if text == "-" else text)
+
+
 def cmd_inbox_set(args: argparse.Namespace) -> int:
+    try:
+        bind_key = _read_bind_key(getattr(args, "bind_key", None))
+    except BindKeyError as err:
+        print(f"qilu-hub: {err}", file=sys.stderr)  # the message never repeats the key
+        return 2
     store, inbox = _open_inbox(args)
     try:
-        if args.key not in inbox:
+        entry_now = inbox.get(args.key)
+        if entry_now is None:
             print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
             return 1
+        keys = BindKeys(store)
+        if bind_key is not None:
+            keys.set(entry_now.driver, entry_now.key, bind_key)
+        elif (args.state is EntryState.ADOPTED and needs_bind_key(entry_now.data)
+              and not keys.has(entry_now.driver, entry_now.key)):
+            print(f"qilu-hub: {entry_now.title} encrypts its adverts; adopt it with --bind-key HEX "
+                  "(see docs/discovery.md, 'Encrypted BLE sensors')", file=sys.stderr)
+            return 1
+        if args.state is EntryState.IGNORED:
+            keys.delete(entry_now.driver, entry_now.key)
         entry = inbox.set_state(args.key, args.state)
     finally:
         store.close()

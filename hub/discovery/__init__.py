@@ -1,5 +1,6 @@
 """Discovery: mDNS and BLE sources, matching against driver manifests, and the inbox."""
 
+from .bind_keys import BindKey, BindKeyError, BindKeyRequired, BindKeys
 from .catalog import DriverCatalog, MatcherIndex, StaticCatalog
 from .inbox import EntryState, Inbox, InboxEntry
 from .manager import EVENT_DEVICE_AVAILABILITY, EVENT_DISCOVERY_INBOX_UPDATED, AdoptError, DiscoveryManager
@@ -10,6 +11,10 @@ __all__ = [
     "EVENT_DEVICE_AVAILABILITY",
     "EVENT_DISCOVERY_INBOX_UPDATED",
     "AdoptError",
+    "BindKey",
+    "BindKeyError",
+    "BindKeyRequired",
+    "BindKeys",
     "BleInfo",
     "BleMatcher",
     "DiscoveryInfo",

@@ -50,6 +50,9 @@ class DriverCatalog(Protocol):
         Stop the connection of an adopted appliance (used when it is ignored after
         adoption, and at shutdown of discovery it is *not* called: the catalog stops
         its own connections).
+
+    Optional: ``problem(key) -> str | None``, what an adopted appliance's connection
+    reports as wrong (``"wrong_bind_key"``...); discovery shows it in the inbox entry.
     """
 
     def manifests(self) -> Sequence[Manifest]: ...
@@ -175,6 +178,10 @@ class StaticCatalog:
             connection.discovery_updated(info)
         except Exception:
             _LOGGER.exception("Connection of %s failed to take a discovery update", key)
+
+    def problem(self, key: str) -> str | None:
+        problem = getattr(self.connections.get(key), "problem", None)
+        return problem if isinstance(problem, str) else None
 
     async def async_unload(self, key: str) -> None:
         connection = self.connections.pop(key, None)

@@ -20,6 +20,7 @@ from hub.bus import EventType
 from hub.context import Context
 from hub.states import UNAVAILABLE
 
+from .bind_keys import BindKey, BindKeyRequired, BindKeys, needs_bind_key
 from .catalog import DriverCatalog, mdns_type
 from .inbox import EntryState, Inbox, InboxEntry
 from .models import BleInfo, DiscoveryInfo, MdnsInfo
@@ -167,12 +168,49 @@ class DiscoveryManager:
             data = entry.to_dict()
             data["online"] = self.is_online(entry.key)
             data["auto_adopt"] = self._auto.get(entry.driver, False)
+            # Whether a key is stored, never the key: this list goes to the API, the dashboard and the CLI.
+            data["bind_key_set"] = self._bind_keys().has(entry.driver, entry.key)
+            data["problem"] = self.problem(entry)
             out.append(data)
         return out
 
-    async def async_adopt(self, key: str) -> str:
-        """Adopt now; returns the device id. KeyError if unknown; AdoptError if the driver failed (retried)."""
+    def problem(self, entry: InboxEntry) -> str | None:
+        """``needs_bind_key`` (encrypted, no key yet), or what the adopted appliance's connection reports."""
+        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+            return "needs_bind_key"
+        report = getattr(self.catalog, "problem", None)
+        if entry.state is EntryState.ADOPTED and entry.key in self._live and callable(report):
+            try:
+                problem = report(entry.key)
+            except Exception:
+                _LOGGER.exception("Asking the catalog about %s failed", entry.key)
+                return None
+            return problem if isinstance(problem, str) else None
+        return None
+
+    def _bind_keys(self) -> BindKeys:
+        assert self.hub is not None
+        return BindKeys(self.hub.storage)
+
+    async def async_adopt(self, key: str, bind_key: str | BindKey | None = None) -> str:
+        """Adopt now; returns the device id. KeyError if unknown; AdoptError if the driver failed (retried).
+
+        An encrypted appliance needs ``bind_key`` (32 hex digits) unless one is stored: ``BindKeyRequired``,
+        ``BindKeyError`` (both ValueErrors) otherwise. A new key for an adopted appliance restarts its connection.
+        """
         entry = self._entry(key)
+        keys = self._bind_keys()
+        if bind_key is not None:
+            parsed = bind_key if isinstance(bind_key, BindKey) else BindKey.parse(bind_key)
+            changed = keys.get(entry.driver, key) != parsed
+            keys.set(entry.driver, key, parsed)
+            if changed and key in self._live:
+                # The running connection decrypts with the old key: start it again with the new one.
+                self._live.discard(key)
+                assert self.catalog is not None
+                await self.catalog.async_unload(key)
+        elif needs_bind_key(entry.data) and not keys.has(entry.driver, key):
+            raise BindKeyRequired(f"{entry.title} encrypts its adverts: adopt it with its bind key")
         if entry.state is EntryState.ADOPTED and key in self._live and entry.device_id:
             return entry.device_id
         self.inbox.set_state(key, EntryState.ADOPTED)  # type: ignore[union-attr]
@@ -197,6 +235,7 @@ class DiscoveryManager:
             self._live.discard(key)
             assert self.catalog is not None
             await self.catalog.async_unload(key)
+        self._bind_keys().delete(entry.driver, key)  # a secret is kept only as long as it is used
         self._fire_inbox("ignore", entry)
 
     async def async_unignore(self, key: str) -> None:
@@ -314,6 +353,8 @@ class DiscoveryManager:
 
     # -- adoption -----------------------------------------------------------------------
     def _schedule_adopt(self, entry: InboxEntry) -> None:
+        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+            return  # waits in the inbox, flagged needs_bind_key, until the household gives the key
         task = self._adopting.get(entry.key)
         if task is not None and not task.done():
             return

@@ -25,7 +25,9 @@ from drivers.testing import wait_for
 from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub.core import Hub
+from hub.discovery import DiscoveryManager
 from hub.discovery.models import BleInfo
+from tests.testbeds.bluez import MockBluez
 
 
 @pytest.fixture
@@ -102,3 +104,51 @@ async def test_sensors_through_bleak_and_bluez_mock(private_system_bus: str, tmp
     finally:
         await hub.async_stop()
         await bluez.close()
+
+
+async def test_encrypted_sensors_over_the_radio_path(bluez: MockBluez, tmp_path: Path) -> None:
+    """The whole way: mock BlueZ -> bleak -> discovery's BLE source -> inbox (needs a bind key) -> adoption with
+    the key -> the real parsers decrypt -> states."""
+    key = bytes.fromhex("5c2e9b6b0e3b4c5d8f7a6e5d4c3b2a19")
+    await bluez.add_adapter("hci0")
+    hub = Hub(tmp_path / "hub", {}, recorder=False)
+    hub.add_component(DriverManager(entry_points_group=None, retry_initial=0.1, retry_max=0.5))
+    discovery = DiscoveryManager("drivers", mdns_enabled=False, ble_enabled=True, ble_scanning_mode="active",
+                                 ble_watchdog=30)
+    hub.add_component(discovery)
+    await hub.async_start()
+    sims: list[tuple[BTHomeSimulator | XiaomiSimulator, str]] = [
+        (BTHomeSimulator("climate", 31, bind_key=key), BTHOME_UUID), (XiaomiSimulator(31, bind_key=key), MIBEACON_UUID)]
+    paths = [await bluez.add_device("hci0", sim.address, sim.name, service_data={uuid: sim.service_data()},
+                                    connectable=False) for sim, uuid in sims]
+
+    async def advertise() -> None:
+        while True:
+            for (sim, uuid), path in zip(sims, paths, strict=True):
+                sim.step()
+                await bluez.update_device(path, service_data={uuid: sim.service_data()})
+            await asyncio.sleep(0.1)
+
+    def temperatures() -> dict[str, object]:
+        return {e.unique_id.split(":")[0]: getattr(hub.states.get(e.entity_id), "value", None)
+                for e in hub.entities.all() if e.capabilities == ("temperature",)}
+
+    radio = asyncio.create_task(advertise())
+    try:
+        await wait_for(lambda: {e["problem"] for e in discovery.inbox_entries()} == {"needs_bind_key"}
+                       and len(discovery.inbox_entries()) == 2, timeout=30, what="two flagged inbox entries")
+        assert temperatures() == {}
+        for sim, _ in sims:
+            await discovery.async_adopt(sim.address, bind_key=key.hex())
+        await wait_for(lambda: all(isinstance(v, float) for v in temperatures().values())
+                       and len(temperatures()) == 2, timeout=30, what="decrypted readings")
+        values = temperatures()
+        climate, xiaomi = sims[0][0], sims[1][0]
+        assert isinstance(climate, BTHomeSimulator) and isinstance(xiaomi, XiaomiSimulator)
+        assert abs(float(values["bthome"]) - float(climate.values["temperature"])) < 0.5  # type: ignore[arg-type]
+        assert abs(float(values["xiaomi"]) - xiaomi.temperature) < 0.5  # type: ignore[arg-type]
+        assert all(e["problem"] is None for e in discovery.inbox_entries())
+    finally:
+        radio.cancel()
+        await asyncio.gather(radio, return_exceptions=True)
+        await hub.async_stop()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from bthome_ble import BTHomeBluetoothDeviceData
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
 from drivers.ble_passive import to_service_info, update_to_data
@@ -95,4 +98,128 @@ async def test_silent_sensor_goes_unavailable_and_comes_back(tmp_path: object) -
     conn.discovery_updated(sim.advert())
     assert hub.states.get(temp).value == sim.temperature  # type: ignore[union-attr]
     await conn.async_stop()
+    hub.storage.close()
+
+
+# -- encrypted sensors: the connection's view of its bind key ------------------------------------------------------
+
+KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
+
+
+def keyed_connection(tmp_path: object, sim: BTHomeSimulator | XiaomiSimulator, key: bytes | None) -> Any:
+    from pathlib import Path
+
+    from drivers.ble_passive import PassiveBleConnection
+    from hub.discovery.bind_keys import BindKey, BindKeys
+
+    hub = Hub(Path(str(tmp_path)), {}, recorder=False)
+    [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())
+    if key is not None:
+        BindKeys(hub.storage).set(driver.manifest.name, appliance.key, BindKey(key))
+    device = hub.devices.async_get_or_create(source=driver.manifest.name, name="t", identifiers=appliance.identifiers)
+    conn = driver.connect(hub, device.id, appliance)
+    assert isinstance(conn, PassiveBleConnection)
+    return hub, conn
+
+
+def test_encrypted_bthome_decrypted_by_bthome_ble() -> None:
+    sim = BTHomeSimulator("climate", 40, bind_key=KEY)
+    payload = sim.service_data()
+    assert payload[0] == 0x41  # BTHome v2, encrypted (bthome.io/encryption)
+    assert b"\x02" + round(22.5 * 100).to_bytes(2, "little") not in payload  # the temperature object is sealed
+    parser = BTHomeBluetoothDeviceData(KEY)
+    data, _ = update_to_data(parser.update(to_service_info(sim.advert())))
+    assert data == {"temperature": 22.5, "humidity": 48.0, "battery": 87.0} and parser.bindkey_verified
+    assert update_to_data(BTHomeBluetoothDeviceData().update(to_service_info(sim.advert())))[0] == {}
+
+
+def test_encrypted_mibeacon_decrypted_by_xiaomi_ble() -> None:
+    sim = XiaomiSimulator(40, bind_key=KEY)
+    parser = XiaomiBluetoothDeviceData(KEY)
+    data: dict[str, Any] = {}
+    for counter in (1, 2, 3):  # one measurement per frame, as the LYWSD03MMC sends them (values held still)
+        sim.counter, sim.ext_counter = counter, 1000 + counter
+        frame = sim.service_data()
+        assert frame[1] >> 4 == 5 and frame[0] & 0x08  # MiBeacon v5, encrypted
+        data, _ = update_to_data(parser.update(to_service_info(sim.advert())))
+    assert data["temperature"] == sim.temperature and data["humidity"] == int(sim.humidity)
+    assert data["battery"] == 93.0 and parser.device_type == "LYWSD03MMC" and parser.bindkey_verified
+
+
+async def test_some_undecryptable_adverts_are_not_a_wrong_key(tmp_path: object) -> None:
+    from drivers.ble_passive import WRONG_KEY_AFTER
+
+    sim = BTHomeSimulator("climate", 41, bind_key=KEY)
+    hub, conn = keyed_connection(tmp_path, sim, KEY)
+    await conn.async_start()
+    forged = BTHomeSimulator("climate", 41, bind_key=bytes(16))  # someone else's adverts under this address
+    for _ in range(WRONG_KEY_AFTER - 1):
+        forged.step()
+        conn.discovery_updated(forged.advert())
+    assert conn.problem is None
+    sim.counter = forged.counter + 1  # the replay check wants a rising counter
+    sim.step()
+    conn.discovery_updated(sim.advert())
+    assert conn.problem is None and conn.adverts == 1 and conn.decrypt_failures == 0
+    await conn.async_stop()
+    hub.storage.close()
+
+
+async def test_wrong_key_marks_entities_unavailable_and_recovers(tmp_path: object) -> None:
+    from drivers.ble_passive import WRONG_KEY_AFTER
+
+    sim = XiaomiSimulator(42, bind_key=KEY)
+    hub, conn = keyed_connection(tmp_path, sim, KEY)
+    await conn.async_start()
+    for _ in range(3):
+        sim.step()
+        conn.discovery_updated(sim.advert())
+    [temp] = [e.entity_id for e in hub.entities.for_device(conn.publisher.device_id)
+              if e.capabilities == ("temperature",)]
+    assert isinstance(hub.states.get(temp).value, float)
+    conn.parser.set_bindkey(bytes(16))  # as if the sensor was re-paired with the vendor app: a new key on it
+    for _ in range(WRONG_KEY_AFTER):
+        sim.step()
+        conn.discovery_updated(sim.advert())
+    assert conn.problem == "wrong_bind_key" and hub.states.get(temp).value == "unavailable"
+    sim.step()
+    conn.discovery_updated(sim.advert())
+    assert conn.bad_adverts == WRONG_KEY_AFTER + 1  # throttled: not given to the parser until the next probe
+    conn.parser.set_bindkey(KEY)
+    conn._last_probe = 0.0  # the probe interval has passed
+    for _ in range(3):
+        sim.step()
+        conn.discovery_updated(sim.advert())
+        conn._last_probe = 0.0
+    value = hub.states.get(temp).value
+    assert conn.problem is None and isinstance(value, float) and abs(value - sim.temperature) < 0.5
+    await conn.async_stop()
+    hub.storage.close()
+
+
+async def test_sensor_that_starts_encrypting_asks_for_a_key(tmp_path: object) -> None:
+    plain = BTHomeSimulator("climate", 43)
+    hub, conn = keyed_connection(tmp_path, plain, None)  # adopted while it sent plaintext
+    await conn.async_start()
+    conn.discovery_updated(plain.advert())
+    assert conn.problem is None and conn.adverts == 1
+    conn.discovery_updated(BTHomeSimulator("climate", 43, bind_key=KEY).advert())  # encryption switched on
+    assert conn.problem == "needs_bind_key"
+    await conn.async_stop()
+    hub.storage.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=48), st.booleans())
+def test_keyed_connections_never_raise_on_hostile_adverts(tmp_path: object, payload: bytes, xiaomi: bool) -> None:
+    # Anyone in range can send any bytes under a keyed sensor's address: each costs that advert only.
+    from drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
+    from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
+
+    sim: BTHomeSimulator | XiaomiSimulator = XiaomiSimulator(44, bind_key=KEY) if xiaomi else \
+        BTHomeSimulator("climate", 44, bind_key=KEY)
+    hub, conn = keyed_connection(tmp_path, sim, KEY)
+    uuid = MIBEACON_UUID if xiaomi else BTHOME_UUID
+    conn.discovery_updated(BleInfo(sim.address, None, -60, service_data={uuid: payload}, service_uuids=(uuid,)))
+    assert conn.adverts + conn.bad_adverts + conn.plaintext_dropped == 1
     hub.storage.close()

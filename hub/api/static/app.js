@@ -231,19 +231,25 @@ async function loadInbox() {
     const list = document.getElementById("inbox-list");
     list.replaceChildren();
     // Adopted appliances appear under their areas; the inbox lists what still needs a decision.
-    const waiting = data.entries.filter((e) => (e.state || "pending") === "pending");
+    // An encrypted sensor with a wrong key is adopted but still needs a decision: its right key.
+    const waiting = data.entries.filter((e) => (e.state || "pending") === "pending" || e.problem === "wrong_bind_key");
     const ignored = data.entries.filter((e) => e.state === "ignored");
     const row = (entry, actions) => {
       const key = entry.key || entry.id;
       const title = entry.name || entry.title || key;
       const detail = [entry.manufacturer, entry.model, (entry.sources || []).join("+")].filter(Boolean).join(" · ");
+      const needsKey = entry.problem === "needs_bind_key" || entry.problem === "wrong_bind_key";
+      const keyInput = needsKey ? el("input", { type: "password", size: "34", autocomplete: "off",
+        placeholder: entry.problem === "wrong_bind_key" ? "wrong bind key: enter the right one" : "bind key (32 hex digits)",
+        "data-testid": `bind-key-${key}` }) : null;
       const act = (action) => async () => {
-        try { await api("POST", `/api/discovery/${encodeURIComponent(key)}/${action}`); } catch (err) { toast(err.message); }
+        const body = action === "adopt" && keyInput ? { bind_key: keyInput.value } : undefined;
+        try { await api("POST", `/api/discovery/${encodeURIComponent(key)}/${action}`, body); } catch (err) { toast(err.message); }
         loadInbox();
         refreshRegistry();
       };
       return el("li", { "data-inbox": key, "data-state": entry.state || "pending" }, el("strong", {}, title), " ",
-                el("span", { class: "muted" }, detail), " ",
+                el("span", { class: "muted" }, detail), " ", ...(keyInput ? [keyInput, " "] : []),
                 ...actions.map(([label, action]) => el("button", { onclick: act(action) }, label)));
     };
     for (const entry of waiting) list.append(row(entry, [["Adopt", "adopt"], ["Ignore", "ignore"]]));

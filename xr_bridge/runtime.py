@@ -100,6 +100,35 @@ def _request_id(rid: Any) -> int:
     return int(getattr(rid, "value", rid))
 
 
+GRAPHICS_EXTENSIONS = {
+    "vulkan": ("XR_KHR_vulkan_enable",),
+    # the GL path is headless EGL: Monado's XR_MNDX_egl_enable binding on top of XR_KHR_opengl_enable
+    "opengl": ("XR_KHR_opengl_enable", "XR_MNDX_egl_enable"),
+}
+GRAPHICS_CHOICES = ("auto", "vulkan", "opengl")
+
+
+def choose_graphics(have: set[str], pref: str = "auto") -> str:
+    """Which graphics binding to use: Vulkan when offered (or asked for), else OpenGL through EGL."""
+    if pref not in GRAPHICS_CHOICES:
+        raise GraphicsUnsupportedError(f"unknown graphics API {pref!r} (one of {', '.join(GRAPHICS_CHOICES)})")
+    order = ("vulkan", "opengl") if pref == "auto" else (pref,)
+    for api in order:
+        if all(e in have for e in GRAPHICS_EXTENSIONS[api]):
+            return api
+    if pref == "vulkan":
+        raise GraphicsUnsupportedError("the runtime offers no Vulkan binding (XR_KHR_vulkan_enable)")
+    if "XR_KHR_opengl_enable" in have:
+        raise GraphicsUnsupportedError(
+            "the runtime offers OpenGL only through a window system (XR_KHR_opengl_enable without "
+            "XR_MNDX_egl_enable); this bridge renders through Vulkan or headless EGL"
+        )
+    raise GraphicsUnsupportedError(
+        "the runtime offers neither Vulkan (XR_KHR_vulkan_enable) nor OpenGL on EGL "
+        "(XR_KHR_opengl_enable + XR_MNDX_egl_enable)"
+    )
+
+
 def available_extensions() -> set[str]:
     try:
         props = xr.enumerate_instance_extension_properties()
@@ -122,6 +151,7 @@ class XrBridge:
         dump_dir: Path | None = None,
         max_frames: int | None = None,
         on_frame: Callable[[XrBridge], None] | None = None,
+        graphics: str = "auto",
     ) -> None:
         self.core = core
         self.stream = stream
@@ -147,21 +177,17 @@ class XrBridge:
         self.quads: dict[str, xr.CompositionLayerQuad] = {}
         self._quad_pose: dict[str, Pose] = {}
         self._layer_ptrs: dict[str, Any] = {}
-        self.vk: Any = None
+        self.graphics_pref = graphics
+        self.graphics = ""
+        self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext
         self.instance: Any = None
         self.session: Any = None
 
     # ------------------------------------------------------------------ setup
     def create(self) -> None:
         have = available_extensions()
-        if "XR_KHR_vulkan_enable" not in have:
-            gl = "XR_KHR_opengl_enable" in have
-            raise GraphicsUnsupportedError(
-                "the runtime offers "
-                + ("only OpenGL" if gl else "no Vulkan")
-                + "; this bridge renders through Vulkan (XR_KHR_vulkan_enable)"
-            )
-        want = ["XR_KHR_vulkan_enable"]
+        self.graphics = choose_graphics(have, self.graphics_pref)
+        want = list(GRAPHICS_EXTENSIONS[self.graphics])
         want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
         # spatial anchors: MSFT (synchronous) preferred, else FB (asynchronous); XR_EXT_spatial_anchor's
         # spatial-entity framework is not implemented yet, so such runtimes get stage placement
@@ -186,13 +212,18 @@ class XrBridge:
         except xr.FormFactorUnavailableError:
             raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
         props = xr.get_system_properties(self.instance, self.system)
-        self.trace("system", name=props.system_name.decode(), extensions=sorted(want), anchors=self.anchor_kind)
         self._create_actions()
-        from .vkpanels import VkContext  # imported late: `vulkan` needs libvulkan at import time
-
-        self.vk = VkContext(self.instance, self.system, "qilu-hub-xr")
+        self.gfx = self._graphics_context()
+        self.trace(
+            "system",
+            name=props.system_name.decode(),
+            extensions=sorted(want),
+            anchors=self.anchor_kind,
+            graphics=self.graphics,
+            renderer=getattr(self.gfx, "renderer", None),
+        )
         self.session = xr.create_session(
-            self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.vk.binding())
+            self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.gfx.binding())
         )
         xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
         spaces = set(xr.enumerate_reference_spaces(self.session))
@@ -207,10 +238,20 @@ class XrBridge:
             for h in self.hand_paths
         ]
         fmts = list(xr.enumerate_swapchain_formats(self.session))
-        fmt = next((f for f in (43, 37) if f in fmts), None)
+        fmt = next((f for f in self.gfx.formats if f in fmts), None)
         if fmt is None:
             raise GraphicsUnsupportedError(f"no RGBA8 swapchain format among {fmts}")
         self.format = fmt
+
+    def _graphics_context(self) -> Any:
+        # imported late: `vulkan` needs libvulkan at import time, the GL path libEGL
+        if self.graphics == "opengl":
+            from .glpanels import GlContext
+
+            return GlContext(self.instance, self.system)
+        from .vkpanels import VkContext
+
+        return VkContext(self.instance, self.system, "qilu-hub-xr")
 
     def _create_actions(self) -> None:
         inst = self.instance
@@ -395,8 +436,6 @@ class XrBridge:
             self.core.update_poses()
 
     def _upload(self, dirty: list[str]) -> tuple[float, float]:
-        from .vkpanels import PanelSwapchain
-
         t0 = time.perf_counter()
         pixels = {pid: self.core.render(pid) for pid in dirty}
         t1 = time.perf_counter()
@@ -405,11 +444,11 @@ class XrBridge:
             ch = self.chains.get(pid)
             if ch is None:
                 w, h = self.core.placed[pid].panel.pixel_size
-                ch = self.chains[pid] = PanelSwapchain(self.vk, self.session, w, h, self.format)
+                ch = self.chains[pid] = self.gfx.new_swapchain(self.session, w, h, self.format)
                 ch.create()
             cbs.append(ch.acquire(pixels[pid]))
             chains.append((pid, ch))
-        self.vk.submit_and_wait(cbs)
+        self.gfx.submit_and_wait(cbs)
         for pid, ch in chains:
             if self.dump_dir is not None:
                 self._dump(pid, ch)
@@ -549,10 +588,8 @@ class XrBridge:
     def destroy(self) -> None:
         if self.stream is not None:
             self.stream.stop()
-        if self.vk is not None:
-            import vulkan as vk
-
-            vk.vkDeviceWaitIdle(self.vk.device)
+        if self.gfx is not None:
+            self.gfx.wait_idle()
         for ch in self.chains.values():
             ch.destroy()
         self.chains.clear()
@@ -562,8 +599,8 @@ class XrBridge:
             xr.destroy_spatial_anchor_msft(a)
         if self.session is not None:
             xr.destroy_session(self.session)
-        if self.vk is not None:
-            self.vk.destroy()
+        if self.gfx is not None:
+            self.gfx.destroy()
         if self.instance is not None:
             xr.destroy_instance(self.instance)
         self.core.store.save()

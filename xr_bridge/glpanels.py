@@ -72,8 +72,9 @@ class _Egl:
         self.GetPlatformDisplay = _proto(lib, "eglGetPlatformDisplay", _vp, u, _vp, _vp)
         self.Initialize = _proto(lib, "eglInitialize", u, _vp, ctypes.POINTER(i), ctypes.POINTER(i))
         self.BindAPI = _proto(lib, "eglBindAPI", u, u)
-        self.ChooseConfig = _proto(lib, "eglChooseConfig", u, _vp, ctypes.POINTER(i), ctypes.POINTER(_vp), i,
-                                   ctypes.POINTER(i))
+        self.ChooseConfig = _proto(
+            lib, "eglChooseConfig", u, _vp, ctypes.POINTER(i), ctypes.POINTER(_vp), i, ctypes.POINTER(i)
+        )
         self.CreateContext = _proto(lib, "eglCreateContext", _vp, _vp, _vp, _vp, ctypes.POINTER(i))
         self.CreatePbufferSurface = _proto(lib, "eglCreatePbufferSurface", _vp, _vp, _vp, ctypes.POINTER(i))
         self.MakeCurrent = _proto(lib, "eglMakeCurrent", u, _vp, _vp, _vp, _vp)
@@ -136,8 +137,13 @@ class GlContext:
         # a core context of at least the version the runtime needs (Monado: 4.5 for memory objects)
         want = max(need, (3, 3))
         cattrs = [
-            _EGL_CONTEXT_MAJOR_VERSION, want[0], _EGL_CONTEXT_MINOR_VERSION, want[1],
-            _EGL_CONTEXT_OPENGL_PROFILE_MASK, _EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, _EGL_NONE,
+            _EGL_CONTEXT_MAJOR_VERSION,
+            want[0],
+            _EGL_CONTEXT_MINOR_VERSION,
+            want[1],
+            _EGL_CONTEXT_OPENGL_PROFILE_MASK,
+            _EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
+            _EGL_NONE,
         ]
         self.context = egl.CreateContext(self.display, self.config, None, (ctypes.c_int32 * len(cattrs))(*cattrs))
         if not self.context:
@@ -198,7 +204,7 @@ def flip_rows(pixels: bytes, width: int, height: int) -> bytes:
 class GlPanelSwapchain:
     """One panel's swapchain; the same interface as vkpanels.PanelSwapchain."""
 
-    __slots__ = ("ctx", "session", "width", "height", "fmt", "swapchain", "textures", "_index")
+    __slots__ = ("_index", "ctx", "fmt", "height", "session", "swapchain", "textures", "width")
 
     def __init__(self, ctx: GlContext, session: xr.Session, width: int, height: int, fmt: int) -> None:
         self.ctx = ctx
@@ -229,7 +235,9 @@ class GlPanelSwapchain:
                 mip_count=1,
             ),
         )
-        self.textures = [int(i.image) for i in xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageOpenGLKHR)]
+        self.textures = [
+            int(i.image) for i in xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageOpenGLKHR)
+        ]
 
     def acquire(self, pixels: bytes) -> None:
         """Acquire + wait an image and upload the panel into its texture (bottom row first)."""
@@ -238,7 +246,14 @@ class GlPanelSwapchain:
         xr.wait_swapchain_image(self.swapchain, xr.SwapchainImageWaitInfo(timeout=1_000_000_000))
         gl.BindTexture(_GL_TEXTURE_2D, self.textures[self._index])
         gl.TexSubImage2D(
-            _GL_TEXTURE_2D, 0, 0, 0, self.width, self.height, _GL_RGBA, _GL_UNSIGNED_BYTE,
+            _GL_TEXTURE_2D,
+            0,
+            0,
+            0,
+            self.width,
+            self.height,
+            _GL_RGBA,
+            _GL_UNSIGNED_BYTE,
             flip_rows(pixels, self.width, self.height),
         )
         gl.BindTexture(_GL_TEXTURE_2D, 0)

@@ -118,6 +118,8 @@ def choose_graphics(have: set[str], pref: str = "auto") -> str:
             return api
     if pref == "vulkan":
         raise GraphicsUnsupportedError("the runtime offers no Vulkan binding (XR_KHR_vulkan_enable)")
+    if pref == "opengl" and "XR_KHR_opengl_enable" not in have:
+        raise GraphicsUnsupportedError("the runtime offers no OpenGL binding (XR_KHR_opengl_enable)")
     if "XR_KHR_opengl_enable" in have:
         raise GraphicsUnsupportedError(
             "the runtime offers OpenGL only through a window system (XR_KHR_opengl_enable without "

@@ -490,6 +490,8 @@ class XrBridge:
             if self._quad_pose.get(pid) != pp.pose:  # building a Posef per panel per frame adds up at 100
                 q.pose = _posef(pp.pose)
                 self._quad_pose[pid] = pp.pose
+                if self.trace:
+                    self.trace("layer_pose", panel=pid, frame=self.core.frame, pose=pp.pose.to_dict())
             ptr = self._layer_ptrs.get(pid)
             if ptr is None:
                 ptr = self._layer_ptrs[pid] = ctypes.pointer(q)

@@ -16,8 +16,9 @@ P=${1:-${QILU_MONADO_DIR:-$ROOT/.cache/monado}}
 mkdir -p "$P"
 P=$(cd "$P" && pwd)
 # bump when the build's options change, so an older cache is rebuilt instead of silently lacking a feature
-FEATURES="monado-25.0.0 null-compositor simulated remote vulkan opengl-egl"
+FEATURES="monado-25.0.0 null-compositor simulated remote vulkan opengl-egl service"
 if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so \
+      && -x $P/build-service/src/xrt/targets/service/monado-service \
       && "$(cat "$P/features" 2>/dev/null)" == "$FEATURES" ]]; then
   echo "monado already built in $P (. $P/env.sh)"; exit 0
 fi
@@ -65,15 +66,24 @@ for h in OPENGL_GLX OPENGLES SDL2 XLIB XCB XRANDR WAYLAND OPENCV DBUS GST LIBUVC
   OFF="$OFF -DXRT_HAVE_$h=OFF"
 done
 export PATH=$P/bw/usr/bin:$PATH
-# shellcheck disable=SC2086
-cmake -S "$S" -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DEigen3_DIR="$P"/bw/usr/share/eigen3/cmake \
-  -DVulkan_INCLUDE_DIR="$P"/bw/usr/include -DVulkan_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libvulkan.so \
-  -DUDEV_INCLUDE_DIR="$P"/bw/usr/include -DUDEV_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libudev.so \
-  -DXRT_FEATURE_SERVICE=OFF -DXRT_MODULE_COMPOSITOR_MAIN=OFF -DXRT_MODULE_MONADO_GUI=OFF -DXRT_MODULE_MONADO_CLI=OFF \
-  -DXRT_FEATURE_STEAMVR_PLUGIN=OFF -DXRT_BUILD_SAMPLES=OFF -DBUILD_TESTING=OFF \
-  -DXRT_HAVE_OPENGL=ON -DXRT_HAVE_EGL=ON $OFF > cmake.log
+configure() {  # $1: build dir, $2: ON for the out-of-process variant (monado-service + IPC client runtime)
+  # shellcheck disable=SC2086
+  cmake -S "$S" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DEigen3_DIR="$P"/bw/usr/share/eigen3/cmake \
+    -DVulkan_INCLUDE_DIR="$P"/bw/usr/include -DVulkan_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libvulkan.so \
+    -DUDEV_INCLUDE_DIR="$P"/bw/usr/include -DUDEV_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libudev.so \
+    -DXRT_FEATURE_SERVICE="$2" -DXRT_MODULE_COMPOSITOR_MAIN=OFF -DXRT_MODULE_MONADO_GUI=OFF -DXRT_MODULE_MONADO_CLI=OFF \
+    -DXRT_FEATURE_STEAMVR_PLUGIN=OFF -DXRT_BUILD_SAMPLES=OFF -DBUILD_TESTING=OFF \
+    -DXRT_HAVE_OPENGL=ON -DXRT_HAVE_EGL=ON $OFF
+}
+configure build OFF > cmake.log
 ninja -C build -j"$(nproc)" openxr_monado > build.log
+# 3b. the same runtime as a service (monado-service) plus its IPC client runtime, in build-service: the tests
+#     kill the service mid-session to see the bridge handle a real runtime loss (XR_ERROR_INSTANCE_LOST).
+#     The service needs stdin to be a pipe or a terminal (it polls stdin), and puts its socket in
+#     $XDG_RUNTIME_DIR/monado_comp_ipc.
+configure build-service ON > cmake-service.log
+ninja -C build-service -j"$(nproc)" openxr_monado monado-service > build-service.log
 # 4. environment for the tests / bench / bridge (pyopenxr finds the runtime through XR_RUNTIME_JSON)
 cat > env.sh <<E
 export XR_RUNTIME_JSON=$P/build/openxr_monado-dev.json
@@ -81,6 +91,11 @@ export VK_ICD_FILENAMES=$P/lvp_icd.json
 export LD_LIBRARY_PATH=$P/bw/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
 export XRT_COMPOSITOR_NULL=1 SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
 export OXR_NO_PRINTING=1 XRT_LOG=warning
+E
+cat > env-service.sh <<E
+. $P/env.sh
+export XR_RUNTIME_JSON=$P/build-service/openxr_monado-dev.json
+export MONADO_SERVICE=$P/build-service/src/xrt/targets/service/monado-service
 E
 echo "$FEATURES" > features
 echo "monado built: . $P/env.sh"

@@ -65,6 +65,10 @@ PROFILE_EXTENSIONS = {"/interaction_profiles/ext/hand_interaction_ext": "XR_EXT_
 ANCHOR_EXTENSIONS = ("XR_EXT_spatial_anchor", "XR_MSFT_spatial_anchor", "XR_FB_spatial_entity")
 
 
+# what a runtime raises once it (or its service, or the headset) is gone
+LOST_ERRORS = (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError)
+
+
 class NoRuntimeError(Exception):
     """No OpenXR runtime (or no headset) is available."""
 
@@ -203,12 +207,19 @@ class XrBridge:
         if offered_anchor and self.anchor_kind is None:
             _LOG.info("runtime offers %s, not implemented here; anchor panels use stage placement", offered_anchor)
         self.extensions = set(want)
-        self.instance = xr.create_instance(
-            xr.InstanceCreateInfo(
-                application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
-                enabled_extension_names=want,
+        try:
+            self.instance = xr.create_instance(
+                xr.InstanceCreateInfo(
+                    application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
+                    enabled_extension_names=want,
+                )
             )
-        )
+        except (xr.RuntimeFailureError, xr.RuntimeUnavailableError, xr.InitializationFailedError) as e:
+            # e.g. an out-of-process runtime whose service is not running (Monado without monado-service)
+            raise NoRuntimeError(
+                f"the OpenXR runtime failed to start ({type(e).__name__}); if it runs as a service "
+                "(monado-service, SteamVR), start it first"
+            ) from None
         try:
             self.system = xr.get_system(self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
         except xr.FormFactorUnavailableError:
@@ -551,7 +562,12 @@ class XrBridge:
                 self.trace("fatal", message=self.core.fatal[1])
                 self.exit_code = self.core.fatal[0]
                 self._exit_requested = True
-            self._poll_events()
+            try:
+                self._poll_events()
+            except LOST_ERRORS as e:  # e.g. the runtime's service died: every call now fails
+                self.trace("runtime_lost", error=type(e).__name__)
+                self.exit_code = EXIT_RUNTIME_LOST
+                self._lost = True
             if self._lost:
                 break
             if self.exit_code is not None and (
@@ -581,10 +597,11 @@ class XrBridge:
                 continue
             try:
                 self._frame()
-            except (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError) as e:
+            except LOST_ERRORS as e:
                 # the runtime or headset went away mid-frame; stop cleanly with the "runtime lost" code
                 self.trace("runtime_lost", error=type(e).__name__)
                 self.exit_code = EXIT_RUNTIME_LOST
+                self._lost = True
                 break
             frames += 1
         return EXIT_OK if self.exit_code is None else self.exit_code
@@ -594,19 +611,27 @@ class XrBridge:
             self.stream.stop()
         if self.gfx is not None:
             self.gfx.wait_idle()
+
+        def quietly(fn: Callable[..., Any], *args: Any) -> None:
+            # after a runtime loss every handle is dead and each call fails; free what we can, keep going
+            try:
+                fn(*args)
+            except xr.XrException as e:
+                _LOG.debug("%s during teardown: %s", getattr(fn, "__name__", fn), e)
+
         for ch in self.chains.values():
-            ch.destroy()
+            quietly(ch.destroy)
         self.chains.clear()
         for s in self._anchor_spaces.values():
-            xr.destroy_space(s)
+            quietly(xr.destroy_space, s)
         for a in self._anchors.values():
-            xr.destroy_spatial_anchor_msft(a)
+            quietly(xr.destroy_spatial_anchor_msft, a)
         if self.session is not None:
-            xr.destroy_session(self.session)
+            quietly(xr.destroy_session, self.session)
         if self.gfx is not None:
             self.gfx.destroy()
         if self.instance is not None:
-            xr.destroy_instance(self.instance)
+            quietly(xr.destroy_instance, self.instance)
         self.core.store.save()
 
 

@@ -41,6 +41,22 @@ def monado_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def service_env(monado_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Env for the out-of-process Monado (build-service): the IPC client runtime, and a private
+    XDG_RUNTIME_DIR for the service's socket; $MONADO_SERVICE is the service binary."""
+    d = monado_dir()
+    out = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(d / 'env-service.sh'))} && env -0"], check=True, capture_output=True
+    ).stdout
+    env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
+    env["PYTHONPATH"] = str(ROOT)
+    run_dir = tmp_path / "xdg-run"
+    run_dir.mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(run_dir)
+    return env
+
+
+@pytest.fixture
 def bridge_cmd() -> Callable[..., list[str]]:
     def make(hub_url: str, token: str, scene: Path, tmp: Path, *extra: str) -> list[str]:
         return [

@@ -17,6 +17,7 @@ from typing import Any
 
 import xr
 
+from . import ext_anchors
 from .core import BridgeCore, HandInput, Trace
 from .geometry import Pose
 from .stream import AuthError, StreamThread
@@ -62,7 +63,6 @@ PROFILES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
 }
 PROFILE_EXTENSIONS = {"/interaction_profiles/ext/hand_interaction_ext": "XR_EXT_hand_interaction"}
-ANCHOR_EXTENSIONS = ("XR_EXT_spatial_anchor", "XR_MSFT_spatial_anchor", "XR_FB_spatial_entity")
 
 
 # what a runtime raises once it (or its service, or the headset) is gone
@@ -179,6 +179,10 @@ class XrBridge:
         self._anchor_spaces: dict[str, Any] = {}
         self._anchor_requests: dict[int, str] = {}  # FB: async request id -> anchor name
         self._anchor_failed: set[str] = set()
+        self._ext_future: Any = None  # XR_EXT_spatial_anchor: the spatial context being created
+        self._ext_cfg: Any = None  # its capability config, kept alive while the runtime may read it
+        self._ext_context: Any = None
+        self._ext_entities: dict[str, tuple[int, Any]] = {}  # name -> (entity id, entity handle)
         self.chains: dict[str, Any] = {}
         self.quads: dict[str, xr.CompositionLayerQuad] = {}
         self._quad_pose: dict[str, Pose] = {}
@@ -195,17 +199,17 @@ class XrBridge:
         self.graphics = choose_graphics(have, self.graphics_pref)
         want = list(GRAPHICS_EXTENSIONS[self.graphics])
         want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
-        # spatial anchors: MSFT (synchronous) preferred, else FB (asynchronous); XR_EXT_spatial_anchor's
-        # spatial-entity framework is not implemented yet, so such runtimes get stage placement
+        # spatial anchors: the ratified XR_EXT_spatial_anchor first (if the system has the capability, checked
+        # once the system is known), else MSFT (synchronous), else FB (asynchronous); none: stage placement
+        ext_anchor = ext_anchors.offered(have)
+        if ext_anchor:
+            want += [e for e in ext_anchors.EXTENSIONS if e not in want]
         if "XR_MSFT_spatial_anchor" in have:
             self.anchor_kind = "msft"
             want.append("XR_MSFT_spatial_anchor")
         elif "XR_FB_spatial_entity" in have:
             self.anchor_kind = "fb"
             want.append("XR_FB_spatial_entity")
-        offered_anchor = [e for e in ANCHOR_EXTENSIONS if e in have]
-        if offered_anchor and self.anchor_kind is None:
-            _LOG.info("runtime offers %s, not implemented here; anchor panels use stage placement", offered_anchor)
         self.extensions = set(want)
         try:
             self.instance = xr.create_instance(
@@ -225,6 +229,12 @@ class XrBridge:
         except xr.FormFactorUnavailableError:
             raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
         props = xr.get_system_properties(self.instance, self.system)
+        if ext_anchor:
+            try:
+                if ext_anchors.anchor_capable(self.instance, self.system):
+                    self.anchor_kind = "ext"
+            except xr.XrException as e:  # capability query failed: keep the fallback chosen above
+                _LOG.info("XR_EXT_spatial_entity capability query failed: %s", e)
         self._create_actions()
         self.gfx = self._graphics_context()
         self.trace(
@@ -402,8 +412,74 @@ class XrBridge:
             out[i] = HandInput(aim, pressed)
         return out
 
+    def _update_ext_anchors(self, t: int) -> None:
+        """XR_EXT_spatial_anchor: context (async), anchors at their stored poses, poses from snapshots."""
+        names = [
+            str(pp.panel.placement.ref)
+            for pp in self.core.placed.values()
+            if pp.panel.placement.relative_to == "anchor"
+        ]
+        todo = [n for n in dict.fromkeys(names) if n not in self._ext_entities and n not in self._anchor_failed]
+        if self._ext_context is None:
+            if not todo:
+                return
+            try:
+                if self._ext_future is None:
+                    info, self._ext_cfg = ext_anchors.context_create_info()
+                    self._ext_future = xr.create_spatial_context_async_ext(self.session, info)
+                    return
+                if not ext_anchors.future_ready(self.instance, self._ext_future):
+                    return
+                done = xr.create_spatial_context_complete_ext(self.session, self._ext_future)
+                if int(getattr(done.future_result, "value", done.future_result)) < 0:
+                    raise xr.RuntimeFailureError()
+                self._ext_context = done.spatial_context
+            except xr.XrException as e:  # no context: every anchor panel keeps its stored stage pose
+                self._anchor_failed.update(todo)
+                self.trace("anchor_failed", anchor="*", error=f"spatial context: {e!r}")
+                return
+        moved = False
+        for name in todo:
+            stored = self.core.store.anchors.setdefault(name, Pose())
+            try:
+                eid, entity = xr.create_spatial_anchor_ext(
+                    self._ext_context,
+                    xr.SpatialAnchorCreateInfoEXT(base_space=self.base, time=t, pose=_posef(stored)),
+                )
+            except xr.XrException as e:
+                self._anchor_failed.add(name)
+                self.trace("anchor_failed", anchor=name, error=repr(e))
+                continue
+            self._ext_entities[name] = (int(getattr(eid, "value", eid)), entity)
+            self.core.anchor_poses[name] = stored
+            moved = True
+            self.core.store.save()
+        if self._ext_entities and (todo or self.core.frame % ext_anchors.LOCATE_EVERY_FRAMES == 0):
+            by_id = {eid: name for name, (eid, _) in self._ext_entities.items()}
+            snap = None
+            try:
+                snap = xr.create_spatial_update_snapshot_ext(
+                    self._ext_context,
+                    ext_anchors.snapshot_info([e for _, e in self._ext_entities.values()], self.base, t),
+                )
+                for eid, pose in ext_anchors.query_anchor_poses(snap).items():
+                    located = by_id.get(eid)
+                    if located is not None and self.core.anchor_poses.get(located) != pose:
+                        self.core.anchor_poses[located] = pose
+                        moved = True
+            except xr.XrException as e:  # a failed snapshot costs this update, not the session
+                self.trace("anchor_locate_failed", error=repr(e))
+            finally:
+                if snap is not None:
+                    xr.destroy_spatial_snapshot_ext(snap)
+        if moved:
+            self.core.update_poses()
+
     def _update_anchors(self, t: int) -> None:
         if self.anchor_kind is None:
+            return
+        if self.anchor_kind == "ext":
+            self._update_ext_anchors(t)
             return
         for pp in self.core.placed.values():
             pl = pp.panel.placement
@@ -626,6 +702,10 @@ class XrBridge:
             quietly(xr.destroy_space, s)
         for a in self._anchors.values():
             quietly(xr.destroy_spatial_anchor_msft, a)
+        for _, entity in self._ext_entities.values():
+            quietly(xr.destroy_spatial_entity_ext, entity)
+        if self._ext_context is not None:
+            quietly(xr.destroy_spatial_context_ext, self._ext_context)
         if self.session is not None:
             quietly(xr.destroy_session, self.session)
         if self.gfx is not None:

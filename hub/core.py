@@ -14,6 +14,7 @@ from .bus import EventBus, EventType
 from .commands import CommandRouter
 from .config import load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
+from .model import Pose
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from .states import StateMachine
@@ -92,7 +93,10 @@ class Hub:
     async def async_start(self) -> None:
         """Start components in the order they were added; on failure stop those already started."""
         for area in self.config.get("areas") or []:
-            self.areas.async_get_or_create(area["name"], area.get("floor"))
+            pose = Pose.from_dict(dict(area["pose"])) if area.get("pose") else None
+            created = self.areas.async_get_or_create(area["name"], area.get("floor"), pose)
+            if pose is not None and created.pose != pose:  # the file is the source of an area's frame
+                self.areas.async_update(created.id, pose=pose)
         for component in self._order:
             try:
                 await component.async_start(self)

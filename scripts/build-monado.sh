@@ -92,6 +92,9 @@ export LD_LIBRARY_PATH=$P/bw/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_L
 export XRT_COMPOSITOR_NULL=1 SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
 export OXR_NO_PRINTING=1 XRT_LOG=warning
 E
+# the GL client imports lavapipe's images, so GL must be Mesa too (llvmpipe), even where another EGL vendor exists
+MESA_EGL=/usr/share/glvnd/egl_vendor.d/50_mesa.json
+[[ -f $MESA_EGL ]] && echo "export __EGL_VENDOR_LIBRARY_FILENAMES=$MESA_EGL" >> env.sh
 cat > env-service.sh <<E
 . $P/env.sh
 export XR_RUNTIME_JSON=$P/build-service/openxr_monado-dev.json

@@ -1,6 +1,6 @@
 """XR bridge benchmark against the headless Monado runtime (scripts/build-monado.sh). Prints JSON.
 
-  python bench/xr.py [--samples 60] [--frames 60]
+  python bench/xr.py [--samples 60] [--frames 60] [--graphics vulkan,opengl]
 
 1. latency: a state change at a (stand-in) hub -> the panel showing it released to its swapchain and
    submitted with xrEndFrame; in ms and in frames (the null compositor paces frames at 20 FPS).
@@ -8,7 +8,9 @@
    into render (Pillow), upload (staging copy + vkQueueSubmit + fence; lavapipe copies on the CPU) and logic
    (stream, input, hit tests, layers, xrBegin/EndFrame); plus the main thread's CPU time and the whole
    process's CPU (which also holds the in-process runtime and lavapipe threads).
-Each scenario runs in its own process (one OpenXR instance per process)."""
+Both with the Vulkan binding (upload = staging copy + vkQueueSubmit + fence) and the OpenGL one (EGL on
+llvmpipe; upload = glTexSubImage2D + glFlush). Each scenario runs in its own process (one OpenXR instance
+per process)."""
 
 from __future__ import annotations
 
@@ -132,7 +134,7 @@ class RealHubDriver:
         self._thread.join(10)
 
 
-def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None) -> Any:
+def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None, graphics: str = "vulkan") -> Any:
     from hub.scenes import parse_scene_text
     from xr_bridge.core import BridgeCore
     from xr_bridge.placement import PlacementStore
@@ -142,10 +144,10 @@ def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None) ->
     scene = parse_scene_text(text or scene_text(n)).immersive()
     stream = StreamThread(hub_url, token, list(scene.entities)) if hub_url else None
     core = BridgeCore(scene, PlacementStore(None), stream.call if stream else (lambda *a: None))
-    return XrBridge(core, stream)
+    return XrBridge(core, stream, graphics=graphics)
 
 
-def run_latency(samples: int) -> dict[str, Any]:
+def run_latency(samples: int, graphics: str) -> dict[str, Any]:
     import tempfile
 
     from xr_bridge.runtime import summarize
@@ -157,7 +159,7 @@ def run_latency(samples: int) -> dict[str, Any]:
         driver_hub: Any = RealHubDriver(n, Path(tempfile.mkdtemp(prefix="qilu-bench-")))
     except ImportError:
         driver_hub = DevHubDriver(n)
-    bridge = _bridge(n, driver_hub.url, driver_hub.token, driver_hub.scene)
+    bridge = _bridge(n, driver_hub.url, driver_hub.token, driver_hub.scene, graphics)
     bridge.create()
     changes: dict[int, tuple[float, int]] = {}  # seq -> (perf_counter at the hub, bridge frame then)
     results: list[tuple[float, int]] = []
@@ -210,11 +212,11 @@ def run_latency(samples: int) -> dict[str, Any]:
     }
 
 
-def run_cost(n: int, mode: str, frames: int) -> dict[str, Any]:
+def run_cost(n: int, mode: str, frames: int, graphics: str) -> dict[str, Any]:
     from xr_bridge.runtime import summarize
     from xr_bridge.stream import StreamEvent
 
-    bridge = _bridge(n, None, "")
+    bridge = _bridge(n, None, "", graphics=graphics)
     bridge.create()
     bridge.core.apply_stream(
         [
@@ -273,29 +275,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=60)
     ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--graphics", default="vulkan,opengl", help="bindings to measure, comma-separated")
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.scenario:  # child process: one scenario, JSON on the last stdout line
-        if a.scenario == "latency":
-            res = run_latency(a.samples)
+        graphics, sc = a.scenario.split("/")
+        if sc == "latency":
+            res = run_latency(a.samples, graphics)
         else:
-            n, mode = a.scenario.split(":")
-            res = run_cost(int(n), mode, a.frames if mode != "all" else max(10, a.frames // 3))
+            n, mode = sc.split(":")
+            res = run_cost(int(n), mode, a.frames if mode != "all" else max(10, a.frames // 3), graphics)
         print(json.dumps(res))
         return
     env = runtime_env()
     scenarios = ["latency", "20:idle", "20:one", "20:all", "100:idle", "100:one", "100:all"]
     report: dict[str, Any] = {
-        "runtime": "Monado 25 headless (null compositor, 20 FPS) + lavapipe",
+        "runtime": "Monado 25 headless (null compositor, 20 FPS) + lavapipe (Vulkan) / llvmpipe (OpenGL on EGL)",
         "cpus": os.cpu_count(),
     }
-    for sc in scenarios:
+    for graphics, sc in ((g, sc) for g in a.graphics.split(",") for sc in scenarios):
         r = subprocess.run(
             [
                 sys.executable,
                 __file__,
                 "--scenario",
-                sc,
+                f"{graphics}/{sc}",
                 "--samples",
                 str(a.samples),
                 "--frames",
@@ -307,12 +311,15 @@ def main() -> None:
             timeout=300,
         )
         lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-        report[sc] = json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-2000:]}
+        report.setdefault(graphics, {})[sc] = (
+            json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-2000:]}
+        )
     budget_90hz_ms = 1000 / 90
     report["notes"] = {
         "frame_budget_90hz_ms": round(budget_90hz_ms, 2),
         "cpu_target_20_panels_ms": 2.0,
         "upload": "lavapipe executes the buffer->image copy on the CPU; a GPU driver does it asynchronously",
+        "upload_gl": "llvmpipe copies glTexSubImage2D's pixels on the CPU (rows flipped first: GL is bottom-up)",
     }
     print(json.dumps(report, indent=2))
 

@@ -8,6 +8,7 @@ the line and the key.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ SCHEMA: Schema = {
     "logging": {
         "level": f(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     },
-    "areas": f(list, default=[], items=(dict,), help="Areas: a list of {name, floor?}"),
+    "areas": f(list, default=[], items=(dict,), help="Areas: a list of {name, floor?, pose?}"),
 }
 
 
@@ -167,6 +168,29 @@ def _check_areas(path: Path, areas: list[dict[str, Any]], node: yaml.Node | None
             raise ConfigError(path, line, key, "is not a known option (name, floor, pose)")
         if not isinstance(area.get("name"), str) or not area["name"].strip():
             raise ConfigError(path, line, f"areas[{i}].name", "is required and must be text")
+        if area.get("pose") is not None:
+            _check_pose(path, line, f"areas[{i}].pose", area["pose"])
+
+
+_POSE_KEYS = ("x", "y", "z", "qx", "qy", "qz", "qw")
+
+
+def _check_pose(path: Path, line: int | None, key: str, pose: Any) -> None:
+    """An area's frame in the home (XR placement): {x, y, z} in metres, optional unit quaternion qx..qw."""
+    if not isinstance(pose, dict):
+        raise ConfigError(path, line, key, "must be a mapping {x, y, z, qx?, qy?, qz?, qw?}")
+    unknown = set(pose) - set(_POSE_KEYS)
+    if unknown:
+        raise ConfigError(path, line, f"{key}.{sorted(unknown)[0]}", f"is not a known option ({', '.join(_POSE_KEYS)})")
+    for k in _POSE_KEYS:
+        v = pose.get(k)
+        if v is None and k in ("x", "y", "z"):
+            raise ConfigError(path, line, f"{key}.{k}", "is required (metres)")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)):
+            raise ConfigError(path, line, f"{key}.{k}", "must be a finite number")
+    q = [float(pose.get(k, 1.0 if k == "qw" else 0.0)) for k in _POSE_KEYS[3:]]
+    if abs(math.sqrt(sum(c * c for c in q)) - 1.0) > 1e-3:
+        raise ConfigError(path, line, key, "qx, qy, qz, qw must form a unit quaternion")
 
 
 def load_config(config_dir: Path | str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from .commands import CommandRouter
 from .config import load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
 from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
+from .model import Pose
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from .states import StateMachine
@@ -94,7 +95,10 @@ class Hub:
         """Start components in the order they were added; on failure stop those already started."""
         warn_exposed(secret_files(self.config_dir, self.config))
         for area in self.config.get("areas") or []:
-            self.areas.async_get_or_create(area["name"], area.get("floor"))
+            pose = Pose.from_dict(dict(area["pose"])) if area.get("pose") else None
+            created = self.areas.async_get_or_create(area["name"], area.get("floor"), pose)
+            if pose is not None and created.pose != pose:  # the file is the source of an area's frame
+                self.areas.async_update(created.id, pose=pose)
         for component in self._order:
             try:
                 await component.async_start(self)

@@ -48,6 +48,17 @@ class AreaRegistry:
             self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
         return area
 
+    def async_update(self, area_id: str, **changes: Any) -> Area:
+        """Change an area's name, floor or pose (its frame in the home, for XR placement)."""
+        area = self._areas[area_id]
+        for key, value in changes.items():
+            if key not in ("name", "floor", "pose"):
+                raise ValueError(f"area field {key!r} cannot be changed")
+            setattr(area, key, value)
+        self._store.put("area", area_id, area.to_dict())
+        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "update", "area_id": area_id})
+        return area
+
 
 class DeviceRegistry:
     def __init__(self, store: RegistryStore, bus: EventBus) -> None:

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Builds a headless OpenXR runtime for the XR tests and benchmarks: Monado 25.0.0 (in-process target) with the
 # simulated HMD/controllers, the REMOTE driver (tests press buttons over TCP) and the null compositor, plus
-# lavapipe (CPU Vulkan). Everything lands in one folder (default .cache/monado, gitignored); nothing is installed
+# lavapipe (CPU Vulkan); OpenGL clients through EGL (XR_MNDX_egl_enable, Mesa's llvmpipe, no display needed). Everything lands in one folder (default .cache/monado, gitignored); nothing is installed
 # system-wide. Idempotent: exits at once when the runtime is already built.
 #
 # Why this way: Debian 12 ships no Monado and trixie's binaries need glibc 2.38, so we build trixie's *source*
 # tarball against bookworm's -dev packages, which we only extract (dpkg -x).
-# Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, and a deb mirror
+# Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, libegl-dev libgl-dev
+# (headers for the GL client compositor) and libegl-mesa0 libgl1-mesa-dri (llvmpipe at run time), and a deb mirror
 # in /etc/apt/sources.list.d/debian.sources (else deb.debian.org).
 # Usage: bash scripts/build-monado.sh [DIR]; then `. DIR/env.sh` (the tests do that themselves).
 set -euo pipefail
@@ -14,13 +15,20 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=${1:-${QILU_MONADO_DIR:-$ROOT/.cache/monado}}
 mkdir -p "$P"
 P=$(cd "$P" && pwd)
-if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so ]]; then
+# bump when the build's options change, so an older cache is rebuilt instead of silently lacking a feature
+FEATURES="monado-25.0.0 null-compositor simulated remote vulkan opengl-egl service"
+if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so \
+      && -x $P/build-service/src/xrt/targets/service/monado-service \
+      && "$(cat "$P/features" 2>/dev/null)" == "$FEATURES" ]]; then
   echo "monado already built in $P (. $P/env.sh)"; exit 0
 fi
 for tool in cmake ninja cc c++ pkg-config python3 xz apt-get dpkg; do
   command -v "$tool" >/dev/null || {
     echo "build-monado: missing '$tool' (apt-get install -y build-essential cmake ninja-build pkg-config python3 xz-utils)" >&2
     exit 2; }
+done
+for h in /usr/include/EGL/egl.h /usr/include/GL/gl.h; do
+  [[ -f $h ]] || { echo "build-monado: missing $h (apt-get install -y libegl-dev libgl-dev)" >&2; exit 2; }
 done
 cd "$P"
 mkdir -p debs bw src apt/lists/partial
@@ -46,24 +54,36 @@ rm -rf src/monado-v25.0.0 && tar -C src -xf "$TARBALL"
 S=$P/src/monado-v25.0.0
 # upstream bug: the in-process target links comp_main even with the main compositor disabled
 sed -i '/^\t\t\tcomp_main$/d' "$S"/src/xrt/targets/openxr/CMakeLists.txt
-# 3. configure + build: simulated + remote (remote links aux_vive, so AUX_VIVE stays on), null compositor only
+# 3. configure + build: simulated + remote (remote links aux_vive, so AUX_VIVE stays on), null compositor only;
+#    OPENGL + EGL on (the client compositor imports the Vulkan swapchain images into GL through
+#    GL_EXT_memory_object_fd, which llvmpipe offers), GLX/X11 off (no display on CI)
 OFF=""
 for d in ARDUINO DAYDREAM DEPTHAI EUROC HANDTRACKING HDK HYDRA ILLIXR NS OHMD OPENGLOVES PSMV PSSENSE PSVR QWERTY \
          REALSENSE RIFT_S ROKID SIMULAVR STEAMVR_LIGHTHOUSE SURVIVE TWRAP ULV2 ULV5 VF VIVE WMR XREAL_AIR; do
   OFF="$OFF -DXRT_BUILD_DRIVER_$d=OFF"
 done
-for h in OPENGL OPENGL_GLX OPENGLES EGL SDL2 XLIB XCB XRANDR WAYLAND OPENCV DBUS GST LIBUVC LIBUSB HIDAPI JPEG SYSTEMD; do
+for h in OPENGL_GLX OPENGLES SDL2 XLIB XCB XRANDR WAYLAND OPENCV DBUS GST LIBUVC LIBUSB HIDAPI JPEG SYSTEMD; do
   OFF="$OFF -DXRT_HAVE_$h=OFF"
 done
 export PATH=$P/bw/usr/bin:$PATH
-# shellcheck disable=SC2086
-cmake -S "$S" -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DEigen3_DIR="$P"/bw/usr/share/eigen3/cmake \
-  -DVulkan_INCLUDE_DIR="$P"/bw/usr/include -DVulkan_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libvulkan.so \
-  -DUDEV_INCLUDE_DIR="$P"/bw/usr/include -DUDEV_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libudev.so \
-  -DXRT_FEATURE_SERVICE=OFF -DXRT_MODULE_COMPOSITOR_MAIN=OFF -DXRT_MODULE_MONADO_GUI=OFF -DXRT_MODULE_MONADO_CLI=OFF \
-  -DXRT_FEATURE_STEAMVR_PLUGIN=OFF -DXRT_BUILD_SAMPLES=OFF -DBUILD_TESTING=OFF $OFF > cmake.log
+configure() {  # $1: build dir, $2: ON for the out-of-process variant (monado-service + IPC client runtime)
+  # shellcheck disable=SC2086
+  cmake -S "$S" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DEigen3_DIR="$P"/bw/usr/share/eigen3/cmake \
+    -DVulkan_INCLUDE_DIR="$P"/bw/usr/include -DVulkan_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libvulkan.so \
+    -DUDEV_INCLUDE_DIR="$P"/bw/usr/include -DUDEV_LIBRARY="$P"/bw/usr/lib/x86_64-linux-gnu/libudev.so \
+    -DXRT_FEATURE_SERVICE="$2" -DXRT_MODULE_COMPOSITOR_MAIN=OFF -DXRT_MODULE_MONADO_GUI=OFF -DXRT_MODULE_MONADO_CLI=OFF \
+    -DXRT_FEATURE_STEAMVR_PLUGIN=OFF -DXRT_BUILD_SAMPLES=OFF -DBUILD_TESTING=OFF \
+    -DXRT_HAVE_OPENGL=ON -DXRT_HAVE_EGL=ON $OFF
+}
+configure build OFF > cmake.log
 ninja -C build -j"$(nproc)" openxr_monado > build.log
+# 3b. the same runtime as a service (monado-service) plus its IPC client runtime, in build-service: the tests
+#     kill the service mid-session to see the bridge handle a real runtime loss (XR_ERROR_INSTANCE_LOST).
+#     The service needs stdin to be a pipe or a terminal (it polls stdin), and puts its socket in
+#     $XDG_RUNTIME_DIR/monado_comp_ipc.
+configure build-service ON > cmake-service.log
+ninja -C build-service -j"$(nproc)" openxr_monado monado-service > build-service.log
 # 4. environment for the tests / bench / bridge (pyopenxr finds the runtime through XR_RUNTIME_JSON)
 cat > env.sh <<E
 export XR_RUNTIME_JSON=$P/build/openxr_monado-dev.json
@@ -72,4 +92,13 @@ export LD_LIBRARY_PATH=$P/bw/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_L
 export XRT_COMPOSITOR_NULL=1 SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
 export OXR_NO_PRINTING=1 XRT_LOG=warning
 E
+# the GL client imports lavapipe's images, so GL must be Mesa too (llvmpipe), even where another EGL vendor exists
+MESA_EGL=/usr/share/glvnd/egl_vendor.d/50_mesa.json
+[[ -f $MESA_EGL ]] && echo "export __EGL_VENDOR_LIBRARY_FILENAMES=$MESA_EGL" >> env.sh
+cat > env-service.sh <<E
+. $P/env.sh
+export XR_RUNTIME_JSON=$P/build-service/openxr_monado-dev.json
+export MONADO_SERVICE=$P/build-service/src/xrt/targets/service/monado-service
+E
+echo "$FEATURES" > features
 echo "monado built: . $P/env.sh"

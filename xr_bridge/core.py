@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,21 @@ ACTION_NAMES = ("select", "grab", "menu")
 class HandInput:
     aim: Pose | None
     pressed: Mapping[str, bool] = field(default_factory=dict)
+
+
+def _valid_pose(raw: Any) -> Pose | None:
+    """A pose from the stream with finite numbers and a non-zero quaternion (normalised), else None."""
+    try:
+        p = Pose.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    values = (*p.position, *p.orientation)
+    if not all(math.isfinite(v) and abs(v) < 1e6 for v in values):
+        return None
+    n = math.sqrt(sum(c * c for c in p.orientation))
+    if n < 1e-6:
+        return None
+    return Pose(p.position, (p.orientation[0] / n, p.orientation[1] / n, p.orientation[2] / n, p.orientation[3] / n))
 
 
 class Trace:
@@ -82,6 +98,8 @@ class BridgeCore:
         self.menu_hidden = False
         self.placed: dict[str, PlacedPanel] = {}
         self.anchor_poses: dict[str, Pose] = {}  # runtime-located spatial anchors, by name (override the store)
+        self.hub_poses: dict[str, Pose] = {}  # "device:ID" / "area:ID" -> pose from the hub's stream
+        self._poses_replace = True  # the first poses message after a snapshot is the full set
         for p in scene.panels:
             self.placed[p.id] = PlacedPanel(p, layout_panel(p), Pose())
         self._edges = EdgeDetector()
@@ -111,6 +129,7 @@ class BridgeCore:
             if ev.kind == "snapshot":
                 self.states = {k: EntityState.from_stream(v) for k, v in ev.states.items()}
                 self._stale = None
+                self._poses_replace = True
                 self._errors.clear()
                 self.trace("snapshot", entities=len(self.states))
                 problem = self.snapshot_check(ev.states) if self.snapshot_check else None
@@ -131,6 +150,8 @@ class BridgeCore:
                 for eid in ev.removed:
                     self.states.pop(eid, None)
                     self._touch(*self._by_entity.get(eid, ()))
+            elif ev.kind == "poses":
+                self._apply_poses(ev.poses)
             elif ev.kind == "online":
                 self.online = True
                 self._stale = None
@@ -152,13 +173,31 @@ class BridgeCore:
                 self.trace("result", panel=intent.panel_id, control=intent.control, ok=ev.ok, error=ev.error)
 
     # ---- placement
+    def _apply_poses(self, poses: Mapping[str, Any]) -> None:
+        fresh = {} if self._poses_replace else dict(self.hub_poses)
+        self._poses_replace = False
+        for key, raw in poses.items():
+            if raw is None:
+                fresh.pop(key, None)
+                continue
+            pose = _valid_pose(raw)
+            if pose is None:  # a malformed pose costs that entry, not the bridge (the runtime rejects NaNs)
+                _LOG.warning("ignoring malformed pose for %s: %r", key, raw)
+                fresh.pop(key, None)
+            else:
+                fresh[key] = pose
+        if fresh != self.hub_poses:
+            self.hub_poses = fresh
+            self.trace("poses", poses={k: p.to_dict() for k, p in fresh.items()})
+            self.update_poses()
+
     def update_poses(self) -> None:
         for pid, pp in self.placed.items():
             if pid in {m.panel_id for m in self._movers.values()}:
                 continue  # a grabbed panel follows the hand instead
             pl = pp.panel.placement
             base = (self.anchor_poses.get(str(pl.ref)) if pl.relative_to == "anchor" else None) or reference_pose(
-                pp.panel, self.store
+                pp.panel, self.store, self.hub_poses
             )
             pp.pose = base.compose(local_pose(self.scene.name, pp.panel, self.store))
             pp.visible = not self.menu_hidden
@@ -219,7 +258,7 @@ class BridgeCore:
             pp.pose = mover.update(aim)
         pl = pp.panel.placement
         base = (self.anchor_poses.get(str(pl.ref)) if pl.relative_to == "anchor" else None) or reference_pose(
-            pp.panel, self.store
+            pp.panel, self.store, self.hub_poses
         )
         # persist the panel relative to its reference, so it stays put next run
         inv_pos = base.inverse_transform(pp.pose.position)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,14 +66,21 @@ def reference_key(panel: Panel) -> str:
     return "stage" if pl.relative_to == "stage" else f"{pl.relative_to}:{pl.ref}"
 
 
-def reference_pose(panel: Panel, store: PlacementStore) -> Pose:
-    """The reference frame's pose in stage space (without runtime anchors; the glue overrides anchors)."""
+def reference_pose(panel: Panel, store: PlacementStore, hub_poses: Mapping[str, Pose] | None = None) -> Pose:
+    """The reference frame's pose in stage space (without runtime anchors; the glue overrides anchors).
+
+    device/area: the placements file's entry if there is one (a local override, e.g. a calibration for this
+    headset), else the pose the hub's stream reported, else the stage origin."""
     pl = panel.placement
     if pl.relative_to == "stage":
         return Pose()
     if pl.relative_to == "anchor":
         return store.anchors.setdefault(str(pl.ref), Pose())
-    return store.references.get(reference_key(panel), Pose())
+    key = reference_key(panel)
+    override = store.references.get(key)
+    if override is not None:
+        return override
+    return (hub_poses or {}).get(key) or Pose()
 
 
 def local_pose(scene_name: str, panel: Panel, store: PlacementStore) -> Pose:

@@ -17,6 +17,7 @@ from typing import Any
 
 import xr
 
+from . import ext_anchors
 from .core import BridgeCore, HandInput, Trace
 from .geometry import Pose
 from .stream import AuthError, StreamThread
@@ -62,7 +63,10 @@ PROFILES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
 }
 PROFILE_EXTENSIONS = {"/interaction_profiles/ext/hand_interaction_ext": "XR_EXT_hand_interaction"}
-ANCHOR_EXTENSIONS = ("XR_EXT_spatial_anchor", "XR_MSFT_spatial_anchor", "XR_FB_spatial_entity")
+
+
+# what a runtime raises once it (or its service, or the headset) is gone
+LOST_ERRORS = (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError)
 
 
 class NoRuntimeError(Exception):
@@ -100,6 +104,37 @@ def _request_id(rid: Any) -> int:
     return int(getattr(rid, "value", rid))
 
 
+GRAPHICS_EXTENSIONS = {
+    "vulkan": ("XR_KHR_vulkan_enable",),
+    # the GL path is headless EGL: Monado's XR_MNDX_egl_enable binding on top of XR_KHR_opengl_enable
+    "opengl": ("XR_KHR_opengl_enable", "XR_MNDX_egl_enable"),
+}
+GRAPHICS_CHOICES = ("auto", "vulkan", "opengl")
+
+
+def choose_graphics(have: set[str], pref: str = "auto") -> str:
+    """Which graphics binding to use: Vulkan when offered (or asked for), else OpenGL through EGL."""
+    if pref not in GRAPHICS_CHOICES:
+        raise GraphicsUnsupportedError(f"unknown graphics API {pref!r} (one of {', '.join(GRAPHICS_CHOICES)})")
+    order = ("vulkan", "opengl") if pref == "auto" else (pref,)
+    for api in order:
+        if all(e in have for e in GRAPHICS_EXTENSIONS[api]):
+            return api
+    if pref == "vulkan":
+        raise GraphicsUnsupportedError("the runtime offers no Vulkan binding (XR_KHR_vulkan_enable)")
+    if pref == "opengl" and "XR_KHR_opengl_enable" not in have:
+        raise GraphicsUnsupportedError("the runtime offers no OpenGL binding (XR_KHR_opengl_enable)")
+    if "XR_KHR_opengl_enable" in have:
+        raise GraphicsUnsupportedError(
+            "the runtime offers OpenGL only through a window system (XR_KHR_opengl_enable without "
+            "XR_MNDX_egl_enable); this bridge renders through Vulkan or headless EGL"
+        )
+    raise GraphicsUnsupportedError(
+        "the runtime offers neither Vulkan (XR_KHR_vulkan_enable) nor OpenGL on EGL "
+        "(XR_KHR_opengl_enable + XR_MNDX_egl_enable)"
+    )
+
+
 def available_extensions() -> set[str]:
     try:
         props = xr.enumerate_instance_extension_properties()
@@ -122,6 +157,7 @@ class XrBridge:
         dump_dir: Path | None = None,
         max_frames: int | None = None,
         on_frame: Callable[[XrBridge], None] | None = None,
+        graphics: str = "auto",
     ) -> None:
         self.core = core
         self.stream = stream
@@ -143,56 +179,74 @@ class XrBridge:
         self._anchor_spaces: dict[str, Any] = {}
         self._anchor_requests: dict[int, str] = {}  # FB: async request id -> anchor name
         self._anchor_failed: set[str] = set()
+        self._ext_future: Any = None  # XR_EXT_spatial_anchor: the spatial context being created
+        self._ext_cfg: Any = None  # its capability config, kept alive while the runtime may read it
+        self._ext_context: Any = None
+        self._ext_entities: dict[str, tuple[int, Any]] = {}  # name -> (entity id, entity handle)
         self.chains: dict[str, Any] = {}
         self.quads: dict[str, xr.CompositionLayerQuad] = {}
         self._quad_pose: dict[str, Pose] = {}
         self._layer_ptrs: dict[str, Any] = {}
-        self.vk: Any = None
+        self.graphics_pref = graphics
+        self.graphics = ""
+        self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext
         self.instance: Any = None
         self.session: Any = None
 
     # ------------------------------------------------------------------ setup
     def create(self) -> None:
         have = available_extensions()
-        if "XR_KHR_vulkan_enable" not in have:
-            gl = "XR_KHR_opengl_enable" in have
-            raise GraphicsUnsupportedError(
-                "the runtime offers "
-                + ("only OpenGL" if gl else "no Vulkan")
-                + "; this bridge renders through Vulkan (XR_KHR_vulkan_enable)"
-            )
-        want = ["XR_KHR_vulkan_enable"]
+        self.graphics = choose_graphics(have, self.graphics_pref)
+        want = list(GRAPHICS_EXTENSIONS[self.graphics])
         want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
-        # spatial anchors: MSFT (synchronous) preferred, else FB (asynchronous); XR_EXT_spatial_anchor's
-        # spatial-entity framework is not implemented yet, so such runtimes get stage placement
+        # spatial anchors: the ratified XR_EXT_spatial_anchor first (if the system has the capability, checked
+        # once the system is known), else MSFT (synchronous), else FB (asynchronous); none: stage placement
+        ext_anchor = ext_anchors.offered(have)
+        if ext_anchor:
+            want += [e for e in ext_anchors.EXTENSIONS if e not in want]
         if "XR_MSFT_spatial_anchor" in have:
             self.anchor_kind = "msft"
             want.append("XR_MSFT_spatial_anchor")
         elif "XR_FB_spatial_entity" in have:
             self.anchor_kind = "fb"
             want.append("XR_FB_spatial_entity")
-        offered_anchor = [e for e in ANCHOR_EXTENSIONS if e in have]
-        if offered_anchor and self.anchor_kind is None:
-            _LOG.info("runtime offers %s, not implemented here; anchor panels use stage placement", offered_anchor)
         self.extensions = set(want)
-        self.instance = xr.create_instance(
-            xr.InstanceCreateInfo(
-                application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
-                enabled_extension_names=want,
+        try:
+            self.instance = xr.create_instance(
+                xr.InstanceCreateInfo(
+                    application_info=xr.ApplicationInfo(application_name="qilu-hub-xr", engine_name="qilu-hub"),
+                    enabled_extension_names=want,
+                )
             )
-        )
+        except (xr.RuntimeFailureError, xr.RuntimeUnavailableError, xr.InitializationFailedError) as e:
+            # e.g. an out-of-process runtime whose service is not running (Monado without monado-service)
+            raise NoRuntimeError(
+                f"the OpenXR runtime failed to start ({type(e).__name__}); if it runs as a service "
+                "(monado-service, SteamVR), start it first"
+            ) from None
         try:
             self.system = xr.get_system(self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
         except xr.FormFactorUnavailableError:
             raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
         props = xr.get_system_properties(self.instance, self.system)
-        self.trace("system", name=props.system_name.decode(), extensions=sorted(want), anchors=self.anchor_kind)
+        if ext_anchor:
+            try:
+                if ext_anchors.anchor_capable(self.instance, self.system):
+                    self.anchor_kind = "ext"
+            except xr.XrException as e:  # capability query failed: keep the fallback chosen above
+                _LOG.info("XR_EXT_spatial_entity capability query failed: %s", e)
         self._create_actions()
-        from .vkpanels import VkContext  # imported late: `vulkan` needs libvulkan at import time
-
-        self.vk = VkContext(self.instance, self.system, "qilu-hub-xr")
+        self.gfx = self._graphics_context()
+        self.trace(
+            "system",
+            name=props.system_name.decode(),
+            extensions=sorted(want),
+            anchors=self.anchor_kind,
+            graphics=self.graphics,
+            renderer=getattr(self.gfx, "renderer", None),
+        )
         self.session = xr.create_session(
-            self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.vk.binding())
+            self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.gfx.binding())
         )
         xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
         spaces = set(xr.enumerate_reference_spaces(self.session))
@@ -207,10 +261,20 @@ class XrBridge:
             for h in self.hand_paths
         ]
         fmts = list(xr.enumerate_swapchain_formats(self.session))
-        fmt = next((f for f in (43, 37) if f in fmts), None)
+        fmt = next((f for f in self.gfx.formats if f in fmts), None)
         if fmt is None:
             raise GraphicsUnsupportedError(f"no RGBA8 swapchain format among {fmts}")
         self.format = fmt
+
+    def _graphics_context(self) -> Any:
+        # imported late: `vulkan` needs libvulkan at import time, the GL path libEGL
+        if self.graphics == "opengl":
+            from .glpanels import GlContext
+
+            return GlContext(self.instance, self.system)
+        from .vkpanels import VkContext
+
+        return VkContext(self.instance, self.system, "qilu-hub-xr")
 
     def _create_actions(self) -> None:
         inst = self.instance
@@ -348,8 +412,74 @@ class XrBridge:
             out[i] = HandInput(aim, pressed)
         return out
 
+    def _update_ext_anchors(self, t: int) -> None:
+        """XR_EXT_spatial_anchor: context (async), anchors at their stored poses, poses from snapshots."""
+        names = [
+            str(pp.panel.placement.ref)
+            for pp in self.core.placed.values()
+            if pp.panel.placement.relative_to == "anchor"
+        ]
+        todo = [n for n in dict.fromkeys(names) if n not in self._ext_entities and n not in self._anchor_failed]
+        if self._ext_context is None:
+            if not todo:
+                return
+            try:
+                if self._ext_future is None:
+                    info, self._ext_cfg = ext_anchors.context_create_info()
+                    self._ext_future = xr.create_spatial_context_async_ext(self.session, info)
+                    return
+                if not ext_anchors.future_ready(self.instance, self._ext_future):
+                    return
+                done = xr.create_spatial_context_complete_ext(self.session, self._ext_future)
+                if int(getattr(done.future_result, "value", done.future_result)) < 0:
+                    raise xr.RuntimeFailureError()
+                self._ext_context = done.spatial_context
+            except xr.XrException as e:  # no context: every anchor panel keeps its stored stage pose
+                self._anchor_failed.update(todo)
+                self.trace("anchor_failed", anchor="*", error=f"spatial context: {e!r}")
+                return
+        moved = False
+        for name in todo:
+            stored = self.core.store.anchors.setdefault(name, Pose())
+            try:
+                eid, entity = xr.create_spatial_anchor_ext(
+                    self._ext_context,
+                    xr.SpatialAnchorCreateInfoEXT(base_space=self.base, time=t, pose=_posef(stored)),
+                )
+            except xr.XrException as e:
+                self._anchor_failed.add(name)
+                self.trace("anchor_failed", anchor=name, error=repr(e))
+                continue
+            self._ext_entities[name] = (int(getattr(eid, "value", eid)), entity)
+            self.core.anchor_poses[name] = stored
+            moved = True
+            self.core.store.save()
+        if self._ext_entities and (todo or self.core.frame % ext_anchors.LOCATE_EVERY_FRAMES == 0):
+            by_id = {eid: name for name, (eid, _) in self._ext_entities.items()}
+            snap = None
+            try:
+                snap = xr.create_spatial_update_snapshot_ext(
+                    self._ext_context,
+                    ext_anchors.snapshot_info([e for _, e in self._ext_entities.values()], self.base, t),
+                )
+                for eid, pose in ext_anchors.query_anchor_poses(snap).items():
+                    located = by_id.get(eid)
+                    if located is not None and self.core.anchor_poses.get(located) != pose:
+                        self.core.anchor_poses[located] = pose
+                        moved = True
+            except xr.XrException as e:  # a failed snapshot costs this update, not the session
+                self.trace("anchor_locate_failed", error=repr(e))
+            finally:
+                if snap is not None:
+                    xr.destroy_spatial_snapshot_ext(snap)
+        if moved:
+            self.core.update_poses()
+
     def _update_anchors(self, t: int) -> None:
         if self.anchor_kind is None:
+            return
+        if self.anchor_kind == "ext":
+            self._update_ext_anchors(t)
             return
         for pp in self.core.placed.values():
             pl = pp.panel.placement
@@ -395,8 +525,6 @@ class XrBridge:
             self.core.update_poses()
 
     def _upload(self, dirty: list[str]) -> tuple[float, float]:
-        from .vkpanels import PanelSwapchain
-
         t0 = time.perf_counter()
         pixels = {pid: self.core.render(pid) for pid in dirty}
         t1 = time.perf_counter()
@@ -405,11 +533,11 @@ class XrBridge:
             ch = self.chains.get(pid)
             if ch is None:
                 w, h = self.core.placed[pid].panel.pixel_size
-                ch = self.chains[pid] = PanelSwapchain(self.vk, self.session, w, h, self.format)
+                ch = self.chains[pid] = self.gfx.new_swapchain(self.session, w, h, self.format)
                 ch.create()
             cbs.append(ch.acquire(pixels[pid]))
             chains.append((pid, ch))
-        self.vk.submit_and_wait(cbs)
+        self.gfx.submit_and_wait(cbs)
         for pid, ch in chains:
             if self.dump_dir is not None:
                 self._dump(pid, ch)
@@ -449,6 +577,8 @@ class XrBridge:
             if self._quad_pose.get(pid) != pp.pose:  # building a Posef per panel per frame adds up at 100
                 q.pose = _posef(pp.pose)
                 self._quad_pose[pid] = pp.pose
+                if self.trace:
+                    self.trace("layer_pose", panel=pid, frame=self.core.frame, pose=pp.pose.to_dict())
             ptr = self._layer_ptrs.get(pid)
             if ptr is None:
                 ptr = self._layer_ptrs[pid] = ctypes.pointer(q)
@@ -508,7 +638,12 @@ class XrBridge:
                 self.trace("fatal", message=self.core.fatal[1])
                 self.exit_code = self.core.fatal[0]
                 self._exit_requested = True
-            self._poll_events()
+            try:
+                self._poll_events()
+            except LOST_ERRORS as e:  # e.g. the runtime's service died: every call now fails
+                self.trace("runtime_lost", error=type(e).__name__)
+                self.exit_code = EXIT_RUNTIME_LOST
+                self._lost = True
             if self._lost:
                 break
             if self.exit_code is not None and (
@@ -538,10 +673,11 @@ class XrBridge:
                 continue
             try:
                 self._frame()
-            except (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError) as e:
+            except LOST_ERRORS as e:
                 # the runtime or headset went away mid-frame; stop cleanly with the "runtime lost" code
                 self.trace("runtime_lost", error=type(e).__name__)
                 self.exit_code = EXIT_RUNTIME_LOST
+                self._lost = True
                 break
             frames += 1
         return EXIT_OK if self.exit_code is None else self.exit_code
@@ -549,23 +685,33 @@ class XrBridge:
     def destroy(self) -> None:
         if self.stream is not None:
             self.stream.stop()
-        if self.vk is not None:
-            import vulkan as vk
+        if self.gfx is not None:
+            self.gfx.wait_idle()
 
-            vk.vkDeviceWaitIdle(self.vk.device)
+        def quietly(fn: Callable[..., Any], *args: Any) -> None:
+            # after a runtime loss every handle is dead and each call fails; free what we can, keep going
+            try:
+                fn(*args)
+            except xr.XrException as e:
+                _LOG.debug("%s during teardown: %s", getattr(fn, "__name__", fn), e)
+
         for ch in self.chains.values():
-            ch.destroy()
+            quietly(ch.destroy)
         self.chains.clear()
         for s in self._anchor_spaces.values():
-            xr.destroy_space(s)
+            quietly(xr.destroy_space, s)
         for a in self._anchors.values():
-            xr.destroy_spatial_anchor_msft(a)
+            quietly(xr.destroy_spatial_anchor_msft, a)
+        for _, entity in self._ext_entities.values():
+            quietly(xr.destroy_spatial_entity_ext, entity)
+        if self._ext_context is not None:
+            quietly(xr.destroy_spatial_context_ext, self._ext_context)
         if self.session is not None:
-            xr.destroy_session(self.session)
-        if self.vk is not None:
-            self.vk.destroy()
+            quietly(xr.destroy_session, self.session)
+        if self.gfx is not None:
+            self.gfx.destroy()
         if self.instance is not None:
-            xr.destroy_instance(self.instance)
+            quietly(xr.destroy_instance, self.instance)
         self.core.store.save()
 
 

@@ -35,12 +35,13 @@ class CallError(Exception):
 
 @dataclass
 class StreamEvent:
-    kind: str  # snapshot | delta | online | offline | auth_failed | result
+    kind: str  # snapshot | delta | poses | online | offline | auth_failed | result
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     token: Any = None
     ok: bool = True
     error: str = ""
+    poses: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # "device:ID" / "area:ID" -> pose
 
 
 class StreamClient:
@@ -142,7 +143,8 @@ class StreamClient:
                     if msg is not None and msg.get("type") == "auth_invalid":
                         raise AuthError(str(msg.get("message", "invalid token")))
                     raise ConnectionError(f"unexpected reply to auth: {msg}")
-                sub: dict[str, Any] = {"type": "subscribe", "id": next(self._ids)}
+                # poses: device/area placement from the hub's device model (hubs without it ignore the key)
+                sub: dict[str, Any] = {"type": "subscribe", "id": next(self._ids), "poses": True}
                 if self.entities is not None:
                     sub["entities"] = self.entities
                 await self._send(sub)
@@ -170,6 +172,13 @@ class StreamClient:
             self.on_event(StreamEvent("online"))
         elif t == "delta":
             self.on_event(StreamEvent("delta", dict(m.get("states") or {}), list(m.get("removed") or [])))
+        elif t == "poses":
+            poses: dict[str, dict[str, Any] | None] = {}
+            for kind, prefix in (("devices", "device"), ("areas", "area")):
+                items = m.get(kind)
+                if isinstance(items, dict):
+                    poses.update({f"{prefix}:{k}": v if isinstance(v, dict) else None for k, v in items.items()})
+            self.on_event(StreamEvent("poses", poses=poses))
         elif t == "result":
             fut = self._pending.get(int(m.get("id", -1)))
             if fut is not None and not fut.done():

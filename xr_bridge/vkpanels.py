@@ -70,6 +70,15 @@ class VkContext:
         self.fence = vk.vkCreateFence(self.device, vk.VkFenceCreateInfo(), None)
         self.mem_props = vk.vkGetPhysicalDeviceMemoryProperties(self.phys)
 
+    formats = SRGB_FORMATS
+    renderer = "vulkan"
+
+    def new_swapchain(self, session: xr.Session, width: int, height: int, fmt: int) -> PanelSwapchain:
+        return PanelSwapchain(self, session, width, height, fmt)
+
+    def wait_idle(self) -> None:
+        vk.vkDeviceWaitIdle(self.device)
+
     def binding(self) -> xr.GraphicsBindingVulkanKHR:
         return xr.GraphicsBindingVulkanKHR(
             instance=self.xr_instance,

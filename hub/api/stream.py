@@ -24,10 +24,12 @@ from aiohttp import WSMsgType, web
 from ..bus import Event
 from ..capabilities import CommandError
 from ..context import Context
+from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
 from .keys import API_KEY
 from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_CONTROL, close_or_abort
+from .stream_poses import AREA, DEVICE, PoseKey, area_visible, current_poses, device_visible, pose_entry, poses_message
 from .ws_session import Framing, authenticate, serve
 
 if TYPE_CHECKING:
@@ -104,15 +106,20 @@ def _str_list(msg: Mapping[str, Any], key: str) -> frozenset[str] | None:
 
 
 class StreamSubscription:
-    __slots__ = ("_match", "areas", "capabilities", "entities", "id", "pending", "prefix")
+    __slots__ = ("_match", "areas", "capabilities", "entities", "id", "pending", "pending_poses", "poses", "prefix",
+                 "sent_poses")
 
     def __init__(self, sub_id: Any, entities: frozenset[str] | None, areas: frozenset[str] | None,
-                 capabilities: frozenset[str] | None) -> None:
+                 capabilities: frozenset[str] | None, poses: bool = False) -> None:
         self.id = sub_id
         self.entities = entities
         self.areas = areas
         self.capabilities = capabilities
         self.pending: dict[str, State | None] = {}
+        self.poses = poses
+        # poses as last queued to the client, so registry updates that leave a pose alone send nothing
+        self.sent_poses: dict[PoseKey, dict[str, Any] | None] = {}
+        self.pending_poses: dict[PoseKey, dict[str, Any] | None] = {}
         self._match: dict[str, bool] = {}
         self.prefix = pack("type") + pack("delta") + pack("id") + pack(sub_id) + pack("states")
 
@@ -190,6 +197,34 @@ class StreamConnection:
         for sub in self.subs.values():
             sub.invalidate()
 
+    def on_pose_change(self, kind: str, key: str) -> None:
+        """A device or area changed in the registry: queue its pose to subscriptions that asked for poses."""
+        hub = self.api.hub
+        if kind == DEVICE:
+            device = hub.devices.get(key)
+            visible = device is not None and device_visible(hub, self.principal, key)
+            entry = pose_entry(device.pose) if device is not None and visible else None
+        else:
+            area = hub.areas.get(key)
+            visible = area is not None and area_visible(hub, self.principal, key)
+            entry = pose_entry(area.pose) if area is not None and visible else None
+        pk = (kind, key)
+        for sub in self.subs.values():
+            if not sub.poses:
+                continue
+            if pk in sub.sent_poses and sub.sent_poses[pk] == entry and visible:
+                continue
+            if pk not in sub.sent_poses and not visible:
+                continue
+            if visible:
+                sub.sent_poses[pk] = entry
+            else:  # gone, or no longer visible to this token: say so once
+                sub.sent_poses.pop(pk, None)
+            sub.pending_poses[pk] = entry
+            self._dirty.add(sub.id)
+        if self._dirty:
+            self._wake()
+
     async def write_loop(self) -> None:
         ws = self.ws
         loop = asyncio.get_running_loop()
@@ -206,6 +241,9 @@ class StreamConnection:
             dirty, self._dirty = self._dirty, set()
             for sub_id in dirty:
                 sub = self.subs.get(sub_id)
+                if sub is not None and sub.pending_poses:
+                    poses, sub.pending_poses = sub.pending_poses, {}
+                    await ws.send_bytes(pack(poses_message(sub.id, poses)))
                 if sub is None or not sub.pending:
                     continue
                 pending, sub.pending = sub.pending, {}
@@ -273,14 +311,20 @@ class StreamConnection:
             raise CommandError("id_reuse", f"subscription {msg_id!r} already exists")
         if len(self.subs) >= MAX_SUBSCRIPTIONS:
             raise CommandError("not_allowed", f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        want_poses = msg.get("poses", False)
+        if not isinstance(want_poses, bool):
+            raise CommandError("invalid_format", "poses must be true or false")
         sub = StreamSubscription(msg_id, _str_list(msg, "entities"), _str_list(msg, "areas"),
-                                 _str_list(msg, "capabilities"))
+                                 _str_list(msg, "capabilities"), want_poses)
         api, principal = self.api, self.principal
         cache = api.state_bytes
         states = [s for s in api.hub.states.all() if sub.matches(api, principal, s.entity_id)]
         parts = [pack(s.entity_id) + cache.get(s) for s in states]
         self.send(b"\x83" + pack("type") + pack("snapshot") + pack("id") + pack(msg_id) + pack("states")
                   + _map_header(len(parts)) + b"".join(parts))
+        if want_poses:  # queued right behind the snapshot, before any delta or pose change
+            sub.sent_poses = current_poses(api.hub, principal)
+            self.send(pack(poses_message(msg_id, sub.sent_poses)))
         self.subs[msg_id] = sub  # registered with the snapshot queued: every later change arrives as a delta
 
     def _call(self, msg_id: Any, msg: dict[str, Any]) -> None:
@@ -327,18 +371,37 @@ class StreamFanout:
     def __init__(self, api: ApiServer) -> None:
         self._api = api
         self.connections: list[StreamConnection] = []
-        self._unlisten: Callable[[], None] | None = None
+        self._unlisten: list[Callable[[], None]] = []
 
     def add(self, conn: StreamConnection) -> None:
         self.connections = [*self.connections, conn]
-        if self._unlisten is None:
-            self._unlisten = self._api.hub.bus.listen(EVENT_STATE_CHANGED, self._on_event)
+        if not self._unlisten:
+            bus = self._api.hub.bus
+            self._unlisten = [
+                bus.listen(EVENT_STATE_CHANGED, self._on_event),
+                bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device),
+                bus.listen(EVENT_AREA_REGISTRY_UPDATED, self._on_area),
+            ]
 
     def remove(self, conn: StreamConnection) -> None:
         self.connections = [c for c in self.connections if c is not conn]
-        if not self.connections and self._unlisten is not None:
-            self._unlisten()
-            self._unlisten = None
+        if not self.connections:
+            for unlisten in self._unlisten:
+                unlisten()
+            self._unlisten = []
+
+    def _on_device(self, event: Event[Any]) -> None:
+        self._pose_changed(DEVICE, event.data.get("device_id"))
+
+    def _on_area(self, event: Event[Any]) -> None:
+        self._pose_changed(AREA, event.data.get("area_id"))
+
+    def _pose_changed(self, kind: str, key: Any) -> None:
+        if not isinstance(key, str):
+            return
+        for conn in self.connections:
+            if any(sub.poses for sub in conn.subs.values()):
+                conn.on_pose_change(kind, key)
 
     def _on_event(self, event: Event[Any]) -> None:
         data = event.data

@@ -36,6 +36,12 @@ def register(subparsers: Any) -> None:
         help="read every uploaded panel back from its swapchain and save it as PNG (debugging, tests)",
     )
     p.add_argument("--max-frames", type=int, help="exit cleanly after this many frames")
+    p.add_argument(
+        "--graphics",
+        choices=("auto", "vulkan", "opengl"),
+        default="auto",
+        help="graphics binding: Vulkan when the runtime offers it, else OpenGL on EGL (default: %(default)s)",
+    )
     p.set_defaults(func=handler)
 
 
@@ -103,7 +109,7 @@ def handler(args: argparse.Namespace) -> int:
         trace,
         snapshot_check=_snapshot_check(args.scene, text, args.name),
     )
-    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames)
+    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics)
     try:
         try:
             bridge.create()

@@ -61,6 +61,22 @@ async def test_areas_from_config_are_created(tmp_path: Path) -> None:
     await hub.async_stop()
 
 
+async def test_area_pose_from_config_reaches_the_registry(tmp_path: Path) -> None:
+    from hub.model import Pose
+
+    area = {"name": "Living Room", "pose": {"x": 2.0, "y": 0.0, "z": -1.5}}
+    hub = Hub(tmp_path, {"areas": [area]}, recorder=False)
+    await hub.async_start()
+    assert hub.areas.get("living_room").pose == Pose(2.0, 0.0, -1.5)  # type: ignore[union-attr]
+    await hub.async_stop()
+    # the file is the source: a changed pose replaces the stored one at the next start
+    area["pose"] = {"x": 0.0, "y": 0.0, "z": 0.0, "qx": 0.0, "qy": 1.0, "qz": 0.0, "qw": 0.0}
+    hub = Hub(tmp_path, {"areas": [area]}, recorder=False)
+    await hub.async_start()
+    assert hub.areas.get("living_room").pose == Pose(0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0)  # type: ignore[union-attr]
+    await hub.async_stop()
+
+
 async def test_request_stop_ends_run_until_stopped(tmp_path: Path) -> None:
     log: list[str] = []
     hub = Hub(tmp_path, {}, recorder=False)

@@ -1,7 +1,10 @@
 from pathlib import Path
 
+import pytest
+
 from hub.bus import EventBus
-from hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
+from hub.model import Pose
+from hub.registry import EVENT_AREA_REGISTRY_UPDATED, AreaRegistry, DeviceRegistry, EntityRegistry
 from hub.storage import RegistryStore
 
 
@@ -73,3 +76,17 @@ def test_ip_address_alone_does_not_merge(tmp_path: Path) -> None:
     b = devices.async_get_or_create(source="mdns", name="B", identifiers=[("x", "b")], connections=[("ip", "10.0.0.2")])
     assert a.id != b.id
     store.close()
+
+
+def test_area_pose_update_is_persisted_and_announced(tmp_path: Path) -> None:
+    store = RegistryStore(tmp_path / "registry.db")
+    bus = EventBus()
+    seen: list[dict[str, object]] = []
+    bus.listen(EVENT_AREA_REGISTRY_UPDATED, lambda e: seen.append(e.data))
+    areas = AreaRegistry(store, bus)
+    area = areas.async_get_or_create("Living room")
+    areas.async_update(area.id, pose=Pose(2.0, 0.0, -1.5))
+    assert seen[-1] == {"action": "update", "area_id": "living_room"}
+    assert AreaRegistry(store, bus).get("living_room").pose == Pose(2.0, 0.0, -1.5)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="cannot be changed"):
+        areas.async_update(area.id, id="elsewhere")

@@ -1,7 +1,7 @@
 """XR test fixtures: the headless Monado runtime (built by scripts/build-monado.sh) and helpers.
 
-The runtime is found through $QILU_MONADO_DIR or .cache/monado; if it is missing the fixture builds it
-(the script is idempotent) instead of skipping: CI must exercise the real runtime."""
+The runtime is found through $QILU_MONADO_DIR or .cache/monado; if it is missing or outdated the fixture
+builds it (the script is idempotent) instead of skipping: CI must exercise the real runtime."""
 
 from __future__ import annotations
 
@@ -29,14 +29,31 @@ def monado_dir() -> Path:
 @pytest.fixture(scope="session")
 def monado_env() -> dict[str, str]:
     d = monado_dir()
-    if not (d / "env.sh").exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "build-monado.sh"), str(d)], check=True)
+    # always ask the script: it returns at once when the cache is current, and rebuilds a cache made by an
+    # older version of the script (e.g. one without the OpenGL client or the service variant)
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-monado.sh"), str(d)], check=True)
     # evaluate env.sh in bash so the tests use exactly what users source
     out = subprocess.run(
         ["bash", "-c", f". {shlex.quote(str(d / 'env.sh'))} && env -0"], check=True, capture_output=True
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
     env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture
+def service_env(monado_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Env for the out-of-process Monado (build-service): the IPC client runtime, and a private
+    XDG_RUNTIME_DIR for the service's socket; $MONADO_SERVICE is the service binary."""
+    d = monado_dir()
+    out = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(d / 'env-service.sh'))} && env -0"], check=True, capture_output=True
+    ).stdout
+    env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
+    env["PYTHONPATH"] = str(ROOT)
+    run_dir = tmp_path / "xdg-run"
+    run_dir.mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(run_dir)
     return env
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from xr_bridge.devhub import DevHub, DevHubThread
-from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_RUNTIME, EXIT_SCENE
+from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_GRAPHICS, EXIT_NO_RUNTIME, EXIT_SCENE
 
 SCENE = """\
 version: 1
@@ -34,6 +34,19 @@ def test_missing_runtime_has_its_own_exit_code(monado_env: dict[str, str], bridg
     r = _run(bridge_cmd("ws://127.0.0.1:9/api/stream", "t", scene, tmp_path), env)
     assert r.returncode == EXIT_NO_RUNTIME, r.stderr
     assert "no OpenXR runtime found" in r.stderr
+
+
+def test_opengl_without_a_usable_egl_has_its_own_exit_code(
+    monado_env: dict[str, str], bridge_cmd: Any, tmp_path: Path
+) -> None:
+    """--graphics opengl on a machine whose EGL has no driver (glvnd pointed at no vendor): a clear message and
+    exit 6 after the runtime was reached, not a crash."""
+    scene = tmp_path / "s.yaml"
+    scene.write_text(SCENE)
+    env = dict(monado_env, __EGL_VENDOR_LIBRARY_FILENAMES=str(tmp_path / "no-vendor.json"))
+    r = _run(bridge_cmd("ws://127.0.0.1:9/api/stream", "t", scene, tmp_path, "--graphics", "opengl"), env)
+    assert r.returncode == EXIT_NO_GRAPHICS, r.stderr[-2000:]
+    assert "OpenGL path: eglGetDisplay failed" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_invalid_scene_is_refused_with_file_and_line(

@@ -2,6 +2,7 @@
 
 Scene loaded, session focused, panels submitted; a select pressed through Monado's REMOTE driver toggles a
 light through the hub's stream, and the panel image read back from its swapchain shows the new state.
+Runs once with Vulkan and once with OpenGL (EGL).
 Also: hub loss -> "offline" panels -> reconnect; clean exit through STOPPING/IDLE/EXITING."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from hub.scenes import parse_scene_text
@@ -20,7 +22,7 @@ from tests.xr.xrhelpers import TraceReader
 from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.geometry import Pose
 from xr_bridge.layout import layout_panel
-from xr_bridge.render import ON
+from xr_bridge.render import ON, TITLE_BG
 from xr_bridge.runtime import PROFILES
 
 SCENE = """\
@@ -52,7 +54,11 @@ def _submitted(panel: str, **want: Any) -> Any:
     return pred
 
 
-def test_select_on_panel_toggles_light_and_panel_shows_it(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("graphics", ["auto", "opengl"])
+def test_select_on_panel_toggles_light_and_panel_shows_it(
+    remote_env: Any, bridge_cmd: Any, tmp_path: Path, graphics: str
+) -> None:
+    """auto picks Vulkan on Monado; opengl binds the session through EGL (llvmpipe) instead."""
     env, remote_port = remote_env
     hub = DevHub("secret", ["light.living_room"], {"sensor.temperature": 21})
     ht = DevHubThread(hub)
@@ -67,12 +73,19 @@ def test_select_on_panel_toggles_light_and_panel_shows_it(remote_env: Any, bridg
         tmp_path,
         "--dump-dir",
         str(tmp_path / "dump"),
+        "--graphics",
+        graphics,
     )
     with (tmp_path / "stderr.log").open("wb") as err:
         proc = subprocess.Popen(cmd, env=env, stderr=err)
     tr = TraceReader(tmp_path / "trace.jsonl", proc)
     ht2 = None
     try:
+        system = tr.wait(lambda e: e["ev"] == "system", "instance and graphics created")
+        assert system["graphics"] == ("vulkan" if graphics == "auto" else "opengl")
+        if graphics == "opengl":
+            assert {"XR_KHR_opengl_enable", "XR_MNDX_egl_enable"} <= set(system["extensions"])
+            assert "XR_KHR_vulkan_enable" not in system["extensions"]
         tr.wait(lambda e: e["ev"] == "session_state" and e["state"] == "FOCUSED", "session FOCUSED")
         bound = tr.wait(lambda e: e["ev"] == "bindings", "bindings suggested")
         assert set(bound["profiles"]) == set(PROFILES)  # every binding path is valid (the runtime checks them)
@@ -107,6 +120,9 @@ def test_select_on_panel_toggles_light_and_panel_shows_it(remote_env: Any, bridg
         lay = layout_panel(panel)
         x0, y0, x1, y1 = lay.controls[0]
         assert img.getpixel(((x0 + x1) // 2, (y0 + y1) // 2)) == ON
+        _, ty0, tx1, ty1 = lay.title  # upright: the title bar is at the top (GL stores rows bottom-up)
+        assert img.getpixel((tx1 - 3, (ty0 + ty1) // 2)) == TITLE_BG
+        assert img.getpixel((tx1 - 3, img.height - 1 - (ty0 + ty1) // 2)) != TITLE_BG
         # shown in the first frame after the new state came back: no extra frame of lag inside the bridge
         state_ev = tr.wait(lambda e: e["ev"] == "state" and e["value"] == "on", "state event", mark)
         assert tr.index(state_ev) < tr.index(shown) and state_ev["frame"] == shown["frame"]

@@ -124,3 +124,65 @@ def test_select_switches_a_real_hub_light(remote_env: Any, bridge_cmd: Any, tmp_
             proc.kill()
             proc.wait()
         ht.stop()
+
+
+def test_panels_follow_device_and_area_poses_from_the_hub(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    """Device- and area-relative panels are placed from the poses the hub streams, and move when they change
+    in the hub's registries (here over the OpenGL binding)."""
+    from hub.model import Pose as HubPose
+
+    env, _ = remote_env
+    ht = HubThread(tmp_path / "config")
+    url = ht.start()
+
+    def on_hub(fn: Any) -> Any:
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), ht.loop).result(10)
+
+    entity = ht.hub.entities.get(LIGHT)
+    assert entity is not None and entity.device_id
+    dev = entity.device_id
+    on_hub(lambda: ht.hub.devices.async_update(dev, pose=HubPose(1.0, 1.0, -2.0)))
+    scene_path = tmp_path / "scene.yaml"
+    scene_path.write_text(
+        SCENE.replace("id: room", "id: lamp").replace(
+            "{relative_to: stage, offset: [0.0, 1.3, -1.0]}",
+            f"{{relative_to: device, ref: {dev}, offset: [0, 0.4, 0]}}",
+        )
+        + "      - id: wall\n"
+        "        placement: {relative_to: area, ref: living_room, offset: [0.0, 1.5, 0.0]}\n"
+        "        controls:\n"
+        f"          - {{type: toggle, entity: {LIGHT}}}\n"
+    )
+    with (tmp_path / "stderr.log").open("wb") as err:
+        proc = subprocess.Popen(
+            bridge_cmd(url, ht.token, scene_path, tmp_path, "--graphics", "opengl"), env=env, stderr=err
+        )
+    tr = TraceReader(tmp_path / "trace.jsonl", proc)
+
+    def at(panel: str, x: float, y: float, z: float) -> Any:
+        def pred(e: dict[str, Any]) -> bool:
+            if e["ev"] != "layer_pose" or e["panel"] != panel:
+                return False
+            p = e["pose"]
+            return all(abs(p[k] - v) < 1e-6 for k, v in (("x", x), ("y", y), ("z", z)))
+
+        return pred
+
+    try:
+        tr.wait(at("lamp", 1.0, 1.4, -2.0), "lamp panel submitted 0.4 m above the light's device pose")
+        tr.wait(at("wall", 0.0, 1.5, 0.0), "area panel at the stage origin while the area has no pose")
+        mark = len(tr.events)
+        on_hub(lambda: ht.hub.areas.async_update("living_room", pose=HubPose(3.0, 0.0, -1.0)))
+        tr.wait(at("wall", 3.0, 1.5, -1.0), "area panel moved with the area's new frame", mark)
+        on_hub(lambda: ht.hub.devices.async_update(dev, pose=HubPose(-1.0, 0.5, -1.0)))
+        tr.wait(at("lamp", -1.0, 0.9, -1.0), "lamp panel moved with the device", mark)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ht.stop()

@@ -3,7 +3,8 @@
 Run it with ``qilu-hub firmware-test --host H``; see docs/appliance-profile.md.
 """
 
-from .kit import ConformanceKit, plans_for
+from .checks import plans_for
+from .kit import ConformanceKit
 from .results import CheckResult, Report
 
 __all__ = ["CheckResult", "ConformanceKit", "Report", "plans_for"]

@@ -153,6 +153,10 @@ class KitBase:
         """(id, title, check) in the order they run."""
         raise NotImplementedError
 
+    async def run(self) -> Report:
+        """Run every check (with the transport's setup and teardown around them); the report."""
+        raise NotImplementedError
+
     async def run_checks(self) -> None:
         plan = self.checks()
         for check_id, title, fn in plan:

@@ -3,11 +3,15 @@ conforms, and each broken firmware variant fails exactly its check, for its reas
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
 
 from drivers.qoap.ble_simulator import QoapBleSimulator
-from firmware_tests import Report
-from firmware_tests.ble import BleConformanceKit
+from firmware_tests import BleConformanceKit, Report
 from tests.testbeds import bluez as bluez_bed
 
 ADDRESS = "C0:0A:00:00:00:42"
@@ -59,3 +63,54 @@ async def test_broken_variant_fails_exactly_its_check(bluez: bluez_bed.MockBluez
     if variant == "lax":  # what a lax firmware gets away with over IP too: every refusal is checked
         assert {d.split(":")[0] for d in failed.details} == {"unknown entity", "unknown command", "unknown argument",
                                                               "wrong argument type"}
+
+
+async def firmware_test(*args: str) -> tuple[int, str, str]:
+    """``qilu-hub firmware-test`` in its own process, as a maker runs it (the mock's bus is in the environment)."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "hub", "firmware-test", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(("variant", "code", "words"), [("ok", 0, "CONFORMS: 10 passed"),
+                                                        ("no_oversize", 1, "DOES NOT CONFORM: 9 passed, 1 failed")])
+async def test_cli_checks_a_ble_appliance(bluez: bluez_bed.MockBluez, tmp_path: Path, variant: str, code: int,
+                                          words: str) -> None:
+    await bluez.add_adapter("hci1")
+    sim = QoapBleSimulator(ADDRESS, adapter="hci1", variant=variant, advert_interval=0.2)  # type: ignore[arg-type]
+    await sim.start()
+    try:
+        junit, page = tmp_path / "ble.xml", tmp_path / "ble.html"
+        rc, out, err = await firmware_test("--ble", ADDRESS.lower(), "--adapter", "hci1", "--bound", "1",
+                                           "--junit", str(junit), "--report", str(page))
+    finally:
+        await sim.stop()
+    assert rc == code, out + err
+    assert words in out and f"BLE {ADDRESS} via hci1" in out
+    assert "[1/10] PASS ble.advertised" in err and "[10/10]" in err  # progress while it runs
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "10" and suite.get("failures") == str(code)
+    if code:
+        failure = suite.find("testcase[@name='framing.oversize']/failure")
+        assert failure is not None and "invalid_format" in (failure.get("message") or "")
+    assert page.read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--ble", "C0:0A:00:00:00:42", "--host", "127.0.0.1"], "not allowed with argument"),
+    (["--ble", "not-an-address"], "is not a Bluetooth address"),
+    (["--ble", "C0:0A:00:00:00:42", "--port", "80"], "--port applies to --host only"),
+    (["--host", "127.0.0.1", "--adapter", "hci0"], "apply to --ble only"),
+])
+async def test_cli_refuses_bad_arguments(args: list[str], words: str) -> None:
+    rc, _, err = await firmware_test(*args)
+    assert rc == 2 and words in err
+
+
+async def test_absent_appliance_fails_the_advert_and_skips_the_rest(bluez: bluez_bed.MockBluez) -> None:
+    await bluez.add_adapter("hci0")
+    report = await BleConformanceKit(ADDRESS, scan_timeout=0.5).run()
+    assert report.results[0].status == "fail" and "was not heard on hci0 within 0.5 s" in report.results[0].message
+    assert [r.status for r in report.results[1:]] == ["skip"] * 9

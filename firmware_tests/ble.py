@@ -199,7 +199,12 @@ class BleConformanceKit(KitBase):
     def _ble(self) -> BleLink:
         if self.ble is None:
             raise Skip("no GATT connection to the appliance")
+        if self.ble.dropped:
+            raise Skip("the appliance dropped the link in an earlier check")
         return self.ble
+
+    def _link(self) -> BleLink:
+        return self._ble()
 
     # -- transport checks -------------------------------------------------------------------
     async def check_advertised(self, result: CheckResult) -> None:
@@ -404,8 +409,10 @@ class BleConformanceKit(KitBase):
     async def check_reconnect(self, result: CheckResult) -> None:
         self._need("description.valid")
         assert self.description is not None
-        old = self._ble()
-        await old.client.disconnect()
+        if self.ble is None:
+            raise Skip("no GATT connection to the appliance")
+        if self.ble.client.is_connected:  # else the appliance dropped it: a reconnect is due all the same
+            await self.ble.client.disconnect()
         self.ble = self.link = None
         started = time.monotonic()
         try:

@@ -13,7 +13,8 @@ notifies instead of indicating); ``bad_description`` (an entity with an unknown 
 ``silent`` (never notifies state changes); ``lax`` (answers ok to commands it should refuse);
 ``no_reassembly`` (takes every written frame as a whole message); ``no_oversize`` (drops an overlong
 message without a word); ``no_resubscribe`` (ignores the first re-enable of state notifications after
-they were disabled); ``no_reconnect`` (refuses connections after the first one ends).
+they were disabled); ``no_reconnect`` (refuses connections after the first one ends); ``crashy``
+(a command that is not msgpack resets it: the link drops and no result comes).
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ _CONNECT_ONCE = ("if getattr(self, 'qoap_gone', False):\n"
 _DISCONNECT_ONCE = "self.qoap_gone = True; " + _LINK % ("False", "False")
 
 BleVariant = Literal["ok", "bad_advert", "bad_props", "bad_description", "silent", "lax", "no_reassembly",
-                     "no_oversize", "no_resubscribe", "no_reconnect"]
+                     "no_oversize", "no_resubscribe", "no_reconnect", "crashy"]
 BLE_VARIANTS: tuple[BleVariant, ...] = ("ok", "bad_advert", "bad_props", "bad_description", "silent", "lax",
-                                        "no_reassembly", "no_oversize", "no_resubscribe", "no_reconnect")
+                                        "no_reassembly", "no_oversize", "no_resubscribe", "no_reconnect", "crashy")
 
 
 class SmartLock(Appliance):
@@ -311,6 +312,10 @@ class QoapBleSimulator:
         try:
             request = msgpack.unpackb(payload)
         except ValueError as err:
+            if self.variant == "crashy":
+                with contextlib.suppress(Exception):
+                    await self.drop_link()
+                return
             result: dict[str, Any] = {"type": "result", "id": None, "ok": False,
                                       "error": {"code": "invalid_format", "message": f"not msgpack: {err}"}}
         else:

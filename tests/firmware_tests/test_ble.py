@@ -60,6 +60,7 @@ async def test_broken_variant_fails_exactly_its_check(bluez: bluez_bed.MockBluez
     failed = report.failed[0]
     assert words in failed.message, report.text()
     assert not report.ok and "DOES NOT CONFORM" in report.text()
+    assert all(r.status == "pass" for r in report.results[:report.results.index(failed)])
     if variant == "lax":  # what a lax firmware gets away with over IP too: every refusal is checked
         assert {d.split(":")[0] for d in failed.details} == {"unknown entity", "unknown command", "unknown argument",
                                                               "wrong argument type"}
@@ -107,6 +108,18 @@ async def test_cli_checks_a_ble_appliance(bluez: bluez_bed.MockBluez, tmp_path: 
 async def test_cli_refuses_bad_arguments(args: list[str], words: str) -> None:
     rc, _, err = await firmware_test(*args)
     assert rc == 2 and words in err
+
+
+async def test_appliance_that_crashes_on_bad_input_fails_that_check_and_is_reconnected(
+        bluez: bluez_bed.MockBluez) -> None:
+    report, _ = await run_kit(bluez, "crashy")
+    assert [r.id for r in report.failed] == ["bad_input.rejected"], report.text()
+    assert "dropped the link after not msgpack" in report.failed[0].message
+    for check in ("framing.fragmented", "framing.oversize", "notify.resubscribe"):
+        skipped = report.get(check)
+        assert skipped is not None and skipped.status == "skip" and "dropped the link" in skipped.message
+    reconnect = report.get("link.reconnect")
+    assert reconnect is not None and reconnect.status == "pass", report.text()  # a crash is survivable
 
 
 async def test_absent_appliance_fails_the_advert_and_skips_the_rest(bluez: bluez_bed.MockBluez) -> None:

@@ -1,4 +1,4 @@
-"""``qilu-hub firmware-test``: run the QOAP conformance kit against a device or simulator."""
+"""``qilu-hub firmware-test``: run the QOAP conformance kit against a device or simulator, over IP or BLE."""
 
 from __future__ import annotations
 

@@ -144,12 +144,11 @@ class BleLink:
                 return result
         return None
 
-    async def command(self, key: str, command: str, args: dict[str, Any],
-                      frame_size: int | None = None) -> dict[str, Any]:
+    async def command(self, key: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
         request_id = self.new_id()
         payload = msgpack.packb({"id": request_id, "entity": key, "command": command, "args": args})
         self.forget_results()
-        await self.write_frames(encode_frames(payload, frame_size or self.frame_size))
+        await self.write_frames(encode_frames(payload, self.frame_size))
         result = await self.wait_result(request_id, self.bound)
         if result is None:
             why = f"no result indication for id {request_id} within {self.bound:g} s"

@@ -1,4 +1,5 @@
-"""The QOAP conformance kit: checks a device (or simulator) against the Qilu Open Appliance Profile 1.x.
+"""The QOAP conformance kit, IP flavour: checks a device (or simulator) against the Qilu Open Appliance
+Profile 1.x over mDNS, HTTP and WebSocket. The checks shared with the BLE flavour live in checks.py.
 
 Checks run in order; a check whose prerequisite failed is skipped, with the reason.
 Every wait is bounded (``bound`` seconds for notifications), so a silent device fails
@@ -160,7 +161,11 @@ class ConformanceKit(KitBase):
     async def _get(self, path: str) -> Any:
         return await self._ip().get(path)
 
+    def _link(self) -> IpLink:
+        return self._ip()
+
     def _ip(self) -> IpLink:
+        """The link for the current port (made afresh once mDNS has told the port)."""
         assert self.session is not None
         if self.port is None:
             raise Skip("no port: not advertised and none given")
@@ -180,10 +185,6 @@ class ConformanceKit(KitBase):
         if props.get("caps") != profile.caps_summary(description):
             result.details.append(f"TXT caps {props.get('caps')!r} differs from the description's "
                                   f"{profile.caps_summary(description)!r}")
-
-    async def check_description(self, result: CheckResult) -> None:
-        self._ip()
-        await super().check_description(result)
 
     async def _ws(self, fmt: str = "json") -> aiohttp.ClientWebSocketResponse:
         assert self.session is not None

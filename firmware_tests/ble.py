@@ -215,7 +215,11 @@ class BleConformanceKit(KitBase):
                 found.set()
 
         scanner = BleakScanner(heard, scanning_mode="active", bluez={"adapter": self.adapter})
-        await scanner.start()
+        try:
+            await scanner.start()
+        except Exception as err:  # no system bus, no BlueZ, no such adapter, adapter off: say where to look
+            raise Fail(f"cannot scan on {self.adapter} ({type(err).__name__}: {err}); is bluetoothd running, "
+                       f"the adapter present and powered (bluetoothctl list; bluetoothctl power on)?") from None
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(found.wait(), self.scan_timeout)

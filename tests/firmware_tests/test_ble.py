@@ -128,3 +128,11 @@ async def test_absent_appliance_fails_the_advert_and_skips_the_rest(bluez: bluez
     report = await BleConformanceKit(ADDRESS, scan_timeout=0.5).run()
     assert report.results[0].status == "fail" and "was not heard on hci0 within 0.5 s" in report.results[0].message
     assert [r.status for r in report.results[1:]] == ["skip"] * 9
+
+
+async def test_missing_adapter_is_reported_as_such(bluez: bluez_bed.MockBluez) -> None:
+    await bluez.add_adapter("hci0")
+    report = await BleConformanceKit(ADDRESS, adapter="hci7", scan_timeout=0.5).run()
+    advert = report.results[0]
+    assert advert.status == "fail" and advert.message.startswith("cannot scan on hci7"), advert.message
+    assert "bluetoothctl" in advert.message

@@ -6,6 +6,15 @@ run there: ``ReadValue`` returns the next frame of the characteristic's current 
 ``WriteValue`` on the command characteristic emits a ``Written`` signal that this object (in the
 caller's process) turns into a command, and notifications are ``PropertiesChanged`` on ``Value``,
 as BlueZ sends them.
+
+Variants (deliberately broken firmware; the BLE conformance kit must fail each on exactly one check):
+``ok``; ``bad_advert`` (service data cut to 4 bytes); ``bad_props`` (the command characteristic
+notifies instead of indicating); ``bad_description`` (an entity with an unknown capability);
+``silent`` (never notifies state changes); ``lax`` (answers ok to commands it should refuse);
+``no_reassembly`` (takes every written frame as a whole message); ``no_oversize`` (drops an overlong
+message without a word); ``no_resubscribe`` (ignores the first re-enable of state notifications after
+they were disabled); ``no_reconnect`` (refuses connections after the first one ends); ``crashy``
+(a command that is not msgpack resets it: the link drops and no result comes).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 from dbus_fast import BusType, Message, MessageType, Variant
@@ -24,7 +33,7 @@ from hub.capabilities import CommandError
 
 from . import profile
 from .ble import id_hash
-from .framing import MAX_READ_FRAME, Reassembler, encode_frames
+from .framing import MAX_FRAMES, MAX_READ_FRAME, Reassembler, encode_frames
 from .simulator import Appliance, SimEntity
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +58,21 @@ _WRITE = f"self.EmitSignal('{SIM_IF}', 'Written', 'ay', [args[0]])"
 _NOTIFY = "self.UpdateProperties('org.bluez.GattCharacteristic1', {'Notifying': dbus.Boolean(%s)})"
 _LINK = ("self.UpdateProperties('org.bluez.Device1', "
          "{'Connected': dbus.Boolean(%s), 'ServicesResolved': dbus.Boolean(%s)})")
+# no_resubscribe: the firmware loses the first re-enable of its notifications after a disable.
+_STOP_ONCE = "self.qoap_stopped = True; " + _NOTIFY % "False"
+_START_ONCE = ("if getattr(self, 'qoap_stopped', False):\n    self.qoap_stopped = False\n"
+               "else:\n    " + _NOTIFY % "True")
+# no_reconnect: once a connection ended, the appliance never accepts another.
+_CONNECT_ONCE = ("if getattr(self, 'qoap_gone', False):\n"
+                 "    raise dbus.exceptions.DBusException('Connection refused (111)',"
+                 " name='org.bluez.Error.Failed')\n"
+                 + _LINK % ("True", "True"))
+_DISCONNECT_ONCE = "self.qoap_gone = True; " + _LINK % ("False", "False")
+
+BleVariant = Literal["ok", "bad_advert", "bad_props", "bad_description", "silent", "lax", "no_reassembly",
+                     "no_oversize", "no_resubscribe", "no_reconnect", "crashy"]
+BLE_VARIANTS: tuple[BleVariant, ...] = ("ok", "bad_advert", "bad_props", "bad_description", "silent", "lax",
+                                        "no_reassembly", "no_oversize", "no_resubscribe", "no_reconnect", "crashy")
 
 
 class SmartLock(Appliance):
@@ -76,7 +100,10 @@ class QoapBleSimulator:
     """One QOAP BLE appliance on the mock BlueZ's ``adapter``, at ``address``."""
 
     def __init__(self, address: str, adapter: str = "hci0", *, serial: int = 1, frame_size: int = 244,
-                 advert_interval: float | None = 0.5) -> None:
+                 advert_interval: float | None = 0.5, variant: BleVariant = "ok") -> None:
+        if variant not in BLE_VARIANTS:
+            raise ValueError(f"unknown variant {variant!r} (known: {', '.join(BLE_VARIANTS)})")
+        self.variant = variant
         self.appliance = SmartLock()
         self.address = address.upper()
         self.adapter_path = f"/org/bluez/{adapter}"
@@ -100,14 +127,17 @@ class QoapBleSimulator:
     # -- the protocol ---------------------------------------------------------------------
     def service_data(self) -> bytes:
         major, minor = (int(p) for p in profile.PROFILE_VERSION.split("."))
-        return bytes([major, minor]) + bytes.fromhex(id_hash(self.device_id))
+        data = bytes([major, minor]) + bytes.fromhex(id_hash(self.device_id))
+        return data[:4] if self.variant == "bad_advert" else data
 
     def description(self) -> dict[str, Any]:
         return {
             "profile": {"name": profile.PROFILE_NAME, "version": profile.PROFILE_VERSION},
             "device": {"id": self.device_id, "name": self.name, "manufacturer": "Qilu Appliances",
                        "model": self.appliance.model, "sw_version": "0.9.1"},
-            "entities": [e.describe() for e in self.appliance.entities.values()],
+            "entities": [e.describe() for e in self.appliance.entities.values()]
+            + ([{"key": "bolt", "name": "Bolt", "capabilities": ["teleport"]}]
+               if self.variant == "bad_description" else []),
         }
 
     def state(self) -> dict[str, Any]:
@@ -128,6 +158,9 @@ class QoapBleSimulator:
             clean = caps.validate_command(caps.merged_commands(entity.capabilities), command, payload.get("args", {}))
             self.appliance.command(entity.key, command, clean)
         except CommandError as err:
+            if self.variant == "lax" and isinstance(payload, dict):
+                return {"type": "result", "id": request_id, "ok": True, "state": self.state()["entities"].get(
+                    payload.get("entity"), {"state": None, "attributes": {}})}
             return {"type": "result", "id": request_id, "ok": False,
                     "error": {"code": err.code, "message": err.message}}
         return {"type": "result", "id": request_id, "ok": True, "state": entity.snapshot()}
@@ -183,21 +216,25 @@ class QoapBleSimulator:
             "Trusted": Variant("b", False), "Blocked": Variant("b", False), "RSSI": Variant("n", -58),
             "UUIDs": Variant("as", [uuid]), "ManufacturerData": Variant("a{qv}", {}),
             "ServiceData": Variant("a{sv}", {uuid: Variant("ay", self.service_data())}),
-        }, [("Connect", "", "", _LINK % ("True", "True")), ("Disconnect", "", "", _LINK % ("False", "False")),
+        }, [("Connect", "", "", _CONNECT_ONCE if self.variant == "no_reconnect" else _LINK % ("True", "True")),
+            ("Disconnect", "", "",
+             _DISCONNECT_ONCE if self.variant == "no_reconnect" else _LINK % ("False", "False")),
             ("Pair", "", "", ""), ("ConnectProfile", "s", "", ""), ("DisconnectProfile", "s", "", "")])
         await self._add(self.service, SVC_IF, {"UUID": Variant("s", uuid), "Primary": Variant("b", True),
                                                "Device": Variant("o", self.path), "Handle": Variant("q", 0x10)}, [])
         flags = {profile.BLE_DESCRIPTION_CHAR_UUID: ["read"], profile.BLE_STATE_CHAR_UUID: ["read", "notify"],
-                 profile.BLE_COMMAND_CHAR_UUID: ["write", "indicate"]}
+                 profile.BLE_COMMAND_CHAR_UUID: ["write", "notify" if self.variant == "bad_props" else "indicate"]}
         for char_uuid, path in self.chars.items():
             write = _WRITE if char_uuid == profile.BLE_COMMAND_CHAR_UUID else ""
+            forgetful = self.variant == "no_resubscribe" and char_uuid == profile.BLE_STATE_CHAR_UUID
+            start, stop = (_START_ONCE, _STOP_ONCE) if forgetful else (_NOTIFY % "True", _NOTIFY % "False")
             await self._add(path, CHR_IF, {
                 "UUID": Variant("s", char_uuid), "Service": Variant("o", self.service),
                 "Flags": Variant("as", flags[char_uuid]), "Value": Variant("ay", b""),
                 "Notifying": Variant("b", False), "Handle": Variant("q", int(path[-4:], 16)),
                 "MTU": Variant("q", self.frame_size + 3),
             }, [("ReadValue", "a{sv}", "ay", _READ), ("WriteValue", "aya{sv}", "", write),
-                ("StartNotify", "", "", _NOTIFY % "True"), ("StopNotify", "", "", _NOTIFY % "False"),
+                ("StartNotify", "", "", start), ("StopNotify", "", "", stop),
                 ("QoapSetFrames", "aay", "", _SET_FRAMES)])
         await self._set_frames(profile.BLE_DESCRIPTION_CHAR_UUID, self.description())
         await self._set_frames(profile.BLE_STATE_CHAR_UUID, self.state())
@@ -239,21 +276,46 @@ class QoapBleSimulator:
         await self._call(self.chars[char_uuid], CHR_IF, "QoapSetFrames", "aay", [frames])
 
     async def _notify(self, char_uuid: str, message: Any) -> None:
+        if self.variant == "no_resubscribe" and not await self._notifying(char_uuid):
+            return  # a real peripheral sends nothing while the client's CCCD is off
         for frame in encode_frames(msgpack.packb(message), self.frame_size):
             await self._call(self.chars[char_uuid], MOCK, "UpdateProperties", "sa{sv}",
                              [CHR_IF, {"Value": Variant("ay", frame)}])
 
+    async def _notifying(self, char_uuid: str) -> bool:
+        reply = await self._call(self.chars[char_uuid], "org.freedesktop.DBus.Properties", "Get", "ss",
+                                 [CHR_IF, "Notifying"])
+        return bool(reply[0].value)
+
     def _on_message(self, message: Message) -> bool:
         if message.member == "Written" and message.interface == SIM_IF:
-            payload = self._writes.feed(bytes(message.body[0]))
+            frame = bytes(message.body[0])
+            if self.variant == "no_reassembly":
+                payload: bytes | None = frame[1:]
+            elif frame and frame[0] == MAX_FRAMES - 1 and self.variant != "no_oversize":
+                # Frame 127 without the last bit: the message cannot end within the framing's limit (§7.2).
+                self._writes = Reassembler()
+                asyncio.get_running_loop().create_task(self._refuse("message longer than 128 frames"))
+                return False
+            else:
+                payload = self._writes.feed(frame)
             if payload is not None:
                 asyncio.get_running_loop().create_task(self._handle_command(payload))
         return False
+
+    async def _refuse(self, why: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._notify(profile.BLE_COMMAND_CHAR_UUID, {"type": "result", "id": None, "ok": False,
+                                                                "error": {"code": "invalid_format", "message": why}})
 
     async def _handle_command(self, payload: bytes) -> None:
         try:
             request = msgpack.unpackb(payload)
         except ValueError as err:
+            if self.variant == "crashy":
+                with contextlib.suppress(Exception):
+                    await self.drop_link()
+                return
             result: dict[str, Any] = {"type": "result", "id": None, "ok": False,
                                       "error": {"code": "invalid_format", "message": f"not msgpack: {err}"}}
         else:
@@ -269,6 +331,8 @@ class QoapBleSimulator:
         """Notify every changed entity (§5 ``state`` messages) and refresh the readable state."""
         changed, self.appliance.changed = self.appliance.changed, []
         for key in dict.fromkeys(changed):
+            if self.variant == "silent":
+                break
             await self._notify(profile.BLE_STATE_CHAR_UUID,
                                {"type": "state", "entity": key, **self.appliance.entities[key].snapshot()})
         if changed:

@@ -1,19 +1,26 @@
-"""``qilu-hub firmware-test``: run the QOAP conformance kit against a device or simulator."""
+"""``qilu-hub firmware-test``: run the QOAP conformance kit against a device or simulator, over IP or BLE."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from pathlib import Path
 
+_BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("firmware-test", help="check an appliance against the open appliance profile")
-    parser.add_argument("--host", required=True, help="the appliance's IPv4 address")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--host", help="an IP appliance's IPv4 address")
+    target.add_argument("--ble", metavar="ADDRESS", help="a BLE appliance's Bluetooth address (AA:BB:CC:DD:EE:FF)")
+    parser.add_argument("--adapter", default=None, help="BLE only: the BlueZ adapter to use (default hci0)")
+    parser.add_argument("--scan-timeout", type=float, default=None,
+                        help="BLE only: seconds to wait for the appliance's advertisement (default 10)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: from its mDNS advertisement)")
     parser.add_argument("--profile", default="qoap", help="profile to check (default: qoap, i.e. 1.0)")
     parser.add_argument("--bound", type=float, default=2.0, help="seconds allowed for a notification (default 2)")
@@ -24,20 +31,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_firmware_test(args: argparse.Namespace) -> int:
+    from firmware_tests.checks import KitBase
     from firmware_tests.kit import ConformanceKit
     from firmware_tests.results import CheckResult
 
     def progress(done: int, total: int, result: CheckResult) -> None:
         print(f"[{done}/{total}] {result.status.upper():4} {result.id}: {result.message}", file=sys.stderr, flush=True)
 
+    kit: KitBase
     try:
-        kit = ConformanceKit(args.host, args.port, profile_name=args.profile, bound=args.bound,
-                             mdns_timeout=args.mdns_timeout, progress=progress)
+        if args.ble is not None:
+            if args.port is not None:
+                raise ValueError("--port applies to --host only")
+            if not _BLE_ADDRESS.match(args.ble):
+                raise ValueError(f"--ble {args.ble!r} is not a Bluetooth address like AA:BB:CC:DD:EE:FF")
+            from firmware_tests.ble import BleConformanceKit
+
+            kit = BleConformanceKit(args.ble, adapter=args.adapter or "hci0", profile_name=args.profile,
+                                    bound=args.bound, scan_timeout=args.scan_timeout or 10.0, progress=progress)
+            what = f"BLE appliance {args.ble.upper()} via {args.adapter or 'hci0'}"
+        else:
+            if args.adapter is not None or args.scan_timeout is not None:
+                raise ValueError("--adapter and --scan-timeout apply to --ble only")
+            kit = ConformanceKit(args.host, args.port, profile_name=args.profile, bound=args.bound,
+                                 mdns_timeout=args.mdns_timeout, progress=progress)
+            what = f"{args.host}{f':{args.port}' if args.port else ''}"
     except ValueError as err:
         print(f"qilu-hub firmware-test: {err}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Checking {args.host}{f':{args.port}' if args.port else ''} against profile {args.profile} ...",
-          file=sys.stderr, flush=True)
+    print(f"Checking {what} against profile {args.profile} ...", file=sys.stderr, flush=True)
     report = asyncio.run(kit.run())
     print(report.text())
     if args.junit is not None:

@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model and write it as ONNX")
     _data_args(train)
     train.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
+    train.add_argument("--forest", default="default", help="named forest configuration, 'default' or "
+                       "'leaf20_48trees' (the one nested selection picks on Kasteren; see docs/recognition.md)")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
     train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
@@ -82,8 +84,12 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
+    from hub.recognition.training import FOREST_CONFIGS, build_matrix, fit, fit_decoder, to_onnx
 
+    if args.forest not in FOREST_CONFIGS:
+        print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
+              file=sys.stderr)
+        return 2
     try:
         dataset = _load(args)
     except (DatasetError, OSError) as exc:
@@ -92,7 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
     matrix = build_matrix(dataset, spec, progress=not args.no_progress)
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
-    config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
+    base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
+    config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":

@@ -87,6 +87,15 @@ class TrainConfig:
     balance: float = 1.0
 
 
+# The forest configurations nested selection chooses between on a home's own data (bench/recognition.py);
+# ``qilu-hub model train --forest NAME`` trains the one it picks.  More trees with larger leaves trade
+# time-slice accuracy (long idle stretches) for class-average accuracy (short activities).
+FOREST_CONFIGS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    "leaf20_48trees": TrainConfig(n_estimators=48, min_samples_leaf=20),
+}
+
+
 def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> Any:
     """A class-balanced random forest: balanced weights keep rare scenes (a shower) from being drowned by
     long ones (sleep, away), which is what the class-average accuracy measures."""

@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
     train.add_argument("--per-device", action="store_true",
                        help="add a per-device feature block (this home's devices only; the model will not transfer)")
+    train.add_argument("--class-bias", action="store_true",
+                       help="learn per-class decision offsets by 7-fold cross-validation over days and embed them")
+    train.add_argument("--bias-target", type=float, nargs=2, metavar=("TIMESLICE", "CLASS"),
+                       help="with --class-bias: maximise the smaller margin over these two accuracies "
+                            "(default: the mean of the two accuracies)")
     train.add_argument("--decoder", action="store_true",
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
     train.set_defaults(func=cmd_train)
@@ -82,9 +87,20 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.training import FOREST_CONFIGS, build_matrix, fit, fit_decoder, to_onnx
+    from hub.recognition.training import (
+        FOREST_CONFIGS,
+        build_matrix,
+        fit,
+        fit_class_bias,
+        fit_decoder,
+        margin_objective,
+        out_of_fold,
+        to_onnx,
+    )
 
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -106,11 +122,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
     labels = [str(c) for c in model.classes_]
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
-    blob = to_onnx(model, spec, provenance, decoder)
+    bias = None
+    if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
+        everything = np.ones(len(matrix.y), dtype=bool)
+        held_out = out_of_fold(matrix, config, everything, min(7, len(np.unique(matrix.days))))
+        if args.bias_target:
+            bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels), margin_objective(*args.bias_target))
+        else:
+            bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
+    blob = to_onnx(model, spec, provenance, decoder, bias)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
     print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None}))
+                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+                      "class_bias": bias.to_dict()["offsets"] if bias is not None else None}))
     return 0
 
 

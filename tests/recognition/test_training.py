@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from hub.recognition.datasets import Dataset
 from hub.recognition.features import DEFAULT_SPEC
@@ -16,7 +17,9 @@ from hub.recognition.training import (
     build_matrix,
     confusion_png,
     day_blocks,
+    fit_class_bias,
     leave_one_day_out,
+    margin_objective,
     metrics,
     nested_leave_one_day_out,
 )
@@ -108,3 +111,43 @@ def test_build_matrix_lookahead_appends_the_future_block(sim_dataset: Dataset) -
     np.testing.assert_array_equal(both.X[:, : DEFAULT_SPEC.n_features], plain.X)
     future = extract_lookahead(sim_dataset.events, sim_dataset.slices(DEFAULT_SPEC))
     np.testing.assert_array_equal(both.X[:, DEFAULT_SPEC.n_features :], future)
+
+
+def test_fit_class_bias_recovers_an_under_scored_class() -> None:
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+    y = rng.choice(labels, size=600, p=[0.6, 0.2, 0.2])
+    onehot = (y[:, None] == np.array(labels)).astype(float)
+    proba = 0.5 * onehot + 0.5 * rng.dirichlet(np.ones(3), size=len(y))
+    proba[:, 1] *= 0.3  # a classifier that systematically under-scores "b"
+    proba /= proba.sum(axis=1, keepdims=True)
+    before = metrics(y, np.asarray(labels)[proba.argmax(axis=1)], labels)
+    bias, score = fit_class_bias(proba, y, labels)
+    after = metrics(y, np.asarray(labels)[bias.apply(proba).argmax(axis=1)], labels)
+    assert bias.offsets[1] > max(bias.offsets[0], bias.offsets[2])
+    assert after["per_class_accuracy"]["b"] > before["per_class_accuracy"]["b"] + 0.2
+    assert score == pytest.approx((after["timeslice_accuracy"] + after["class_accuracy"]) / 2)
+
+
+def test_fit_class_bias_keeps_zero_without_a_gain_and_margin_objective() -> None:
+    labels = ["a", "b"]
+    y = np.array(["a", "b", "a", "b"])
+    perfect = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    bias, score = fit_class_bias(perfect, y, labels)
+    assert bias.offsets.tolist() == [0.0, 0.0] and score == 1.0
+    assert margin_objective(0.9, 0.5)(0.95, 0.7) == pytest.approx(0.05)  # the smaller margin counts
+    with pytest.raises(ValueError):
+        fit_class_bias(perfect, y, ["b", "a"])
+
+
+def test_nested_with_class_bias_applies_each_blocks_offsets() -> None:
+    matrix = _toy_matrix()
+    outer = {name: leave_one_day_out(matrix, cfg, progress=False) for name, cfg in CONFIGS.items()}
+    result = nested_leave_one_day_out(matrix, CONFIGS, outer, n_blocks=4, progress=False,
+                                      class_bias=True, objective=margin_objective(0.5, 0.5))
+    assert len(result.biases) == 4
+    for block, offsets in zip(day_blocks(matrix.days, 4), result.biases, strict=True):
+        sel = np.isin(matrix.days, block)
+        name = result.chosen[block[0]]
+        expected = outer[name][1][sel] * np.exp(offsets)
+        np.testing.assert_allclose(result.proba[sel], expected / expected.sum(axis=1, keepdims=True))

@@ -94,7 +94,6 @@ class TrainConfig:
 FOREST_CONFIGS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     "leaf20_48trees": TrainConfig(n_estimators=48, min_samples_leaf=20),
-    "deep_leaf10_64trees": TrainConfig(n_estimators=64, max_depth=None, min_samples_leaf=10),
 }
 
 

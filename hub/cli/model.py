@@ -19,11 +19,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model and write it as ONNX")
     _data_args(train)
     train.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
+    train.add_argument("--forest", default="default", help="named forest configuration, 'default' or "
+                       "'leaf20_48trees' (the one nested selection picks on Kasteren; see docs/recognition.md)")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
     train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
     train.add_argument("--per-device", action="store_true",
                        help="add a per-device feature block (this home's devices only; the model will not transfer)")
+    train.add_argument("--class-bias", action="store_true",
+                       help="learn per-class decision offsets by 7-fold cross-validation over days and embed them")
+    train.add_argument("--bias-target", type=float, nargs=2, metavar=("TIMESLICE", "CLASS"),
+                       help="with --class-bias: maximise the smaller margin over these two accuracies "
+                            "(default: the mean of the two accuracies)")
     train.add_argument("--decoder", action="store_true",
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
     train.set_defaults(func=cmd_train)
@@ -80,10 +87,25 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
+    from hub.recognition.training import (
+        FOREST_CONFIGS,
+        build_matrix,
+        fit,
+        fit_class_bias,
+        fit_decoder,
+        margin_objective,
+        out_of_fold,
+        to_onnx,
+    )
 
+    if args.forest not in FOREST_CONFIGS:
+        print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
+              file=sys.stderr)
+        return 2
     try:
         dataset = _load(args)
     except (DatasetError, OSError) as exc:
@@ -92,18 +114,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
     matrix = build_matrix(dataset, spec, progress=not args.no_progress)
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
-    config = replace(TrainConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
+    base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
+    config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
     labels = [str(c) for c in model.classes_]
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
-    blob = to_onnx(model, spec, provenance, decoder)
+    bias = None
+    if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
+        everything = np.ones(len(matrix.y), dtype=bool)
+        held_out = out_of_fold(matrix, config, everything, min(7, len(np.unique(matrix.days))))
+        if args.bias_target:
+            bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels), margin_objective(*args.bias_target))
+        else:
+            bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
+    blob = to_onnx(model, spec, provenance, decoder, bias)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
     print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None}))
+                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+                      "class_bias": bias.to_dict()["offsets"] if bias is not None else None}))
     return 0
 
 

@@ -6,6 +6,7 @@ the optional ``train`` extra.
 
 from .component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
 from .datasets import Dataset, DatasetError, Interval, load_casas, load_kasteren, load_recorder_export
+from .decision import ClassBias, ClassBiasError
 from .decoder import DecoderError, HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec, extract_windows
 from .labels import Label, LabelError, LabelStore
@@ -21,6 +22,8 @@ __all__ = [
     "EVENT_SCENE_RECOGNIZED",
     "KASTEREN_SENSORS",
     "SCENES",
+    "ClassBias",
+    "ClassBiasError",
     "Dataset",
     "DatasetError",
     "DecoderError",

@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass, field
 
 PREFIX = "qilu."
-KEYS = ("labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra", "decoder")
+KEYS = (
+    "labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra", "decoder", "class_bias"
+)
 
 
 class ModelMetadataError(ValueError):
@@ -26,6 +28,8 @@ class ModelMetadata:
     extra: dict[str, str] = field(default_factory=dict)
     # Optional temporal decoder parameters (``decoder.HmmFilter.to_dict``); empty when the model has none.
     decoder: dict[str, object] = field(default_factory=dict)
+    # Optional per-class decision offsets (``decision.ClassBias.to_dict``); empty when the model has none.
+    class_bias: dict[str, object] = field(default_factory=dict)
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -38,6 +42,8 @@ class ModelMetadata:
         }
         if self.decoder:
             props[PREFIX + "decoder"] = json.dumps(self.decoder, sort_keys=True)
+        if self.class_bias:
+            props[PREFIX + "class_bias"] = json.dumps(self.class_bias, sort_keys=True)
         return props
 
     @classmethod
@@ -52,6 +58,7 @@ class ModelMetadata:
             importances = json.loads(props.get(PREFIX + "importances", "[]"))
             extra = json.loads(props.get(PREFIX + "extra", "{}"))
             decoder = json.loads(props.get(PREFIX + "decoder", "{}"))
+            class_bias = json.loads(props.get(PREFIX + "class_bias", "{}"))
         except (ValueError, TypeError) as exc:
             raise ModelMetadataError(f"model metadata is not valid: {exc}") from exc
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
@@ -60,6 +67,8 @@ class ModelMetadata:
             raise ModelMetadataError("model metadata 'feature_spec' must be an object")
         if not isinstance(decoder, dict):
             raise ModelMetadataError("model metadata 'decoder' must be an object")
+        if not isinstance(class_bias, dict):
+            raise ModelMetadataError("model metadata 'class_bias' must be an object")
         return cls(
             labels=labels,
             spec_version=props[PREFIX + "feature_spec_version"],
@@ -68,4 +77,5 @@ class ModelMetadata:
             importances=[float(v) for v in importances],
             extra={str(k): str(v) for k, v in dict(extra).items()},
             decoder=decoder,
+            class_bias=class_bias,
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .decision import ClassBias, ClassBiasError
 from .decoder import DecoderError, HmmFilter
 from .features import FeatureSpec
 from .metadata import ModelMetadata, ModelMetadataError
@@ -52,6 +53,7 @@ class SceneModel:
         outputs = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
         # skl2onnx classifiers emit (label, probabilities); we only need the probability tensor.
         self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+        self.class_bias = ClassBias.from_dict(dict(metadata.class_bias)) if metadata.class_bias else None
 
     def new_decoder(self) -> HmmFilter | None:
         """A fresh temporal decoder from the model's metadata, or None when the model carries none."""
@@ -98,11 +100,13 @@ class SceneModel:
         shape = session.get_inputs()[0].shape
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != spec.n_features):
             raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {spec.n_features}")
-        model = cls(session, meta, spec, str(p))
         try:
+            model = cls(session, meta, spec, str(p))
             decoder = model.new_decoder()
-        except DecoderError as exc:
+        except (DecoderError, ClassBiasError) as exc:
             raise ModelLoadError(f"scene model {p}: {exc}") from exc
+        if model.class_bias is not None and model.class_bias.labels != meta.labels:
+            raise ModelLoadError(f"scene model {p}: class-bias labels differ from {meta.labels}")
         if decoder is not None and decoder.labels != meta.labels:
             raise ModelLoadError(f"scene model {p}: decoder labels {decoder.labels} differ from {meta.labels}")
         return model
@@ -112,7 +116,8 @@ class SceneModel:
         if x.ndim == 1:
             x = x[None, :]
         result = self._session.run([self._output], {self._input: x})  # type: ignore[attr-defined]
-        return np.asarray(result[0], dtype=np.float64)
+        proba = np.asarray(result[0], dtype=np.float64)
+        return self.class_bias.apply(proba) if self.class_bias is not None else proba
 
     def predict(self, features: np.ndarray) -> Prediction:
         probs = self.predict_proba(features)[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from .datasets import Dataset
+from .decision import ClassBias
 from .decoder import HmmFilter
 from .features import DEFAULT_SPEC, FeatureSpec, day_key, extract_windows
+from .lookahead import extract_lookahead
 from .metadata import ModelMetadata
 
 TRAIN_EXTRA_HINT = "training needs the optional extra: pip install 'qilu-hub[train]'"
@@ -55,13 +57,18 @@ def build_matrix(
     spec: FeatureSpec = DEFAULT_SPEC,
     label_map: Callable[[str], str] | None = None,
     progress: bool = False,
+    lookahead: bool = False,
 ) -> Matrix:
+    """``lookahead=True`` appends ``lookahead.extract_lookahead`` columns: offline evaluation only, a model
+    trained on them cannot run live."""
     times = dataset.slices(spec)
 
     def bar(rows: Iterable[tuple[int, float]]) -> Iterable[tuple[int, float]]:
         return _progress(rows, f"features ({dataset.name})", len(times), progress)
 
     X = extract_windows(dataset.events, times, spec, UTC, wrap=bar)
+    if lookahead:
+        X = np.hstack([X, extract_lookahead(dataset.events, times, spec, UTC)])
     labels = dataset.labels_at(times, spec)
     if label_map is not None:
         labels = [label_map(lbl) for lbl in labels]
@@ -73,12 +80,21 @@ def build_matrix(
 class TrainConfig:
     # Sized so the default model stays well under 1 MB as ONNX.
     n_estimators: int = 24
-    max_depth: int = 10
+    max_depth: int | None = 10  # None: grow until min_samples_leaf stops it
     min_samples_leaf: int = 5
     seed: int = 0
     n_jobs: int = 2
     # Class weights are (balanced weight) ** balance: 1 = fully balanced, 0 = none.
     balance: float = 1.0
+
+
+# The forest configurations nested selection chooses between on a home's own data (bench/recognition.py);
+# ``qilu-hub model train --forest NAME`` trains the one it picks.  More trees with larger leaves trade
+# time-slice accuracy (long idle stretches) for class-average accuracy (short activities).
+FOREST_CONFIGS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    "leaf20_48trees": TrainConfig(n_estimators=48, min_samples_leaf=20),
+}
 
 
 def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> Any:
@@ -126,7 +142,11 @@ def decode_out_of_fold(
 
 
 def to_onnx(
-    model: Any, spec: FeatureSpec, extra: dict[str, str] | None = None, decoder: HmmFilter | None = None
+    model: Any,
+    spec: FeatureSpec,
+    extra: dict[str, str] | None = None,
+    decoder: HmmFilter | None = None,
+    class_bias: ClassBias | None = None,
 ) -> bytes:
     """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``."""
     _require_training_deps()
@@ -148,6 +168,7 @@ def to_onnx(
         importances=[round(float(v), 6) for v in importances] if importances is not None else [],
         extra=extra or {},
         decoder=decoder.to_dict() if decoder is not None else {},
+        class_bias=class_bias.to_dict() if class_bias is not None else {},
     )
     for key, value in meta.to_props().items():
         prop = onx.metadata_props.add()
@@ -227,6 +248,150 @@ def leave_one_day_out(
         cols = [column[str(c)] for c in model.classes_]
         proba[np.ix_(test, cols)] = model.predict_proba(matrix.X[test])
     return labels, proba
+
+
+Objective = Callable[[float, float], float]  # (time-slice accuracy, class accuracy) -> score, higher is better
+
+
+def margin_objective(timeslice_ref: float, class_ref: float) -> Objective:
+    """Score = the smaller of the two margins over a reference (e.g. a published model): maximising it
+    seeks an operating point that beats the reference on both measures, not one at the other's expense."""
+    return lambda ts, ca: min(ts - timeslice_ref, ca - class_ref)
+
+
+def _mean_objective(ts: float, ca: float) -> float:
+    return (ts + ca) / 2
+
+
+def _accuracies(y: np.ndarray, proba: np.ndarray, labels: Sequence[str], offsets: np.ndarray) -> tuple[float, float]:
+    """Time-slice and class accuracy of argmax(log p + offsets), vectorised (called thousands of times)."""
+    with np.errstate(divide="ignore"):
+        pred = (np.log(proba) + offsets).argmax(axis=1)
+    truth = np.searchsorted(np.asarray(labels), y) if len(y) else np.zeros(0, dtype=np.int64)
+    hit = pred == truth
+    present = np.unique(truth)
+    per_class = [hit[truth == c].mean() for c in present]
+    return float(hit.mean()), float(np.mean(per_class)) if per_class else 0.0
+
+
+BIAS_GRID = tuple(np.round(np.arange(-2.0, 2.0001, 0.25), 2))
+
+
+def fit_class_bias(
+    proba: np.ndarray,
+    y: np.ndarray,
+    labels: Sequence[str],
+    objective: Objective = _mean_objective,
+    grid: Sequence[float] = BIAS_GRID,
+    sweeps: int = 3,
+) -> tuple[ClassBias, float]:
+    """Per-class log-offsets maximising ``objective`` on held-out probabilities, by coordinate ascent
+    from zero over ``grid`` (``labels`` sorted, as ``leave_one_day_out`` returns them).  Returns the
+    bias and its score; zero offsets win ties, so without a gain nothing changes."""
+    if list(labels) != sorted(labels):
+        raise ValueError("labels must be sorted")
+    offsets = np.zeros(len(labels))
+    best = objective(*_accuracies(y, proba, labels, offsets))
+    for _ in range(sweeps):
+        improved = False
+        for c in range(len(labels)):
+            for g in grid:
+                trial = offsets.copy()
+                trial[c] = g
+                score = objective(*_accuracies(y, proba, labels, trial))
+                if score > best + 1e-12:
+                    best, offsets, improved = score, trial, True
+        if not improved:
+            break
+    return ClassBias(labels, offsets), best
+
+
+def day_blocks(days: np.ndarray, n_blocks: int = 4) -> list[list[str]]:
+    """Days dealt round-robin into ``n_blocks`` groups (every block spans the whole recording)."""
+    ordered = [str(d) for d in np.unique(days)]
+    return [ordered[i::n_blocks] for i in range(n_blocks)]
+
+
+def out_of_fold(matrix: Matrix, config: TrainConfig, use: np.ndarray, folds: int) -> np.ndarray:
+    """Probabilities for the rows in ``use``, each day predicted by a model trained on the other folds of
+    ``use`` only (days dealt round-robin into ``folds``); rows outside ``use`` stay zero."""
+    labels = sorted(map(str, np.unique(matrix.y)))
+    column = {c: i for i, c in enumerate(labels)}
+    proba = np.zeros((len(matrix.y), len(labels)))
+    for held in day_blocks(matrix.days[use], folds):
+        test = np.isin(matrix.days, held) & use
+        train = use & ~test
+        model = fit(matrix.X[train], matrix.y[train], config)
+        cols = np.array([column[str(c)] for c in model.classes_], dtype=np.int64)
+        proba[np.ix_(test, cols)] = model.predict_proba(matrix.X[test])
+    return proba
+
+
+@dataclass
+class NestedResult:
+    """Out-of-fold probabilities whose configuration was chosen without the day they predict."""
+
+    labels: list[str]
+    proba: np.ndarray
+    chosen: dict[str, str]  # test day -> configuration name
+    inner_scores: list[dict[str, float]]  # per block: configuration name -> inner selection score
+    biases: list[list[float]] = field(default_factory=list)  # per block: the chosen class-bias offsets
+
+
+def nested_leave_one_day_out(
+    matrix: Matrix,
+    configs: dict[str, TrainConfig],
+    outer: dict[str, tuple[list[str], np.ndarray]] | None = None,
+    n_blocks: int = 4,
+    progress: bool = True,
+    *,
+    inner_folds: int = 3,
+    class_bias: bool = False,
+    objective: Objective | None = None,
+) -> NestedResult:
+    """Leave-one-day-out where the configuration (and, with ``class_bias``, the decision offsets) for
+    each test day is chosen by cross-validation that never sees that day.
+
+    Days are dealt into ``n_blocks`` blocks.  For a test day in block b, each configuration is scored by
+    ``inner_folds``-fold cross-validation over the days of the *other* blocks only (``objective`` of the
+    pooled inner predictions, default the mean of the two accuracies; with ``class_bias`` the offsets are
+    fitted on those same inner predictions first).  The winner's leave-one-day-out prediction for the day
+    (a model trained on all other days, as in the plain protocol) is the nested prediction.  ``outer``
+    may pass already computed ``leave_one_day_out`` results per configuration name.
+    """
+    score_of = objective or _mean_objective
+    labels = sorted(map(str, np.unique(matrix.y)))
+    outer = dict(outer or {})
+    for name, config in configs.items():
+        if name not in outer:
+            outer[name] = leave_one_day_out(matrix, config, progress)
+        if outer[name][0] != labels:
+            raise ValueError(f"outer result for {name!r} has labels {outer[name][0]}, expected {labels}")
+    blocks = day_blocks(matrix.days, n_blocks)
+    proba = np.zeros((len(matrix.y), len(labels)))
+    chosen: dict[str, str] = {}
+    inner_scores: list[dict[str, float]] = []
+    biases: list[list[float]] = []
+    for block in _progress(blocks, "nested selection", len(blocks), progress):
+        scored = ~np.isin(matrix.days, block)
+        scores: dict[str, float] = {}
+        fitted: dict[str, ClassBias] = {}
+        for name, config in configs.items():
+            inner = out_of_fold(matrix, config, scored, inner_folds)[scored]
+            if class_bias:
+                fitted[name], scores[name] = fit_class_bias(inner, matrix.y[scored], labels, score_of)
+            else:
+                scores[name] = score_of(*_accuracies(matrix.y[scored], inner, labels, np.zeros(len(labels))))
+            scores[name] = round(scores[name], 6)
+        best = max(configs, key=lambda n: scores[n])  # ties: the first listed
+        inner_scores.append(scores)
+        bias = fitted.get(best)
+        biases.append(bias.offsets.tolist() if bias is not None else [0.0] * len(labels))
+        for day in block:
+            sel = matrix.days == day
+            proba[sel] = bias.apply(outer[best][1][sel]) if bias is not None else outer[best][1][sel]
+            chosen[day] = best
+    return NestedResult(labels, proba, chosen, inner_scores, biases)
 
 
 def save_metrics(result: dict[str, Any], path: str | Path) -> None:

@@ -23,3 +23,15 @@ def test_missing_and_invalid() -> None:
     props["qilu.labels"] = "{oops"
     with pytest.raises(ModelMetadataError):
         ModelMetadata.from_props(props)
+
+
+def test_class_bias_round_trip_and_absent_by_default() -> None:
+    bias = {"kind": "class-bias", "labels": ["a", "b"], "offsets": [0.5, -0.25]}
+    meta = ModelMetadata(["a", "b"], "v", {}, 60.0, class_bias=bias)
+    props = meta.to_props()
+    assert "qilu.class_bias" in props
+    assert ModelMetadata.from_props(props).class_bias == bias
+    assert "qilu.class_bias" not in ModelMetadata(["a"], "v", {}, 60.0).to_props()
+    props["qilu.class_bias"] = "[1, 2]"
+    with pytest.raises(ModelMetadataError, match="class_bias"):
+        ModelMetadata.from_props(props)

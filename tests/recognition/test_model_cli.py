@@ -35,6 +35,28 @@ def test_train_on_kasteren_format(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "prepare breakfast" in SceneModel.load(out, DEFAULT_SPEC).labels
 
 
+def test_forest_preset_with_explicit_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_kasteren(tmp_path)
+    out = tmp_path / "k.onnx"
+    assert main(["model", "train", "--source", "kasteren", "--data", str(data), "--forest", "leaf20_48trees",
+                 "--trees", "3", "--per-device", "--out", str(out), "--no-progress"]) == 0
+    config = SceneModel.load(out, DEFAULT_SPEC).metadata.extra["config"]
+    assert "n_estimators=3" in config and "min_samples_leaf=20" in config  # preset, then --trees on top
+    assert main(["model", "train", "--source", "kasteren", "--data", str(data), "--forest", "huge",
+                 "--out", str(out)]) == 2
+    assert "unknown --forest 'huge'" in capsys.readouterr().err
+
+
+def test_class_bias_is_learnt_and_embedded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "b.onnx"
+    assert main(["model", "train", "--days", "3", "--homes", "1", "--trees", "4", "--class-bias",
+                 "--bias-target", "0.5", "0.5", "--out", str(out), "--no-progress"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    scene = SceneModel.load(out, DEFAULT_SPEC)
+    assert scene.class_bias is not None and scene.class_bias.labels == scene.labels
+    assert info["class_bias"] == [round(v, 6) for v in scene.class_bias.offsets.tolist()]
+
+
 def test_errors_are_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["model", "train", "--source", "kasteren", "--data", str(tmp_path), "--out",
                  str(tmp_path / "x.onnx")]) == 1

@@ -97,3 +97,36 @@ def test_model_with_broken_decoder_refused(tmp_path: Path, trained: tuple[Any, P
     onnx.save(proto, str(path))
     with pytest.raises(ModelLoadError, match="decoder labels"):
         SceneModel.load(path, DEFAULT_SPEC)
+
+
+def test_class_bias_is_applied_by_the_runtime(tmp_path: Path, trained: tuple[Any, Path], sim_dataset: Any) -> None:
+    from hub.recognition.decision import ClassBias
+    from hub.recognition.training import build_matrix, to_onnx
+
+    model = trained[0]
+    labels = [str(c) for c in model.classes_]
+    offsets = np.linspace(-1.0, 1.0, len(labels))
+    path = tmp_path / "biased.onnx"
+    path.write_bytes(to_onnx(model, DEFAULT_SPEC, class_bias=ClassBias(labels, offsets)))
+    scene = SceneModel.load(path, DEFAULT_SPEC)
+    X = build_matrix(sim_dataset).X[::97]
+    expected = model.predict_proba(X) * np.exp(offsets)
+    np.testing.assert_allclose(scene.predict_proba(X), expected / expected.sum(axis=1, keepdims=True), atol=1e-4)
+    assert scene.predict(X[0]).label == labels[int(expected[0].argmax())]
+
+
+def test_model_with_broken_class_bias_refused(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    import onnx
+
+    proto = onnx.load(str(trained[1]))
+    prop = proto.metadata_props.add()
+    prop.key, prop.value = "qilu.class_bias", '{"kind": "class-bias", "labels": ["x"], "offsets": [0, 1]}'
+    path = tmp_path / "bad-bias.onnx"
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelLoadError, match="class-bias"):
+        SceneModel.load(path, DEFAULT_SPEC)
+    labels = SceneModel.load(trained[1], DEFAULT_SPEC).labels
+    prop.value = json.dumps({"kind": "class-bias", "labels": labels[::-1], "offsets": [0.0] * len(labels)})
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelLoadError, match="class-bias labels"):
+        SceneModel.load(path, DEFAULT_SPEC)

@@ -6,11 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from hub.recognition.datasets import Dataset
 from hub.recognition.features import DEFAULT_SPEC
 from hub.recognition.runtime import SceneModel
-from hub.recognition.training import build_matrix, confusion_png, metrics
+from hub.recognition.training import (
+    Matrix,
+    TrainConfig,
+    build_matrix,
+    confusion_png,
+    day_blocks,
+    fit_class_bias,
+    leave_one_day_out,
+    margin_objective,
+    metrics,
+    nested_leave_one_day_out,
+)
 
 
 def test_onnx_matches_sklearn_and_carries_metadata(trained: tuple[Any, Path], sim_dataset: Dataset) -> None:
@@ -44,3 +56,98 @@ def test_metrics_and_png(tmp_path: Path) -> None:
     assert m["confusion"] == [[1, 1], [0, 2]]
     png = confusion_png(np.asarray(m["confusion"]), ["a", "b"], tmp_path / "c.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _toy_matrix(days: int = 8, rows: int = 60, seed: int = 0) -> Matrix:
+    """Two informative features (one needs a deep tree), three noise ones; one label per row."""
+    rng = np.random.default_rng(seed)
+    n = days * rows
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, np.where(X[:, 1] > 0, "a", "b"), np.where(X[:, 1] > 0.5, "c", "a"))
+    day_ids = np.repeat([f"2008-02-{d + 10}" for d in range(days)], rows)
+    return Matrix(X, y, day_ids, np.arange(n, dtype=np.float64))
+
+
+CONFIGS = {
+    "stump": TrainConfig(n_estimators=4, max_depth=1, min_samples_leaf=1, n_jobs=1),
+    "deep": TrainConfig(n_estimators=4, max_depth=6, min_samples_leaf=1, n_jobs=1),
+}
+
+
+def test_nested_picks_the_better_config_and_uses_its_outer_predictions() -> None:
+    matrix = _toy_matrix()
+    outer = {name: leave_one_day_out(matrix, cfg, progress=False) for name, cfg in CONFIGS.items()}
+    result = nested_leave_one_day_out(matrix, CONFIGS, outer, n_blocks=4, progress=False)
+    assert set(result.chosen) == set(np.unique(matrix.days))
+    assert set(result.chosen.values()) == {"deep"}  # a stump cannot express the two-feature rule
+    assert all(s["deep"] > s["stump"] for s in result.inner_scores)
+    np.testing.assert_array_equal(result.proba, outer["deep"][1])
+
+
+def test_nested_selection_never_sees_the_test_block() -> None:
+    """Scrambling the labels of block 0 cannot change the inner scores that choose its configuration."""
+    matrix = _toy_matrix()
+    first = day_blocks(matrix.days, 4)[0]
+    scrambled = Matrix(matrix.X, matrix.y.copy(), matrix.days, matrix.times)
+    in_block = np.isin(matrix.days, first)
+    scrambled.y[in_block] = np.random.default_rng(1).permutation(scrambled.y[in_block])
+    a = nested_leave_one_day_out(matrix, CONFIGS, n_blocks=4, progress=False)
+    b = nested_leave_one_day_out(scrambled, CONFIGS, n_blocks=4, progress=False)
+    assert a.inner_scores[0] == b.inner_scores[0]
+    assert a.inner_scores[1] != b.inner_scores[1]  # ...while the other blocks' selection does see them
+
+
+def test_day_blocks_deal_days_round_robin() -> None:
+    days = np.array(["d1", "d1", "d2", "d3", "d4", "d5"])
+    assert day_blocks(days, 2) == [["d1", "d3", "d5"], ["d2", "d4"]]
+
+
+def test_build_matrix_lookahead_appends_the_future_block(sim_dataset: Dataset) -> None:
+    from hub.recognition.lookahead import extract_lookahead, lookahead_names
+
+    plain = build_matrix(sim_dataset)
+    both = build_matrix(sim_dataset, lookahead=True)
+    assert both.X.shape == (len(plain.y), DEFAULT_SPEC.n_features + len(lookahead_names()))
+    np.testing.assert_array_equal(both.X[:, : DEFAULT_SPEC.n_features], plain.X)
+    future = extract_lookahead(sim_dataset.events, sim_dataset.slices(DEFAULT_SPEC))
+    np.testing.assert_array_equal(both.X[:, DEFAULT_SPEC.n_features :], future)
+
+
+def test_fit_class_bias_recovers_an_under_scored_class() -> None:
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+    y = rng.choice(labels, size=600, p=[0.6, 0.2, 0.2])
+    onehot = (y[:, None] == np.array(labels)).astype(float)
+    proba = 0.5 * onehot + 0.5 * rng.dirichlet(np.ones(3), size=len(y))
+    proba[:, 1] *= 0.3  # a classifier that systematically under-scores "b"
+    proba /= proba.sum(axis=1, keepdims=True)
+    before = metrics(y, np.asarray(labels)[proba.argmax(axis=1)], labels)
+    bias, score = fit_class_bias(proba, y, labels)
+    after = metrics(y, np.asarray(labels)[bias.apply(proba).argmax(axis=1)], labels)
+    assert bias.offsets[1] > max(bias.offsets[0], bias.offsets[2])
+    assert after["per_class_accuracy"]["b"] > before["per_class_accuracy"]["b"] + 0.2
+    assert score == pytest.approx((after["timeslice_accuracy"] + after["class_accuracy"]) / 2)
+
+
+def test_fit_class_bias_keeps_zero_without_a_gain_and_margin_objective() -> None:
+    labels = ["a", "b"]
+    y = np.array(["a", "b", "a", "b"])
+    perfect = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    bias, score = fit_class_bias(perfect, y, labels)
+    assert bias.offsets.tolist() == [0.0, 0.0] and score == 1.0
+    assert margin_objective(0.9, 0.5)(0.95, 0.7) == pytest.approx(0.05)  # the smaller margin counts
+    with pytest.raises(ValueError):
+        fit_class_bias(perfect, y, ["b", "a"])
+
+
+def test_nested_with_class_bias_applies_each_blocks_offsets() -> None:
+    matrix = _toy_matrix()
+    outer = {name: leave_one_day_out(matrix, cfg, progress=False) for name, cfg in CONFIGS.items()}
+    result = nested_leave_one_day_out(matrix, CONFIGS, outer, n_blocks=4, progress=False,
+                                      class_bias=True, objective=margin_objective(0.5, 0.5))
+    assert len(result.biases) == 4
+    for block, offsets in zip(day_blocks(matrix.days, 4), result.biases, strict=True):
+        sel = np.isin(matrix.days, block)
+        name = result.chosen[block[0]]
+        expected = outer[name][1][sel] * np.exp(offsets)
+        np.testing.assert_allclose(result.proba[sel], expected / expected.sum(axis=1, keepdims=True))

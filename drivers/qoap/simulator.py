@@ -230,8 +230,9 @@ class QoapSimulator:
 
     def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0, *, serial: int = 1,
                  advertiser: MdnsAdvertiser | None = None, variant: Variant = "ok", tick: float = 1.0,
-                 restart_delay: float = 1.0) -> None:
+                 restart_delay: float = 1.0, time_scale: float = TIME_SCALE) -> None:
         self.appliance = APPLIANCES[kind]()
+        self.time_scale = time_scale  # simulated seconds per real second (a soak raises it for more changes)
         self.variant = variant
         self.device_id = f"qoap-{kind.replace('_', '')}-{serial:04d}"
         self.name = f"{self.appliance.title} {serial}" if serial > 1 else self.appliance.title
@@ -394,7 +395,7 @@ class QoapSimulator:
         while True:
             await asyncio.sleep(self.tick_interval)
             if self.server.running:
-                self.appliance.tick(self.tick_interval * TIME_SCALE)
+                self.appliance.tick(self.tick_interval * self.time_scale)
                 self._flush()
 
     async def _close_clients(self) -> None:

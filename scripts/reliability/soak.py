@@ -57,7 +57,7 @@ async def _load(args: argparse.Namespace) -> None:
 
     from drivers.qoap.simulator import QoapSimulator
 
-    sims = [QoapSimulator(KINDS[i % 3], serial=i + 1, tick=args.tick, restart_delay=0.5)
+    sims = [QoapSimulator(KINDS[i % 3], serial=i + 1, tick=args.tick, restart_delay=0.5, time_scale=args.time_scale)
             for i in range(args.appliances)]
     for sim in sims:
         await sim.start()
@@ -91,7 +91,7 @@ async def _load(args: argparse.Namespace) -> None:
         task = asyncio.get_running_loop().create_task(reader())
         try:
             while time.monotonic() - started < total:
-                rate = 8.0 * day_activity((time.monotonic() - started) / total)
+                rate = 8.0 * args.call_scale * day_activity((time.monotonic() - started) / total)
                 await asyncio.sleep(random.expovariate(rate))
                 msg_id += 1
                 if time.monotonic() - last_states > 10:  # a dashboard reloads now and then
@@ -126,7 +126,7 @@ async def _load(args: argparse.Namespace) -> None:
         n = 0
         try:
             while time.monotonic() - started < total:
-                rate = 4.0 * day_activity((time.monotonic() - started) / total)
+                rate = 4.0 * args.call_scale * day_activity((time.monotonic() - started) / total)
                 await asyncio.sleep(random.expovariate(rate))
                 if entity_ids:
                     n += 1
@@ -234,7 +234,8 @@ async def _hub(args: argparse.Namespace) -> dict[str, Any]:
     env["SOAK_TOKEN"] = token
     load = subprocess.Popen([sys.executable, __file__, "--load", "--ports-file", str(ports_file),
                              "--minutes", str(args.minutes), "--appliances", str(args.appliances),
-                             "--tick", str(args.tick)], env=env)
+                             "--tick", str(args.tick), "--time-scale", str(args.time_scale),
+                             "--call-scale", str(args.call_scale)], env=env)
     try:
         while not ports_file.exists():
             if load.poll() is not None:
@@ -299,6 +300,7 @@ async def _hub(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "soak",
         "minutes": args.minutes,
         "appliances": args.appliances,
+        "load_settings": {"tick": args.tick, "time_scale": args.time_scale, "call_scale": args.call_scale},
         "samples": len(samples),
         "events_total": events,
         "events_per_s_median": sorted(s["events_per_s"] for s in samples)[len(samples) // 2] if samples else 0,
@@ -307,6 +309,8 @@ async def _hub(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_max": max(s["rss_mb"] for s in samples) if samples else None,
         "slopes_per_hour": {key: round(_slope_per_hour(ts, [s[key] for s in steady]), 3)
                             for key in ("rss_mb", "fds", "tasks", "bus_listeners")},
+        "rss_mb_slope_per_hour_last_half": round(_slope_per_hour(
+            [s["t"] for s in samples[len(samples) // 2:]], [s["rss_mb"] for s in samples[len(samples) // 2:]]), 3),
         "max": {key: max(s[key] for s in samples) for key in ("fds", "tasks", "bus_listeners", "bus_queue_max",
                                                               "ha_pending", "stream_pending")} if samples else {},
         "min_running_appliances": min(s["running_appliances"] for s in samples) if samples else 0,
@@ -352,6 +356,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--appliances", type=int, default=200)
     parser.add_argument("--tick", type=float, default=0.5, help="simulator tick (s): sets the event rate")
+    parser.add_argument("--time-scale", type=float, default=60.0,
+                        help="simulated seconds per real second in the appliances (more physics, more changes)")
+    parser.add_argument("--call-scale", type=float, default=1.0, help="multiplies the clients' call rates")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--plot", default="soak.png", help="PNG to write ('' for none)")
     parser.add_argument("--samples-file", default="", help="also write every sample as JSON here")

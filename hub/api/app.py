@@ -24,7 +24,7 @@ from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATE
 from . import dashboard, ha_format, rest
 from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .http_log import HttpErrorLog
-from .keys import API_KEY, CREDENTIALS_KEY
+from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
 from .openapi import openapi_document
 from .stream import StateBytesCache, StreamFanout, handle_stream
@@ -261,7 +261,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
                                                                       request.headers.get("X-Forwarded-Proto"))
         response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict", path="/",
                             secure=secure)
-        return response
+        raise response  # aiohttp wants redirects raised; returning one is deprecated
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")
@@ -269,7 +269,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if principal is None:
         api.login_limiter.failed(address)
         return _unauthorized(request, "Invalid access token")
-    request["principal"] = principal
+    request[PRINCIPAL_KEY] = principal
     request[CREDENTIALS_KEY] = (secret, source)
     return await handler(request)
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import ha_format
 from .auth import Principal
-from .keys import API_KEY, CREDENTIALS_KEY
+from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 
 STATIC = Path(__file__).with_name("static")
 SCENE_ENTITY = "sensor.household_scene"
@@ -43,7 +43,7 @@ class DiscoveryInbox(Protocol):
 
 
 def _principal(request: web.Request) -> Principal:
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL_KEY]
     return principal
 
 

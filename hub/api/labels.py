@@ -21,7 +21,7 @@ from aiohttp import web
 from ..capabilities import CommandError
 from . import ha_format, stream, websocket_ha
 from .auth import Principal
-from .keys import API_KEY
+from .keys import API_KEY, PRINCIPAL_KEY
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -133,7 +133,7 @@ def _reply(body: Any, status: int = 200) -> web.Response:
 
 
 async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], status: int = 200) -> web.Response:
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL_KEY]
     try:
         return _reply(labels_command(request.app[API_KEY], principal, action, msg), status)
     except LabelApiError as err:

@@ -1,7 +1,7 @@
 """Home Assistant's REST API (developers.home-assistant.io/docs/api/rest), read and service calls.
 
 Every handler here runs behind the auth middleware (see ``app.py``), which puts the
-caller's :class:`~hub.api.auth.Principal` in ``request["principal"]``.
+caller's :class:`~hub.api.auth.Principal` in ``request[PRINCIPAL_KEY]``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format, labels
 from .auth import Principal
-from .keys import API_KEY
+from .keys import API_KEY, PRINCIPAL_KEY
 from .services import call_service
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _api(request: web.Request) -> ApiServer:
 
 
 def _principal(request: web.Request) -> Principal:
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL_KEY]
     return principal
 
 

@@ -225,6 +225,9 @@ class WashingMachine(Appliance):
 APPLIANCES: dict[str, type[Appliance]] = {c.kind: c for c in (AirConditioner, Fridge, WashingMachine)}
 
 
+_BINARY = web.ResponseKey("binary", bool)  # whether this client asked for msgpack frames
+
+
 class QoapSimulator:
     """One appliance on (host, port), advertised as ``_qoap._tcp`` through the given advertiser."""
 
@@ -340,7 +343,7 @@ class QoapSimulator:
         binary = request.query.get("format") == "msgpack"
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        ws["binary"] = binary
+        ws[_BINARY] = binary
         self._clients.add(ws)
         try:
             await self._send(ws, {"type": "snapshot", **self.state()})
@@ -362,7 +365,7 @@ class QoapSimulator:
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
-        if ws["binary"]:
+        if ws[_BINARY]:
             await ws.send_bytes(msgpack.packb(message))
         else:
             await ws.send_str(json.dumps(message))

@@ -124,6 +124,7 @@ class DeviceRegistry:
             raise ValueError("a device needs at least one identifier or connection")
         now = time.time()
         matches = self.find(identifiers, connections)
+        absorbed: list[str] = []
         with self._store.transaction() as conn:
             if not matches:
                 device = Device(id=uuid.uuid4().hex, name=name, created=now)
@@ -133,6 +134,7 @@ class DeviceRegistry:
                 action = "update"
                 for other in matches[1:]:
                     self._absorb(device, other, conn)
+                    absorbed.append(other.id)
                     action = "merge"
             for key in identifiers:
                 self._touch(device.identifiers, key, source, now)
@@ -151,6 +153,9 @@ class DeviceRegistry:
             self._devices[device.id] = device
             self._index_device(device)
         self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": action, "device_id": device.id})
+        for gone in absorbed:  # a merged-away device no longer exists: listeners drop it (its pose, caches)
+            self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": gone,
+                                                           "merged_into": device.id})
         return device
 
     @staticmethod

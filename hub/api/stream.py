@@ -392,6 +392,10 @@ class StreamFanout:
 
     def _on_device(self, event: Event[Any]) -> None:
         self._pose_changed(DEVICE, event.data.get("device_id"))
+        # A device that moved (or went) can change which areas a scoped token sees; areas are few.
+        if any(not conn.principal.unrestricted for conn in self.connections):
+            for area in self._api.hub.areas.all():
+                self._pose_changed(AREA, area.id)
 
     def _on_area(self, event: Event[Any]) -> None:
         self._pose_changed(AREA, event.data.get("area_id"))

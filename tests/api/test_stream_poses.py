@@ -99,3 +99,58 @@ async def test_without_poses_nothing_changes_for_old_clients(env: Env, session: 
     reply = await recv(ws)
     assert reply["success"] is False and reply["error"]["code"] == "invalid_format"
     await ws.close()
+
+
+async def test_a_device_moving_area_updates_what_a_scoped_token_sees(env: Env, session: aiohttp.ClientSession) -> None:
+    light_dev = _device_of(env, LIGHT)  # in the living room, which the kitchen token does not see
+    env.hub.devices.async_update(light_dev, pose=Pose(1.0, 1.0, 1.0))
+    env.hub.areas.async_update("living_room", pose=Pose(5.0, 0.0, 0.0))
+    ws = await connect(env, session, env.kitchen)
+    await send(ws, {"type": "subscribe", "id": 1, "poses": True})
+    await recv(ws)
+    first = await recv(ws)
+    assert light_dev not in first["devices"] and "living_room" not in first["areas"]
+    env.hub.devices.async_update(light_dev, area_id="kitchen")  # moved into the token's area: now visible
+    msg = await recv(ws)
+    while msg["type"] != "poses":  # the light's state may come first now that the token sees it
+        msg = await recv(ws)
+    assert msg["devices"] == {light_dev: Pose(1.0, 1.0, 1.0).to_dict()}
+    env.hub.devices.async_update(light_dev, area_id="living_room")  # and back out: said once
+    msg = await recv(ws)
+    while msg["type"] != "poses":
+        msg = await recv(ws)
+    assert msg["devices"] == {light_dev: None}
+    await ws.close()
+
+
+async def test_an_entity_token_sees_the_area_its_device_moves_to(env: Env, session: aiohttp.ClientSession) -> None:
+    from hub.tokens import Scopes
+
+    _, lamp_only = env.hub.tokens.create("lamp panel", Scopes(entities=frozenset({LIGHT})))
+    env.hub.areas.async_update("kitchen", pose=Pose(0.0, 0.0, 4.0))
+    ws = await connect(env, session, lamp_only)
+    await send(ws, {"type": "subscribe", "id": 1, "poses": True})
+    await recv(ws)
+    assert set((await recv(ws))["areas"]) == {"living_room"}  # where its one entity is
+    env.hub.devices.async_update(_device_of(env, LIGHT), area_id="kitchen")
+    msg = await recv(ws)
+    while msg["type"] != "poses":
+        msg = await recv(ws)
+    assert msg["areas"] == {"kitchen": Pose(0.0, 0.0, 4.0).to_dict(), "living_room": None}
+    await ws.close()
+
+
+async def test_a_device_merged_away_is_removed_from_the_stream(env: Env, session: aiohttp.ClientSession) -> None:
+    a = env.hub.devices.async_get_or_create(source="mdns", name="Washer", identifiers=[("qoap", "WM-9")])
+    b = env.hub.devices.async_get_or_create(source="ble", name="Washer BLE",
+                                            connections=[("ble", "11:22:33:44:55:99")])
+    env.hub.devices.async_update(b.id, pose=Pose(2.0, 0.0, 0.0))
+    ws = await connect(env, session)
+    poses = await _subscribe_poses(ws)
+    assert poses["devices"][b.id] == Pose(2.0, 0.0, 0.0).to_dict()
+    env.hub.devices.async_get_or_create(source="mdns", name="Washer", identifiers=[("qoap", "WM-9")],
+                                        connections=[("ble", "11:22:33:44:55:99")])  # one appliance after all
+    msg = await recv(ws)
+    assert msg["type"] == "poses" and msg["devices"][b.id] is None
+    assert msg["devices"].get(a.id, Pose(2.0, 0.0, 0.0).to_dict()) == Pose(2.0, 0.0, 0.0).to_dict()  # kept pose
+    await ws.close()

@@ -217,3 +217,34 @@ async def test_without_a_label_store_the_endpoints_say_so(tmp_path: Path, sessio
             assert "not enabled" in (await r.json())["message"]
     finally:
         await env.hub.async_stop()
+
+
+async def test_the_label_command_line_against_a_running_hub(lenv: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """`qilu-hub label` (hub/cli/label.py) does through REST what the dashboard's panel does."""
+    import asyncio
+
+    from hub.cli import main
+
+    def cli(*argv: str, token: str | None = None) -> int:
+        return main(["label", "--hub", lenv.url, "--token", token or lenv.admin, *argv])
+
+    assert await asyncio.to_thread(cli, "start", "cooking", "--note", "soup") == 0
+    assert "labelling from now:" in capsys.readouterr().out
+    assert lenv.hub.components["recognition_labels"].open_label().scene == "cooking"  # type: ignore[attr-defined]
+    assert await asyncio.to_thread(cli, "stop") == 0
+    assert lenv.hub.components["recognition_labels"].open_label() is None  # type: ignore[attr-defined]
+    assert await asyncio.to_thread(cli, "add", "sleeping", "2026-11-26T23:00", "2026-11-27T06:30") == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli, "list") == 0
+    listed = capsys.readouterr().out
+    assert "sleeping" in listed and "cooking" in listed and "(soup)" in listed
+    # Refusals carry the hub's reason and field; a read-only token may not write; an unreachable hub says so.
+    assert await asyncio.to_thread(cli, "start", "juggling") == 1
+    assert "field scene" in capsys.readouterr().err
+    assert await asyncio.to_thread(cli, "start", "cooking", token=lenv.read_only) == 1
+    assert "read-only" in capsys.readouterr().err
+    assert main(["label", "--hub", "http://127.0.0.1:9", "--token", "x", "list"]) == 3
+    assert "cannot reach the hub" in capsys.readouterr().err
+    (sleeping,) = [lb for lb in stored_labels(lenv.hub.storage) if lb.scene == "sleeping"]
+    assert await asyncio.to_thread(cli, "delete", sleeping.id) == 0
+    assert all(lb.scene != "sleeping" for lb in stored_labels(lenv.hub.storage))

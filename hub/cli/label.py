@@ -1,0 +1,140 @@
+"""``qilu-hub label``: tell a running hub what the household is doing, for training the scene model.
+
+The same actions as the dashboard's "What's happening now?" panel, through the REST API
+(``/api/recognition/labels``), so a script, a shortcut or an automation can label too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+TOKEN_ENV = "QILU_HUB_TOKEN"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("label", help="label what the household is doing now (training data)")
+    parser.add_argument("--hub", default="http://127.0.0.1:8123", help="the hub's URL (default %(default)s)")
+    parser.add_argument("--token", default=None, help=f"access token (default: ${TOKEN_ENV})")
+    sub = parser.add_subparsers(dest="label_command", metavar="ACTION", required=True)
+    start = sub.add_parser("start", help="the household is doing SCENE from now until 'stop'")
+    start.add_argument("scene")
+    start.add_argument("--note", default="")
+    start.set_defaults(func=cmd_start)
+    sub.add_parser("stop", help="end the open label now").set_defaults(func=cmd_stop)
+    add = sub.add_parser("add", help="a past interval: SCENE from START to END (ISO 8601 times)")
+    add.add_argument("scene")
+    add.add_argument("start", type=_when)
+    add.add_argument("end", type=_when)
+    add.add_argument("--note", default="")
+    add.set_defaults(func=cmd_add)
+    listing = sub.add_parser("list", help="recent labels, newest first")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(func=cmd_list)
+    delete = sub.add_parser("delete", help="delete a label by id")
+    delete.add_argument("label_id")
+    delete.set_defaults(func=cmd_delete)
+
+
+def _when(text: str) -> float:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-27T07:30)") from None
+    return (moment if moment.tzinfo else moment.astimezone()).timestamp()  # naive: local time
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status, self.body = status, body
+        field = f" (field {body['field']})" if body.get("field") else ""
+        super().__init__(f"{body.get('message', 'refused')}{field} [HTTP {status}, {body.get('code', '?')}]")
+
+
+def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise ValueError(f"an access token is needed: --token or ${TOKEN_ENV} (qilu-hub token create NAME)")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(args.hub.rstrip("/") + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        try:
+            detail = json.loads(err.read())
+        except ValueError:
+            detail = {}
+        raise _Refused(err.code, detail if isinstance(detail, dict) else {}) from None
+
+
+def _run(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    try:
+        return 0, _call(args, method, path, body)
+    except ValueError as err:
+        print(f"qilu-hub label: {err}", file=sys.stderr)
+        return EXIT_USAGE, None
+    except _Refused as err:
+        print(f"qilu-hub label: the hub refused: {err}", file=sys.stderr)
+        return EXIT_REFUSED, None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        print(f"qilu-hub label: cannot reach the hub at {args.hub}: {reason}", file=sys.stderr)
+        return EXIT_UNREACHABLE, None
+
+
+def _describe(label: dict[str, Any]) -> str:
+    def clock(ts: float | None) -> str:
+        return "now" if ts is None else dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M")
+
+    note = f"  ({label['note']})" if label.get("note") else ""
+    return f"{label['id']}  {label['scene']:<12} {clock(label['start'])} → {clock(label.get('end'))}{note}"
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    code, label = _run(args, "POST", "/api/recognition/labels", {"scene": args.scene, "note": args.note})
+    if label is not None:
+        print(f"labelling from now: {_describe(label)}")
+    return code
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    code, label = _run(args, "POST", "/api/recognition/labels/stop", {})
+    if label is not None:
+        print(f"ended: {_describe(label)}")
+    return code
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    body = {"scene": args.scene, "start": args.start, "end": args.end, "note": args.note}
+    code, label = _run(args, "POST", "/api/recognition/labels", body)
+    if label is not None:
+        print(f"added: {_describe(label)}")
+    return code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    code, answer = _run(args, "GET", f"/api/recognition/labels?limit={max(1, args.limit)}")
+    if answer is not None:
+        for label in answer["labels"]:
+            print(_describe(label))
+        print(f"scenes: {', '.join(answer['scenes'])}")
+    return code
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    code, label = _run(args, "DELETE", f"/api/recognition/labels/{urllib.parse.quote(args.label_id, safe='')}")
+    if label is not None:
+        print(f"deleted: {_describe(label)}")
+    return code

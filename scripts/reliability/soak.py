@@ -272,6 +272,8 @@ async def _hub(args: argparse.Namespace) -> dict[str, Any]:
                 if elapsed >= when:
                     restarts_at.discard(when)
                     await loop.run_in_executor(None, broker.restart)
+            if Path(str(ports_file) + ".counts").exists():
+                break  # the load has finished and is stopping its appliances: that is not the hub's state
             samples.append({
                 "t": round(time.monotonic() - started, 1),
                 "rss_mb": round(_rss_kb() / 1024, 2),

@@ -14,6 +14,7 @@ from typing import Any
 import xr
 
 from .runtime import GraphicsUnsupportedError
+from .swapchains import acquire_image, create_panel_swapchain
 
 GL_SRGB8_ALPHA8 = 0x8C43
 GL_RGBA8 = 0x8058
@@ -217,24 +218,7 @@ class GlPanelSwapchain:
         self._index = -1
 
     def create(self) -> None:
-        usage = (
-            xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
-            | xr.SwapchainUsageFlags.TRANSFER_DST_BIT
-            | xr.SwapchainUsageFlags.SAMPLED_BIT
-        )
-        self.swapchain = xr.create_swapchain(
-            self.session,
-            xr.SwapchainCreateInfo(
-                usage_flags=usage,
-                format=self.fmt,
-                sample_count=1,
-                width=self.width,
-                height=self.height,
-                face_count=1,
-                array_size=1,
-                mip_count=1,
-            ),
-        )
+        self.swapchain = create_panel_swapchain(self.session, self.fmt, self.width, self.height)
         self.textures = [
             int(i.image) for i in xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageOpenGLKHR)
         ]
@@ -242,8 +226,7 @@ class GlPanelSwapchain:
     def acquire(self, pixels: bytes) -> None:
         """Acquire + wait an image and upload the panel into its texture (bottom row first)."""
         gl = self.ctx.gl
-        self._index = xr.acquire_swapchain_image(self.swapchain, xr.SwapchainImageAcquireInfo())
-        xr.wait_swapchain_image(self.swapchain, xr.SwapchainImageWaitInfo(timeout=1_000_000_000))
+        self._index = acquire_image(self.swapchain)
         gl.BindTexture(_GL_TEXTURE_2D, self.textures[self._index])
         gl.TexSubImage2D(
             _GL_TEXTURE_2D,

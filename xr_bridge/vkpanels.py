@@ -11,6 +11,8 @@ from typing import Any
 import vulkan as vk
 import xr
 
+from .swapchains import acquire_image, create_panel_swapchain
+
 SRGB_FORMATS = (43, 37)  # VK_FORMAT_R8G8B8A8_SRGB, VK_FORMAT_R8G8B8A8_UNORM (Pillow gives sRGB-encoded RGBA)
 
 
@@ -186,25 +188,8 @@ class PanelSwapchain:
     _rb: tuple[Any, Any, Any] | None = None
 
     def create(self) -> None:
-        usage = (
-            xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
-            | xr.SwapchainUsageFlags.TRANSFER_DST_BIT
-            | xr.SwapchainUsageFlags.TRANSFER_SRC_BIT
-            | xr.SwapchainUsageFlags.SAMPLED_BIT
-        )
-        self.swapchain = xr.create_swapchain(
-            self.session,
-            xr.SwapchainCreateInfo(
-                usage_flags=usage,
-                format=self.fmt,
-                sample_count=1,
-                width=self.width,
-                height=self.height,
-                face_count=1,
-                array_size=1,
-                mip_count=1,
-            ),
-        )
+        self.swapchain = create_panel_swapchain(self.session, self.fmt, self.width, self.height,
+                                                xr.SwapchainUsageFlags.TRANSFER_SRC_BIT)  # for read-back
         imgs = xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageVulkanKHR)
         self.images = [vk.ffi.cast("VkImage", ctypes.cast(i.image, ctypes.c_void_p).value) for i in imgs]
         nbytes = self.width * self.height * 4
@@ -252,8 +237,7 @@ class PanelSwapchain:
 
     def acquire(self, pixels: bytes) -> Any:
         """Acquire + wait an image, stage the pixels; returns the command buffer to submit."""
-        self._index = xr.acquire_swapchain_image(self.swapchain, xr.SwapchainImageAcquireInfo())
-        xr.wait_swapchain_image(self.swapchain, xr.SwapchainImageWaitInfo(timeout=1_000_000_000))
+        self._index = acquire_image(self.swapchain)
         self._mapped[0 : len(pixels)] = pixels
         return self.cmds[self._index]
 

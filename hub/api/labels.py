@@ -30,7 +30,7 @@ SCENE_ENTITY = "sensor.household_scene"
 COMPONENT = "recognition_labels"
 WS_PREFIX = "qilu/recognition/labels/"
 STREAM_PREFIX = "labels/"
-ACTIONS = ("list", "add", "stop", "delete")
+ACTIONS = ("list", "add", "update", "stop", "delete")
 DEFAULT_LIMIT = 200
 _STATUS = {"invalid_format": 400, "unauthorized": 403, "not_found": 404, "conflict": 409, "full": 409,
            "unavailable": 503}
@@ -66,6 +66,8 @@ class LabelSource(Protocol):
     def open_label(self) -> Any: ...
 
     def add(self, scene: Any, start: Any = None, end: Any = None, note: Any = "", created_by: str = "") -> Any: ...
+
+    def update(self, label_id: Any, changes: Mapping[str, Any]) -> Any: ...
 
     def stop(self, end: Any = None) -> Any: ...
 
@@ -117,6 +119,9 @@ def labels_command(api: ApiServer, principal: Principal, action: str, msg: Mappi
         if action == "add":
             return store.add(msg.get("scene"), msg.get("start"), msg.get("end"), msg.get("note", ""),
                              principal.token.name).to_dict()
+        if action == "update":  # id and type are the WebSocket envelope, label_id names the label
+            changes = {k: v for k, v in msg.items() if k not in ("label_id", "id", "type")}
+            return store.update(msg.get("label_id"), changes).to_dict()
         if action == "stop":
             return store.stop(msg.get("end")).to_dict()
         return store.delete(msg.get("label_id")).to_dict()
@@ -177,6 +182,16 @@ async def stop_label(request: web.Request) -> web.Response:
     return await _rest(request, "stop", body)
 
 
+async def update_label(request: web.Request) -> web.Response:
+    try:
+        body = await _body(request)
+    except LabelApiError as err:
+        return _reply(err.to_dict(), err.status)
+    if "label_id" in body:
+        return _reply(LabelApiError("invalid_format", "unknown field(s): label_id", "label_id").to_dict(), 400)
+    return await _rest(request, "update", {**body, "label_id": request.match_info["label_id"]})
+
+
 async def delete_label(request: web.Request) -> web.Response:
     return await _rest(request, "delete", {"label_id": request.match_info["label_id"]})
 
@@ -208,6 +223,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/recognition/labels", list_labels)
     app.router.add_post("/api/recognition/labels", add_label)
     app.router.add_post("/api/recognition/labels/stop", stop_label)
+    app.router.add_patch("/api/recognition/labels/{label_id}", update_label)
     app.router.add_delete("/api/recognition/labels/{label_id}", delete_label)
     for action in ACTIONS:
         websocket_ha.register_command(WS_PREFIX + action, _ws_handler(action))
@@ -256,6 +272,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
 
     scope = " Needs a token that may see sensor.household_scene and is not read-only."
+    label_id = {"name": "label_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/api/recognition/labels": {
             "get": {
@@ -286,8 +303,23 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
             "requestBody": body({"type": "object", "properties": {"end": _TIME}}),
             "responses": {"200": answer(label, "The ended label"), "400": error("Bad end"),
                           "404": error("No label is open"), **common}}},
-        "/api/recognition/labels/{label_id}": {"delete": {
-            "summary": "Delete a label." + scope,
-            "parameters": [{"name": "label_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": answer(label, "The deleted label"), "404": error("No such label"), **common}}},
+        "/api/recognition/labels/{label_id}": {
+            "patch": {
+                "summary": "Correct a label: any of scene, start, end (null opens it again), note. The result is "
+                           "checked like a new label, against every other label." + scope,
+                "parameters": [label_id],
+                "requestBody": body({"type": "object", "minProperties": 1, "additionalProperties": False,
+                                     "properties": {"scene": {"type": "string"}, "start": _TIME,
+                                                    "end": {"oneOf": [_TIME, {"type": "null"}]},
+                                                    "note": {"type": "string", "maxLength": 200}}}),
+                "responses": {"200": answer(label, "The corrected label"),
+                              "400": error("Bad field (named in `field`)"), "404": error("No such label"),
+                              "409": error("Would overlap other labels (`conflicts`)"),
+                              "503": error("Not saved"), **common}},
+            "delete": {
+                "summary": "Delete a label." + scope,
+                "parameters": [label_id],
+                "responses": {"200": answer(label, "The deleted label"), "404": error("No such label"),
+                              **common}},
+        },
     }

@@ -1,6 +1,6 @@
 """``qilu-hub label``: tell a running hub what the household is doing, for training the scene model.
 
-The same actions as the dashboard's "What's happening now?" panel, through the REST API
+The same actions as the dashboard's "What's happening now?" panel (and ``edit``), through the REST API
 (``/api/recognition/labels``), so a script, a shortcut or an automation can label too.
 """
 
@@ -41,6 +41,15 @@ def register(subparsers: Any) -> None:
     listing = sub.add_parser("list", help="recent labels, newest first")
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(func=cmd_list)
+    edit = sub.add_parser("edit", help="correct a label by id: its scene, start, end or note")
+    edit.add_argument("label_id")
+    edit.add_argument("--scene")
+    edit.add_argument("--start", type=_when)
+    ends = edit.add_mutually_exclusive_group()
+    ends.add_argument("--end", type=_when)
+    ends.add_argument("--reopen", action="store_true", help="remove the end: the label runs until 'stop'")
+    edit.add_argument("--note")
+    edit.set_defaults(func=cmd_edit)
     delete = sub.add_parser("delete", help="delete a label by id")
     delete.add_argument("label_id")
     delete.set_defaults(func=cmd_delete)
@@ -130,6 +139,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         for label in answer["labels"]:
             print(_describe(label))
         print(f"scenes: {', '.join(answer['scenes'])}")
+    return code
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    fields = ("scene", "start", "end", "note")
+    body: dict[str, Any] = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+    if args.reopen:
+        body["end"] = None
+    if not body:
+        print("qilu-hub label edit: nothing to change; give --scene, --start, --end, --reopen or --note",
+              file=sys.stderr)
+        return EXIT_USAGE
+    code, label = _run(args, "PATCH", f"/api/recognition/labels/{urllib.parse.quote(args.label_id, safe='')}", body)
+    if label is not None:
+        print(f"corrected: {_describe(label)}")
     return code
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ MAX_DURATION = 14 * 86400.0  # a holiday "away" fits; an open label forgotten fo
 MAX_AGE = 366 * 86400.0  # older than any recorder history kept, so useless for training
 FUTURE_GRACE = 60.0  # a client clock a little ahead is not an error
 MAX_NOTE = 200
+EDITABLE = frozenset({"scene", "start", "end", "note"})
 INF = float("inf")
 
 
@@ -284,14 +285,54 @@ class LabelStore:
         Raises ``LabelError`` (nothing is changed then).
         """
         now = self.clock()
+        begin = now if start is None else parse_time(start, "start")
+        finish = None if end is None else parse_time(end, "end")
+        note = self._checked(scene, note, begin, finish, now)
+        if len(self._labels) >= self.max_labels:
+            raise LabelError("full", f"{self.max_labels} labels stored; delete old ones first")
+        current = self.open_label()
+        # "now we are eating" ends "cooking": a new open label starting after the open one closes it.
+        to_close = current if current is not None and finish is None and begin > current.start else None
+        self._refuse_overlaps(begin, finish, skip={to_close.id} if to_close else set())
+        label = Label(secrets.token_hex(8), scene, begin, finish, note, created_by, now)
+        closed = replace(to_close, end=min(begin, to_close.start + MAX_DURATION)) if to_close else None
+        self._commit([label] + ([closed] if closed else []), [])
+        return label
+
+    def update(self, label_id: Any, changes: Mapping[str, Any]) -> Label:
+        """Correct a stored label: any of ``scene``, ``start``, ``end`` (None = open again), ``note``.
+
+        The result is checked like a new label, against every label but itself. Raises ``LabelError``.
+        """
+        label = self._labels.get(label_id) if isinstance(label_id, str) else None
+        if label is None:
+            raise LabelError("not_found", f"no label {label_id!r}", "id")
+        unknown = set(changes) - EDITABLE
+        if unknown:
+            raise LabelError("invalid_format", f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+        if not changes:
+            raise LabelError("invalid_format", f"nothing to change; give any of {', '.join(sorted(EDITABLE))}")
+        now = self.clock()
+        scene = changes.get("scene", label.scene)
+        begin = parse_time(changes["start"], "start") if "start" in changes else label.start
+        if "end" in changes:
+            finish = None if changes["end"] is None else parse_time(changes["end"], "end")
+        else:
+            finish = label.end
+        note = self._checked(scene, changes.get("note", label.note), begin, finish, now)
+        self._refuse_overlaps(begin, finish, skip={label.id})
+        edited = replace(label, scene=scene, start=begin, end=finish, note=note)
+        self._commit([edited], [])
+        return edited
+
+    def _checked(self, scene: Any, note: Any, begin: float, finish: float | None, now: float) -> str:
+        """Validate one label's fields; returns the note (None becomes "")."""
         if not isinstance(scene, str) or scene not in self.scenes():
             raise LabelError("invalid_format", f"scene must be one of: {', '.join(self.scenes())}", "scene")
         if note is None:
             note = ""
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise LabelError("invalid_format", f"note must be a string of at most {MAX_NOTE} characters", "note")
-        begin = now if start is None else parse_time(start, "start")
-        finish = None if end is None else parse_time(end, "end")
         if begin > now + FUTURE_GRACE:
             raise LabelError("invalid_format", "start is in the future", "start")
         if begin < now - MAX_AGE:
@@ -303,10 +344,9 @@ class LabelStore:
                 raise LabelError("invalid_format", "end is in the future (leave it out for an open label)", "end")
             if finish - begin > MAX_DURATION:
                 raise LabelError("invalid_format", f"a label lasts at most {MAX_DURATION / 86400:.0f} days", "end")
-        if len(self._labels) >= self.max_labels:
-            raise LabelError("full", f"{self.max_labels} labels stored; delete old ones first")
-        to_close: Label | None = None
-        conflicts = []
+        return note
+
+    def _refuse_overlaps(self, begin: float, finish: float | None, skip: set[str]) -> None:
         new_end = INF if finish is None else finish
         current = self.open_label()
         candidates = [] if current is None else [current]
@@ -316,21 +356,14 @@ class LabelStore:
             if self._order[j] is not current:
                 candidates.append(self._order[j])
             j -= 1
-        for other in candidates:
-            if other is current and finish is None and begin > other.start:
-                to_close = other  # "now we are eating" ends "cooking"
-                continue
-            # An open label runs until someone says stop: it overlaps everything after its start.
-            if _overlaps(begin, new_end, other.start, INF if other.end is None else other.end):
-                conflicts.append(other.id)
+        # An open label runs until someone says stop: it overlaps everything after its start.
+        conflicts = sorted(
+            other.id for other in candidates
+            if other.id not in skip and _overlaps(begin, new_end, other.start, INF if other.end is None else other.end)
+        )
         if conflicts:
-            conflicts.sort()
             raise LabelError("conflict", f"overlaps label(s) {', '.join(conflicts)}; delete or end them first",
                              "start", conflicts)
-        label = Label(secrets.token_hex(8), scene, begin, finish, note, created_by, now)
-        closed = replace(to_close, end=min(begin, to_close.start + MAX_DURATION)) if to_close else None
-        self._commit([label] + ([closed] if closed else []), [])
-        return label
 
     def stop(self, end: Any = None) -> Label:
         """End the open label (at ``end``, default now)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -135,10 +136,56 @@ async def test_rest_overlap_is_409_with_the_conflicting_id(lenv: Env, session: a
     assert error["code"] == "conflict" and error["conflicts"] == [first["id"]]
 
 
+async def test_rest_patch_corrects_a_label_and_refuses_what_add_would(
+    lenv: Env, session: aiohttp.ClientSession
+) -> None:
+    doc = await _doc(lenv, session)
+    now = time.time()
+    auth = bearer(lenv.admin)
+
+    async def add(body: dict[str, Any]) -> dict[str, Any]:
+        async with session.post(lenv.url + URL, headers=auth, json=body) as r:
+            assert r.status == 201
+            label: dict[str, Any] = await r.json()
+            return label
+
+    async def patch(label_id: str, body: Any) -> tuple[int, dict[str, Any]]:
+        async with session.patch(lenv.url + URL + "/" + label_id, headers=auth, json=body) as r:
+            return r.status, await r.json()
+
+    cooking = await add({"scene": "cooking", "start": now - 7200, "end": now - 5400})
+    eating = await add({"scene": "eating", "start": now - 5400, "end": now - 3600})
+    # The household says it was baking bread, later than recorded: scene, note and times change, id stays.
+    status, fixed = await patch(cooking["id"], {"scene": "cooking", "start": now - 6600, "note": "bread"})
+    assert status == 200, fixed
+    _check(doc, "Label", fixed)
+    assert (fixed["id"], fixed["start"], fixed["end"]) == (cooking["id"], now - 6600, now - 5400)
+    assert fixed["note"] == "bread"
+    # Its own old interval is no conflict; another label is.
+    status, error = await patch(cooking["id"], {"end": now - 5000})
+    assert (status, error["code"], error["conflicts"]) == (409, "conflict", [eating["id"]])
+    for body, field in (({"scene": "juggling"}, "scene"), ({"end": now - 9000}, "end"),
+                        ({"colour": "red"}, "colour"), ({"label_id": "x"}, "label_id")):
+        status, error = await patch(cooking["id"], body)
+        assert (status, error["code"], error.get("field")) == (400, "invalid_format", field), body
+        _check(doc, "LabelError", error)
+    status, error = await patch(cooking["id"], {})
+    assert (status, error["code"]) == (400, "invalid_format") and "nothing to change" in error["message"]
+    assert (await patch("nope", {"note": "x"}))[0] == 404
+    # Reopening a finished label that others follow would overlap them.
+    status, error = await patch(cooking["id"], {"end": None})
+    assert (status, error["conflicts"]) == (409, [eating["id"]])
+    status, reopened = await patch(eating["id"], {"end": None})
+    assert status == 200 and reopened["end"] is None
+    # Refusals changed nothing; what was acknowledged is in the database.
+    stored = {lb.id: lb.to_dict() for lb in stored_labels(lenv.hub.storage)}
+    assert stored == {cooking["id"]: fixed, eating["id"]: reopened}
+
+
 async def test_scopes(lenv: Env, session: aiohttp.ClientSession) -> None:
     async with session.get(lenv.url + URL, headers=bearer(lenv.read_only)) as r:
         assert r.status == 200
-    for method, path in (("post", URL), ("post", URL + "/stop"), ("delete", URL + "/x")):
+    for method, path in (("post", URL), ("post", URL + "/stop"), ("patch", URL + "/x"), ("delete", URL + "/x")):
         async with session.request(method, lenv.url + path, headers=bearer(lenv.read_only),
                                    json={"scene": "cooking"}) as r:
             assert r.status == 403, (method, path)
@@ -169,11 +216,14 @@ async def test_websocket_commands(lenv: Env, session: aiohttp.ClientSession) -> 
     assert not bad["success"] and bad["error"]["code"] == "invalid_format" and bad["error"]["field"] == "start"
     listed = await call(3, "list")
     assert listed["result"]["open"]["id"] == added["result"]["id"]
-    assert (await call(4, "stop"))["result"]["end"] is not None
-    assert (await call(5, "delete", label_id=added["result"]["id"]))["success"]
-    missing = await call(6, "delete", label_id=added["result"]["id"])
+    corrected = await call(4, "update", label_id=added["result"]["id"], scene="eating", note="dinner")
+    assert corrected["success"] and (corrected["result"]["scene"], corrected["result"]["note"]) == ("eating", "dinner")
+    assert corrected["result"]["id"] == added["result"]["id"]
+    assert (await call(5, "stop"))["result"]["end"] is not None
+    assert (await call(6, "delete", label_id=added["result"]["id"]))["success"]
+    missing = await call(7, "delete", label_id=added["result"]["id"])
     assert missing["error"]["code"] == "not_found"
-    assert (await call(7, "list"))["result"]["labels"] == []
+    assert (await call(8, "list"))["result"]["labels"] == []
     await ws.close()
 
 
@@ -205,6 +255,8 @@ async def test_stream_commands(lenv: Env, session: aiohttp.ClientSession) -> Non
     bad = await call(2, "add", scene="eating", start=time.time() - 3600)  # would start before the open one
     assert not bad["success"] and bad["error"]["code"] == "conflict"
     assert (await call(3, "list"))["result"]["open"]["scene"] == "guests"
+    moved = await call(5, "update", label_id=added["result"]["id"], start=time.time() - 7200)
+    assert moved["success"] and moved["result"]["start"] < time.time() - 7000
     assert (await call(4, "stop"))["success"]
     await ws.close()
 
@@ -233,7 +285,9 @@ async def test_the_label_command_line_against_a_running_hub(lenv: Env, capsys: p
     assert lenv.hub.components["recognition_labels"].open_label().scene == "cooking"  # type: ignore[attr-defined]
     assert await asyncio.to_thread(cli, "stop") == 0
     assert lenv.hub.components["recognition_labels"].open_label() is None  # type: ignore[attr-defined]
-    assert await asyncio.to_thread(cli, "add", "sleeping", "2026-11-26T23:00", "2026-11-27T06:30") == 0
+    night = dt.datetime.now().replace(hour=6, minute=30, second=0, microsecond=0) - dt.timedelta(days=1)
+    bedtime = night - dt.timedelta(hours=7, minutes=30)
+    assert await asyncio.to_thread(cli, "add", "sleeping", bedtime.isoformat(), night.isoformat()) == 0
     capsys.readouterr()
     assert await asyncio.to_thread(cli, "list") == 0
     listed = capsys.readouterr().out
@@ -246,5 +300,14 @@ async def test_the_label_command_line_against_a_running_hub(lenv: Env, capsys: p
     assert main(["label", "--hub", "http://127.0.0.1:9", "--token", "x", "list"]) == 3
     assert "cannot reach the hub" in capsys.readouterr().err
     (sleeping,) = [lb for lb in stored_labels(lenv.hub.storage) if lb.scene == "sleeping"]
+    later = (night + dt.timedelta(minutes=30)).isoformat()
+    assert await asyncio.to_thread(cli, "edit", sleeping.id, "--end", later, "--note", "weekend") == 0
+    assert "corrected:" in capsys.readouterr().out
+    (edited,) = [lb for lb in stored_labels(lenv.hub.storage) if lb.id == sleeping.id]
+    assert (edited.end, edited.note) == (night.timestamp() + 1800, "weekend")
+    assert await asyncio.to_thread(cli, "edit", sleeping.id) == 2
+    assert "nothing to change" in capsys.readouterr().err
+    assert await asyncio.to_thread(cli, "edit", sleeping.id, "--scene", "juggling") == 1
+    assert "field scene" in capsys.readouterr().err
     assert await asyncio.to_thread(cli, "delete", sleeping.id) == 0
     assert all(lb.scene != "sleeping" for lb in stored_labels(lenv.hub.storage))

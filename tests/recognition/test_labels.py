@@ -303,3 +303,65 @@ async def test_overlap_check_matches_brute_force(labelled: tuple[Hub, LabelStore
     ordered = sorted(store.labels(), key=lambda lb: lb.start)
     for a, b in itertools.pairwise(ordered):
         assert a.end is not None and a.end <= b.start  # nothing overlaps, whatever was tried
+
+
+async def test_update_is_checked_like_add_against_all_but_itself(tmp_path: Path) -> None:
+    """Random corrections: refused exactly when the corrected label would overlap another (brute force),
+    a refusal changes nothing, and what was accepted survives a restart."""
+    import random
+
+    clock = Clock()
+    hub, store = await _start(tmp_path, clock)
+    events: list[dict[str, object]] = []
+    hub.bus.listen("recognition_labels_updated", lambda e: events.append(e.data))
+    for k in range(30):
+        store.add("idle", NOW - 86400 + k * 2000, NOW - 86400 + k * 2000 + 1000)
+    rng = random.Random(7)
+    accepted = 0
+    for _ in range(300):
+        target = rng.choice(store.labels())
+        begin = target.start + rng.choice([-1500, -500, 0, 300])
+        end = None if rng.random() < 0.1 else begin + rng.choice([200, 900, 2500])
+        expected = {
+            other.id for other in store.labels()
+            if other.id != target.id
+            and begin < (float("inf") if other.end is None else other.end)
+            and other.start < (float("inf") if end is None else end)
+        }
+        before = [lb.to_dict() for lb in store.labels()]
+        try:
+            edited = store.update(target.id, {"start": begin, "end": end, "scene": "cooking"})
+        except LabelError as err:
+            assert err.code == "conflict" and set(err.conflicts) == expected
+            assert [lb.to_dict() for lb in store.labels()] == before
+            continue
+        assert not expected
+        assert (edited.id, edited.start, edited.end, edited.scene) == (target.id, begin, end, "cooking")
+        assert events[-1] == {"added": [target.id], "deleted": []}
+        accepted += 1
+    assert accepted > 20
+    ordered = sorted(store.labels(), key=lambda lb: lb.start)
+    for a, b in itertools.pairwise(ordered):
+        assert a.end is not None and a.end <= b.start
+    await hub.async_stop()
+    hub, reloaded = await _start(tmp_path, clock)
+    try:
+        assert [lb.to_dict() for lb in reloaded.labels()] == [lb.to_dict() for lb in store.labels()]
+    finally:
+        await hub.async_stop()
+
+
+async def test_update_refuses_unknown_ids_fields_and_empty_changes(labelled: tuple[Hub, LabelStore, Clock]) -> None:
+    _, store, _ = labelled
+    label = store.add("bathing", NOW - 3600, NOW - 3000)
+    for label_id, changes, code, field in (
+        ("nope", {"note": "x"}, "not_found", "id"),
+        (label.id, {"colour": "red"}, "invalid_format", "colour"),
+        (label.id, {"end": NOW - 4000}, "invalid_format", "end"),
+        (label.id, {"note": "x" * 201}, "invalid_format", "note"),
+        (label.id, {}, "invalid_format", None),
+    ):
+        with pytest.raises(LabelError) as err:
+            store.update(label_id, changes)
+        assert (err.value.code, err.value.field) == (code, field), changes
+    assert store.labels() == [label]

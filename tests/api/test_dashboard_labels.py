@@ -106,3 +106,46 @@ async def test_read_only_sees_labels_without_controls_and_area_token_sees_none(
             assert await guest.locator(f'[data-label="{label.id}"]').count() == 0
         finally:
             await browser.close()
+
+
+async def test_correct_a_label_in_place(lenv: tuple[Env, LabelStore]) -> None:
+    """Edit → change scene, end and note → Save sends one PATCH; a refused correction is explained and
+    changes nothing."""
+    import time
+
+    env, store = lenv
+    now = time.time()
+    breakfast = store.add("cooking", now - 7200, now - 6600, created_by="alice")
+    later = store.add("eating", now - 6000, now - 5400, created_by="alice")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await (await browser.new_context(timezone_id="Asia/Shanghai")).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await page.goto(f"{env.url}/?token={env.admin}")
+            await page.get_by_test_id(f"label-edit-{breakfast.id}").click()
+            form = page.locator(f'[data-label="{breakfast.id}"][data-editing]')
+            await expect(form.get_by_test_id("label-edit-start")).not_to_have_value("")
+            await form.get_by_test_id("label-edit-scene").select_option("eating")
+            await form.get_by_test_id("label-edit-note").fill("porridge")
+            # Ten minutes longer, typed as the browser's local (Shanghai) time.
+            end = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(breakfast.end + 600 + 8 * 3600))  # type: ignore[operator]
+            await form.get_by_test_id("label-edit-end").fill(end)
+            await form.get_by_test_id("label-edit-save").click()
+            await expect(page.locator(f'[data-label="{breakfast.id}"]')).to_contain_text("porridge")
+            fixed = store.get(breakfast.id)
+            assert fixed is not None
+            assert (fixed.scene, fixed.note, fixed.start) == ("eating", "porridge", breakfast.start)
+            assert fixed.end == (int(breakfast.end + 600) // 60) * 60  # type: ignore[operator]
+
+            # Stretching it into the next label is refused with the hub's reason; nothing changes.
+            await page.get_by_test_id(f"label-edit-{breakfast.id}").click()
+            form = page.locator(f'[data-label="{breakfast.id}"][data-editing]')
+            await form.get_by_test_id("label-edit-end").fill("")  # running: overlaps everything after it
+            await form.get_by_test_id("label-edit-save").click()
+            await expect(page.locator("#toast")).to_contain_text(later.id)
+            assert store.get(breakfast.id) == fixed
+            assert errors == []
+        finally:
+            await browser.close()

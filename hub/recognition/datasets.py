@@ -213,7 +213,12 @@ def load_labels(path: str | Path) -> list[Interval]:
 
 
 def recorder_dataset(events: list[DeviceEvent], labels: list[Interval]) -> Dataset:
+    """Slices from midnight before the first event or label, but at most a day before the first event:
+    the recorder keeps changes only, so a quiet stretch just before its first row (a night) is still
+    knowable, while a label from long before any history has nothing to learn from."""
     if not events:
         raise DatasetError("recorder history has no events on known channels")
+    first = events[0].ts
+    earliest = min(first, min((iv.start for iv in labels), default=first))
     end = max(events[-1].ts, max((iv.end for iv in labels), default=events[-1].ts))
-    return Dataset("recorder", events, labels, _midnight(events[0].ts), end)
+    return Dataset("recorder", events, labels, _midnight(max(earliest, first - 86400)), end)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.recognition.datasets import DatasetError, load_casas, load_kasteren, load_recorder_export
-from hub.recognition.features import DEFAULT_SPEC
+from hub.recognition.features import DEFAULT_SPEC, DeviceEvent
 
 ACT = (
     "Start time: start of an activity\r\nactivity id list:\r\n1: 'leave house'\r\n\r\n"
@@ -103,3 +103,19 @@ def test_events_from_recorder_rows() -> None:
     assert recorder_dataset(events, []).start == 0.0
     with pytest.raises(DatasetError):
         recorder_dataset([], [])
+
+
+def test_recorder_dataset_covers_labels_from_the_night_before_its_first_event() -> None:
+    """History starting just after midnight must not drop the evening's labels (a time-of-day bug: training
+    from labels failed in the first hours of each UTC day); labels from long before any history add nothing."""
+    from hub.recognition.datasets import Interval, recorder_dataset
+
+    day = 20 * 86400.0
+    events = [DeviceEvent(day + 300, "kitchen", "motion", True, "m"),
+              DeviceEvent(day + 900, "kitchen", "motion", False, "m")]
+    evening = Interval(day - 7200, day - 3600, "sleeping")
+    ds = recorder_dataset(events, [evening])
+    assert ds.start == day - 86400
+    assert "sleeping" in ds.labels_at(ds.slices(DEFAULT_SPEC), DEFAULT_SPEC)
+    long_ago = Interval(day - 30 * 86400, day - 29 * 86400, "away")
+    assert recorder_dataset(events, [long_ago, evening]).start == day - 86400

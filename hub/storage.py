@@ -192,6 +192,12 @@ class RegistryStore:
             rows = self._conn.execute("SELECT key, data FROM records WHERE kind = ?", (kind,)).fetchall()
         return {key: json.loads(data) for key, data in rows}
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process: the command line) commits to this
+        database; this process's own writes leave it alone. Cheap enough to poll."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()

@@ -143,6 +143,6 @@ def cmd_inbox_set(args: argparse.Namespace) -> int:
         store.close()
     print(f"{entry.key}: {entry.state.value}")
     if args.state is EntryState.ADOPTED:
-        print("The hub connects it the next time it sees the appliance (a running hub: restart it, or adopt "
-              "through the API).", file=sys.stderr)
+        print("A running hub acts on this within a few seconds; a stopped one when it next starts and sees the "
+              "appliance.", file=sys.stderr)
     return 0

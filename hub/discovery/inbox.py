@@ -152,8 +152,31 @@ class Inbox:
         if entry.driver == driver and appliance.data:
             entry.data = dict(appliance.data)  # kept in memory; stored with the next identity change
         if changed:
-            self.save(entry)
+            self._save_identity(entry)
         return entry, False
+
+    def _save_identity(self, entry: InboxEntry) -> None:
+        """Store a sighting's news without overwriting the household's decision: the command line may have
+        adopted or ignored the entry in the database since this process last read it (``external_changes``
+        picks that up); writing the remembered state back would silently undo it."""
+        data = entry.to_dict()
+        stored = self._store.get(STORE_KIND, entry.key)
+        if stored is not None:
+            data["state"], data["device_id"] = stored.get("state", data["state"]), stored.get("device_id")
+        self._store.put(STORE_KIND, entry.key, data)
+
+    def external_changes(self) -> list[tuple[InboxEntry, EntryState]]:
+        """Entries whose stored state another process changed: (entry as this process knows it, new state)."""
+        out = []
+        for key, data in self._store.load(STORE_KIND).items():
+            entry = self._entries.get(key)
+            try:
+                state = EntryState(str(data.get("state")))
+            except ValueError:
+                continue
+            if entry is not None and state is not entry.state:
+                out.append((entry, state))
+        return out
 
     def set_state(self, key: str, state: EntryState, device_id: str | None = None) -> InboxEntry:
         entry = self._entries[key]

@@ -55,6 +55,9 @@ class DiscoveryManager:
     """The ``discovery`` component. ``catalog`` is a :class:`DriverCatalog`, or a component name to look up."""
 
     name = "discovery"
+    # How often the database is checked for inbox decisions and bind keys written by another process
+    # (``qilu-hub inbox adopt KEY [--bind-key -]`` while the hub runs).
+    external_check_interval = 2.0
 
     def __init__(
         self,
@@ -88,6 +91,9 @@ class DiscoveryManager:
         self._context = Context("discovery")
         self.adopt_failures = 0
         self._owns_catalog = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._data_version = 0
+        self._started_with: dict[str, BindKey | None] = {}  # live key -> the bind key its connection uses
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -121,10 +127,16 @@ class DiscoveryManager:
                                  timeout=self.settings.ble_timeout, watchdog=self.settings.ble_watchdog,
                                  stats=self.stats)
             await self.ble.async_start()
+        self._data_version = hub.storage.data_version()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_external(), name="discovery-external")
         _LOGGER.info("Discovery started: %d mDNS types, BLE %s, %d inbox entries", len(mdns_types),
                      "on" if self.ble else "off", len(self.inbox))
 
     async def async_stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         for task in list(self._adopting.values()):
             task.cancel()
         if self._adopting:
@@ -246,6 +258,46 @@ class DiscoveryManager:
         if self._auto.get(entry.driver) and self.is_online(key):
             self._schedule_adopt(entry)
 
+    # -- decisions made by another process -------------------------------------------------
+    async def _watch_external(self) -> None:
+        while True:
+            await asyncio.sleep(self.external_check_interval)
+            try:
+                await self.async_apply_external_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad record must not end the watch, nor discovery
+                _LOGGER.exception("Applying inbox changes made outside the hub failed")
+
+    async def async_apply_external_changes(self) -> None:
+        """Act on what another process wrote to the inbox or the bind keys since the last look, as if it
+        had come through the API: adopt, ignore, un-ignore, restart a connection whose key changed."""
+        assert self.hub is not None and self.inbox is not None
+        version = self.hub.storage.data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        for entry, state in self.inbox.external_changes():
+            _LOGGER.info("%s (%s) was set to %s outside the hub", entry.title, entry.key, state)
+            try:
+                if state is EntryState.ADOPTED:
+                    await self.async_adopt(entry.key)
+                elif state is EntryState.IGNORED:
+                    await self.async_ignore(entry.key)
+                else:
+                    await self.async_unignore(entry.key)
+            except (AdoptError, ValueError) as err:  # retried in the background, or waits for a bind key
+                _LOGGER.warning("Adopting %s (%s): %s", entry.title, entry.key, err)
+        keys = self._bind_keys()
+        for key in [k for k in self._live if k in self._started_with]:
+            live = self.inbox.get(key)
+            if live is not None and keys.get(live.driver, key) != self._started_with[key]:
+                _LOGGER.info("The bind key of %s (%s) changed outside the hub: reconnecting", live.title, key)
+                self._live.discard(key)
+                assert self.catalog is not None
+                await self.catalog.async_unload(key)
+                self._schedule_adopt(live)
+
     def _entry(self, key: str) -> InboxEntry:
         assert self.inbox is not None
         entry = self.inbox.get(key)
@@ -365,8 +417,10 @@ class DiscoveryManager:
         assert self.catalog is not None and self.inbox is not None
         appliance = entry.appliance()
         info = self._last_info.get(entry.key)
+        started_with = self._bind_keys().get(entry.driver, entry.key)
         device_id = await self.catalog.async_adopt(entry.driver, appliance)
         self._live.add(entry.key)
+        self._started_with[entry.key] = started_with
         self.inbox.set_state(entry.key, EntryState.ADOPTED, device_id)
         self._fire_inbox("adopted", entry)
         if info is not None:

@@ -78,6 +78,8 @@ class QdDriver(Driver):
                 raise ValueError("a driver bug")
             title = info.properties.get("name") or info.name.split(".")[0]
             data: dict[str, Any] = {"host": info.host, "port": info.port}
+            if info.properties.get("encrypted") == "1":  # stands in for an encrypted BLE sensor
+                data["encrypted"] = True
         else:
             assert isinstance(info, BleInfo)
             mac, title, data = info.address.lower(), info.name or info.address, {"address": info.address}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli import main
+from hub.discovery import MdnsInfo
 from tests.testbeds.mdns_responder import Responder
 
 from .conftest import HubFactory
@@ -47,6 +49,63 @@ async def test_inbox_list_ignore_adopt_on_the_stored_inbox(hubs: HubFactory, cap
     assert list(driver.connections) == ["qdtest-02:78:00:00:00:02"]
     states = {e["key"]: e["state"] for e in manager.inbox_entries()}
     assert states == {"qdtest-02:78:00:00:00:01": "ignored", "qdtest-02:78:00:00:00:02": "adopted"}
+
+
+async def test_inbox_decisions_from_the_command_line_reach_a_running_hub(
+    hubs: HubFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qilu-hub inbox adopt|ignore` write the database while the hub runs; the hub acts on them within its
+    check interval, and a sighting in between does not write the old decision back over them."""
+    from hub.discovery import DiscoveryManager
+    from hub.discovery.bind_keys import BindKey, BindKeys
+    from hub.discovery.inbox import STORE_KIND
+
+    from .conftest import wait_for
+    from .test_manager import MAC
+
+    monkeypatch.setattr(DiscoveryManager, "external_check_interval", 0.05)
+    hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
+    manager.handle(mdns(), "mdns:a")
+    key = manager.inbox_entries()[0]["key"]
+    config = str(hubs.config_dir)
+
+    def cli(*argv: str) -> int:
+        return main(["--config", config, "inbox", *argv])
+
+    # Adopt from the command line, then the appliance moves (DHCP) before the hub looks (no await in
+    # between, so the watcher cannot run): identity is stored, the household's decision is kept. Before,
+    # the hub wrote "pending" back and the adoption was silently lost.
+    assert cli("adopt", key) == 0
+    assert "within a few seconds" in capsys.readouterr().err
+    manager.handle(mdns(address="10.78.0.77"), "mdns:a")
+    stored = hub.storage.get(STORE_KIND, key)
+    assert stored is not None and stored["state"] == "adopted" and stored["address"] == "10.78.0.77"
+    await wait_for(lambda: key in driver.connections)  # the hub's watcher adopts it
+    assert manager.inbox.get(key).state.value == "adopted"  # type: ignore[union-attr]
+    assert driver.connections[key].appliance.data["host"] == "10.78.0.77"
+
+    assert await asyncio.to_thread(cli, "ignore", key) == 0
+    conn = driver.connections[key]
+    await wait_for(lambda: conn.stopped)
+    assert manager.inbox_entries()[0]["state"] == "ignored"
+
+    # An encrypted appliance waits for its key; the key given on the command line adopts it; a new key
+    # given later restarts its connection with that key.
+    sensor_mac = "02:78:00:00:00:09"
+    manager.handle(MdnsInfo(QD_TYPE, f"qd-9.{QD_TYPE}", "qd-9.local.", ("10.78.0.9",), 80,
+                            {"mac": sensor_mac, "name": "Sensor", "encrypted": "1"}), "mdns:9")
+    sensor = next(e for e in manager.inbox_entries() if e["key"].endswith(sensor_mac))
+    assert sensor["problem"] == "needs_bind_key"
+    first, second = "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
+    monkeypatch.setattr("sys.stdin", io.StringIO(first + "\n"))
+    assert await asyncio.to_thread(cli, "adopt", sensor["key"], "--bind-key", "-") == 0
+    await wait_for(lambda: sensor["key"] in driver.connections)
+    started = driver.connections[sensor["key"]]
+    monkeypatch.setattr("sys.stdin", io.StringIO(second + "\n"))
+    assert await asyncio.to_thread(cli, "adopt", sensor["key"], "--bind-key", "-") == 0
+    await wait_for(lambda: started.stopped and driver.connections[sensor["key"]] is not started)
+    assert BindKeys(hub.storage).get("qdtest", sensor["key"]) == BindKey.parse(second)
+    assert MAC not in sensor["key"]
 
 
 async def test_discover_prints_services_on_loopback() -> None:

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "(default: the mean of the two accuracies)")
     train.add_argument("--decoder", action="store_true",
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
+    train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
+                       help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
+                            "the scenes the household has not labelled yet (0: household labels only)")
+    train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
+                       help="recorder source with bootstrap: weight of a labelled household slice against a "
+                            "simulated one (default %(default)s)")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="print metrics of a model on a dataset and write a confusion-matrix PNG")
     _data_args(ev)
@@ -113,13 +119,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
     matrix = build_matrix(dataset, spec, progress=not args.no_progress)
+    if len(matrix.y) == 0:
+        print("qilu-hub model train: no labelled time overlaps the recorded history; label a stretch of time "
+              "while the hub records, then train again", file=sys.stderr)
+        return 1
+    weights = None
+    bootstrap = args.source == "recorder" and args.bootstrap_days > 0
+    if bootstrap:
+        matrix, weights = _with_bootstrap(matrix, spec, args)
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
     base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
     config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
-    model = fit(matrix.X, matrix.y, config)
+    model = fit(matrix.X, matrix.y, config, sample_weight=weights)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
+    if bootstrap:
+        provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
+                                   f"household weight {args.household_weight}")
     labels = [str(c) for c in model.classes_]
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
     bias = None
@@ -137,6 +154,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                       "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
                       "class_bias": bias.to_dict()["offsets"] if bias is not None else None}))
     return 0
+
+
+def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The household's labelled slices plus simulated days: labels teach this home's habits, the
+    simulator keeps the scenes nobody has labelled yet. Returns the joined matrix and sample weights."""
+    import numpy as np
+
+    from hub.recognition.simulator import SimConfig, simulate
+    from hub.recognition.training import Matrix, build_matrix
+
+    sim = build_matrix(simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed)), spec)
+    joined = Matrix(
+        np.vstack([matrix.X, sim.X]), np.concatenate([matrix.y, sim.y]),
+        # Day groups stay apart: cross-validation must never mix a household day with a simulated one.
+        np.concatenate([np.char.add("home:", matrix.days.astype(str)), np.char.add("sim:", sim.days.astype(str))]),
+        np.concatenate([matrix.times, sim.times]),
+    )
+    weights = np.concatenate([np.full(len(matrix.y), args.household_weight), np.ones(len(sim.y))])
+    return joined, weights
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

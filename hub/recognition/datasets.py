@@ -46,14 +46,21 @@ class Dataset:
     end: float
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def labels_at(self, times: Sequence[float] | np.ndarray, spec: FeatureSpec) -> list[str]:
-        """Label of the slice ending at each time: the interval covering its midpoint, else idle."""
+    @property
+    def unlabelled(self) -> str | None:
+        """What time no interval covers means: ``idle`` in annotated datasets (Kasteren, CASAS, the
+        simulator: everything was watched), None for household labels (nobody said; not trained on)."""
+        value = self.meta.get("unlabelled", IDLE)
+        return value if isinstance(value, str) else None
+
+    def labels_at(self, times: Sequence[float] | np.ndarray, spec: FeatureSpec) -> list[str | None]:
+        """Label of the slice ending at each time: the interval covering its midpoint, else ``unlabelled``."""
         ordered = sorted(self.intervals, key=lambda iv: iv.start)
         starts = np.array([iv.start for iv in ordered])
-        out: list[str] = []
+        out: list[str | None] = []
         for t in times:
             mid = float(t) - spec.slice_seconds / 2
-            label = IDLE
+            label = self.unlabelled
             # Latest-starting interval that covers the midpoint wins (nested activities, e.g. toilet at night).
             k = int(np.searchsorted(starts, mid, side="right")) - 1
             while k >= 0:
@@ -221,4 +228,4 @@ def recorder_dataset(events: list[DeviceEvent], labels: list[Interval]) -> Datas
     first = events[0].ts
     earliest = min(first, min((iv.start for iv in labels), default=first))
     end = max(events[-1].ts, max((iv.end for iv in labels), default=events[-1].ts))
-    return Dataset("recorder", events, labels, _midnight(max(earliest, first - 86400)), end)
+    return Dataset("recorder", events, labels, _midnight(max(earliest, first - 86400)), end, {"unlabelled": None})

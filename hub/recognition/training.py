@@ -60,7 +60,8 @@ def build_matrix(
     lookahead: bool = False,
 ) -> Matrix:
     """``lookahead=True`` appends ``lookahead.extract_lookahead`` columns: offline evaluation only, a model
-    trained on them cannot run live."""
+    trained on them cannot run live.  Slices no label covers are left out when the dataset says unlabelled
+    time is unknown (household labels), so a night nobody labelled does not teach "idle"."""
     times = dataset.slices(spec)
 
     def bar(rows: Iterable[tuple[int, float]]) -> Iterable[tuple[int, float]]:
@@ -69,11 +70,14 @@ def build_matrix(
     X = extract_windows(dataset.events, times, spec, UTC, wrap=bar)
     if lookahead:
         X = np.hstack([X, extract_lookahead(dataset.events, times, spec, UTC)])
-    labels = dataset.labels_at(times, spec)
+    found = dataset.labels_at(times, spec)
+    keep = np.array([lbl is not None for lbl in found], dtype=bool)
+    labels = [str(lbl) for lbl in found if lbl is not None]
     if label_map is not None:
         labels = [label_map(lbl) for lbl in labels]
+    times = times[keep]
     days = np.array([day_key(float(t) - spec.slice_seconds / 2) for t in times])
-    return Matrix(X, np.array(labels), days, times)
+    return Matrix(X[keep], np.array(labels), days, times)
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,12 @@ FOREST_CONFIGS: dict[str, TrainConfig] = {
 }
 
 
-def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> Any:
+def fit(
+    X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig(), sample_weight: np.ndarray | None = None
+) -> Any:
     """A class-balanced random forest: balanced weights keep rare scenes (a shower) from being drowned by
-    long ones (sleep, away), which is what the class-average accuracy measures."""
+    long ones (sleep, away), which is what the class-average accuracy measures. ``sample_weight``
+    multiplies in (e.g. a household's own slices against simulated ones)."""
     _require_training_deps()
     from sklearn.ensemble import RandomForestClassifier
 
@@ -111,8 +118,10 @@ def fit(X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> An
         random_state=config.seed,
     )
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    weights = (len(y) / (len(classes) * counts)) ** config.balance
-    model.fit(X, y, sample_weight=weights[inverse])
+    weights = ((len(y) / (len(classes) * counts)) ** config.balance)[inverse]
+    if sample_weight is not None:
+        weights = weights * sample_weight
+    model.fit(X, y, sample_weight=weights)
     return model
 
 

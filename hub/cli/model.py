@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -149,7 +150,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
     blob = to_onnx(model, spec, provenance, decoder, bias)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(blob)
+    # Write beside, then rename: a running hub reloads the file when it changes and must never see half of it.
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    partial.write_bytes(blob)
+    os.replace(partial, args.out)
     print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
                       "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
                       "class_bias": bias.to_dict()["offsets"] if bias is not None else None}))

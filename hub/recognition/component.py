@@ -26,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 
 ENTITY_ID = "sensor.household_scene"
 EVENT_SCENE_RECOGNIZED = "scene_recognized"
+EVENT_MODEL_LOADED = "scene_model_loaded"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
 
 
@@ -49,6 +50,7 @@ class SceneRecognizer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.model_path = Path(model_path)
+        self.spec_requested = spec
         self.spec = spec
         self.interval = interval if interval is not None else spec.slice_seconds
         self.debounce = debounce
@@ -65,26 +67,65 @@ class SceneRecognizer:
         self._channels: dict[str, tuple[str, str] | None] = {}
         self.decoder: HmmFilter | None = None
         self._decoded_at: float | None = None  # end of the last window the decoder committed
+        self._stamp: tuple[int, int] | None = None  # (mtime, size) of the model file when last loaded
 
     async def async_start(self, hub: Hub) -> None:
         self._hub = hub
-        try:
-            self.model = SceneModel.load(self.model_path, self.spec)
-        except ModelLoadError as exc:
-            # The hub keeps running; the reason is visible on the entity and in the log.
-            self.error = str(exc)
-            _LOGGER.error("Scene recognition disabled: %s", exc)
-            hub.states.async_set(ENTITY_ID, "unavailable", {"error": self.error, "model": str(self.model_path)})
-            return
-        if self.model.spec != self.spec:  # a per-device model: extract its device block too
-            self.spec = self.model.spec
-            self.extractor = FeatureExtractor(self.spec, self.tz)  # type: ignore[arg-type]
-        self.decoder = self.model.new_decoder()
+        self._load_model_file()
         from hub import EVENT_STATE_CHANGED
 
         self._seed_from_states()
         self._unsub = hub.bus.listen(EVENT_STATE_CHANGED, self._on_state_changed)
         hub.supervisor.spawn(self.name, self._loop)
+
+    # -- the model file -----------------------------------------------------------------
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.model_path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _load_model_file(self) -> bool:
+        """Load ``model_path``. On failure keep the model in use (if any) and say why on the entity."""
+        assert self._hub is not None
+        self._stamp = self._file_stamp()
+        try:
+            model = SceneModel.load(self.model_path, self.spec_requested)
+        except ModelLoadError as exc:
+            self.error = str(exc)
+            if self.model is None:  # the hub keeps running; the reason is on the entity and in the log
+                _LOGGER.error("Scene recognition disabled: %s", exc)
+                attributes = {"error": self.error, "model": str(self.model_path)}
+                self._hub.states.async_set(ENTITY_ID, "unavailable", attributes)
+            else:
+                _LOGGER.error("Model file changed but cannot be used; keeping the loaded model: %s", exc)
+            return False
+        replacing = self.model is not None
+        self.model, self.error = model, None
+        if model.spec != self.spec:  # a per-device model: extract its device block too
+            self.spec = model.spec
+            self.extractor = FeatureExtractor(self.spec, self.tz)  # type: ignore[arg-type]
+            self._channels.clear()
+            if replacing:
+                self._seed_from_states()
+        self.decoder = model.new_decoder()
+        self._decoded_at = None
+        self.smoother.reset()  # its running average is over the old model's labels
+        if replacing:
+            _LOGGER.info("Scene model reloaded from %s (%d labels)", self.model_path, len(model.labels))
+            self._hub.bus.fire(EVENT_MODEL_LOADED, {"model": str(self.model_path), "labels": list(model.labels)})
+        return True
+
+    def check_model_file(self) -> bool:
+        """Reload the model when its file changed (a retrained model written over it); True if reloaded.
+
+        Checked before every scheduled inference: retraining takes effect without a restart, and a model
+        that was missing or broken at start is picked up once it is fixed."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        return self._load_model_file()
 
     async def async_stop(self) -> None:
         if self._unsub is not None:
@@ -139,6 +180,7 @@ class SceneRecognizer:
                 return
             await asyncio.sleep(self.debounce)  # let a burst of events land before one inference
             self._wake.clear()
+            self.check_model_file()
             self.infer()
 
     def infer(self, now: float | None = None) -> Prediction | None:

@@ -173,3 +173,68 @@ async def test_per_device_model_with_decoder(tmp_path: Path, sim_dataset: Any) -
         assert recognizer._decoded_at == committed + 3 * 60
     finally:
         await hub.async_stop()
+
+
+async def test_a_retrained_model_file_is_picked_up_without_restart(
+    tmp_path: Path, trained: tuple[Any, Path], sim_dataset: Any
+) -> None:
+    """`model train --out` over the running hub's model file: the next inference uses the new model; a
+    broken file written over it is refused and the loaded model stays."""
+    import os
+    import shutil
+
+    from hub.recognition.component import EVENT_MODEL_LOADED
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    path = tmp_path / "home.onnx"
+    shutil.copy(trained[1], path)
+    hub = _make_hub(tmp_path)
+    recognizer = SceneRecognizer(path, interval=3600, debounce=0)
+    hub.add_component(recognizer)
+    loaded: list[dict[str, Any]] = []
+    hub.bus.listen(EVENT_MODEL_LOADED, lambda e: loaded.append(e.data))
+    await hub.async_start()
+    try:
+        assert not recognizer.check_model_file()  # unchanged: nothing to do
+        recognizer.infer()
+        assert len(hub.states.get(ENTITY_ID).attributes["probabilities"]) > 2  # type: ignore[union-attr]
+
+        two = sim_dataset.relabel(lambda label: "sleeping" if label == "sleeping" else "idle")
+        matrix = build_matrix(two, DEFAULT_SPEC)
+        partial = tmp_path / ".home.onnx.partial"
+        partial.write_bytes(to_onnx(fit(matrix.X, matrix.y, TrainConfig(n_estimators=4, n_jobs=1)), DEFAULT_SPEC))
+        os.replace(partial, path)
+        assert recognizer.check_model_file()
+        assert loaded == [{"model": str(path), "labels": ["idle", "sleeping"]}]
+        recognizer.infer()
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and set(state.attributes["probabilities"]) == {"idle", "sleeping"}
+
+        path.write_bytes(b"\x00not a model")
+        assert not recognizer.check_model_file()
+        assert recognizer.error is not None and "could not be loaded" in recognizer.error
+        assert recognizer.model is not None and recognizer.model.labels == ["idle", "sleeping"]
+        assert recognizer.infer() is not None and len(loaded) == 1
+    finally:
+        await hub.async_stop()
+
+
+async def test_a_model_missing_at_start_is_used_once_it_appears(tmp_path: Path, trained: tuple[Any, Path]) -> None:
+    import asyncio
+    import shutil
+
+    path = tmp_path / "home.onnx"
+    hub = _make_hub(tmp_path)
+    hub.add_component(SceneRecognizer(path, interval=0.05, debounce=0))
+    await hub.async_start()
+    try:
+        assert hub.states.get(ENTITY_ID).value == "unavailable"  # type: ignore[union-attr]
+        shutil.copy(trained[1], path)
+        for _ in range(500):  # the schedule notices the file; no restart
+            if hub.states.get(ENTITY_ID).value != "unavailable":  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.01)
+        state = hub.states.get(ENTITY_ID)
+        assert state is not None and state.value != "unavailable" and "probabilities" in state.attributes
+    finally:
+        await hub.async_stop()

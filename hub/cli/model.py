@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
                        help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
                             "the scenes the household has not labelled yet (0: household labels only)")
+    train.add_argument("--only-if-better", action="store_true",
+                       help="recorder source: hold out the newest labelled days, and write the model only if, "
+                            "trained without them, it recognises them at least as well as the current model "
+                            "(--compare-with, else the file at --out, else the bundled model); for scheduled runs")
+    train.add_argument("--compare-with", type=Path, default=None, metavar="ONNX",
+                       help="with --only-if-better: the model in use (default: --out if it exists, else bundled)")
     train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
                        help="recorder source with bootstrap: weight of a labelled household slice against a "
                             "simulated one (default %(default)s)")
@@ -124,13 +130,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: no labelled time overlaps the recorded history; label a stretch of time "
               "while the hub records, then train again", file=sys.stderr)
         return 1
+    overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
+    base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
+    config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    gate = None
+    if args.only_if_better:
+        if args.source != "recorder":
+            print("qilu-hub model train: --only-if-better compares on the household's labels (--source recorder)",
+                  file=sys.stderr)
+            return 2
+        gate = _gate(args, dataset, matrix, spec, config)
+        if isinstance(gate, str):
+            print(f"qilu-hub model train: {gate}", file=sys.stderr)
+            return 1
+        if not gate["accepted"]:
+            print(json.dumps({"model": str(args.out), "written": False, "gate": gate}))
+            print("qilu-hub model train: trained without the newest labelled days, the new model recognised them "
+                  "less well than the current one; the current model is kept", file=sys.stderr)
+            return 0
     weights = None
     bootstrap = args.source == "recorder" and args.bootstrap_days > 0
     if bootstrap:
         matrix, weights = _with_bootstrap(matrix, spec, args)
-    overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
-    base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
-    config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     model = fit(matrix.X, matrix.y, config, sample_weight=weights)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
@@ -154,10 +175,61 @@ def cmd_train(args: argparse.Namespace) -> int:
     partial = args.out.with_name(f".{args.out.name}.partial")
     partial.write_bytes(blob)
     os.replace(partial, args.out)
-    print(json.dumps({"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-                      "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
-                      "class_bias": bias.to_dict()["offsets"] if bias is not None else None}))
+    report = {"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
+              "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+              "class_bias": bias.to_dict()["offsets"] if bias is not None else None}
+    if gate is not None:
+        report.update(written=True, gate=gate)
+    print(json.dumps(report))
     return 0
+
+
+def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, config: Any) -> dict[str, Any] | str:
+    """Hold out the newest fifth of the labelled days (at least one); train on the rest as the real run will;
+    score that candidate and the current model on the held-out days. Accepted when the candidate's mean of
+    time-slice and class accuracy is at least the current model's. The current model may have been trained
+    on those days already, which flatters it: the gate errs towards keeping what works."""
+    import numpy as np
+
+    from hub.recognition.component import DEFAULT_MODEL
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.runtime import ModelLoadError, SceneModel
+    from hub.recognition.training import Matrix, build_matrix, fit, metrics
+
+    days = sorted(set(household.days.tolist()))
+    if len(days) < 2:
+        return "--only-if-better needs labels on at least 2 days (the newest are held out to compare)"
+    held = days[-max(1, round(len(days) / 5)):]
+    test = np.isin(household.days, held)
+    train = Matrix(household.X[~test], household.y[~test], household.days[~test], household.times[~test])
+    weights = None
+    if args.bootstrap_days > 0:
+        train, weights = _with_bootstrap(train, spec, args)
+    candidate = fit(train.X, train.y, config, sample_weight=weights)
+    truth = household.y[test]
+    labels = sorted(set(truth.tolist()) | {str(c) for c in candidate.classes_})
+
+    def score(pred: Any) -> dict[str, float]:
+        m = metrics(truth, pred, labels)
+        return {k: round(m[k], 4) for k in ("timeslice_accuracy", "class_accuracy")}
+
+    result: dict[str, Any] = {"held_out_days": held, "held_out_slices": int(test.sum()),
+                              "candidate": score(candidate.predict(household.X[test]))}
+    current_path = args.compare_with or (args.out if args.out.is_file() else DEFAULT_MODEL)
+    result["current_model"] = str(current_path)
+    try:
+        current = SceneModel.load(current_path, DEFAULT_SPEC)
+    except ModelLoadError as exc:  # nothing usable to keep
+        result.update(current=None, accepted=True, reason=str(exc))
+        return result
+    X = household.X if current.spec == spec else build_matrix(dataset, current.spec).X  # same rows, same order
+    result["current"] = score(np.asarray(current.labels)[current.predict_proba(X[test]).argmax(axis=1)])
+
+    def mean(s: dict[str, float]) -> float:
+        return (s["timeslice_accuracy"] + s["class_accuracy"]) / 2
+
+    result["accepted"] = mean(result["candidate"]) >= mean(result["current"])
+    return result
 
 
 def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:

@@ -105,3 +105,59 @@ def test_per_device_model_with_decoder_trains_and_evaluates(
     assert main(["model", "eval", *common, "--model", str(out), "--png", str(png)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["timeslice_accuracy"] <= 1.0
+
+
+def _household_export(tmp_path: Path, days: int = 6, seed: int = 5) -> tuple[Path, Path]:
+    """A simulated home written as a recorder export (history JSONL) plus the household's labels."""
+    from hub.recognition.simulator import SimConfig, simulate
+
+    ds = simulate(SimConfig(days=days, homes=1, seed=seed))
+    history, labels = tmp_path / "history.jsonl", tmp_path / "labels.jsonl"
+
+    def value(cap: str, active: bool) -> object:
+        return (100.0 if active else 0.0) if cap == "power" else ("on" if active else "off")
+
+    history.write_text("".join(json.dumps({"ts": e.ts, "area": e.area, "capability": e.capability,
+                                           "value": value(e.capability, e.active), "entity_id": e.source}) + "\n"
+                               for e in ds.events))
+    until = ds.start + days * 86400  # the simulator pads the last home with a day "away" and no events
+    labels.write_text("".join(json.dumps({"start": iv.start, "end": min(iv.end, until), "label": iv.label}) + "\n"
+                              for iv in ds.intervals if iv.start < until))
+    return history, labels
+
+
+def test_only_if_better_replaces_a_worse_model_and_keeps_a_better_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scheduled-retraining gate: the newest labelled days are held out, the candidate trained without
+    them must recognise them at least as well as the model in use, else the file is left alone."""
+    history, labels = _household_export(tmp_path)
+    out = tmp_path / "home.onnx"
+    household = ["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--no-progress", "--only-if-better", "--out", str(out)]
+    # The model in use knows only "away" and "idle": any reasonable retraining beats it.
+    from hub.recognition.simulator import SimConfig, simulate
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    crude = build_matrix(simulate(SimConfig(days=2, homes=1, seed=1)).relabel(
+        lambda label: "away" if label == "away" else "idle"), DEFAULT_SPEC)
+    out.write_bytes(to_onnx(fit(crude.X, crude.y, TrainConfig(n_estimators=2, n_jobs=1)), DEFAULT_SPEC))
+    poor = SceneModel.load(out, DEFAULT_SPEC)
+    assert main([*household, "--trees", "8"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    gate = report["gate"]
+    assert report["written"] and gate["accepted"] and gate["held_out_slices"] > 0
+    assert gate["candidate"]["timeslice_accuracy"] > gate["current"]["timeslice_accuracy"]
+    good_bytes = out.read_bytes()
+    assert SceneModel.load(out, DEFAULT_SPEC).labels != poor.labels
+
+    # Now the model in use is good (and has even seen the held-out days); a crippled forest loses.
+    assert main([*household, "--trees", "1", "--depth", "1", "--min-leaf", "500"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert report["written"] is False and report["gate"]["accepted"] is False
+    assert "kept" in captured.err
+    assert out.read_bytes() == good_bytes  # untouched
+
+    # The gate needs the household's labels.
+    assert main(["model", "train", "--days", "2", "--homes", "1", "--only-if-better", "--out", str(out)]) == 2

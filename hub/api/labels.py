@@ -166,30 +166,28 @@ async def list_labels(request: web.Request) -> web.Response:
     return await _rest(request, "list", query)
 
 
-async def add_label(request: web.Request) -> web.Response:
+async def _rest_with_body(request: web.Request, action: str, status: int = 200, **path: str) -> web.Response:
+    """An action whose fields come in a JSON body (plus ``path`` fields from the URL, which the body may not set)."""
     try:
         body = await _body(request)
     except LabelApiError as err:
         return _reply(err.to_dict(), err.status)
-    return await _rest(request, "add", body, 201)
+    clash = sorted(set(body) & set(path))
+    if clash:
+        return _reply(LabelApiError("invalid_format", f"unknown field(s): {', '.join(clash)}", clash[0]).to_dict(), 400)
+    return await _rest(request, action, {**body, **path}, status)
+
+
+async def add_label(request: web.Request) -> web.Response:
+    return await _rest_with_body(request, "add", 201)
 
 
 async def stop_label(request: web.Request) -> web.Response:
-    try:
-        body = await _body(request)
-    except LabelApiError as err:
-        return _reply(err.to_dict(), err.status)
-    return await _rest(request, "stop", body)
+    return await _rest_with_body(request, "stop")
 
 
 async def update_label(request: web.Request) -> web.Response:
-    try:
-        body = await _body(request)
-    except LabelApiError as err:
-        return _reply(err.to_dict(), err.status)
-    if "label_id" in body:
-        return _reply(LabelApiError("invalid_format", "unknown field(s): label_id", "label_id").to_dict(), 400)
-    return await _rest(request, "update", {**body, "label_id": request.match_info["label_id"]})
+    return await _rest_with_body(request, "update", label_id=request.match_info["label_id"])
 
 
 async def delete_label(request: web.Request) -> web.Response:

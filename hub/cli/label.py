@@ -142,6 +142,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return code
 
 
+def _label_path(label_id: str) -> str:
+    return f"/api/recognition/labels/{urllib.parse.quote(label_id, safe='')}"
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     fields = ("scene", "start", "end", "note")
     body: dict[str, Any] = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
@@ -151,14 +155,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
         print("qilu-hub label edit: nothing to change; give --scene, --start, --end, --reopen or --note",
               file=sys.stderr)
         return EXIT_USAGE
-    code, label = _run(args, "PATCH", f"/api/recognition/labels/{urllib.parse.quote(args.label_id, safe='')}", body)
+    code, label = _run(args, "PATCH", _label_path(args.label_id), body)
     if label is not None:
         print(f"corrected: {_describe(label)}")
     return code
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    code, label = _run(args, "DELETE", f"/api/recognition/labels/{urllib.parse.quote(args.label_id, safe='')}")
+    code, label = _run(args, "DELETE", _label_path(args.label_id))
     if label is not None:
         print(f"deleted: {_describe(label)}")
     return code

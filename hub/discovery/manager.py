@@ -291,7 +291,10 @@ class DiscoveryManager:
         keys = self._bind_keys()
         for key in [k for k in self._live if k in self._started_with]:
             live = self.inbox.get(key)
-            if live is not None and keys.get(live.driver, key) != self._started_with[key]:
+            # Only encrypted appliances use a key; reading one per plain appliance would be wasted I/O.
+            if live is None or not needs_bind_key(live.data):
+                continue
+            if keys.get(live.driver, key) != self._started_with[key]:
                 _LOGGER.info("The bind key of %s (%s) changed outside the hub: reconnecting", live.title, key)
                 self._live.discard(key)
                 assert self.catalog is not None

@@ -18,8 +18,10 @@ Only numpy is needed for the HMM; the CRF uses python-crfsuite (the ``bench`` ex
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,7 +78,7 @@ def sensor_matrix(
     return out, [f"{representation}:{n}" for n in names]
 
 
-def _sequences(y: np.ndarray, days: np.ndarray) -> Iterable[np.ndarray]:
+def _sequences(days: np.ndarray) -> Iterable[np.ndarray]:
     """Row indices of each day, in time order (rows are already in time order)."""
     for day in dict.fromkeys(days.tolist()):
         yield np.flatnonzero(days == day)
@@ -155,7 +157,7 @@ def fit_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str
     weights = np.vstack([np.log(p) - np.log1p(-p), np.log1p(-p).sum(axis=0, keepdims=True)])
     trans = np.full((K, K), alpha)
     init = np.full(K, alpha)
-    for rows in _sequences(y, days):
+    for rows in _sequences(days):
         seq = yi[rows]
         init[seq[0]] += 1
         np.add.at(trans, (seq[:-1], seq[1:]), 1)
@@ -173,12 +175,9 @@ def fit_crf(
     import pycrfsuite
 
     trainer = pycrfsuite.Trainer(verbose=False)
-    for rows in _sequences(y, days):
+    for rows in _sequences(days):
         trainer.append([_crf_items(x) for x in X[rows]], [str(v) for v in y[rows]])
     trainer.set_params({"c2": c2, "max_iterations": max_iterations, "feature.possible_transitions": True})
-    import tempfile
-    from pathlib import Path
-
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "crf.model")
         trainer.train(path)
@@ -216,7 +215,7 @@ def leave_one_day_out(
     if model not in ("hmm", "crf"):
         raise ValueError(f"unknown model {model!r}; expected 'hmm' or 'crf'")
     out = {"offline": np.empty(len(y), dtype=object), "causal": np.empty(len(y), dtype=object)}
-    for rows in _sequences(y, days):
+    for rows in _sequences(days):
         train = np.ones(len(y), dtype=bool)
         train[rows] = False
         fitted = (fit_hmm if model == "hmm" else fit_crf)(X[train], y[train], days[train], labels, **params)

@@ -12,6 +12,8 @@ changing them needs such a token that is not read-only.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -28,10 +30,13 @@ if TYPE_CHECKING:
 
 SCENE_ENTITY = "sensor.household_scene"
 COMPONENT = "recognition_labels"
+RECOGNIZER = "scene_recognition"
+DEFAULT_MIN_MINUTES = 3
 WS_PREFIX = "qilu/recognition/labels/"
 STREAM_PREFIX = "labels/"
 ACTIONS = ("list", "add", "update", "stop", "delete")
 DEFAULT_LIMIT = 200
+_PENDING: set[asyncio.Task[None]] = set()
 _STATUS = {"invalid_format": 400, "unauthorized": 403, "not_found": 404, "conflict": 409, "full": 409,
            "unavailable": 503}
 
@@ -72,6 +77,13 @@ class LabelSource(Protocol):
     def stop(self, end: Any = None) -> Any: ...
 
     def delete(self, label_id: Any) -> Any: ...
+
+
+@runtime_checkable
+class ReviewSource(Protocol):
+    """What the ``scene_recognition`` component offers for label suggestions (a day review)."""
+
+    async def async_review(self, start: float, end: float, min_seconds: float = 0.0) -> dict[str, Any]: ...
 
 
 def _store(api: ApiServer) -> LabelSource:
@@ -130,6 +142,39 @@ def labels_command(api: ApiServer, principal: Principal, action: str, msg: Mappi
         raise LabelApiError(err.code, err.message, err.field, **extra) from None
     except StorageError as err:  # the disk refused: nothing changed, say so
         raise LabelApiError("unavailable", str(err)) from None
+
+
+async def suggest_command(api: ApiServer, principal: Principal, msg: Mapping[str, Any]) -> dict[str, Any]:
+    """Label suggestions for a finished stretch: the day review's segments, each marked ``labelled`` when a
+    household label already overlaps it. Reads history as labels do, so the same scope applies."""
+    if not principal.can_see(SCENE_ENTITY):
+        raise LabelApiError("unauthorized", "this token may not see the household's scene labels")
+    reviewer = api.hub.components.get(RECOGNIZER)
+    if not isinstance(reviewer, ReviewSource):
+        raise LabelApiError("not_found", "scene recognition is not enabled on this hub")
+    from hub.recognition.component import ReviewError
+    from hub.recognition.labels import LabelError, parse_time
+
+    unknown = set(msg) - {"start", "end", "min_minutes", "id", "type"}
+    if unknown:
+        raise LabelApiError("invalid_format", f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    for field in ("start", "end"):
+        if msg.get(field) is None:
+            raise LabelApiError("invalid_format", f"{field} is required", field)
+    try:
+        start, end = parse_time(msg["start"], "start"), parse_time(msg["end"], "end")
+    except LabelError as err:
+        raise LabelApiError(err.code, err.message, err.field) from None
+    minutes = _int(msg.get("min_minutes", DEFAULT_MIN_MINUTES), "min_minutes", 0, 240)
+    try:
+        result = await reviewer.async_review(start, end, minutes * 60.0)
+    except ReviewError as err:
+        raise LabelApiError(err.code, err.message) from None
+    store = api.hub.components.get(COMPONENT)
+    labels = store.labels(None, start) if isinstance(store, LabelSource) else []
+    for seg in result["segments"]:
+        seg["labelled"] = any(lb.start < seg["end"] and seg["start"] < lb.effective_end(seg["end"]) for lb in labels)
+    return result
 
 
 # -- REST -----------------------------------------------------------------------------------
@@ -217,8 +262,35 @@ def _stream_handler(action: str) -> Any:
     return handle
 
 
+async def suggest_labels(request: web.Request) -> web.Response:
+    principal: Principal = request[PRINCIPAL_KEY]
+    query: dict[str, Any] = dict(request.query)
+    for field in ("start", "end"):  # epoch seconds arrive as text; ISO times stay strings
+        with contextlib.suppress(KeyError, ValueError):
+            query[field] = float(query[field])
+    try:
+        return _reply(await suggest_command(request.app[API_KEY], principal, query))
+    except LabelApiError as err:
+        return _reply(err.to_dict(), err.status)
+
+
+def _ws_suggest(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
+    async def answer() -> None:
+        try:
+            result = await suggest_command(conn.api, conn.principal, msg)
+        except LabelApiError as err:
+            conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": False, "error": err.to_dict()}))
+            return
+        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
+
+    task = asyncio.get_running_loop().create_task(answer())
+    _PENDING.add(task)  # a reference until done, or the task may be collected mid-review
+    task.add_done_callback(_PENDING.discard)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/recognition/labels", list_labels)
+    app.router.add_get("/api/recognition/labels/suggestions", suggest_labels)
     app.router.add_post("/api/recognition/labels", add_label)
     app.router.add_post("/api/recognition/labels/stop", stop_label)
     app.router.add_patch("/api/recognition/labels/{label_id}", update_label)
@@ -226,6 +298,7 @@ def add_routes(app: web.Application) -> None:
     for action in ACTIONS:
         websocket_ha.register_command(WS_PREFIX + action, _ws_handler(action))
         stream.register_command(STREAM_PREFIX + action, _stream_handler(action))
+    websocket_ha.register_command(WS_PREFIX + "suggest", _ws_suggest)
 
 
 # -- OpenAPI --------------------------------------------------------------------------------
@@ -296,6 +369,35 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                               "409": error("Overlaps other labels (`conflicts`) or the store is full"),
                               "503": error("Not saved"), **common}},
         },
+        "/api/recognition/labels/suggestions": {"get": {
+            "summary": "Label suggestions for a finished stretch (at most 7 days): the day review's segments. With a "
+                       "day-review model (recognition.review_model) each minute is judged with what happened "
+                       "after it too (`lookahead`: true); else the live model is run over the history. Needs a "
+                       "token that may see sensor.household_scene.",
+            "parameters": [
+                {"name": "start", "in": "query", "required": True, "schema": _TIME},
+                {"name": "end", "in": "query", "required": True, "schema": _TIME},
+                {"name": "min_minutes", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 240,
+                                                                  "default": DEFAULT_MIN_MINUTES},
+                 "description": "segments shorter than this are folded into a neighbour"}],
+            "responses": {"200": answer({"type": "object",
+                                         "required": ["start", "end", "model", "lookahead", "events", "segments"],
+                                         "properties": {
+                                             "start": {"type": "number"}, "end": {"type": "number"},
+                                             "model": {"type": "string"}, "lookahead": {"type": "boolean"},
+                                             "events": {"type": "integer",
+                                                        "description": "recorded changes the review read"},
+                                             "segments": {"type": "array", "items": {
+                                                 "type": "object",
+                                                 "required": ["scene", "start", "end", "confidence", "labelled"],
+                                                 "properties": {
+                                                     "scene": {"type": "string"}, "start": {"type": "number"},
+                                                     "end": {"type": "number"}, "confidence": {"type": "number"},
+                                                     "labelled": {"type": "boolean",
+                                                                  "description": "a household label overlaps it"}}}}}},
+                                        "Segments covering the stretch in time order"),
+                          "400": error("Bad query"), "404": error("Scene recognition is not enabled"),
+                          "503": error("No usable model, or no recorder"), **common}}},
         "/api/recognition/labels/stop": {"post": {
             "summary": "End the open label (at `end`, default now)." + scope,
             "requestBody": body({"type": "object", "properties": {"end": _TIME}}),

@@ -50,6 +50,15 @@ def register(subparsers: Any) -> None:
     ends.add_argument("--reopen", action="store_true", help="remove the end: the label runs until 'stop'")
     edit.add_argument("--note")
     edit.set_defaults(func=cmd_edit)
+    suggest = sub.add_parser("suggest", help="what the hub thinks happened on a past day: suggestions to label")
+    when = suggest.add_mutually_exclusive_group()
+    when.add_argument("--day", type=dt.date.fromisoformat, help="a local calendar day, YYYY-MM-DD (default yesterday)")
+    when.add_argument("--start", type=_when, help="start of the stretch (ISO 8601); with --end")
+    suggest.add_argument("--end", type=_when, help="end of the stretch (ISO 8601)")
+    suggest.add_argument("--min-minutes", type=int, default=3, help="fold shorter segments into a neighbour")
+    suggest.add_argument("--all", action="store_true", help="also show idle time and what is already labelled")
+    suggest.add_argument("--json", action="store_true", help="print the hub's answer as JSON")
+    suggest.set_defaults(func=cmd_suggest)
     delete = sub.add_parser("delete", help="delete a label by id")
     delete.add_argument("label_id")
     delete.set_defaults(func=cmd_delete)
@@ -70,7 +79,9 @@ class _Refused(Exception):
         super().__init__(f"{body.get('message', 'refused')}{field} [HTTP {status}, {body.get('code', '?')}]")
 
 
-def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0
+) -> Any:
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
         raise ValueError(f"an access token is needed: --token or ${TOKEN_ENV} (qilu-hub token create NAME)")
@@ -78,7 +89,7 @@ def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any]
     request = urllib.request.Request(args.hub.rstrip("/") + path, data=data, method=method,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         try:
@@ -88,9 +99,11 @@ def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any]
         raise _Refused(err.code, detail if isinstance(detail, dict) else {}) from None
 
 
-def _run(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def _run(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0
+) -> tuple[int, Any]:
     try:
-        return 0, _call(args, method, path, body)
+        return 0, _call(args, method, path, body, timeout)
     except ValueError as err:
         print(f"qilu-hub label: {err}", file=sys.stderr)
         return EXIT_USAGE, None
@@ -165,4 +178,42 @@ def cmd_delete(args: argparse.Namespace) -> int:
     code, label = _run(args, "DELETE", _label_path(args.label_id))
     if label is not None:
         print(f"deleted: {_describe(label)}")
+    return code
+
+
+def _stretch(args: argparse.Namespace) -> tuple[float, float] | str:
+    """(start, end) of the stretch to review, or why the arguments do not make one."""
+    if args.start is not None or args.end is not None:
+        if args.start is None or args.end is None:
+            return "give both --start and --end, or --day"
+        return args.start, args.end
+    day = args.day or (dt.date.today() - dt.timedelta(days=1))
+    midnight = dt.datetime.combine(day, dt.time()).astimezone()  # local midnight, whatever the offset that day
+    following = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone()
+    return midnight.timestamp(), following.timestamp()
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    stretch = _stretch(args)
+    if isinstance(stretch, str):
+        print(f"qilu-hub label suggest: {stretch}", file=sys.stderr)
+        return EXIT_USAGE
+    query = urllib.parse.urlencode({"start": stretch[0], "end": stretch[1], "min_minutes": max(0, args.min_minutes)})
+    # A week of history takes a while on a gateway; the hub reviews one stretch at a time.
+    code, answer = _run(args, "GET", f"/api/recognition/labels/suggestions?{query}", timeout=300.0)
+    if answer is None:
+        return code
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return code
+    how = "with look-ahead (day-review model)" if answer["lookahead"] else "with the live model (no review model)"
+    print(f"{len(answer['segments'])} segments from {answer['events']} recorded changes, {how}")
+    for seg in answer["segments"]:
+        if not args.all and (seg["scene"] == "idle" or seg["labelled"]):
+            continue
+        start, end = (dt.datetime.fromtimestamp(seg[k]).astimezone() for k in ("start", "end"))
+        mark = "  [labelled]" if seg["labelled"] else ""
+        print(f"{seg['scene']:<12} {start:%Y-%m-%d %H:%M} → {end:%H:%M}  {seg['confidence']:.2f}{mark}")
+        if seg["scene"] != "idle" and not seg["labelled"]:
+            print(f"    accept: qilu-hub label add {seg['scene']} {start.isoformat()} {end.isoformat()}")
     return code

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_OUT = Path("models/household_scene.onnx")
+DEFAULT_REVIEW_OUT = Path("models/household_scene_review.onnx")
 SOURCES = ("simulator", "kasteren", "casas", "recorder")
 
 
@@ -19,7 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train a model and write it as ONNX")
     _data_args(train)
-    train.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"ONNX file to write (default {DEFAULT_OUT})")
+    train.add_argument("--out", type=Path, default=None,
+                       help=f"ONNX file to write (default {DEFAULT_OUT}, with --review {DEFAULT_REVIEW_OUT})")
+    train.add_argument("--review", action="store_true",
+                       help="a day-review model: also reads what happens after each minute, so it labels finished "
+                            "days (label suggestions, recognition.review_model) but never runs live")
     train.add_argument("--forest", default="default", help="named forest configuration, 'default' or "
                        "'leaf20_48trees' (the one nested selection picks on Kasteren; see docs/recognition.md)")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
@@ -115,6 +120,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         to_onnx,
     )
 
+    if args.out is None:
+        args.out = DEFAULT_REVIEW_OUT if args.review else DEFAULT_OUT
+    if args.review and (args.decoder or args.only_if_better):
+        print("qilu-hub model train: --review cannot be combined with --decoder or --only-if-better (both are for "
+              "live models)", file=sys.stderr)
+        return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)
@@ -125,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
     spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
-    matrix = build_matrix(dataset, spec, progress=not args.no_progress)
+    matrix = build_matrix(dataset, spec, progress=not args.no_progress, lookahead=args.review)
     if len(matrix.y) == 0:
         print("qilu-hub model train: no labelled time overlaps the recorded history; label a stretch of time "
               "while the hub records, then train again", file=sys.stderr)
@@ -169,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels), margin_objective(*args.bias_target))
         else:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
-    blob = to_onnx(model, spec, provenance, decoder, bias)
+    blob = to_onnx(model, spec, provenance, decoder, bias, lookahead=args.review)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a running hub reloads the file when it changes and must never see half of it.
     partial = args.out.with_name(f".{args.out.name}.partial")
@@ -177,6 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.replace(partial, args.out)
     report = {"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
               "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+              "review": args.review,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None}
     if gate is not None:
         report.update(written=True, gate=gate)
@@ -240,7 +252,8 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     from hub.recognition.simulator import SimConfig, simulate
     from hub.recognition.training import Matrix, build_matrix
 
-    sim = build_matrix(simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed)), spec)
+    simulated = simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed))
+    sim = build_matrix(simulated, spec, lookahead=args.review)
     joined = Matrix(
         np.vstack([matrix.X, sim.X]), np.concatenate([matrix.y, sim.y]),
         # Day groups stay apart: cross-validation must never mix a household day with a simulated one.
@@ -256,16 +269,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelLoadError, SceneModel
+    from hub.recognition.runtime import ModelKindError, ModelLoadError, SceneModel
     from hub.recognition.training import build_matrix, confusion_png, metrics
 
     try:
-        model = SceneModel.load(args.model, DEFAULT_SPEC)
+        try:
+            model = SceneModel.load(args.model, DEFAULT_SPEC)
+        except ModelKindError:  # a day-review model: evaluated on whole days, with look-ahead
+            model = SceneModel.load(args.model, DEFAULT_SPEC, review=True)
         dataset = _load(args)
     except (ModelLoadError, DatasetError, OSError) as exc:
         print(f"qilu-hub model eval: {exc}", file=sys.stderr)
         return 1
-    matrix = build_matrix(dataset, model.spec, progress=not args.no_progress)
+    matrix = build_matrix(dataset, model.spec, progress=not args.no_progress, lookahead=model.lookahead)
     proba = model.predict_proba(matrix.X)
     decoder = model.new_decoder()
     if decoder is not None:  # causal filtering, restarted each day as in training

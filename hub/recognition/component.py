@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,9 @@ from .runtime import ModelLoadError, Prediction, SceneModel
 from .smoothing import SceneSmoother
 
 if TYPE_CHECKING:
+    from .review import Segment
+
+if TYPE_CHECKING:
     from hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,6 +31,16 @@ ENTITY_ID = "sensor.household_scene"
 EVENT_SCENE_RECOGNIZED = "scene_recognized"
 EVENT_MODEL_LOADED = "scene_model_loaded"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
+# Rows of history one review may read; a home that records more in 9 days must review shorter stretches.
+REVIEW_HISTORY_ROWS = 1_000_000
+
+
+class ReviewError(Exception):
+    """A day review that cannot run; ``code`` is an API error code (invalid_format, unavailable)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 class SceneRecognizer:
@@ -48,8 +61,13 @@ class SceneRecognizer:
         smoother: SceneSmoother | None = None,
         tz: tzinfo | None = None,
         clock: Callable[[], float] = time.time,
+        review_model_path: str | Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
+        # A day-review model (look-ahead features); without one, reviews run the live model over history.
+        self.review_model_path = Path(review_model_path) if review_model_path is not None else None
+        self._review_model: tuple[tuple[int, int] | None, SceneModel] | None = None
+        self._review_lock = asyncio.Lock()
         self.spec_requested = spec
         self.spec = spec
         self.interval = interval if interval is not None else spec.slice_seconds
@@ -231,3 +249,65 @@ class SceneRecognizer:
             else:
                 posterior = self.decoder.update(vector, commit=False)
         return {label: float(p) for label, p in zip(self.decoder.labels, posterior, strict=True)}
+
+    # -- day review -----------------------------------------------------------------------
+    def review_model(self) -> SceneModel:
+        """The model reviews use: the configured day-review model (reloaded when its file changes), else
+        the live one. Raises :class:`ReviewError` when neither can be used."""
+        if self.review_model_path is None:
+            if self.model is None:
+                raise ReviewError("unavailable", f"no scene model is loaded: {self.error or 'not started'}")
+            return self.model
+        stamp: tuple[int, int] | None
+        try:
+            st = self.review_model_path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if self._review_model is not None and self._review_model[0] == stamp:
+            return self._review_model[1]
+        try:
+            model = SceneModel.load(self.review_model_path, self.spec_requested, review=True)
+        except ModelLoadError as exc:
+            raise ReviewError("unavailable", str(exc)) from None
+        self._review_model = (stamp, model)
+        return model
+
+    async def async_review(self, start: float, end: float, min_seconds: float = 0.0) -> dict[str, Any]:
+        """Segments for [start, end) from the recorder's history; see ``review.review``.
+
+        Reads a day of history either side so every feature is exact, and runs feature extraction and
+        the model in a worker thread, one review at a time, so the event loop and live recognition go on."""
+        from .review import MAX_REVIEW_SECONDS, margin, review
+
+        if self._hub is None:
+            raise ReviewError("unavailable", "scene recognition is not running")
+        recorder = self._hub.recorder
+        if recorder is None:
+            raise ReviewError("unavailable", "the hub's recorder is disabled, so there is no history to review")
+        if not end > start:
+            raise ReviewError("invalid_format", "end must be after start")
+        if end - start > MAX_REVIEW_SECONDS:
+            raise ReviewError("invalid_format", f"at most {MAX_REVIEW_SECONDS / 86400:.0f} days at once")
+        model = self.review_model()
+        pad = margin(model)
+        wanted = [e.entity_id for e in self._hub.entities.all() if self.channel_for(e.entity_id) is not None]
+        async with self._review_lock:
+            rows = await recorder.async_history(start - pad, end + pad, wanted, limit=REVIEW_HISTORY_ROWS) \
+                if wanted else []
+            if len(rows) >= REVIEW_HISTORY_ROWS:
+                raise ReviewError("invalid_format", "too much history for one review; review a shorter stretch")
+            from .datasets import events_from_history
+
+            events = events_from_history(rows, self.channel_for)
+            tz: tzinfo = self.tz if self.tz is not None else UTC
+            loop = asyncio.get_running_loop()
+            found: list[Segment] = await loop.run_in_executor(None, review, model, events, start, end, tz, min_seconds)
+        return {
+            "start": start,
+            "end": end,
+            "model": model.path,
+            "lookahead": model.lookahead,
+            "events": len(events),
+            "segments": [seg.to_dict() for seg in found],
+        }

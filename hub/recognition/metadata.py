@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 PREFIX = "qilu."
 KEYS = (
-    "labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra", "decoder", "class_bias"
+    "labels", "feature_spec_version", "feature_spec", "window_seconds", "importances", "extra", "decoder", "class_bias",
+    "lookahead",
 )
 
 
@@ -30,6 +31,9 @@ class ModelMetadata:
     decoder: dict[str, object] = field(default_factory=dict)
     # Optional per-class decision offsets (``decision.ClassBias.to_dict``); empty when the model has none.
     class_bias: dict[str, object] = field(default_factory=dict)
+    # True for a day-review model: its input also holds ``lookahead`` features (what happens after each
+    # window), so it can label finished stretches of time but never run live.
+    lookahead: bool = False
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -44,6 +48,8 @@ class ModelMetadata:
             props[PREFIX + "decoder"] = json.dumps(self.decoder, sort_keys=True)
         if self.class_bias:
             props[PREFIX + "class_bias"] = json.dumps(self.class_bias, sort_keys=True)
+        if self.lookahead:
+            props[PREFIX + "lookahead"] = "true"
         return props
 
     @classmethod
@@ -59,6 +65,7 @@ class ModelMetadata:
             extra = json.loads(props.get(PREFIX + "extra", "{}"))
             decoder = json.loads(props.get(PREFIX + "decoder", "{}"))
             class_bias = json.loads(props.get(PREFIX + "class_bias", "{}"))
+            lookahead = json.loads(props.get(PREFIX + "lookahead", "false"))
         except (ValueError, TypeError) as exc:
             raise ModelMetadataError(f"model metadata is not valid: {exc}") from exc
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
@@ -69,6 +76,8 @@ class ModelMetadata:
             raise ModelMetadataError("model metadata 'decoder' must be an object")
         if not isinstance(class_bias, dict):
             raise ModelMetadataError("model metadata 'class_bias' must be an object")
+        if not isinstance(lookahead, bool):
+            raise ModelMetadataError("model metadata 'lookahead' must be true or false")
         return cls(
             labels=labels,
             spec_version=props[PREFIX + "feature_spec_version"],
@@ -78,4 +87,5 @@ class ModelMetadata:
             extra={str(k): str(v) for k, v in dict(extra).items()},
             decoder=decoder,
             class_bias=class_bias,
+            lookahead=lookahead,
         )

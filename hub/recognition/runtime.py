@@ -10,6 +10,7 @@ import numpy as np
 from .decision import ClassBias, ClassBiasError
 from .decoder import DecoderError, HmmFilter
 from .features import FeatureSpec
+from .lookahead import lookahead_names
 from .metadata import ModelMetadata, ModelMetadataError
 
 
@@ -19,6 +20,10 @@ class ModelLoadError(RuntimeError):
 
 class SpecMismatchError(ModelLoadError):
     """The model was trained with a feature spec other than the one the hub extracts."""
+
+
+class ModelKindError(ModelLoadError):
+    """A day-review model where a live one is needed, or the other way round."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,21 @@ class SceneModel:
     def labels(self) -> list[str]:
         return self.metadata.labels
 
+    @property
+    def lookahead(self) -> bool:
+        """True for a day-review model, whose input also holds what happens after each window."""
+        return self.metadata.lookahead
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of the model's input columns, in order."""
+        names = list(self.spec.feature_names)
+        return names + lookahead_names(self.spec) if self.lookahead else names
+
     @classmethod
-    def load(cls, path: str | Path, spec: FeatureSpec) -> SceneModel:
-        """Load ``path`` and refuse it unless it was trained for ``spec``.
+    def load(cls, path: str | Path, spec: FeatureSpec, *, review: bool = False) -> SceneModel:
+        """Load ``path`` and refuse it unless it was trained for ``spec``, and for live recognition (or, with
+        ``review``, for day review: trained with look-ahead features).
 
         A per-device model (``spec`` plus a ``sources`` list, trained on one home's data) is accepted
         too; ``model.spec`` is then the model's own spec, which the caller must extract with.
@@ -97,9 +114,20 @@ class SceneModel:
                 f"scene model {p} was trained for feature spec {meta.spec_version!r} but this hub extracts "
                 f"{spec.version!r}; retrain it with 'qilu-hub model train' or install a matching model"
             )
+        if meta.lookahead and not review:
+            raise ModelKindError(
+                f"scene model {p} is a day-review model: it reads what happens after each minute, so it cannot "
+                "recognise the scene live; configure it as recognition.review_model"
+            )
+        if review and not meta.lookahead:
+            raise ModelKindError(
+                f"scene model {p} is a live model; day review needs one trained with look-ahead features "
+                "('qilu-hub model train --review')"
+            )
+        width = spec.n_features + (len(lookahead_names(spec)) if meta.lookahead else 0)
         shape = session.get_inputs()[0].shape
-        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != spec.n_features):
-            raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {spec.n_features}")
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != width):
+            raise SpecMismatchError(f"scene model {p} expects input shape {shape}, spec gives {width}")
         try:
             model = cls(session, meta, spec, str(p))
             decoder = model.new_decoder()
@@ -132,6 +160,6 @@ class SceneModel:
         if imp.shape != x.shape:
             return {}
         score = imp * np.abs(x)
-        names = self.spec.feature_names
+        names = self.feature_names
         order = np.argsort(-score)[:top]
         return {names[i]: round(float(x[i]), 3) for i in order if score[i] > 0}

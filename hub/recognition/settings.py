@@ -20,6 +20,8 @@ register_section(
     {
         "enabled": f(bool, default=True, help="Recognise the household scene"),
         "model": f(str, type(None), default=None, help="ONNX model path (default: the bundled model)"),
+        "review_model": f(str, type(None), default=None,
+                          help="Day-review ONNX model ('model train --review'); default: review with the live model"),
         "interval": f(float, int, default=60, minimum=5, help="Seconds between scheduled inferences"),
         "debounce": f(float, int, default=2, minimum=0, help="Seconds to wait after an event before inferring"),
     },
@@ -36,10 +38,14 @@ def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = Non
     path = Path(model) if model else DEFAULT_MODEL
     if config_dir is not None and not path.is_absolute() and model:
         path = config_dir / path
+    review = Path(section["review_model"]) if section.get("review_model") else None
+    if config_dir is not None and review is not None and not review.is_absolute():
+        review = config_dir / review
     try:
         tz = ZoneInfo(str((config.get("hub") or {}).get("time_zone") or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
         tz = None  # fall back to the host's zone
     return SceneRecognizer(
-        path, interval=float(section.get("interval", 60)), debounce=float(section.get("debounce", 2)), tz=tz
+        path, interval=float(section.get("interval", 60)), debounce=float(section.get("debounce", 2)), tz=tz,
+        review_model_path=review,
     )

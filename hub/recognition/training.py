@@ -17,7 +17,7 @@ from .datasets import Dataset
 from .decision import ClassBias
 from .decoder import HmmFilter
 from .features import DEFAULT_SPEC, FeatureSpec, day_key, extract_windows
-from .lookahead import extract_lookahead
+from .lookahead import extract_lookahead, lookahead_names
 from .metadata import ModelMetadata
 
 TRAIN_EXTRA_HINT = "training needs the optional extra: pip install 'qilu-hub[train]'"
@@ -156,15 +156,19 @@ def to_onnx(
     extra: dict[str, str] | None = None,
     decoder: HmmFilter | None = None,
     class_bias: ClassBias | None = None,
+    lookahead: bool = False,
 ) -> bytes:
-    """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``."""
+    """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``.
+
+    ``lookahead``: the model was trained on ``build_matrix(..., lookahead=True)``, a day-review model."""
     _require_training_deps()
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    width = spec.n_features + (len(lookahead_names(spec)) if lookahead else 0)
     onx = convert_sklearn(
         model,
-        initial_types=[("features", FloatTensorType([None, spec.n_features]))],
+        initial_types=[("features", FloatTensorType([None, width]))],
         options={id(model): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
@@ -178,11 +182,12 @@ def to_onnx(
         extra=extra or {},
         decoder=decoder.to_dict() if decoder is not None else {},
         class_bias=class_bias.to_dict() if class_bias is not None else {},
+        lookahead=lookahead,
     )
     for key, value in meta.to_props().items():
         prop = onx.metadata_props.add()
         prop.key, prop.value = key, value
-    onx.doc_string = "qilu-hub household scene recogniser"
+    onx.doc_string = "qilu-hub household scene " + ("day review" if lookahead else "recogniser")
     return bytes(onx.SerializeToString())
 
 

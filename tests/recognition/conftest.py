@@ -26,3 +26,15 @@ def trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> t
     path = tmp_path_factory.mktemp("model") / "scene.onnx"
     path.write_bytes(to_onnx(model, DEFAULT_SPEC))
     return model, path
+
+
+@pytest.fixture(scope="session")
+def review_trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A day-review model (look-ahead features) trained on the same simulated homes; its ONNX path."""
+    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+
+    matrix = build_matrix(sim_dataset, DEFAULT_SPEC, lookahead=True)
+    model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=8, max_depth=8, n_jobs=1))
+    path = tmp_path_factory.mktemp("review") / "review.onnx"
+    path.write_bytes(to_onnx(model, DEFAULT_SPEC, lookahead=True))
+    return path

@@ -35,3 +35,13 @@ def test_class_bias_round_trip_and_absent_by_default() -> None:
     props["qilu.class_bias"] = "[1, 2]"
     with pytest.raises(ModelMetadataError, match="class_bias"):
         ModelMetadata.from_props(props)
+
+
+def test_lookahead_flag_round_trip_and_absent_for_live_models() -> None:
+    live = ModelMetadata(["a"], "v", {}, 60.0)
+    assert "qilu.lookahead" not in live.to_props() and not ModelMetadata.from_props(live.to_props()).lookahead
+    props = ModelMetadata(["a"], "v", {}, 60.0, lookahead=True).to_props()
+    assert ModelMetadata.from_props(props).lookahead is True
+    props["qilu.lookahead"] = '"yes"'
+    with pytest.raises(ModelMetadataError, match="lookahead"):
+        ModelMetadata.from_props(props)

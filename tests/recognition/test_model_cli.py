@@ -161,3 +161,17 @@ def test_only_if_better_replaces_a_worse_model_and_keeps_a_better_one(
 
     # The gate needs the household's labels.
     assert main(["model", "train", "--days", "2", "--homes", "1", "--only-if-better", "--out", str(out)]) == 2
+
+
+def test_train_and_eval_a_day_review_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, png = tmp_path / "review.onnx", tmp_path / "cm.png"
+    common = ["--days", "3", "--homes", "1", "--no-progress"]
+    assert main(["model", "train", *common, "--trees", "4", "--review", "--out", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["review"] is True and info["bytes"] == out.stat().st_size < 1_000_000
+    assert SceneModel.load(out, DEFAULT_SPEC, review=True).lookahead
+    # eval recognises the kind and scores it with look-ahead features
+    assert main(["model", "eval", *common, "--seed", "5", "--model", str(out), "--png", str(png)]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out)["timeslice_accuracy"] <= 1.0
+    assert main(["model", "train", *common, "--review", "--decoder", "--out", str(out)]) == 2
+    assert "--review cannot be combined" in capsys.readouterr().err

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 SCENE_ENTITY = "sensor.household_scene"
 COMPONENT = "recognition_labels"
 RECOGNIZER = "scene_recognition"
-DEFAULT_MIN_MINUTES = 3
+DEFAULT_MIN_MINUTES = 0  # folding costs class accuracy: short activities (a drink) vanish
 WS_PREFIX = "qilu/recognition/labels/"
 STREAM_PREFIX = "labels/"
 ACTIONS = ("list", "add", "update", "stop", "delete")
@@ -169,7 +169,7 @@ async def suggest_command(api: ApiServer, principal: Principal, msg: Mapping[str
     try:
         result = await reviewer.async_review(start, end, minutes * 60.0)
     except ReviewError as err:
-        raise LabelApiError(err.code, err.message) from None
+        raise LabelApiError(err.code, err.message, err.field) from None
     store = api.hub.components.get(COMPONENT)
     labels = store.labels(None, start) if isinstance(store, LabelSource) else []
     for seg in result["segments"]:

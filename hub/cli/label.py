@@ -55,7 +55,8 @@ def register(subparsers: Any) -> None:
     when.add_argument("--day", type=dt.date.fromisoformat, help="a local calendar day, YYYY-MM-DD (default yesterday)")
     when.add_argument("--start", type=_when, help="start of the stretch (ISO 8601); with --end")
     suggest.add_argument("--end", type=_when, help="end of the stretch (ISO 8601)")
-    suggest.add_argument("--min-minutes", type=int, default=3, help="fold shorter segments into a neighbour")
+    suggest.add_argument("--min-minutes", type=int, default=0,
+                         help="fold shorter segments into a neighbour (default 0: every minute as reviewed)")
     suggest.add_argument("--all", action="store_true", help="also show idle time and what is already labelled")
     suggest.add_argument("--json", action="store_true", help="print the hub's answer as JSON")
     suggest.set_defaults(func=cmd_suggest)

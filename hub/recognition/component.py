@@ -38,9 +38,9 @@ REVIEW_HISTORY_ROWS = 1_000_000
 class ReviewError(Exception):
     """A day review that cannot run; ``code`` is an API error code (invalid_format, unavailable)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.field = code, message, field
 
 
 class SceneRecognizer:
@@ -286,9 +286,13 @@ class SceneRecognizer:
         if recorder is None:
             raise ReviewError("unavailable", "the hub's recorder is disabled, so there is no history to review")
         if not end > start:
-            raise ReviewError("invalid_format", "end must be after start")
+            raise ReviewError("invalid_format", "end must be after start", "end")
         if end - start > MAX_REVIEW_SECONDS:
-            raise ReviewError("invalid_format", f"at most {MAX_REVIEW_SECONDS / 86400:.0f} days at once")
+            raise ReviewError("invalid_format", f"at most {MAX_REVIEW_SECONDS / 86400:.0f} days at once", "end")
+        now = self.clock()
+        if start > now - self.spec.slice_seconds:
+            raise ReviewError("invalid_format", "start is in the future: nothing has happened yet to review", "start")
+        end = min(end, now)  # today so far; the future has no events to read
         model = self.review_model()
         pad = margin(model)
         wanted = [e.entity_id for e in self._hub.entities.all() if self.channel_for(e.entity_id) is not None]

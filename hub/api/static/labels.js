@@ -1,9 +1,14 @@
 // "What's happening now?": the household labels scenes for training (see docs/recognition.md).
 // Uses app.js's el/api/toast helpers; talks only to /api/recognition/labels.
+// Below the list, "Suggestions from a past day": the hub's day review of one local calendar day
+// (GET /api/recognition/labels/suggestions), each suggestion accepted as a label with one click.
 "use strict";
 
 const labelsUi = {
   scenes: [],
+  canEdit: false,     // from the label list's can_edit: read-only tokens get no Accept buttons
+  suggested: null,    // the suggestions answer on show, so Accept can refresh the same day
+  suggestSeq: 0,      // only the newest suggestions request is shown
   async load() {
     const section = document.getElementById("labels");
     let data;
@@ -22,6 +27,10 @@ const labelsUi = {
       select.replaceChildren(...data.scenes.map((s) => el("option", { value: s }, s.replace(/_/g, " "))));
     }
     const readOnly = !data.can_edit;
+    if (this.canEdit !== !readOnly) {
+      this.canEdit = !readOnly;
+      if (this.suggested) this.renderSuggestions(this.suggested);
+    }
     document.getElementById("label-controls").hidden = readOnly;
     const open = document.getElementById("label-open");
     open.textContent = data.open
@@ -75,6 +84,78 @@ const labelsUi = {
     const pad = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
   },
+  clock(ts) {  // epoch seconds -> local "HH:MM"
+    return this.local(ts).slice(11);
+  },
+  // A review reads a day of history and runs the model over it, so it runs only when asked for.
+  // Without a range: the day in the date input, local midnight to the next local midnight (23 or 25 hours
+  // on a daylight-saving change); with one: that range again (after an Accept).
+  async suggest(range) {
+    const summary = document.getElementById("suggest-summary");
+    if (!range) {
+      const value = document.getElementById("suggest-day").value;
+      if (!value) {
+        toast("Suggestions: choose a day first");
+        return;
+      }
+      const [year, month, day] = value.split("-").map(Number);
+      range = { start: new Date(year, month - 1, day).getTime() / 1000,
+                end: new Date(year, month - 1, day + 1).getTime() / 1000 };
+      this.suggested = null;
+      document.getElementById("suggest-list").replaceChildren();
+      document.getElementById("suggest-empty").hidden = true;
+      summary.textContent = "Reviewing…";
+      summary.hidden = false;
+    }
+    const seq = ++this.suggestSeq;
+    const button = document.getElementById("suggest-go");
+    button.disabled = true;
+    try {
+      const query = new URLSearchParams({ start: String(range.start), end: String(range.end) });
+      const data = await api("GET", `/api/recognition/labels/suggestions?${query}`);
+      if (seq !== this.suggestSeq) return;
+      this.suggested = data;
+      this.renderSuggestions(data);
+    } catch (err) {
+      if (seq !== this.suggestSeq) return;
+      if (!this.suggested) summary.hidden = true;
+      toast(`Suggestions: ${err.message}`);
+    } finally {
+      if (seq === this.suggestSeq) button.disabled = false;
+    }
+  },
+  renderSuggestions(data) {
+    const summary = document.getElementById("suggest-summary");
+    const n = data.segments.length;
+    summary.textContent = `${n} segment${n === 1 ? "" : "s"} from ${data.events} recorded changes, reviewed by ` +
+      (data.lookahead ? "the day-review model (with look-ahead)." : "the live model.");
+    summary.hidden = false;
+    const open = data.segments.filter((seg) => seg.scene !== "idle" && !seg.labelled);
+    const list = document.getElementById("suggest-list");
+    list.replaceChildren(...open.map((seg) => {
+      const row = el("li", { "data-suggestion": seg.scene, "data-start": seg.start, "data-end": seg.end },
+                     el("strong", {}, seg.scene.replace(/_/g, " ")), " ",
+                     el("span", { class: "muted" },
+                        `${this.clock(seg.start)} – ${this.clock(seg.end)} · ${Math.round(seg.confidence * 100)}%`));
+      if (this.canEdit) {
+        const accept = el("button", { "data-testid": "suggest-accept", title: "Add this as a label" }, "Accept");
+        accept.addEventListener("click", () => { accept.disabled = true; this.accept(seg); });
+        row.append(" ", accept);
+      }
+      return row;
+    }));
+    document.getElementById("suggest-empty").hidden = open.length > 0;
+  },
+  async accept(seg) {
+    try {
+      await api("POST", "/api/recognition/labels",
+                { scene: seg.scene, start: seg.start, end: seg.end, note: "accepted suggestion" });
+    } catch (err) {
+      toast(`Label: ${err.message}`);  // e.g. it overlaps a label added since: the hub names it
+    }
+    await this.load();
+    if (this.suggested) await this.suggest({ start: this.suggested.start, end: this.suggested.end });
+  },
   time(ts) {
     const d = new Date(ts * 1000);
     const today = new Date().toDateString() === d.toDateString();
@@ -98,6 +179,12 @@ const labelsUi = {
       this.act("POST", "/api/recognition/labels", body);
     });
     document.getElementById("label-stop").addEventListener("click", () => this.act("POST", "/api/recognition/labels/stop"));
+    const day = document.getElementById("suggest-day");
+    const yesterday = new Date();
+    yesterday.setDate(yesterday.getDate() - 1);
+    day.value = this.local(yesterday.getTime() / 1000).slice(0, 10);
+    day.max = this.local(Date.now() / 1000).slice(0, 10);
+    document.getElementById("suggest-go").addEventListener("click", () => this.suggest());
     this.load();
     // The periodic refresh would throw away a correction being typed.
     setInterval(() => { if (!document.querySelector("[data-editing]")) this.load(); }, 30000);

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--only-if-better", action="store_true",
                        help="recorder source: hold out the newest labelled days, and write the model only if, "
                             "trained without them, it recognises them at least as well as the current model "
-                            "(--compare-with, else the file at --out, else the bundled model); for scheduled runs")
+                            "(--compare-with, else the file at --out, else the bundled model); for scheduled runs. "
+                            "With --review the bundled live model stands for 'no review model', as it reviews then")
     train.add_argument("--compare-with", type=Path, default=None, metavar="ONNX",
                        help="with --only-if-better: the model in use (default: --out if it exists, else bundled)")
     train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
@@ -122,9 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.out is None:
         args.out = DEFAULT_REVIEW_OUT if args.review else DEFAULT_OUT
-    if args.review and (args.decoder or args.only_if_better):
-        print("qilu-hub model train: --review cannot be combined with --decoder or --only-if-better (both are for "
-              "live models)", file=sys.stderr)
+    if args.review and args.decoder:
+        print("qilu-hub model train: --review cannot be combined with --decoder (a causal filter for live models)",
+              file=sys.stderr)
         return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -205,7 +206,7 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
 
     from hub.recognition.component import DEFAULT_MODEL
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelLoadError, SceneModel
+    from hub.recognition.runtime import ModelKindError, ModelLoadError, SceneModel
     from hub.recognition.training import Matrix, build_matrix, fit, metrics
 
     days = sorted(set(household.days.tolist()))
@@ -230,11 +231,16 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     current_path = args.compare_with or (args.out if args.out.is_file() else DEFAULT_MODEL)
     result["current_model"] = str(current_path)
     try:
-        current = SceneModel.load(current_path, DEFAULT_SPEC)
+        try:
+            current = SceneModel.load(current_path, DEFAULT_SPEC)
+        except ModelKindError:  # a day-review model: what reviews now, compared with a review candidate
+            current = SceneModel.load(current_path, DEFAULT_SPEC, review=True)
     except ModelLoadError as exc:  # nothing usable to keep
         result.update(current=None, accepted=True, reason=str(exc))
         return result
-    X = household.X if current.spec == spec else build_matrix(dataset, current.spec).X  # same rows, same order
+    same = current.spec == spec and current.lookahead == args.review
+    # Same rows in the same order, with the current model's own columns.
+    X = household.X if same else build_matrix(dataset, current.spec, lookahead=current.lookahead).X
     result["current"] = score(np.asarray(current.labels)[current.predict_proba(X[test]).argmax(axis=1)])
 
     def mean(s: dict[str, float]) -> float:

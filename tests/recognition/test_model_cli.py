@@ -175,3 +175,26 @@ def test_train_and_eval_a_day_review_model(tmp_path: Path, capsys: pytest.Captur
     assert 0.0 <= json.loads(capsys.readouterr().out)["timeslice_accuracy"] <= 1.0
     assert main(["model", "train", *common, "--review", "--decoder", "--out", str(out)]) == 2
     assert "--review cannot be combined" in capsys.readouterr().err
+
+
+def test_only_if_better_for_a_review_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --review the gate compares against what reviews now: the review model at --out, or, before there
+    is one, a live model (given here with --compare-with, as the bundled one would be)."""
+    history, labels = _household_export(tmp_path)
+    out, live = tmp_path / "home_review.onnx", tmp_path / "live.onnx"
+    household = ["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--no-progress", "--review", "--only-if-better"]
+    assert main(["model", "train", "--days", "2", "--homes", "1", "--trees", "1", "--depth", "1", "--min-leaf",
+                 "500", "--no-progress", "--out", str(live)]) == 0  # a crippled live model
+    capsys.readouterr()
+    assert main([*household, "--trees", "8", "--compare-with", str(live), "--out", str(out)]) == 0
+    gate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["gate"]
+    assert gate["accepted"] and gate["current_model"] == str(live)
+    assert SceneModel.load(out, DEFAULT_SPEC, review=True).lookahead
+    good_bytes = out.read_bytes()
+    # Now a review model is in use at --out and it is good; a crippled review candidate loses to it.
+    assert main([*household, "--trees", "1", "--depth", "1", "--min-leaf", "500", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["written"] is False and report["gate"]["current_model"] == str(out)
+    assert report["gate"]["current"]["class_accuracy"] > report["gate"]["candidate"]["class_accuracy"]
+    assert out.read_bytes() == good_bytes

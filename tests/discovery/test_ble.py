@@ -22,23 +22,52 @@ def addr(n: int) -> str:
     return f"C0:78:00:00:00:{n:02X}"
 
 
+class Air:
+    """What a ``radio`` loop managed to send: for the message of a failing test."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failed = 0
+        self.last_error = ""
+
+    def __repr__(self) -> str:
+        return f"<radio sent={self.sent} failed={self.failed} last_error={self.last_error!r}>"
+
+
 @contextlib.asynccontextmanager
-async def radio(bluez: MockBluez, path: str, interval: float = 0.2) -> AsyncIterator[None]:
+async def radio(bluez: MockBluez, path: str, interval: float = 0.2) -> AsyncIterator[Air]:
     """Keep a mock device advertising (BlueZ reports each received advert as a property change)."""
+    air = Air()
 
     async def loop() -> None:
         rssi = -60
         while True:
             rssi = -60 if rssi == -61 else -61
-            with contextlib.suppress(Exception):  # BlueZ may be down for a moment: that is the test
+            try:
                 await bluez.update_device(path, rssi=rssi)
+                air.sent += 1
+            except Exception as err:  # BlueZ may be down for a moment: that is the test
+                air.failed += 1
+                air.last_error = f"{type(err).__name__}: {err}"
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(loop())
     try:
-        yield
+        yield air
     finally:
         task.cancel()
+
+
+async def _bleak_view() -> str:
+    """bleak's BlueZ manager as it is now (private state, read only for a failure message)."""
+    from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+    manager = await get_global_bluez_manager()
+    bus = getattr(manager, "_bus", None)
+    return (f"bleak bus connected={getattr(bus, 'connected', None)} unique_name={getattr(bus, 'unique_name', None)} "
+            f"adapters={sorted(getattr(manager, '_adapters', ()))} "
+            f"objects={len(getattr(manager, '_properties', {}))} "
+            f"callbacks={ {k: len(v) for k, v in getattr(manager, '_advertisement_callbacks', {}).items()} }")
 
 
 async def test_fifty_devices_with_changing_adverts_are_tracked(bluez: MockBluez, hubs: HubFactory) -> None:
@@ -99,8 +128,12 @@ async def test_scanner_recovers_from_system_bus_restart(bluez: MockBluez, hubs: 
     await bluez.restart_bus()  # D-Bus itself goes away: every client is disconnected
     await bluez.add_adapter("hci0")
     path = await bluez.add_device("hci0", addr(2), "after", {QD_COMPANY: b"\x02"})
-    async with radio(bluez, path):
-        await wait_for(lambda: live(manager, driver, 2), timeout=60)
+    async with radio(bluez, path) as air:
+        try:
+            await wait_for(lambda: live(manager, driver, 2), timeout=60)
+        except AssertionError:  # rare in CI; say which side went deaf
+            raise AssertionError(f"no advert after the bus restart: {air}, scanners {manager.ble.status()}, "
+                                 f"{await _bleak_view()}") from None
     assert manager.ble.scanners[0].restarts >= 1  # the watchdog noticed the lost bus and started a new scan
 
 

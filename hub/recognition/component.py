@@ -31,8 +31,9 @@ ENTITY_ID = "sensor.household_scene"
 EVENT_SCENE_RECOGNIZED = "scene_recognized"
 EVENT_MODEL_LOADED = "scene_model_loaded"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
-# Rows of history one review may read; a home that records more in 9 days must review shorter stretches.
-REVIEW_HISTORY_ROWS = 1_000_000
+# History is read in pages of this many rows and reduced to state changes page by page, so a review of a
+# busy home (power meters reporting every few seconds) never holds more than one page of rows.
+REVIEW_PAGE_ROWS = 20_000
 
 
 class ReviewError(Exception):
@@ -251,6 +252,27 @@ class SceneRecognizer:
         return {label: float(p) for label, p in zip(self.decoder.labels, posterior, strict=True)}
 
     # -- day review -----------------------------------------------------------------------
+    async def _history_events(
+        self, recorder: Any, entity_ids: list[str], since: float, until: float
+    ) -> list[DeviceEvent]:
+        """State changes of ``entity_ids`` in [since, until], read page by page (see ``REVIEW_PAGE_ROWS``)."""
+        from .datasets import events_from_history
+
+        events: list[DeviceEvent] = []
+        last_active: dict[str, bool] = {}
+        page_start = since
+        while True:
+            rows = await recorder.async_history(page_start, until, entity_ids, limit=REVIEW_PAGE_ROWS)
+            events += events_from_history(rows, self.channel_for, last_active)
+            if len(rows) < REVIEW_PAGE_ROWS:
+                return events
+            # The next page starts at this page's last time; rows at that instant come again, and
+            # events_from_history drops them as repeats of a state it has already seen.
+            last = float(rows[-1]["last_updated"])
+            if last <= page_start:
+                raise ReviewError("invalid_format", f"more than {REVIEW_PAGE_ROWS} recorded changes at one instant")
+            page_start = last
+
     def review_model(self) -> SceneModel:
         """The model reviews use: the configured day-review model (reloaded when its file changes), else
         the live one. Raises :class:`ReviewError` when neither can be used."""
@@ -297,13 +319,7 @@ class SceneRecognizer:
         pad = margin(model)
         wanted = [e.entity_id for e in self._hub.entities.all() if self.channel_for(e.entity_id) is not None]
         async with self._review_lock:
-            rows = await recorder.async_history(start - pad, end + pad, wanted, limit=REVIEW_HISTORY_ROWS) \
-                if wanted else []
-            if len(rows) >= REVIEW_HISTORY_ROWS:
-                raise ReviewError("invalid_format", "too much history for one review; review a shorter stretch")
-            from .datasets import events_from_history
-
-            events = events_from_history(rows, self.channel_for)
+            events = await self._history_events(recorder, wanted, start - pad, end + pad) if wanted else []
             tz: tzinfo = self.tz if self.tz is not None else UTC
             loop = asyncio.get_running_loop()
             found: list[Segment] = await loop.run_in_executor(None, review, model, events, start, end, tz, min_seconds)

@@ -199,18 +199,30 @@ def _jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
 
 
 def events_from_history(
-    rows: Iterable[dict[str, Any]], resolve: Callable[[str], tuple[str, str] | None]
+    rows: Iterable[dict[str, Any]],
+    resolve: Callable[[str], tuple[str, str] | None],
+    last_active: dict[str, bool] | None = None,
 ) -> list[DeviceEvent]:
     """Turn rows of ``hub.recorder.async_history`` into events, using ``resolve`` (entity id -> channel),
-    e.g. ``SceneRecognizer.channel_for``; rows of entities with no channel are dropped."""
+    e.g. ``SceneRecognizer.channel_for``; rows of entities with no channel are dropped.
+
+    Only changes of an entity's active state are kept: a power meter reporting 80 W, then 85 W, is one
+    event, as in the on/off intervals of the training data. (The causal extractor ignores such repeats
+    anyway; look-ahead features would not: mirrored in time, the repeat would end the interval early.)
+    ``last_active`` carries each entity's state across calls, for history read in pages."""
+    seen = last_active if last_active is not None else {}
     events: list[DeviceEvent] = []
-    for row in rows:
-        channel = resolve(str(row["entity_id"]))
-        if channel is not None:
-            area, cap = channel
-            entity_id = str(row["entity_id"])
-            events.append(DeviceEvent(float(row["last_updated"]), area, cap, is_active(cap, row["state"]), entity_id))
-    events.sort(key=lambda e: e.ts)
+    for row in sorted(rows, key=lambda r: float(r["last_updated"])):
+        entity_id = str(row["entity_id"])
+        channel = resolve(entity_id)
+        if channel is None:
+            continue
+        area, cap = channel
+        active = is_active(cap, row["state"])
+        if seen.get(entity_id) is active:
+            continue
+        seen[entity_id] = active
+        events.append(DeviceEvent(float(row["last_updated"]), area, cap, active, entity_id))
     return events
 
 

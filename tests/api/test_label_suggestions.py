@@ -21,6 +21,7 @@ import hub.states
 from hub import Hub, Scopes
 from hub.api import ApiServer, LoginLimiter
 from hub.config import load_config
+from hub.recognition import component
 from hub.recognition.component import DEFAULT_MODEL, SceneRecognizer
 from hub.recognition.datasets import Dataset
 from hub.recognition.features import DEFAULT_SPEC
@@ -124,7 +125,7 @@ def _agreement(segments: list[dict[str, Any]], dataset: Dataset, start: float, e
 
 
 async def test_suggestions_follow_the_recorded_day(recorded: tuple[Env, Dataset], session: aiohttp.ClientSession,
-                                                   review_model: Path) -> None:
+                                                   review_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env, dataset = recorded
     start, end = dataset.start + 86400, dataset.start + 2 * 86400
     auth = bearer(env.admin)
@@ -144,6 +145,12 @@ async def test_suggestions_follow_the_recorded_day(recorded: tuple[Env, Dataset]
     # A tiny review model on a home it never saw: well above chance (about 0.2 for 8 scenes).
     assert _agreement(segments, dataset, start, end) > 0.6
     assert not any(s["labelled"] for s in segments)
+    # Read in small pages, the history gives exactly the same review.
+    monkeypatch.setattr(component, "REVIEW_PAGE_ROWS", 40)
+    async with session.get(env.url + URL, headers=auth, params=query) as r:
+        paged = await r.json()
+    monkeypatch.undo()
+    assert paged["segments"] == segments and paged["events"] == answer["events"]
     # A stretch reaching into the future ends now.
     recent = {"start": time.time() - 7200, "end": time.time() + 86400}
     async with session.get(env.url + URL, headers=auth, params=recent) as r:

@@ -119,3 +119,20 @@ def test_recorder_dataset_covers_labels_from_the_night_before_its_first_event() 
     assert "sleeping" in ds.labels_at(ds.slices(DEFAULT_SPEC), DEFAULT_SPEC)
     long_ago = Interval(day - 30 * 86400, day - 29 * 86400, "away")
     assert recorder_dataset(events, [long_ago, evening]).start == day - 86400
+
+
+def test_history_keeps_only_changes_of_state_across_pages() -> None:
+    """A power meter's 80 W then 85 W is one event: repeats would cut look-ahead intervals short."""
+    from hub.recognition.datasets import events_from_history
+
+    def resolve(entity_id: str) -> tuple[str, str] | None:
+        return ("kitchen", "power") if entity_id.startswith("sensor.") else None
+
+    rows = [{"entity_id": "sensor.kettle", "state": w, "last_updated": t}
+            for t, w in ((1.0, 0.0), (2.0, 80.0), (3.0, 85.0), (4.0, 0.0), (5.0, 0.0), (6.0, 90.0))]
+    rows.append({"entity_id": "light.unmapped", "state": "on", "last_updated": 2.5})
+    whole = events_from_history(rows, resolve)
+    assert [(e.ts, e.active) for e in whole] == [(1.0, False), (2.0, True), (4.0, False), (6.0, True)]
+    state: dict[str, bool] = {}
+    paged = events_from_history(rows[:3], resolve, state) + events_from_history(rows[2:6], resolve, state)
+    assert paged == whole  # the row read twice at the page boundary is not an event again

@@ -288,6 +288,16 @@ def _ws_suggest(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any
     task.add_done_callback(_PENDING.discard)
 
 
+def _stream_suggest(conn: stream.StreamConnection, msg_id: Any, msg: dict[str, Any]) -> Any:
+    async def answer() -> dict[str, Any]:
+        try:
+            return await suggest_command(conn.api, conn.principal, msg)
+        except LabelApiError as err:
+            raise CommandError(err.code, f"{err.field}: {err.message}" if err.field else err.message) from None
+
+    return answer()
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/recognition/labels", list_labels)
     app.router.add_get("/api/recognition/labels/suggestions", suggest_labels)
@@ -299,6 +309,7 @@ def add_routes(app: web.Application) -> None:
         websocket_ha.register_command(WS_PREFIX + action, _ws_handler(action))
         stream.register_command(STREAM_PREFIX + action, _stream_handler(action))
     websocket_ha.register_command(WS_PREFIX + "suggest", _ws_suggest)
+    stream.register_command(STREAM_PREFIX + "suggest", _stream_suggest)
 
 
 # -- OpenAPI --------------------------------------------------------------------------------

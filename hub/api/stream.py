@@ -13,9 +13,10 @@ assembled from those bytes, so the per-subscriber cost is concatenation.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -295,7 +296,10 @@ class StreamConnection:
                 self._call(msg_id, msg)
             elif isinstance(kind, str) and kind in _COMMANDS:
                 result = _COMMANDS[kind](self, msg_id, msg)
-                self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+                if inspect.isawaitable(result):  # a slow command (a day review): answer when done
+                    self._answer_later(msg_id, kind, result)
+                else:
+                    self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
             else:
                 raise CommandError("unknown_command", f"unknown message type {kind!r}")
         except CommandError as err:
@@ -343,6 +347,28 @@ class StreamConnection:
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
+    def _answer_later(self, msg_id: Any, kind: str, pending: Awaitable[Any]) -> None:
+        if len(self._calls) >= MAX_CALLS_IN_FLIGHT:
+            if inspect.iscoroutine(pending):
+                pending.close()
+            raise CommandError("not_allowed", "too many calls in flight on this connection")
+
+        async def answer() -> None:
+            try:
+                result = await pending
+            except CommandError as err:
+                self.send(_error(msg_id, err.code, err.message))
+                return
+            except Exception:  # a bug must cost this message, not the connection or the hub
+                _LOGGER.exception("Error handling stream message %r", kind)
+                self.send(_error(msg_id, "unknown_error", "internal error"))
+                return
+            self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+
+        task = asyncio.get_running_loop().create_task(answer())
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
     async def _run_call(self, msg_id: Any, entity_id: str, command: str, args: dict[str, Any] | None) -> None:
         context = Context("stream", token_id=self.principal.token.id)
         try:
@@ -353,8 +379,8 @@ class StreamConnection:
         self.send(pack({"type": "result", "id": msg_id, "success": True}))
 
 
-# Request/answer commands added by other modules (``labels/...``): handler(conn, id, msg) -> result,
-# raising CommandError for an error answer.
+# Request/answer commands added by other modules (``labels/...``): handler(conn, id, msg) -> result, or an
+# awaitable of it (answered when done, counted with calls in flight), raising CommandError for an error answer.
 _COMMANDS: dict[str, Callable[[StreamConnection, Any, dict[str, Any]], Any]] = {}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import jsonschema
+import msgpack
 import numpy as np
 import pytest
 
@@ -183,6 +184,19 @@ async def test_suggestions_follow_the_recorded_day(recorded: tuple[Env, Dataset]
                             "min_minutes": 3})
         reply = await ws.receive_json()
     assert reply["success"] and reply["result"]["segments"] == marked
+
+    # And over the msgpack stream; other messages are answered while the review runs.
+    async with session.ws_connect(env.url.replace("http", "ws", 1) + "/api/stream") as ws:
+        await ws.send_bytes(msgpack.packb({"type": "auth", "access_token": env.read_only}))
+        assert msgpack.unpackb(await ws.receive_bytes())["type"] == "auth_ok"
+        await ws.send_bytes(msgpack.packb({"id": 7, "type": "labels/suggest", "start": start, "end": end,
+                                           "min_minutes": 3}))
+        await ws.send_bytes(msgpack.packb({"id": 8, "type": "ping"}))
+        await ws.send_bytes(msgpack.packb({"id": 9, "type": "labels/suggest", "start": end, "end": start}))
+        answers = {m["id"]: m for m in [msgpack.unpackb(await ws.receive_bytes()) for _ in range(3)]}
+    assert answers[7]["success"] and answers[7]["result"]["segments"] == marked
+    assert answers[8]["type"] == "pong"
+    assert not answers[9]["success"] and answers[9]["error"]["message"].startswith("end:")
 
 
 async def test_bad_requests_are_refused_with_the_field(recorded: tuple[Env, Dataset],

@@ -12,7 +12,6 @@ changing them needs such a token that is not read-only.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Mapping
@@ -36,7 +35,6 @@ WS_PREFIX = "qilu/recognition/labels/"
 STREAM_PREFIX = "labels/"
 ACTIONS = ("list", "add", "update", "stop", "delete")
 DEFAULT_LIMIT = 200
-_PENDING: set[asyncio.Task[None]] = set()
 _STATUS = {"invalid_format": 400, "unauthorized": 403, "not_found": 404, "conflict": 409, "full": 409,
            "unavailable": 503}
 
@@ -240,14 +238,26 @@ async def delete_label(request: web.Request) -> web.Response:
 
 
 # -- WebSockets -----------------------------------------------------------------------------
+def _ws_answer(conn: websocket_ha.HaConnection, msg_id: int, result: Any = None,
+               error: LabelApiError | None = None) -> None:
+    if error is not None:
+        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": False, "error": error.to_dict()}))
+    else:
+        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
+
+
+def _stream_error(err: LabelApiError) -> CommandError:
+    return CommandError(err.code, f"{err.field}: {err.message}" if err.field else err.message)
+
+
 def _ws_handler(action: str) -> Any:
     def handle(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
         try:
             result = labels_command(conn.api, conn.principal, action, msg)
         except LabelApiError as err:
-            conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": False, "error": err.to_dict()}))
+            _ws_answer(conn, msg_id, error=err)
             return
-        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
+        _ws_answer(conn, msg_id, result)
 
     return handle
 
@@ -257,7 +267,7 @@ def _stream_handler(action: str) -> Any:
         try:
             return labels_command(conn.api, conn.principal, action, msg)
         except LabelApiError as err:
-            raise CommandError(err.code, f"{err.field}: {err.message}" if err.field else err.message) from None
+            raise _stream_error(err) from None
 
     return handle
 
@@ -274,28 +284,21 @@ async def suggest_labels(request: web.Request) -> web.Response:
         return _reply(err.to_dict(), err.status)
 
 
-def _ws_suggest(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
-    async def answer() -> None:
-        try:
-            result = await suggest_command(conn.api, conn.principal, msg)
-        except LabelApiError as err:
-            conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": False, "error": err.to_dict()}))
-            return
-        conn.send(ha_format.dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
-
-    task = asyncio.get_running_loop().create_task(answer())
-    _PENDING.add(task)  # a reference until done, or the task may be collected mid-review
-    task.add_done_callback(_PENDING.discard)
+async def _ws_suggest(conn: websocket_ha.HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
+    # A coroutine: the connection awaits it as a call in flight, so other messages are served meanwhile.
+    try:
+        result = await suggest_command(conn.api, conn.principal, msg)
+    except LabelApiError as err:
+        _ws_answer(conn, msg_id, error=err)
+        return
+    _ws_answer(conn, msg_id, result)
 
 
-def _stream_suggest(conn: stream.StreamConnection, msg_id: Any, msg: dict[str, Any]) -> Any:
-    async def answer() -> dict[str, Any]:
-        try:
-            return await suggest_command(conn.api, conn.principal, msg)
-        except LabelApiError as err:
-            raise CommandError(err.code, f"{err.field}: {err.message}" if err.field else err.message) from None
-
-    return answer()
+async def _stream_suggest(conn: stream.StreamConnection, msg_id: Any, msg: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return await suggest_command(conn.api, conn.principal, msg)
+    except LabelApiError as err:
+        raise _stream_error(err) from None
 
 
 def add_routes(app: web.Application) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -341,18 +341,18 @@ class StreamConnection:
             raise CommandError("not_found", f"entity {entity_id!r} does not exist")
         if not self.principal.can_control(entity_id):
             raise CommandError("unauthorized", f"this token may not control {entity_id}")
+        self._spawn(self._run_call(msg_id, entity_id, command, args))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work that answers later: at most MAX_CALLS_IN_FLIGHT per connection."""
         if len(self._calls) >= MAX_CALLS_IN_FLIGHT:
+            work.close()  # refused: it will never be awaited
             raise CommandError("not_allowed", "too many calls in flight on this connection")
-        task = asyncio.get_running_loop().create_task(self._run_call(msg_id, entity_id, command, args))
+        task = asyncio.get_running_loop().create_task(work)
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
     def _answer_later(self, msg_id: Any, kind: str, pending: Awaitable[Any]) -> None:
-        if len(self._calls) >= MAX_CALLS_IN_FLIGHT:
-            if inspect.iscoroutine(pending):
-                pending.close()
-            raise CommandError("not_allowed", "too many calls in flight on this connection")
-
         async def answer() -> None:
             try:
                 result = await pending
@@ -365,9 +365,12 @@ class StreamConnection:
                 return
             self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
 
-        task = asyncio.get_running_loop().create_task(answer())
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        try:
+            self._spawn(answer())
+        except CommandError:
+            if inspect.iscoroutine(pending):
+                pending.close()  # refused: it will never be awaited
+            raise
 
     async def _run_call(self, msg_id: Any, entity_id: str, command: str, args: dict[str, Any] | None) -> None:
         context = Context("stream", token_id=self.principal.token.id)

@@ -17,9 +17,10 @@ than grow the hub's memory.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -161,7 +162,9 @@ class HaConnection:
             self.send(_error(msg_id, "unknown_command", f"Unknown command {msg_type!r}."))
             return
         try:
-            handler(self, msg_id, msg)
+            later = handler(self, msg_id, msg)
+            if inspect.isawaitable(later):  # a slow custom command (a day review) answers when done
+                self._spawn(self._guarded(msg_id, str(msg_type), later), "calls")
         except CommandError as err:
             self.send(_error(msg_id, HA_ERROR_CODES.get(err.code, "unknown_error"), err.message))
         except Exception:
@@ -222,12 +225,27 @@ class HaConnection:
         }
         self.send('{"id":' + str(msg_id) + ',"type":"event","event":' + ha_format.dumps({"a": added}) + "}")
 
-    def cmd_call_service(self, msg_id: int, msg: dict[str, Any]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run work that answers later: at most MAX_CALLS_IN_FLIGHT per connection, cancelled when it closes."""
         if len(self._calls) >= MAX_CALLS_IN_FLIGHT:
-            raise CommandError("not_allowed", "too many service calls in flight on this connection")
-        task = asyncio.get_running_loop().create_task(self._call_service(msg_id, msg))
+            work.close()  # refused: it will never be awaited
+            raise CommandError("not_allowed", f"too many {what} in flight on this connection")
+        task = asyncio.get_running_loop().create_task(work)
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
+
+    async def _guarded(self, msg_id: int, msg_type: str, work: Awaitable[Any]) -> None:
+        """Await a custom command's work; its errors answer like those of a command that answers at once."""
+        try:
+            await work
+        except CommandError as err:
+            self.send(_error(msg_id, HA_ERROR_CODES.get(err.code, "unknown_error"), err.message))
+        except Exception:
+            _LOGGER.exception("Error handling %s", msg_type)
+            self.send(_error(msg_id, "unknown_error", "Unknown error"))
+
+    def cmd_call_service(self, msg_id: int, msg: dict[str, Any]) -> None:
+        self._spawn(self._call_service(msg_id, msg), "service calls")
 
     async def _call_service(self, msg_id: int, msg: dict[str, Any]) -> None:
         try:
@@ -263,7 +281,7 @@ class HaConnection:
         self.send(_result(msg_id, entities))
 
 
-_HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], None]] = {
+_HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], Any]] = {
     "ping": HaConnection.cmd_ping,
     "supported_features": HaConnection.cmd_supported_features,
     "get_states": HaConnection.cmd_get_states,
@@ -279,8 +297,11 @@ _HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], None]] = {
 }
 
 
-def register_command(msg_type: str, handler: Callable[[HaConnection, int, dict[str, Any]], None]) -> None:
-    """Add a custom command (``qilu/...``) from another module, so features need not edit this one."""
+def register_command(msg_type: str, handler: Callable[[HaConnection, int, dict[str, Any]], Any]) -> None:
+    """Add a custom command (``qilu/...``) from another module, so features need not edit this one.
+
+    The handler answers with ``conn.send``, at once, or returns an awaitable that answers when done (counted
+    with the connection's calls in flight, cancelled when it closes)."""
     _HANDLERS[msg_type] = handler
 
 

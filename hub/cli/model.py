@@ -206,7 +206,7 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
 
     from hub.recognition.component import DEFAULT_MODEL
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelKindError, ModelLoadError, SceneModel
+    from hub.recognition.runtime import ModelLoadError, SceneModel
     from hub.recognition.training import Matrix, build_matrix, fit, metrics
 
     days = sorted(set(household.days.tolist()))
@@ -231,10 +231,7 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     current_path = args.compare_with or (args.out if args.out.is_file() else DEFAULT_MODEL)
     result["current_model"] = str(current_path)
     try:
-        try:
-            current = SceneModel.load(current_path, DEFAULT_SPEC)
-        except ModelKindError:  # a day-review model: what reviews now, compared with a review candidate
-            current = SceneModel.load(current_path, DEFAULT_SPEC, review=True)
+        current = SceneModel.load(current_path, DEFAULT_SPEC, review=None)  # a review model: what reviews now
     except ModelLoadError as exc:  # nothing usable to keep
         result.update(current=None, accepted=True, reason=str(exc))
         return result
@@ -275,14 +272,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from hub.recognition.datasets import DatasetError
     from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelKindError, ModelLoadError, SceneModel
+    from hub.recognition.runtime import ModelLoadError, SceneModel
     from hub.recognition.training import build_matrix, confusion_png, metrics
 
     try:
-        try:
-            model = SceneModel.load(args.model, DEFAULT_SPEC)
-        except ModelKindError:  # a day-review model: evaluated on whole days, with look-ahead
-            model = SceneModel.load(args.model, DEFAULT_SPEC, review=True)
+        model = SceneModel.load(args.model, DEFAULT_SPEC, review=None)  # either kind; a review model looks ahead
         dataset = _load(args)
     except (ModelLoadError, DatasetError, OSError) as exc:
         print(f"qilu-hub model eval: {exc}", file=sys.stderr)

@@ -20,10 +20,9 @@ from .runtime import ModelLoadError, Prediction, SceneModel
 from .smoothing import SceneSmoother
 
 if TYPE_CHECKING:
-    from .review import Segment
-
-if TYPE_CHECKING:
     from hub import Hub
+
+    from .review import Segment
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,9 +97,10 @@ class SceneRecognizer:
         hub.supervisor.spawn(self.name, self._loop)
 
     # -- the model file -----------------------------------------------------------------
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self, path: Path | None = None) -> tuple[int, int] | None:
+        """(mtime, size) of ``path`` (default: the live model's file), or None when it cannot be read."""
         try:
-            st = self.model_path.stat()
+            st = (path or self.model_path).stat()
         except OSError:
             return None
         return st.st_mtime_ns, st.st_size
@@ -280,12 +280,7 @@ class SceneRecognizer:
             if self.model is None:
                 raise ReviewError("unavailable", f"no scene model is loaded: {self.error or 'not started'}")
             return self.model
-        stamp: tuple[int, int] | None
-        try:
-            st = self.review_model_path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            stamp = None
+        stamp = self._file_stamp(self.review_model_path)
         if self._review_model is not None and self._review_model[0] == stamp:
             return self._review_model[1]
         try:

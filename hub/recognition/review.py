@@ -8,7 +8,7 @@ paper's HMM and CRF are evaluated, whole days at a time, and where our model sco
 (``docs/recognition.md``).
 
 The result is a list of segments: a timeline of the household's day, and suggestions the household can
-accept as training labels (the dashboard's "Suggest labels from a past day"). Runtime only: numpy,
+accept as training labels (the dashboard's "Suggestions from a past day"). Runtime only: numpy,
 onnxruntime and the feature extractor.
 """
 
@@ -24,8 +24,7 @@ from .features import DeviceEvent, extract_windows, slice_times
 from .lookahead import extract_lookahead
 from .runtime import SceneModel
 
-# History needed around the reviewed stretch for every feature to be exact: recency saturates after
-# ``spec.recency_cap`` (a day), in both directions.
+# The longest stretch one review may cover (a week), so one request cannot tie up the gateway for long.
 MAX_REVIEW_SECONDS = 7 * 86400.0
 
 
@@ -43,7 +42,8 @@ class Segment:
 
 
 def margin(model: SceneModel) -> float:
-    """Seconds of history to read before and after a reviewed stretch."""
+    """Seconds of history to read before and after a reviewed stretch: for every feature to be exact, as
+    far as recency saturates (``spec.recency_cap``, a day), in both directions."""
     return float(model.spec.recency_cap)
 
 

@@ -82,9 +82,10 @@ class SceneModel:
         return names + lookahead_names(self.spec) if self.lookahead else names
 
     @classmethod
-    def load(cls, path: str | Path, spec: FeatureSpec, *, review: bool = False) -> SceneModel:
+    def load(cls, path: str | Path, spec: FeatureSpec, *, review: bool | None = False) -> SceneModel:
         """Load ``path`` and refuse it unless it was trained for ``spec``, and for live recognition (or, with
-        ``review``, for day review: trained with look-ahead features).
+        ``review=True``, for day review: trained with look-ahead features; ``review=None`` takes either kind,
+        for tools that evaluate whatever they are given).
 
         A per-device model (``spec`` plus a ``sources`` list, trained on one home's data) is accepted
         too; ``model.spec`` is then the model's own spec, which the caller must extract with.
@@ -114,12 +115,12 @@ class SceneModel:
                 f"scene model {p} was trained for feature spec {meta.spec_version!r} but this hub extracts "
                 f"{spec.version!r}; retrain it with 'qilu-hub model train' or install a matching model"
             )
-        if meta.lookahead and not review:
+        if meta.lookahead and review is False:
             raise ModelKindError(
                 f"scene model {p} is a day-review model: it reads what happens after each minute, so it cannot "
                 "recognise the scene live; configure it as recognition.review_model"
             )
-        if review and not meta.lookahead:
+        if review is True and not meta.lookahead:
             raise ModelKindError(
                 f"scene model {p} is a live model; day review needs one trained with look-ahead features "
                 "('qilu-hub model train --review')"

@@ -34,13 +34,16 @@ def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = Non
     section = config.get(SECTION) or {}
     if not section.get("enabled", True):
         return None
-    model = section.get("model")
-    path = Path(model) if model else DEFAULT_MODEL
-    if config_dir is not None and not path.is_absolute() and model:
-        path = config_dir / path
-    review = Path(section["review_model"]) if section.get("review_model") else None
-    if config_dir is not None and review is not None and not review.is_absolute():
-        review = config_dir / review
+
+    def configured(key: str) -> Path | None:
+        """A model path from the section; relative paths are relative to the config dir."""
+        if not section.get(key):
+            return None
+        path = Path(section[key])
+        return config_dir / path if config_dir is not None and not path.is_absolute() else path
+
+    path = configured("model") or DEFAULT_MODEL
+    review = configured("review_model")
     try:
         tz = ZoneInfo(str((config.get("hub") or {}).get("time_zone") or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

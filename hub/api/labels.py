@@ -13,7 +13,6 @@ changing them needs such a token that is not read-only.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -22,6 +21,7 @@ from aiohttp import web
 from ..capabilities import CommandError
 from . import ha_format, stream, websocket_ha
 from .auth import Principal
+from .input_checks import BadInput, log_refused
 from .keys import API_KEY, PRINCIPAL_KEY
 
 if TYPE_CHECKING:
@@ -177,7 +177,8 @@ async def suggest_command(api: ApiServer, principal: Principal, msg: Mapping[str
 
 # -- REST -----------------------------------------------------------------------------------
 def _reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=ha_format.dumps(body), status=status, content_type="application/json")
+    return web.Response(body=ha_format.encode(ha_format.dumps(body)), status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], status: int = 200) -> web.Response:
@@ -191,7 +192,10 @@ async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], statu
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        data = ha_format.json_loads(raw) if raw.strip() else {}
+    except BadInput as err:
+        log_refused("REST", request.app[API_KEY].client_address(request), str(err))
+        raise LabelApiError("invalid_format", f"body must be JSON: {err}") from None
     except ValueError:
         raise LabelApiError("invalid_format", "body must be JSON") from None
     if not isinstance(data, dict):

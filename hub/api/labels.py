@@ -361,6 +361,9 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
 
     scope = " Needs a token that may see sensor.household_scene and is not read-only."
+    # Every label route answers 404 (code not_found) on a hub without household labels; the dashboard hides
+    # its label panel on it.
+    disabled = "Household labels are not enabled on this hub"
     label_id = {"name": "label_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/api/recognition/labels": {
@@ -376,7 +379,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                                             "scenes": {"type": "array",
                                                                        "items": {"type": "string"}},
                                                             "can_edit": {"type": "boolean"}}}, "OK"),
-                              "400": error("Bad query"), **common}},
+                              "400": error("Bad query"), "404": error(disabled), **common}},
             "post": {
                 "summary": "Add a label: start defaults to now; leave end out for an open label (until stopped). "
                            "Starting an open label ends the open one." + scope,
@@ -384,6 +387,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                      "properties": {"scene": {"type": "string"}, "start": _TIME, "end": _TIME,
                                                     "note": {"type": "string", "maxLength": 200}}}),
                 "responses": {"201": answer(label, "The new label"), "400": error("Bad field (named in `field`)"),
+                              "404": error(disabled),
                               "409": error("Overlaps other labels (`conflicts`) or the store is full"),
                               "503": error("Not saved"), **common}},
         },
@@ -420,7 +424,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
             "summary": "End the open label (at `end`, default now)." + scope,
             "requestBody": body({"type": "object", "properties": {"end": _TIME}}),
             "responses": {"200": answer(label, "The ended label"), "400": error("Bad end"),
-                          "404": error("No label is open"), **common}}},
+                          "404": error("No label is open; or " + disabled.lower()), **common}}},
         "/api/recognition/labels/{label_id}": {
             "patch": {
                 "summary": "Correct a label: any of scene, start, end (null opens it again), note. The result is "
@@ -431,13 +435,15 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                                     "end": {"oneOf": [_TIME, {"type": "null"}]},
                                                     "note": {"type": "string", "maxLength": 200}}}),
                 "responses": {"200": answer(label, "The corrected label"),
-                              "400": error("Bad field (named in `field`)"), "404": error("No such label"),
+                              "400": error("Bad field (named in `field`)"),
+                              "404": error("No such label; or " + disabled.lower()),
                               "409": error("Would overlap other labels (`conflicts`)"),
                               "503": error("Not saved"), **common}},
             "delete": {
                 "summary": "Delete a label." + scope,
                 "parameters": [label_id],
-                "responses": {"200": answer(label, "The deleted label"), "404": error("No such label"),
+                "responses": {"200": answer(label, "The deleted label"),
+                              "404": error("No such label; or " + disabled.lower()),
                               **common}},
         },
     }

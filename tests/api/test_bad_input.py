@@ -183,3 +183,24 @@ async def test_a_state_with_a_lone_surrogate_silences_no_client(env: Env, sessio
         async with session.get(env.url + path, headers=bearer(env.admin)) as resp:
             assert resp.status == 200 and "odd?" in await resp.text()
     await asyncio.gather(ha.close(), stream.close())
+
+
+
+async def test_recursion_escaping_any_rest_handler_is_a_400(env: Env, session: aiohttp.ClientSession,
+                                                           refusals: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net for paths nobody found yet: a handler that still hits RecursionError (injected here into
+    the service call) answers 400 with one log line, not a 500 with a traceback, and the hub carries on."""
+    from hub.api import rest
+
+    async def recurses(*args: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(rest, "call_service", recurses)
+    for _ in range(3):
+        async with session.post(env.url + "/api/services/light/turn_on", json={"entity_id": LIGHT},
+                                headers=bearer(env.admin)) as resp:
+            assert resp.status == 400 and "nested too deeply" in (await resp.json())["message"]
+    assert_one_short_line(refusals, "HTTP")
+    async with session.get(env.url + "/api/states", headers=bearer(env.admin)) as resp:
+        assert resp.status == 200

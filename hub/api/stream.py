@@ -55,7 +55,11 @@ _packer = msgpack.Packer(default=_fallback)
 _lenient_packer = msgpack.Packer(default=_fallback, unicode_errors="replace")
 
 
-def pack(value: Any) -> bytes:
+pack: Callable[[Any], bytes] = _packer.pack  # for what the hub itself names: keys, ids, entity ids
+
+
+def pack_any_text(value: Any) -> bytes:
+    """For values holding text from drivers or devices (states, command results): never fails on it."""
     try:
         return _packer.pack(value)
     except UnicodeEncodeError:
@@ -101,7 +105,7 @@ class StateBytesCache:
         entry = self._entries.get(state.entity_id)
         if entry is not None and entry[0] is state:
             return entry[1]
-        data = pack(state_entry(state))
+        data = pack_any_text(state_entry(state))
         self._entries[state.entity_id] = (state, data)
         return data
 
@@ -315,7 +319,7 @@ class StreamConnection:
                 if inspect.isawaitable(result):  # a slow command (a day review): answer when done
                     self._answer_later(msg_id, kind, result)
                 else:
-                    self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+                    self.send(pack_any_text({"type": "result", "id": msg_id, "success": True, "result": result}))
             else:
                 raise CommandError("unknown_command", f"unknown message type {kind!r}")
         except CommandError as err:
@@ -379,7 +383,7 @@ class StreamConnection:
                 _LOGGER.exception("Error handling stream message %r", kind)
                 self.send(_error(msg_id, "unknown_error", "internal error"))
                 return
-            self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+            self.send(pack_any_text({"type": "result", "id": msg_id, "success": True, "result": result}))
 
         try:
             self._spawn(answer())

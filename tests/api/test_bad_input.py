@@ -204,3 +204,19 @@ async def test_recursion_escaping_any_rest_handler_is_a_400(env: Env, session: a
     assert_one_short_line(refusals, "HTTP")
     async with session.get(env.url + "/api/states", headers=bearer(env.admin)) as resp:
         assert resp.status == 200
+
+
+async def test_a_state_with_a_lone_surrogate_loses_no_history(env: Env, session: aiohttp.ClientSession) -> None:
+    """SQLite cannot store such text either: the recorder used to lose the whole interval (every entity's rows)
+    and raise out of its flush; now it stores the interval with "?" in place of the surrogate."""
+    env.hub.states.async_set(LIGHT, "on", {"brightness": 10})
+    env.hub.states.async_set(BAD, "odd\ud800", {"friendly_name": "bad \udfff text", "list": ["\ud800"]})
+    env.hub.states.async_set(LIGHT, "off", {"brightness": 0})
+    async with session.get(env.url + "/api/history/period", params={"filter_entity_id": f"{BAD},{LIGHT}"},
+                           headers=bearer(env.admin)) as resp:
+        assert resp.status == 200, await resp.text()
+        history = {rows[0]["entity_id"]: rows for rows in await resp.json()}
+    assert [r["state"] for r in history[LIGHT]][-2:] == ["on", "off"]
+    (bad,) = history[BAD]
+    assert bad["state"] == "odd?" and bad["attributes"] == {"friendly_name": "bad ? text", "list": ["?"]}
+    assert env.hub.recorder is not None and env.hub.recorder.rows_dropped == 0

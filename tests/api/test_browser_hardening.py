@@ -55,6 +55,7 @@ async def test_sign_in_without_or_from_a_foreign_origin_is_refused(tmp_path: Pat
         async with session.post(env.url + LOGIN, data={"token": env.admin}, headers={"Origin": env.url},
                                 allow_redirects=False) as resp:
             assert resp.status == 429 and "Set-Cookie" not in resp.headers
+            assert "Too many failed login attempts" in await resp.text()  # shown on the sign-in page
     finally:
         await env.hub.async_stop()
 

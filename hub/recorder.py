@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,17 @@ class RecorderConfig:
 
 def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def _text_safe(value: Any) -> Any:
+    """``value`` with every str made encodable (lone surrogates become "?"); only used after a failed commit."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_text_safe(k): _text_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_text_safe(v) for v in value)
+    return value
 
 
 class Recorder:
@@ -192,6 +204,14 @@ class Recorder:
         return int((page_count - free) * page_size)
 
     def _commit(self, batch: list[_Row]) -> None:
+        try:
+            self._commit_rows(batch)
+        except UnicodeEncodeError:
+            # Text with no UTF-8 form (a lone surrogate from a driver or an MQTT device) cannot be stored, and
+            # the transaction was rolled back: store the interval again with "?" in its place, not lose it all.
+            self._commit_rows([_text_safe(row) for row in batch])
+
+    def _commit_rows(self, batch: list[_Row]) -> None:
         conn = self._conn
         if conn is None:
             return

@@ -5,7 +5,9 @@ the native msgpack stream (``/api/stream``), the OpenAPI document, the dashboard
 (``/``) and its JSON helpers. One middleware enforces, for every route except
 ``/api/health``: the Origin check (browsers), the failed-login limit and a valid
 token. WebSocket routes authenticate in-band (their protocols' ``auth`` message, which
-also takes the dashboard's single-use tickets).
+also takes the dashboard's single-use tickets); the dashboard's sign-in form (``POST /login``)
+checks the token it carries itself. Another middleware turns input that breaks a handler
+deep down into a 400, and every answer gets the browser hardening headers.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
 from . import dashboard, ha_format, rest
-from .auth import COOKIE, AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
+from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
+from .input_checks import log_refused
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 from .limits import (
     AUTH_TIMEOUT,
@@ -263,9 +266,48 @@ class ApiServer:
 
 
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
-    if request.path == "/" and request.method == "GET":
-        return web.Response(text=dashboard.LOGIN_PAGE, status=status, content_type="text/html")
+    if (request.path == "/" and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
+        if "token" in request.query and status == 401:  # an old bookmark: tokens in links no longer sign in
+            message = "Links with ?token= no longer sign in (they leak into history); paste the token below."
+        return dashboard.login_page(message, status)
     return web.json_response({"message": message}, status=status)
+
+
+# Sent with every answer. The dashboard loads only its own files (no inline script or style, no other
+# hosts), may not be framed (clickjacking) and leaks nothing through Referer; answers that carry home
+# state are not stored by browsers or proxies (static files may be).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: runs for every answer, error pages and WebSocket upgrades included."""
+    headers = response.headers
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def bad_input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Input that breaks a handler deep down (nesting beyond the stack, text with no UTF-8 form) is the
+    client's error: 400 and one rate-limited log line, not a 500 with a traceback."""
+    try:
+        return await handler(request)
+    except (RecursionError, UnicodeError) as err:
+        if request.path in IN_BAND_AUTH_PATHS:  # already upgraded: no HTTP answer is possible any more
+            raise
+        reason = "nested too deeply" if isinstance(err, RecursionError) else "text with no UTF-8 form"
+        log_refused("HTTP", request.app[API_KEY].client_address(request),
+                    f"{request.method} {request.path!r}: {reason} ({type(err).__name__})")
+        return web.json_response({"message": f"Bad request: {reason}"}, status=400)
 
 
 @web.middleware
@@ -288,19 +330,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
-    if path == "/" and "token" in request.query:
-        # Dashboard login: keep the token in a cookie and take it out of the address bar.
-        principal = api.principal_for(request.query["token"])
-        if principal is None:
-            api.login_limiter.failed(address)
-            return _unauthorized(request, "Invalid access token")
-        response = web.HTTPFound("/")
-        # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
-        secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
-                                                                      request.headers.get("X-Forwarded-Proto"))
-        response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict", path="/",
-                            secure=secure)
-        raise response  # aiohttp wants redirects raised; returning one is deprecated
+    if path == dashboard.LOGIN_PATH:
+        return await handler(request)  # the sign-in form: token in the body, checked (and counted) there
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")
@@ -318,8 +349,9 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def build_app(api: ApiServer) -> web.Application:
-    app = web.Application(middlewares=[security_middleware], client_max_size=MAX_REST_BODY)
+    app = web.Application(middlewares=[bad_input_middleware, security_middleware], client_max_size=MAX_REST_BODY)
     app[API_KEY] = api
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/api/websocket", handle_websocket)
     app.router.add_get("/api/stream", handle_stream)
     app.router.add_get("/api/openapi.json", get_openapi)

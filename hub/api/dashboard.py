@@ -1,6 +1,7 @@
 """The web dashboard: static files from the package plus small JSON endpoints it reads.
 
-No build chain: ``static/`` holds plain HTML, JavaScript and CSS. The page gets live
+No build chain: ``static/`` holds plain HTML, JavaScript and CSS. Signing in is a form that
+POSTs the token to ``/login`` (never a URL); the token then lives in an HttpOnly cookie. The page gets live
 state over the Home Assistant WebSocket protocol (``subscribe_entities``) and sends
 commands with the REST service endpoint.
 
@@ -11,22 +12,28 @@ Without one the dashboard shows an empty inbox.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from . import ha_format
-from .auth import Principal
+from .auth import COOKIE, Principal
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 
 STATIC = Path(__file__).with_name("static")
 SCENE_ENTITY = "sensor.household_scene"
 
-LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>qilu-hub: sign in</title></head>
+LOGIN_PATH = "/login"
+# No script and no inline style: the page works under the dashboard's Content-Security-Policy. The token goes
+# in a POST body, never in a URL (history, Referer, server logs).
+_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>qilu-hub: sign in</title></head>
 <body><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
-<form method="get" action="/"><input name="token" type="password" size="50" placeholder="qh_..." autofocus>
-<button type="submit">Open</button></form></body></html>"""
+<p data-testid="login-message">{message}</p>
+<form method="post" action="/login"><input name="token" type="password" size="50" placeholder="qh_..."
+ aria-label="Access token" data-testid="login-token" autocomplete="off" autofocus>
+<button type="submit" data-testid="login-submit">Open</button></form></body></html>"""
 
 
 @runtime_checkable
@@ -60,6 +67,38 @@ def _plain(entry: Any) -> Any:
 
         return asdict(entry)
     return entry
+
+
+def login_page(message: str = "", status: int = 401) -> web.Response:
+    # Referrer-Policy same-origin here (no-referrer elsewhere): under no-referrer a browser sends the form's
+    # POST with "Origin: null", which cannot be told from a sandboxed frame on a hostile site. Same-origin
+    # still sends nothing to other sites.
+    return web.Response(text=_LOGIN_PAGE.format(message=html.escape(message)), status=status,
+                        content_type="text/html", headers={"Referrer-Policy": "same-origin"})
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """``POST /login`` from the sign-in form: a valid token becomes an HttpOnly cookie and a 303 to ``/``.
+
+    Browsers send Origin with every POST; the middleware has refused foreign ones, and one without any is
+    refused here, so that no other site can sign a browser in to the hub with the attacker's token (login
+    CSRF). Wrong tokens count against the address like any failed login.
+    """
+    api = request.app[API_KEY]
+    if not request.headers.get("Origin"):
+        return login_page("Sign in from the hub's own page (the request carried no Origin).", 403)
+    form = await request.post()
+    token = form.get("token")
+    secret = token.strip() if isinstance(token, str) else ""
+    if not secret or api.principal_for(secret) is None:
+        api.login_limiter.failed(api.client_address(request))
+        return login_page("Invalid access token", 401)
+    response = web.HTTPSeeOther("/")
+    # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
+    secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
+                                                                  request.headers.get("X-Forwarded-Proto"))
+    response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/", secure=secure)
+    raise response  # aiohttp wants redirects raised; returning one is deprecated
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -149,6 +188,7 @@ async def discovery_action(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
+    app.router.add_post(LOGIN_PATH, login)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)

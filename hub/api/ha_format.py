@@ -20,6 +20,7 @@ from typing import Any
 from ..bus import Event
 from ..context import Context
 from ..states import State
+from .input_checks import loads_json
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
@@ -99,7 +100,15 @@ def dumps(value: Any) -> str:
 
 
 def json_loads(data: bytes | str) -> Any:
-    return json.loads(data)
+    """Client JSON: raises ``ValueError`` when malformed, :class:`~hub.api.input_checks.BadInput` (one) when
+    nested too deeply or holding text with no UTF-8 form."""
+    return loads_json(data)
+
+
+def encode(text: str) -> bytes:
+    """UTF-8 of JSON we produce, never failing: a lone surrogate in a driver's or an MQTT device's text
+    becomes ``?`` instead of an exception in a writer. Valid text costs the same as ``str.encode``."""
+    return text.encode("utf-8", "replace")
 
 
 class StateJsonCache:

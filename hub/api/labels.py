@@ -13,7 +13,6 @@ changing them needs such a token that is not read-only.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -22,6 +21,7 @@ from aiohttp import web
 from ..capabilities import CommandError
 from . import ha_format, stream, websocket_ha
 from .auth import Principal
+from .input_checks import BadInput, log_refused
 from .keys import API_KEY, PRINCIPAL_KEY
 
 if TYPE_CHECKING:
@@ -177,7 +177,8 @@ async def suggest_command(api: ApiServer, principal: Principal, msg: Mapping[str
 
 # -- REST -----------------------------------------------------------------------------------
 def _reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=ha_format.dumps(body), status=status, content_type="application/json")
+    return web.Response(body=ha_format.encode(ha_format.dumps(body)), status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], status: int = 200) -> web.Response:
@@ -191,7 +192,10 @@ async def _rest(request: web.Request, action: str, msg: Mapping[str, Any], statu
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        data = ha_format.json_loads(raw) if raw.strip() else {}
+    except BadInput as err:
+        log_refused("REST", request.app[API_KEY].client_address(request), str(err))
+        raise LabelApiError("invalid_format", f"body must be JSON: {err}") from None
     except ValueError:
         raise LabelApiError("invalid_format", "body must be JSON") from None
     if not isinstance(data, dict):
@@ -357,6 +361,9 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
 
     scope = " Needs a token that may see sensor.household_scene and is not read-only."
+    # Every label route answers 404 (code not_found) on a hub without household labels; the dashboard hides
+    # its label panel on it.
+    disabled = "Household labels are not enabled on this hub"
     label_id = {"name": "label_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/api/recognition/labels": {
@@ -372,7 +379,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                                             "scenes": {"type": "array",
                                                                        "items": {"type": "string"}},
                                                             "can_edit": {"type": "boolean"}}}, "OK"),
-                              "400": error("Bad query"), **common}},
+                              "400": error("Bad query"), "404": error(disabled), **common}},
             "post": {
                 "summary": "Add a label: start defaults to now; leave end out for an open label (until stopped). "
                            "Starting an open label ends the open one." + scope,
@@ -380,6 +387,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                      "properties": {"scene": {"type": "string"}, "start": _TIME, "end": _TIME,
                                                     "note": {"type": "string", "maxLength": 200}}}),
                 "responses": {"201": answer(label, "The new label"), "400": error("Bad field (named in `field`)"),
+                              "404": error(disabled),
                               "409": error("Overlaps other labels (`conflicts`) or the store is full"),
                               "503": error("Not saved"), **common}},
         },
@@ -416,7 +424,7 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
             "summary": "End the open label (at `end`, default now)." + scope,
             "requestBody": body({"type": "object", "properties": {"end": _TIME}}),
             "responses": {"200": answer(label, "The ended label"), "400": error("Bad end"),
-                          "404": error("No label is open"), **common}}},
+                          "404": error("No label is open; or " + disabled.lower()), **common}}},
         "/api/recognition/labels/{label_id}": {
             "patch": {
                 "summary": "Correct a label: any of scene, start, end (null opens it again), note. The result is "
@@ -427,13 +435,15 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                                     "end": {"oneOf": [_TIME, {"type": "null"}]},
                                                     "note": {"type": "string", "maxLength": 200}}}),
                 "responses": {"200": answer(label, "The corrected label"),
-                              "400": error("Bad field (named in `field`)"), "404": error("No such label"),
+                              "400": error("Bad field (named in `field`)"),
+                              "404": error("No such label; or " + disabled.lower()),
                               "409": error("Would overlap other labels (`conflicts`)"),
                               "503": error("Not saved"), **common}},
             "delete": {
                 "summary": "Delete a label." + scope,
                 "parameters": [label_id],
-                "responses": {"200": answer(label, "The deleted label"), "404": error("No such label"),
+                "responses": {"200": answer(label, "The deleted label"),
+                              "404": error("No such label; or " + disabled.lower()),
                               **common}},
         },
     }

@@ -16,6 +16,7 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format, labels
 from .auth import Principal
+from .input_checks import BadInput, log_refused
 from .keys import API_KEY, PRINCIPAL_KEY
 from .services import call_service
 
@@ -30,7 +31,9 @@ DAY = 86400.0
 
 
 def _json(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="application/json")
+    # Encoded here, not by aiohttp: a state holding text with no UTF-8 form must not turn the answer into a 500.
+    return web.Response(body=ha_format.encode(text), status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 def _message(message: str, status: int) -> web.Response:
@@ -81,6 +84,9 @@ async def post_service(request: web.Request) -> web.Response:
     body = await request.read()
     try:
         data: Any = ha_format.json_loads(body) if body.strip() else {}
+    except BadInput as err:
+        log_refused("REST", api.client_address(request), str(err))
+        return _message(f"Data should be valid JSON: {err}.", 400)
     except ValueError:
         return _message("Data should be valid JSON.", 400)
     if not isinstance(data, dict):

@@ -28,6 +28,7 @@ from ..context import Context
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
+from .input_checks import MAX_NESTING, BadInput, check_nesting
 from .keys import API_KEY
 from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_CONTROL, close_or_abort
 from .stream_poses import AREA, DEVICE, PoseKey, area_visible, current_poses, device_visible, pose_entry, poses_message
@@ -49,12 +50,31 @@ def _fallback(value: Any) -> Any:
 
 
 _packer = msgpack.Packer(default=_fallback)
-pack: Callable[[Any], bytes] = _packer.pack
+# For the rare text with no UTF-8 form (a lone surrogate from a driver or an MQTT device): "?" in its place.
+# Not the default: a Packer with unicode_errors set takes a slower path for every string.
+_lenient_packer = msgpack.Packer(default=_fallback, unicode_errors="replace")
+
+
+pack: Callable[[Any], bytes] = _packer.pack  # for what the hub itself names: keys, ids, entity ids
+
+
+def pack_any_text(value: Any) -> bytes:
+    """For values holding text from drivers or devices (states, command results): never fails on it."""
+    try:
+        return _packer.pack(value)
+    except UnicodeEncodeError:
+        return _lenient_packer.pack(value)
 
 
 def unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True,
-                           ext_hook=_reject_ext)
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True, ext_hook=_reject_ext)
+    except msgpack.StackError:  # msgpack's own limit (1024 levels), far above ours
+        raise BadInput(f"nested deeper than {MAX_NESTING} levels") from None
+    except UnicodeDecodeError:
+        raise BadInput("text is not valid UTF-8") from None
+    check_nesting(value)
+    return value
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
@@ -85,7 +105,7 @@ class StateBytesCache:
         entry = self._entries.get(state.entity_id)
         if entry is not None and entry[0] is state:
             return entry[1]
-        data = pack(state_entry(state))
+        data = pack_any_text(state_entry(state))
         self._entries[state.entity_id] = (state, data)
         return data
 
@@ -299,7 +319,7 @@ class StreamConnection:
                 if inspect.isawaitable(result):  # a slow command (a day review): answer when done
                     self._answer_later(msg_id, kind, result)
                 else:
-                    self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+                    self.send(pack_any_text({"type": "result", "id": msg_id, "success": True, "result": result}))
             else:
                 raise CommandError("unknown_command", f"unknown message type {kind!r}")
         except CommandError as err:
@@ -363,7 +383,7 @@ class StreamConnection:
                 _LOGGER.exception("Error handling stream message %r", kind)
                 self.send(_error(msg_id, "unknown_error", "internal error"))
                 return
-            self.send(pack({"type": "result", "id": msg_id, "success": True, "result": result}))
+            self.send(pack_any_text({"type": "result", "id": msg_id, "success": True, "result": result}))
 
         try:
             self._spawn(answer())
@@ -457,7 +477,7 @@ async def handle_stream(request: web.Request) -> web.WebSocketResponse:
     api.stream_fanout.add(conn)
     writer = asyncio.get_running_loop().create_task(conn.write_loop())
     try:
-        await serve(ws, conn, FRAMING, writer)
+        await serve(ws, conn, FRAMING, writer, api.client_address(request))
     finally:
         conn.stop()
         api.stream_fanout.remove(conn)
@@ -477,5 +497,6 @@ FRAMING = Framing(
         "auth_invalid": "invalid access token",
         "bad_frame": "not valid msgpack",
         "wrong_frame": "send binary frames holding msgpack",
+        "protocol": "stream",
     },
 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
@@ -103,6 +102,21 @@ class HaConnection:
         return len(self._pending)
 
     async def write_loop(self, transport: asyncio.Transport | None) -> None:
+        """Send queued messages until the connection closes. A failure here is a bug: it is logged and the
+        connection closed, never left open with nobody writing to it."""
+        try:
+            await self._write(transport)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            _LOGGER.exception("Home Assistant API writer failed; closing the connection")
+            self.closing = True
+            self._pending.clear()
+            await close_or_abort(self.ws, transport, b"Internal error")
+
+    async def _write(self, transport: asyncio.Transport | None) -> None:
+        # Text is encoded with errors="replace": a state holding a lone surrogate (a driver's or an MQTT
+        # device's text) goes out with "?" in its place rather than failing the whole connection.
         ws = self.ws
         loop = asyncio.get_running_loop()
         while not self.closing:
@@ -114,7 +128,7 @@ class HaConnection:
             batch, self._pending = self._pending, []
             if len(batch) == 1 or transport is None:
                 for text in batch:
-                    await ws.send_str(text)
+                    await ws.send_frame(text.encode("utf-8", "replace"), WSMsgType.TEXT)
                 continue
             if transport.is_closing():
                 return
@@ -122,11 +136,11 @@ class HaConnection:
                 # Arrays of at most COALESCE_MAX messages: small enough for the client to start parsing
                 # while the next ones are on the way, large enough to save most per-frame costs.
                 transport.write(b"".join([
-                    frame(("[" + ",".join(batch[i:i + COALESCE_MAX]) + "]").encode())
+                    frame(("[" + ",".join(batch[i:i + COALESCE_MAX]) + "]").encode("utf-8", "replace"))
                     for i in range(0, len(batch), COALESCE_MAX)
                 ]))
             else:  # many frames, one write (see frames.py)
-                transport.write(b"".join([frame(text.encode()) for text in batch]))
+                transport.write(b"".join([frame(text.encode("utf-8", "replace")) for text in batch]))
             # Respect the socket's back-pressure; meanwhile new messages gather into the next batch.
             while (transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing()
                    and not self.closing):
@@ -414,7 +428,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     conn.transport = transport
     writer = asyncio.get_running_loop().create_task(conn.write_loop(transport))
     try:
-        await serve(ws, conn, FRAMING, writer)
+        await serve(ws, conn, FRAMING, writer, address)
     finally:
         conn.stop()
         api.ha_connections.discard(conn)
@@ -422,12 +436,12 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _send(ws: web.WebSocketResponse, payload: Mapping[str, Any]) -> None:
-    await ws.send_str(ha_format.dumps(payload))
+    await ws.send_frame(ha_format.encode(ha_format.dumps(payload)), WSMsgType.TEXT)
 
 
 # Wording as Home Assistant's own server answers, so its clients show familiar messages.
 FRAMING = Framing(
-    frame_type=WSMsgType.TEXT, decode=json.loads, send=_send, error=_error,
+    frame_type=WSMsgType.TEXT, decode=ha_format.json_loads, send=_send, error=_error,
     texts={
         "auth_timeout": "Did not receive auth message within {seconds:g} seconds",
         "auth_format": "Auth message incorrectly formatted",
@@ -435,5 +449,6 @@ FRAMING = Framing(
         "auth_invalid": "Invalid access token or password",
         "bad_frame": "Message is not valid JSON",
         "wrong_frame": "Binary frames are not part of this protocol",
+        "protocol": "Home Assistant WebSocket",
     },
 )

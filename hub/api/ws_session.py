@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .auth import Principal
+from .input_checks import BadInput, log_refused
 from .limits import CLOSE_TIMEOUT, CURRENT_SLOT, RateLimit
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class Framing:
     decode: Callable[[Any], Any]  # raises on malformed input
     send: Callable[[web.WebSocketResponse, Mapping[str, Any]], Awaitable[None]]
     error: Callable[[Any, str, str], Any]  # (id, code, message) -> an encoded error result
-    # auth_timeout (with {seconds}), auth_format, auth_blocked, auth_invalid, wrong_frame, bad_frame
+    # auth_timeout (with {seconds}), auth_format, auth_blocked, auth_invalid, wrong_frame, bad_frame, protocol
     texts: Mapping[str, str]
 
 
@@ -80,7 +81,8 @@ async def authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str, 
     return principal
 
 
-async def serve(ws: web.WebSocketResponse, session: Session, framing: Framing, writer: asyncio.Task[None]) -> None:
+async def serve(ws: web.WebSocketResponse, session: Session, framing: Framing, writer: asyncio.Task[None],
+                peer: str = "?") -> None:
     """Decode frames and hand them to the session until the socket closes; then stop its writer."""
     limit = RateLimit()
     try:
@@ -91,6 +93,10 @@ async def serve(ws: web.WebSocketResponse, session: Session, framing: Framing, w
                     break
                 try:
                     data = framing.decode(message.data)
+                except BadInput as err:  # decodes, but nested too deeply or with text that has no UTF-8 form
+                    log_refused(framing.texts.get("protocol", "WebSocket"), peer, str(err))
+                    session.send(framing.error(None, "invalid_format", f"{framing.texts['bad_frame']}: {err}"))
+                    continue
                 except Exception as err:
                     session.send(framing.error(None, "invalid_format", f"{framing.texts['bad_frame']}: "
                                                                        f"{type(err).__name__}"))

@@ -71,7 +71,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         conf = hub.config["hub"]
         scheme = "https" if conf.get("tls_certificate") else "http"
         host = "127.0.0.1" if conf["bind"] in ("0.0.0.0", "::") else conf["bind"]
-        print(f"qilu-hub demo: dashboard {scheme}://{host}:{conf['port']}/?token={secret}")
+        # The token is pasted into the sign-in form, never put in a link (history, Referer).
+        print(f"qilu-hub demo: dashboard {scheme}://{host}:{conf['port']}/ (sign in with the access token above)")
     asyncio.run(_run(hub, args.seconds))
     return 0
 

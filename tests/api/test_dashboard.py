@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 
 from hub import Hub
 
@@ -16,6 +16,15 @@ from .conftest import LIGHT, PLUG, Env, bearer
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+
+
+async def sign_in(page: Page, url: str, token: str) -> None:
+    """Sign in as a person does: open the hub and paste the token into its form (a POST, never a URL)."""
+    await page.goto(url + "/")
+    await page.get_by_test_id("login-token").fill(token)
+    async with page.expect_navigation():
+        await page.get_by_test_id("login-submit").click()
+    assert page.url == url + "/", page.url
 
 
 class Inbox:
@@ -64,7 +73,7 @@ async def test_dashboard_live_state_controls_inbox_and_scene(env: Env, tmp_path:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await page.goto(f"{env.url}/?token={env.admin}")
+            await sign_in(page, env.url, env.admin)
             assert page.url == env.url + "/"  # the token left the address bar for a cookie
             await expect(page.get_by_test_id("connection")).to_have_text("live")
             light_state = page.get_by_test_id(f"state-{LIGHT}")
@@ -103,7 +112,7 @@ async def test_read_only_dashboard_has_no_controls(env: Env) -> None:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page()
-            await page.goto(f"{env.url}/?token={env.read_only}")
+            await sign_in(page, env.url, env.read_only)
             await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("off")
             assert await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").count() == 0
             await expect(page.locator("#inbox-empty")).to_be_visible()  # no discovery component: empty inbox
@@ -149,7 +158,7 @@ async def test_colour_picker_sends_rgb(env: Env) -> None:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page()
-            await page.goto(f"{env.url}/?token={env.admin}")
+            await sign_in(page, env.url, env.admin)
             picker = page.get_by_test_id(f"arg-{entity.entity_id}-turn_on-rgb_color")
             await expect(picker).to_have_value("#000000")
             await picker.fill("#ff8000")

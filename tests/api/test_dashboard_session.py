@@ -10,7 +10,7 @@ from aiohttp import web
 from playwright.async_api import async_playwright, expect
 
 from .conftest import LIGHT, Env
-from .test_dashboard import ARGS, CHROMIUM
+from .test_dashboard import ARGS, CHROMIUM, sign_in
 
 # What a page on another origin tries with the owner's browser: mint a ticket with the cookie, read the
 # token from a response, open the hub's WebSocket (the cookie rides on the upgrade when same-site).
@@ -64,7 +64,7 @@ async def test_cookie_is_httponly_and_the_dashboard_still_goes_live(env: Env) ->
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await page.goto(f"{env.url}/?token={env.admin}")
+            await sign_in(page, env.url, env.admin)
             await expect(page.get_by_test_id("connection")).to_have_text("live")
             assert env.admin not in await page.evaluate("document.cookie")
             (cookie,) = [c for c in await context.cookies() if c["name"] == "qilu_token"]
@@ -86,7 +86,7 @@ async def test_other_origin_cannot_use_the_session(env: Env, other_origin: int, 
         try:
             context = await browser.new_context()
             owner = await context.new_page()
-            await owner.goto(f"{env.url}/?token={env.admin}")
+            await sign_in(owner, env.url, env.admin)
             await expect(owner.get_by_test_id("connection")).to_have_text("live")
             connections = len(env.api.ha_connections)
             evil = await context.new_page()

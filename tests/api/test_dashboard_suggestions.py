@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from hub.recognition.datasets import Dataset
 
 from .conftest import Env, bearer
-from .test_dashboard import ARGS, CHROMIUM
+from .test_dashboard import ARGS, CHROMIUM, sign_in
 from .test_label_suggestions import URL, _recent_days, _start
 
 
@@ -72,7 +72,7 @@ def _expected_rows(segments: list[dict[str, Any]]) -> list[tuple[str, float, flo
 async def _page(browser: Browser, env: Env, token: str) -> Page:
     # UTC in the browser: the replayed days are UTC days, so a local day is one of them.
     page = await (await browser.new_context(timezone_id="UTC")).new_page()
-    await page.goto(f"{env.url}/?token={token}")
+    await sign_in(page, env.url, token)
     await expect(page.get_by_test_id("labels")).to_be_visible()  # shown once the label list (can_edit) is in
     return page
 

@@ -280,6 +280,8 @@ async def test_dashboard_adopts_with_a_typed_key(running: Running) -> None:
 
     from playwright.async_api import async_playwright, expect
 
+    from tests.api.test_dashboard import sign_in
+
     sim = XiaomiSimulator(28, bind_key=KEY)
     running.feed(sim)
     async with async_playwright() as pw:
@@ -291,7 +293,7 @@ async def test_dashboard_adopts_with_a_typed_key(running: Running) -> None:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await page.goto(f"{running.api.url}/?token={running.admin}")
+            await sign_in(page, running.api.url, running.admin)
             row = page.locator(f'[data-inbox="{sim.address}"]')
             field = page.get_by_test_id(f"bind-key-{sim.address}")
             await expect(field).to_have_attribute("type", "password")

@@ -41,6 +41,7 @@ from .limits import (
     MAX_TCP_CONNECTIONS_PER_ADDRESS,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
     SocketSlots,
+    body_deadline_middleware,
 )
 from .openapi import openapi_document
 from .stream import StateBytesCache, StreamFanout, handle_stream
@@ -142,9 +143,10 @@ class ApiServer:
         self._apply_limits(conf)
         app = build_app(self)
         # keepalive_timeout also runs from the moment a connection opens until its first complete request:
-        # it is the header timeout as well as the keep-alive idle timeout.
+        # it is the header timeout as well as the keep-alive idle timeout. lingering_time bounds how long the
+        # rest of a body nobody reads (a refused request's) is drained before the connection is closed.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=self.http_log,
-                                     keepalive_timeout=self.idle_timeout)
+                                     keepalive_timeout=self.idle_timeout, lingering_time=self.idle_timeout)
         await self._runner.setup()
         assert self._runner.server is not None
         try:
@@ -349,7 +351,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def build_app(api: ApiServer) -> web.Application:
-    app = web.Application(middlewares=[bad_input_middleware, security_middleware], client_max_size=MAX_REST_BODY)
+    app = web.Application(middlewares=[bad_input_middleware, security_middleware, body_deadline_middleware],
+                          client_max_size=MAX_REST_BODY)
     app[API_KEY] = api
     app.on_response_prepare.append(security_headers)
     app.router.add_get("/api/websocket", handle_websocket)

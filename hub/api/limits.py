@@ -13,10 +13,12 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from aiohttp import WSCloseCode
+from aiohttp import WSCloseCode, web
+
+from .keys import API_KEY
 
 if TYPE_CHECKING:
-    from aiohttp import web
+    from .app import Handler
 
 # Home Assistant's own default for incoming WebSocket messages is 4 MiB; commands are tiny.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -135,3 +137,22 @@ class SocketSlots:
             self._unauthenticated[address] = held
         else:
             del self._unauthenticated[address]
+
+
+@web.middleware
+async def body_deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request body must arrive within ``hub.idle_timeout`` of the handler wanting it.
+
+    Bodies are small (the application's ``client_max_size``) and every handler reads them whole, so reading
+    them here first costs nothing; without a deadline a client trickling one holds its connection and a
+    handler for as long as it likes. Multipart bodies are left to the handler, which reads them as a stream.
+    """
+    if request.body_exists and not request.content_type.startswith("multipart/"):
+        try:
+            async with asyncio.timeout(request.app[API_KEY].idle_timeout):
+                await request.read()  # kept by aiohttp: the handler's read()/json()/post() get it from memory
+        except TimeoutError:
+            response = web.json_response({"message": "Request body not received in time"}, status=408)
+            response.force_close()
+            return response
+    return await handler(request)

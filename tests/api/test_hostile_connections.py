@@ -225,6 +225,46 @@ async def test_idle_and_slow_connections_are_closed_but_authenticated_websockets
         await env.hub.async_stop()
 
 
+async def test_a_request_body_sent_slowly_is_cut_off(tmp_path: Path) -> None:
+    env = await start(tmp_path, idle_timeout=1.0)
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        port = env.api.port or 0
+        requests = [
+            f"POST /api/services/light/turn_on HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {env.admin}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            "POST /login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: 1000\r\n\r\ntoken=",
+        ]
+        conns = []
+        for request in requests:
+            conn = await connect(port, ATTACKER)
+            assert conn is not None
+            conn[1].write(request.encode())
+            writers.append(conn[1])
+            conns.append(conn)
+
+        async def send_slowly() -> None:
+            for _ in range(100):  # bounded: 20 s at most, far beyond the timeout
+                for writer in writers:
+                    with contextlib.suppress(OSError):
+                        writer.write(b"a")
+                await asyncio.sleep(0.2)
+
+        trickle = asyncio.get_running_loop().create_task(send_slowly())
+        try:
+            for reader, _ in conns:
+                status = await asyncio.wait_for(reader.readline(), 10)
+                assert status.startswith(b"HTTP/1.1 408"), status
+                assert await closed_by_hub(reader, within=10)
+        finally:
+            trickle.cancel()
+    finally:
+        for writer in writers:
+            writer.close()
+        await env.hub.async_stop()
+
+
 async def test_connections_are_capped_per_address_and_overall(tmp_path: Path,
                                                               refusals: list[logging.LogRecord]) -> None:
     proxy = "127.0.0.9"

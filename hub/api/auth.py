@@ -63,10 +63,6 @@ class Principal:
     def can_control(self, entity_id: str) -> bool:
         return not self.scopes.read_only and self.can_see(entity_id)
 
-    def may_control(self, entity_id: str) -> bool:
-        """For work done on this token's behalf (a scene's targets): may it command this entity?"""
-        return self.can_control(entity_id)
-
     @property
     def admin(self) -> bool:
         return self.scopes.may_administer

@@ -148,7 +148,7 @@ async def call_service(
             if not principal.can_control(entity_id):
                 raise CommandError("unauthorized", f"this token may not control everything in {key} {value}")
             entity_ids.append(entity_id)
-    context = Context("api", token_id=principal.token.id, may_control=principal.may_control)
+    context = Context("api", token_id=principal.token.id, may_control=principal.can_control)
     commands = hub.commands
     results = await asyncio.gather(
         *(commands.async_call(entity_id, service, args, context) for entity_id in entity_ids), return_exceptions=True

@@ -384,7 +384,7 @@ class StreamConnection:
             raise
 
     async def _run_call(self, msg_id: Any, entity_id: str, command: str, args: dict[str, Any] | None) -> None:
-        context = Context("stream", token_id=self.principal.token.id, may_control=self.principal.may_control)
+        context = Context("stream", token_id=self.principal.token.id, may_control=self.principal.can_control)
         try:
             await self.api.hub.commands.async_call(entity_id, command, args, context)
         except CommandError as err:

@@ -30,6 +30,7 @@ from .input_checks import log_refused
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
 from .openapi import openapi_document
+from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .tickets import TICKET_PREFIX, TicketStore
 from .websocket_ha import HaConnection, HaFanout, handle_websocket
@@ -77,6 +78,7 @@ class ApiServer:
         self.ha_connections: set[HaConnection] = set()
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
+        self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
@@ -137,9 +139,11 @@ class ApiServer:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
+        self.sessions.start()
         _LOGGER.info("API listening on %s", self.url)
 
     async def async_stop(self) -> None:
+        await self.sessions.stop()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()

@@ -47,8 +47,12 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_3(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE tokens ADD COLUMN expires REAL")  # absolute (epoch seconds); NULL: never
+
+
 # Index i holds the step from schema version i to i + 1. Append; never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

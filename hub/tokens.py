@@ -1,4 +1,4 @@
-"""Long-lived access tokens: stored hashed, revocable, and scoped.
+"""Long-lived access tokens: stored hashed, revocable, scoped, and optionally expiring.
 
 A token is 32 random bytes; only its SHA-256 is stored (a fast hash is right for
 high-entropy secrets: there is nothing to brute-force, unlike a password). Scopes
@@ -12,10 +12,13 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import re
 import secrets
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +34,9 @@ class Scopes:
     read_only: bool = False
     areas: frozenset[str] | None = None  # None: every area
     entities: frozenset[str] | None = None  # None: every entity
-    admin: bool = False  # may manage tokens, adopt discoveries, change registries
+    # May manage tokens, adopt discoveries, change registries; never together with read_only (refused at
+    # creation; a stored token with both, from before that check, is read-only: see ``may_administer``).
+    admin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,15 @@ class Scopes:
             entities=frozenset(entities) if entities is not None else None,
             admin=bool(data.get("admin", False)),
         )
+
+    @property
+    def may_administer(self) -> bool:
+        return self.admin and not self.read_only
+
+    @property
+    def restricted(self) -> bool:
+        """Limited to some areas or entities (not merely read-only)."""
+        return self.areas is not None or self.entities is not None
 
     def can_see(self, entity_id: str, area_id: str | None) -> bool:
         if self.entities is None and self.areas is None:
@@ -70,6 +84,7 @@ class Token:
     created: float
     last_used: float | None = None
     revoked: float | None = None
+    expires: float | None = None  # absolute, in seconds since the epoch; None: never
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,48 +92,110 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30d``, ``12h``, ``15m`` or ``90s`` (a positive whole number and one unit)."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*([smhd])\s*", text.lower())
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration such as 30d, 12h, 15m or 90s")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
 class TokenStore:
-    # Cached verdicts are re-read from the database after this many seconds, so that a token revoked
-    # by another process (``qilu-hub token revoke`` while the hub runs) stops working soon after.
-    recheck_after = 5.0
+    """Create, verify, list and revoke tokens in the registry database.
+
+    Verdicts are cached per secret, but every :meth:`verify` first asks SQLite whether another
+    connection committed since (``PRAGMA data_version``, a few microseconds): a token revoked by
+    ``qilu-hub token revoke`` in another process is refused by the very next request. Listeners
+    (:meth:`on_change`) hear of every revocation, here or elsewhere, so that open sessions can be ended.
+    """
+
     # ``last_used`` is written at most this often per token: a busy client must not cost a database
     # write (fsync, SD-card wear) per request; "used in the last minute" is precise enough to spot a stale token.
     touch_interval = 60.0
 
-    def __init__(self, store: RegistryStore) -> None:
+    def __init__(self, store: RegistryStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._cache: dict[str, tuple[Token, float]] = {}
+        # Wall-clock time, as expiries are absolute dates; tests inject their own.
+        self.clock = clock
+        self._cache: dict[str, Token] = {}  # digest -> token, valid ones only (so at most one per stored token)
         self._touched: dict[str, float] = {}  # token id -> monotonic time of its last last_used write
+        self._version = store.data_version()
+        self._listeners: list[Callable[[], object]] = []
 
-    def create(self, name: str, scopes: Scopes | None = None) -> tuple[Token, str]:
-        """Create a token; the secret is returned once and never stored."""
+    def on_change(self, listener: Callable[[], object]) -> Callable[[], None]:
+        """Call ``listener`` whenever tokens may have been revoked (by this store or another process)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # one listener's bug must not stop revocation reaching the others
+                _LOGGER.exception("Token change listener failed")
+
+    def sync(self) -> bool:
+        """Notice commits made by another process since the last look; True (and listeners told) if any."""
+        version = self._store.data_version()
+        if version == self._version:
+            return False
+        self._version = version
+        self._changed()
+        return True
+
+    def create(self, name: str, scopes: Scopes | None = None, expires: float | None = None) -> tuple[Token, str]:
+        """Create a token; the secret is returned once and never stored. ``expires``: absolute epoch seconds."""
+        scopes = scopes or Scopes()
+        if scopes.read_only and scopes.admin:
+            raise ValueError("a token cannot be both read-only and admin (an admin changes the hub)")
+        if expires is not None and not math.isfinite(expires):
+            raise ValueError("expires must be a finite time")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = Token(uuid.uuid4().hex[:12], name, scopes or Scopes(), time.time())
+        token = Token(uuid.uuid4().hex[:12], name, scopes, time.time(), expires=expires)
         self._store.execute(
-            "INSERT INTO tokens (id, name, hash, scopes, created) VALUES (?, ?, ?, ?, ?)",
-            (token.id, name, _hash(secret), json.dumps(token.scopes.to_dict()), token.created),
+            "INSERT INTO tokens (id, name, hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
+            (token.id, name, _hash(secret), json.dumps(token.scopes.to_dict()), token.created, expires),
         )
         return token, secret
 
+    def expired(self, token: Token) -> bool:
+        return token.expires is not None and self.clock() >= token.expires
+
     def verify(self, secret: str) -> Token | None:
+        """The token of ``secret`` if it exists, is not revoked and has not expired; else None."""
         if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
+        self.sync()
         digest = _hash(secret)
-        cached = self._cache.get(digest)
-        if cached is not None and time.monotonic() - cached[1] < self.recheck_after:
-            self._touch(cached[0].id)
-            return cached[0]
-        self._cache.pop(digest, None)
-        rows = self._store.execute(
-            "SELECT id, name, hash, scopes, created, last_used, revoked FROM tokens WHERE hash = ?", (digest,)
-        )
-        if not rows or rows[0][6] is not None or not hmac.compare_digest(rows[0][2], digest):
+        token = self._cache.get(digest)
+        if token is None:
+            rows = self._store.execute(
+                "SELECT id, name, hash, scopes, created, last_used, revoked, expires FROM tokens WHERE hash = ?",
+                (digest,),
+            )
+            if not rows or rows[0][6] is not None or not hmac.compare_digest(rows[0][2], digest):
+                return None
+            tid, name, _, scopes, created, last_used, revoked, expires = rows[0]
+            token = Token(tid, name, Scopes.from_dict(json.loads(scopes)), created, last_used, revoked, expires)
+            self._cache[digest] = token
+        if self.expired(token):
             return None
-        tid, name, _, scopes, created, last_used, revoked = rows[0]
-        token = Token(tid, name, Scopes.from_dict(json.loads(scopes)), created, last_used, revoked)
-        self._cache[digest] = (token, time.monotonic())
-        self._touch(tid)
+        self._touch(token.id)
         return token
+
+    def inactive(self, token_ids: Iterable[str]) -> set[str]:
+        """Those of ``token_ids`` that are revoked, expired or gone, as the database says now."""
+        wanted = set(token_ids)
+        if not wanted:
+            return set()
+        rows = self._store.execute("SELECT id, revoked, expires FROM tokens")  # a household has a few dozen
+        now = self.clock()
+        active = {tid for tid, revoked, expires in rows if revoked is None and (expires is None or now < expires)}
+        return wanted - active
 
     def _touch(self, token_id: str) -> None:
         now = time.monotonic()
@@ -132,13 +209,14 @@ class TokenStore:
             _LOGGER.debug("Could not record the use of token %s: %s", token_id, err)
 
     def list(self) -> list[Token]:
-        rows = self._store.execute("SELECT id, name, scopes, created, last_used, revoked FROM tokens ORDER BY created")
-        return [Token(i, n, Scopes.from_dict(json.loads(s)), c, lu, r) for i, n, s, c, lu, r in rows]
+        rows = self._store.execute(
+            "SELECT id, name, scopes, created, last_used, revoked, expires FROM tokens ORDER BY created")
+        return [Token(i, n, Scopes.from_dict(json.loads(s)), c, lu, r, e) for i, n, s, c, lu, r, e in rows]
 
     def revoke(self, token_id: str) -> bool:
         rows = self._store.execute("SELECT id FROM tokens WHERE id = ? AND revoked IS NULL", (token_id,))
         if not rows:
             return False
         self._store.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (time.time(), token_id))
-        self._cache.clear()
+        self._changed()
         return True

@@ -44,6 +44,7 @@ from .limits import (
     body_deadline_middleware,
 )
 from .openapi import openapi_document
+from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .tickets import TICKET_PREFIX, TicketStore
 from .websocket_ha import HaConnection, HaFanout, handle_websocket
@@ -93,6 +94,7 @@ class ApiServer:
         self.ha_connections: set[HaConnection] = set()
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
+        self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
@@ -159,6 +161,7 @@ class ApiServer:
                               f"cannot listen on {self._host}:{port}: {err.strerror or err}") from err
         sockets = self._server.sockets
         self.port = sockets[0].getsockname()[1] if sockets else port
+        self.sessions.start()
         _LOGGER.info("API listening on %s", self.url)
 
     def _apply_limits(self, conf: dict[str, Any]) -> None:
@@ -177,6 +180,7 @@ class ApiServer:
             conf.get("max_unauthenticated_per_address") or MAX_UNAUTHENTICATED_PER_ADDRESS)
 
     async def async_stop(self) -> None:
+        await self.sessions.stop()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()

@@ -13,9 +13,10 @@ in ``hub.trusted_proxies`` the one that proxy reports in ``X-Forwarded-For``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -24,6 +25,8 @@ from ..tokens import Scopes, Token
 
 if TYPE_CHECKING:
     from ..core import Hub
+
+_LOGGER = logging.getLogger(__name__)
 
 COOKIE = "qilu_token"
 
@@ -36,8 +39,9 @@ class Principal:
     def __init__(self, token: Token, areas: AreaLookup) -> None:
         self.token = token
         self.scopes: Scopes = token.scopes
-        self.unrestricted = token.scopes.areas is None and token.scopes.entities is None
+        self.unrestricted = not token.scopes.restricted
         self._areas = areas
+        # Verdicts for existing entities only, so an id a client invents costs nothing to keep.
         self._seen: dict[str, bool] = {}
         self._generation = areas.generation
 
@@ -50,8 +54,10 @@ class Principal:
             self._generation = self._areas.generation
         verdict = seen.get(entity_id)
         if verdict is None:
-            verdict = self.scopes.can_see(entity_id, self._areas.area_of(entity_id))
-            seen[entity_id] = verdict
+            exists, area = self._areas.lookup(entity_id)
+            verdict = self.scopes.can_see(entity_id, area)
+            if exists:
+                seen[entity_id] = verdict
         return verdict
 
     def can_control(self, entity_id: str) -> bool:
@@ -59,26 +65,48 @@ class Principal:
 
     @property
     def admin(self) -> bool:
-        return self.scopes.admin
+        return self.scopes.may_administer
 
 
 class AreaLookup:
-    """Area of each entity, cached until a registry changes (``generation`` then moves on)."""
+    """Area of each existing entity, least recently used first, until a registry changes
+    (``generation`` then moves on).
 
-    __slots__ = ("_cache", "_hub", "generation")
+    Only entities that exist are remembered, and at most ``max_size`` of them: the ids a client sends
+    are its own invention and must not grow the hub's memory.
+    """
 
-    def __init__(self, hub: Hub) -> None:
+    __slots__ = ("_cache", "_hub", "generation", "max_size")
+
+    def __init__(self, hub: Hub, max_size: int = 4096) -> None:
         self._hub = hub
-        self._cache: dict[str, str | None] = {}
+        self.max_size = max_size
+        self._cache: OrderedDict[str, str | None] = OrderedDict()
         self.generation = 0
 
-    def area_of(self, entity_id: str) -> str | None:
+    def size(self) -> int:  # not __len__: an empty lookup must still be truthy
+        return len(self._cache)
+
+    def lookup(self, entity_id: str) -> tuple[bool, str | None]:
+        """(whether the entity exists, its area)."""
+        cache = self._cache
         try:
-            return self._cache[entity_id]
+            area = cache[entity_id]
         except KeyError:
-            area = self._hub.area_of(entity_id)
-            self._cache[entity_id] = area
-            return area
+            entities = self._hub.entities
+            entity = entities.get(entity_id)
+            if entity is None:
+                return False, None
+            area = entities.area_of(entity)
+            cache[entity_id] = area
+            if len(cache) > self.max_size:
+                cache.popitem(last=False)
+            return True, area
+        cache.move_to_end(entity_id)
+        return True, area
+
+    def area_of(self, entity_id: str) -> str | None:
+        return self.lookup(entity_id)[1]
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -86,31 +114,74 @@ class AreaLookup:
 
 
 class LoginLimiter:
-    """Refuse logins from an address after ``max_failures`` failures within ``window`` seconds."""
+    """Refuse logins from an address after ``max_failures`` failures within ``window`` seconds.
 
-    __slots__ = ("_failures", "max_failures", "window")
+    Memory is bounded without ever lifting a block early: addresses still under the limit are kept in
+    least-recently-failed order and the oldest dropped past ``max_addresses`` (forgetting a few failures
+    of someone who stopped trying); blocked addresses live apart until their block ends. New blocks past
+    ``max_blocked`` are not recorded (logged once), as blocks already given outrank new ones; a block
+    lasts ``window`` at most, so that table empties as fast as it can fill.
+    """
 
-    def __init__(self, max_failures: int = 5, window: float = 60.0) -> None:
+    __slots__ = ("_blocked", "_clock", "_failures", "_warned", "max_addresses", "max_blocked", "max_failures",
+                 "window")
+
+    def __init__(self, max_failures: int = 5, window: float = 60.0, *, max_addresses: int = 10000,
+                 max_blocked: int = 65536, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_failures = max_failures
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.max_addresses = max_addresses
+        self.max_blocked = max_blocked
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # least recently failed first
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # address -> end of its block, earliest first
+        self._warned = False
+
+    def size(self) -> int:
+        """Addresses remembered (not __len__: ``limiter or LoginLimiter()`` must keep an empty one)."""
+        return len(self._failures) + len(self._blocked)
+
+    def _expire_blocks(self, now: float) -> None:
+        blocked = self._blocked
+        while blocked:
+            address, until = next(iter(blocked.items()))
+            if until > now:
+                return
+            del blocked[address]
 
     def blocked(self, address: str) -> bool:
-        failures = self._failures.get(address)
-        if not failures:
+        until = self._blocked.get(address)
+        if until is None:
             return False
-        cutoff = time.monotonic() - self.window
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-            return False
-        return len(failures) >= self.max_failures
+        if until > self._clock():
+            return True
+        del self._blocked[address]
+        return False
 
     def failed(self, address: str) -> None:
-        if len(self._failures) > 10000:  # many addresses: keep memory bounded
-            self._failures.clear()
-        self._failures.setdefault(address, deque(maxlen=self.max_failures)).append(time.monotonic())
+        now = self._clock()
+        self._expire_blocks(now)
+        if self.blocked(address):
+            return
+        failures = self._failures.pop(address, None)
+        if failures is None:
+            failures = deque(maxlen=self.max_failures)
+        cutoff = now - self.window
+        while failures and failures[0] <= cutoff:
+            failures.popleft()
+        failures.append(now)
+        if len(failures) >= self.max_failures:
+            if len(self._blocked) < self.max_blocked:
+                # Blocks all last ``window`` from the failure that completed them: insertion order is end order.
+                self._blocked[address] = now + self.window
+                return
+            if not self._warned:
+                self._warned = True
+                _LOGGER.warning("More than %d addresses are blocked after failed logins; not blocking more "
+                                "until some blocks end", self.max_blocked)
+        self._failures[address] = failures
+        while len(self._failures) > self.max_addresses:
+            self._failures.popitem(last=False)
 
 
 class ProxyTrust:

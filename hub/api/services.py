@@ -67,8 +67,9 @@ def _as_list(value: Any, key: str) -> list[str]:
 
 def resolve_targets(
     hub: Hub, data: Mapping[str, Any], target: Mapping[str, Any] | None
-) -> tuple[list[str], list[str]]:
-    """Entity ids named by ``target`` and the service data: (named explicitly, found via area/device)."""
+) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
+    """What ``target`` and the service data name: (entity ids named explicitly, broad targets), where each
+    broad target is (key, value, every entity it reaches): ``("entity_id", "all", ...)``, an area or a device."""
     if target is not None and not isinstance(target, Mapping):
         raise CommandError("invalid_format", "target must be an object")
     wanted: dict[str, list[str]] = {key: [] for key in _TARGET_KEYS}
@@ -77,17 +78,28 @@ def resolve_targets(
             if key in source:
                 wanted[key] += _as_list(source[key], key)
     explicit = list(dict.fromkeys(wanted["entity_id"]))
-    entity_ids: list[str] = []
+    broad: list[tuple[str, str, list[str]]] = []
     if "all" in explicit:
         explicit.remove("all")
-        entity_ids = [e.entity_id for e in hub.entities.all()]
-    if wanted["area_id"]:
-        areas = set(wanted["area_id"])
-        entity_ids += [e.entity_id for e in hub.entities.all() if hub.entities.area_of(e) in areas]
-    if wanted["device_id"]:
-        for device_id in wanted["device_id"]:
-            entity_ids += [e.entity_id for e in hub.entities.for_device(device_id)]
-    return explicit, [e for e in dict.fromkeys(entity_ids) if e not in explicit]
+        broad.append(("entity_id", "all", [e.entity_id for e in hub.entities.all()]))
+    for area_id in dict.fromkeys(wanted["area_id"]):
+        broad.append(("area_id", area_id,
+                      [e.entity_id for e in hub.entities.all() if hub.entities.area_of(e) == area_id]))
+    for device_id in dict.fromkeys(wanted["device_id"]):
+        broad.append(("device_id", device_id, [e.entity_id for e in hub.entities.for_device(device_id)]))
+    return explicit, broad
+
+
+def _check_broad(principal: Principal, key: str, value: str, reached: list[str]) -> None:
+    """A broad target is checked as if each entity it reaches had been named: all or nothing.
+
+    A scoped token may use one only when it reaches entities and sees every one of them; an area or a
+    device it cannot see entirely, and one that does not exist, get the same answer, so a scoped token
+    cannot map the rest of the house by probing ids."""
+    if principal.unrestricted:
+        return
+    if not reached or not all(principal.can_see(entity_id) for entity_id in reached):
+        raise CommandError("unauthorized", f"this token may not control everything in {key} {value}")
 
 
 async def call_service(
@@ -108,19 +120,13 @@ async def call_service(
     known = services_of(hub)
     if service not in known.get(domain, {}):
         raise CommandError("not_found", f"Service {domain}.{service} not found.")
-    explicit, expanded = resolve_targets(hub, service_data, target)
-    if not explicit and not expanded:
+    explicit, broad = resolve_targets(hub, service_data, target)
+    if not explicit and not broad:
         raise CommandError("invalid_format", f"{domain}.{service} needs a target: entity_id, area_id or device_id")
     args = {key: value for key, value in service_data.items() if key not in _TARGET_KEYS}
-    # Entities reached through an area or device are skipped when the service does not apply to them
-    # (a power meter in the room has no turn_off), as in Home Assistant; named ones are errors.
-    for entity_id in expanded:
-        entity = hub.entities.get(entity_id)
-        if (entity is not None and service in entity.commands and principal.can_control(entity_id)
-                and (domain == GENERIC_DOMAIN or entity.domain == domain)):
-            explicit.append(entity_id)
-    entity_ids = explicit
-    for entity_id in entity_ids:
+    # Existence first, then visibility, with one answer for both, so that an id out of a token's scope
+    # looks exactly like one that does not exist.
+    for entity_id in explicit:
         entity = hub.entities.get(entity_id)
         if entity is None or not principal.can_see(entity_id):
             raise CommandError("not_found", f"Entity {entity_id} not found.")
@@ -128,7 +134,21 @@ async def call_service(
             raise CommandError("unauthorized", f"this token may not control {entity_id}")
         if domain != GENERIC_DOMAIN and entity.domain != domain:
             raise CommandError("invalid_format", f"{domain}.{service} does not apply to {entity_id}")
-    context = Context("api", token_id=principal.token.id)
+    # Entities reached through an area, a device or ``all`` are skipped when the service does not apply to them
+    # (a power meter in the room has no turn_off), as in Home Assistant; each one it applies to must be one the
+    # token may control, as if it had been named: a read-only or scoped token gets 403, not a silent no-op.
+    entity_ids = list(explicit)
+    for key, value, reached in broad:
+        _check_broad(principal, key, value, reached)
+        for entity_id in reached:
+            entity = hub.entities.get(entity_id)
+            if (entity is None or entity_id in entity_ids or service not in entity.commands
+                    or (domain != GENERIC_DOMAIN and entity.domain != domain)):
+                continue
+            if not principal.can_control(entity_id):
+                raise CommandError("unauthorized", f"this token may not control everything in {key} {value}")
+            entity_ids.append(entity_id)
+    context = Context("api", token_id=principal.token.id, may_control=principal.can_control)
     commands = hub.commands
     results = await asyncio.gather(
         *(commands.async_call(entity_id, service, args, context) for entity_id in entity_ids), return_exceptions=True

@@ -290,8 +290,17 @@ class StreamConnection:
             task.cancel()
         self._wake()
 
+    def end(self, reason: bytes) -> asyncio.Task[None]:
+        """End the session from the hub's side (its token was revoked or has expired): no further message is
+        acted on, calls in flight are cancelled, and the socket is closed (aborted if the client will not
+        take the close frame)."""
+        self.stop()
+        return asyncio.get_running_loop().create_task(close_or_abort(self.ws, self.transport, reason))
+
     # -- incoming -----------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
+        if self.closing:  # being ended: frames already read are not acted on
+            return
         if not isinstance(msg, dict):
             self.send(_error(None, "invalid_format", "each message must be a msgpack map"))
             return
@@ -357,7 +366,9 @@ class StreamConnection:
             raise CommandError("invalid_format", "call needs entity_id and command (strings)")
         if args is not None and not isinstance(args, dict):
             raise CommandError("invalid_format", "args must be a map")
-        if not self.principal.can_see(entity_id) or self.api.hub.entities.get(entity_id) is None:
+        # Existence first: an invented id must cost no scope lookup (nor memory); and one answer for
+        # "does not exist" and "out of scope", so a scoped token cannot probe which ids exist.
+        if self.api.hub.entities.get(entity_id) is None or not self.principal.can_see(entity_id):
             raise CommandError("not_found", f"entity {entity_id!r} does not exist")
         if not self.principal.can_control(entity_id):
             raise CommandError("unauthorized", f"this token may not control {entity_id}")
@@ -393,7 +404,7 @@ class StreamConnection:
             raise
 
     async def _run_call(self, msg_id: Any, entity_id: str, command: str, args: dict[str, Any] | None) -> None:
-        context = Context("stream", token_id=self.principal.token.id)
+        context = Context("stream", token_id=self.principal.token.id, may_control=self.principal.can_control)
         try:
             await self.api.hub.commands.async_call(entity_id, command, args, context)
         except CommandError as err:

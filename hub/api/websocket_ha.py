@@ -156,8 +156,17 @@ class HaConnection:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def end(self, reason: bytes) -> asyncio.Task[None]:
+        """End the session from the hub's side (its token was revoked or has expired): no further message is
+        acted on, calls in flight are cancelled, and the socket is closed (aborted if the client will not
+        take the close frame)."""
+        self.stop()
+        return asyncio.get_running_loop().create_task(close_or_abort(self.ws, self.transport, reason))
+
     # -- incoming -----------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
+        if self.closing:  # being ended: frames already read are not acted on
+            return
         if not isinstance(msg, dict):
             self.send(_error(None, "invalid_format", "Message incorrectly formatted: expected an object"))
             return

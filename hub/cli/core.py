@@ -17,8 +17,10 @@ from ..core import Hub
 from ..registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from ..setup import build_hub
 from ..storage import RegistryStore
-from ..tokens import Scopes, TokenStore
+from ..tokens import Scopes, TokenStore, parse_duration
 from . import config_dir
+
+EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--read-only", action="store_true", help="may read but not control")
     create.add_argument("--area", action="append", dest="areas", help="limit to an area id (repeatable)")
     create.add_argument("--entity", action="append", dest="entities", help="limit to an entity id (repeatable)")
-    create.add_argument("--admin", action="store_true", help="may manage tokens and adopt discoveries")
+    create.add_argument("--admin", action="store_true",
+                        help="may manage tokens and adopt discoveries (not with --read-only)")
+    create.add_argument("--expires", metavar="DURATION",
+                        help="stop working after this long: 30d, 12h, 15m or 90s (default: never)")
     create.set_defaults(func=cmd_token_create)
     token_sub.add_parser("list", help="list tokens").set_defaults(func=cmd_token_list)
     revoke = token_sub.add_parser("revoke", help="revoke a token by id")
@@ -95,6 +100,17 @@ def _tokens(args: argparse.Namespace) -> tuple[RegistryStore, TokenStore]:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    if args.read_only and args.admin:
+        print("qilu-hub: --read-only and --admin cannot be combined: an admin token changes the hub "
+              "(adopts appliances, manages tokens). Choose one.", file=sys.stderr)
+        return EXIT_USAGE
+    expires = None
+    if args.expires is not None:
+        try:
+            expires = time.time() + parse_duration(args.expires)  # stored absolute: a restart does not extend it
+        except ValueError as err:
+            print(f"qilu-hub: --expires: {err}", file=sys.stderr)
+            return EXIT_USAGE
     store, tokens = _tokens(args)
     scopes = Scopes(
         read_only=args.read_only,
@@ -102,9 +118,10 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         entities=frozenset(args.entities) if args.entities else None,
         admin=args.admin,
     )
-    token, secret = tokens.create(args.name, scopes)
+    token, secret = tokens.create(args.name, scopes, expires=expires)
     store.close()
-    print(f"id:     {token.id}\nname:   {token.name}\nscopes: {token.scopes.to_dict()}\ntoken:  {secret}")
+    print(f"id:      {token.id}\nname:    {token.name}\nscopes:  {token.scopes.to_dict()}\n"
+          f"expires: {_when(token.expires, 'never')}\ntoken:   {secret}")
     print("Store the token now: it is kept only as a hash and cannot be shown again.", file=sys.stderr)
     return 0
 
@@ -113,11 +130,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     store, tokens = _tokens(args)
     rows = tokens.list()
     store.close()
-    print(f"{'ID':<14}{'NAME':<20}{'STATUS':<10}{'LAST USED':<18}SCOPES")
+    now = time.time()
+    print(f"{'ID':<14}{'NAME':<20}{'STATUS':<10}{'LAST USED':<18}{'EXPIRES':<18}SCOPES")
     for t in rows:
-        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.last_used)) if t.last_used else "never"
-        print(f"{t.id:<14}{t.name[:19]:<20}{'revoked' if t.revoked else 'active':<10}{used:<18}{t.scopes.to_dict()}")
+        status = "revoked" if t.revoked else "expired" if t.expires is not None and now >= t.expires else "active"
+        print(f"{t.id:<14}{t.name[:19]:<20}{status:<10}{_when(t.last_used, 'never'):<18}{_when(t.expires, '-'):<18}"
+              f"{t.scopes.to_dict()}")
     return 0
+
+
+def _when(stamp: float | None, otherwise: str) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp is not None else otherwise
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..capabilities import CommandError
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
@@ -157,8 +158,10 @@ class SceneManager:
         async def handle(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
             result = await self.async_activate(name, context)
             stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            self._hub.states.async_set(entity.entity_id, stamp, {"friendly_name": name, "failed": result.failed},
-                                       context)
+            # A count, not the entity ids: every token that sees the scene sees this state, also one that may
+            # not see every target. The log names them.
+            self._hub.states.async_set(entity.entity_id, stamp,
+                                       {"friendly_name": name, "failed": len(result.failed)}, context)
 
         return handle
 
@@ -178,8 +181,15 @@ class SceneManager:
             self._retry_handle = None
 
     async def async_activate(self, name: str, context: Any = None) -> ActivationResult:
-        """Send every target command concurrently; one failing device does not stop the others."""
+        """Send every target command concurrently; one failing device does not stop the others.
+
+        Activated for an API token (``context.may_control``), the scene runs only if that token may control
+        every one of its targets; otherwise nothing is sent and CommandError ``unauthorized`` names the scene,
+        never the targets. All or nothing, so that a scene does the same thing whoever activates it."""
         scene = self.scenes[name]
+        may_control = getattr(context, "may_control", None)
+        if may_control is not None and not all(may_control(t.entity_id) for t in scene.targets):
+            raise CommandError("unauthorized", f"this token may not control every target of scene {name}")
         results = await asyncio.gather(
             *(
                 self._hub.commands.async_call(t.entity_id, t.call.command, dict(t.call.args), context=context)

@@ -66,3 +66,47 @@ def test_token_list_shows_last_use(tmp_path: Path, capsys) -> None:  # type: ign
     assert main(["--config", str(tmp_path), "token", "list"]) == 0
     listing = capsys.readouterr().out
     assert "never" not in listing and time.strftime("%Y-%m-%d") in listing
+
+
+def test_token_expiry_is_stored_absolute_and_listed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from hub.const import REGISTRY_DB
+    from hub.storage import RegistryStore
+    from hub.tokens import TokenStore
+
+    before = time.time()
+    assert main(["--config", str(tmp_path), "token", "create", "--name", "guest", "--expires", "30d"]) == 0
+    after = time.time()
+    assert "expires:" in capsys.readouterr().out
+    store = RegistryStore(tmp_path / REGISTRY_DB)
+    [token] = TokenStore(store).list()
+    TokenStore(store).create("old guest", expires=before - 1)
+    store.close()
+    assert token.expires is not None and before + 30 * 86400 <= token.expires <= after + 30 * 86400
+    assert main(["--config", str(tmp_path), "token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "EXPIRES" in listing and time.strftime("%Y-%m-%d %H:%M", time.localtime(token.expires)) in listing
+    assert "expired" in listing  # the old guest's
+    for good in ("12h", "15m", "90s"):
+        assert main(["--config", str(tmp_path), "token", "create", "--name", good, "--expires", good]) == 0
+    capsys.readouterr()
+    for bad in ("3w", "0d", "soon"):
+        assert main(["--config", str(tmp_path), "token", "create", "--name", "x", "--expires", bad]) == 2
+        assert "--expires" in capsys.readouterr().err
+    store = RegistryStore(tmp_path / REGISTRY_DB)
+    assert len(TokenStore(store).list()) == 5  # nothing stored for the refused ones
+    store.close()
+
+
+def test_read_only_admin_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hub.const import REGISTRY_DB
+    from hub.storage import RegistryStore
+    from hub.tokens import TokenStore
+
+    assert main(["--config", str(tmp_path), "token", "create", "--name", "odd", "--read-only", "--admin"]) == 2
+    captured = capsys.readouterr()
+    assert "--read-only and --admin cannot be combined" in captured.err and "qh_" not in captured.out
+    store = RegistryStore(tmp_path / REGISTRY_DB)
+    assert TokenStore(store).list() == []
+    store.close()

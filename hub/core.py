@@ -18,6 +18,7 @@ from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
 from .model import Pose
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
+from .resource_limits import install_accept_error_filter, raise_open_file_limit
 from .states import StateMachine
 from .storage import RegistryStore
 from .supervisor import Supervisor
@@ -93,6 +94,9 @@ class Hub:
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self) -> None:
         """Start components in the order they were added; on failure stop those already started."""
+        # Before any component opens files: every client connection and driver socket needs one.
+        raise_open_file_limit()
+        install_accept_error_filter()
         warn_exposed(secret_files(self.config_dir, self.config))
         for area in self.config.get("areas") or []:
             pose = Pose.from_dict(dict(area["pose"])) if area.get("pose") else None

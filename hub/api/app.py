@@ -12,6 +12,7 @@ deep down into a 400, and every answer gets the browser hardening headers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -23,12 +24,25 @@ from aiohttp import WSCloseCode, web
 from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
+from ..resource_limits import connection_budget
 from . import dashboard, ha_format, rest
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
+from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
 from .input_checks import log_refused
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
-from .limits import MAX_CONNECTIONS, MAX_MESSAGE_BYTES
+from .limits import (
+    AUTH_TIMEOUT,
+    CURRENT_SLOT,
+    IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+    MAX_MESSAGE_BYTES,
+    MAX_TCP_CONNECTIONS,
+    MAX_TCP_CONNECTIONS_PER_ADDRESS,
+    MAX_UNAUTHENTICATED_PER_ADDRESS,
+    SocketSlots,
+    body_deadline_middleware,
+)
 from .openapi import openapi_document
 from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
@@ -59,13 +73,15 @@ class ApiServer:
         *,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         login_limiter: LoginLimiter | None = None,
-        max_connections: int = MAX_CONNECTIONS,
+        max_websockets: int = MAX_CONNECTIONS,
     ) -> None:
         self._host = host
         self._port = port
         self.max_message_bytes = max_message_bytes
-        self.max_connections = max_connections
-        self.open_sockets = 0  # WebSockets open now, authenticated or not
+        self.sockets = SocketSlots(max_websockets)  # WebSockets open now, and those not authenticated yet
+        self.auth_timeout = AUTH_TIMEOUT
+        self.idle_timeout = IDLE_TIMEOUT
+        self.connections = ConnectionGuard(MAX_TCP_CONNECTIONS, MAX_TCP_CONNECTIONS_PER_ADDRESS)
         self.login_limiter = login_limiter or LoginLimiter()
         self.port: int | None = None
         self.scheme = "http"
@@ -82,6 +98,7 @@ class ApiServer:
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._unlisten: list[Callable[[], None]] = []
 
     @property
@@ -125,22 +142,42 @@ class ApiServer:
         for event_type in (EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED):
             self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
         self._unlisten.append(hub.bus.listen("state_changed", self._forget_removed))
+        self._apply_limits(conf)
         app = build_app(self)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=self.http_log)
+        # keepalive_timeout also runs from the moment a connection opens until its first complete request:
+        # it is the header timeout as well as the keep-alive idle timeout. lingering_time bounds how long the
+        # rest of a body nobody reads (a refused request's) is drained before the connection is closed.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=self.http_log,
+                                     keepalive_timeout=self.idle_timeout, lingering_time=self.idle_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, port, ssl_context=ssl_context, reuse_address=True)
+        assert self._runner.server is not None
         try:
-            await site.start()
+            self._server = await self.connections.listen(self._runner.server, self._host, port, ssl_context,
+                                                         handshake_timeout=self.idle_timeout)
         except OSError as err:
             await self._runner.cleanup()
             self._runner = None
             raise ConfigError(config_file, None, "hub.port",
                               f"cannot listen on {self._host}:{port}: {err.strerror or err}") from err
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        sockets = self._server.sockets
         self.port = sockets[0].getsockname()[1] if sockets else port
         self.sessions.start()
         _LOGGER.info("API listening on %s", self.url)
+
+    def _apply_limits(self, conf: dict[str, Any]) -> None:
+        """The ``hub:`` connection limits; the overall cap is lowered to leave files for the rest of the hub."""
+        configured = int(conf.get("max_connections") or MAX_TCP_CONNECTIONS)
+        budget = connection_budget(configured)
+        if budget < configured:
+            _LOGGER.info("API accepts at most %d connections (hub.max_connections is %d): the open-file limit "
+                         "leaves no more", budget, configured)
+        self.connections = ConnectionGuard(
+            budget, int(conf.get("max_connections_per_address") or MAX_TCP_CONNECTIONS_PER_ADDRESS),
+            exempt=self.proxies.trusted)
+        self.idle_timeout = float(conf.get("idle_timeout") or IDLE_TIMEOUT)
+        self.auth_timeout = float(conf.get("websocket_auth_timeout") or AUTH_TIMEOUT)
+        self.sockets.max_unauthenticated_per_address = int(
+            conf.get("max_unauthenticated_per_address") or MAX_UNAUTHENTICATED_PER_ADDRESS)
 
     async def async_stop(self) -> None:
         await self.sessions.stop()
@@ -153,6 +190,9 @@ class ApiServer:
         for stream_conn in list(self.stream_fanout.connections):
             with contextlib.suppress(Exception):
                 await stream_conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Hub shutting down")
+        if self._server is not None:
+            self._server.close()  # no new connections while the open ones are shut down
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -285,13 +325,14 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if not origin_allowed(request, api.allowed_origins):
         return web.json_response({"message": "Origin not allowed"}, status=403)
     if path in IN_BAND_AUTH_PATHS:
-        if api.open_sockets >= api.max_connections:
+        slot = api.sockets.admit(api.client_address(request))
+        if slot is None:
             return web.json_response({"message": "Too many connections"}, status=503)
-        api.open_sockets += 1
+        CURRENT_SLOT.set(slot)  # the auth handshake marks it authenticated
         try:
             return await handler(request)
         finally:
-            api.open_sockets -= 1
+            slot.release()
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
@@ -314,7 +355,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def build_app(api: ApiServer) -> web.Application:
-    app = web.Application(middlewares=[bad_input_middleware, security_middleware], client_max_size=MAX_REST_BODY)
+    app = web.Application(middlewares=[bad_input_middleware, security_middleware, body_deadline_middleware],
+                          client_max_size=MAX_REST_BODY)
     app[API_KEY] = api
     app.on_response_prepare.append(security_headers)
     app.router.add_get("/api/websocket", handle_websocket)

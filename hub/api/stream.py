@@ -502,7 +502,7 @@ async def _send(ws: web.WebSocketResponse, payload: Mapping[str, Any]) -> None:
 FRAMING = Framing(
     frame_type=WSMsgType.BINARY, decode=unpack, send=_send, error=_error,
     texts={
-        "auth_timeout": "no auth message within 10 seconds",
+        "auth_timeout": "no auth message within {seconds:g} seconds",
         "auth_format": "first message must be {type: auth, access_token: ...} in msgpack",
         "auth_blocked": "too many failed login attempts; try again later",
         "auth_invalid": "invalid access token",

@@ -452,7 +452,7 @@ async def _send(ws: web.WebSocketResponse, payload: Mapping[str, Any]) -> None:
 FRAMING = Framing(
     frame_type=WSMsgType.TEXT, decode=ha_format.json_loads, send=_send, error=_error,
     texts={
-        "auth_timeout": "Did not receive auth message within 10 seconds",
+        "auth_timeout": "Did not receive auth message within {seconds:g} seconds",
         "auth_format": "Auth message incorrectly formatted",
         "auth_blocked": "Too many failed login attempts; try again later",
         "auth_invalid": "Invalid access token or password",

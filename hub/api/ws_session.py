@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .auth import Principal
 from .input_checks import BadInput, log_refused
-from .limits import AUTH_TIMEOUT, RateLimit
+from .limits import CLOSE_TIMEOUT, CURRENT_SLOT, RateLimit
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -35,21 +35,28 @@ class Framing:
     decode: Callable[[Any], Any]  # raises on malformed input
     send: Callable[[web.WebSocketResponse, Mapping[str, Any]], Awaitable[None]]
     error: Callable[[Any, str, str], Any]  # (id, code, message) -> an encoded error result
-    texts: Mapping[str, str]  # auth_timeout, auth_format, auth_blocked, auth_invalid, wrong_frame, bad_frame, protocol
+    # auth_timeout (with {seconds}), auth_format, auth_blocked, auth_invalid, wrong_frame, bad_frame, protocol
+    texts: Mapping[str, str]
 
 
 async def authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str, framing: Framing) -> Principal | None:
-    """Read the auth message; on failure answer auth_invalid and close. Failed logins are rate limited per address."""
+    """Read the auth message; on failure answer auth_invalid and close. Failed logins are rate limited per address.
+
+    The socket counts as unauthenticated (:class:`~.limits.SocketSlots`) until this returns a principal.
+    """
     texts = framing.texts
 
     async def invalid(message: str) -> None:
-        await framing.send(ws, {"type": "auth_invalid", "message": message})
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message.encode()[:120])
+        # A client that stopped reading does not answer the close either: drop it rather than wait for it.
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await framing.send(ws, {"type": "auth_invalid", "message": message})
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=message.encode()[:120])
 
     try:
-        message = await ws.receive(timeout=AUTH_TIMEOUT)
+        message = await ws.receive(timeout=api.auth_timeout)
     except TimeoutError:
-        await invalid(texts["auth_timeout"])
+        await invalid(texts["auth_timeout"].format(seconds=api.auth_timeout))
         return None
     if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         return None  # closed or errored before authenticating
@@ -68,6 +75,9 @@ async def authenticate(api: ApiServer, ws: web.WebSocketResponse, address: str, 
         api.login_limiter.failed(address)
         await invalid(texts["auth_invalid"])
         return None
+    slot = CURRENT_SLOT.get()
+    if slot is not None:
+        slot.authenticated()
     return principal
 
 

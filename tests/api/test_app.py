@@ -204,7 +204,7 @@ async def test_token_revoked_by_another_process_stops_working(env: Env, session:
 
 
 async def test_connection_limit(tmp_path: Path, session: aiohttp.ClientSession) -> None:
-    env = await start_env(tmp_path, max_connections=2)
+    env = await start_env(tmp_path, max_websockets=2)
     try:
         first = await session.ws_connect(env.ws_url)
         second = await session.ws_connect(env.stream_url)  # unauthenticated sockets count too

@@ -79,8 +79,9 @@ async def test_limiter_counts_per_client_behind_a_trusted_proxy(tmp_path: Path,
             await ws.receive_json()
             await ws.send_json({"type": "auth", "access_token": env.admin})
             assert (await ws.receive_json())["type"] == "auth_ok"
-        async with session.get(env.url + "/", params={"token": env.admin}, allow_redirects=False,
-                               headers={"X-Forwarded-For": "10.0.0.6", "X-Forwarded-Proto": "https"}) as resp:
+        async with session.post(env.url + "/login", data={"token": env.admin}, allow_redirects=False,
+                                headers={"X-Forwarded-For": "10.0.0.6", "X-Forwarded-Proto": "https",
+                                         "Origin": env.url}) as resp:
             assert resp.cookies["qilu_token"]["secure"]  # the proxy speaks HTTPS to the browser
     finally:
         await env.hub.async_stop()
@@ -103,8 +104,8 @@ async def test_forwarded_proto_from_a_stranger_does_not_change_the_cookie(tmp_pa
                                                                          session: aiohttp.ClientSession) -> None:
     env = await start_env(tmp_path)
     try:
-        async with session.get(env.url + "/", params={"token": env.admin}, allow_redirects=False,
-                               headers={"X-Forwarded-Proto": "https"}) as resp:
+        async with session.post(env.url + "/login", data={"token": env.admin}, allow_redirects=False,
+                                headers={"X-Forwarded-Proto": "https", "Origin": env.url}) as resp:
             assert not resp.cookies["qilu_token"]["secure"]
     finally:
         await env.hub.async_stop()

@@ -145,7 +145,7 @@ async def test_address_change_waits_for_confirmation_then_follows(hubs: HubFacto
 
 
 async def test_rejected_move_is_forgotten_and_the_adopted_address_kept(hubs: HubFactory) -> None:
-    hub, manager, driver = await hubs.start()
+    _hub, manager, driver = await hubs.start()
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     await wait_for(lambda: live(manager, driver, 1))
     manager.handle(mdns(address="10.78.0.42"), "mdns:b")

@@ -303,13 +303,15 @@ class DriverManager:
             return False, f"identity check failed: {type(err).__name__}: {err}"
         return bool(ok), str(reason)
 
-    async def async_follow(self, key: str, appliance: DiscoveredAppliance) -> None:
-        """The appliance moved (proved, or confirmed by the household): keep the new connection data, with
-        the credentials of the adoption, and reconnect there."""
+    async def async_follow(self, key: str, appliance: DiscoveredAppliance, proved: bool = False) -> None:
+        """The appliance moved: keep the new connection data and reconnect there. Proved, it keeps what the
+        adoption pinned (its identity key); confirmed by the household without proof, it is adopted afresh at
+        the new address (the household vouches for what is there now: a replaced unit has a new key)."""
         rec = self.get(key)
         if rec is None:
             return
-        self._store(rec, replace(appliance, key=rec.appliance.key, data={**rec.appliance.data, **appliance.data}))
+        data = {**rec.appliance.data, **appliance.data} if proved else dict(appliance.data)
+        self._store(rec, replace(appliance, key=rec.appliance.key, data=data))
         if rec.state == "running":
             rec.lost.set()
         elif rec.state == "unavailable":

@@ -256,6 +256,7 @@ class QoapSimulator:
             self.identity = Ed25519PrivateKey.from_private_bytes(secret.digest())
         self.profile_version = "1.0" if variant == "profile_1_0" else profile.PROFILE_VERSION
         self.requests = 0  # HTTP requests and WebSocket sessions served (tests check who was talked to)
+        self.commands = 0  # commands executed
         self.host = host
         self.server = HttpServer(self._make_app, host, port)
         self.advertiser = advertiser
@@ -382,6 +383,7 @@ class QoapSimulator:
         if not isinstance(command, str):
             raise CommandError("invalid_format", "command must be a string")
         clean = caps.validate_command(caps.merged_commands(entity.capabilities), command, args)
+        self.commands += 1
         self.appliance.command(entity.key, command, clean)
         self._flush()
         return entity.snapshot()

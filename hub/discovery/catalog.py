@@ -59,9 +59,10 @@ class DriverCatalog(Protocol):
     adopted key at another address to ``discovery_updated``; it asks
     ``async_prove_move(key, appliance) -> (bool, reason)`` whether the appliance at
     ``appliance``'s address proves it is the adopted one (without it: never proved, the
-    household confirms), and once proved or confirmed calls ``async_follow(key, appliance)``
-    to make that the adoption's connection data and reconnect (without it: ``async_unload``
-    and ``async_adopt`` again).
+    household confirms), and once proved or confirmed calls ``async_follow(key, appliance,
+    proved=...)`` to make that the adoption's connection data and reconnect (proved: keeping
+    what the adoption pinned; confirmed: afresh); without it, ``async_unload`` and
+    ``async_adopt`` again.
     """
 
     def manifests(self) -> Sequence[Manifest]: ...
@@ -197,13 +198,14 @@ class StaticCatalog:
         driver = self._drivers[adopted[0]]
         return await driver.async_prove_identity(self._hub, adopted[1], appliance)
 
-    async def async_follow(self, key: str, appliance: DiscoveredAppliance) -> None:
+    async def async_follow(self, key: str, appliance: DiscoveredAppliance, proved: bool = False) -> None:
         adopted = self._adopted.get(key)
         if adopted is None:
             return
-        merged = replace(appliance, data={**adopted[1].data, **appliance.data})  # keeps what was pinned at adoption
+        if proved:
+            appliance = replace(appliance, data={**adopted[1].data, **appliance.data})  # keeps what was pinned
         await self.async_unload(key)
-        await self.async_adopt(adopted[0], merged)
+        await self.async_adopt(adopted[0], appliance)
 
     def problem(self, key: str) -> str | None:
         problem = getattr(self.connections.get(key), "problem", None)

@@ -232,16 +232,36 @@ class Inbox:
                 out.append((entry, state))
         return out
 
-    def confirmed_moves(self) -> list[InboxEntry]:
-        """Adopted entries whose pending move another process (``qilu-hub inbox confirm-move``) confirmed."""
+    def external_move_decisions(self) -> list[tuple[InboxEntry, bool]]:
+        """Claimed moves another process decided (``qilu-hub inbox confirm-move|reject-move``): (entry, whether
+        confirmed). Only a decision about the move this process holds counts, not about an older claim."""
         out = []
         for key, data in self._store.load(STORE_KIND).items():
             entry = self._entries.get(key)
+            if entry is None or entry.move is None:
+                continue
             move = data.get("move")
-            if (entry is not None and entry.move is not None and isinstance(move, dict) and move.get("confirmed")
-                    and move.get("to") == entry.move.get("to")):
-                out.append(entry)
+            if isinstance(move, dict) and move.get("confirmed") and move.get("to") == entry.move.get("to"):
+                out.append((entry, True))
+            elif move is None and data.get("rejected_move") == entry.move.get("to"):
+                out.append((entry, False))
         return out
+
+    def decide_move(self, key: str, confirm: bool) -> InboxEntry:
+        """Record the household's decision about a claimed move in the store, for the running hub to act on
+        (the command line's path; a running hub acts on it within seconds, a stopped one when it starts)."""
+        entry = self._entries[key]
+        if entry.move is None:
+            raise ValueError(f"{entry.title} has no address change waiting for confirmation")
+        data = self._store.get(STORE_KIND, key) or entry.to_dict()
+        if confirm:
+            data["move"] = {**(data.get("move") or _jsonable(entry.move)), "confirmed": True}
+            entry.move["confirmed"] = True
+        else:
+            data["move"], data["rejected_move"] = None, entry.move.get("to")
+            entry.move = None
+        self._store.put(STORE_KIND, key, data)
+        return entry
 
     def set_state(self, key: str, state: EntryState, device_id: str | None = None) -> InboxEntry:
         entry = self._entries[key]

@@ -344,11 +344,16 @@ class DiscoveryManager:
                     await self.async_unignore(entry.key)
             except (AdoptError, ValueError) as err:  # retried in the background, or waits for a bind key
                 _LOGGER.warning("Adopting %s (%s): %s", entry.title, entry.key, err)
-        for entry in self.inbox.confirmed_moves():
-            if entry.state is EntryState.ADOPTED:
-                _LOGGER.info("The move of %s (%s) to %s was confirmed outside the hub", entry.title, entry.key,
-                             (entry.move or {}).get("to"))
+        for entry, confirmed in self.inbox.external_move_decisions():
+            if entry.state is not EntryState.ADOPTED:
+                continue
+            _LOGGER.info("The move of %s (%s) to %s was %s outside the hub", entry.title, entry.key,
+                         (entry.move or {}).get("to"), "confirmed" if confirmed else "rejected")
+            if confirmed:
                 await self._follow(entry, "confirmed")
+            else:
+                self._drop_claim(entry)
+                self._fire_inbox("move_rejected", entry)
         keys = self._bind_keys()
         for key in [k for k in self._live if k in self._started_with]:
             live = self.inbox.get(key)
@@ -620,7 +625,8 @@ class DiscoveryManager:
         follow = getattr(self.catalog, "async_follow", None)
         if callable(follow):
             try:
-                await follow(key, appliance)  # the catalog keeps its own record of the adoption: it must move too
+                # The catalog keeps its own record of the adoption: it must move too.
+                await follow(key, appliance, proved=how == "proved")
             except Exception as err:  # not reachable yet: adoption retries with the new data in the background
                 _LOGGER.warning("%s (%s): reconnecting at %s failed: %s", entry.title, key, move.get("to"), err)
                 self._live.discard(key)

@@ -131,7 +131,7 @@ async def test_address_change_confirmed_or_rejected_from_the_command_line(
     from .conftest import live, wait_for
 
     monkeypatch.setattr(DiscoveryManager, "external_check_interval", 0.05)
-    hub, manager, driver = await hubs.start()
+    _hub, manager, driver = await hubs.start()
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     manager.handle(mdns(i=2, mac="02:78:00:00:00:02", address="10.78.0.12"), "mdns:b")
     await wait_for(lambda: live(manager, driver, 2))

@@ -98,3 +98,37 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
     assert len(full) == 1  # counted, logged once (rate-limited), not once per advert
     assert manager.status()["dropped"]["inbox_evicted"] >= 1950
     assert driver.connections.keys() == {adopted_key}
+
+
+async def test_dashboard_shows_the_address_change_and_confirms_it(
+        api_hub: tuple[Hub, DiscoveryManager, QdDriver, ApiServer]) -> None:
+    """Debian's Chromium through Playwright: the claimed move with both addresses, and the admin's confirmation."""
+    import shutil
+
+    from playwright.async_api import async_playwright, expect
+
+    hub, manager, driver, api = api_hub
+    _, admin = hub.tokens.create("admin", Scopes(admin=True))
+    manager.handle(mdns(address="10.78.0.11"), "mdns:a")
+    await wait_for(lambda: live(manager, driver, 1))
+    manager.handle(mdns(address="10.78.0.66"), "mdns:b")
+    key = manager.inbox_entries()[0]["key"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                           args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            # A bearer header on every request: independent of how the dashboard signs in.
+            context = await browser.new_context(extra_http_headers={"Authorization": f"Bearer {admin}"})
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await page.goto(f"{api.url}/")
+            entry = page.locator(f'[data-inbox="{key}"]')
+            await expect(entry).to_contain_text("address change, confirm: adopted at 10.78.0.11:80, "
+                                                "announced at 10.78.0.66:80")
+            await entry.get_by_role("button", name="Confirm move").click()
+            await expect(entry).to_have_count(0)
+            assert errors == []
+        finally:
+            await browser.close()
+    await wait_for(lambda: driver.connections[key].appliance.data["host"] == "10.78.0.66")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from hub.discovery.models import BleMatcher, DiscoveryInfo, MdnsMatcher
@@ -49,7 +50,9 @@ class DiscoveredAppliance:
     connections: tuple[tuple[str, str], ...] = ()
     manufacturer: str | None = None
     model: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)  # what the driver needs to connect (host, port, ...)
+    # What the driver needs to connect. ``host``/``port`` (IP) or ``address`` (BLE) say where the appliance is:
+    # once adopted, a sighting may change them only with the household's confirmation or the appliance's proof.
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 class DeviceConnection(abc.ABC):
@@ -63,6 +66,9 @@ class DeviceConnection(abc.ABC):
 
     # Set by the driver manager; a plain attribute so subclasses need not call super().__init__.
     _lost_callback: Callable[[str], None] | None = None
+    # Credentials the connection established with the appliance at start (a QOAP identity key pinned at
+    # adoption): the driver manager keeps them in the adoption's ``data`` for every later connection and proof.
+    learned_data: Mapping[str, Any] = MappingProxyType({})
 
     @abc.abstractmethod
     async def async_start(self) -> None:
@@ -97,3 +103,11 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
         """Create the connection for an adopted appliance (not started yet)."""
+
+    async def async_prove_identity(self, hub: Hub, adopted: DiscoveredAppliance,
+                                   claimed: DiscoveredAppliance) -> tuple[bool, str]:
+        """Whether the appliance at ``claimed``'s address proves it is the ``adopted`` one (same key, new
+        address), checked *before* anything is switched. ``(True, how)`` lets discovery follow the move at
+        once; ``(False, why)`` leaves it for the household to confirm. An advert alone is no proof: the
+        default proves nothing."""
+        return False, f"{self.manifest.name} appliances cannot prove their identity: confirm the address change"

@@ -4,12 +4,19 @@ Network simulators serve on the bind address and advertise over mDNS bound to it
 on all interfaces). WLED clients only talk to port 80, so on loopback each WLED gets its
 own address 127.0.79.N; elsewhere one WLED per address. BLE simulators produce advert
 payloads on an interval for whoever feeds a BLE mock or the driver manager.
+
+Identities (MACs, QOAP ids, BLE addresses) are unique per fleet: their serial numbers start at a
+random base chosen per fleet, or one derived from ``seed`` (the same seed, the same identities), so
+two demos or simulator runs on one LAN never announce the same appliance. Names and WLED addresses
+follow the position in the fleet (1, 2, ...), not the serial.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +32,15 @@ from .xiaomi.simulator import XiaomiSimulator
 NETWORK_KINDS = ("shelly", "shelly-cover", "wled", "air_conditioner", "fridge", "washing_machine")
 BLE_KINDS = ("bthome", "bthome-motion", "xiaomi")
 KINDS = NETWORK_KINDS + BLE_KINDS
+# Serials are 16-bit in the MACs and BLE addresses they make; bases leave room for a fleet of a few thousand.
+SERIAL_BASES = 0xF000
+
+
+def serial_base(seed: str | None = None) -> int:
+    """Where a fleet's serial numbers start: random, or fixed by ``seed``."""
+    if seed is None:
+        return random.SystemRandom().randrange(1, SERIAL_BASES)
+    return int.from_bytes(hashlib.sha256(b"qilu-fleet\n" + seed.encode()).digest()[:4], "big") % (SERIAL_BASES - 1) + 1
 
 
 def wled_address(bind: str, index: int) -> str:
@@ -36,8 +52,11 @@ def wled_address(bind: str, index: int) -> str:
 
 
 class Fleet:
-    def __init__(self, bind: str = "127.0.0.1", advertiser: MdnsAdvertiser | None = None) -> None:
+    def __init__(self, bind: str = "127.0.0.1", advertiser: MdnsAdvertiser | None = None, *,
+                 seed: str | None = None) -> None:
         self.bind = bind
+        self.seed = seed
+        self.serial_base = serial_base(seed)
         self.advertiser = advertiser or MdnsAdvertiser(bind)
         self._own_advertiser = advertiser is None
         self.network: list[Any] = []
@@ -49,16 +68,20 @@ class Fleet:
             raise ValueError(f"unknown simulator kind {kind!r} (known: {', '.join(KINDS)})")
         sims: list[Any] = []
         for n in range(count):
-            serial = start_serial + n
+            index = start_serial + n  # position in the fleet: names and WLED addresses
+            serial = (self.serial_base + index - 1) % 0x10000 or 1  # identity: unique per fleet (or seed)
             if kind == "shelly":
                 sims.append(ShellySimulator("plus1pm", self.bind, serial=serial, advertiser=self.advertiser))
             elif kind == "shelly-cover":
                 sims.append(ShellySimulator("plus2pm", self.bind, serial=serial, advertiser=self.advertiser))
             elif kind == "wled":
-                sims.append(WledSimulator(wled_address(self.bind, serial - 1), 80, serial=serial,
-                                          advertiser=self.advertiser))
+                sims.append(WledSimulator(wled_address(self.bind, index - 1), 80, serial=serial,
+                                          advertiser=self.advertiser, name=f"WLED {index}" if index > 1 else "WLED"))
             elif kind in ("air_conditioner", "fridge", "washing_machine"):
-                sims.append(QoapSimulator(kind, self.bind, serial=serial, advertiser=self.advertiser, variant=variant))
+                title = QoapSimulator.title_of(kind)
+                sims.append(QoapSimulator(kind, self.bind, serial=serial, advertiser=self.advertiser, variant=variant,
+                                          name=f"{title} {index}" if index > 1 else title,
+                                          seed=self.seed))
             elif kind == "bthome":
                 self.ble.append(BTHomeSimulator("climate", serial))
             elif kind == "bthome-motion":

@@ -7,7 +7,11 @@ command is stopped (time-limited), its entities are set "unavailable", and it is
 started again with backoff; other devices and the hub are not affected.
 
 Adopted appliances are kept in the registry store (kind ``adopted``) and re-opened
-when the hub starts.
+when the hub starts. An adoption keeps the connection data it was made with, plus what
+the connection learnt at start (``DeviceConnection.learned_data``: a pinned identity key).
+A sighting that puts the appliance elsewhere is never followed here: discovery asks
+:meth:`DriverManager.async_prove_move` and calls :meth:`DriverManager.async_follow` once the
+appliance proved it, or the household confirmed the move.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +29,7 @@ from hub.capabilities import CommandError
 from hub.context import Context
 from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.bind_keys import BindKeyRequired, BindKeys, needs_bind_key
+from hub.discovery.inbox import endpoint_changed
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from hub.states import UNAVAILABLE
 
@@ -246,24 +251,31 @@ class DriverManager:
         return True
 
     def discovery_updated(self, key: str, info: DiscoveryInfo) -> None:
-        """An adopted appliance was seen again: refresh its connection data, wake a waiting retry, pass it on."""
+        """An adopted appliance was seen again: refresh its connection data, wake a waiting retry, pass it on.
+
+        A sighting at another address is not followed (an advert proves nothing; anyone can send one): it
+        is dropped here, and discovery decides about the move (:meth:`async_prove_move`, :meth:`async_follow`).
+        """
         rec = self.get(key)
         if rec is None:
             return
         driver = self.drivers.get(rec.driver_name)
         if driver is None:
             return
-        # Only IP appliances move (DHCP); a BLE advert carries no connection data, and passive sensors
-        # send one every few seconds, so they go straight to the connection.
+        # A BLE advert carries no connection data, and passive sensors send one every few seconds, so they
+        # go straight to the connection; an mDNS record may bring new details (a profile version).
         appliance = self._safe_identify(driver, info) if isinstance(info, MdnsInfo) else None
-        if appliance is not None and appliance.key == rec.appliance.key and appliance.data != rec.appliance.data:
-            rec.appliance = appliance
-            hub = self._require_hub()
-            hub.storage.put(STORAGE_KIND, rec.key, {"driver": rec.driver_name, "device_id": rec.device_id,
-                                                    "appliance": appliance_to_dict(appliance)})
-            if rec.state == "running" and isinstance(info, MdnsInfo):
-                # New address: the running connection points at the old one.
-                rec.lost.set()
+        if appliance is not None and appliance.key == rec.appliance.key:
+            if endpoint_changed(rec.appliance.data, appliance.data):
+                _LOGGER.debug("%s: a sighting elsewhere (%s) is not followed without proof or confirmation",
+                              rec.key, info.host if isinstance(info, MdnsInfo) else "?")
+                return
+            merged = {**rec.appliance.data, **appliance.data}  # keeps what the connection learnt (a pinned key)
+            if merged != dict(rec.appliance.data):
+                self._store(rec, replace(appliance, data=merged))
+                if rec.state == "running":
+                    # New connection details: the running connection was opened with the old ones.
+                    rec.lost.set()
         if rec.state == "unavailable":
             rec.wake.set()
         conn = rec.connection
@@ -272,6 +284,43 @@ class DriverManager:
                 conn.discovery_updated(info)
             except Exception as err:
                 self._mark_lost(rec, f"discovery_updated raised {type(err).__name__}: {err}")
+
+    async def async_prove_move(self, key: str, appliance: DiscoveredAppliance) -> tuple[bool, str]:
+        """Whether the appliance at ``appliance``'s address proves it is the adopted ``key`` (the driver's
+        ``async_prove_identity``, time-limited). Nothing is switched here."""
+        rec = self.get(key)
+        if rec is None:
+            return False, "not adopted"
+        driver = self.drivers.get(rec.driver_name)
+        if driver is None:
+            return False, f"driver {rec.driver_name!r} is not installed"
+        try:
+            ok, reason = await asyncio.wait_for(
+                driver.async_prove_identity(self._require_hub(), rec.appliance, appliance), self.start_timeout)
+        except TimeoutError:
+            return False, "the appliance at the new address did not answer the identity check in time"
+        except Exception as err:  # a driver bug, an unreachable address: not proved
+            return False, f"identity check failed: {type(err).__name__}: {err}"
+        return bool(ok), str(reason)
+
+    async def async_follow(self, key: str, appliance: DiscoveredAppliance, proved: bool = False) -> None:
+        """The appliance moved: keep the new connection data and reconnect there. Proved, it keeps what the
+        adoption pinned (its identity key); confirmed by the household without proof, it is adopted afresh at
+        the new address (the household vouches for what is there now: a replaced unit has a new key)."""
+        rec = self.get(key)
+        if rec is None:
+            return
+        data = {**rec.appliance.data, **appliance.data} if proved else dict(appliance.data)
+        self._store(rec, replace(appliance, key=rec.appliance.key, data=data))
+        if rec.state == "running":
+            rec.lost.set()
+        elif rec.state == "unavailable":
+            rec.wake.set()
+
+    def _store(self, rec: AdoptedDevice, appliance: DiscoveredAppliance) -> None:
+        rec.appliance = appliance
+        self._require_hub().storage.put(STORAGE_KIND, rec.key, {"driver": rec.driver_name, "device_id": rec.device_id,
+                                                               "appliance": appliance_to_dict(appliance)})
 
     def status(self) -> list[dict[str, Any]]:
         return [rec.as_dict() for rec in self.adopted.values()]
@@ -358,6 +407,10 @@ class DriverManager:
                     await self._stop_connection(rec, conn)
                 await self._wait_retry(rec, backoff)
                 continue
+            learned = dict(getattr(conn, "learned_data", None) or {})
+            if learned and any(rec.appliance.data.get(k) != v for k, v in learned.items()):
+                # Pinned at the first connection after adoption: every later start and proof checks it.
+                self._store(rec, replace(rec.appliance, data={**rec.appliance.data, **learned}))
             rec.connection = conn
             rec.state = "running"
             backoff.reset()

@@ -21,7 +21,8 @@ Progress = Callable[[int, int, CheckResult], None]
 Expectation = Callable[[dict[str, Any]], bool]
 CheckFn = Callable[[CheckResult], Awaitable[None]]
 
-PROFILES = {"qoap": profile.PROFILE_VERSION, "qoap-1.0": profile.PROFILE_VERSION}
+# What ``--profile`` checks against: the current version, or 1.0 (no identity proof required).
+PROFILES = {"qoap": profile.PROFILE_VERSION, "qoap-1.1": "1.1", "qoap-1.0": "1.0"}
 
 
 class Fail(Exception):

@@ -20,6 +20,7 @@ import msgpack
 
 from drivers.mdns_probe import browse
 from drivers.qoap import profile
+from drivers.qoap.identity import IdentityError, async_challenge
 from hub import capabilities as caps
 from hub.discovery.models import MdnsInfo
 
@@ -121,6 +122,7 @@ class ConformanceKit(KitBase):
             ("ws.formats", "WebSocket pushes a snapshot in JSON and msgpack", self.check_ws_formats),
             ("commands.round_trip", "Every command changes state and notifies", self.check_commands),
             ("bad_input.rejected", "Bad inputs are rejected without a crash", self.check_bad_input),
+            ("identity.proof", "Signs a challenge with a stable key, bound to its address", self.check_identity),
             ("restart.reconnect", "The device comes back after a restart", self.check_restart),
         ]
 
@@ -264,6 +266,23 @@ class ConformanceKit(KitBase):
         if result.details:
             raise Fail(result.details[0])
         result.message = f"{len(cases)} bad requests rejected; device still answers"
+
+    async def check_identity(self, result: CheckResult) -> None:
+        """§8 (profile 1.1): required of a 1.1 appliance; a 1.0 one is skipped, with what it costs."""
+        self._need("description.valid")
+        assert self.description is not None and self.session is not None and self.port is not None
+        version = str(self.description["profile"]["version"])
+        if not profile.has_identity(version) or PROFILES[self.profile_name] == "1.0":
+            raise Skip(f"profile {version} has no identity proof (added in 1.1): the hub asks the household to "
+                       "confirm every address change of this appliance")
+        device_id = self.description["device"]["id"]
+        try:
+            first = await async_challenge(self.session, self.host, self.port, device_id)
+            # A second, fresh challenge: the key must be the same (the hub pins it at adoption).
+            await async_challenge(self.session, self.host, self.port, device_id, pinned=first.key)
+        except IdentityError as err:
+            raise Fail(str(err)) from None
+        result.message = f"{profile.IDENTITY_ALG} key {first.key[:12]}..., signatures bound to {first.address}"
 
     async def check_restart(self, result: CheckResult) -> None:
         self._need("description.valid")

@@ -37,6 +37,8 @@ from .framing import MAX_FRAMES, MAX_READ_FRAME, Reassembler, encode_frames
 from .simulator import Appliance, SimEntity
 
 _LOGGER = logging.getLogger(__name__)
+# The BLE flavour this lock implements: 1.1's identity proof (§8) is defined for the IP flavour only.
+BLE_PROFILE_VERSION = "1.0"
 
 MOCK = "org.freedesktop.DBus.Mock"
 DEV_IF, SVC_IF, CHR_IF = "org.bluez.Device1", "org.bluez.GattService1", "org.bluez.GattCharacteristic1"
@@ -126,13 +128,13 @@ class QoapBleSimulator:
 
     # -- the protocol ---------------------------------------------------------------------
     def service_data(self) -> bytes:
-        major, minor = (int(p) for p in profile.PROFILE_VERSION.split("."))
+        major, minor = (int(p) for p in BLE_PROFILE_VERSION.split("."))
         data = bytes([major, minor]) + bytes.fromhex(id_hash(self.device_id))
         return data[:4] if self.variant == "bad_advert" else data
 
     def description(self) -> dict[str, Any]:
         return {
-            "profile": {"name": profile.PROFILE_NAME, "version": profile.PROFILE_VERSION},
+            "profile": {"name": profile.PROFILE_NAME, "version": BLE_PROFILE_VERSION},
             "device": {"id": self.device_id, "name": self.name, "manufacturer": "Qilu Appliances",
                        "model": self.appliance.model, "sw_version": "0.9.1"},
             "entities": [e.describe() for e in self.appliance.entities.values()]

@@ -3,6 +3,12 @@
 The appliance describes itself (``/qoap/description``, or the description characteristic over
 BLE); the driver turns each described entity into an :class:`EntityDescription` and follows state
 over the msgpack WebSocket (IP) or GATT notifications (BLE, in :mod:`drivers.qoap.ble`).
+
+Identity (profile 1.1, §8): the first connection after adoption challenges the appliance and pins
+its public key (``learned_data``, kept with the adoption); every later connection checks it, and a
+move to another address is followed without asking only when the appliance there signs a challenge
+with that key (:meth:`QoapDriver.async_prove_identity`). A 1.0 appliance has no key: its moves wait
+for the household's confirmation.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..entity import EntityDescription, EntityPublisher
 from ..helpers import spawn_tracked
 from . import profile
 from .ble import QoapBleConnection, identify_ble
+from .identity import IdentityError, async_challenge, base_url
 
 if TYPE_CHECKING:
     from hub.context import Context
@@ -44,6 +51,7 @@ MANIFEST = Manifest(
 )
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
+IDENTITY_KEY = "identity_key"  # in the adoption's data: the public key pinned at adoption (base64)
 
 
 def descriptions_from(description: Mapping[str, Any]) -> list[EntityDescription]:
@@ -64,7 +72,7 @@ class QoapConnection(DeviceConnection):
         self.hub = hub
         self.device_id = device_id
         self.appliance = appliance
-        self.base = f"http://{appliance.data['host']}:{appliance.data['port']}"
+        self.base = base_url(str(appliance.data["host"]), int(appliance.data["port"]))
         self.session: aiohttp.ClientSession | None = None
         self.publisher: EntityPublisher | None = None
         self.cache: dict[str, dict[str, Any]] = {}
@@ -80,6 +88,7 @@ class QoapConnection(DeviceConnection):
             raise ValueError(f"invalid QOAP description: {'; '.join(errors[:3])}")
         if description["device"]["id"] != self.appliance.key:
             raise ValueError(f"appliance answers as {description['device']['id']!r}, not {self.appliance.key!r}")
+        await self._check_identity(description["profile"]["version"])
         self.publisher = EntityPublisher(self.hub, self.device_id, f"qoap:{self.appliance.key}",
                                          descriptions_from(description), origin="driver.qoap")
         self.publisher.register()
@@ -87,6 +96,22 @@ class QoapConnection(DeviceConnection):
         first = await ws.receive(timeout=5)
         self._on_message(first.data)
         spawn_tracked(self._tasks, self._listen(ws), f"qoap-ws-{self.appliance.key}")
+
+    async def _check_identity(self, version: str) -> None:
+        """Check the key pinned at adoption, or pin one now (the first connection after adoption)."""
+        assert self.session is not None
+        pinned = self.appliance.data.get(IDENTITY_KEY)
+        if pinned is None and not profile.has_identity(version):
+            return  # profile 1.0: no key; moves need the household's confirmation
+        host, port = str(self.appliance.data["host"]), int(self.appliance.data["port"])
+        try:
+            proof = await async_challenge(self.session, host, port, self.appliance.key,
+                                          pinned=str(pinned) if pinned is not None else None)
+        except IdentityError as err:
+            # Someone else holds the address now, or the firmware was replaced: not the appliance adopted.
+            raise ValueError(f"{self.appliance.key} at {host}:{port} failed the identity check: {err}") from None
+        if pinned is None:
+            self.learned_data = {IDENTITY_KEY: proof.key}
 
     async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
@@ -151,5 +176,24 @@ class QoapDriver(Driver):
         if "address" in appliance.data:  # adopted from a BLE advert
             return QoapBleConnection(hub, device_id, appliance)
         return QoapConnection(hub, device_id, appliance)
+
+    async def async_prove_identity(self, hub: Hub, adopted: DiscoveredAppliance,
+                                   claimed: DiscoveredAppliance) -> tuple[bool, str]:
+        """Proved when the appliance at the claimed address signs a fresh challenge, bound to that address,
+        with the key pinned at adoption (§8). Without a pinned key (profile 1.0, BLE): not proved."""
+        pinned = adopted.data.get(IDENTITY_KEY)
+        if pinned is None:
+            return False, ("adopted without an identity key (QOAP 1.0 or BLE): confirm the address change")
+        host, port = claimed.data.get("host"), claimed.data.get("port")
+        if host is None or port is None:
+            return False, "the claimed address is not an IP endpoint"
+        async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session:
+            try:
+                proof = await async_challenge(session, str(host), int(port), adopted.key, pinned=str(pinned))
+            except IdentityError as err:
+                return False, f"not proved: {err}"
+            except (aiohttp.ClientError, OSError, TimeoutError) as err:
+                return False, f"the claimed address did not answer: {type(err).__name__}: {err}"
+        return True, f"signed a challenge at {proof.address} with the key pinned at adoption"
 
 

@@ -1,9 +1,15 @@
-"""The Qilu Open Appliance Profile (QOAP), version 1.0: constants and validators shared by the
+"""The Qilu Open Appliance Profile (QOAP), version 1.1: constants and validators shared by the
 generic driver, the simulator and the conformance kit. The specification is docs/appliance-profile.md.
+
+1.1 adds the identity proof (§8): the appliance holds an Ed25519 key; the hub pins its public key at
+adoption and, when the appliance is announced at another address, follows it only if the appliance
+there signs a fresh challenge, bound to that address, with the pinned key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -11,7 +17,8 @@ from typing import Any
 from hub import capabilities as caps
 
 PROFILE_NAME = "qoap"
-PROFILE_VERSION = "1.0"
+PROFILE_VERSION = "1.1"
+IDENTITY_SINCE = (1, 1)  # the first version with the identity proof (§8)
 MDNS_TYPE = "_qoap._tcp.local."
 BASE_PATH = "/qoap"
 DESCRIPTION_PATH = f"{BASE_PATH}/description"
@@ -19,6 +26,11 @@ STATE_PATH = f"{BASE_PATH}/state"
 COMMAND_PATH = f"{BASE_PATH}/command"
 WS_PATH = f"{BASE_PATH}/ws"
 RESTART_PATH = f"{BASE_PATH}/restart"
+IDENTITY_PATH = f"{BASE_PATH}/identity"
+IDENTITY_ALG = "ed25519"
+IDENTITY_CONTEXT = b"qoap-identity-v1"
+CHALLENGE_BYTES = 32  # what the hub sends
+MIN_CHALLENGE_BYTES, MAX_CHALLENGE_BYTES = 16, 64  # what an appliance accepts
 MSGPACK_CONTENT_TYPE = "application/msgpack"
 
 # BLE flavour (docs/appliance-profile.md §7; drivers/qoap/ble.py).
@@ -120,3 +132,44 @@ def state_errors(capabilities: list[str], value: Any, attributes: Mapping[str, A
             except caps.CommandError as err:
                 errors.append(f"attribute {err.message}")
     return errors
+
+
+# -- identity (§8) ----------------------------------------------------------------------------------------
+
+
+def version_tuple(pv: str | None) -> tuple[int, int] | None:
+    """``"1.1"`` -> ``(1, 1)``; None for anything else."""
+    match = re.match(r"^(\d+)\.(\d+)$", pv or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def has_identity(pv: str | None) -> bool:
+    """Whether an appliance of profile version ``pv`` must prove its identity (§8)."""
+    version = version_tuple(pv)
+    return version is not None and version >= IDENTITY_SINCE
+
+
+def format_address(host: str, port: int) -> str:
+    """An endpoint as both sides write it into the signed message: ``10.0.0.5:80``, ``[fe80::1]:80``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def identity_message(device_id: str, address: str, challenge: bytes) -> bytes:
+    """What the appliance signs: context, its id, the address the request reached it on (its own socket's
+    local address), and the hub's challenge. The address binds the proof to the endpoint the hub talks to:
+    an impostor that relays the challenge to the real appliance gets a signature for the real address."""
+    return b"\n".join((IDENTITY_CONTEXT, device_id.encode(), address.encode(), challenge))
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: object) -> bytes:
+    """Standard base64 text to bytes; ValueError for anything else."""
+    if not isinstance(text, str):
+        raise ValueError("expected base64 text")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as err:
+        raise ValueError(f"not base64: {err}") from None

@@ -2,13 +2,19 @@
 WebSocket and mDNS, plus deliberately broken variants that the conformance kit must fail.
 
 Variants: ``ok``; ``bad_txt`` (TXT lacks ``pv`` and names another id); ``silent`` (never pushes
-state changes on the WebSocket); ``crashy`` (a malformed command takes the whole server down).
+state changes on the WebSocket); ``crashy`` (a malformed command takes the whole server down);
+``profile_1_0`` (an older firmware: profile 1.0, no identity endpoint); ``unbound_identity`` (signs
+the identity challenge without its address, so a relayed proof would pass: the kit must fail it).
+
+Each simulator holds an Ed25519 identity key (§8): random per instance, or derived from ``seed``
+and its id, so a test can start "the same appliance" again elsewhere (a DHCP move).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -17,6 +23,8 @@ from typing import Any, Literal
 
 import msgpack
 from aiohttp import WSMsgType, web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hub import capabilities as caps
 from hub.capabilities import CommandError
@@ -26,8 +34,8 @@ from . import profile
 
 _LOGGER = logging.getLogger(__name__)
 
-Variant = Literal["ok", "bad_txt", "silent", "crashy"]
-VARIANTS: tuple[Variant, ...] = ("ok", "bad_txt", "silent", "crashy")
+Variant = Literal["ok", "bad_txt", "silent", "crashy", "profile_1_0", "unbound_identity"]
+VARIANTS: tuple[Variant, ...] = ("ok", "bad_txt", "silent", "crashy", "profile_1_0", "unbound_identity")
 KINDS = ("air_conditioner", "fridge", "washing_machine")
 
 # Simulated seconds per real second for the washing machine's cycle, so a demo shows progress.
@@ -233,12 +241,22 @@ class QoapSimulator:
 
     def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0, *, serial: int = 1,
                  advertiser: MdnsAdvertiser | None = None, variant: Variant = "ok", tick: float = 1.0,
-                 restart_delay: float = 1.0, time_scale: float = TIME_SCALE) -> None:
+                 restart_delay: float = 1.0, time_scale: float = TIME_SCALE, name: str | None = None,
+                 device_id: str | None = None, instance: str | None = None, seed: str | None = None) -> None:
         self.appliance = APPLIANCES[kind]()
         self.time_scale = time_scale  # simulated seconds per real second (a soak raises it for more changes)
         self.variant = variant
-        self.device_id = f"qoap-{kind.replace('_', '')}-{serial:04d}"
-        self.name = f"{self.appliance.title} {serial}" if serial > 1 else self.appliance.title
+        self.device_id = device_id or f"qoap-{kind.replace('_', '')}-{serial:04d}"
+        self.name = name or (f"{self.appliance.title} {serial}" if serial > 1 else self.appliance.title)
+        self.instance = instance or self.device_id  # the DNS-SD instance name (§1: SHOULD be the id)
+        if seed is None:
+            self.identity = Ed25519PrivateKey.generate()
+        else:
+            secret = hashlib.sha256(b"qoap-simulator-identity\n" + seed.encode() + b"\n" + self.device_id.encode())
+            self.identity = Ed25519PrivateKey.from_private_bytes(secret.digest())
+        self.profile_version = "1.0" if variant == "profile_1_0" else profile.PROFILE_VERSION
+        self.requests = 0  # HTTP requests and WebSocket sessions served (tests check who was talked to)
+        self.commands = 0  # commands executed
         self.host = host
         self.server = HttpServer(self._make_app, host, port)
         self.advertiser = advertiser
@@ -255,10 +273,14 @@ class QoapSimulator:
     def port(self) -> int:
         return self.server.port
 
+    @staticmethod
+    def title_of(kind: str) -> str:
+        return APPLIANCES[kind].title
+
     # -- the protocol ---------------------------------------------------------------------
     def description(self) -> dict[str, Any]:
         return {
-            "profile": {"name": profile.PROFILE_NAME, "version": profile.PROFILE_VERSION},
+            "profile": {"name": profile.PROFILE_NAME, "version": self.profile_version},
             "device": {"id": self.device_id, "name": self.name, "manufacturer": "Qilu Appliances",
                        "model": self.appliance.model, "sw_version": "1.4.2"},
             "entities": [e.describe() for e in self.appliance.entities.values()],
@@ -266,7 +288,7 @@ class QoapSimulator:
 
     def txt(self) -> dict[str, str]:
         props = {"id": self.device_id, "model": self.appliance.model, "mf": "Qilu Appliances",
-                 "pv": profile.PROFILE_VERSION, "caps": profile.caps_summary(self.description()), "name": self.name}
+                 "pv": self.profile_version, "caps": profile.caps_summary(self.description()), "name": self.name}
         if self.variant == "bad_txt":
             del props["pv"]
             props["id"] = "someone-else"
@@ -275,14 +297,45 @@ class QoapSimulator:
     def state(self) -> dict[str, Any]:
         return {"entities": {k: e.snapshot() for k, e in self.appliance.entities.items()}}
 
+    def public_key(self) -> str:
+        """The identity public key as the hub pins it (base64 of the 32 raw bytes)."""
+        raw = self.identity.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return profile.b64encode(raw)
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests += 1
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self._count])
+        if self.variant != "profile_1_0":
+            app.router.add_post(profile.IDENTITY_PATH, self._post_identity)
         app.router.add_get(profile.DESCRIPTION_PATH, self._get_description)
         app.router.add_get(profile.STATE_PATH, self._get_state)
         app.router.add_post(profile.COMMAND_PATH, self._post_command)
         app.router.add_post(profile.RESTART_PATH, self._post_restart)
         app.router.add_get(profile.WS_PATH, self._ws)
         return app
+
+    async def _post_identity(self, request: web.Request) -> web.Response:
+        """§8: sign the hub's challenge with this appliance's key, bound to the address it was reached on."""
+        try:
+            body = await request.json()
+            challenge = profile.b64decode(body.get("challenge") if isinstance(body, dict) else None)
+        except ValueError as err:
+            return self._bad_input(request, "invalid_format", f"expected {{\"challenge\": base64}}: {err}")
+        if not profile.MIN_CHALLENGE_BYTES <= len(challenge) <= profile.MAX_CHALLENGE_BYTES:
+            return self._bad_input(request, "out_of_range", f"a challenge has {profile.MIN_CHALLENGE_BYTES}-"
+                                                            f"{profile.MAX_CHALLENGE_BYTES} bytes")
+        sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        address = profile.format_address(str(sockname[0]), int(sockname[1])) if sockname else ""
+        if self.variant == "unbound_identity":
+            address = ""  # the firmware bug the kit must catch: a relayed proof would verify anywhere
+        signature = self.identity.sign(profile.identity_message(self.device_id, address, challenge))
+        return _reply(request, {"alg": profile.IDENTITY_ALG, "key": self.public_key(),
+                                "signature": profile.b64encode(signature)})
 
     async def _get_description(self, request: web.Request) -> web.Response:
         return _reply(request, self.description())
@@ -330,6 +383,7 @@ class QoapSimulator:
         if not isinstance(command, str):
             raise CommandError("invalid_format", "command must be a string")
         clean = caps.validate_command(caps.merged_commands(entity.capabilities), command, args)
+        self.commands += 1
         self.appliance.command(entity.key, command, clean)
         self._flush()
         return entity.snapshot()
@@ -389,7 +443,7 @@ class QoapSimulator:
     async def start(self) -> None:
         await self.server.start()
         if self.advertiser is not None and self._service is None:
-            self._service = await self.advertiser.register(profile.MDNS_TYPE, self.device_id, self.host,
+            self._service = await self.advertiser.register(profile.MDNS_TYPE, self.instance, self.host,
                                                            self.port, self.txt())
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())

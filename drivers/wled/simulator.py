@@ -32,12 +32,12 @@ MA_PER_LED = 55  # mA at full white, a typical WS2812B figure
 
 class WledSimulator:
     def __init__(self, host: str = "127.0.79.1", port: int = 80, *, serial: int = 1,
-                 advertiser: MdnsAdvertiser | None = None) -> None:
+                 advertiser: MdnsAdvertiser | None = None, name: str | None = None) -> None:
         self.host = host
         self.server = HttpServer(self._make_app, host, port)
         self.advertiser = advertiser
         self.mac = f"c8c9a3{0x100000 + serial:06x}"
-        self.name = f"WLED {serial}" if serial > 1 else "WLED"
+        self.name = name or (f"WLED {serial}" if serial > 1 else "WLED")
         self.booted = time.time()
         self.state: dict[str, Any] = {
             "on": False, "bri": 128, "transition": 7, "ps": -1, "pl": -1,

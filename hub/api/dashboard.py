@@ -168,6 +168,13 @@ async def discovery_action(request: web.Request) -> web.Response:
         return web.json_response({"message": "discovery is not running"}, status=404)
     key, action = request.match_info["key"], request.match_info["action"]
     handlers = {"adopt": inbox.async_adopt, "ignore": inbox.async_ignore, "unignore": inbox.async_unignore}
+    # An adopted appliance announced elsewhere waits for these (discovery's "address change, confirm").
+    for name in ("confirm_move", "reject_move"):
+        handler = getattr(inbox, f"async_{name}", None)
+        if callable(handler):
+            handlers[name] = handler
+    if action not in handlers:
+        return web.json_response({"message": f"discovery does not support {action}"}, status=404)
     try:
         if action == "adopt" and request.can_read_body:
             # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
@@ -193,4 +200,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)
     app.router.add_get("/api/discovery", discovery_list)
-    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore|unignore}", discovery_action)
+    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore|unignore|confirm_move|reject_move}",
+                        discovery_action)

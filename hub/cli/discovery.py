@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "(keeps it out of the shell history and the process list)")
         action.set_defaults(func=cmd_inbox_set, state={"adopt": EntryState.ADOPTED, "ignore": EntryState.IGNORED,
                                                         "unignore": EntryState.PENDING}[name])
+    for name, text in (("confirm-move", "follow an adopted appliance to the new address it was announced at "
+                                        "(only if it really moved: anyone on the LAN can announce any appliance)"),
+                       ("reject-move", "keep an adopted appliance at its address and forget the announced move")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("key", help="the entry's key, as `qilu-hub inbox list` shows it")
+        action.set_defaults(func=cmd_inbox_move, confirm=name == "confirm-move")
     inbox.set_defaults(func=cmd_inbox_list)
 
 
@@ -105,8 +111,34 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
     print(f"{'KEY':<34}{'STATE':<10}{'DRIVER':<14}{'SOURCES':<10}{'ADDRESS':<20}TITLE")
     for e in entries:
         note = "  [needs a bind key: inbox adopt KEY --bind-key HEX]" if e.key in flagged else ""
+        if e.state is EntryState.ADOPTED and e.move is not None:
+            decided = " (confirmed)" if e.move.get("confirmed") else ": inbox confirm-move KEY or reject-move KEY"
+            note += (f"  [address change, confirm: adopted at {e.move.get('from')}, announced at "
+                     f"{e.move.get('to')}{decided}]")
         print(f"{e.key[:33]:<34}{e.state.value:<10}{e.driver[:13]:<14}{','.join(e.sources):<10}"
               f"{(e.address or '-')[:19]:<20}{e.title}{note}")
+    return 0
+
+
+def cmd_inbox_move(args: argparse.Namespace) -> int:
+    store, inbox = _open_inbox(args)
+    try:
+        entry = inbox.get(args.key)
+        if entry is None:
+            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
+            return 1
+        if entry.state is not EntryState.ADOPTED or entry.move is None:
+            print(f"qilu-hub: {entry.title} ({entry.key}) has no address change waiting", file=sys.stderr)
+            return 1
+        moved_from, moved_to = entry.move.get("from"), entry.move.get("to")
+        inbox.decide_move(entry.key, args.confirm)
+    finally:
+        store.close()
+    if args.confirm:
+        print(f"{entry.key}: follows its move from {moved_from} to {moved_to}")
+    else:
+        print(f"{entry.key}: stays at {moved_from}; the move to {moved_to} is forgotten")
+    print("A running hub acts on this within a few seconds; a stopped one when it next starts.", file=sys.stderr)
     return 0
 
 

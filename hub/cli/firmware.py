@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scan-timeout", type=float, default=None,
                         help="BLE only: seconds to wait for the appliance's advertisement (default 10)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: from its mDNS advertisement)")
-    parser.add_argument("--profile", default="qoap", help="profile to check (default: qoap, i.e. 1.0)")
+    parser.add_argument("--profile", default="qoap", help="qoap (the current 1.1, the default), qoap-1.1 or qoap-1.0")
     parser.add_argument("--bound", type=float, default=2.0, help="seconds allowed for a notification (default 2)")
     parser.add_argument("--mdns-timeout", type=float, default=10.0, help="seconds to wait for the advertisement")
     parser.add_argument("--junit", type=Path, default=None, metavar="FILE", help="write JUnit XML here")

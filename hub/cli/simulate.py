@@ -17,8 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--bind", default="127.0.0.1", help="address to serve and advertise on (default loopback)")
-    parser.add_argument("--variant", default="ok", choices=("ok", "bad_txt", "silent", "crashy"),
-                        help="QOAP appliances only: a deliberately broken firmware for the conformance kit")
+    from drivers.qoap.simulator import VARIANTS
+
+    parser.add_argument("--variant", default="ok", choices=VARIANTS,
+                        help="QOAP appliances only: a deliberately broken (or older) firmware for the conformance kit")
+    parser.add_argument("--seed", default=None,
+                        help="derive serial numbers and identity keys from this text (default: random per run, so "
+                             "two runs on one LAN never announce the same appliance)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     parser.set_defaults(func=cmd_simulate)
 
@@ -26,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 async def _simulate(args: argparse.Namespace) -> None:
     from drivers.fleet import Fleet
 
-    fleet = Fleet(args.bind)
+    fleet = Fleet(args.bind, seed=args.seed)
     sims = await fleet.add(args.kind, args.count, variant=args.variant)
     for sim in sims:
         print(f"{args.kind}: {getattr(sim, 'device_id', getattr(sim, 'mac', '?'))} on {sim.host}:{sim.port}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .models import DiscoveryInfo, MdnsInfo
@@ -53,6 +54,15 @@ class DriverCatalog(Protocol):
 
     Optional: ``problem(key) -> str | None``, what an adopted appliance's connection
     reports as wrong (``"wrong_bind_key"``...); discovery shows it in the inbox entry.
+
+    Optional, for appliances that move (DHCP): discovery never passes a sighting of an
+    adopted key at another address to ``discovery_updated``; it asks
+    ``async_prove_move(key, appliance) -> (bool, reason)`` whether the appliance at
+    ``appliance``'s address proves it is the adopted one (without it: never proved, the
+    household confirms), and once proved or confirmed calls ``async_follow(key, appliance,
+    proved=...)`` to make that the adoption's connection data and reconnect (proved: keeping
+    what the adoption pinned; confirmed: afresh); without it, ``async_unload`` and
+    ``async_adopt`` again.
     """
 
     def manifests(self) -> Sequence[Manifest]: ...
@@ -133,6 +143,7 @@ class StaticCatalog:
         self.device_ids: dict[str, str] = {}
         self._unregister: dict[str, Callable[[], None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._adopted: dict[str, tuple[str, DiscoveredAppliance]] = {}  # key -> (driver, what it was adopted as)
 
     def manifests(self) -> list[Manifest]:
         return [d.manifest for d in self._drivers.values()]
@@ -163,6 +174,7 @@ class StaticCatalog:
                 raise
             self.connections[appliance.key] = connection
             self.device_ids[appliance.key] = device.id
+            self._adopted[appliance.key] = (driver_name, appliance)
 
             async def handler(entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
                 await connection.async_command(entity, command, args, context)
@@ -179,6 +191,22 @@ class StaticCatalog:
         except Exception:
             _LOGGER.exception("Connection of %s failed to take a discovery update", key)
 
+    async def async_prove_move(self, key: str, appliance: DiscoveredAppliance) -> tuple[bool, str]:
+        adopted = self._adopted.get(key)
+        if adopted is None:
+            return False, "not adopted in this process"
+        driver = self._drivers[adopted[0]]
+        return await driver.async_prove_identity(self._hub, adopted[1], appliance)
+
+    async def async_follow(self, key: str, appliance: DiscoveredAppliance, proved: bool = False) -> None:
+        adopted = self._adopted.get(key)
+        if adopted is None:
+            return
+        if proved:
+            appliance = replace(appliance, data={**adopted[1].data, **appliance.data})  # keeps what was pinned
+        await self.async_unload(key)
+        await self.async_adopt(adopted[0], appliance)
+
     def problem(self, key: str) -> str | None:
         problem = getattr(self.connections.get(key), "problem", None)
         return problem if isinstance(problem, str) else None
@@ -186,6 +214,7 @@ class StaticCatalog:
     async def async_unload(self, key: str) -> None:
         connection = self.connections.pop(key, None)
         self.device_ids.pop(key, None)
+        self._adopted.pop(key, None)
         unregister = self._unregister.pop(key, None)
         if unregister is not None:
             unregister()

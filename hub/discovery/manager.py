@@ -7,6 +7,15 @@ connection hears of the new sighting, or is started again after a restart), or
 ignored (nothing). Adoption that fails is retried with backoff while the appliance
 is on the network. An adopted device whose every sighting is gone (mDNS goodbye or
 expiry, BLE timeout) has its entities set to ``unavailable`` until it is seen again.
+
+An advert proves nothing: anyone on the LAN can announce any key. So an adopted appliance
+keeps the connection data it was adopted with; a sighting of its key at another address is
+a *claimed move*: logged at WARNING (rate-limited), shown on the entry ("address change,
+confirm", both addresses), never passed to the connection, and followed only when the
+household confirms it (:meth:`DiscoveryManager.async_confirm_move`) or when the appliance at
+the new address proves it is the adopted one (the catalog's ``async_prove_move``; the QOAP
+driver checks a signature with the key it pinned at adoption). Pending entries are capped per
+advertised address and overall; the least recently seen are dropped, counted and logged.
 """
 
 from __future__ import annotations
@@ -14,15 +23,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hub.bus import EventType
 from hub.context import Context
+from hub.log_limit import LogLimiter
 from hub.states import UNAVAILABLE
 
 from .bind_keys import BindKey, BindKeyRequired, BindKeys, needs_bind_key
 from .catalog import DriverCatalog, mdns_type
-from .inbox import EntryState, Inbox, InboxEntry
+from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
 from .models import BleInfo, DiscoveryInfo, MdnsInfo
 from .parse import ParseStats
 from .settings import DiscoverySettings
@@ -45,6 +56,10 @@ EVENT_DEVICE_AVAILABILITY: EventType[dict[str, Any]] = EventType("device_availab
 ADOPT_BACKOFF_START = 1.0
 ADOPT_BACKOFF_MAX = 60.0
 MAX_KEY_LENGTH = 200
+# A claimed move whose proof failed is tried again when it is seen again, but not more often than this
+# (an appliance that just moved may not answer yet; an impostor must not make the hub a challenge pump).
+MOVE_RETRY_INTERVAL = 30.0
+MOVE_PROOF_TIMEOUT = 10.0
 
 
 class AdoptError(Exception):
@@ -94,6 +109,14 @@ class DiscoveryManager:
         self._watcher: asyncio.Task[None] | None = None
         self._data_version = 0
         self._started_with: dict[str, BindKey | None] = {}  # live key -> the bind key its connection uses
+        # key -> (the advert, its sighting, the appliance it claims) of a claimed move, to follow it at once
+        self._claims: dict[str, tuple[DiscoveryInfo, str, DiscoveredAppliance]] = {}
+        self._proving: dict[str, asyncio.Task[None]] = {}
+        self._proved_at: dict[str, float] = {}  # key -> loop time of the last proof attempt
+        self.moves_followed = 0
+        self.evicted = 0
+        self._move_log = LogLimiter(interval=60.0, max_per_interval=20)
+        self._evict_log = LogLimiter(interval=60.0, max_per_interval=1)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -129,6 +152,10 @@ class DiscoveryManager:
             await self.ble.async_start()
         self._data_version = hub.storage.data_version()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_external(), name="discovery-external")
+        for entry in self.inbox.entries(EntryState.ADOPTED):
+            if entry.move is not None and entry.move.get("confirmed"):
+                # Confirmed with `qilu-hub inbox confirm-move` while the hub was stopped.
+                self._spawn_follow(entry.key, "confirmed while the hub was stopped")
         _LOGGER.info("Discovery started: %d mDNS types, BLE %s, %d inbox entries", len(mdns_types),
                      "on" if self.ble else "off", len(self.inbox))
 
@@ -137,11 +164,12 @@ class DiscoveryManager:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
             self._watcher = None
-        for task in list(self._adopting.values()):
+        for task in [*self._adopting.values(), *self._proving.values()]:
             task.cancel()
-        if self._adopting:
-            await asyncio.gather(*self._adopting.values(), return_exceptions=True)
+        if self._adopting or self._proving:
+            await asyncio.gather(*self._adopting.values(), *self._proving.values(), return_exceptions=True)
         self._adopting.clear()
+        self._proving.clear()
         if self.mdns is not None:
             await self.mdns.async_stop()
             self.mdns = None
@@ -175,21 +203,29 @@ class DiscoveryManager:
     def inbox_entries(self) -> list[dict[str, Any]]:
         """Every entry (pending, adopted, ignored) as JSON-ready dicts, oldest first."""
         assert self.inbox is not None
-        out = []
-        for entry in self.inbox.entries():
-            data = entry.to_dict()
-            data["online"] = self.is_online(entry.key)
-            data["auto_adopt"] = self._auto.get(entry.driver, False)
-            # Whether a key is stored, never the key: this list goes to the API, the dashboard and the CLI.
-            data["bind_key_set"] = self._bind_keys().has(entry.driver, entry.key)
-            data["problem"] = self.problem(entry)
-            out.append(data)
-        return out
+        return [self._entry_dict(entry) for entry in self.inbox.entries()]
+
+    def _entry_dict(self, entry: InboxEntry) -> dict[str, Any]:
+        data = entry.to_dict()
+        data["online"] = self.is_online(entry.key)
+        data["auto_adopt"] = self._auto.get(entry.driver, False)
+        # Whether a key is stored, never the key: this list goes to the API, the dashboard and the CLI.
+        data["bind_key_set"] = self._bind_keys().has(entry.driver, entry.key)
+        data["problem"] = self.problem(entry)
+        # Only the addresses and what the proof said; the claimed connection data stays inside the hub.
+        move = entry.move
+        data["move"] = None if move is None else {k: move.get(k) for k in ("from", "to", "proof", "first_seen",
+                                                                              "last_seen")}
+        data.pop("pinned", None)
+        return data
 
     def problem(self, entry: InboxEntry) -> str | None:
-        """``needs_bind_key`` (encrypted, no key yet), or what the adopted appliance's connection reports."""
+        """``needs_bind_key`` (encrypted, no key yet), ``address_change`` (a claimed move waits for confirmation),
+        or what the adopted appliance's connection reports."""
         if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
             return "needs_bind_key"
+        if entry.state is EntryState.ADOPTED and entry.move is not None:
+            return "address_change"
         report = getattr(self.catalog, "problem", None)
         if entry.state is EntryState.ADOPTED and entry.key in self._live and callable(report):
             try:
@@ -258,6 +294,26 @@ class DiscoveryManager:
         if self._auto.get(entry.driver) and self.is_online(key):
             self._schedule_adopt(entry)
 
+    async def async_confirm_move(self, key: str) -> dict[str, Any]:
+        """Follow an adopted appliance's claimed move (the household says it really moved). KeyError if the
+        key is unknown; ValueError if it has no move waiting. Returns the entry as :meth:`inbox_entries` does."""
+        entry = self._entry(key)
+        if entry.state is not EntryState.ADOPTED or entry.move is None:
+            raise ValueError(f"{entry.title} has no address change waiting for confirmation")
+        await self._follow(entry, "confirmed")
+        return self._entry_dict(entry)
+
+    async def async_reject_move(self, key: str) -> dict[str, Any]:
+        """Forget an adopted appliance's claimed move (the household says it did not move); it is shown again
+        if the claim is made again. KeyError / ValueError as :meth:`async_confirm_move`."""
+        entry = self._entry(key)
+        if entry.state is not EntryState.ADOPTED or entry.move is None:
+            raise ValueError(f"{entry.title} has no address change waiting for confirmation")
+        _LOGGER.info("%s (%s): the claimed move to %s was rejected", entry.title, key, entry.move.get("to"))
+        self._drop_claim(entry)
+        self._fire_inbox("move_rejected", entry)
+        return self._entry_dict(entry)
+
     # -- decisions made by another process -------------------------------------------------
     async def _watch_external(self) -> None:
         while True:
@@ -288,6 +344,16 @@ class DiscoveryManager:
                     await self.async_unignore(entry.key)
             except (AdoptError, ValueError) as err:  # retried in the background, or waits for a bind key
                 _LOGGER.warning("Adopting %s (%s): %s", entry.title, entry.key, err)
+        for entry, confirmed in self.inbox.external_move_decisions():
+            if entry.state is not EntryState.ADOPTED:
+                continue
+            _LOGGER.info("The move of %s (%s) to %s was %s outside the hub", entry.title, entry.key,
+                         (entry.move or {}).get("to"), "confirmed" if confirmed else "rejected")
+            if confirmed:
+                await self._follow(entry, "confirmed")
+            else:
+                self._drop_claim(entry)
+                self._fire_inbox("move_rejected", entry)
         keys = self._bind_keys()
         for key in [k for k in self._live if k in self._started_with]:
             live = self.inbox.get(key)
@@ -386,6 +452,13 @@ class DiscoveryManager:
         assert self.inbox is not None and self.catalog is not None
         key = appliance.key
         address = info.host if isinstance(info, MdnsInfo) else info.address
+        known = self.inbox.get(key)
+        if (known is not None and known.state is EntryState.ADOPTED and known.driver == driver
+                and known.pinned is not None and endpoint_changed(known.pinned, appliance.data)):
+            self._move_claimed(known, appliance, info, sighting)
+            return None  # never cached for the BLE fast path: every advert of the claim is checked again
+        if known is None:
+            self._make_room(address)
         entry, new = self.inbox.seen(driver, appliance, info.source, address, info.time)
         if entry.driver != driver:
             self.stats["key_collision"] += 1  # another driver claimed this key first
@@ -406,6 +479,178 @@ class DiscoveryManager:
             self._schedule_adopt(entry)
         return entry
 
+    # -- the inbox cap -------------------------------------------------------------------
+    def _make_room(self, address: str | None) -> None:
+        """Before a new entry: drop the least recently seen pending entries beyond the caps."""
+        assert self.inbox is not None
+        victims = self.inbox.evict_for(address, self.settings.inbox_max_pending_per_address,
+                                       self.settings.inbox_max_pending)
+        if not victims:
+            return
+        for victim in victims:
+            self._forget(victim.key)
+        self.evicted += len(victims)
+        self.stats["inbox_evicted"] += len(victims)
+        suppressed = self._evict_log.allow("inbox_full")
+        if suppressed is not None:
+            _LOGGER.warning("Discovery inbox full (%d pending at most, %d per address): dropped the least recently "
+                            "seen pending entries (%d so far); someone may be flooding the LAN with adverts",
+                            self.settings.inbox_max_pending, self.settings.inbox_max_pending_per_address,
+                            self.evicted)
+
+    def _forget(self, key: str) -> None:
+        """Drop what memory holds about a key whose entry is gone."""
+        self._last_info.pop(key, None)
+        self._seen_event.pop(key, None)
+        task = self._adopting.pop(key, None)
+        if task is not None:
+            task.cancel()
+        for sighting in self._tokens.pop(key, ()):
+            keys = self._keys_of.get(sighting)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_of[sighting]
+
+    # -- claimed moves -------------------------------------------------------------------
+    def _move_claimed(self, entry: InboxEntry, appliance: DiscoveredAppliance, info: DiscoveryInfo,
+                      sighting: str) -> None:
+        """A sighting puts an adopted key somewhere else: hold it for confirmation or proof, follow nothing."""
+        assert self.inbox is not None
+        key = entry.key
+        # This sighting no longer vouches for the appliance at its adopted address (a real appliance that
+        # moved re-announces under the same name): availability follows sightings of the pinned address only.
+        self._unsight(key, sighting)
+        claimed = where(appliance.data, info.host if isinstance(info, MdnsInfo) else info.address)
+        self._claims[key] = (info, sighting, appliance)
+        move = entry.move
+        if move is not None and move.get("to") == claimed:
+            move["last_seen"] = info.time
+            self._maybe_prove(entry)
+            return
+        entry.move = {"from": where(entry.pinned or {}, entry.address), "to": claimed,
+                      "data": dict(appliance.data), "proof": "checking", "first_seen": info.time,
+                      "last_seen": info.time, "instance": info.name if isinstance(info, MdnsInfo) else info.address}
+        self._proved_at.pop(key, None)
+        self.inbox.save_news(entry)
+        suppressed = self._move_log.allow(key)
+        if suppressed is not None:
+            _LOGGER.warning("%s (%s) is adopted at %s but was announced at %s (%s); not followed: confirm the "
+                            "address change in the inbox if it really moved%s", entry.title, key, entry.move["from"],
+                            claimed, entry.move["instance"],
+                            f" ({suppressed} similar messages suppressed)" if suppressed else "")
+        self._fire_inbox("move", entry)
+        self._maybe_prove(entry)
+
+    def _maybe_prove(self, entry: InboxEntry) -> None:
+        key = entry.key
+        prove = getattr(self.catalog, "async_prove_move", None)
+        move = entry.move
+        if move is None:
+            return
+        if not callable(prove):
+            move["proof"] = "this driver cannot prove its identity: confirm the address change"
+            return
+        task = self._proving.get(key)
+        if task is not None and not task.done():
+            return
+        now = asyncio.get_running_loop().time()
+        last = self._proved_at.get(key)
+        if last is not None and now - last < MOVE_RETRY_INTERVAL:
+            return
+        self._proved_at[key] = now
+        self._proving[key] = asyncio.get_running_loop().create_task(self._prove(key), name=f"prove-{key}")
+
+    async def _prove(self, key: str) -> None:
+        """Ask the driver whether the appliance at the claimed address proves it is the adopted one; follow
+        the move only then. The connection keeps talking to the adopted address all along."""
+        try:
+            claim = self._claims.get(key)
+            entry = self.inbox.get(key) if self.inbox is not None else None
+            if claim is None or entry is None or entry.move is None:
+                return
+            appliance = claim[2]
+            to = entry.move.get("to")
+            try:
+                prove = self.catalog.async_prove_move  # type: ignore[union-attr]
+                ok, reason = await asyncio.wait_for(prove(key, appliance), MOVE_PROOF_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # an unreachable address or a driver bug is "not proved", never fatal
+                ok, reason = False, f"proof failed: {type(err).__name__}: {err}"
+            entry = self.inbox.get(key) if self.inbox is not None else None
+            if entry is None or entry.move is None or entry.move.get("to") != to:
+                return  # decided or replaced meanwhile
+            if ok:
+                _LOGGER.info("%s (%s) proved it moved from %s to %s: following", entry.title, key,
+                             entry.move.get("from"), to)
+                await self._follow(entry, "proved")
+                return
+            entry.move["proof"] = str(reason)
+            assert self.inbox is not None
+            self.inbox.save_news(entry)
+            self._fire_inbox("move", entry)
+        finally:
+            if self._proving.get(key) is asyncio.current_task():
+                del self._proving[key]
+
+    def _spawn_follow(self, key: str, how: str) -> None:
+        async def run() -> None:
+            entry = self.inbox.get(key) if self.inbox is not None else None
+            if entry is not None and entry.move is not None:
+                await self._follow(entry, how)
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"follow-{key}")
+        self._proving[key] = task
+
+    async def _follow(self, entry: InboxEntry, how: str) -> None:
+        """Make the claimed move the adopted connection data and reconnect there."""
+        assert self.inbox is not None and self.catalog is not None
+        move = entry.move
+        if move is None:
+            return
+        key = entry.key
+        data = dict(move.get("data") or {})
+        claim = self._claims.pop(key, None)
+        appliance = claim[2] if claim is not None else replace(entry.appliance(), data=data)
+        entry.pinned = dict(data)
+        entry.data = dict(data)
+        entry.address = str(data.get("host") or data.get("address") or entry.address)
+        entry.move = None
+        self.inbox.save(entry)
+        self._proved_at.pop(key, None)
+        self.moves_followed += 1
+        _LOGGER.warning("%s (%s) now follows its move from %s to %s (%s)", entry.title, key, move.get("from"),
+                        move.get("to"), how)
+        follow = getattr(self.catalog, "async_follow", None)
+        if callable(follow):
+            try:
+                # The catalog keeps its own record of the adoption: it must move too.
+                await follow(key, appliance, proved=how == "proved")
+            except Exception as err:  # not reachable yet: adoption retries with the new data in the background
+                _LOGGER.warning("%s (%s): reconnecting at %s failed: %s", entry.title, key, move.get("to"), err)
+                self._live.discard(key)
+        elif key in self._live:
+            # A catalog without the hook: stop the connection and adopt again with the new data.
+            self._live.discard(key)
+            await self.catalog.async_unload(key)
+        if claim is not None:
+            self._last_info[key] = claim[0]
+            self._sighted(key, claim[1])
+        if key not in self._live:
+            self._schedule_adopt(entry)
+        self._fire_inbox("moved", entry)
+
+    def _drop_claim(self, entry: InboxEntry) -> None:
+        assert self.inbox is not None
+        entry.move = None
+        self._claims.pop(entry.key, None)
+        self._proved_at.pop(entry.key, None)
+        task = self._proving.pop(entry.key, None)
+        if task is not None:
+            task.cancel()
+        self.inbox.save(entry)
+
     # -- adoption -----------------------------------------------------------------------
     def _schedule_adopt(self, entry: InboxEntry) -> None:
         if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
@@ -418,7 +663,10 @@ class DiscoveryManager:
 
     async def _adopt_once(self, entry: InboxEntry) -> str:
         assert self.catalog is not None and self.inbox is not None
-        appliance = entry.appliance()
+        if entry.pinned is None:
+            # The connection data it is adopted with: a sighting elsewhere does not move it.
+            entry.pinned = dict(entry.data)
+        appliance = replace(entry.appliance(), data=dict(entry.pinned))
         info = self._last_info.get(entry.key)
         started_with = self._bind_keys().get(entry.driver, entry.key)
         device_id = await self.catalog.async_adopt(entry.driver, appliance)
@@ -481,6 +729,18 @@ class DiscoveryManager:
             tokens.discard(sighting)
             if not tokens:
                 self._update_availability(key)
+
+    def _unsight(self, key: str, sighting: str) -> None:
+        tokens = self._tokens.get(key)
+        if tokens is None or sighting not in tokens:
+            return
+        tokens.discard(sighting)
+        keys = self._keys_of.get(sighting)
+        if keys is not None:
+            keys.discard(key)
+        self._fast.pop(sighting, None)
+        if not tokens:
+            self._update_availability(key)
 
     def _device_of(self, entry: InboxEntry) -> str | None:
         """The entry's device now (it may have been merged into another since adoption)."""

@@ -23,6 +23,12 @@ SCHEMA: Schema = {
         "max_connections": f(int, default=3, minimum=1),
     },
     "auto_adopt": f(dict, default={}, help="driver name: true/false, overriding the driver's manifest"),
+    # Anyone on the LAN can announce appliances: pending entries are capped, least recently seen dropped first.
+    "inbox": {
+        "max_pending": f(int, default=256, minimum=1, help="pending inbox entries kept in all"),
+        "max_pending_per_address": f(int, default=32, minimum=1,
+                                     help="pending inbox entries kept per advertised address"),
+    },
 }
 
 register_section("discovery", SCHEMA)
@@ -48,12 +54,15 @@ class DiscoverySettings:
     ble_watchdog: float = 90.0
     ble_max_connections: int = 3
     auto_adopt: dict[str, bool] = field(default_factory=dict)
+    inbox_max_pending: int = 256
+    inbox_max_pending_per_address: int = 32
 
     @classmethod
     def from_config(cls, section: dict[str, Any] | None) -> DiscoverySettings:
         section = section or {}
         mdns = section.get("mdns") or {}
         ble = section.get("ble") or {}
+        inbox = section.get("inbox") or {}
         return cls(
             mdns_enabled=bool(mdns.get("enabled", True)),
             mdns_interfaces=list(mdns.get("interfaces") or []),
@@ -64,4 +73,6 @@ class DiscoverySettings:
             ble_watchdog=float(ble.get("watchdog", 90)),
             ble_max_connections=int(ble.get("max_connections", 3)),
             auto_adopt=_auto_adopt(section.get("auto_adopt") or {}),
+            inbox_max_pending=int(inbox.get("max_pending", 256)),
+            inbox_max_pending_per_address=int(inbox.get("max_pending_per_address", 32)),
         )

@@ -119,3 +119,39 @@ async def test_discover_prints_services_on_loopback() -> None:
     # Loopback is shared with whatever else runs on this machine: look for ours among the answers.
     ours = sorted((s["name"], s["properties"]["id"]) for s in data["mdns"] if s["name"].startswith("cli-"))
     assert ours == [(f"cli-000.{QD_TYPE}", "cli-000"), (f"cli-001.{QD_TYPE}", "cli-001")]
+
+
+async def test_address_change_confirmed_or_rejected_from_the_command_line(
+    hubs: HubFactory, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An adopted appliance announced elsewhere shows in `inbox list` with both addresses; `inbox confirm-move`
+    makes the running hub follow it, `inbox reject-move` keeps it where it was adopted."""
+    from hub.discovery import DiscoveryManager
+
+    from .conftest import live, wait_for
+
+    monkeypatch.setattr(DiscoveryManager, "external_check_interval", 0.05)
+    _hub, manager, driver = await hubs.start()
+    manager.handle(mdns(address="10.78.0.11"), "mdns:a")
+    manager.handle(mdns(i=2, mac="02:78:00:00:00:02", address="10.78.0.12"), "mdns:b")
+    await wait_for(lambda: live(manager, driver, 2))
+    manager.handle(mdns(address="10.78.0.42"), "mdns:c")
+    manager.handle(mdns(i=2, mac="02:78:00:00:00:02", address="10.78.0.43"), "mdns:d")
+    moved, stays = (e["key"] for e in manager.inbox_entries())
+    config = str(hubs.config_dir)
+
+    def cli(*argv: str) -> int:
+        return main(["--config", config, "inbox", *argv])
+
+    assert await asyncio.to_thread(cli, "list") == 0
+    out = capsys.readouterr().out
+    assert "address change, confirm: adopted at 10.78.0.11:80, announced at 10.78.0.42:80" in out
+    assert await asyncio.to_thread(cli, "confirm-move", moved) == 0
+    assert await asyncio.to_thread(cli, "reject-move", stays) == 0
+    assert "10.78.0.42:80" in capsys.readouterr().out
+    await wait_for(lambda: driver.connections[moved].appliance.data["host"] == "10.78.0.42"
+                   and manager.inbox.get(stays).move is None)  # type: ignore[union-attr]
+    assert driver.connections[stays].appliance.data["host"] == "10.78.0.12"
+    assert manager.inbox.get(stays).address == "10.78.0.12"  # type: ignore[union-attr]
+    assert await asyncio.to_thread(cli, "confirm-move", stays) == 1  # nothing waits any more
+    assert "no address change waiting" in capsys.readouterr().err

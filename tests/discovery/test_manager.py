@@ -87,22 +87,74 @@ async def test_adopted_device_restarts_its_connection_after_hub_restart(hubs: Hu
     device_id = manager.inbox_entries()[0]["device_id"]
     await hubs.stop(hub)
     hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))  # adopted stays adopted
-    manager.handle(mdns(address="10.78.0.12"), "mdns:a")
+    manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     await wait_for(lambda: live(manager, driver, 1))
     assert len(hub.devices) == 1 and hub.devices.get(device_id) is not None
     [conn] = driver.connections.values()
-    assert conn.appliance.data["host"] == "10.78.0.12"
+    assert conn.appliance.data["host"] == "10.78.0.11"
 
 
-async def test_address_change_is_one_device_and_reaches_the_connection(hubs: HubFactory) -> None:
+async def test_adopted_key_announced_elsewhere_after_restart_is_not_connected_there(hubs: HubFactory) -> None:
+    hub, manager, _ = await hubs.start()
+    manager.handle(mdns(), "mdns:a")
+    await wait_for(lambda: manager.inbox_entries()[0]["state"] == "adopted")
+    await hubs.stop(hub)
+    hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
+    manager.handle(mdns(address="10.78.0.66"), "mdns:evil")  # before the real one is heard again
+    [entry] = manager.inbox_entries()
+    assert entry["move"]["from"] == "10.78.0.11:80" and entry["move"]["to"] == "10.78.0.66:80"
+    assert not driver.connections  # nothing connected to the claimed address
+    manager.handle(mdns(address="10.78.0.11"), "mdns:a")
+    await wait_for(lambda: live(manager, driver, 1))
+    [conn] = driver.connections.values()
+    assert conn.appliance.data["host"] == "10.78.0.11"
+
+
+async def test_address_change_waits_for_confirmation_then_follows(hubs: HubFactory,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     hub, manager, driver = await hubs.start()
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     await wait_for(lambda: live(manager, driver, 1))
-    manager.handle(mdns(address="10.78.0.42"), "mdns:a")
+    [first] = driver.connections.values()
+    with caplog.at_level("WARNING", logger="hub.discovery.manager"):
+        manager.handle(mdns(address="10.78.0.42"), "mdns:a")
+        manager.handle(mdns(address="10.78.0.42"), "mdns:a")  # announced again: one warning, one move
+    warnings = [r for r in caplog.records if "10.78.0.42" in r.getMessage() and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "10.78.0.11" in warnings[0].getMessage()
+    # Not followed: the connection never hears of the claimed address, the stored address stays.
+    assert all(getattr(u, "host", None) != "10.78.0.42" for u in first.updates)
+    [entry] = manager.inbox_entries()
+    assert entry["address"] == "10.78.0.11" and entry["problem"] == "address_change"
+    assert entry["move"]["from"] == "10.78.0.11:80" and entry["move"]["to"] == "10.78.0.42:80"
+    # The test driver has no proof (the base class's safe default): it waits for the household.
+    await wait_for(lambda: manager.inbox_entries()[0]["move"]["proof"] != "checking")
+    assert "cannot prove" in manager.inbox_entries()[0]["move"]["proof"]
+    assert all(getattr(u, "host", None) != "10.78.0.42" for u in first.updates) and not first.stopped
+    stored = hub.storage.get("inbox", entry["key"]) or {}
+    assert stored["move"]["to"] == "10.78.0.42:80" and stored["pinned"]["host"] == "10.78.0.11"
+
+    await manager.async_confirm_move(entry["key"])
+    await wait_for(lambda: any(c.appliance.data["host"] == "10.78.0.42" for c in driver.connections.values())
+                   and live(manager, driver, 1))
+    assert first.stopped  # reconnected at the new address
+    [entry] = manager.inbox_entries()
+    assert entry["move"] is None and entry["problem"] is None and entry["address"] == "10.78.0.42"
+    assert len(hub.devices) == 1 and entry["online"]
+    with pytest.raises(ValueError):
+        await manager.async_confirm_move(entry["key"])  # nothing waits any more
+
+
+async def test_rejected_move_is_forgotten_and_the_adopted_address_kept(hubs: HubFactory) -> None:
+    _hub, manager, driver = await hubs.start()
+    manager.handle(mdns(address="10.78.0.11"), "mdns:a")
+    await wait_for(lambda: live(manager, driver, 1))
+    manager.handle(mdns(address="10.78.0.42"), "mdns:b")
+    key = manager.inbox_entries()[0]["key"]
+    await manager.async_reject_move(key)
+    [entry] = manager.inbox_entries()
+    assert entry["move"] is None and entry["address"] == "10.78.0.11" and entry["online"]
     [conn] = driver.connections.values()
-    assert conn.updates[-1].host == "10.78.0.42"  # type: ignore[union-attr]
-    assert len(hub.devices) == 1 and len(manager.inbox_entries()) == 1
-    assert manager.inbox_entries()[0]["address"] == "10.78.0.42"
+    assert conn.appliance.data["host"] == "10.78.0.11" and not conn.stopped
 
 
 async def test_seen_over_mdns_and_ble_is_one_device(hubs: HubFactory) -> None:

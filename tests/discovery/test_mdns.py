@@ -39,10 +39,16 @@ async def test_hub_adopts_over_loopback_and_tracks_goodbye(hubs: HubFactory) -> 
         hub, manager, driver = await hubs.start(mdns_enabled=True, mdns_interfaces=LOOPBACK)
         await wait_for(lambda: live(manager, driver, 4), timeout=30)
         assert len(hub.devices) == 4
-        # Address change: the same device, and the connection hears the new address.
+        # Address change: held as a claim with both addresses (an advert proves nothing); once the household
+        # confirms it, the same device's connection moves to the new address.
+        key = f"qdtest-{mac_for('hub', 0)}"
         await responder.update(0, address="127.0.0.9")
-        conn = driver.connections[f"qdtest-{mac_for('hub', 0)}"]
-        await wait_for(lambda: any(getattr(u, "host", None) == "127.0.0.9" for u in conn.updates), timeout=30)
+        conn = driver.connections[key]
+        await wait_for(lambda: manager.inbox.get(key).move is not None, timeout=30)  # type: ignore[union-attr]
+        assert manager.inbox.get(key).move["to"] == "127.0.0.9:8000"  # type: ignore[union-attr]
+        assert all(getattr(u, "host", None) != "127.0.0.9" for u in conn.updates)
+        await manager.async_confirm_move(key)
+        await wait_for(lambda: driver.connections[key].appliance.data["host"] == "127.0.0.9", timeout=30)
         assert len(hub.devices) == 4
         # Goodbye: the device's entities become unavailable.
         await responder.unregister(3)

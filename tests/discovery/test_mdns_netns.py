@@ -73,12 +73,15 @@ async def test_fifty_appliances_across_the_lan_are_all_adopted(lan: EmulatedLan,
         hosts = {c.appliance.data["host"] for c in driver.connections.values()}
         assert hosts == {lan.app_address(1), lan.app_address(2)}
 
-        # One appliance moves to a new address: still one device, and its connection follows.
+        # One appliance moves to a new address: held for confirmation (the test driver has no identity proof),
+        # then, confirmed, still one device, and its connection follows.
         lan.add_address(lan.app(1), "10.78.0.50")
         apps[0].command("address 3 10.78.0.50")
         key = f"qdtest-{mac_for('h1', 3)}"
-        conn = driver.connections[key]
-        await wait_for(lambda: any(getattr(u, "host", None) == "10.78.0.50" for u in conn.updates), timeout=30)
+        await wait_for(lambda: manager.inbox.get(key).move is not None, timeout=30)  # type: ignore[union-attr]
+        assert manager.inbox.get(key).address == lan.app_address(1)  # type: ignore[union-attr]
+        await manager.async_confirm_move(key)
+        await wait_for(lambda: driver.connections[key].appliance.data["host"] == "10.78.0.50", timeout=30)
         assert len(hub.devices) == 50 and len(manager.inbox_entries()) == 50
         assert manager.inbox.get(key).address == "10.78.0.50"  # type: ignore[union-attr]
 

@@ -26,3 +26,15 @@ def test_bad_values_are_refused_with_their_key(tmp_path: Path) -> None:
         load_config(tmp_path)
     with pytest.raises(ConfigError, match=r"discovery\.auto_adopt\.shelly"):
         DiscoverySettings.from_config({"auto_adopt": {"shelly": "yes"}})
+
+
+def test_inbox_caps_have_gateway_defaults_and_are_validated(tmp_path: Path) -> None:
+    defaults = DiscoverySettings.from_config(load_config(tmp_path)["discovery"])
+    assert (defaults.inbox_max_pending, defaults.inbox_max_pending_per_address) == (256, 32)
+    (tmp_path / "configuration.yaml").write_text("discovery:\n  inbox:\n    max_pending: 40\n"
+                                                 "    max_pending_per_address: 4\n")
+    settings = DiscoverySettings.from_config(load_config(tmp_path)["discovery"])
+    assert (settings.inbox_max_pending, settings.inbox_max_pending_per_address) == (40, 4)
+    (tmp_path / "configuration.yaml").write_text("discovery:\n  inbox:\n    max_pending: 0\n")
+    with pytest.raises(ConfigError, match=r"discovery\.inbox\.max_pending"):
+        load_config(tmp_path)

@@ -14,7 +14,7 @@ def start_simulator(kind: str, variant: str = "ok") -> tuple[subprocess.Popen[st
     proc = subprocess.Popen([sys.executable, "-m", "hub", "simulate", kind, "--variant", variant, "--seconds", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # "fridge: qoap-fridge-0001 on 127.0.0.1:PORT"
+    line = proc.stdout.readline()  # "fridge: qoap-fridge-NNNN on 127.0.0.1:PORT" (NNNN: unique per run)
     host, port = line.rsplit(" ", 1)[1].strip().split(":")
     return proc, host, int(port)
 
@@ -29,9 +29,9 @@ def test_firmware_test_cli(tmp_path: Path, variant: str, code: int, words: str) 
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == code, result.stdout + result.stderr
         assert words in result.stdout
-        assert "[1/8]" in result.stderr and "[8/8]" in result.stderr  # progress while it runs
+        assert "[1/9]" in result.stderr and "[9/9]" in result.stderr  # progress while it runs
         suite = ET.parse(junit).getroot().find("testsuite")
-        assert suite is not None and suite.get("tests") == "8"
+        assert suite is not None and suite.get("tests") == "9"
         assert html.read_text().startswith("<!doctype html>")
     finally:
         proc.terminate()

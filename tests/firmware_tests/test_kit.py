@@ -43,9 +43,25 @@ def status(report: Report, check_id: str) -> str:
 async def test_good_appliances_conform(advertiser: MdnsAdvertiser, kind: str) -> None:
     report, progress = await run_kit(advertiser, kind)
     assert report.ok, report.text()
-    assert [r.status for r in report.results] == ["pass"] * 8
-    assert progress[0] == "1/8 mdns.advertised" and progress[-1] == "8/8 restart.reconnect"
+    assert [r.status for r in report.results] == ["pass"] * 9
+    assert progress[0] == "1/9 mdns.advertised" and progress[-1] == "9/9 restart.reconnect"
     assert "CONFORMS" in report.text()
+
+
+async def test_profile_1_0_firmware_conforms_with_the_identity_check_skipped(advertiser: MdnsAdvertiser) -> None:
+    report, _ = await run_kit(advertiser, "fridge", "profile_1_0")
+    assert report.ok, report.text()
+    identity = report.get("identity.proof")
+    assert identity is not None and identity.status == "skip"
+    assert "1.0" in identity.message and "confirm every address change" in identity.message
+
+
+async def test_identity_not_bound_to_the_address_fails_the_identity_check(advertiser: MdnsAdvertiser) -> None:
+    report, _ = await run_kit(advertiser, "fridge", "unbound_identity")
+    assert not report.ok
+    identity = report.get("identity.proof")
+    assert identity is not None and identity.status == "fail" and "does not verify" in identity.message
+    assert [r.id for r in report.failed] == ["identity.proof"]
 
 
 async def test_wrong_txt_record_fails_the_txt_check(advertiser: MdnsAdvertiser) -> None:

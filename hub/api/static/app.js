@@ -234,10 +234,15 @@ async function loadInbox() {
     // An encrypted sensor with a wrong key is adopted but still needs a decision: its right key.
     const waiting = data.entries.filter((e) => (e.state || "pending") === "pending" || e.problem === "wrong_bind_key");
     const ignored = data.entries.filter((e) => e.state === "ignored");
+    // An adopted appliance announced at another address that did not prove it is the same one: the hub keeps
+    // talking to the adopted address until the household confirms the move (anyone on the LAN can announce).
+    const moves = data.entries.filter((e) => e.state === "adopted" && e.move);
     const row = (entry, actions) => {
       const key = entry.key || entry.id;
       const title = entry.name || entry.title || key;
-      const detail = [entry.manufacturer, entry.model, (entry.sources || []).join("+")].filter(Boolean).join(" · ");
+      const detail = entry.move && entry.state === "adopted"
+        ? `address change, confirm: adopted at ${entry.move.from}, announced at ${entry.move.to} (${entry.move.proof})`
+        : [entry.manufacturer, entry.model, (entry.sources || []).join("+")].filter(Boolean).join(" · ");
       const needsKey = entry.problem === "needs_bind_key" || entry.problem === "wrong_bind_key";
       const keyInput = needsKey ? el("input", { type: "password", size: "34", autocomplete: "off",
         placeholder: entry.problem === "wrong_bind_key" ? "wrong bind key: enter the right one" : "bind key (32 hex digits)",
@@ -252,9 +257,10 @@ async function loadInbox() {
                 el("span", { class: "muted" }, detail), " ", ...(keyInput ? [keyInput, " "] : []),
                 ...actions.map(([label, action]) => el("button", { onclick: act(action) }, label)));
     };
+    for (const entry of moves) list.append(row(entry, [["Confirm move", "confirm_move"], ["Keep address", "reject_move"]]));
     for (const entry of waiting) list.append(row(entry, [["Adopt", "adopt"], ["Ignore", "ignore"]]));
     for (const entry of ignored) list.append(row(entry, [["Un-ignore", "unignore"]]));
-    document.getElementById("inbox-empty").hidden = waiting.length + ignored.length > 0;
+    document.getElementById("inbox-empty").hidden = moves.length + waiting.length + ignored.length > 0;
   } catch (err) {
     toast(err.message);
   }

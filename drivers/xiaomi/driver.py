@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from hub.discovery.bind_keys import BindKeys
+from hub.appliances.bind_keys import BindKeys
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
 
 from .. import parser_log

@@ -9,10 +9,10 @@ import sys
 import time
 from typing import Any
 
+from ..appliances.bind_keys import BindKey, BindKeyError, BindKeys, missing_bind_key
+from ..appliances.inbox import EntryState, Inbox
 from ..config import ensure_config_dir
 from ..const import REGISTRY_DB
-from ..discovery.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
-from ..discovery.inbox import EntryState, Inbox
 from ..storage import RegistryStore
 from . import config_dir
 
@@ -68,7 +68,7 @@ def _ble_scan(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from ..discovery.catalog import mdns_type
+    from ..appliances.matching import mdns_type
     from ..discovery.mdns import async_browse
 
     types = [mdns_type(t) for t in args.types] if args.types else None
@@ -105,7 +105,7 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
     try:
         entries = inbox.entries()
         keys = BindKeys(store)
-        flagged = {e.key for e in entries if needs_bind_key(e.data) and not keys.has(e.driver, e.key)}
+        flagged = {e.key for e in entries if missing_bind_key(keys, e.driver, e.key, e.data)}
     finally:
         store.close()
     print(f"{'KEY':<34}{'STATE':<10}{'DRIVER':<14}{'SOURCES':<10}{'ADDRESS':<20}TITLE")
@@ -163,8 +163,8 @@ def cmd_inbox_set(args: argparse.Namespace) -> int:
         keys = BindKeys(store)
         if bind_key is not None:
             keys.set(entry_now.driver, entry_now.key, bind_key)
-        elif (args.state is EntryState.ADOPTED and needs_bind_key(entry_now.data)
-              and not keys.has(entry_now.driver, entry_now.key)):
+        elif args.state is EntryState.ADOPTED and missing_bind_key(keys, entry_now.driver, entry_now.key,
+                                                                   entry_now.data):
             print(f"qilu-hub: {entry_now.title} encrypts its adverts; adopt it with --bind-key HEX "
                   "(see docs/discovery.md, 'Encrypted BLE sensors')", file=sys.stderr)
             return 1

@@ -110,7 +110,7 @@ def keyed_connection(tmp_path: object, sim: BTHomeSimulator | XiaomiSimulator, k
     from pathlib import Path
 
     from drivers.ble_passive import PassiveBleConnection
-    from hub.discovery.bind_keys import BindKey, BindKeys
+    from hub.appliances.bind_keys import BindKey, BindKeys
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)
     [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())

@@ -1,18 +1,22 @@
-"""The discovery component: sources → driver matchers → inbox → adoption, and device availability.
+"""The appliance lifecycle: sightings → matching → inbox → adoption → connection → availability → removal.
 
-Every advert from mDNS or BLE is matched against the installed drivers' manifests;
-each matching driver identifies it as an appliance with a stable key; the key's
-inbox entry decides what happens: pending (maybe auto-adopted), adopted (the
-connection hears of the new sighting, or is started again after a restart), or
-ignored (nothing). Adoption that fails is retried with backoff while the appliance
-is on the network. An adopted device whose every sighting is gone (mDNS goodbye or
-expiry, BLE timeout) has its entities set to ``unavailable`` until it is seen again.
+Every advert a source reports (mDNS and BLE from :mod:`hub.discovery`; Matter next) walks one
+straight line down this package: :meth:`ApplianceLifecycle.handle` asks the catalog's indexed matcher
+(:class:`~hub.appliances.matching.MatcherIndex`) which drivers want it, :func:`~hub.appliances.matching.identify`
+turns it into an appliance with a stable key, the key's inbox entry (:mod:`hub.appliances.inbox`) decides
+what happens: pending (maybe auto-adopted), adopted (the connection hears of the new sighting, or is
+started again after a restart), or ignored (nothing). Adoption goes to the catalog
+(:class:`~hub.appliances.connections.Connections`, through :func:`~hub.appliances.adoption.adopt_appliance`),
+is gated by the bind key (:func:`~hub.appliances.bind_keys.require_bind_key`) and, if it fails, is retried
+with backoff while the appliance is on the network. An adopted device whose every sighting is gone
+(mDNS goodbye or expiry, BLE timeout) is marked unavailable by the one writer of availability
+(:mod:`hub.appliances.availability`) until it is seen again. Ignoring an adopted appliance removes it.
 
 An advert proves nothing: anyone on the LAN can announce any key. So an adopted appliance
 keeps the connection data it was adopted with; a sighting of its key at another address is
 a *claimed move*: logged at WARNING (rate-limited), shown on the entry ("address change,
 confirm", both addresses), never passed to the connection, and followed only when the
-household confirms it (:meth:`DiscoveryManager.async_confirm_move`) or when the appliance at
+household confirms it (:meth:`ApplianceLifecycle.async_confirm_move`) or when the appliance at
 the new address proves it is the adopted one (the catalog's ``async_prove_move``; the QOAP
 driver checks a signature with the key it pinned at adoption). Pending entries are capped per
 advertised address and overall; the least recently seen are dropped, counted and logged.
@@ -28,15 +32,16 @@ from typing import TYPE_CHECKING, Any
 
 from hub.bus import EventType
 from hub.context import Context
+from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
+from hub.discovery.parse import ParseStats
+from hub.discovery.settings import DiscoverySettings
 from hub.log_limit import LogLimiter
-from hub.states import UNAVAILABLE
 
-from .bind_keys import BindKey, BindKeyRequired, BindKeys, needs_bind_key
-from .catalog import DriverCatalog, mdns_type
+from .availability import availability, device_entity_ids
+from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, require_bind_key
+from .catalog import DriverCatalog
 from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
-from .models import BleInfo, DiscoveryInfo, MdnsInfo
-from .parse import ParseStats
-from .settings import DiscoverySettings
+from .matching import identify, mdns_type
 
 if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
@@ -44,9 +49,8 @@ if TYPE_CHECKING:
 
     from drivers.base import DiscoveredAppliance
     from hub.core import Hub
-
-    from .ble import BleSource
-    from .mdns import MdnsSource
+    from hub.discovery.ble import BleSource
+    from hub.discovery.mdns import MdnsSource
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +59,6 @@ EVENT_DEVICE_AVAILABILITY: EventType[dict[str, Any]] = EventType("device_availab
 
 ADOPT_BACKOFF_START = 1.0
 ADOPT_BACKOFF_MAX = 60.0
-MAX_KEY_LENGTH = 200
 # A claimed move whose proof failed is tried again when it is seen again, but not more often than this
 # (an appliance that just moved may not answer yet; an impostor must not make the hub a challenge pump).
 MOVE_RETRY_INTERVAL = 30.0
@@ -66,8 +69,9 @@ class AdoptError(Exception):
     """Adoption failed now; it is retried in the background while the appliance is online."""
 
 
-class DiscoveryManager:
-    """The ``discovery`` component. ``catalog`` is a :class:`DriverCatalog`, or a component name to look up."""
+class ApplianceLifecycle:
+    """The ``discovery`` component (its config section and API name). ``catalog`` is a :class:`DriverCatalog`,
+    a component name to look up, or a factory of one (then this component owns and stops it)."""
 
     name = "discovery"
     # How often the database is checked for inbox decisions and bind keys written by another process
@@ -100,7 +104,6 @@ class DiscoveryManager:
         self._tokens: dict[str, set[str]] = {}  # key -> sightings present ("mdns:<name>", "ble:<address>")
         self._keys_of: dict[str, set[str]] = {}  # sighting -> keys
         self._last_info: dict[str, DiscoveryInfo] = {}
-        self._offline_states: dict[str, tuple[Any, Any]] = {}  # entity_id -> (value, attributes) before loss
         self._offline_devices: set[str] = set()
         self._fast: dict[str, tuple[list[Any], list[InboxEntry]]] = {}  # BLE sighting -> (drivers, adopted entries)
         self._context = Context("discovery")
@@ -134,15 +137,15 @@ class DiscoveryManager:
         mdns_types = sorted({mdns_type(m.type) for manifest in manifests for m in manifest.mdns})
         has_ble = any(manifest.ble for manifest in manifests)
         if self.settings.mdns_enabled and mdns_types:
-            from .mdns import MdnsSource
+            from hub.discovery.mdns import MdnsSource
 
             self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
                                    interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
                                    stats=self.stats)
             await self.mdns.async_start()
         if self.settings.ble_enabled and has_ble:
-            from .ble import BleSource
-            from .connect import set_max_connections
+            from hub.discovery.ble import BleSource
+            from hub.discovery.connect import set_max_connections
 
             set_max_connections(self.settings.ble_max_connections)
             self.ble = BleSource(self._on_ble, self._on_ble_lost, adapters=self.settings.ble_adapters or None,
@@ -222,7 +225,7 @@ class DiscoveryManager:
     def problem(self, entry: InboxEntry) -> str | None:
         """``needs_bind_key`` (encrypted, no key yet), ``address_change`` (a claimed move waits for confirmation),
         or what the adopted appliance's connection reports."""
-        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+        if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return "needs_bind_key"
         if entry.state is EntryState.ADOPTED and entry.move is not None:
             return "address_change"
@@ -257,8 +260,8 @@ class DiscoveryManager:
                 self._live.discard(key)
                 assert self.catalog is not None
                 await self.catalog.async_unload(key)
-        elif needs_bind_key(entry.data) and not keys.has(entry.driver, key):
-            raise BindKeyRequired(f"{entry.title} encrypts its adverts: adopt it with its bind key")
+        else:
+            require_bind_key(keys, entry.driver, key, entry.data, entry.title)
         if entry.state is EntryState.ADOPTED and key in self._live and entry.device_id:
             return entry.device_id
         self.inbox.set_state(key, EntryState.ADOPTED)  # type: ignore[union-attr]
@@ -428,19 +431,10 @@ class DiscoveryManager:
             return
         entries: list[InboxEntry] = []
         for driver in drivers:
-            name = driver.manifest.name
-            try:
-                appliance = driver.identify(info)
-            except Exception:
-                self.stats["identify_error"] += 1
-                _LOGGER.exception("Driver %s failed to identify %s", name, sighting)
-                continue
+            appliance = identify(driver, info, self.stats)
             if appliance is None:
                 continue
-            if not isinstance(appliance.key, str) or not appliance.key or len(appliance.key) > MAX_KEY_LENGTH:
-                self.stats["key_invalid"] += 1
-                continue
-            handled = self._appliance(name, appliance, info, sighting)
+            handled = self._appliance(driver.manifest.name, appliance, info, sighting)
             if handled is not None:
                 entries.append(handled)
         if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
@@ -653,7 +647,7 @@ class DiscoveryManager:
 
     # -- adoption -----------------------------------------------------------------------
     def _schedule_adopt(self, entry: InboxEntry) -> None:
-        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+        if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return  # waits in the inbox, flagged needs_bind_key, until the household gives the key
         task = self._adopting.get(entry.key)
         if task is not None and not task.done():
@@ -761,26 +755,17 @@ class DiscoveryManager:
         online = any(self.is_online(e.key) for e in self._entries_of_device(device_id))
         if online == (device_id not in self._offline_devices):
             return
-        states = self.hub.states
+        entity_ids = device_entity_ids(self.hub, device_id)
         if online:
             self._offline_devices.discard(device_id)
-            for entity in self.hub.entities.for_device(device_id):
-                saved = self._offline_states.pop(entity.entity_id, None)
-                current = states.get(entity.entity_id)
-                if saved is not None and current is not None and current.value == UNAVAILABLE:
-                    states.async_set(entity.entity_id, saved[0], saved[1], self._context)
+            availability(self.hub).mark_available(entity_ids, self._context)
             last = self._last_info.get(key)
             if last is not None:
                 assert self.catalog is not None
                 self.catalog.discovery_updated(key, last)
         else:
             self._offline_devices.add(device_id)
-            for entity in self.hub.entities.for_device(device_id):
-                current = states.get(entity.entity_id)
-                if current is None or current.value == UNAVAILABLE:
-                    continue
-                self._offline_states[entity.entity_id] = (current.value, current.attributes)
-                states.async_set(entity.entity_id, UNAVAILABLE, current.attributes, self._context)
+            availability(self.hub).mark_unavailable(entity_ids, self._context)
         _LOGGER.info("%s is %s", entry.title, "back online" if online else "unavailable")
         self.hub.bus.fire(EVENT_DEVICE_AVAILABILITY, {"device_id": device_id, "key": key, "available": online},
                           self._context)

@@ -176,7 +176,8 @@ async def discovery_action(request: web.Request) -> web.Response:
     if action not in handlers:
         return web.json_response({"message": f"discovery does not support {action}"}, status=404)
     try:
-        if action == "adopt" and request.can_read_body:
+        # body_exists, not can_read_body: the body-deadline middleware has already read the body into memory.
+        if action == "adopt" and request.body_exists:
             # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
             body = await request.json()
             bind_key = body.get("bind_key") if isinstance(body, dict) else None

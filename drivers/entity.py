@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hub.appliances.availability import availability
 from hub.context import Context
-from hub.states import UNAVAILABLE
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -111,8 +111,9 @@ class EntityPublisher:
             states.async_set(entity.entity_id, value, attrs, self.context)
 
     def set_unavailable(self) -> None:
-        for entity in self.entities.values():
-            self._hub.states.async_set(entity.entity_id, UNAVAILABLE, {}, self.context)
+        """The appliance fell silent: every entity ``unavailable`` by the hub's one rule (attributes kept, the
+        last good state restored if it comes back before this publisher writes again)."""
+        availability(self._hub).mark_unavailable([e.entity_id for e in self.entities.values()], self.context)
 
     def key_of(self, entity_id: str) -> str | None:
         for key, entity in self.entities.items():

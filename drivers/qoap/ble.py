@@ -19,6 +19,7 @@ import msgpack
 from bleak import BleakClient
 from bleak_retry_connector import clear_cache
 
+from hub.appliances.lifecycle import ble_device_lookup
 from hub.capabilities import CommandError
 from hub.discovery.models import BleInfo
 
@@ -123,13 +124,13 @@ class QoapBleConnection(DeviceConnection):
         self.publisher.publish(self.cache)
 
     async def _connect(self) -> BleakClient:
-        discovery = self.hub.components.get("discovery")
-        if discovery is None:
+        lookup = ble_device_lookup(self.hub)
+        if lookup is None:
             # No scanner in this hub: let bleak find the address itself (slower; it scans first).
             client = BleakClient(self.address, disconnected_callback=self._on_disconnect, timeout=CONNECT_TIMEOUT)
             await client.connect()
             return client
-        ble_device = getattr(discovery, "ble_device", lambda _address: None)(self.address)
+        ble_device = lookup(self.address)
         if ble_device is None:
             raise ConnectionError(f"{self.address} has not been heard by the scanner yet")
         from hub.discovery.connect import async_connect

@@ -39,12 +39,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ..appliances.adoption import adopt_device
+from ..appliances.availability import availability
 from ..bus import Event
 from ..capabilities import CommandError
 from ..context import Context
 from ..model import Entity
 from ..registry import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
-from ..states import EVENT_STATE_CHANGED, UNAVAILABLE, UNKNOWN, State
+from ..states import EVENT_STATE_CHANGED, UNKNOWN, State
 from .export import (
     ORIGIN_PREFIX,
     ExportTopics,
@@ -630,8 +632,8 @@ class MqttBridge:
         hub = self._hub
         area_id = hub.areas.async_get_or_create(spec.suggested_area).id if spec.suggested_area else None
         source = f"mqtt:{spec.peer_hub}" if spec.peer_hub else "mqtt"
-        device = hub.devices.async_get_or_create(
-            source=source, name=spec.device_name, identifiers=spec.device_identifiers,
+        device = adopt_device(
+            hub, source=source, name=spec.device_name, identifiers=spec.device_identifiers,
             connections=spec.device_connections, manufacturer=spec.manufacturer, model=spec.model,
             sw_version=spec.sw_version, area_id=area_id, driver="mqtt",
         )
@@ -758,14 +760,15 @@ class MqttBridge:
         """Without the broker nothing imported can be read or commanded (as Home Assistant shows it)."""
         if self._hub is None:
             return
-        for record in list(self._imported.values()):
-            state = self._hub.states.get(record.entity_id)
-            if state is not None and state.value != UNAVAILABLE:
-                self._hub.states.async_set(record.entity_id, UNAVAILABLE, state.attributes, Context("mqtt"))
+        entity_ids = [r.entity_id for r in self._imported.values() if self._hub.states.get(r.entity_id) is not None]
+        availability(self._hub).mark_unavailable(entity_ids, Context("mqtt"))
 
     def _write_state(self, record: _Imported) -> None:
         assert self._hub is not None
-        value = record.value if self._is_available(record) else UNAVAILABLE
+        if not self._is_available(record):  # its availability topic says offline: the hub's one rule applies
+            availability(self._hub).mark_unavailable([record.entity_id], record.context or Context("mqtt"))
+            return
+        value = record.value
         if value is None:
             value = UNKNOWN
         self._hub.states.async_set(record.entity_id, value, dict(record.attrs), record.context or Context("mqtt"))

@@ -18,6 +18,7 @@ from hub.appliances.connections import (
     STORAGE_KIND,
     AdoptedDevice,
     Connections,
+    Supervision,
     appliance_from_dict,
     appliance_to_dict,
 )
@@ -49,9 +50,9 @@ class DriverManager(Connections):
         *,
         builtin: bool = True,
         entry_points_group: str | None = ENTRY_POINT_GROUP,
-        **supervision: Any,
+        **timing: float,
     ) -> None:
-        super().__init__(**supervision)
+        super().__init__(timing=Supervision(**timing))  # start_timeout=, retry_initial=...
         self.load_errors: dict[str, str] = {}
         if builtin:
             for spec in BUILTIN_DRIVERS:

@@ -25,7 +25,7 @@ from .bind_keys import (
     require_bind_key,
 )
 from .catalog import DriverCatalog, StaticCatalog
-from .connections import AdoptedDevice, Connections
+from .connections import AdoptedDevice, Connections, Supervision
 from .inbox import EntryState, Inbox, InboxEntry
 from .lifecycle import EVENT_DEVICE_AVAILABILITY, EVENT_DISCOVERY_INBOX_UPDATED, AdoptError, ApplianceLifecycle
 from .matching import MatcherIndex, identify, mdns_type
@@ -48,6 +48,7 @@ __all__ = [
     "InboxEntry",
     "MatcherIndex",
     "StaticCatalog",
+    "Supervision",
     "adopt_appliance",
     "adopt_device",
     "availability",

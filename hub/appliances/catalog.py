@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .connections import Connections
+from .connections import Connections, Supervision
 
 if TYPE_CHECKING:
     from drivers.base import DiscoveredAppliance, Driver, Manifest
@@ -78,8 +78,8 @@ class StaticCatalog(Connections):
     name = "static_catalog"
 
     def __init__(self, hub: Hub, drivers: Iterable[Driver], start_timeout: float = 10.0) -> None:
-        super().__init__(drivers, start_timeout=start_timeout, stop_timeout=start_timeout, persist=False,
-                         wait_for_start=True)
+        super().__init__(drivers, persist=False, wait_for_start=True,
+                         timing=Supervision(start_timeout=start_timeout, stop_timeout=start_timeout))
         self.bind(hub)
 
 

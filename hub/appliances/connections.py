@@ -87,6 +87,17 @@ class _Backoff:
         self._next = self.initial
 
 
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """How connections are supervised: time limits on a driver's start, stop and commands, and the retry backoff."""
+
+    start_timeout: float = 15.0
+    stop_timeout: float = 5.0
+    command_timeout: float = 8.0
+    retry_initial: float = 1.0
+    retry_max: float = 60.0
+
+
 @dataclass(slots=True)
 class AdoptedDevice:
     """One adopted appliance and the supervision of its connection."""
@@ -120,6 +131,7 @@ class AdoptedDevice:
 class Connections:
     """Installed drivers and the supervised connections of adopted appliances (the ``DriverCatalog``).
 
+    ``timing``: the :class:`Supervision` settings (time limits, retry backoff).
     ``persist``: keep adoptions in the registry store and re-open them at :meth:`async_start`.
     ``wait_for_start``: :meth:`async_adopt` returns once the first connection started, and raises (adopting
     nothing) when it failed, so the caller retries; otherwise the supervisor retries in the background.
@@ -127,24 +139,10 @@ class Connections:
 
     name = "connections"
 
-    def __init__(
-        self,
-        drivers: Iterable[Driver] = (),
-        *,
-        start_timeout: float = 15.0,
-        stop_timeout: float = 5.0,
-        command_timeout: float = 8.0,
-        retry_initial: float = 1.0,
-        retry_max: float = 60.0,
-        persist: bool = True,
-        wait_for_start: bool = False,
-    ) -> None:
+    def __init__(self, drivers: Iterable[Driver] = (), *, persist: bool = True, wait_for_start: bool = False,
+                 timing: Supervision | None = None) -> None:
         self.drivers: dict[str, Driver] = {}
-        self.start_timeout = start_timeout
-        self.stop_timeout = stop_timeout
-        self.command_timeout = command_timeout
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
+        self.timing = timing or Supervision()
         self.persist = persist
         self.wait_for_start = wait_for_start
         self.adopted: dict[str, AdoptedDevice] = {}
@@ -277,7 +275,7 @@ class Connections:
             return False, f"driver {rec.driver_name!r} is not installed"
         try:
             ok, reason = await asyncio.wait_for(
-                driver.async_prove_identity(self._require_hub(), rec.appliance, appliance), self.start_timeout)
+                driver.async_prove_identity(self._require_hub(), rec.appliance, appliance), self.timing.start_timeout)
         except TimeoutError:
             return False, "the appliance at the new address did not answer the identity check in time"
         except Exception as err:  # a driver bug, an unreachable address: not proved
@@ -385,7 +383,7 @@ class Connections:
         try:
             conn = driver.connect(self._require_hub(), rec.device_id, rec.appliance)
             conn._lost_callback = lambda reason, rec=rec: self._mark_lost(rec, reason)
-            await asyncio.wait_for(conn.async_start(), self.start_timeout)
+            await asyncio.wait_for(conn.async_start(), self.timing.start_timeout)
         except BaseException:
             if conn is not None:
                 await self._stop_connection(rec, conn)
@@ -395,7 +393,7 @@ class Connections:
     async def _run(self, rec: AdoptedDevice, first: DeviceConnection | None) -> None:
         hub = self._require_hub()
         driver = self.drivers[rec.driver_name]
-        backoff = _Backoff(self.retry_initial, self.retry_max)
+        backoff = _Backoff(self.timing.retry_initial, self.timing.retry_max)
         context = Context(f"driver.{rec.driver_name}")
         while True:
             conn, first = first, None
@@ -439,7 +437,7 @@ class Connections:
     async def _stop_connection(self, rec: AdoptedDevice, conn: DeviceConnection) -> None:
         conn._lost_callback = None
         try:
-            await asyncio.wait_for(conn.async_stop(), self.stop_timeout)
+            await asyncio.wait_for(conn.async_stop(), self.timing.stop_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -471,9 +469,9 @@ class Connections:
             if conn is None or rec.state != "running":
                 raise CommandError("unavailable", f"{entity.entity_id} is unavailable ({rec.last_error or rec.state})")
             try:
-                await asyncio.wait_for(conn.async_command(entity, command, args, context), self.command_timeout)
+                await asyncio.wait_for(conn.async_command(entity, command, args, context), self.timing.command_timeout)
             except TimeoutError:
-                self._mark_lost(rec, f"{command} did not finish within {self.command_timeout:g} s")
+                self._mark_lost(rec, f"{command} did not finish within {self.timing.command_timeout:g} s")
                 raise CommandError("timeout", f"{entity.entity_id} did not answer {command}") from None
             except CommandError:
                 raise
@@ -486,4 +484,4 @@ class Connections:
         return handle
 
 
-__all__ = ["STORAGE_KIND", "AdoptedDevice", "Connections", "appliance_from_dict", "appliance_to_dict"]
+__all__ = ["STORAGE_KIND", "AdoptedDevice", "Connections", "Supervision", "appliance_from_dict", "appliance_to_dict"]

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..appliances.bind_keys import BindKey, BindKeyError, BindKeys, missing_bind_key
-from ..appliances.inbox import EntryState, Inbox
+from ..appliances.inbox import EntryState, Inbox, InboxEntry
 from ..config import ensure_config_dir
 from ..const import REGISTRY_DB
 from ..storage import RegistryStore
@@ -100,6 +100,14 @@ def _open_inbox(args: argparse.Namespace) -> tuple[RegistryStore, Inbox]:
     return store, Inbox(store)
 
 
+def _entry_or_say(inbox: Inbox, key: str) -> InboxEntry | None:
+    """The entry, or None after telling the user there is none."""
+    entry = inbox.get(key)
+    if entry is None:
+        print(f"qilu-hub: no inbox entry {key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
+    return entry
+
+
 def cmd_inbox_list(args: argparse.Namespace) -> int:
     store, inbox = _open_inbox(args)
     try:
@@ -123,9 +131,8 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
 def cmd_inbox_move(args: argparse.Namespace) -> int:
     store, inbox = _open_inbox(args)
     try:
-        entry = inbox.get(args.key)
+        entry = _entry_or_say(inbox, args.key)
         if entry is None:
-            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
             return 1
         if entry.state is not EntryState.ADOPTED or entry.move is None:
             print(f"qilu-hub: {entry.title} ({entry.key}) has no address change waiting", file=sys.stderr)
@@ -156,9 +163,8 @@ def cmd_inbox_set(args: argparse.Namespace) -> int:
         return 2
     store, inbox = _open_inbox(args)
     try:
-        entry_now = inbox.get(args.key)
+        entry_now = _entry_or_say(inbox, args.key)
         if entry_now is None:
-            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
             return 1
         keys = BindKeys(store)
         if bind_key is not None:

@@ -417,13 +417,13 @@ class ApplianceLifecycle:
         self.handle(info, f"mdns:{info.name}")
 
     def _on_mdns_removed(self, _type: str, name: str) -> None:
-        self._sighting_gone(f"mdns:{name}")
+        self.sighting_gone(f"mdns:{name}")
 
     def _on_ble(self, info: BleInfo) -> None:
         self.handle(info, f"ble:{info.address}")
 
     def _on_ble_lost(self, address: str) -> None:
-        self._sighting_gone(f"ble:{address}")
+        self.sighting_gone(f"ble:{address}")
 
     def handle(self, info: DiscoveryInfo, sighting: str) -> None:
         """One new or changed advert: match, identify, and act on each appliance. Never raises."""
@@ -731,7 +731,9 @@ class ApplianceLifecycle:
         if not was_online:
             self._update_availability(key)
 
-    def _sighting_gone(self, sighting: str) -> None:
+    def sighting_gone(self, sighting: str) -> None:
+        """A source lost a sighting (mDNS goodbye or expiry, BLE timeout): the appliances it vouched for and
+        no other sighting does become unavailable. Sources call this and :meth:`handle`, nothing else."""
         self._fast.pop(sighting, None)
         for key in self._keys_of.pop(sighting, ()):
             tokens = self._tokens.get(key)

@@ -134,7 +134,7 @@ async def test_sightings_gone_keep_attributes_and_restore(tmp_path: Path) -> Non
         [conn] = qd.connections.values()
         assert conn.entity_id is not None
         hub.states.async_set(conn.entity_id, "on", {"brightness": 7})
-        lifecycle._sighting_gone("mdns:qd-1")
+        lifecycle.sighting_gone("mdns:qd-1")
         assert (st(hub, conn.entity_id).value, dict(st(hub, conn.entity_id).attributes)) == (
             UNAVAILABLE, {"brightness": 7})
         lifecycle.handle(info, "mdns:qd-1")

@@ -201,9 +201,9 @@ async def test_lost_device_goes_unavailable_and_comes_back(hubs: HubFactory) -> 
     assert entity_id is not None
     hub.states.async_set(entity_id, "on", {"x": 1})
     manager._on_mdns_removed(QD_TYPE, "qd-1." + QD_TYPE)  # goodbye over mDNS: still heard over BLE
-    manager._sighting_gone("mdns:a")
+    manager.sighting_gone("mdns:a")
     assert hub.states.get(entity_id).value == "on"  # type: ignore[union-attr]
-    manager._sighting_gone("ble:b")
+    manager.sighting_gone("ble:b")
     assert hub.states.get(entity_id).value == UNAVAILABLE  # type: ignore[union-attr]
     assert events[-1]["available"] is False
     manager.handle(ble(payload=b"\x02"), "ble:b")

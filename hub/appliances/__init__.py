@@ -3,6 +3,7 @@ availability → removal, for every source (mDNS, BLE, MQTT import, virtual appl
 
 What each module holds (the names below are the public face; the modules are the implementation):
 
+``appliance``     the record an appliance is carried as (``DiscoveredAppliance``)
 ``matching``      the indexed manifest matcher and the one ``identify`` guard
 ``inbox``         entries by stable key with the household's decision, moves, the pending cap
 ``bind_keys``     encrypted sensors' keys and the one bind-key gate
@@ -14,6 +15,7 @@ What each module holds (the names below are the public face; the modules are the
 """
 
 from .adoption import adopt_appliance, adopt_device
+from .appliance import DiscoveredAppliance
 from .availability import Availability, availability, device_entity_ids
 from .bind_keys import (
     BindKey,
@@ -42,6 +44,7 @@ __all__ = [
     "BindKeyRequired",
     "BindKeys",
     "Connections",
+    "DiscoveredAppliance",
     "DriverCatalog",
     "EntryState",
     "Inbox",

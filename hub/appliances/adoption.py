@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from .bind_keys import BindKeys, require_bind_key
 
 if TYPE_CHECKING:
-    from drivers.base import DiscoveredAppliance
     from hub.core import Hub
     from hub.model import Device
+
+    from .appliance import DiscoveredAppliance
 
 
 def adopt_device(

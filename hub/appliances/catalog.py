@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from .connections import Connections, Supervision
 
 if TYPE_CHECKING:
-    from drivers.base import DiscoveredAppliance, Driver, Manifest
+    from drivers.base import Driver, Manifest
     from hub.core import Hub
     from hub.discovery.models import DiscoveryInfo
+
+    from .appliance import DiscoveredAppliance
 
 
 @runtime_checkable

@@ -32,12 +32,13 @@ from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.models import DiscoveryInfo, MdnsInfo
 
 from .adoption import adopt_appliance
+from .appliance import DiscoveredAppliance
 from .availability import availability, device_entity_ids
 from .inbox import endpoint_changed
 from .matching import MatcherIndex, identify
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
+    from drivers.base import DeviceConnection, Driver, Manifest
     from hub.core import Hub
     from hub.model import Entity
 
@@ -57,8 +58,6 @@ def appliance_to_dict(appliance: DiscoveredAppliance) -> dict[str, Any]:
 
 
 def appliance_from_dict(data: dict[str, Any]) -> DiscoveredAppliance:
-    from drivers.base import DiscoveredAppliance  # the contract's record type, read back from storage
-
     return DiscoveredAppliance(
         key=data["key"], title=data["title"],
         identifiers=tuple((str(a), str(b)) for a, b in data.get("identifiers", ())),

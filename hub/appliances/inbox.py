@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .appliance import DiscoveredAppliance
+
 if TYPE_CHECKING:
-    from drivers.base import DiscoveredAppliance
     from hub.storage import RegistryStore
 
 STORE_KIND = "inbox"
@@ -107,8 +108,6 @@ class InboxEntry:
 
     def appliance(self) -> DiscoveredAppliance:
         """The appliance as the driver last described it (to adopt it again after a restart)."""
-        from drivers.base import DiscoveredAppliance
-
         return DiscoveredAppliance(
             key=self.key, title=self.title, identifiers=tuple(self.identifiers), connections=tuple(self.connections),
             manufacturer=self.manufacturer, model=self.model, data=dict(self.data),

@@ -48,10 +48,11 @@ if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
     from zeroconf.asyncio import AsyncZeroconf
 
-    from drivers.base import DiscoveredAppliance
     from hub.core import Hub
     from hub.discovery.ble import BleSource
     from hub.discovery.mdns import MdnsSource
+
+    from .appliance import DiscoveredAppliance
 
 _LOGGER = logging.getLogger(__name__)
 

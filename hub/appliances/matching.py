@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from hub.discovery.parse import normalize_uuid
 
+from .appliance import DiscoveredAppliance
+
 if TYPE_CHECKING:
-    from drivers.base import DiscoveredAppliance, Driver
+    from drivers.base import Driver
 
 _LOGGER = logging.getLogger(__name__)
 
 # A key is what the inbox, the adopted record and the bind-key store are indexed by; bound it.
 MAX_KEY_LENGTH = 200
-_APPLIANCE_FIELDS = ("key", "title", "identifiers", "connections", "data")
 
 
 def mdns_type(value: str) -> str:
@@ -101,8 +102,7 @@ def identify(driver: Driver, info: DiscoveryInfo, stats: Counter[str] | None = N
         return None
     if appliance is None:
         return None
-    # The contract's fields, not its class: the driver contract lives above the hub and is not imported here.
-    if not all(hasattr(appliance, f) for f in _APPLIANCE_FIELDS):
+    if not isinstance(appliance, DiscoveredAppliance):
         if stats is not None:
             stats["identify_invalid"] += 1
         _LOGGER.error("Driver %s.identify returned %r", name, appliance)

@@ -4,6 +4,7 @@ availability → removal, for every source (mDNS, BLE, MQTT import, virtual appl
 What each module holds (the names below are the public face; the modules are the implementation):
 
 ``appliance``     the record an appliance is carried as (``DiscoveredAppliance``)
+``sightings``     which sources vouch for which keys (online/offline)
 ``matching``      the indexed manifest matcher and the one ``identify`` guard
 ``inbox``         entries by stable key with the household's decision, moves, the pending cap
 ``bind_keys``     encrypted sensors' keys and the one bind-key gate
@@ -31,6 +32,7 @@ from .connections import AdoptedDevice, Connections, Supervision
 from .inbox import EntryState, Inbox, InboxEntry
 from .lifecycle import EVENT_DEVICE_AVAILABILITY, EVENT_DISCOVERY_INBOX_UPDATED, AdoptError, ApplianceLifecycle
 from .matching import MatcherIndex, identify, mdns_type
+from .sightings import Sightings
 
 __all__ = [
     "EVENT_DEVICE_AVAILABILITY",
@@ -50,6 +52,7 @@ __all__ = [
     "Inbox",
     "InboxEntry",
     "MatcherIndex",
+    "Sightings",
     "StaticCatalog",
     "Supervision",
     "adopt_appliance",

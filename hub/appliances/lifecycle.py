@@ -43,6 +43,7 @@ from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, requ
 from .catalog import DriverCatalog
 from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
 from .matching import identify, mdns_type
+from .sightings import Sightings
 
 if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
@@ -114,11 +115,8 @@ class ApplianceLifecycle:
         self.stats = ParseStats()
         self._auto: dict[str, bool] = {}
         self._adopting: dict[str, asyncio.Task[None]] = {}
-        self._seen_event: dict[str, asyncio.Event] = {}
         self._live: set[str] = set()  # adopted keys whose connection runs in this process
-        self._tokens: dict[str, set[str]] = {}  # key -> sightings present ("mdns:<name>", "ble:<address>")
-        self._keys_of: dict[str, set[str]] = {}  # sighting -> keys
-        self._last_info: dict[str, DiscoveryInfo] = {}
+        self.sightings = Sightings()
         self._offline_devices: set[str] = set()
         self._fast: dict[str, tuple[list[Any], list[InboxEntry]]] = {}  # BLE sighting -> (drivers, adopted entries)
         self._context = Context("discovery")
@@ -397,7 +395,7 @@ class ApplianceLifecycle:
 
     # -- queries ------------------------------------------------------------------------
     def is_online(self, key: str) -> bool:
-        return bool(self._tokens.get(key))
+        return self.sightings.online(key)
 
     def ble_device(self, address: str) -> BLEDevice | None:
         return self.ble.ble_device(address) if self.ble is not None else None
@@ -444,7 +442,7 @@ class ApplianceLifecycle:
             # skip identify and go straight to the connections (tens of thousands of adverts a second).
             for entry in fast[1]:
                 entry.last_seen = info.time
-                self._last_info[entry.key] = info
+                self.sightings.last_info[entry.key] = info
                 self.catalog.discovery_updated(entry.key, info)
             return
         entries: list[InboxEntry] = []
@@ -475,7 +473,7 @@ class ApplianceLifecycle:
         if entry.driver != driver:
             self.stats["key_collision"] += 1  # another driver claimed this key first
             return None
-        self._last_info[key] = info
+        self.sightings.last_info[key] = info
         self._sighted(key, sighting)
         if new:
             self._fire_inbox("new", entry)
@@ -512,17 +510,10 @@ class ApplianceLifecycle:
 
     def _forget(self, key: str) -> None:
         """Drop what memory holds about a key whose entry is gone."""
-        self._last_info.pop(key, None)
-        self._seen_event.pop(key, None)
+        self.sightings.forget(key)
         task = self._adopting.pop(key, None)
         if task is not None:
             task.cancel()
-        for sighting in self._tokens.pop(key, ()):
-            keys = self._keys_of.get(sighting)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._keys_of[sighting]
 
     # -- claimed moves -------------------------------------------------------------------
     def _move_claimed(self, entry: InboxEntry, appliance: DiscoveredAppliance, info: DiscoveryInfo,
@@ -647,7 +638,7 @@ class ApplianceLifecycle:
             self._live.discard(key)
             await self.catalog.async_unload(key)
         if claim is not None:
-            self._last_info[key] = claim[0]
+            self.sightings.last_info[key] = claim[0]
             self._sighted(key, claim[1])
         if key not in self._live:
             self._schedule_adopt(entry)
@@ -679,7 +670,7 @@ class ApplianceLifecycle:
             # The connection data it is adopted with: a sighting elsewhere does not move it.
             entry.pinned = dict(entry.data)
         appliance = replace(entry.appliance(), data=dict(entry.pinned))
-        info = self._last_info.get(entry.key)
+        info = self.sightings.last_info.get(entry.key)
         started_with = self._bind_keys().get(entry.driver, entry.key)
         device_id = await self.catalog.async_adopt(entry.driver, appliance)
         self._live.add(entry.key)
@@ -711,49 +702,26 @@ class ApplianceLifecycle:
                 delay = min(delay * 2, ADOPT_BACKOFF_MAX)
                 if not self.is_online(key):
                     # Gone from the network: wait for the next sighting instead of hammering it.
-                    event = self._seen_event.setdefault(key, asyncio.Event())
-                    event.clear()
-                    await event.wait()
+                    await self.sightings.wait_seen(key)
         finally:
             if self._adopting.get(key) is asyncio.current_task():
                 del self._adopting[key]
 
     # -- availability -------------------------------------------------------------------
     def _sighted(self, key: str, sighting: str) -> None:
-        tokens = self._tokens.setdefault(key, set())
-        if sighting in tokens:
-            return
-        was_online = bool(tokens)
-        tokens.add(sighting)
-        self._keys_of.setdefault(sighting, set()).add(key)
-        event = self._seen_event.get(key)
-        if event is not None:
-            event.set()
-        if not was_online:
+        if self.sightings.add(key, sighting):
             self._update_availability(key)
 
     def sighting_gone(self, sighting: str) -> None:
         """A source lost a sighting (mDNS goodbye or expiry, BLE timeout): the appliances it vouched for and
         no other sighting does become unavailable. Sources call this and :meth:`handle`, nothing else."""
         self._fast.pop(sighting, None)
-        for key in self._keys_of.pop(sighting, ()):
-            tokens = self._tokens.get(key)
-            if tokens is None:
-                continue
-            tokens.discard(sighting)
-            if not tokens:
-                self._update_availability(key)
+        for key in self.sightings.gone(sighting):
+            self._update_availability(key)
 
     def _unsight(self, key: str, sighting: str) -> None:
-        tokens = self._tokens.get(key)
-        if tokens is None or sighting not in tokens:
-            return
-        tokens.discard(sighting)
-        keys = self._keys_of.get(sighting)
-        if keys is not None:
-            keys.discard(key)
         self._fast.pop(sighting, None)
-        if not tokens:
+        if self.sightings.withdraw(key, sighting):
             self._update_availability(key)
 
     def _device_of(self, entry: InboxEntry) -> str | None:
@@ -779,7 +747,7 @@ class ApplianceLifecycle:
         if online:
             self._offline_devices.discard(device_id)
             availability(self.hub).mark_available(entity_ids, self._context)
-            last = self._last_info.get(key)
+            last = self.sightings.last_info.get(key)
             if last is not None:
                 assert self.catalog is not None
                 self.catalog.discovery_updated(key, last)

@@ -93,7 +93,7 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
     stored = hub.storage.load(STORE_KIND)
     assert len(stored) <= 52 and stored[adopted_key]["state"] == "adopted"
     assert stored[ignored_key]["state"] == "ignored"
-    assert len(manager._last_info) <= 53 and len(manager._tokens) <= 53  # memory bounded too
+    assert len(manager.sightings.last_info) <= 53 and len(manager.sightings) <= 53  # memory bounded too
     assert db.stat().st_size < 2_000_000  # 2000 stored entries of this size would be several MB
     full = [r for r in caplog.records if "inbox full" in r.getMessage()]
     assert len(full) == 1  # counted, logged once (rate-limited), not once per advert

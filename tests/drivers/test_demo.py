@@ -6,8 +6,8 @@ from pathlib import Path
 
 from drivers.demo import DemoAppliances
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from hub.core import Hub
+from hub.sdk.testing import wait_for
 
 
 async def test_demo_adopts_every_kind(tmp_path: Path) -> None:

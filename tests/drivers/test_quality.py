@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Driver
-from drivers.entity import EntityDescription
 from drivers.manager import BUILTIN_DRIVERS, DriverManager
 from hub import capabilities as caps
 from hub.discovery.models import BleInfo, MdnsInfo
+from hub.sdk import Driver, EntityDescription
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = {"bronze": 0, "silver": 1, "gold": 2}

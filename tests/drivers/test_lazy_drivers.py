@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 
+import hub.sdk
 from drivers.manager import DriverManager
 from hub.sdk import MdnsInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL_LIBRARIES = ("aioshelly", "wled", "bthome_ble", "xiaomi_ble")
 
+SDK = hub.sdk.__name__
 PROBE = textwrap.dedent("""
     import json, sys
-    from drivers.manager import DriverManager
-    from hub.sdk import MdnsInfo
+    from {manager} import DriverManager
+    from {sdk} import MdnsInfo
     libraries = {libraries!r}
     manager = DriverManager(entry_points_group=None)
     at_start = [name for name in libraries if name in sys.modules]
@@ -40,7 +42,8 @@ PROBE = textwrap.dedent("""
 
 def test_builtin_drivers_start_as_manifests_and_load_on_first_identify() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
-    out = subprocess.run([sys.executable, "-c", PROBE.format(libraries=PROTOCOL_LIBRARIES)], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-c", PROBE.format(manager=DriverManager.__module__, sdk=SDK,
+                                                                libraries=PROTOCOL_LIBRARIES)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["drivers"] == ["bthome", "qoap", "shelly", "wled", "xiaomi"] and report["errors"] == {}
@@ -53,7 +56,7 @@ def write_package(tmp_path: Path, name: str, driver_module: str) -> None:
     (tmp_path / name).mkdir()
     (tmp_path / name / "__init__.py").write_text("")
     (tmp_path / name / "manifest.py").write_text(textwrap.dedent(f"""
-        from hub.sdk import Manifest, MdnsMatcher
+        from {SDK} import Manifest, MdnsMatcher
         MANIFEST = Manifest(name={name!r}, version="1.0.0", title={name!r}, mdns=(MdnsMatcher("_{name}._tcp"),),
                             driver=f"{{__package__}}.driver:Driver")
     """))
@@ -70,11 +73,11 @@ def info(name: str) -> MdnsInfo:
 
 def test_third_party_manifest_entry_point_loads_its_driver_on_first_match(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    write_package(tmp_path, "acmelazy", """
-        import hub.sdk as sdk
+    write_package(tmp_path, "acmelazy", f"""
+        import {SDK} as sdk
         class Driver(sdk.Driver):
             from acmelazy.manifest import MANIFEST as manifest
-            def identify(self, info): return sdk.DiscoveredAppliance(key=info.properties["id"], title="Acme")
+            def identify(self, info): return sdk.DiscoveredAppliance(key=info.properties["id"], title="Ac")
             def connect(self, context, appliance): raise NotImplementedError
     """)
     write_package(tmp_path, "acmebroken", """

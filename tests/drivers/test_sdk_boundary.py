@@ -64,8 +64,9 @@ def test_the_check_catches_internal_imports(tmp_path: Path) -> None:
     package = tmp_path / "acme"
     package.mkdir()
     driver = package / "driver.py"
-    for line in ("from hub.discovery.models import MdnsInfo", "import hub.core", "from .. import parser_log",
-                 f"from {SDK_TESTING} import wait_for", "from drivers.shelly.driver import ShellyDriver"):
+    core = SDK.rpartition(".")[0]  # the hub's package, whatever the namespace calls it
+    for line in (f"from {core}.discovery.models import MdnsInfo", f"import {core}.core", "from .. import parser_log",
+                 f"from {SDK_TESTING} import wait_for", f"from {drivers.__name__}.shelly.driver import ShellyDriver"):
         driver.write_text(f"from __future__ import annotations\n{line}\n")
         assert boundary_violations(driver), line
     driver.write_text(f"import asyncio\nimport aiohttp\nfrom {SDK} import Driver\nfrom . import profile\n")

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..capabilities import CommandError
 from ..context import Context
-from ..states import State
 from .connection import BridgeStats, MqttClient, MqttConnection
 from .export import Exporter, ExportTopics, parse_ha_command
 from .federation import QOS_COMMAND, REPLY, Federation
@@ -220,6 +219,3 @@ class MqttBridge:
 
     def exported(self) -> dict[str, str]:
         return self._export.exported() if self._export is not None else {}
-
-    def state_of(self, entity_id: str) -> State | None:
-        return self._hub.states.get(entity_id) if self._hub else None

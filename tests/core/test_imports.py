@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +119,7 @@ def imports_of(module: str) -> set[str]:
     return {ours for name in found if (ours := _ours(name)) is not None and ours != module}
 
 
+@cache
 def import_graph() -> dict[str, set[str]]:
     return {module: imports_of(module) for module in MODULES}
 

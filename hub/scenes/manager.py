@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..capabilities import CommandError
+from ..const import EVENT_SCENE_RECOGNIZED
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
 from .model import HomeScene, ScheduleTrigger, SituationTrigger
 
 _LOG = logging.getLogger(__name__)
-SCENE_RECOGNIZED = "scene_recognized"
 
 
 def next_fire(now: dt.datetime, trigger: ScheduleTrigger) -> dt.datetime:
@@ -119,7 +119,7 @@ class SceneManager:
     async def async_start(self, hub: Any) -> None:
         self._hub = hub
         self.load(hub)
-        self._unlisten = hub.bus.listen(SCENE_RECOGNIZED, self._on_recognized)
+        self._unlisten = hub.bus.listen(EVENT_SCENE_RECOGNIZED, self._on_recognized)
         self._unlisten_entities = hub.bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry)
         self._activate_scenes(hub, self.scenes.values())
 

@@ -2,14 +2,18 @@
 
 Network simulators serve on the bind address and advertise over mDNS bound to it (never
 on all interfaces). WLED clients only talk to port 80, so on loopback each WLED gets its
-own address 127.0.79.N; elsewhere one WLED per address. BLE simulators produce advert
-payloads on an interval for whoever feeds a BLE mock or the driver manager.
+own address, a random free one in 127/8 (another demo or test on the machine may hold any fixed
+one); elsewhere one WLED per address. BLE simulators produce advert payloads on an interval for
+whoever feeds a BLE mock or the driver manager.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import random
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +31,33 @@ BLE_KINDS = ("bthome", "bthome-motion", "xiaomi")
 KINDS = NETWORK_KINDS + BLE_KINDS
 
 
-def wled_address(bind: str, index: int) -> str:
+def free_loopback_host(port: int, avoid: frozenset[str] = frozenset(), tries: int = 64) -> str:
+    """A random address in 127/8 (outside 127.0.0.0/16, where resolvers and /etc/hosts live) on which ``port``
+    is free now. For servers whose clients insist on one port (WLED's port 80): two demos, or a demo and the
+    test suite, on one machine then never meet. Binding ``port`` below 1024 needs root or
+    CAP_NET_BIND_SERVICE; without it the address is returned unprobed and the server's own bind reports that."""
+    rng = random.SystemRandom()  # not the random module's shared state, which tests may seed
+    for _ in range(tries):
+        host = f"127.{rng.randint(1, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        if host in avoid:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
+            try:
+                probe.bind((host, port))
+            except PermissionError:
+                return host
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    continue
+                raise
+            return host
+    raise OSError(errno.EADDRINUSE, f"no free loopback address for port {port} after {tries} tries")
+
+
+def wled_address(bind: str, index: int, taken: frozenset[str] = frozenset()) -> str:
     if ipaddress.ip_address(bind).is_loopback:
-        return f"127.0.79.{index + 1}"
+        return free_loopback_host(80, taken)
     if index:
         raise ValueError("WLED listens on port 80: one simulated WLED per address outside loopback")
     return bind
@@ -55,7 +83,8 @@ class Fleet:
             elif kind == "shelly-cover":
                 sims.append(ShellySimulator("plus2pm", self.bind, serial=serial, advertiser=self.advertiser))
             elif kind == "wled":
-                sims.append(WledSimulator(wled_address(self.bind, serial - 1), 80, serial=serial,
+                taken = frozenset(sim.host for sim in [*self.network, *sims] if isinstance(sim, WledSimulator))
+                sims.append(WledSimulator(wled_address(self.bind, serial - 1, taken), 80, serial=serial,
                                           advertiser=self.advertiser))
             elif kind in ("air_conditioner", "fridge", "washing_machine"):
                 sims.append(QoapSimulator(kind, self.bind, serial=serial, advertiser=self.advertiser, variant=variant))

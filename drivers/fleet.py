@@ -2,9 +2,8 @@
 
 Network simulators serve on the bind address and advertise over mDNS bound to it (never
 on all interfaces). WLED clients only talk to port 80, so on loopback each WLED gets its
-own address, a random free one in 127/8 (another demo or test on the machine may hold any fixed
-one); elsewhere one WLED per address. BLE simulators produce advert payloads on an interval for
-whoever feeds a BLE mock or the driver manager.
+own address, a random free one in 127/8; elsewhere one WLED per address. BLE simulators produce advert
+payloads on an interval for whoever feeds a BLE mock or the driver manager.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from .xiaomi.simulator import XiaomiSimulator
 NETWORK_KINDS = ("shelly", "shelly-cover", "wled", "air_conditioner", "fridge", "washing_machine")
 BLE_KINDS = ("bthome", "bthome-motion", "xiaomi")
 KINDS = NETWORK_KINDS + BLE_KINDS
+_WLED_HOSTS: set[str] = set()  # loopback addresses handed to simulated WLEDs by this process
 
 
 def free_loopback_host(port: int, avoid: frozenset[str] = frozenset(), tries: int = 64) -> str:
@@ -55,9 +55,12 @@ def free_loopback_host(port: int, avoid: frozenset[str] = frozenset(), tries: in
     raise OSError(errno.EADDRINUSE, f"no free loopback address for port {port} after {tries} tries")
 
 
-def wled_address(bind: str, index: int, taken: frozenset[str] = frozenset()) -> str:
+def wled_address(bind: str, index: int) -> str:
     if ipaddress.ip_address(bind).is_loopback:
-        return free_loopback_host(80, taken)
+        # Not one this process handed out already: that WLED may not have bound its port yet.
+        host = free_loopback_host(80, frozenset(_WLED_HOSTS))
+        _WLED_HOSTS.add(host)
+        return host
     if index:
         raise ValueError("WLED listens on port 80: one simulated WLED per address outside loopback")
     return bind
@@ -83,8 +86,7 @@ class Fleet:
             elif kind == "shelly-cover":
                 sims.append(ShellySimulator("plus2pm", self.bind, serial=serial, advertiser=self.advertiser))
             elif kind == "wled":
-                taken = frozenset(sim.host for sim in [*self.network, *sims] if isinstance(sim, WledSimulator))
-                sims.append(WledSimulator(wled_address(self.bind, serial - 1, taken), 80, serial=serial,
+                sims.append(WledSimulator(wled_address(self.bind, serial - 1), 80, serial=serial,
                                           advertiser=self.advertiser))
             elif kind in ("air_conditioner", "fridge", "washing_machine"):
                 sims.append(QoapSimulator(kind, self.bind, serial=serial, advertiser=self.advertiser, variant=variant))

@@ -1,6 +1,6 @@
 """A small real driver for discovery tests: implements the SDK's Driver (hub/sdk), no mocks of hub code.
 
-It claims services of type ``_qdtest._tcp`` whose TXT has a ``mac``, and BLE adverts
+It claims services of type ``_qd<pid>._tcp`` whose TXT has a ``mac``, and BLE adverts
 with manufacturer id 0xFFF1; the stable key is the MAC either way, so an appliance
 seen over both radios is one inbox entry and one device. Each connection publishes
 one switch entity and remembers every discovery update it got.
@@ -8,6 +8,7 @@ one switch entity and remembers every discovery update it got.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from hub.context import Context
@@ -18,7 +19,9 @@ from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver
 if TYPE_CHECKING:
     from hub.model import Entity
 
-QD_TYPE = "_qdtest._tcp.local."
+# Per process: loopback mDNS is shared by everything on the machine, and another run of the suite (a second
+# checkout, a developer beside CI) advertises the same names and would add to every count.
+QD_TYPE = f"_qd{os.getpid() % 10**7}._tcp.local."
 QD_COMPANY = 0xFFF1
 
 

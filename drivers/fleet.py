@@ -23,11 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.discovery.models import BleInfo
+from hub.sdk.testing import MdnsAdvertiser
 
 from .bthome.simulator import BTHomeSimulator
 from .qoap.simulator import QoapSimulator, Variant
 from .shelly.simulator import ShellySimulator
-from .simulation import MdnsAdvertiser
 from .wled.simulator import WledSimulator
 from .xiaomi.simulator import XiaomiSimulator
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -31,10 +30,11 @@ from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.bind_keys import BindKeyRequired, BindKeys, needs_bind_key
 from hub.discovery.inbox import endpoint_changed
 from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
+from hub.sdk import Backoff, DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
+from hub.sdk._loading import as_driver, import_object
 from hub.states import UNAVAILABLE
 
-from .base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from .helpers import Backoff
+from . import BUILTIN_MANIFESTS
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -45,14 +45,8 @@ _LOGGER = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "qilu_hub.drivers"
 STORAGE_KIND = "adopted"
 
-# "module:attribute" of each driver shipped with the hub.
-BUILTIN_DRIVERS = (
-    "drivers.qoap.driver:QoapDriver",
-    "drivers.shelly.driver:ShellyDriver",
-    "drivers.wled.driver:WledDriver",
-    "drivers.bthome.driver:BTHomeDriver",
-    "drivers.xiaomi.driver:XiaomiDriver",
-)
+# "module:attribute" of each driver shipped with the hub: manifests, whose drivers load on first match.
+BUILTIN_DRIVERS = BUILTIN_MANIFESTS
 
 RunState = Literal["starting", "running", "unavailable", "stopped"]
 
@@ -134,7 +128,7 @@ class DriverManager:
         self._stopping = False  # hub shutting down: appliances vanishing is expected, not news
         if builtin:
             for spec in BUILTIN_DRIVERS:
-                self._load(spec, lambda spec=spec: _import(spec))
+                self._load(spec, lambda spec=spec: import_object(spec))
         if entry_points_group:
             for ep in entry_points(group=entry_points_group):
                 self._load(f"entry point {ep.name}", ep.load)
@@ -143,12 +137,10 @@ class DriverManager:
 
     # -- drivers ------------------------------------------------------------------------
     def _load(self, origin: str, loader: Any) -> None:
+        """Register what ``loader`` returns: a manifest (its driver is imported on first use), a driver class or
+        instance. What fails, now or at that first use, is kept in ``load_errors`` under ``origin``."""
         try:
-            obj = loader()
-            driver = obj() if isinstance(obj, type) else obj
-            if not isinstance(driver, Driver):
-                raise TypeError(f"{obj!r} is not a Driver")
-            self.register(driver)
+            self.register(as_driver(loader(), on_error=lambda error: self.load_errors.__setitem__(origin, error)))
         except Exception as err:  # a broken third-party package must not stop the hub
             self.load_errors[origin] = f"{type(err).__name__}: {err}"
             _LOGGER.error("Driver %s failed to load: %s", origin, self.load_errors[origin])
@@ -296,7 +288,7 @@ class DriverManager:
             return False, f"driver {rec.driver_name!r} is not installed"
         try:
             ok, reason = await asyncio.wait_for(
-                driver.async_prove_identity(self._require_hub(), rec.appliance, appliance), self.start_timeout)
+                driver.async_prove_identity(self._context(rec), rec.appliance, appliance), self.start_timeout)
         except TimeoutError:
             return False, "the appliance at the new address did not answer the identity check in time"
         except Exception as err:  # a driver bug, an unreachable address: not proved
@@ -364,6 +356,10 @@ class DriverManager:
             raise RuntimeError("the driver manager is not started")
         return self._hub
 
+    def _context(self, rec: AdoptedDevice) -> DeviceContext:
+        """What of the hub a driver's connection (or identity proof) for ``rec`` may use."""
+        return DeviceContext(self._require_hub(), rec.driver_name, rec.device_id, rec.appliance.key)
+
     def _launch(self, rec: AdoptedDevice) -> None:
         hub = self._require_hub()
         self.adopted[rec.key] = rec
@@ -382,7 +378,6 @@ class DriverManager:
         rec.state = "stopped"
 
     async def _run(self, rec: AdoptedDevice) -> None:
-        hub = self._require_hub()
         driver = self.drivers[rec.driver_name]
         backoff = Backoff(self.retry_initial, self.retry_max)
         while True:
@@ -390,7 +385,7 @@ class DriverManager:
             rec.lost.clear()
             conn: DeviceConnection | None = None
             try:
-                conn = driver.connect(hub, rec.device_id, rec.appliance)
+                conn = driver.connect(self._context(rec), rec.appliance)
                 conn._lost_callback = lambda reason, rec=rec: self._mark_lost(rec, reason)
                 await asyncio.wait_for(conn.async_start(), self.start_timeout)
             except asyncio.CancelledError:
@@ -479,7 +474,3 @@ class DriverManager:
 
         return handle
 
-
-def _import(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)

@@ -19,10 +19,10 @@ from .models import DiscoveryInfo, MdnsInfo
 from .parse import normalize_uuid
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
     from hub.context import Context
     from hub.core import Hub
     from hub.model import Entity
+    from hub.sdk import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,7 +163,9 @@ class StaticCatalog:
                 connections=appliance.connections, manufacturer=appliance.manufacturer, model=appliance.model,
                 driver=driver_name,
             )
-            connection = driver.connect(self._hub, device.id, appliance)
+            from ..sdk import DeviceContext  # the SDK imports discovery's models: not at module level
+
+            connection = driver.connect(DeviceContext(self._hub, driver_name, device.id, appliance.key), appliance)
             try:
                 await asyncio.wait_for(connection.async_start(), self._start_timeout)
             except BaseException:
@@ -196,7 +198,10 @@ class StaticCatalog:
         if adopted is None:
             return False, "not adopted in this process"
         driver = self._drivers[adopted[0]]
-        return await driver.async_prove_identity(self._hub, adopted[1], appliance)
+        from ..sdk import DeviceContext
+
+        context = DeviceContext(self._hub, adopted[0], self.device_ids.get(key, ""), adopted[1].key)
+        return await driver.async_prove_identity(context, adopted[1], appliance)
 
     async def async_follow(self, key: str, appliance: DiscoveredAppliance, proved: bool = False) -> None:
         adopted = self._adopted.get(key)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drivers.base import DiscoveredAppliance
+    from hub.sdk import DiscoveredAppliance
     from hub.storage import RegistryStore
 
 STORE_KIND = "inbox"
@@ -107,7 +107,7 @@ class InboxEntry:
 
     def appliance(self) -> DiscoveredAppliance:
         """The appliance as the driver last described it (to adopt it again after a restart)."""
-        from drivers.base import DiscoveredAppliance
+        from hub.sdk import DiscoveredAppliance
 
         return DiscoveredAppliance(
             key=self.key, title=self.title, identifiers=tuple(self.identifiers), connections=tuple(self.connections),

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
     from zeroconf.asyncio import AsyncZeroconf
 
-    from drivers.base import DiscoveredAppliance
     from hub.core import Hub
+    from hub.sdk import DiscoveredAppliance
 
     from .ble import BleSource
     from .mdns import MdnsSource

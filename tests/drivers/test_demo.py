@@ -13,9 +13,9 @@ import pytest
 from drivers.demo import DemoAppliances
 from drivers.fleet import Fleet
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from drivers.wled.simulator import WledSimulator
 from hub.core import Hub
+from hub.sdk.testing import wait_for
 
 OLD_DEMO_WLED = "127.0.79.1"  # where every demo put its WLED before addresses were picked at random
 

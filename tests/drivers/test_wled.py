@@ -10,10 +10,9 @@ from wled import WLED
 
 from drivers.fleet import free_loopback_host
 from drivers.manager import DriverManager
-from drivers.simulation import MdnsAdvertiser
-from drivers.testing import resolve_advert, wait_for
 from drivers.wled.simulator import MDNS_TYPE, WledSimulator
 from hub.core import Hub
+from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def test_wled_client_accepts_the_simulator() -> None:

@@ -13,9 +13,9 @@ import time
 
 from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub.core import Hub
+from hub.sdk.testing import wait_for
 
 
 async def main(rounds: int) -> dict[str, object]:

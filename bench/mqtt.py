@@ -96,9 +96,7 @@ async def _setup(directory: Path, port: int, entities: int) -> tuple[Hub, MqttBr
 
 async def _drain(bridge: MqttBridge) -> None:
     """Wait until the bridge has published (and had acknowledged) everything written so far."""
-    while bridge._dirty_state or bridge._wake.is_set():
-        await asyncio.sleep(0.005)
-    while bridge._publishing:
+    while not bridge.idle:
         await asyncio.sleep(0.005)
 
 

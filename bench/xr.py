@@ -64,12 +64,12 @@ def scene_text(n: int, light: Any = None, sensor: Any = None) -> str:
 
 
 class DevHubDriver:
-    """The stand-in hub (xr_bridge.devhub): used when the real hub's API is not available."""
+    """The stand-in hub (xr_bridge.testing): used when the real hub's API is not available."""
 
     kind = "devhub (stand-in stream server)"
 
     def __init__(self, n: int) -> None:
-        from xr_bridge.devhub import DevHub, DevHubThread
+        from xr_bridge.testing import DevHub, DevHubThread
 
         self.hub = DevHub("bench", [f"light.l{i}" for i in range(n)], {f"sensor.s{i}": 0 for i in range(n)})
         self.thread = DevHubThread(self.hub)

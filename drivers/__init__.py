@@ -1,23 +1,10 @@
-"""The driver SDK: what an appliance maker needs to bring a product to qilu-hub.
+"""The drivers shipped with qilu-hub, one package each (``shelly``, ``wled``, ...), and the driver manager.
 
-See docs/writing-a-driver.md. Built-in drivers live in the subpackages (``drivers.shelly``, ...).
+A driver imports only the SDK, :mod:`hub.sdk` (and :mod:`hub.sdk.testing` in its simulator and tests):
+see docs/writing-a-driver.md. Each package's ``manifest.py`` is data; the hub imports the driver
+module named in it when an advert first matches.
 """
 
-from .base import DeviceConnection, DiscoveredAppliance, Driver, Manifest, Quality
-from .entity import EntityDescription, EntityPublisher, resolve
-from .helpers import Backoff, PollingCoordinator, reconnect_with_backoff, spawn_tracked
-
-__all__ = [
-    "Backoff",
-    "DeviceConnection",
-    "DiscoveredAppliance",
-    "Driver",
-    "EntityDescription",
-    "EntityPublisher",
-    "Manifest",
-    "PollingCoordinator",
-    "Quality",
-    "reconnect_with_backoff",
-    "resolve",
-    "spawn_tracked",
-]
+# "module:attribute" of each built-in driver's manifest.
+BUILTIN_MANIFESTS = tuple(f"{__name__}.{package}.manifest:MANIFEST"
+                          for package in ("qoap", "shelly", "wled", "bthome", "xiaomi"))

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hub.discovery.models import BleInfo
+from hub.discovery.models import BleInfo, MdnsInfo
 
 from .fleet import Fleet
 from .manager import DriverManager
@@ -69,10 +69,17 @@ class DemoAppliances:
 
     async def _adopt_all(self, manager: DriverManager) -> None:
         expected = len(self.fleet.network)
+        # Loopback mDNS is shared by every process on the machine: adopt this demo's simulators only, never
+        # those of another demo or test running beside it.
+        own = {(sim.host, sim.port) for sim in self.fleet.network}
+
+        def ours(info: MdnsInfo) -> bool:
+            return any((address, info.port) in own for address in info.addresses)
+
         infos = []
         for type_ in MDNS_TYPES:
             wanted = sum(1 for sim in self.fleet.network if type_.startswith(_service_prefix(sim)))
-            infos += await browse(type_, expect=wanted, timeout=10.0)
+            infos += await browse(type_, expect=wanted, timeout=10.0, accept=ours)
         for info in infos:
             for driver, appliance in manager.identify(info):
                 self.adopted.append(await manager.async_adopt(driver.manifest.name, appliance))

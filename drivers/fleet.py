@@ -2,7 +2,7 @@
 
 Network simulators serve on the bind address and advertise over mDNS bound to it (never
 on all interfaces). WLED clients only talk to port 80, so on loopback each WLED gets its
-own address 127.0.79.N; elsewhere one WLED per address. BLE simulators produce advert
+own address, a random free one in 127/8; elsewhere one WLED per address. BLE simulators produce advert
 payloads on an interval for whoever feeds a BLE mock or the driver manager.
 
 Identities (MACs, QOAP ids, BLE addresses) are unique per fleet: their serial numbers start at a
@@ -14,18 +14,20 @@ follow the position in the fleet (1, 2, ...), not the serial.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import ipaddress
 import random
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from hub.discovery.models import BleInfo
+from hub.sdk.testing import MdnsAdvertiser
 
 from .bthome.simulator import BTHomeSimulator
 from .qoap.simulator import QoapSimulator, Variant
 from .shelly.simulator import ShellySimulator
-from .simulation import MdnsAdvertiser
 from .wled.simulator import WledSimulator
 from .xiaomi.simulator import XiaomiSimulator
 
@@ -43,9 +45,39 @@ def serial_base(seed: str | None = None) -> int:
     return int.from_bytes(hashlib.sha256(b"qilu-fleet\n" + seed.encode()).digest()[:4], "big") % (SERIAL_BASES - 1) + 1
 
 
+_WLED_HOSTS: set[str] = set()  # loopback addresses handed to simulated WLEDs by this process
+
+
+def free_loopback_host(port: int, avoid: frozenset[str] = frozenset(), tries: int = 64) -> str:
+    """A random address in 127/8 (outside 127.0.0.0/16, where resolvers and /etc/hosts live) on which ``port``
+    is free now. For servers whose clients insist on one port (WLED's port 80): two demos, or a demo and the
+    test suite, on one machine then never meet. Binding ``port`` below 1024 needs root or
+    CAP_NET_BIND_SERVICE; without it the address is returned unprobed and the server's own bind reports that."""
+    rng = random.SystemRandom()  # not the random module's shared state, which tests may seed
+    for _ in range(tries):
+        host = f"127.{rng.randint(1, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        if host in avoid:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
+            try:
+                probe.bind((host, port))
+            except PermissionError:
+                return host
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    continue
+                raise
+            return host
+    raise OSError(errno.EADDRINUSE, f"no free loopback address for port {port} after {tries} tries")
+
+
 def wled_address(bind: str, index: int) -> str:
     if ipaddress.ip_address(bind).is_loopback:
-        return f"127.0.79.{index + 1}"
+        # Not one this process handed out already: that WLED may not have bound its port yet.
+        host = free_loopback_host(80, frozenset(_WLED_HOSTS))
+        _WLED_HOSTS.add(host)
+        return host
     if index:
         raise ValueError("WLED listens on port 80: one simulated WLED per address outside loopback")
     return bind

@@ -2,13 +2,13 @@
 
 Loading is all it adds to :class:`hub.appliances.Connections`, which matches adverts (through the
 indexed matcher), adopts appliances (the one adoption path) and supervises their connections:
-built-in drivers, drivers of installed packages (entry point group ``qilu_hub.drivers``) and
-drivers passed in. A driver that fails to load is recorded in ``load_errors``; the hub starts anyway.
+built-in drivers (as manifests, whose driver modules are imported on first match), drivers of
+installed packages (entry point group ``qilu_hub.drivers``) and drivers passed in. A driver that fails
+to load is recorded in ``load_errors``; the hub starts anyway.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -22,21 +22,17 @@ from hub.appliances.connections import (
     appliance_from_dict,
     appliance_to_dict,
 )
+from hub.sdk import Driver
+from hub.sdk._loading import as_driver, import_object
 
-from .base import Driver
+from . import BUILTIN_MANIFESTS
 
 _LOGGER = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "qilu_hub.drivers"
 
-# "module:attribute" of each driver shipped with the hub.
-BUILTIN_DRIVERS = (
-    "drivers.qoap.driver:QoapDriver",
-    "drivers.shelly.driver:ShellyDriver",
-    "drivers.wled.driver:WledDriver",
-    "drivers.bthome.driver:BTHomeDriver",
-    "drivers.xiaomi.driver:XiaomiDriver",
-)
+# "module:attribute" of each driver shipped with the hub: manifests, whose drivers load on first match.
+BUILTIN_DRIVERS = BUILTIN_MANIFESTS
 
 
 class DriverManager(Connections):
@@ -56,7 +52,7 @@ class DriverManager(Connections):
         self.load_errors: dict[str, str] = {}
         if builtin:
             for spec in BUILTIN_DRIVERS:
-                self._load(spec, lambda spec=spec: _import(spec))
+                self._load(spec, lambda spec=spec: import_object(spec))
         if entry_points_group:
             for ep in entry_points(group=entry_points_group):
                 self._load(f"entry point {ep.name}", ep.load)
@@ -65,20 +61,13 @@ class DriverManager(Connections):
 
     # -- drivers ------------------------------------------------------------------------
     def _load(self, origin: str, loader: Any) -> None:
+        """Register what ``loader`` returns: a manifest (its driver is imported on first use), a driver class or
+        instance. What fails, now or at that first use, is kept in ``load_errors`` under ``origin``."""
         try:
-            obj = loader()
-            driver = obj() if isinstance(obj, type) else obj
-            if not isinstance(driver, Driver):
-                raise TypeError(f"{obj!r} is not a Driver")
-            self.register(driver)
+            self.register(as_driver(loader(), on_error=lambda error: self.load_errors.__setitem__(origin, error)))
         except Exception as err:  # a broken third-party package must not stop the hub
             self.load_errors[origin] = f"{type(err).__name__}: {err}"
             _LOGGER.error("Driver %s failed to load: %s", origin, self.load_errors[origin])
-
-
-def _import(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 __all__ = ["BUILTIN_DRIVERS", "ENTRY_POINT_GROUP", "STORAGE_KIND", "AdoptedDevice", "DriverManager",

@@ -160,9 +160,6 @@ class ConformanceKit(KitBase):
             raise Fail("; ".join(errors))
         result.message = f"pv={self.advert.properties['pv']} caps={self.advert.properties['caps']}"
 
-    async def _get(self, path: str) -> Any:
-        return await self._ip().get(path)
-
     def _link(self) -> IpLink:
         return self._ip()
 

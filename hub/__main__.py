@@ -1,5 +1,8 @@
+"""``python -m hub``: the same as the ``qilu-hub`` command."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (the import-isolation test does) must not run the CLI
+    sys.exit(main())

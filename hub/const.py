@@ -11,3 +11,6 @@ DEFAULT_BIND = "127.0.0.1"
 CONFIG_FILE = "configuration.yaml"
 REGISTRY_DB = "registry.db"
 HISTORY_DB = "history.db"
+
+# Fired by the scene recognizer when the household scene changes; scene triggers listen for it.
+EVENT_SCENE_RECOGNIZED = "scene_recognized"

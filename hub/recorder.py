@@ -81,7 +81,7 @@ class Recorder:
         self._unlisten: Any = None
         self._task: asyncio.Task[None] | None = None
         self._avg_row_bytes = 200.0
-        self._last_purge = 0.0
+        self._last_purge: float | None = None  # time.monotonic(): a wall-clock step must not skip or force purges
         self.rows_written = 0
         self.rows_dropped = 0
         self.rows_trimmed = 0
@@ -130,13 +130,24 @@ class Recorder:
             await self.async_flush()
 
     async def async_flush(self) -> None:
-        """Commit what is buffered now."""
-        if not self._buffer and time.time() - self._last_purge < 3600:
+        """Commit what is buffered now.
+
+        Once a batch has left the buffer it is committed even if the caller is cancelled: the commit loop is
+        cancelled by ``async_stop`` and a history request by a client that went away, and cancelling the
+        worker's job before the thread picked it up would silently drop the batch (on a busy machine, often)."""
+        if not self._buffer and not self._purge_due():
             return
         batch, self._buffer = self._buffer, []
         loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(self._executor, self._commit_counted, batch))
+
+    def _purge_due(self) -> bool:
+        return self._last_purge is None or time.monotonic() - self._last_purge > 3600
+
+    def _commit_counted(self, batch: list[_Row]) -> None:
+        """``_commit`` with its failures counted here, in the worker: a shielded job has nobody to report to."""
         try:
-            await loop.run_in_executor(self._executor, self._commit, batch)
+            self._commit(batch)
         except sqlite3.Error as err:
             # A full disk or a failing SD card costs history, never the hub: count, log, carry on.
             self.commit_errors += 1
@@ -233,10 +244,10 @@ class Recorder:
                     "DELETE FROM states WHERE id IN (SELECT id FROM states ORDER BY id LIMIT ?)", (n,)
                 )
                 self.rows_trimmed += cur.rowcount
-            now = time.time()
-            if now - self._last_purge > 3600:
-                conn.execute("DELETE FROM states WHERE last_updated < ?", (now - self.config.keep_days * 86400,))
-                self._last_purge = now
+            if self._purge_due():
+                cutoff = time.time() - self.config.keep_days * 86400
+                conn.execute("DELETE FROM states WHERE last_updated < ?", (cutoff,))
+                self._last_purge = time.monotonic()
             if batch:
                 conn.executemany(
                     "INSERT INTO states (entity_id, value, attributes, last_changed, last_updated, context_id,"

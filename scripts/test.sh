@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run the whole suite.
 #   bash scripts/test.sh            # set up (idempotent) and run all tests
-#   bash scripts/test.sh -k mqtt    # extra arguments go to pytest
+#   bash scripts/test.sh -k mqtt    # extra arguments go to pytest (and skip the clock check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +29,18 @@ PYTHON=${PYTHON:-python3}
   echo "qilu-hub needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# The versions the suite is known to pass with (constraints.txt): a new release of a dependency cannot break a
+# fresh clone's run; upgrades are deliberate (edit the file, run the suite).
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 
 # The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
 if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
 
 .venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests fuzz scripts
 .venv/bin/python -m pytest -q "$@"
+
+# A full run also runs the clock-sensitive tests at two moments where time-of-day bugs live (just after UTC
+# midnight, and a daylight-saving change in Berlin); scripts/clock-check.sh with no arguments runs all seven.
+if [ $# -eq 0 ]; then
+  PYTHON=.venv/bin/python bash scripts/clock-check.sh 2026-12-06T00:05@UTC 2026-03-29T01:59@Europe/Berlin
+fi

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,3 +39,79 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     await instance.async_start()
     yield instance
     await instance.async_stop()
+
+
+# -- the clock ------------------------------------------------------------------------------------------------
+# QILU_TEST_CLOCK="2026-12-06T00:05@UTC" (a local wall time @ an IANA zone) runs every test marked
+# clock_sensitive with the wall clock set to that moment when the test starts, flowing on from there, and with
+# TZ set to that zone (time-machine moves time.time, datetime and time.localtime, and calls tzset; the
+# monotonic clock, and so asyncio's timers, keep running untouched). scripts/clock-check.sh runs the marked
+# tests under several such clocks. Subprocesses a test starts see the real clock: marked tests run in-process.
+CLOCK_ENV = "QILU_TEST_CLOCK"
+
+
+def parse_test_clock(text: str) -> dt.datetime:
+    """``2026-03-29T01:59@Europe/Berlin`` -> an aware datetime in that zone (``@UTC`` when the zone is left out
+    and the text names no offset); a wall time that does not exist in the zone (a DST gap) is refused."""
+    moment, _, zone = text.strip().partition("@")
+    parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None and zone:
+        raise ValueError(f"{CLOCK_ENV}={text!r}: give an offset or a zone, not both")
+    tz = ZoneInfo(zone or "UTC")
+    local = parsed.astimezone(tz) if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+    if local.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise ValueError(f"{CLOCK_ENV}={text!r}: that wall time does not exist in {tz.key}")
+    return local
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    clock = os.environ.get(CLOCK_ENV)
+    if clock:
+        try:
+            parse_test_clock(clock)
+        except (ValueError, KeyError) as err:  # KeyError: ZoneInfoNotFoundError
+            raise pytest.UsageError(str(err)) from err
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    clock = os.environ.get(CLOCK_ENV)
+    return f"clock-sensitive tests start at {parse_test_clock(clock).isoformat()} ({CLOCK_ENV})" if clock else None
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    clock = os.environ.get(CLOCK_ENV)
+    if not clock or request.node.get_closest_marker("clock_sensitive") is None:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(parse_test_clock(clock), tick=True):
+        yield
+
+
+# Tests that read the wall clock or the time zone (directly, or through what they test: the recorder's
+# retention and windows, labels, day review, training from the recorder, schedules, token last_used). Kept here,
+# in one place, so that a test file need not change to join the clock check; an entry is a file or a test id.
+CLOCK_SENSITIVE = (
+    "tests/api/test_label_suggestions.py",  # two simulated days ending at the last UTC midnight
+    "tests/api/test_labels.py",  # label windows around now, "last night" in local time
+    "tests/api/test_rest.py::test_history",  # history from a minute ago
+    "tests/api/test_ha_format.py",  # timestamps formatted as UTC ISO text
+    "tests/core/test_recorder.py",  # retention against now
+    "tests/core/test_tokens.py",  # last_used
+    "tests/core/test_cli.py::test_token_list_shows_last_use",  # today's date in the local zone
+    "tests/recognition/test_component.py",  # time-of-day features in a zone
+    "tests/recognition/test_datasets.py",  # midnight of the recorder's first day
+    "tests/recognition/test_features.py",  # time-of-day features
+    "tests/recognition/test_labels.py",  # labels against now, at most a year back
+    "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history
+    "tests/recognition/test_review.py",  # a past day's review
+    "tests/scenes/test_scenes.py",  # schedules in local time
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.nodeid == entry or item.nodeid.startswith(entry + "::") for entry in CLOCK_SENSITIVE):
+            item.add_marker(pytest.mark.clock_sensitive)

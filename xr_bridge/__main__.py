@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.cli import xr
+from . import cli as xr
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,7 @@ from typing import Any
 
 import xr
 
-from .runtime import GraphicsUnsupportedError
-from .swapchains import acquire_image, create_panel_swapchain
+from .swapchains import GraphicsUnsupportedError, acquire_image, create_panel_swapchain
 
 GL_SRGB8_ALPHA8 = 0x8C43
 GL_RGBA8 = 0x8058

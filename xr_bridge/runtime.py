@@ -21,6 +21,7 @@ from . import ext_anchors
 from .core import BridgeCore, HandInput, Trace
 from .geometry import Pose
 from .stream import AuthError, StreamThread
+from .swapchains import GraphicsUnsupportedError
 
 _LOG = logging.getLogger(__name__)
 
@@ -71,10 +72,6 @@ LOST_ERRORS = (xr.SessionLossPending, xr.SessionLostError, xr.InstanceLostError)
 
 class NoRuntimeError(Exception):
     """No OpenXR runtime (or no headset) is available."""
-
-
-class GraphicsUnsupportedError(Exception):
-    """The runtime offers no graphics binding this bridge implements."""
 
 
 class FrameStats:

@@ -6,6 +6,11 @@ from typing import Any
 
 import xr
 
+
+class GraphicsUnsupportedError(Exception):
+    """The runtime offers no graphics binding this bridge implements (here, below both bindings, so
+    that the OpenGL path can raise it without importing the runtime that imports it)."""
+
 _PANEL_USAGE = (
     xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
     | xr.SwapchainUsageFlags.TRANSFER_DST_BIT

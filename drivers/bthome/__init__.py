@@ -1,5 +1,8 @@
-"""BTHome BLE driver, advert encoder and simulator."""
+"""BTHome BLE driver, advert encoder and simulator.
 
-from .driver import MANIFEST, BTHomeDriver
+The package imports only its manifest: the driver module (and its protocol library) loads on first use.
+"""
 
-__all__ = ["MANIFEST", "BTHomeDriver"]
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

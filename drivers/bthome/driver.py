@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bthome_ble import BTHomeBluetoothDeviceData
 
-from hub.appliances.bind_keys import BindKeys
-from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo
-
-from .. import parser_log
-from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..ble_passive import PassiveBleConnection, supported
-from .payload import SERVICE_UUID, is_encrypted
-
-if TYPE_CHECKING:
-    from hub.core import Hub
-
-MANIFEST = Manifest(
-    name="bthome",
-    version="1.0.0",
-    title="BTHome",
-    ble=(BleMatcher(service_data_uuid=SERVICE_UUID),),
-    capabilities=("temperature", "humidity", "battery", "illuminance", "pressure", "co2", "motion", "window",
-                  "door", "moisture"),
-    quality="silver",
-    iot_class="local_push",
-    auto_adopt=False,
-    requirements=("bthome-ble>=3.8",),
-    documentation="https://bthome.io/format/",
+from hub.sdk import (
+    BleInfo,
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    DiscoveryInfo,
+    Driver,
+    PassiveBleConnection,
+    limit_parser_log,
+    parser_supports,
 )
+
+from .manifest import MANIFEST
+from .payload import SERVICE_UUID, is_encrypted
 
 
 class BTHomeDriver(Driver):
@@ -37,14 +25,14 @@ class BTHomeDriver(Driver):
 
     def __init__(self) -> None:
         super().__init__()
-        parser_log.install("bthome_ble.parser")  # a neighbour's hostile adverts must not cost a log line each
+        limit_parser_log("bthome_ble.parser")  # a neighbour's hostile adverts must not cost a log line each
 
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         # An empty payload carries no BTHome header byte; bthome_ble would raise IndexError on it.
         if not isinstance(info, BleInfo) or not info.service_data.get(SERVICE_UUID):
             return None
         parser = BTHomeBluetoothDeviceData()
-        if not supported(parser, info):
+        if not parser_supports(parser, info):
             return None
         encrypted = bool(info.service_data[SERVICE_UUID][0] & 0x01)
         return DiscoveredAppliance(
@@ -53,11 +41,11 @@ class BTHomeDriver(Driver):
             manufacturer="BTHome", model="BTHome sensor", data={"encrypted": encrypted},
         )
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        key = BindKeys(hub.storage).get("bthome", appliance.key)  # encrypted sensors (bthome.io/encryption)
-        return PassiveBleConnection(hub, device_id, appliance, "bthome",
-                                    lambda: BTHomeBluetoothDeviceData(key.reveal() if key else None),
-                                    is_encrypted=_encrypted, has_bind_key=key is not None)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        key = context.bind_key()  # encrypted sensors (bthome.io/encryption)
+        return PassiveBleConnection(
+            context, appliance, lambda: BTHomeBluetoothDeviceData(key.reveal() if key else None),
+            is_encrypted=_encrypted, has_bind_key=key is not None)
 
 
 def _encrypted(info: BleInfo) -> bool:

@@ -12,7 +12,10 @@ import struct
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-SERVICE_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+from .manifest import SERVICE_UUID
+
+__all__ = ["SERVICE_UUID", "encode", "encode_encrypted", "is_encrypted"]
+
 DEVICE_INFO_V2_PLAIN = 0x40  # bits 5-7: version 2; bit 0: not encrypted; bit 2: regular interval
 ENCRYPTED_FLAG = 0x01  # device information bit 0
 UUID16_LE = bytes.fromhex("d2fc")

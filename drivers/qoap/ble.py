@@ -13,30 +13,29 @@ import contextlib
 import hashlib
 import itertools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 from bleak import BleakClient
 from bleak_retry_connector import clear_cache
 
-from hub.appliances.lifecycle import ble_device_lookup
-from hub.capabilities import CommandError
-from hub.discovery.models import BleInfo
+from hub.sdk import (
+    BleInfo,
+    CommandError,
+    Context,
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    Entity,
+    EntityPublisher,
+)
 
-from ..base import DeviceConnection, DiscoveredAppliance
-from ..entity import EntityPublisher
 from . import profile
 from .framing import MAX_FRAMES, Reassembler, encode_frames
-
-if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
 
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_DATA_LENGTH = 10  # pv major, pv minor, 8 bytes of SHA-256(id)
-CONNECT_TIMEOUT = 10.0
 DEFAULT_FRAME = 20  # ATT_MTU 23 - 3: what every link supports when the MTU is unknown
 
 
@@ -71,9 +70,8 @@ def identify_ble(info: BleInfo) -> DiscoveredAppliance | None:
 class QoapBleConnection(DeviceConnection):
     """One QOAP appliance over GATT."""
 
-    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
-        self.hub = hub
-        self.device_id = device_id
+    def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
+        self.context = context
         self.appliance = appliance
         self.address: str = appliance.data["address"]
         self.client: BleakClient | None = None
@@ -91,7 +89,7 @@ class QoapBleConnection(DeviceConnection):
     async def async_start(self) -> None:
         from .driver import descriptions_from  # the driver module imports this one
 
-        self.client = await self._connect()
+        self.client = await self.context.async_connect_ble(self.address, self.appliance.title, self._on_disconnect)
         missing = [uuid for uuid in profile.BLE_CHAR_UUIDS if self.client.services.get_characteristic(uuid) is None]
         if missing:
             # A cached GATT table from before a firmware update (or from before the appliance finished
@@ -107,12 +105,11 @@ class QoapBleConnection(DeviceConnection):
         if expected and id_hash(device["id"]) != expected:
             raise ValueError(f"appliance answers as {device['id']!r}, whose hash is not the advertised {expected}")
         # Now the real id is known: record it on the device, so the IP flavour of the same appliance merges.
-        self.hub.devices.async_get_or_create(
-            source="qoap", name=device["name"], identifiers=[*self.appliance.identifiers, ("qoap", device["id"])],
+        self.context.update_device(
+            name=device["name"], identifiers=[*self.appliance.identifiers, ("qoap", device["id"])],
             connections=self.appliance.connections, manufacturer=device["manufacturer"], model=device["model"],
-            sw_version=device.get("sw_version"), driver="qoap")
-        self.publisher = EntityPublisher(self.hub, self.device_id, f"qoap:{device['id']}",
-                                         descriptions_from(description), origin="driver.qoap")
+            sw_version=device.get("sw_version"))
+        self.publisher = EntityPublisher(self.context, f"qoap:{device['id']}", descriptions_from(description))
         self.publisher.register()
         await self.client.start_notify(profile.BLE_STATE_CHAR_UUID, self._on_state_frame)
         await self.client.start_notify(profile.BLE_COMMAND_CHAR_UUID, self._on_result_frame)
@@ -122,20 +119,6 @@ class QoapBleConnection(DeviceConnection):
             raise ValueError("state characteristic does not hold {'entities': {...}}")
         self.cache.update(state["entities"])
         self.publisher.publish(self.cache)
-
-    async def _connect(self) -> BleakClient:
-        lookup = ble_device_lookup(self.hub)
-        if lookup is None:
-            # No scanner in this hub: let bleak find the address itself (slower; it scans first).
-            client = BleakClient(self.address, disconnected_callback=self._on_disconnect, timeout=CONNECT_TIMEOUT)
-            await client.connect()
-            return client
-        ble_device = lookup(self.address)
-        if ble_device is None:
-            raise ConnectionError(f"{self.address} has not been heard by the scanner yet")
-        from hub.discovery.connect import async_connect
-
-        return await async_connect(ble_device, self.appliance.title, disconnected_callback=self._on_disconnect)
 
     def _on_disconnect(self, _client: BleakClient) -> None:
         self._linked = False

@@ -1,6 +1,6 @@
 """A QOAP BLE appliance (a battery smart lock) on a mock BlueZ, so the hub's real bleak stack adopts it.
 
-The mock is python-dbusmock's ``bluez5`` template on a private system bus (see drivers/ble_mock.py).
+The mock is python-dbusmock's ``bluez5`` template on a private system bus (see hub/sdk/_ble_mock.py).
 The appliance's device and GATT objects live in the mock; their methods are small code strings
 run there: ``ReadValue`` returns the next frame of the characteristic's current message (§7.2),
 ``WriteValue`` on the command characteristic emits a ``Written`` signal that this object (in the
@@ -28,8 +28,7 @@ import msgpack
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from hub import capabilities as caps
-from hub.capabilities import CommandError
+from hub.sdk import CommandError, merged_commands, validate_command
 
 from . import profile
 from .ble import id_hash
@@ -157,7 +156,7 @@ class QoapBleSimulator:
                 raise CommandError("not_found", f"no entity {key!r}")
             if not isinstance(command, str):
                 raise CommandError("invalid_format", "command must be a string")
-            clean = caps.validate_command(caps.merged_commands(entity.capabilities), command, payload.get("args", {}))
+            clean = validate_command(merged_commands(entity.capabilities), command, payload.get("args", {}))
             self.appliance.command(entity.key, command, clean)
         except CommandError as err:
             if self.variant == "lax" and isinstance(payload, dict):

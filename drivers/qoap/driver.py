@@ -13,42 +13,33 @@ for the household's confirmation.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import msgpack
 
-from hub import capabilities as caps
-from hub.capabilities import CommandError
-from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from hub.sdk import (
+    BleInfo,
+    CommandError,
+    Context,
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    DiscoveryInfo,
+    Driver,
+    Entity,
+    EntityDescription,
+    EntityPublisher,
+    MdnsInfo,
+    merged_attributes,
+)
 
-from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..entity import EntityDescription, EntityPublisher
-from ..helpers import spawn_tracked
 from . import profile
 from .ble import QoapBleConnection, identify_ble
 from .identity import IdentityError, async_challenge, base_url
-
-if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
-
-MANIFEST = Manifest(
-    name="qoap",
-    version="1.0.0",
-    title="Qilu Open Appliance Profile",
-    mdns=(MdnsMatcher(profile.MDNS_TYPE, {"pv": "1.*"}),),
-    # §7: the service UUID in the advert's UUID list or as the key of its service data.
-    ble=(BleMatcher(service_uuid=profile.BLE_SERVICE_UUID), BleMatcher(service_data_uuid=profile.BLE_SERVICE_UUID)),
-    capabilities=tuple(sorted(caps.CAPABILITIES)),
-    quality="gold",
-    iot_class="local_push",
-    documentation="docs/appliance-profile.md",
-)
+from .manifest import MANIFEST
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
 IDENTITY_KEY = "identity_key"  # in the adoption's data: the public key pinned at adoption (base64)
@@ -60,7 +51,7 @@ def descriptions_from(description: Mapping[str, Any]) -> list[EntityDescription]
     for entity in description["entities"]:
         key = entity["key"]
         names = tuple(entity["capabilities"])
-        attrs = {name: f"{key}/attributes/{name}" for name in caps.merged_attributes(names)}
+        attrs = {name: f"{key}/attributes/{name}" for name in merged_attributes(names)}
         out.append(EntityDescription(key=key, name=entity["name"], capabilities=names, value=f"{key}/state",
                                      attributes=attrs, unit=entity.get("unit"),
                                      device_class=entity.get("device_class")))
@@ -68,15 +59,13 @@ def descriptions_from(description: Mapping[str, Any]) -> list[EntityDescription]
 
 
 class QoapConnection(DeviceConnection):
-    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
-        self.hub = hub
-        self.device_id = device_id
+    def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
+        self.context = context
         self.appliance = appliance
         self.base = base_url(str(appliance.data["host"]), int(appliance.data["port"]))
         self.session: aiohttp.ClientSession | None = None
         self.publisher: EntityPublisher | None = None
         self.cache: dict[str, dict[str, Any]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def async_start(self) -> None:
         self.session = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
@@ -89,13 +78,12 @@ class QoapConnection(DeviceConnection):
         if description["device"]["id"] != self.appliance.key:
             raise ValueError(f"appliance answers as {description['device']['id']!r}, not {self.appliance.key!r}")
         await self._check_identity(description["profile"]["version"])
-        self.publisher = EntityPublisher(self.hub, self.device_id, f"qoap:{self.appliance.key}",
-                                         descriptions_from(description), origin="driver.qoap")
+        self.publisher = EntityPublisher(self.context, f"qoap:{self.appliance.key}", descriptions_from(description))
         self.publisher.register()
         ws = await self.session.ws_connect(f"{self.base}{profile.WS_PATH}?format=msgpack", heartbeat=20)
         first = await ws.receive(timeout=5)
         self._on_message(first.data)
-        spawn_tracked(self._tasks, self._listen(ws), f"qoap-ws-{self.appliance.key}")
+        self.context.spawn(self._listen(ws), f"qoap-ws-{self.appliance.key}")
 
     async def _check_identity(self, version: str) -> None:
         """Check the key pinned at adoption, or pin one now (the first connection after adoption)."""
@@ -133,9 +121,7 @@ class QoapConnection(DeviceConnection):
         self.publisher.publish(self.cache)
 
     async def async_stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.context.async_cancel_tasks()
         if self.session is not None:
             with contextlib.suppress(Exception):
                 await self.session.close()
@@ -172,12 +158,12 @@ class QoapDriver(Driver):
             data={"host": info.host, "port": info.port, "pv": props["pv"]},
         )
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
         if "address" in appliance.data:  # adopted from a BLE advert
-            return QoapBleConnection(hub, device_id, appliance)
-        return QoapConnection(hub, device_id, appliance)
+            return QoapBleConnection(context, appliance)
+        return QoapConnection(context, appliance)
 
-    async def async_prove_identity(self, hub: Hub, adopted: DiscoveredAppliance,
+    async def async_prove_identity(self, context: DeviceContext, adopted: DiscoveredAppliance,
                                    claimed: DiscoveredAppliance) -> tuple[bool, str]:
         """Proved when the appliance at the claimed address signs a fresh challenge, bound to that address,
         with the key pinned at adoption (§8). Without a pinned key (profile 1.0, BLE): not proved."""

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hub import capabilities as caps
+from hub.sdk import CAPABILITIES, CommandError, domain_for, merged_attributes
 
 PROFILE_NAME = "qoap"
 PROFILE_VERSION = "1.1"
@@ -56,7 +56,7 @@ def txt_errors(properties: Mapping[str, str | None]) -> list[str]:
     if pv and not _PV_RE.match(pv):
         errors.append(f"TXT pv {pv!r} is not a 1.x profile version")
     for name in filter(None, (properties.get("caps") or "").split(",")):
-        if name not in caps.CAPABILITIES:
+        if name not in CAPABILITIES:
             errors.append(f"TXT caps names unknown capability {name!r}")
     return errors
 
@@ -106,12 +106,12 @@ def description_errors(description: Any) -> list[str]:
         if not isinstance(names, list) or not names:
             errors.append(f"{where}.capabilities must be a non-empty list")
             continue
-        unknown = [n for n in names if not isinstance(n, str) or n not in caps.CAPABILITIES]
+        unknown = [n for n in names if not isinstance(n, str) or n not in CAPABILITIES]
         if unknown:
             errors.append(f"{where} uses unknown capabilities {unknown}")
             continue
         try:
-            caps.domain_for(names)
+            domain_for(names)
         except (ValueError, KeyError) as err:
             errors.append(f"{where}: {err}")
     return errors
@@ -120,16 +120,17 @@ def description_errors(description: Any) -> list[str]:
 def state_errors(capabilities: list[str], value: Any, attributes: Mapping[str, Any]) -> list[str]:
     """Check one entity's reported state and attributes against its capabilities' value specs."""
     errors: list[str] = []
-    primary = next((caps.get(n) for n in capabilities if not caps.get(n).modifier), caps.get(capabilities[0]))
+    primary = next((CAPABILITIES[n] for n in capabilities if not CAPABILITIES[n].modifier),
+                   CAPABILITIES[capabilities[0]])
     try:
         primary.state.check("state", value)
-    except caps.CommandError as err:
+    except CommandError as err:
         errors.append(f"state {value!r}: {err.message}")
-    for name, spec in caps.merged_attributes(capabilities).items():
+    for name, spec in merged_attributes(capabilities).items():
         if name in attributes and attributes[name] is not None:
             try:
                 spec.check(name, attributes[name])
-            except caps.CommandError as err:
+            except CommandError as err:
                 errors.append(f"attribute {err.message}")
     return errors
 

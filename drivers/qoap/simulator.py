@@ -26,10 +26,9 @@ from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub import capabilities as caps
-from hub.capabilities import CommandError
+from hub.sdk import CommandError, merged_commands, validate_command
+from hub.sdk.testing import HttpServer, MdnsAdvertiser
 
-from ..simulation import HttpServer, MdnsAdvertiser
 from . import profile
 
 _LOGGER = logging.getLogger(__name__)
@@ -382,7 +381,7 @@ class QoapSimulator:
             raise CommandError("not_found", f"no entity {key!r}")
         if not isinstance(command, str):
             raise CommandError("invalid_format", "command must be a string")
-        clean = caps.validate_command(caps.merged_commands(entity.capabilities), command, args)
+        clean = validate_command(merged_commands(entity.capabilities), command, args)
         self.commands += 1
         self.appliance.command(entity.key, command, clean)
         self._flush()

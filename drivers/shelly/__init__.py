@@ -1,5 +1,8 @@
-"""Shelly Gen2+ driver (on aioshelly) and its simulator."""
+"""Shelly Gen2+ driver (on aioshelly) and its simulator.
 
-from .driver import MANIFEST, ShellyDriver
+The package imports only its manifest: the driver module (and its protocol library) loads on first use.
+"""
 
-__all__ = ["MANIFEST", "ShellyDriver"]
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

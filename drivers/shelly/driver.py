@@ -5,34 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aioshelly.common import ConnectionOptions
 from aioshelly.rpc_device import RpcDevice, RpcUpdateType
 
-from hub.capabilities import CommandError
-from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
-
-from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..entity import EntityDescription, EntityPublisher
-
-if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
-
-MANIFEST = Manifest(
-    name="shelly",
-    version="1.0.0",
-    title="Shelly Gen2+",
-    mdns=(MdnsMatcher("_shelly._tcp.local.", {"gen": "[234]"}),),
-    capabilities=("on_off", "power", "energy", "voltage", "cover_position", "temperature"),
-    quality="silver",
-    iot_class="local_push",
-    requirements=("aioshelly>=12.0",),
-    documentation="https://shelly-api-docs.shelly.cloud/gen2/",
+from hub.sdk import (
+    CommandError,
+    Context,
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    DiscoveryInfo,
+    Driver,
+    Entity,
+    EntityDescription,
+    EntityPublisher,
+    MdnsInfo,
 )
+
+from .manifest import MANIFEST
 
 MAX_CHANNELS = 4
 _COVER_STATES = {"open": "open", "closed": "closed", "opening": "opening", "closing": "closing",
@@ -91,13 +84,11 @@ DESCRIPTIONS: tuple[EntityDescription, ...] = tuple(
 
 
 class ShellyConnection(DeviceConnection):
-    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
-        self.hub = hub
-        self.device_id = device_id
+    def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
         self.appliance = appliance
         self.session: aiohttp.ClientSession | None = None
         self.device: RpcDevice | None = None
-        self.publisher = EntityPublisher(hub, device_id, f"shelly:{appliance.key}", DESCRIPTIONS, "driver.shelly")
+        self.publisher = EntityPublisher(context, f"shelly:{appliance.key}", DESCRIPTIONS)
 
     async def async_start(self) -> None:
         data = self.appliance.data
@@ -166,5 +157,5 @@ class ShellyDriver(Driver):
             data={"host": info.host, "port": info.port},
         )
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return ShellyConnection(hub, device_id, appliance)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return ShellyConnection(context, appliance)

@@ -1,5 +1,8 @@
-"""WLED driver (on the wled library) and its simulator."""
+"""WLED driver (on the wled library) and its simulator.
 
-from .driver import MANIFEST, WledDriver
+The package imports only its manifest: the driver module (and its protocol library) loads on first use.
+"""
 
-__all__ = ["MANIFEST", "WledDriver"]
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from wled import WLED, Device
 
-from hub.capabilities import CommandError
-from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
-
-from ..base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from ..entity import EntityDescription, EntityPublisher
-from ..helpers import spawn_tracked
-
-if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
-
-MANIFEST = Manifest(
-    name="wled",
-    version="1.0.0",
-    title="WLED",
-    mdns=(MdnsMatcher("_wled._tcp.local."),),
-    capabilities=("on_off", "level", "color", "power"),
-    quality="silver",
-    iot_class="local_push",
-    requirements=("wled>=0.18",),
-    documentation="https://kno.wled.ge/interfaces/json-api/",
+from hub.sdk import (
+    CommandError,
+    Context,
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    DiscoveryInfo,
+    Driver,
+    Entity,
+    EntityDescription,
+    EntityPublisher,
+    MdnsInfo,
 )
+
+from .manifest import MANIFEST
 
 STRIP_VOLTS = 5.0  # WLED reports current in mA; its strips run at 5 V
 
@@ -57,13 +48,12 @@ def _as_data(device: Device) -> dict[str, Any]:
 
 
 class WledConnection(DeviceConnection):
-    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
-        self.hub = hub
+    def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
+        self.context = context
         self.appliance = appliance
         self.session: aiohttp.ClientSession | None = None
         self.client: WLED | None = None
-        self.publisher = EntityPublisher(hub, device_id, f"wled:{appliance.key}", DESCRIPTIONS, "driver.wled")
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.publisher = EntityPublisher(context, f"wled:{appliance.key}", DESCRIPTIONS)
 
     async def async_start(self) -> None:
         self.session = aiohttp.ClientSession()
@@ -72,7 +62,7 @@ class WledConnection(DeviceConnection):
         self.publisher.register(device)
         self.publisher.publish(_as_data(device))
         await self.client.connect()
-        spawn_tracked(self._tasks, self._listen(), f"wled-ws-{self.appliance.key}")
+        self.context.spawn(self._listen(), f"wled-ws-{self.appliance.key}")
 
     async def _listen(self) -> None:
         assert self.client is not None
@@ -82,9 +72,7 @@ class WledConnection(DeviceConnection):
             self.report_lost("WLED WebSocket closed")
 
     async def async_stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.context.async_cancel_tasks()
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.disconnect()
@@ -98,8 +86,7 @@ class WledConnection(DeviceConnection):
             raise CommandError("not_supported", f"{entity.entity_id} takes no commands")
         current = self.publisher.entities["light"]
         if command == "toggle":
-            state = self.hub.states.get(current.entity_id)
-            command = "turn_off" if state is not None and state.value == "on" else "turn_on"
+            command = "turn_off" if self.context.state_value(current.entity_id) == "on" else "turn_on"
         if command == "turn_off":
             await client.master(on=False)
             return
@@ -128,5 +115,5 @@ class WledDriver(Driver):
             connections=(("mac", mac),), manufacturer="WLED", model="WLED", data={"host": info.host},
         )
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return WledConnection(hub, device_id, appliance)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return WledConnection(context, appliance)

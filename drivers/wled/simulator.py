@@ -5,7 +5,7 @@ Endpoints: ``GET /json`` (state, info, effects, palettes), ``/json/si``, ``/json
 ``/json/info``, ``/json/eff``, ``/json/pal``, ``/json/fxdata``, ``/json/cfg``, ``/presets.json``,
 ``POST /json/state`` (answers the new state when ``v`` is true) and ``/ws`` (pushes
 ``{"state", "info"}`` after every change). WLED clients talk to port 80, so each simulated
-light needs its own address (127.0.79.x on loopback, or a namespace host).
+light needs its own address (a free one in 127/8 on loopback, see fleet.free_loopback_host, or a namespace host).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..simulation import HttpServer, MdnsAdvertiser
+from hub.sdk.testing import HttpServer, MdnsAdvertiser
 
 MDNS_TYPE = "_wled._tcp.local."
 VERSION = "0.14.4"

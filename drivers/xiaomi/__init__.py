@@ -1,5 +1,8 @@
-"""Xiaomi BLE driver, advert encoder and simulator."""
+"""Xiaomi BLE driver, advert encoder and simulator.
 
-from .driver import MANIFEST, XiaomiDriver
+The package imports only its manifest: the driver module (and its protocol library) loads on first use.
+"""
 
-__all__ = ["MANIFEST", "XiaomiDriver"]
+from .manifest import MANIFEST
+
+__all__ = ["MANIFEST"]

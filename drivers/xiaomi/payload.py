@@ -16,7 +16,10 @@ import struct
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-SERVICE_UUID = "0000fe95-0000-1000-8000-00805f9b34fb"
+from .manifest import SERVICE_UUID
+
+__all__ = ["SERVICE_UUID", "encode", "encode_encrypted", "is_encrypted"]
+
 PRODUCT_LYWSDCGQ = 0x01AA
 PRODUCT_LYWSD03MMC = 0x055B
 ENCRYPTED_BIT = 1 << 3

@@ -26,8 +26,8 @@ def setup() -> None:
 
 
 def one(data: bytes) -> None:
-    from drivers.ble_passive import parse_advert, update_to_data
     from hub.discovery.parse import ble_info
+    from hub.sdk._passive_ble import parse_advert, update_to_data
 
     fdp = atheris.FuzzedDataProvider(data)
     uuid = (BTHOME, XIAOMI, fdp.ConsumeUnicodeNoSurrogates(36))[fdp.ConsumeIntInRange(0, 2)]

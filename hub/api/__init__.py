@@ -2,6 +2,6 @@
 
 from .app import ApiServer, build_app
 from .auth import LoginLimiter, Principal
-from .dashboard import DiscoveryInbox
+from .inbox import DiscoveryInbox
 
 __all__ = ["ApiServer", "DiscoveryInbox", "LoginLimiter", "Principal", "build_app"]

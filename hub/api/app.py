@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_format, rest
+from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -95,6 +95,11 @@ class ApiServer:
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
+        # Each protocol's commands, per server: two hubs in one process never share handlers.
+        self.ws_commands = websocket_ha.command_registry()
+        labels.add_ws_commands(self.ws_commands)
+        self.stream_commands: dict[str, stream.StreamHandler] = {}
+        labels.add_stream_commands(self.stream_commands)
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
@@ -363,5 +368,7 @@ def build_app(api: ApiServer) -> web.Application:
     app.router.add_get("/api/stream", handle_stream)
     app.router.add_get("/api/openapi.json", get_openapi)
     rest.add_routes(app)
+    labels.add_routes(app)
     dashboard.add_routes(app)
+    inbox.add_routes(app)
     return app

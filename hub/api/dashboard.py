@@ -3,18 +3,13 @@
 No build chain: ``static/`` holds plain HTML, JavaScript and CSS. Signing in is a form that
 POSTs the token to ``/login`` (never a URL); the token then lives in an HttpOnly cookie. The page gets live
 state over the Home Assistant WebSocket protocol (``subscribe_entities``) and sends
-commands with the REST service endpoint.
-
-The discovery inbox is provided by the component named ``discovery`` when one is
-added; it is duck-typed (:class:`DiscoveryInbox`) so the API needs no import of it.
-Without one the dashboard shows an empty inbox.
+commands with the REST service endpoint. The discovery inbox it shows has its own endpoints (``inbox.py``).
 """
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -36,37 +31,9 @@ _LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><tit
 <button type="submit" data-testid="login-submit">Open</button></form></body></html>"""
 
 
-@runtime_checkable
-class DiscoveryInbox(Protocol):
-    """What the ``discovery`` component offers the dashboard."""
-
-    def inbox_entries(self) -> list[Any]: ...
-
-    async def async_unignore(self, key: str) -> Any: ...
-
-    async def async_adopt(self, key: str, bind_key: str | None = None) -> Any: ...
-
-    async def async_ignore(self, key: str) -> Any: ...
-
-
 def _principal(request: web.Request) -> Principal:
     principal: Principal = request[PRINCIPAL_KEY]
     return principal
-
-
-def _inbox(request: web.Request) -> DiscoveryInbox | None:
-    component = request.app[API_KEY].hub.components.get("discovery")
-    return component if isinstance(component, DiscoveryInbox) else None
-
-
-def _plain(entry: Any) -> Any:
-    if hasattr(entry, "to_dict"):
-        return entry.to_dict()
-    if hasattr(entry, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(entry)
-    return entry
 
 
 def login_page(message: str = "", status: int = 401) -> web.Response:
@@ -150,56 +117,9 @@ async def ws_ticket(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "no-store"})
 
 
-async def discovery_list(request: web.Request) -> web.Response:
-    inbox = _inbox(request)
-    # Unadopted appliances (names, addresses, MACs) anywhere in the home are for admins only: a guest's
-    # area token must not map the house. Others get an empty list so their dashboard still renders.
-    admin = _principal(request).admin
-    entries = [_plain(e) for e in inbox.inbox_entries()] if inbox is not None and admin else []
-    body = {"available": inbox is not None, "entries": entries, "admin_only": not admin}
-    return web.Response(text=ha_format.dumps(body), content_type="application/json")
-
-
-async def discovery_action(request: web.Request) -> web.Response:
-    if not _principal(request).admin:
-        return web.json_response({"message": "adopting or ignoring devices needs an admin token"}, status=403)
-    inbox = _inbox(request)
-    if inbox is None:
-        return web.json_response({"message": "discovery is not running"}, status=404)
-    key, action = request.match_info["key"], request.match_info["action"]
-    handlers = {"adopt": inbox.async_adopt, "ignore": inbox.async_ignore, "unignore": inbox.async_unignore}
-    # An adopted appliance announced elsewhere waits for these (discovery's "address change, confirm").
-    for name in ("confirm_move", "reject_move"):
-        handler = getattr(inbox, f"async_{name}", None)
-        if callable(handler):
-            handlers[name] = handler
-    if action not in handlers:
-        return web.json_response({"message": f"discovery does not support {action}"}, status=404)
-    try:
-        # body_exists, not can_read_body: the body-deadline middleware has already read the body into memory.
-        if action == "adopt" and request.body_exists:
-            # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
-            body = await request.json()
-            bind_key = body.get("bind_key") if isinstance(body, dict) else None
-            result = await inbox.async_adopt(key, bind_key=bind_key)
-        else:
-            result = await handlers[action](key)
-    except KeyError:
-        return web.json_response({"message": f"no inbox entry {key!r}"}, status=404)
-    except ValueError as err:
-        return web.json_response({"message": str(err)}, status=400)
-    except Exception as err:  # the appliance did not answer; discovery keeps retrying in the background
-        return web.json_response({"message": f"{action} failed: {err}"}, status=502)
-    return web.Response(text=ha_format.dumps({"ok": True, "result": _plain(result)}),
-                        content_type="application/json")
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_post(LOGIN_PATH, login)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)
-    app.router.add_get("/api/discovery", discovery_list)
-    app.router.add_post(r"/api/discovery/{key}/{action:adopt|ignore|unignore|confirm_move|reject_move}",
-                        discovery_action)

@@ -312,11 +312,20 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/recognition/labels/stop", stop_label)
     app.router.add_patch("/api/recognition/labels/{label_id}", update_label)
     app.router.add_delete("/api/recognition/labels/{label_id}", delete_label)
+
+
+def add_ws_commands(commands: dict[str, websocket_ha.HaHandler]) -> None:
+    """The label commands on the Home Assistant WebSocket (``qilu/labels/...``), into one server's registry."""
     for action in ACTIONS:
-        websocket_ha.register_command(WS_PREFIX + action, _ws_handler(action))
-        stream.register_command(STREAM_PREFIX + action, _stream_handler(action))
-    websocket_ha.register_command(WS_PREFIX + "suggest", _ws_suggest)
-    stream.register_command(STREAM_PREFIX + "suggest", _stream_suggest)
+        commands[WS_PREFIX + action] = _ws_handler(action)
+    commands[WS_PREFIX + "suggest"] = _ws_suggest
+
+
+def add_stream_commands(commands: dict[str, stream.StreamHandler]) -> None:
+    """The label commands on the msgpack stream (``labels/...``), into one server's registry."""
+    for action in ACTIONS:
+        commands[STREAM_PREFIX + action] = _stream_handler(action)
+    commands[STREAM_PREFIX + "suggest"] = _stream_suggest
 
 
 # -- OpenAPI --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from aiohttp import web
 from ..bus import Event
 from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
-from . import ha_format, labels
+from . import ha_format
 from .auth import Principal
 from .input_checks import BadInput, log_refused
 from .keys import API_KEY, PRINCIPAL_KEY
@@ -168,4 +168,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/services/{domain}/{service}", post_service)
     app.router.add_get("/api/history/period", get_history)
     app.router.add_get("/api/history/period/{start}", get_history)
-    labels.add_routes(app)

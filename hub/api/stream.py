@@ -323,8 +323,8 @@ class StreamConnection:
                 self.send(pack({"type": "result", "id": msg_id, "success": True}))
             elif kind == "call":
                 self._call(msg_id, msg)
-            elif isinstance(kind, str) and kind in _COMMANDS:
-                result = _COMMANDS[kind](self, msg_id, msg)
+            elif isinstance(kind, str) and kind in self.api.stream_commands:
+                result = self.api.stream_commands[kind](self, msg_id, msg)
                 if inspect.isawaitable(result):  # a slow command (a day review): answer when done
                     self._answer_later(msg_id, kind, result)
                 else:
@@ -415,12 +415,8 @@ class StreamConnection:
 
 # Request/answer commands added by other modules (``labels/...``): handler(conn, id, msg) -> result, or an
 # awaitable of it (answered when done, counted with calls in flight), raising CommandError for an error answer.
-_COMMANDS: dict[str, Callable[[StreamConnection, Any, dict[str, Any]], Any]] = {}
-
-
-def register_command(msg_type: str, handler: Callable[[StreamConnection, Any, dict[str, Any]], Any]) -> None:
-    """Add a request/answer command from another module, so features need not edit this one."""
-    _COMMANDS[msg_type] = handler
+# Each ApiServer holds its own registry (``stream_commands``), so two hubs in one process never share handlers.
+StreamHandler = Callable[[StreamConnection, Any, dict[str, Any]], Any]
 
 
 class StreamFanout:

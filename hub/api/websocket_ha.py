@@ -20,6 +20,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -180,7 +181,7 @@ class HaConnection:
             return
         self.last_id = msg_id
         msg_type = msg.get("type")
-        handler = _HANDLERS.get(msg_type) if isinstance(msg_type, str) else None
+        handler = self.api.ws_commands.get(msg_type) if isinstance(msg_type, str) else None
         if handler is None:
             self.send(_error(msg_id, "unknown_command", f"Unknown command {msg_type!r}."))
             return
@@ -304,7 +305,13 @@ class HaConnection:
         self.send(_result(msg_id, entities))
 
 
-_HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], Any]] = {
+HaHandler = Callable[[HaConnection, int, dict[str, Any]], Any]
+"""A command: answers with ``conn.send`` at once, or returns an awaitable that answers when done (counted with
+the connection's calls in flight, cancelled when it closes)."""
+
+# Home Assistant's own commands; read-only, each ApiServer copies them into its own registry (``ws_commands``)
+# and other modules add theirs (``qilu/...``) there, so two hubs in one process never share handlers.
+BUILTIN_COMMANDS: Mapping[str, HaHandler] = MappingProxyType({
     "ping": HaConnection.cmd_ping,
     "supported_features": HaConnection.cmd_supported_features,
     "get_states": HaConnection.cmd_get_states,
@@ -317,15 +324,12 @@ _HANDLERS: dict[str, Callable[[HaConnection, int, dict[str, Any]], Any]] = {
     "config/area_registry/list": HaConnection.cmd_area_registry,
     "config/device_registry/list": HaConnection.cmd_device_registry,
     "config/entity_registry/list": HaConnection.cmd_entity_registry,
-}
+})
 
 
-def register_command(msg_type: str, handler: Callable[[HaConnection, int, dict[str, Any]], Any]) -> None:
-    """Add a custom command (``qilu/...``) from another module, so features need not edit this one.
-
-    The handler answers with ``conn.send``, at once, or returns an awaitable that answers when done (counted
-    with the connection's calls in flight, cancelled when it closes)."""
-    _HANDLERS[msg_type] = handler
+def command_registry() -> dict[str, HaHandler]:
+    """A fresh registry for one API server: the built-in commands, to which features add their own."""
+    return dict(BUILTIN_COMMANDS)
 
 
 class HaFanout:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from .connections import Connections, Supervision
 
 if TYPE_CHECKING:
-    from drivers.base import Driver, Manifest
     from hub.core import Hub
     from hub.discovery.models import DiscoveryInfo
+    from hub.sdk import Driver, Manifest
 
     from .appliance import DiscoveredAppliance
 

@@ -38,9 +38,9 @@ from .inbox import endpoint_changed
 from .matching import MatcherIndex, identify
 
 if TYPE_CHECKING:
-    from drivers.base import DeviceConnection, Driver, Manifest
     from hub.core import Hub
     from hub.model import Entity
+    from hub.sdk import DeviceConnection, DeviceContext, Driver, Manifest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class Connections:
             return False, f"driver {rec.driver_name!r} is not installed"
         try:
             ok, reason = await asyncio.wait_for(
-                driver.async_prove_identity(self._require_hub(), rec.appliance, appliance), self.timing.start_timeout)
+                driver.async_prove_identity(self._context(rec), rec.appliance, appliance), self.timing.start_timeout)
         except TimeoutError:
             return False, "the appliance at the new address did not answer the identity check in time"
         except Exception as err:  # a driver bug, an unreachable address: not proved
@@ -349,6 +349,12 @@ class Connections:
             raise RuntimeError(f"the {self.name} component is not started")
         return self._hub
 
+    def _context(self, rec: AdoptedDevice) -> DeviceContext:
+        """What of the hub a driver's connection (or identity proof) for ``rec`` may use."""
+        from hub.sdk._context import DeviceContext  # the SDK's view of the hub; it imports this package's parts
+
+        return DeviceContext(self._require_hub(), rec.driver_name, rec.device_id, rec.appliance.key)
+
     def _launch(self, rec: AdoptedDevice, first: DeviceConnection | None = None) -> None:
         hub = self._require_hub()
         self.adopted[rec.key] = rec
@@ -380,7 +386,7 @@ class Connections:
         rec.lost.clear()
         conn: DeviceConnection | None = None
         try:
-            conn = driver.connect(self._require_hub(), rec.device_id, rec.appliance)
+            conn = driver.connect(self._context(rec), rec.appliance)
             conn._lost_callback = lambda reason, rec=rec: self._mark_lost(rec, reason)
             await asyncio.wait_for(conn.async_start(), self.timing.start_timeout)
         except BaseException:

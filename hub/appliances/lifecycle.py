@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, requ
 from .catalog import DriverCatalog
 from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
 from .matching import identify, mdns_type
+from .scanner import offer_ble_lookup
 from .sightings import Sightings
 
 if TYPE_CHECKING:
@@ -66,19 +66,6 @@ ADOPT_BACKOFF_MAX = 60.0
 # (an appliance that just moved may not answer yet; an impostor must not make the hub a challenge pump).
 MOVE_RETRY_INTERVAL = 30.0
 MOVE_PROOF_TIMEOUT = 10.0
-
-
-# The lifecycle of each running hub, for what connections ask of the sources (a BLE device to connect to)
-# without looking a component up by name.
-_RUNNING: weakref.WeakKeyDictionary[Hub, ApplianceLifecycle] = weakref.WeakKeyDictionary()
-
-
-def ble_device_lookup(hub: Hub) -> Callable[[str], BLEDevice | None] | None:
-    """How a connection finds the :class:`BLEDevice` the scanner heard at an address (pass it to
-    :func:`hub.discovery.connect.async_connect`), or None when this hub runs no appliance lifecycle (then
-    connect by address and let bleak scan)."""
-    lifecycle = _RUNNING.get(hub)
-    return lifecycle.ble_device if lifecycle is not None else None
 
 
 class AdoptError(Exception):
@@ -137,7 +124,7 @@ class ApplianceLifecycle:
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
         self.hub = hub
-        _RUNNING[hub] = self
+        offer_ble_lookup(hub, self.ble_device)  # what connections ask of the scanner, without naming this component
         if self._settings is None:
             self.settings = DiscoverySettings.from_config(hub.config.get("discovery"))
         for key, value in self._overrides.items():
@@ -177,8 +164,8 @@ class ApplianceLifecycle:
                      "on" if self.ble else "off", len(self.inbox))
 
     async def async_stop(self) -> None:
-        if self.hub is not None and _RUNNING.get(self.hub) is self:
-            del _RUNNING[self.hub]
+        if self.hub is not None:
+            offer_ble_lookup(self.hub, None)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)

@@ -19,7 +19,7 @@ from hub.discovery.parse import normalize_uuid
 from .appliance import DiscoveredAppliance
 
 if TYPE_CHECKING:
-    from drivers.base import Driver
+    from hub.sdk import Driver
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -88,9 +88,10 @@ def _load(args: argparse.Namespace) -> Any:
 
         from hub.cli import config_dir
         from hub.recognition.recorder_source import async_load_recorder
+        from hub.setup import load_hub_config
 
         directory = args.data or config_dir(args)
-        return asyncio.run(async_load_recorder(directory, args.labels))
+        return asyncio.run(async_load_recorder(directory, args.labels, config=load_hub_config(directory)))
     if args.data is None:
         raise SystemExit(f"qilu-hub model: --data is required for --source {args.source}")
     if args.source == "kasteren":

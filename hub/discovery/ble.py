@@ -266,6 +266,10 @@ class BleSource:
         track.adapter = info.adapter
         if device is not None:
             track.ble_device = device
+        # Advert times are wall-clock times: a clock stepped back (NTP, a manual fix) makes the last dispatch
+        # lie in the future. Count that as long ago, or every change would wait until the clock caught up.
+        if track.last_dispatch > now:
+            track.last_dispatch = now - max(self.refresh, self.min_interval)
         if track.signature == signature:
             # Same payload: only refresh now and then, so drivers that poll on sight still hear of it.
             if now - track.last_dispatch >= self.refresh and track.pending is None:
@@ -303,6 +307,9 @@ class BleSource:
     def expire(self, now: float | None = None) -> list[str]:
         """Forget devices not heard for ``timeout`` seconds; returns their addresses."""
         now = time.time() if now is None else now
+        for track in self.tracks.values():
+            if track.last_seen > now:  # seen before the clock was stepped back: count from now, not from then
+                track.last_seen = now
         lost = [a for a, t in self.tracks.items() if now - t.last_seen > self.timeout]
         for address in lost:
             track = self.tracks.pop(address)

@@ -10,24 +10,40 @@ Home Assistant, openHAB and federated qilu hubs alike. Lights use the JSON schem
 temperatures. Home Assistant drops keys it does not know from discovery payloads
 (its discovery schemas use ``extra=REMOVE_EXTRA``), so the ``qilu`` key carrying our
 native capabilities is safe to add for federation.
+
+:class:`Exporter` is the running side: it marks entities dirty on state and registry
+changes and one publisher task drains the dirty sets, so while disconnected only the
+latest state per entity is kept, and after a reconnect only entities that changed
+meanwhile are published. Imported entities are never exported (loop freedom).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
 
 from .. import capabilities as caps
 from ..capabilities import CommandError
 from ..const import __version__
 from ..model import Device, Entity
-from ..states import State
+from ..registry import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
+from ..states import EVENT_STATE_CHANGED, State
+
+if TYPE_CHECKING:
+    from ..bus import Event
+    from ..core import Hub
+    from .connection import BridgeStats, MqttClient
 
 __all__ = [
+    "IMPORT_PREFIX",
     "ORIGIN_PREFIX",
     "ExportTopics",
+    "Exporter",
     "component_for",
     "discovery_config",
     "object_id_for",
@@ -38,6 +54,11 @@ __all__ = [
 
 # Context.origin of changes that arrived over MQTT: "mqtt:<hub id where the change started>".
 ORIGIN_PREFIX = "mqtt:"
+# Unique ids of entities adopted from the broker start with this; they are never exported.
+IMPORT_PREFIX = "mqtt:"
+QOS_STATE = 1  # queued for federated peers' persistent sessions while they are away
+QOS_CONFIG = 1
+PUBLISH_BATCH = 64
 
 _ON_OFF_DOMAINS = frozenset({"switch", "light", "fan", "binary_sensor"})
 _COMPONENTS = {
@@ -321,3 +342,148 @@ def parse_ha_command(entity: Entity, field: str | None, payload: bytes) -> tuple
     if field == "percentage":
         return "set_percentage", {"percentage": round(_number(text, "percentage"))}
     raise CommandError("not_supported", f"no command topic '{field}' for {entity.entity_id}")
+
+
+def _dumps(data: Any) -> bytes:
+    # default=str: a driver that stores a set or a datetime in attributes must not stall the publisher.
+    return json.dumps(data, separators=(",", ":"), default=str).encode()
+
+
+class Exporter:
+    """Publishes this hub's entities (configs and states, retained) and maps object ids back to entities."""
+
+    __slots__ = ("_by_object", "_dirty_config", "_dirty_state", "_exported", "_hub", "_is_imported",
+                 "_removed_configs", "_stats", "_topics", "_unsubs", "_wake", "hub_id", "publishing")
+
+    def __init__(self, hub: Hub, topics: ExportTopics, stats: BridgeStats,
+                 is_imported: Callable[[str], bool]) -> None:
+        self._hub = hub
+        self._topics = topics
+        self.hub_id = topics.hub_id
+        self._stats = stats
+        self._is_imported = is_imported  # entity ids the bridge mirrors from the broker
+        self._wake = asyncio.Event()
+        self._dirty_config: set[str] = set()
+        self._dirty_state: set[str] = set()
+        self._removed_configs: set[str] = set()
+        self._exported: dict[str, str] = {}  # entity_id -> config topic, for removal
+        self._by_object: dict[str, str] = {}  # object_id -> exported entity_id
+        self._unsubs: list[Callable[[], None]] = []
+        self.publishing = False  # a batch is on its way (benchmarks wait for quiet)
+
+    def start(self) -> None:
+        bus = self._hub.bus
+        self._unsubs.append(bus.listen(EVENT_STATE_CHANGED, self._on_state_changed))
+        self._unsubs.append(bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry))
+        self._unsubs.append(bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device_registry))
+
+    def stop(self) -> None:
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be published and no batch is on its way."""
+        return not (self._dirty_state or self._dirty_config or self._removed_configs or self._wake.is_set()
+                    or self.publishing)
+
+    def exported(self) -> dict[str, str]:
+        """Entity id → config topic of everything announced."""
+        return dict(self._exported)
+
+    def entity_for_object(self, object_id: str) -> str | None:
+        return self._by_object.get(object_id)
+
+    def announce_all(self) -> None:
+        """Retained configs/states may be gone (fresh broker) or this process is new: announce all."""
+        ids = self._exportable_ids()
+        self._dirty_config.update(ids)
+        self._dirty_state.update(ids)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _exportable(self, entity: Entity | None) -> bool:
+        return entity is not None and not entity.disabled and not entity.unique_id.startswith(IMPORT_PREFIX)
+
+    def _exportable_ids(self) -> list[str]:
+        return [e.entity_id for e in self._hub.entities.all() if self._exportable(e)]
+
+    def _on_state_changed(self, event: Event[Any]) -> None:
+        entity_id = event.data["entity_id"]
+        if self._is_imported(entity_id):
+            return  # never re-export what we imported
+        self._dirty_state.add(entity_id)
+        self._wake.set()
+
+    def _on_entity_registry(self, event: Event[Any]) -> None:
+        entity_id = event.data["entity_id"]
+        if event.data["action"] == "remove":
+            topic = self._exported.pop(entity_id, None)
+            if topic is not None:
+                self._removed_configs.add(topic)
+                self._by_object.pop(object_id_for(entity_id), None)
+        else:
+            self._dirty_config.add(entity_id)
+        self._wake.set()
+
+    def _on_device_registry(self, event: Event[Any]) -> None:
+        device_id = event.data["device_id"]
+        for entity in self._hub.entities.for_device(device_id):
+            self._dirty_config.add(entity.entity_id)
+        self._wake.set()
+
+    def _config_payload(self, entity: Entity) -> tuple[str, bytes]:
+        hub = self._hub
+        device = hub.devices.get(entity.device_id) if entity.device_id else None
+        area_id = hub.entities.area_of(entity)
+        area = hub.areas.get(area_id) if area_id else None
+        config = discovery_config(entity, device, area.name if area else None, self._topics,
+                                  str((hub.config.get("hub") or {}).get("name", "qilu-hub")))
+        return self._topics.config(entity), _dumps(config)
+
+    async def publisher(self, client: MqttClient) -> None:
+        """Drain the dirty sets for as long as the connection lasts."""
+        hub = self._hub
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            messages: list[tuple[str, bytes, int]] = []
+            removed, self._removed_configs = self._removed_configs, set()
+            messages += [(topic, b"", QOS_CONFIG) for topic in removed]
+            configs, self._dirty_config = self._dirty_config, set()
+            states, self._dirty_state = self._dirty_state, set()
+            for entity_id in configs:
+                entity = hub.entities.get(entity_id)
+                if not self._exportable(entity):
+                    continue
+                assert entity is not None
+                topic, payload = self._config_payload(entity)
+                self._exported[entity_id] = topic
+                self._by_object[object_id_for(entity_id)] = entity_id
+                messages.append((topic, payload, QOS_CONFIG))
+                states.add(entity_id)
+            for entity_id in states:
+                entity = hub.entities.get(entity_id)
+                state = hub.states.get(entity_id)
+                if state is None or not self._exportable(entity) or entity_id not in self._exported:
+                    continue
+                assert entity is not None
+                doc = state_document(entity, state, self.hub_id)
+                messages.append((self._topics.state(entity_id), _dumps(doc), QOS_STATE))
+            self.publishing = True
+            try:
+                for start in range(0, len(messages), PUBLISH_BATCH):
+                    batch = messages[start : start + PUBLISH_BATCH]
+                    await asyncio.gather(*(client.publish(t, p, qos=q, retain=True) for t, p, q in batch))
+                    self._stats.published += len(batch)
+            except aiomqtt.MqttError:
+                # Not sent: keep them dirty so the next connection publishes them.
+                self._removed_configs |= removed
+                self._dirty_config |= {e for e in configs if e in self._exported}
+                self._dirty_state |= states
+                raise
+            finally:
+                self.publishing = False

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..const import EVENT_SCENE_RECOGNIZED
 from .decoder import HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec
 from .mapping import entity_channel, is_active
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ENTITY_ID = "sensor.household_scene"
-EVENT_SCENE_RECOGNIZED = "scene_recognized"
 EVENT_MODEL_LOADED = "scene_model_loaded"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
 # History is read in pages of this many rows and reduced to state changes page by page, so a review of a

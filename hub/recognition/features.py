@@ -295,10 +295,5 @@ def extract_windows(
     return rows
 
 
-def midnight_before(ts: float, tz: tzinfo = UTC) -> float:
-    local = datetime.fromtimestamp(ts, tz)
-    return (local.replace(hour=0, minute=0, second=0, microsecond=0)).timestamp()
-
-
 def day_key(ts: float, tz: tzinfo = UTC) -> str:
     return (datetime.fromtimestamp(ts, tz) - timedelta(seconds=0)).date().isoformat()

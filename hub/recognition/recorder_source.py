@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from .datasets import Dataset, DatasetError, events_from_history, recorder_dataset
 from .features import DEFAULT_SPEC, FeatureSpec
@@ -22,16 +23,19 @@ NO_LABELS = ("no household labels: label what is happening in the dashboard (\"W
 
 
 async def async_load_recorder(
-    config_dir: Path, labels: Path | None = None, start: float = 0.0, spec: FeatureSpec = DEFAULT_SPEC
+    config_dir: Path, labels: Path | None = None, start: float = 0.0, spec: FeatureSpec = DEFAULT_SPEC,
+    *, config: dict[str, Any] | None = None,
 ) -> Dataset:
     """Read history through the hub's public recorder API and map entities as the live component does.
 
     Opens the hub's registry and recorder with the hub's own configuration (so the recorder's retention
-    settings are the hub's), reads, and closes them; other components are not started.
+    settings are the hub's), reads, and closes them; other components are not started. ``config`` is the
+    hub's validated configuration (the CLI passes the one validated against every part's sections);
+    without it the directory's file is read against the core's and the recognizer's sections.
     """
     from hub import Hub
+    from hub.config import load_config
     from hub.const import HISTORY_DB, REGISTRY_DB
-    from hub.setup import load_hub_config
 
     from . import settings  # noqa: F401 - registers the "recognition" config section before the hub loads it
 
@@ -43,7 +47,7 @@ async def async_load_recorder(
     if not (config_dir / HISTORY_DB).is_file():
         raise DatasetError(f"{config_dir} has no recorder history ({HISTORY_DB})")
     # The hub's own, fully validated config: the recorder keeps the hub's retention settings.
-    hub = Hub(config_dir, load_hub_config(config_dir))
+    hub = Hub(config_dir, config if config is not None else load_config(config_dir))
     recorder = hub.recorder
     if recorder is None:
         raise DatasetError("the hub's recorder is disabled")

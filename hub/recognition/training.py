@@ -4,7 +4,6 @@ matplotlib, tqdm); the hub runtime never imports this module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -406,7 +405,3 @@ def nested_leave_one_day_out(
             proba[sel] = bias.apply(outer[best][1][sel]) if bias is not None else outer[best][1][sel]
             chosen[day] = best
     return NestedResult(labels, proba, chosen, inner_scores, biases)
-
-
-def save_metrics(result: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

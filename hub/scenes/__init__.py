@@ -2,9 +2,10 @@
 
 Format: scenes/schema.json."""
 
-from .catalog import Catalog, HubCatalog, StaticCatalog
+from ..const import EVENT_SCENE_RECOGNIZED
+from .catalog import Catalog, FixedEntityCatalog, HubCatalog
 from .loader import SceneError, SceneIssue, load_scene_file, parse_scene_text, schema
-from .manager import SCENE_RECOGNIZED, SceneManager, SituationGate, from_config, next_fire
+from .manager import SceneManager, SituationGate, from_config, next_fire
 from .model import (
     ActionBinding,
     CommandCall,
@@ -18,11 +19,12 @@ from .model import (
 )
 
 __all__ = [
-    "SCENE_RECOGNIZED",
+    "EVENT_SCENE_RECOGNIZED",
     "ActionBinding",
     "Catalog",
     "CommandCall",
     "Control",
+    "FixedEntityCatalog",
     "HomeScene",
     "HubCatalog",
     "ImmersiveScene",
@@ -33,7 +35,6 @@ __all__ = [
     "SceneIssue",
     "SceneManager",
     "SituationGate",
-    "StaticCatalog",
     "from_config",
     "load_scene_file",
     "next_fire",

@@ -15,7 +15,7 @@ class Catalog(Protocol):
         ...
 
 
-class StaticCatalog:
+class FixedEntityCatalog:
     """A fixed catalog (tests, offline checks, or the XR client's view built from the stream snapshot)."""
 
     def __init__(self, entities: Mapping[str, Collection[str] | None] | Iterable[str]) -> None:

@@ -6,26 +6,50 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..capabilities import CommandError
+from ..const import EVENT_SCENE_RECOGNIZED
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
 from .model import HomeScene, ScheduleTrigger, SituationTrigger
 
 _LOG = logging.getLogger(__name__)
-SCENE_RECOGNIZED = "scene_recognized"
+# A schedule reads the wall clock again at least this often (seconds) instead of trusting one long sleep: asyncio
+# sleeps on the monotonic clock, and the wall clock may be stepped (NTP after a Raspberry Pi boots) or slewed.
+SCHEDULE_STEP = 30.0
+# A fire time the clock jumped past by more than this (seconds) is skipped, not run hours late.
+SCHEDULE_GRACE = 120.0
+
+
+def local_zone() -> dt.tzinfo:
+    """The system's time zone with its rules (daylight saving), not just today's UTC offset: ``TZ`` when it names
+    a zone, else /etc/localtime; today's fixed offset only when neither can be read."""
+    name = os.environ.get("TZ", "").removeprefix(":")
+    try:
+        if name:
+            return ZoneInfo(name)
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError, KeyError):  # KeyError: ZoneInfoNotFoundError (e.g. a POSIX rule string in TZ)
+        return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
 def next_fire(now: dt.datetime, trigger: ScheduleTrigger) -> dt.datetime:
-    """The first time strictly after `now` at trigger.hour:minute on an allowed weekday (same tz as now)."""
-    candidate = now.replace(hour=trigger.hour, minute=trigger.minute, second=0, microsecond=0)
-    if candidate <= now:
+    """The first time strictly after `now` at trigger.hour:minute on an allowed weekday (same tz as now).
+
+    Days are counted on the wall clock, so with a zone that has rules (ZoneInfo) 07:00 stays 07:00 across a
+    daylight-saving change. A time the spring change skips fires as the clock shows it an hour later; a time the
+    autumn change repeats fires the first time only."""
+    candidate = now.replace(hour=trigger.hour, minute=trigger.minute, second=0, microsecond=0, fold=0)
+    if candidate.timestamp() <= now.timestamp():  # not `<=`: within one zone that compares wall times
         candidate += dt.timedelta(days=1)
     for _ in range(8):
         if trigger.days is None or candidate.weekday() in trigger.days:
@@ -77,6 +101,7 @@ class SceneManager:
         self._unregister: list[Callable[[], None]] = []
         self.pending: dict[Path, SceneError] = {}  # refused only for entities not known yet
         self.retry_delay = 0.5
+        self.schedule_step = SCHEDULE_STEP
         self._retry_handle: asyncio.TimerHandle | None = None
         self._unlisten_entities: Any = None
 
@@ -119,7 +144,7 @@ class SceneManager:
     async def async_start(self, hub: Any) -> None:
         self._hub = hub
         self.load(hub)
-        self._unlisten = hub.bus.listen(SCENE_RECOGNIZED, self._on_recognized)
+        self._unlisten = hub.bus.listen(EVENT_SCENE_RECOGNIZED, self._on_recognized)
         self._unlisten_entities = hub.bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry)
         self._activate_scenes(hub, self.scenes.values())
 
@@ -226,10 +251,20 @@ class SceneManager:
             _LOG.exception("activating scene %s failed", name)
 
     async def _schedule_loop(self, scene: HomeScene, trig: ScheduleTrigger) -> None:
+        zone = local_zone()
+        due = next_fire(dt.datetime.now(zone), trig)
         while True:
-            now = dt.datetime.now().astimezone()
-            await asyncio.sleep((next_fire(now, trig) - now).total_seconds())
-            await self._activate_logged(scene.name)
+            late = time.time() - due.timestamp()
+            if late < 0:
+                await asyncio.sleep(min(-late, self.schedule_step))
+                continue
+            if late <= SCHEDULE_GRACE:
+                await self._activate_logged(scene.name)
+            else:
+                _LOG.warning("scene %s: skipped its %02d:%02d schedule, the clock moved %.0f s past it", scene.name,
+                             trig.hour, trig.minute, late)
+            # From the later of now and the fire time: a clock stepped back after firing must not fire it again.
+            due = next_fire(max(dt.datetime.now(zone), due, key=lambda d: d.timestamp()), trig)
 
 
 def from_config(config_dir: Path | str, config: Mapping[str, Any]) -> SceneManager:

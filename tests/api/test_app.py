@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 import subprocess
@@ -219,3 +220,37 @@ async def test_connection_limit(tmp_path: Path, session: aiohttp.ClientSession) 
         await second.close()
     finally:
         await env.hub.async_stop()
+
+
+
+async def test_two_hubs_in_one_process_do_not_share_commands(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    """A WebSocket or stream command added to one API server is unknown to another in the same process."""
+    from .test_stream import connect, recv, send
+
+    first = await start_env(tmp_path / "a")
+    second = await start_env(tmp_path / "b")
+    try:
+        first.api.ws_commands["qilu/only_here"] = lambda conn, msg_id, msg: conn.send(
+            json.dumps({"id": msg_id, "type": "result", "success": True, "result": "first"}))
+        first.api.stream_commands["only_here"] = lambda conn, msg_id, msg: "first"
+        for env, known in ((first, True), (second, False)):
+            ws = await session.ws_connect(env.ws_url)
+            assert (await ws.receive_json())["type"] == "auth_required"
+            await ws.send_json({"type": "auth", "access_token": env.admin})
+            assert (await ws.receive_json())["type"] == "auth_ok"
+            await ws.send_json({"id": 1, "type": "qilu/only_here"})
+            answer = await ws.receive_json()
+            assert answer["success"] is known and (known or answer["error"]["code"] == "unknown_command"), answer
+            await ws.close()
+            stream = await connect(env, session)
+            await send(stream, {"id": 1, "type": "only_here"})
+            reply = await recv(stream)
+            assert reply["success"] is known and (known or reply["error"]["code"] == "unknown_command"), reply
+            await stream.close()
+        # Both still have the label commands, each in its own registry.
+        for env in (first, second):
+            assert "qilu/recognition/labels/suggest" in env.api.ws_commands
+            assert "labels/suggest" in env.api.stream_commands
+    finally:
+        await first.hub.async_stop()
+        await second.hub.async_stop()

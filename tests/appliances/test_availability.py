@@ -9,14 +9,21 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from drivers.entity import EntityDescription, EntityPublisher
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from hub.context import Context
 from hub.core import Hub
 from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
 from hub.model import Entity
+from hub.sdk import (
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    Driver,
+    EntityDescription,
+    EntityPublisher,
+    Manifest,
+)
+from hub.sdk.testing import wait_for
 from hub.states import EVENT_STATE_CHANGED, UNAVAILABLE
 from tests.mqtt.conftest import broker, settings_for, st, start_hub  # noqa: F401  (broker: a fixture)
 from tests.testbeds.mosquitto import Mosquitto
@@ -28,9 +35,9 @@ LIGHT = (EntityDescription("light", "Lamp", ("on_off", "level"), value="on",
 class QuietConnection(DeviceConnection):
     """Publishes at its first start only, as an appliance that reports on change and not on connect."""
 
-    def __init__(self, driver: QuietDriver, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
+    def __init__(self, driver: QuietDriver, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
         self.driver = driver
-        self.publisher = EntityPublisher(hub, device_id, f"quiet:{appliance.key}", LIGHT)
+        self.publisher = EntityPublisher(context, f"quiet:{appliance.key}", LIGHT)
 
     async def async_start(self) -> None:
         self.driver.starts += 1
@@ -57,8 +64,8 @@ class QuietDriver(Driver):
     def identify(self, info: DiscoveryInfo) -> DiscoveredAppliance | None:
         return None
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return QuietConnection(self, hub, device_id, appliance)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return QuietConnection(self, context, appliance)
 
 
 async def _lamp(tmp_path: Path, driver: QuietDriver) -> tuple[Hub, str]:
@@ -106,7 +113,7 @@ async def test_a_silent_publisher_keeps_attributes(tmp_path: Path) -> None:
     """Passive sensors (EntityPublisher.set_unavailable) follow the same rule."""
     hub = Hub(tmp_path, {}, recorder=False)
     device = hub.devices.async_get_or_create(source="t", name="T", identifiers=[("t", "1")])
-    pub = EntityPublisher(hub, device.id, "t:1", LIGHT)
+    pub = EntityPublisher(DeviceContext(hub, "t", device.id, "1"), "t:1", LIGHT)
     [entity] = pub.register().values()
     pub.publish({"on": "on", "brightness": 12})
     pub.set_unavailable()

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from drivers.manager import DriverManager
 from hub.appliances import ApplianceLifecycle, EntryState
 from hub.core import Hub
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
 
 CONSULTED: list[str] = []  # which drivers' matchers ran, in order
 
@@ -46,7 +46,7 @@ class KindDriver(Driver):
         name = self.manifest.name
         return DiscoveredAppliance(key=f"{name}-{key}", title=key, identifiers=((name, key),))
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
         raise ConnectionError("never adopted in these tests")
 
 

@@ -61,11 +61,15 @@ def test_token_list_shows_last_use(tmp_path: Path, capsys) -> None:  # type: ign
     assert main(["--config", str(tmp_path), "token", "list"]) == 0
     assert "LAST USED" in (listing := capsys.readouterr().out) and "never" in listing
     store = RegistryStore(tmp_path / REGISTRY_DB)  # the hub, authenticating a request with it
-    assert TokenStore(store).verify(secret) is not None
+    tokens = TokenStore(store)
+    assert tokens.verify(secret) is not None
+    used = tokens.list()[0].last_used
     store.close()
     assert main(["--config", str(tmp_path), "token", "list"]) == 0
     listing = capsys.readouterr().out
-    assert "never" not in listing and time.strftime("%Y-%m-%d") in listing
+    # The moment it was used, in local time (not today's date: the test may run across midnight).
+    assert used is not None and "never" not in listing
+    assert time.strftime("%Y-%m-%d %H:%M", time.localtime(used)) in listing
 
 
 def test_token_expiry_is_stored_absolute_and_listed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,8 @@
 import asyncio
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hub import Hub
@@ -88,3 +90,65 @@ async def test_full_disk_costs_history_not_the_hub(tmp_path: Path) -> None:
     hub.states.async_set("switch.after", "on")
     assert hub.states.get("switch.after").value == "on"
     await hub.async_stop()
+
+
+def _hold_worker(recorder: Recorder) -> threading.Event:
+    """Keep the recorder's one worker thread busy until the returned gate is set, so that the next commit
+    waits in its queue: the moment a stop or a cancelled request used to drop it (a race a busy machine loses)."""
+    gate = threading.Event()
+    recorder._executor.submit(gate.wait, 10)
+    return gate
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):  # bounded: 5 s at most
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def _rows(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT entity_id FROM states ORDER BY id")]
+    finally:
+        conn.close()
+
+
+async def test_a_stop_keeps_the_batch_the_commit_loop_has_taken(tmp_path: Path) -> None:
+    """The commit loop took the buffer and queued it for the worker; the hub stops before the worker starts it.
+    The batch must still reach the database (it used to be cancelled with the loop and lost)."""
+    hub = Hub(tmp_path, {"recorder": {"commit_interval": 0.01}})
+    await hub.async_start()
+    recorder = hub.recorder
+    assert recorder is not None
+    await recorder.async_flush()  # the first purge, out of the way
+    gate = _hold_worker(recorder)
+    hub.states.async_set("switch.taken_by_the_loop", "on")
+    await _until(lambda: not recorder._buffer)  # the loop has the batch, queued behind the gate
+    stopping = asyncio.create_task(hub.async_stop())
+    await _until(lambda: recorder._task is not None and recorder._task.done())  # the loop is cancelled
+    gate.set()
+    await stopping
+    assert _rows(tmp_path / "history.db") == ["switch.taken_by_the_loop"]
+    assert recorder.rows_dropped == 0
+
+
+async def test_a_cancelled_history_request_keeps_the_batch_it_flushed(tmp_path: Path) -> None:
+    """A client that goes away while its history request flushes the buffer must not cost that history."""
+    hub = Hub(tmp_path, {"recorder": {"commit_interval": 3600}})
+    await hub.async_start()
+    recorder = hub.recorder
+    assert recorder is not None
+    await recorder.async_flush()
+    gate = _hold_worker(recorder)
+    hub.states.async_set("switch.flushed_by_a_request", "on")
+    request = asyncio.create_task(recorder.async_history(0))
+    await _until(lambda: not recorder._buffer)
+    request.cancel()
+    await asyncio.wait([request])
+    gate.set()
+    rows = await recorder.async_history(0)
+    await hub.async_stop()
+    assert [r["entity_id"] for r in rows] == ["switch.flushed_by_a_request"]

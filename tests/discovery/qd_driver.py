@@ -1,6 +1,6 @@
-"""A small real driver for discovery tests: implements drivers/base.py, no mocks of hub code.
+"""A small real driver for discovery tests: implements the SDK's Driver (hub/sdk), no mocks of hub code.
 
-It claims services of type ``_qdtest._tcp`` whose TXT has a ``mac``, and BLE adverts
+It claims services of type ``_qd<pid>._tcp`` whose TXT has a ``mac``, and BLE adverts
 with manufacturer id 0xFFF1; the stable key is the MAC either way, so an appliance
 seen over both radios is one inbox entry and one device. Each connection publishes
 one switch entity and remembers every discovery update it got.
@@ -8,26 +8,27 @@ one switch entity and remembers every discovery update it got.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from hub.context import Context
 from hub.discovery import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 from hub.model import normalize_connection
+from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
 
 if TYPE_CHECKING:
-    from hub.core import Hub
     from hub.model import Entity
 
-QD_TYPE = "_qdtest._tcp.local."
+# Per process: loopback mDNS is shared by everything on the machine, and another run of the suite (a second
+# checkout, a developer beside CI) advertises the same names and would add to every count.
+QD_TYPE = f"_qd{os.getpid() % 10**7}._tcp.local."
 QD_COMPANY = 0xFFF1
 
 
 class QdConnection(DeviceConnection):
-    def __init__(self, driver: QdDriver, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
+    def __init__(self, driver: QdDriver, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
         self.driver = driver
-        self.hub = hub
-        self.device_id = device_id
+        self.context = context
         self.appliance = appliance
         self.updates: list[DiscoveryInfo] = []
         self.entity_id: str | None = None
@@ -38,18 +39,16 @@ class QdConnection(DeviceConnection):
         if self.driver.fail_starts > 0:
             self.driver.fail_starts -= 1
             raise ConnectionError("appliance not answering yet")
-        entity = self.hub.entities.async_get_or_create(
-            unique_id=f"qd:{self.appliance.key}:switch", capabilities=("on_off",), name=self.appliance.title,
-            device_id=self.device_id)
+        entity = self.context.entity(f"qd:{self.appliance.key}:switch", ("on_off",), self.appliance.title)
         self.entity_id = entity.entity_id
-        self.hub.states.async_set(entity.entity_id, "off", {}, Context("qd"))
+        self.context.set_state(entity.entity_id, "off", {})
         self.driver.connections[self.appliance.key] = self
 
     async def async_stop(self) -> None:
         self.stopped = True
 
     async def async_command(self, entity: Entity, command: str, args: dict[str, Any], context: Context) -> None:
-        self.hub.states.async_set(entity.entity_id, "on" if command == "turn_on" else "off", {}, context)
+        self.context.set_state(entity.entity_id, "on" if command == "turn_on" else "off", {})
 
     def discovery_updated(self, info: DiscoveryInfo) -> None:
         self.updates.append(info)
@@ -88,5 +87,5 @@ class QdDriver(Driver):
         return DiscoveredAppliance(key=f"{self.manifest.name}-{mac}", title=title, identifiers=(("qdtest", mac),),
                                    connections=(("mac", mac),), manufacturer="Qilu Test", model="QD-1", data=data)
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return QdConnection(self, hub, device_id, appliance)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return QdConnection(self, context, appliance)

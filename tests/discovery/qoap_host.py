@@ -15,7 +15,7 @@ import json
 import sys
 
 from drivers.qoap.simulator import VARIANTS, QoapSimulator
-from drivers.simulation import MdnsAdvertiser
+from hub.sdk.testing import MdnsAdvertiser
 
 
 async def main(argv: list[str]) -> None:

@@ -274,3 +274,20 @@ async def test_one_appliance_over_mdns_and_ble_is_one_device(bluez: MockBluez, h
         [conn] = driver.connections.values()
         # The connection hears the appliance over both radios.
         await wait_for(lambda: {type(u).__name__ for u in conn.updates} == {"MdnsInfo", "BleInfo"}, timeout=30)
+
+
+async def test_a_clock_stepped_back_delays_neither_changes_nor_expiry() -> None:
+    """Advert times are wall-clock times. After the clock is stepped back an hour (NTP, a manual fix), a changed
+    advert is still dispatched within min_interval, not an hour later, and a device that then goes quiet is
+    forgotten one timeout after the step, not an hour and a timeout."""
+    got: list[BleInfo] = []
+    lost: list[str] = []
+    source = BleSource(got.append, lost.append, min_interval=0.2)
+    source._loop = asyncio.get_running_loop()
+    source.handle(BleInfo(addr(1), "x", -50, {QD_COMPANY: b"\x01"}, time=5000.0))
+    source.handle(BleInfo(addr(2), "quiet", -50, {QD_COMPANY: b"\x01"}, time=5000.0))  # not heard after the step
+    stepped = 5000.0 - 3600
+    source.handle(BleInfo(addr(1), "x", -50, {QD_COMPANY: b"\x02"}, time=stepped + 0.01))
+    await wait_for(lambda: any(i.manufacturer_data[QD_COMPANY] == b"\x02" for i in got), timeout=5)
+    assert source.expire(now=stepped + 1) == []
+    assert sorted(source.expire(now=stepped + 1 + source.timeout + 1)) == [addr(1), addr(2)]

@@ -74,7 +74,7 @@ def test_matcher_index_dispatches_by_type_and_company() -> None:
     driver = QdDriver()
     index = MatcherIndex([driver])
     assert index.match(MdnsInfo(QD_TYPE, "a." + QD_TYPE, "a.local.", ("1.2.3.4",), 1, {"mac": "x"})) == [driver]
-    assert index.match(MdnsInfo("_qdtest._tcp.local.", "a", "a.local.", (), 1, {})) == []  # TXT filter
+    assert index.match(MdnsInfo(QD_TYPE, "a", "a.local.", (), 1, {})) == []  # TXT filter
     assert index.match(MdnsInfo("_other._tcp.local.", "a", "a.local.", (), 1, {"mac": "x"})) == []
     assert index.match(BleInfo("AA:BB:CC:DD:EE:FF", None, -50, {QD_COMPANY: b"\x01"})) == [driver]
     assert index.match(BleInfo("AA:BB:CC:DD:EE:FF", None, -50, {0x004C: b"\x01"})) == []

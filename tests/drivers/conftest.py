@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from drivers.manager import DriverManager
-from drivers.simulation import MdnsAdvertiser
 from hub.core import Hub
+from hub.sdk.testing import MdnsAdvertiser
 
 
 @pytest.fixture

@@ -18,10 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from drivers.ble_passive import WRONG_KEY_AFTER
 from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub import Hub, Scopes
 from hub.api import ApiServer
@@ -29,6 +27,8 @@ from hub.appliances import ApplianceLifecycle
 from hub.appliances.bind_keys import BindKeyRequired
 from hub.cli import main
 from hub.config import load_config
+from hub.sdk._passive_ble import WRONG_KEY_AFTER
+from hub.sdk.testing import wait_for
 from hub.td import thing_description
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")

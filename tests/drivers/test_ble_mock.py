@@ -17,16 +17,15 @@ from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
-from drivers.ble_mock import BluezMock
 from drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
 from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub.appliances import ApplianceLifecycle
 from hub.core import Hub
 from hub.discovery.models import BleInfo
+from hub.sdk.testing import BluezMock, wait_for
 from tests.testbeds.bluez import MockBluez
 
 

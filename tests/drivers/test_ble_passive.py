@@ -10,15 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from drivers.ble_passive import to_service_info, update_to_data
 from drivers.bthome.payload import encode as bthome_encode
 from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
 from drivers.xiaomi.payload import encode as mibeacon_encode
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub.core import Hub
 from hub.discovery.models import BleInfo
+from hub.sdk import DeviceContext
+from hub.sdk._passive_ble import to_service_info, update_to_data
+from hub.sdk.testing import wait_for
 
 
 def test_bthome_payload_parsed_by_bthome_ble() -> None:
@@ -81,13 +82,13 @@ async def test_passive_sensors_adopted_and_updated(hub_with_drivers: tuple[Hub, 
 async def test_silent_sensor_goes_unavailable_and_comes_back(tmp_path: object) -> None:
     from pathlib import Path
 
-    from drivers.ble_passive import PassiveBleConnection
+    from hub.sdk._passive_ble import PassiveBleConnection
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)
     sim = XiaomiSimulator(4)
     [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())
     device = hub.devices.async_get_or_create(source="xiaomi", name="t", identifiers=appliance.identifiers)
-    conn = driver.connect(hub, device.id, appliance)
+    conn = driver.connect(DeviceContext(hub, driver.manifest.name, device.id, appliance.key), appliance)
     assert isinstance(conn, PassiveBleConnection)
     conn.stale_after = 0.2
     await conn.async_start()
@@ -109,15 +110,15 @@ KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 def keyed_connection(tmp_path: object, sim: BTHomeSimulator | XiaomiSimulator, key: bytes | None) -> Any:
     from pathlib import Path
 
-    from drivers.ble_passive import PassiveBleConnection
     from hub.appliances.bind_keys import BindKey, BindKeys
+    from hub.sdk._passive_ble import PassiveBleConnection
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)
     [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())
     if key is not None:
         BindKeys(hub.storage).set(driver.manifest.name, appliance.key, BindKey(key))
     device = hub.devices.async_get_or_create(source=driver.manifest.name, name="t", identifiers=appliance.identifiers)
-    conn = driver.connect(hub, device.id, appliance)
+    conn = driver.connect(DeviceContext(hub, driver.manifest.name, device.id, appliance.key), appliance)
     assert isinstance(conn, PassiveBleConnection)
     return hub, conn
 
@@ -147,7 +148,7 @@ def test_encrypted_mibeacon_decrypted_by_xiaomi_ble() -> None:
 
 
 async def test_some_undecryptable_adverts_are_not_a_wrong_key(tmp_path: object) -> None:
-    from drivers.ble_passive import WRONG_KEY_AFTER
+    from hub.sdk._passive_ble import WRONG_KEY_AFTER
 
     sim = BTHomeSimulator("climate", 41, bind_key=KEY)
     hub, conn = keyed_connection(tmp_path, sim, KEY)
@@ -166,7 +167,7 @@ async def test_some_undecryptable_adverts_are_not_a_wrong_key(tmp_path: object) 
 
 
 async def test_wrong_key_marks_entities_unavailable_and_recovers(tmp_path: object) -> None:
-    from drivers.ble_passive import WRONG_KEY_AFTER
+    from hub.sdk._passive_ble import WRONG_KEY_AFTER
 
     sim = XiaomiSimulator(42, bind_key=KEY)
     hub, conn = keyed_connection(tmp_path, sim, KEY)

@@ -9,12 +9,12 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import DiscoveredAppliance
-from drivers.ble_passive import PassiveBleConnection, parse_advert, update_to_data
 from drivers.bthome.driver import BTHomeDriver
 from drivers.bthome.payload import SERVICE_UUID
 from hub.core import Hub
 from hub.discovery.models import BleInfo
+from hub.sdk import DeviceContext, DiscoveredAppliance
+from hub.sdk._passive_ble import PassiveBleConnection, parse_advert, update_to_data
 
 CRASHERS = [  # service data (hex) of adverts that crashed bthome-ble or update_to_data (fuzz/targets/ble.py)
     {
@@ -93,7 +93,7 @@ def test_library_crashes_cost_the_advert_only(service_data: dict[str, str], tmp_
     driver = BTHomeDriver()
     driver.identify(info)  # raised OverflowError / AssertionError / ValueError inside bthome-ble
     appliance = DiscoveredAppliance(key=info.address, title="t", identifiers=(("bthome", info.address),))
-    conn = driver.connect(Hub(tmp_path, {}, recorder=False), "dev", appliance)
+    conn = driver.connect(DeviceContext(Hub(tmp_path, {}, recorder=False), "bthome", "dev", appliance.key), appliance)
     assert isinstance(conn, PassiveBleConnection)
     conn.discovery_updated(info)  # the sensor is kept; the bad advert is counted
     assert conn.adverts + conn.bad_adverts == 1

@@ -1,20 +1,53 @@
-"""The demo component: every kind of simulated appliance is discovered, adopted and controllable."""
+"""The demo component: every kind of simulated appliance is discovered, adopted and controllable, also beside
+another demo on the same machine (which shares loopback, its mDNS and port 80 on every loopback address)."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from drivers.demo import DemoAppliances
+from drivers.fleet import Fleet
 from drivers.manager import DriverManager
-from drivers.testing import wait_for
+from drivers.wled.simulator import WledSimulator
 from hub.core import Hub
+from hub.sdk.testing import wait_for
+
+OLD_DEMO_WLED = "127.0.79.1"  # where every demo put its WLED before addresses were picked at random
 
 
-async def test_demo_adopts_every_kind(tmp_path: Path) -> None:
+@pytest.fixture
+async def neighbour() -> AsyncIterator[Fleet]:
+    """Another demo's simulators on this machine's loopback (as `qilu-hub demo` in a second terminal): a WLED
+    holding port 80 on the address an older demo takes, and a fridge and a Shelly advertised over mDNS. Its
+    serials differ from the demo's, so that this is about addresses and adoption, not names."""
+    fleet = Fleet("127.0.0.1")
+    wled = WledSimulator(OLD_DEMO_WLED, 80, serial=900, advertiser=fleet.advertiser)
+    try:
+        await asyncio.gather(fleet.add("fridge", start_serial=900), fleet.add("shelly", start_serial=900))
+        try:
+            await wled.start()
+            fleet.network.append(wled)
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:  # held already: another process plays the neighbour's part
+                raise
+        yield fleet
+    finally:
+        await fleet.stop()
+
+
+async def test_demo_adopts_every_kind(tmp_path: Path, neighbour: Fleet) -> None:
+    """Exactly its own appliances: the neighbour's WLED does not keep this demo's off port 80, and the
+    neighbour's adverts, seen on the shared loopback mDNS, are not adopted."""
     hub = Hub(tmp_path, {}, recorder=False)
     manager = DriverManager(entry_points_group=None, retry_initial=0.1)
     hub.add_component(manager)
-    hub.add_component(DemoAppliances(ble_interval=0.2))
+    demo = DemoAppliances(ble_interval=0.2)
+    hub.add_component(demo)
     await hub.async_start()
     try:
         expected = {"qoap": 3, "shelly": 2, "wled": 1, "bthome": 2, "xiaomi": 1}
@@ -45,6 +78,9 @@ async def test_demo_adopts_every_kind(tmp_path: Path) -> None:
             return None
 
         await wait_for(lambda: isinstance(xiaomi_temperature(), float), what="Xiaomi temperature")
+        [ours] = [sim for sim in demo.fleet.network if isinstance(sim, WledSimulator)]
+        assert ours.state["on"] and ours.host != OLD_DEMO_WLED
+        assert not any(sim.state["on"] for sim in neighbour.network if isinstance(sim, WledSimulator))
     finally:
         await hub.async_stop()
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.entity import EntityDescription, EntityPublisher, resolve
 from hub.core import Hub
+from hub.sdk import DeviceContext, EntityDescription, EntityPublisher, resolve
 
 
 def test_resolve_paths_and_functions() -> None:
@@ -24,7 +24,7 @@ async def test_publisher_registers_publishes_and_marks_unavailable(tmp_path: Pat
         EntityDescription("cover", "Cover", ("cover_position",), value="cover/state",
                           attributes={"current_position": "cover/pos"}, exists=lambda d: "cover" in d),
     ]
-    pub = EntityPublisher(hub, device.id, "t:1", descs)
+    pub = EntityPublisher(DeviceContext(hub, "t", device.id, "1"), "t:1", descs)
     entities = pub.register({"on": True, "watts": 3.0})
     assert set(entities) == {"relay", "power"}  # no cover in the first data: not created
     pub.publish({"on": True, "watts": 3.0})
@@ -34,7 +34,7 @@ async def test_publisher_registers_publishes_and_marks_unavailable(tmp_path: Pat
     assert hub.states.get(entities["relay"].entity_id).value == "off"  # type: ignore[union-attr]
     assert hub.states.get(entities["power"].entity_id).value == 3.0  # type: ignore[union-attr]
     # Same unique ids on a second registration: same entities (a restart keeps entity ids).
-    again = EntityPublisher(hub, device.id, "t:1", descs).register({"on": True, "watts": 1})
+    again = EntityPublisher(DeviceContext(hub, "t", device.id, "1"), "t:1", descs).register({"on": True, "watts": 1})
     assert again["relay"].entity_id == entities["relay"].entity_id
     pub.set_unavailable()
     assert all(hub.states.get(e.entity_id).value == "unavailable" for e in entities.values())  # type: ignore[union-attr]

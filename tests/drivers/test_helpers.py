@@ -5,7 +5,8 @@ import itertools
 
 import pytest
 
-from drivers.helpers import Backoff, PollingCoordinator, reconnect_with_backoff, spawn_tracked
+from hub.sdk import Backoff, PollingCoordinator, reconnect_with_backoff
+from hub.sdk._helpers import spawn_tracked
 
 
 def test_backoff_grows_to_the_cap_and_resets() -> None:

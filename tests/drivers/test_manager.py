@@ -9,15 +9,22 @@ from typing import Any
 
 import pytest
 
-from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
-from drivers.entity import EntityDescription, EntityPublisher
 from drivers.manager import STORAGE_KIND, DriverManager
-from drivers.testing import wait_for
 from hub.capabilities import CommandError
 from hub.context import Context
 from hub.core import Hub
 from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 from hub.model import Entity
+from hub.sdk import (
+    DeviceConnection,
+    DeviceContext,
+    DiscoveredAppliance,
+    Driver,
+    EntityDescription,
+    EntityPublisher,
+    Manifest,
+)
+from hub.sdk.testing import wait_for
 
 DESCS = (EntityDescription("relay", "Relay", ("on_off",), value="relay"),)
 
@@ -25,9 +32,9 @@ DESCS = (EntityDescription("relay", "Relay", ("on_off",), value="relay"),)
 class ToyConnection(DeviceConnection):
     """A well-behaved in-memory appliance; ``mode`` makes it misbehave in one way."""
 
-    def __init__(self, driver: ToyDriver, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> None:
+    def __init__(self, driver: ToyDriver, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
         self.driver = driver
-        self.publisher = EntityPublisher(hub, device_id, f"toy:{appliance.key}", DESCS)
+        self.publisher = EntityPublisher(context, f"toy:{appliance.key}", DESCS)
         self.mode = appliance.data.get("mode", "ok")
 
     async def async_start(self) -> None:
@@ -69,8 +76,8 @@ class ToyDriver(Driver):
                                        data={"mode": info.properties.get("mode", "ok")}) if key else None
         return None
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        return ToyConnection(self, hub, device_id, appliance)
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        return ToyConnection(self, context, appliance)
 
 
 class BrokenIdentifyDriver(ToyDriver):
@@ -268,12 +275,11 @@ def test_third_party_driver_from_entry_point(tmp_path: Path, monkeypatch: pytest
     """A driver installed as a package registers through the ``qilu_hub.drivers`` entry-point group."""
     pkg = tmp_path / "acme_driver.py"
     pkg.write_text(
-        "from drivers.base import Driver, Manifest\n"
-        "from hub.discovery.models import MdnsMatcher\n"
+        "from hub.sdk import Driver, Manifest, MdnsMatcher\n"
         "class AcmeDriver(Driver):\n"
         "    manifest = Manifest(name='acme', version='0.1.0', title='Acme', mdns=(MdnsMatcher('_acme._tcp'),))\n"
         "    def identify(self, info): return None\n"
-        "    def connect(self, hub, device_id, appliance): raise NotImplementedError\n"
+        "    def connect(self, context, appliance): raise NotImplementedError\n"
     )
     dist = tmp_path / "acme_driver-0.1.0.dist-info"
     dist.mkdir()

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers import parser_log
-from drivers.ble_passive import PassiveBleConnection
 from drivers.bthome.driver import BTHomeDriver
 from drivers.bthome.payload import SERVICE_UUID, encode
 from drivers.xiaomi import payload as mibeacon
 from drivers.xiaomi.driver import XiaomiDriver
 from hub.core import Hub
 from hub.discovery.models import BleInfo
+from hub.sdk import DeviceContext
+from hub.sdk import _parser_log as parser_log
+from hub.sdk._passive_ble import PassiveBleConnection
 
 VERSION_3 = bytes([0x60, 0x02, 0x10, 0x09])  # device-info byte says BTHome version 3: there is no such version
 LIBRARIES = ("bthome_ble.parser", "xiaomi_ble.parser")
@@ -87,7 +88,7 @@ async def test_adopted_sensor_sending_bad_adverts_logs_once(records: list[loggin
     address = "A4:C1:38:00:00:09"
     appliance = driver.identify(advert(address, encode({"temperature": 20.0})))
     assert appliance is not None
-    conn = driver.connect(hub, "dev1", appliance)
+    conn = driver.connect(DeviceContext(hub, "bthome", "dev1", appliance.key), appliance)
     assert isinstance(conn, PassiveBleConnection)
     for _ in range(100):
         conn.discovery_updated(advert(address, VERSION_3))

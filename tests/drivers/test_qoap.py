@@ -10,16 +10,15 @@ from drivers.manager import DriverManager
 from drivers.qoap import profile
 from drivers.qoap.driver import QoapDriver
 from drivers.qoap.simulator import QoapSimulator
-from drivers.simulation import MdnsAdvertiser
-from drivers.testing import resolve_advert, wait_for
 from hub.capabilities import CommandError
 from hub.core import Hub
+from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def adopt_sim(manager: DriverManager, sim: QoapSimulator) -> str:
     info = await resolve_advert(profile.MDNS_TYPE, sim.host, sim.port)
     [(driver, appliance)] = manager.identify(info)
-    assert isinstance(driver, QoapDriver) and appliance.key == sim.device_id
+    assert driver.manifest.name == "qoap" and appliance.key == sim.device_id
     return await manager.async_adopt("qoap", appliance)
 
 

@@ -15,11 +15,11 @@ from drivers.qoap.ble import id_hash, identify_ble
 from drivers.qoap.ble_simulator import QoapBleSimulator
 from drivers.qoap.driver import MANIFEST, QoapDriver
 from drivers.qoap.framing import FrameError, Reassembler, encode_frames
-from drivers.testing import wait_for
 from hub.appliances import ApplianceLifecycle
 from hub.capabilities import CommandError
 from hub.core import Hub
 from hub.discovery import BleInfo
+from hub.sdk.testing import wait_for
 from hub.states import UNAVAILABLE
 from tests.testbeds import bluez as bluez_bed
 

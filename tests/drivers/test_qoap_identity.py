@@ -7,16 +7,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from drivers.base import DiscoveredAppliance
 from drivers.manager import STORAGE_KIND, DriverManager
 from drivers.qoap import profile
 from drivers.qoap.driver import IDENTITY_KEY, QoapDriver
 from drivers.qoap.identity import IdentityError, async_challenge
 from drivers.qoap.simulator import QoapSimulator
-from drivers.simulation import HttpServer
-from drivers.testing import wait_for
 from hub.core import Hub
 from hub.discovery.models import MdnsInfo
+from hub.sdk import DiscoveredAppliance
+from hub.sdk.testing import HttpServer, wait_for
 
 
 def advert(sim: QoapSimulator, port: int | None = None) -> MdnsInfo:

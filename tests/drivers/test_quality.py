@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Driver
-from drivers.entity import EntityDescription
 from drivers.manager import BUILTIN_DRIVERS, DriverManager
 from hub import capabilities as caps
 from hub.discovery.models import BleInfo, MdnsInfo
+from hub.sdk import Driver, EntityDescription
+from hub.sdk._loading import LazyDriver
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = {"bronze": 0, "silver": 1, "gold": 2}
@@ -26,7 +26,9 @@ FOREIGN = (
     BleInfo("00:11:22:33:44:55", "Tile", -70, manufacturer_data={0x004C: b"\x02\x15"}),
 )
 
-DRIVERS: list[Driver] = list(DriverManager(entry_points_group=None).drivers.values())
+# The drivers themselves, not the lazy stand-ins the manager holds until an advert matches.
+DRIVERS: list[Driver] = [d.load() if isinstance(d, LazyDriver) else d
+                         for d in DriverManager(entry_points_group=None).drivers.values()]
 
 
 def package_dir(driver: Driver) -> Path:

@@ -11,9 +11,8 @@ from aioshelly.rpc_device import RpcDevice, RpcUpdateType
 
 from drivers.manager import DriverManager
 from drivers.shelly.simulator import MDNS_TYPE, ShellySimulator
-from drivers.simulation import MdnsAdvertiser
-from drivers.testing import resolve_advert, wait_for
 from hub.core import Hub
+from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def test_aioshelly_accepts_the_simulator() -> None:

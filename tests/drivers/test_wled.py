@@ -1,4 +1,5 @@
-"""WLED: the real wled client against the simulator (port 80 on 127.0.79.x), and the driver end to end."""
+"""WLED: the real wled client against the simulator (port 80 on a free loopback address), and the driver end
+to end."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import asyncio
 import aiohttp
 from wled import WLED
 
+from drivers.fleet import free_loopback_host
 from drivers.manager import DriverManager
-from drivers.simulation import MdnsAdvertiser
-from drivers.testing import resolve_advert, wait_for
 from drivers.wled.simulator import MDNS_TYPE, WledSimulator
 from hub.core import Hub
+from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def test_wled_client_accepts_the_simulator() -> None:
-    sim = WledSimulator("127.0.79.11")
+    host = free_loopback_host(80)  # any fixed address could be held by a demo or test beside this one
+    sim = WledSimulator(host)
     await sim.start()
     try:
         async with aiohttp.ClientSession() as session:
-            client = WLED("127.0.79.11", session=session)
+            client = WLED(host, session=session)
             device = await client.update()
             assert device.info.name == "WLED" and str(device.info.version) == "0.14.4"
             assert len(device.effects) == 16 and device.state.on is False
@@ -46,10 +48,11 @@ async def test_wled_client_accepts_the_simulator() -> None:
 async def test_driver_adopts_and_controls(hub_with_drivers: tuple[Hub, DriverManager],
                                           advertiser: MdnsAdvertiser) -> None:
     hub, manager = hub_with_drivers
-    sim = WledSimulator("127.0.79.12", advertiser=advertiser, serial=12)
+    host = free_loopback_host(80)
+    sim = WledSimulator(host, advertiser=advertiser, serial=12)
     await sim.start()
     try:
-        info = await resolve_advert(MDNS_TYPE, "127.0.79.12", 80)
+        info = await resolve_advert(MDNS_TYPE, host, 80)
         [(driver, appliance)] = manager.identify(info)
         device_id = await manager.async_adopt(driver.manifest.name, appliance)
         await wait_for(lambda: len(hub.entities.for_device(device_id)) == 2, what="entities")

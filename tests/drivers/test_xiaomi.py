@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from drivers.ble_passive import parse_advert, update_to_data
 from drivers.xiaomi.driver import XiaomiDriver
 from drivers.xiaomi.payload import SERVICE_UUID, encode
 from hub.discovery.models import BleInfo
+from hub.sdk._passive_ble import parse_advert, update_to_data
 
 MAC = "A4:C1:38:00:11:22"
 

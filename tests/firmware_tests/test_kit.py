@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from drivers.qoap.simulator import QoapSimulator, Variant
-from drivers.simulation import MdnsAdvertiser
 from firmware_tests import ConformanceKit, Report, plans_for
 from firmware_tests.results import CheckResult
+from hub.sdk.testing import MdnsAdvertiser
 
 
 @pytest.fixture

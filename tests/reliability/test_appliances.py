@@ -7,16 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drivers.base import DeviceConnection, DiscoveredAppliance, Driver, Manifest
 from drivers.manager import DriverManager
 from drivers.qoap.simulator import QoapSimulator
-from drivers.simulation import MdnsAdvertiser
-from drivers.testing import wait_for
 from hub.capabilities import CommandError
 from hub.context import Context
 from hub.core import Hub
 from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
 from hub.model import Entity
+from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
+from hub.sdk.testing import MdnsAdvertiser, wait_for
 from hub.virtual import VirtualAppliances
 from tests.drivers.test_qoap import adopt_sim
 
@@ -86,7 +85,7 @@ class EvilDriver(Driver):
             raise RuntimeError("evil identify")
         return DiscoveredAppliance(key=f"evil-{self.hang}", title="Evil", identifiers=(("evil", str(self.hang)),))
 
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
         return EvilConnection(self.hang)
 
 

@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 
 from hub.scenes import (
-    SCENE_RECOGNIZED,
+    EVENT_SCENE_RECOGNIZED,
+    FixedEntityCatalog,
     SceneError,
     SceneManager,
     SituationGate,
-    StaticCatalog,
     load_scene_file,
     next_fire,
     parse_scene_text,
@@ -26,7 +26,7 @@ from hub.scenes.model import ScheduleTrigger, SituationTrigger
 
 ROOT = Path(__file__).resolve().parents[2]
 LIGHT = {"turn_on", "turn_off", "toggle"}
-CATALOG = StaticCatalog(
+CATALOG = FixedEntityCatalog(
     {
         "light.living_room": LIGHT,
         "light.kitchen": LIGHT,
@@ -101,7 +101,7 @@ def test_unknown_entity_and_impossible_command_point_at_their_lines() -> None:
 
 
 def test_binding_to_a_command_the_entity_lacks_is_refused() -> None:
-    cat = StaticCatalog({"light.living_room": LIGHT, "light.kitchen": {"turn_on", "turn_off"}})
+    cat = FixedEntityCatalog({"light.living_room": LIGHT, "light.kitchen": {"turn_on", "turn_off"}})
     assert _issues(BASE, cat) == [
         "f.yaml:12: light.kitchen does not accept command 'toggle' (accepts: turn_off, turn_on)"
     ]
@@ -145,10 +145,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_trigger_event_and_labels_match_the_recognizer() -> None:
-    from hub.recognition.component import EVENT_SCENE_RECOGNIZED
+    from hub.recognition import component
     from hub.recognition.mapping import SCENES
 
-    assert SCENE_RECOGNIZED == EVENT_SCENE_RECOGNIZED
+    assert component.EVENT_SCENE_RECOGNIZED is EVENT_SCENE_RECOGNIZED  # one constant, shared
     sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
     assert {t.label for s in sf.home_scenes for t in s.situations} <= set(SCENES)
 
@@ -204,8 +204,8 @@ async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Pa
         await hub.commands.async_call("scene.good_night", "turn_on")
         assert hub.states.get("climate.bedroom_thermostat").attributes["temperature"] == 18
         assert hub.states.get("scene.good_night").value.startswith("20")  # ISO time of the activation
-        hub.bus.fire(SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.93, "probabilities": {}})
-        hub.bus.fire(SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.95, "probabilities": {}})
+        hub.bus.fire(EVENT_SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.93, "probabilities": {}})
+        hub.bus.fire(EVENT_SCENE_RECOGNIZED, {"label": "relaxing", "confidence": 0.95, "probabilities": {}})
         while hub.states.get("switch.living_room_tv_plug").value != "on":
             await asyncio.sleep(0.01)  # bounded by the suite's timeout
         assert hub.states.get("light.living_room_ceiling_light").attributes["brightness"] == 40

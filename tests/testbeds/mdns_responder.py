@@ -1,6 +1,6 @@
 """A generic simulated appliance host: registers N DNS-SD services with TXT records.
 
-In-process: ``async with Responder(["127.0.0.1"], "_qdtest._tcp.local.", 3) as r: ...``;
+In-process: ``async with Responder(["127.0.0.1"], QD_TYPE, 3) as r: ...``;
 ``await r.update(i, address=..., properties=...)`` changes a service (address change,
 rename of the friendly name), ``await r.unregister(i)`` sends its goodbye.
 

@@ -5,28 +5,34 @@ a bridge ``br0`` in namespace ``<prefix>lan``, the hub host ``<prefix>hub`` at
 ``<subnet>.1`` and appliance hosts ``<prefix>app1..N`` at ``<subnet>.11..``, each
 joined by a veth pair whose bridge end is in the LAN namespace. Multicast between
 the hosts is real kernel multicast; nothing touches the machine's own interfaces.
-``remove()`` deletes every namespace it made (also ones left behind by a killed run).
+Namespace names carry the process id and a counter after the prefix, so two suites on one
+machine (two checkouts, or a developer's run beside CI) never share or delete each other's
+namespaces. ``remove()`` deletes every namespace it made; ``create()`` first deletes those
+left behind by a killed run (same prefix, a process that no longer exists).
 
 ``in_netns(name)`` switches the *calling thread* into a namespace for the duration
 of a ``with`` block, so sockets created inside (an ``AsyncZeroconf``) live there
 while the event loop keeps running in the original thread. ``popen(ns, argv)``
 starts a process in a namespace.
 
-Pick a prefix and subnet per area so parallel suites do not collide (discovery uses
-``qd-`` and 10.78.0.0/24).
+Pick a prefix per area (discovery uses ``qd-``); addresses are private to the LAN's own
+namespaces, so the subnet (discovery: 10.78.0.0/24) cannot meet another run's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 CLONE_NEWNET = 0x40000000
+_LANS = itertools.count(1)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -76,6 +82,10 @@ class EmulatedLan:
     hosts: int = 2
     namespaces: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.area = self.prefix
+        self.prefix = f"{self.area}{os.getpid()}x{next(_LANS)}-"
+
     @property
     def lan(self) -> str:
         return f"{self.prefix}lan"
@@ -95,6 +105,7 @@ class EmulatedLan:
         return f"{self.subnet}.{10 + i}"
 
     def create(self) -> EmulatedLan:
+        self.remove_stale()
         self.remove()
         _ip("netns", "add", self.lan)
         self.namespaces.append(self.lan)
@@ -122,6 +133,15 @@ class EmulatedLan:
         for ns in sorted(names):
             _ip("netns", "del", ns, check=False)
         self.namespaces.clear()
+
+    def remove_stale(self) -> None:
+        """Delete this area's namespaces whose process is gone (a run killed before its clean-up)."""
+        pattern = re.compile(re.escape(self.area) + r"(\d+)x\d+-")
+        for line in _ip("netns", "list", check=False).stdout.splitlines():
+            name = line.split(" ", 1)[0]
+            match = pattern.match(name)
+            if match and not os.path.exists(f"/proc/{match.group(1)}"):
+                _ip("netns", "del", name, check=False)
 
     def __enter__(self) -> EmulatedLan:
         return self.create()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_GRAPHICS, EXIT_NO_RUNTIME, EXIT_SCENE
+from xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1

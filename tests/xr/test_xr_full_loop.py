@@ -19,11 +19,11 @@ from PIL import Image
 from hub.scenes import parse_scene_text
 from tests.xr.monado_remote import RemoteClient
 from tests.xr.xrhelpers import TraceReader
-from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.geometry import Pose
 from xr_bridge.layout import layout_panel
 from xr_bridge.render import ON, TITLE_BG
 from xr_bridge.runtime import PROFILES
+from xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.xr.xrhelpers import TraceReader
-from xr_bridge.devhub import DevHub, DevHubThread
 from xr_bridge.runtime import EXIT_NO_RUNTIME, EXIT_RUNTIME_LOST
+from xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1

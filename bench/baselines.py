@@ -1,4 +1,4 @@
-"""The dataset paper's own models, rebuilt, so that our figures are compared on the same slices.
+"""The dataset paper's own models, rebuilt, so that our figures are compared on the same slices (bench only).
 
 van Kasteren et al. (Ubicomp 2008) compare a hidden Markov model and a linear-chain conditional random
 field over per-sensor binary vectors in 60 s slices, in three representations (the dataset's README names
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import DeviceEvent
+from hub.recognition.features import DeviceEvent
 
 REPRESENTATIONS = ("raw", "changepoint", "last", "changepoint+last")
 

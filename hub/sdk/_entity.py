@@ -11,12 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hub.appliances.availability import availability
-from hub.context import Context
-
 if TYPE_CHECKING:
-    from hub.core import Hub
-    from hub.model import Entity
+    from ..model import Entity
+    from ._context import DeviceContext
 
 ValueSource = str | Callable[[Any], Any]
 
@@ -63,26 +60,26 @@ class EntityDescription:
 class EntityPublisher:
     """Registers described entities on a device and writes their states from raw data."""
 
-    __slots__ = ("_hub", "context", "descriptions", "device_id", "entities", "unique_prefix")
+    __slots__ = ("_context", "descriptions", "entities", "unique_prefix")
 
-    def __init__(self, hub: Hub, device_id: str, unique_prefix: str, descriptions: Iterable[EntityDescription],
-                 origin: str = "driver") -> None:
-        self._hub = hub
-        self.device_id = device_id
+    def __init__(self, context: DeviceContext, unique_prefix: str, descriptions: Iterable[EntityDescription]) -> None:
+        self._context = context
         self.unique_prefix = unique_prefix
         self.descriptions = tuple(descriptions)
         self.entities: dict[str, Entity] = {}  # description key -> entity
-        self.context = Context(origin)
+
+    @property
+    def device_id(self) -> str:
+        return self._context.device_id
 
     def register(self, data: Any = None) -> dict[str, Entity]:
         """Create (or find again) the entities whose ``exists`` accepts ``data``."""
         for desc in self.descriptions:
             if desc.key in self.entities or (desc.exists is not None and not desc.exists(data)):
                 continue
-            self.entities[desc.key] = self._hub.entities.async_get_or_create(
-                unique_id=f"{self.unique_prefix}:{desc.key}", capabilities=desc.capabilities, name=desc.name,
-                device_id=self.device_id, device_class=desc.device_class, unit=desc.unit,
-                entity_category=desc.entity_category,
+            self.entities[desc.key] = self._context.entity(
+                f"{self.unique_prefix}:{desc.key}", desc.capabilities, desc.name, device_class=desc.device_class,
+                unit=desc.unit, entity_category=desc.entity_category,
             )
         return self.entities
 
@@ -95,7 +92,7 @@ class EntityPublisher:
 
     def publish(self, data: Any) -> None:
         """Write every registered entity's state from ``data``; entities whose value is missing are left alone."""
-        states = self._hub.states
+        set_state = self._context.set_state
         for desc in self.descriptions:
             entity = self.entities.get(desc.key)
             if entity is None:
@@ -108,12 +105,12 @@ class EntityPublisher:
                 attr = resolve(data, source)
                 if attr is not None:
                     attrs[name] = attr
-            states.async_set(entity.entity_id, value, attrs, self.context)
+            set_state(entity.entity_id, value, attrs)
 
     def set_unavailable(self) -> None:
         """The appliance fell silent: every entity ``unavailable`` by the hub's one rule (attributes kept, the
         last good state restored if it comes back before this publisher writes again)."""
-        availability(self._hub).mark_unavailable([e.entity_id for e in self.entities.values()], self.context)
+        self._context.set_unavailable([entity.entity_id for entity in self.entities.values()])
 
     def key_of(self, entity_id: str) -> str | None:
         for key, entity in self.entities.items():

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from hub.appliances.appliance import DiscoveredAppliance
-from hub.discovery.models import BleMatcher, DiscoveryInfo, MdnsMatcher
+from ..appliances.appliance import DiscoveredAppliance
+from ..discovery.models import BleMatcher, DiscoveryInfo, MdnsMatcher
 
 if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
+    from ..context import Context
+    from ..model import Entity
+    from ._context import DeviceContext
 
 Quality = Literal["bronze", "silver", "gold"]
 
@@ -39,6 +39,9 @@ class Manifest:
     auto_adopt: bool = False
     requirements: tuple[str, ...] = ()
     documentation: str = ""
+    # "module:Class" of the driver, imported when an advert first matches (or an adopted appliance starts), so
+    # a manifest is data that loads without the protocol library. Empty for a driver registered as an object.
+    driver: str = ""
 
 
 class DeviceConnection(abc.ABC):
@@ -87,10 +90,11 @@ class Driver(abc.ABC):
         """Turn a matching discovery into an appliance, or None if it is not one of ours after all."""
 
     @abc.abstractmethod
-    def connect(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance) -> DeviceConnection:
-        """Create the connection for an adopted appliance (not started yet)."""
+    def connect(self, context: DeviceContext, appliance: DiscoveredAppliance) -> DeviceConnection:
+        """Create the connection for an adopted appliance (not started yet); ``context`` is all of the hub it
+        may use: its device, entities and states, bind key, tasks, log and data folder."""
 
-    async def async_prove_identity(self, hub: Hub, adopted: DiscoveredAppliance,
+    async def async_prove_identity(self, context: DeviceContext, adopted: DiscoveredAppliance,
                                    claimed: DiscoveredAppliance) -> tuple[bool, str]:
         """Whether the appliance at ``claimed``'s address proves it is the ``adopted`` one (same key, new
         address), checked *before* anything is switched. ``(True, how)`` lets discovery follow the move at

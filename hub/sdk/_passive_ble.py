@@ -23,16 +23,15 @@ from bleak.backends.device import BLEDevice
 from habluetooth import BluetoothServiceInfoBleak
 from sensor_state_data import SensorUpdate
 
-from hub.capabilities import CommandError
-from hub.discovery.models import BleInfo, DiscoveryInfo
-
-from .base import DeviceConnection, DiscoveredAppliance
-from .entity import EntityDescription, EntityPublisher
+from ..capabilities import CommandError
+from ..discovery.models import BleInfo, DiscoveryInfo
+from ._driver import DeviceConnection, DiscoveredAppliance
+from ._entity import EntityDescription, EntityPublisher
 
 if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.model import Entity
+    from ..context import Context
+    from ..model import Entity
+    from ._context import DeviceContext
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def to_service_info(info: BleInfo) -> BluetoothServiceInfoBleak:
                                      info.connectable, time_monotonic(info.time), None)
 
 
-def supported(parser: Any, info: BleInfo) -> bool:
+def parser_supports(parser: Any, info: BleInfo) -> bool:
     """``parser.supported``, with the parser library's crashes on malformed adverts read as "no".
 
     bthome-ble raises IndexError, OverflowError, AssertionError, ValueError... on hostile payloads
@@ -69,7 +68,7 @@ def supported(parser: Any, info: BleInfo) -> bool:
 
 
 def parse_advert(parser: Any, info: BleInfo) -> SensorUpdate | None:
-    """``parser.update``; None when the library crashes on the advert (see :func:`supported`)."""
+    """``parser.update``; None when the library crashes on the advert (see :func:`parser_supports`)."""
     try:
         return parser.update(to_service_info(info))
     except Exception:
@@ -138,11 +137,11 @@ class PassiveBleConnection(DeviceConnection):
     entities go unavailable, and the next advert brings them back.
     """
 
-    def __init__(self, hub: Hub, device_id: str, appliance: DiscoveredAppliance, driver_name: str,
-                 parser_factory: Callable[[], Any], stale_after: float = STALE_AFTER, *,
-                 is_encrypted: Callable[[BleInfo], bool] | None = None, has_bind_key: bool = False) -> None:
+    def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance, parser_factory: Callable[[], Any],
+                 stale_after: float = STALE_AFTER, *, is_encrypted: Callable[[BleInfo], bool] | None = None,
+                 has_bind_key: bool = False) -> None:
         self.appliance = appliance
-        self.driver_name = driver_name
+        self.driver_name = context.driver
         self.is_encrypted = is_encrypted
         self.has_bind_key = has_bind_key
         self.problem: str | None = None  # a key of PROBLEM_MESSAGES
@@ -150,7 +149,7 @@ class PassiveBleConnection(DeviceConnection):
         self.plaintext_dropped = 0
         self._last_probe = 0.0
         self.parser = parser_factory()
-        self.publisher = EntityPublisher(hub, device_id, f"{driver_name}:{appliance.key}", (), f"driver.{driver_name}")
+        self.publisher = EntityPublisher(context, f"{context.driver}:{appliance.key}", ())
         self.adverts = 0
         self.bad_adverts = 0
         self.stale_after = stale_after

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from hub.log_limit import LogLimiter
+from ..log_limit import LogLimiter
 
-__all__ = ["ParserLogFilter", "install"]
+__all__ = ["ParserLogFilter", "limit_parser_log"]
 
 
 class ParserLogFilter(logging.Filter):
@@ -39,7 +39,7 @@ class ParserLogFilter(logging.Filter):
 _FILTERS: dict[str, ParserLogFilter] = {}
 
 
-def install(logger_name: str) -> ParserLogFilter:
+def limit_parser_log(logger_name: str) -> ParserLogFilter:
     """Attach one filter per library logger, once, whichever driver asks first."""
     flt = _FILTERS.get(logger_name)
     if flt is None:

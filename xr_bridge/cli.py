@@ -1,0 +1,132 @@
+"""`qilu-hub xr`: run an immersive control scene in an OpenXR headset, connected to the hub's stream."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_LOG = logging.getLogger("qilu.xr")
+
+
+def _default_placements() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "qilu-hub", "xr_placements.json")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("xr", help="show an immersive scene's panels in an OpenXR headset", description=__doc__)
+    p.add_argument("--hub", required=True, help="hub stream URL, e.g. ws://127.0.0.1:8123/api/stream")
+    p.add_argument("--token", default=os.environ.get("QILU_TOKEN", ""), help="access token (default: $QILU_TOKEN)")
+    p.add_argument("--scene", required=True, type=Path, help="scene file (YAML, see docs/xr.md)")
+    p.add_argument("--name", help="which immersive scene in the file (default: the first)")
+    p.add_argument(
+        "--placements",
+        default=_default_placements(),
+        help="JSON file persisting anchor/panel placement (default: %(default)s)",
+    )
+    p.add_argument("--trace", type=Path, help="write a JSON-lines event log here (debugging, tests)")
+    p.add_argument(
+        "--dump-dir",
+        type=Path,
+        help="read every uploaded panel back from its swapchain and save it as PNG (debugging, tests)",
+    )
+    p.add_argument("--max-frames", type=int, help="exit cleanly after this many frames")
+    p.add_argument(
+        "--graphics",
+        choices=("auto", "vulkan", "opengl"),
+        default="auto",
+        help="graphics binding: Vulkan when the runtime offers it, else OpenGL on EGL (default: %(default)s)",
+    )
+    p.set_defaults(func=handler)
+
+
+def stream_url(hub: str) -> str:
+    """Accept ws://host:port/api/stream as documented, and also http(s)://host:port or host:port."""
+    if "://" not in hub:
+        hub = f"ws://{hub}"
+    scheme, rest = hub.split("://", 1)
+    scheme = {"http": "ws", "https": "wss"}.get(scheme, scheme)
+    if "/" not in rest.rstrip("/"):
+        rest = rest.rstrip("/") + "/api/stream"
+    return f"{scheme}://{rest}"
+
+
+def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
+    from hub.scenes import FixedEntityCatalog, SceneError, parse_scene_text
+
+    def check(states: Mapping[str, Any]) -> str | None:
+        # the stream only tells which entities exist (commands are checked by the hub on each call)
+        try:
+            parse_scene_text(text, str(scene_path), FixedEntityCatalog(list(states)))
+        except SceneError as e:
+            return str(e)
+        return None
+
+    return check
+
+
+def handler(args: argparse.Namespace) -> int:
+    from hub.scenes import SceneError, parse_scene_text
+    from xr_bridge.core import BridgeCore, Trace
+    from xr_bridge.placement import PlacementStore
+    from xr_bridge.runtime import (
+        EXIT_NO_GRAPHICS,
+        EXIT_NO_RUNTIME,
+        EXIT_SCENE,
+        GraphicsUnsupportedError,
+        NoRuntimeError,
+        XrBridge,
+        install_signal_handlers,
+    )
+    from xr_bridge.stream import StreamThread
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        text = args.scene.read_text(encoding="utf-8")
+        sf = parse_scene_text(text, str(args.scene))
+        scene = sf.immersive(args.name)
+    except OSError as e:
+        print(f"qilu-hub xr: cannot read {args.scene}: {e.strerror}", file=sys.stderr)
+        return EXIT_SCENE
+    except SceneError as e:
+        print(f"qilu-hub xr: scene refused:\n{e}", file=sys.stderr)
+        return EXIT_SCENE
+    except KeyError:
+        print(f"qilu-hub xr: {args.scene}: no immersive scene {args.name or ''}".rstrip(), file=sys.stderr)
+        return EXIT_SCENE
+    trace_file = args.trace.open("w", encoding="utf-8") if args.trace else None
+    trace = Trace(trace_file)
+    stream = StreamThread(stream_url(args.hub), args.token, list(scene.entities))
+    core = BridgeCore(
+        scene,
+        PlacementStore.load(args.placements),
+        stream.call,
+        trace,
+        snapshot_check=_snapshot_check(args.scene, text, args.name),
+    )
+    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics)
+    try:
+        try:
+            bridge.create()
+        except NoRuntimeError as e:
+            print(f"qilu-hub xr: {e}", file=sys.stderr)
+            return EXIT_NO_RUNTIME
+        except GraphicsUnsupportedError as e:
+            print(f"qilu-hub xr: {e}", file=sys.stderr)
+            return EXIT_NO_GRAPHICS
+        install_signal_handlers(bridge)
+        code = bridge.run()
+        if core.fatal is not None:
+            print(f"qilu-hub xr: {core.fatal[1]}", file=sys.stderr)
+        elif stream.error is not None:
+            print(f"qilu-hub xr: hub refused the token: {stream.error}", file=sys.stderr)
+        return code
+    finally:
+        bridge.destroy()
+        if trace_file is not None:
+            trace_file.close()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +29,7 @@ from hub.capabilities import CommandError
 from hub.context import Context
 from hub.core import EVENT_HUB_STOPPING
 from hub.discovery.models import DiscoveryInfo, MdnsInfo
+from hub.sdk._helpers import Backoff  # the drivers' reconnect backoff (with jitter), the same for supervisors
 
 from .adoption import adopt_appliance
 from .appliance import DiscoveredAppliance
@@ -64,26 +64,6 @@ def appliance_from_dict(data: dict[str, Any]) -> DiscoveredAppliance:
         connections=tuple((str(a), str(b)) for a, b in data.get("connections", ())),
         manufacturer=data.get("manufacturer"), model=data.get("model"), data=dict(data.get("data") or {}),
     )
-
-
-class _Backoff:
-    """Doubling delays from ``initial`` up to ``maximum``, with jitter (a room of appliances rebooting together
-    does not reconnect in step); ``reset`` after a success."""
-
-    __slots__ = ("_next", "initial", "maximum")
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.maximum)
-        return delay * random.uniform(0.8, 1.0)
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +378,7 @@ class Connections:
     async def _run(self, rec: AdoptedDevice, first: DeviceConnection | None) -> None:
         hub = self._require_hub()
         driver = self.drivers[rec.driver_name]
-        backoff = _Backoff(self.timing.retry_initial, self.timing.retry_max)
+        backoff = Backoff(self.timing.retry_initial, self.timing.retry_max)
         context = Context(f"driver.{rec.driver_name}")
         while True:
             conn, first = first, None
@@ -432,7 +412,7 @@ class Connections:
             rec.restarts += 1
             await self._wait_retry(rec, backoff)
 
-    async def _wait_retry(self, rec: AdoptedDevice, backoff: _Backoff) -> None:
+    async def _wait_retry(self, rec: AdoptedDevice, backoff: Backoff) -> None:
         rec.state = "unavailable"
         self._set_unavailable(rec)
         rec.wake.clear()

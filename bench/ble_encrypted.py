@@ -17,8 +17,8 @@ import time
 from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
 from drivers.xiaomi.simulator import XiaomiSimulator
+from hub.appliances.bind_keys import BindKey, BindKeys
 from hub.core import Hub
-from hub.discovery.bind_keys import BindKey, BindKeys
 from hub.sdk.testing import wait_for
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")

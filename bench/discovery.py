@@ -32,16 +32,16 @@ from bleak.backends.device import BLEDevice  # noqa: E402
 from zeroconf import IPVersion  # noqa: E402
 from zeroconf.asyncio import AsyncZeroconf  # noqa: E402
 
+from hub.appliances import ApplianceLifecycle, StaticCatalog  # noqa: E402
 from hub.core import Hub  # noqa: E402
-from hub.discovery import DiscoveryManager, StaticCatalog  # noqa: E402
 from hub.discovery.ble import BleSource, advertisement  # noqa: E402
 from tests.discovery.qd_driver import QD_COMPANY, QD_TYPE, QdDriver  # noqa: E402
 from tests.testbeds.netns import EmulatedLan, can_build, in_netns, popen  # noqa: E402
 
 
-async def _hub(config_dir: Path, driver: QdDriver, **settings: Any) -> tuple[Hub, DiscoveryManager]:
+async def _hub(config_dir: Path, driver: QdDriver, **settings: Any) -> tuple[Hub, ApplianceLifecycle]:
     hub = Hub(config_dir, {}, recorder=False)
-    manager = DiscoveryManager(lambda h: StaticCatalog(h, [driver]), **settings)
+    manager = ApplianceLifecycle(lambda h: StaticCatalog(h, [driver]), **settings)
     hub.add_component(manager)
     await hub.async_start()
     return hub, manager

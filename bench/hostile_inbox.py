@@ -30,12 +30,13 @@ sys.path.insert(0, str(ROOT))
 from drivers.manager import DriverManager  # noqa: E402
 from drivers.qoap import profile  # noqa: E402
 from drivers.qoap.simulator import QoapSimulator  # noqa: E402
+from hub.appliances import ApplianceLifecycle  # noqa: E402
 from hub.core import Hub  # noqa: E402
-from hub.discovery import DiscoveryManager, MdnsInfo  # noqa: E402
+from hub.discovery import MdnsInfo  # noqa: E402
 from hub.discovery.settings import DiscoverySettings  # noqa: E402
 
 
-def _api_size(discovery: DiscoveryManager) -> int:
+def _api_size(discovery: ApplianceLifecycle) -> int:
     """Bytes of the ``GET /api/discovery`` body an admin gets (what the route serialises)."""
     from hub.api import ha_format
 
@@ -49,7 +50,7 @@ async def flood(adverts: int, capped: bool) -> dict[str, Any]:
             settings.inbox_max_pending = settings.inbox_max_pending_per_address = adverts + 1
         hub = Hub(Path(tmp) / "config", {}, recorder=False)
         hub.add_component(DriverManager(entry_points_group=None))
-        discovery = DiscoveryManager("drivers", settings=settings)
+        discovery = ApplianceLifecycle("drivers", settings=settings)
         hub.add_component(discovery)
         await hub.async_start()
         db = Path(tmp) / "config" / "registry.db"
@@ -77,7 +78,7 @@ async def confirmed_move() -> float:
         hub = Hub(Path(tmp) / "config", {}, recorder=False)
         drivers = DriverManager(entry_points_group=None, retry_initial=0.05, retry_max=0.5)
         hub.add_component(drivers)
-        discovery = DiscoveryManager("drivers", mdns_enabled=False, ble_enabled=False)
+        discovery = ApplianceLifecycle("drivers", mdns_enabled=False, ble_enabled=False)
         hub.add_component(discovery)
         await hub.async_start()
         old = QoapSimulator("fridge", variant="profile_1_0", device_id="qoap-bench-move")

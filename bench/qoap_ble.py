@@ -29,8 +29,8 @@ from drivers.manager import DriverManager  # noqa: E402
 from drivers.qoap.ble import id_hash  # noqa: E402
 from drivers.qoap.ble_simulator import QoapBleSimulator  # noqa: E402
 from drivers.qoap.driver import QoapDriver  # noqa: E402
+from hub.appliances import ApplianceLifecycle  # noqa: E402
 from hub.core import Hub  # noqa: E402
-from hub.discovery import DiscoveryManager  # noqa: E402
 from tests.testbeds.bluez import MockBluez, can_run  # noqa: E402
 
 
@@ -42,7 +42,7 @@ async def one_run(commands: int) -> dict[str, float]:
             hub = Hub(Path(tmp), {}, recorder=False)
             drivers = DriverManager([QoapDriver()], builtin=False, entry_points_group=None, retry_initial=0.2)
             hub.add_component(drivers)
-            hub.add_component(DiscoveryManager("drivers", ble_enabled=True, mdns_enabled=False,
+            hub.add_component(ApplianceLifecycle("drivers", ble_enabled=True, mdns_enabled=False,
                                                ble_scanning_mode="active", auto_adopt={"qoap": True}))
             await hub.async_start()
             discovery: Any = hub.components["discovery"]

@@ -1,37 +1,26 @@
-"""Browse and resolve mDNS services into :class:`MdnsInfo`, retrying resolves (loopback drops answers).
+"""Browse mDNS services into :class:`MdnsInfo` until enough answered (the conformance kit, the demo, tests).
 
-Used by the conformance kit, the demo and tests; the hub's own discovery lives in hub/discovery.
+Resolving is the hub's own (:func:`hub.discovery.mdns.async_resolve`): one resolver, with the hardening
+of :mod:`hub.discovery.parse` (malformed TXT keys, oversize values and bad ports are dropped).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable
 
 from zeroconf import IPVersion, ServiceStateChange
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
+from hub.discovery.mdns import async_resolve
 from hub.discovery.models import MdnsInfo
 
 
-def _decode(properties: dict[bytes, bytes | None]) -> dict[str, str]:
-    out = {}
-    for key, value in properties.items():
-        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace") if value is not None else ""
-    return out
-
-
 async def resolve(zc: AsyncZeroconf, type_: str, name: str, tries: int = 6, timeout_ms: int = 1500) -> MdnsInfo | None:
-    """Resolve one service; a fresh AsyncServiceInfo per try, since a timed-out one stays stuck."""
-    for _ in range(tries):
-        info = AsyncServiceInfo(type_, name)
-        if await info.async_request(zc.zeroconf, timeout_ms) and info.port:
-            addresses = tuple(socket.inet_ntoa(a) for a in info.addresses_by_version(IPVersion.V4Only))
-            return MdnsInfo(type=type_, name=name, server=info.server or "", addresses=addresses, port=info.port,
-                            properties=_decode(info.properties))
-    return None
+    """Resolve one service with the hub's own hardened resolver (:func:`hub.discovery.mdns.async_resolve`)."""
+    info, _retries = await async_resolve(zc.zeroconf, type_, name, attempts=tries, timeout_ms=timeout_ms)
+    return info
 
 
 async def browse(type_: str, *, interface: str = "127.0.0.1", timeout: float = 8.0, expect: int = 1,

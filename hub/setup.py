@@ -37,16 +37,17 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         demo_appliances = DemoAppliances()
         hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last
 
-    hub.add_component(DriverManager())
-    from .discovery.manager import DiscoveryManager
+    drivers = DriverManager()
+    hub.add_component(drivers)
+    from .appliances.lifecycle import ApplianceLifecycle
 
     if demo:
         # Loopback only: the demo never sends mDNS on the machine's network; BLE adverts come from the simulators.
         everything = {driver: True for driver in ("qoap", "shelly", "wled", "bthome", "xiaomi")}
-        hub.add_component(DiscoveryManager("drivers", mdns_interfaces=["127.0.0.1"], ble_enabled=False,
-                                           auto_adopt=everything))
+        hub.add_component(ApplianceLifecycle(drivers, mdns_interfaces=["127.0.0.1"], ble_enabled=False,
+                                             auto_adopt=everything))
     else:
-        hub.add_component(DiscoveryManager("drivers"))
+        hub.add_component(ApplianceLifecycle(drivers))
     if demo:
         from .virtual import VirtualAppliances
 

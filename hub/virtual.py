@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .appliances.adoption import adopt_device
 from .context import Context
 from .model import Entity
 
@@ -74,8 +75,8 @@ class VirtualAppliances:
         context = Context("virtual")
         for appliance in self.appliances:
             area = hub.areas.async_get_or_create(appliance.area)
-            device = hub.devices.async_get_or_create(
-                source="virtual", name=appliance.name, identifiers=[("virtual", appliance.serial)],
+            device = adopt_device(  # the same door as every appliance: one device per identity
+                hub, source="virtual", name=appliance.name, identifiers=[("virtual", appliance.serial)],
                 connections=[("serial", appliance.serial)], manufacturer="qilu-hub", model=appliance.model,
                 area_id=area.id, driver="virtual",
             )

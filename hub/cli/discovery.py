@@ -9,10 +9,10 @@ import sys
 import time
 from typing import Any
 
+from ..appliances.bind_keys import BindKey, BindKeyError, BindKeys, missing_bind_key
+from ..appliances.inbox import EntryState, Inbox, InboxEntry
 from ..config import ensure_config_dir
 from ..const import REGISTRY_DB
-from ..discovery.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
-from ..discovery.inbox import EntryState, Inbox
 from ..storage import RegistryStore
 from . import config_dir
 
@@ -68,7 +68,7 @@ def _ble_scan(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from ..discovery.catalog import mdns_type
+    from ..appliances.matching import mdns_type
     from ..discovery.mdns import async_browse
 
     types = [mdns_type(t) for t in args.types] if args.types else None
@@ -100,12 +100,20 @@ def _open_inbox(args: argparse.Namespace) -> tuple[RegistryStore, Inbox]:
     return store, Inbox(store)
 
 
+def _entry_or_say(inbox: Inbox, key: str) -> InboxEntry | None:
+    """The entry, or None after telling the user there is none."""
+    entry = inbox.get(key)
+    if entry is None:
+        print(f"qilu-hub: no inbox entry {key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
+    return entry
+
+
 def cmd_inbox_list(args: argparse.Namespace) -> int:
     store, inbox = _open_inbox(args)
     try:
         entries = inbox.entries()
         keys = BindKeys(store)
-        flagged = {e.key for e in entries if needs_bind_key(e.data) and not keys.has(e.driver, e.key)}
+        flagged = {e.key for e in entries if missing_bind_key(keys, e.driver, e.key, e.data)}
     finally:
         store.close()
     print(f"{'KEY':<34}{'STATE':<10}{'DRIVER':<14}{'SOURCES':<10}{'ADDRESS':<20}TITLE")
@@ -123,9 +131,8 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
 def cmd_inbox_move(args: argparse.Namespace) -> int:
     store, inbox = _open_inbox(args)
     try:
-        entry = inbox.get(args.key)
+        entry = _entry_or_say(inbox, args.key)
         if entry is None:
-            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
             return 1
         if entry.state is not EntryState.ADOPTED or entry.move is None:
             print(f"qilu-hub: {entry.title} ({entry.key}) has no address change waiting", file=sys.stderr)
@@ -156,15 +163,14 @@ def cmd_inbox_set(args: argparse.Namespace) -> int:
         return 2
     store, inbox = _open_inbox(args)
     try:
-        entry_now = inbox.get(args.key)
+        entry_now = _entry_or_say(inbox, args.key)
         if entry_now is None:
-            print(f"qilu-hub: no inbox entry {args.key!r} (see `qilu-hub inbox list`)", file=sys.stderr)
             return 1
         keys = BindKeys(store)
         if bind_key is not None:
             keys.set(entry_now.driver, entry_now.key, bind_key)
-        elif (args.state is EntryState.ADOPTED and needs_bind_key(entry_now.data)
-              and not keys.has(entry_now.driver, entry_now.key)):
+        elif args.state is EntryState.ADOPTED and missing_bind_key(keys, entry_now.driver, entry_now.key,
+                                                                   entry_now.data):
             print(f"qilu-hub: {entry_now.title} encrypts its adverts; adopt it with --bind-key HEX "
                   "(see docs/discovery.md, 'Encrypted BLE sensors')", file=sys.stderr)
             return 1

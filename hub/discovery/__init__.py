@@ -1,31 +1,18 @@
-"""Discovery: mDNS and BLE sources, matching against driver manifests, and the inbox."""
+"""Discovery sources: what mDNS (python-zeroconf) and BLE (bleak) hear, as hardened advert records.
 
-from .bind_keys import BindKey, BindKeyError, BindKeyRequired, BindKeys
-from .catalog import DriverCatalog, MatcherIndex, StaticCatalog
-from .inbox import EntryState, Inbox, InboxEntry
-from .manager import EVENT_DEVICE_AVAILABILITY, EVENT_DISCOVERY_INBOX_UPDATED, AdoptError, DiscoveryManager
+The sources only report: each resolved service or advert becomes an :class:`MdnsInfo` /
+:class:`BleInfo` (:mod:`.parse` refuses what is malformed) and goes to the appliance lifecycle
+(:mod:`hub.appliances`), which matches, identifies, adopts and keeps availability.
+"""
+
 from .models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 from .settings import DiscoverySettings
 
 __all__ = [
-    "EVENT_DEVICE_AVAILABILITY",
-    "EVENT_DISCOVERY_INBOX_UPDATED",
-    "AdoptError",
-    "BindKey",
-    "BindKeyError",
-    "BindKeyRequired",
-    "BindKeys",
     "BleInfo",
     "BleMatcher",
     "DiscoveryInfo",
-    "DiscoveryManager",
     "DiscoverySettings",
-    "DriverCatalog",
-    "EntryState",
-    "Inbox",
-    "InboxEntry",
-    "MatcherIndex",
     "MdnsInfo",
     "MdnsMatcher",
-    "StaticCatalog",
 ]

@@ -42,7 +42,7 @@ async def async_connect(ble_device: BLEDevice, name: str | None = None, *, max_a
                         **kwargs: Any) -> BleakClientWithServiceCache:
     """Connect with retries; at most ``max_connections`` attempts run at once.
 
-    Pass the :class:`BLEDevice` from discovery (``DiscoveryManager.ble_device(address)``):
+    Pass the :class:`BLEDevice` from discovery (``ApplianceLifecycle.ble_device(address)``):
     connecting by address alone makes BlueZ scan again first.
     """
     async with _semaphore():

@@ -27,6 +27,34 @@ RESOLVE_PAUSE = 0.25
 CACHE_FLUSH_DELAY = 1.2
 
 
+async def async_resolve(
+    zc: Zeroconf, service_type: str, name: str, *, attempts: int = RESOLVE_ATTEMPTS,
+    timeout_ms: int = RESOLVE_TIMEOUT_MS, stats: ParseStats | None = None,
+) -> tuple[MdnsInfo | None, int]:
+    """The one mDNS resolver (the hub's sources, the conformance kit, the demo): ``(info, retries)``.
+
+    ``info`` is None when the name is invalid, the service does not answer within ``attempts`` tries,
+    or what it answers is unusable; its TXT record goes through :func:`~.parse.mdns_info`, which drops
+    malformed keys, oversize values and bad ports (counted in ``stats``).
+    """
+    retries = 0
+    for attempt in range(attempts):
+        try:
+            service = AsyncServiceInfo(service_type, name)
+        except BadTypeInNameException:
+            if stats is not None:
+                stats["mdns_name_invalid"] += 1
+            return None, retries
+        # A fresh object each attempt: a timed-out one can stay stuck although the cache is complete.
+        if service.load_from_cache(zc) or await service.async_request(zc, timeout_ms):
+            return mdns_info(service_type, name, service.server, service.parsed_addresses(IPVersion.V4Only),
+                             service.port, service.properties, stats=stats), retries
+        retries += 1
+        if attempt + 1 < attempts:
+            await asyncio.sleep(RESOLVE_PAUSE * (attempt + 1))
+    return None, retries
+
+
 class MdnsSource:
     """Browses service types and reports resolved services and goodbyes.
 
@@ -122,24 +150,12 @@ class MdnsSource:
 
     async def _request(self, service_type: str, name: str) -> MdnsInfo | None:
         assert self.aiozc is not None
-        zc = self.aiozc.zeroconf
-        for attempt in range(RESOLVE_ATTEMPTS):
-            try:
-                service = AsyncServiceInfo(service_type, name)
-            except BadTypeInNameException:
-                self.stats["mdns_name_invalid"] += 1
-                return None
-            # A fresh object each attempt: a timed-out one can stay stuck although the cache is complete.
-            if service.load_from_cache(zc) or await service.async_request(zc, RESOLVE_TIMEOUT_MS):
-                return mdns_info(
-                    service_type, name, service.server, service.parsed_addresses(IPVersion.V4Only), service.port,
-                    service.properties, stats=self.stats,
-                )
-            self.resolve_retries += 1
-            await asyncio.sleep(RESOLVE_PAUSE * (attempt + 1))
-        self.resolve_failures += 1
-        _LOGGER.debug("Could not resolve %s after %d attempts", name, RESOLVE_ATTEMPTS)
-        return None
+        info, retries = await async_resolve(self.aiozc.zeroconf, service_type, name, stats=self.stats)
+        self.resolve_retries += retries
+        if info is None and retries == RESOLVE_ATTEMPTS:
+            self.resolve_failures += 1
+            _LOGGER.debug("Could not resolve %s after %d attempts", name, RESOLVE_ATTEMPTS)
+        return info
 
     def _report(self, info: MdnsInfo) -> None:
         previous = self._last.get(info.name)

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
+from ..appliances.adoption import adopt_device
+from ..appliances.availability import availability
 from ..capabilities import CommandError
 from ..context import Context
 from ..model import Entity
-from ..states import UNAVAILABLE, UNKNOWN
+from ..states import UNKNOWN
 from .export import IMPORT_PREFIX
 from .federation import QOS_COMMAND, Federation
 from .importer import (
@@ -107,10 +109,8 @@ class MqttImports:
     def on_disconnected(self) -> None:
         """Without the broker nothing imported can be read or commanded (as Home Assistant shows it)."""
         states = self._hub.states
-        for record in list(self._imported.values()):
-            state = states.get(record.entity_id)
-            if state is not None and state.value != UNAVAILABLE:
-                states.async_set(record.entity_id, UNAVAILABLE, state.attributes, Context("mqtt"))
+        entity_ids = [r.entity_id for r in self._imported.values() if states.get(r.entity_id) is not None]
+        availability(self._hub).mark_unavailable(entity_ids, Context("mqtt"))
 
     def on_message(self, topic: str, data: bytes) -> None:
         records = self._sources.get(topic)
@@ -203,14 +203,14 @@ class MqttImports:
     def _register(self, spec: ImportSpec) -> tuple[str, str]:
         """Create or update the device and entity of an announced entity; (entity id, device id).
 
-        This is the import's only write to the registries: the lifecycle owner's adoption entry point
-        belongs here when there is one for every source.
+        This is the import's only write to the device registry, through the lifecycle's one adoption door
+        (:func:`hub.appliances.adopt_device`).
         """
         hub = self._hub
         area_id = hub.areas.async_get_or_create(spec.suggested_area).id if spec.suggested_area else None
         source = f"mqtt:{spec.peer_hub}" if spec.peer_hub else "mqtt"
-        device = hub.devices.async_get_or_create(
-            source=source, name=spec.device_name, identifiers=spec.device_identifiers,
+        device = adopt_device(
+            hub, source=source, name=spec.device_name, identifiers=spec.device_identifiers,
             connections=spec.device_connections, manufacturer=spec.manufacturer, model=spec.model,
             sw_version=spec.sw_version, area_id=area_id, driver="mqtt",
         )
@@ -327,7 +327,10 @@ class MqttImports:
         return all(flags.values())  # "latest": each topic keeps its last word; any offline means offline
 
     def _write_state(self, record: _Imported) -> None:
-        value = record.value if self._is_available(record) else UNAVAILABLE
+        if not self._is_available(record):  # its availability topic says offline: the hub's one rule applies
+            availability(self._hub).mark_unavailable([record.entity_id], record.context or Context("mqtt"))
+            return
+        value = record.value
         if value is None:
             value = UNKNOWN
         self._hub.states.async_set(record.entity_id, value, dict(record.attrs), record.context or Context("mqtt"))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..appliances.bind_keys import BindKey
 from ..capabilities import CAPABILITIES, CommandError, domain_for, merged_attributes, merged_commands, validate_command
 from ..context import Context
-from ..discovery.bind_keys import BindKey
 from ..discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
 from ..model import Entity
 from ._context import DeviceContext

@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..appliances.availability import availability
+from ..appliances.bind_keys import BindKey, BindKeys
+from ..appliances.scanner import ble_device_lookup
 from ..context import Context
-from ..discovery.bind_keys import BindKey, BindKeys
 from ..file_modes import PRIVATE_DIR
 from ._helpers import spawn_tracked
 
@@ -69,6 +71,15 @@ class DeviceContext:
             raise KeyError(f"{entity_id} is not an entity of {self.driver}:{self.appliance_key}")
         self._hub.states.async_set(entity_id, value, attributes if attributes is not None else {}, self._origin)
 
+    def set_unavailable(self, entity_ids: Iterable[str]) -> None:
+        """Mark this appliance's entities ``unavailable`` by the hub's one rule (attributes kept; the last good
+        state restored if the appliance is back before the driver writes again)."""
+        ids = list(entity_ids)
+        foreign = [e for e in ids if e not in self._entity_ids]
+        if foreign:
+            raise KeyError(f"{foreign[0]} is not an entity of {self.driver}:{self.appliance_key}")
+        availability(self._hub).mark_unavailable(ids, self._origin)
+
     def state_value(self, entity_id: str) -> Any:
         """The current state value of one of this appliance's entities, or None before its first state."""
         if entity_id not in self._entity_ids:
@@ -114,15 +125,15 @@ class DeviceContext:
                                 disconnected_callback: Callable[[Any], None]) -> Any:
         """A connected ``BleakClient`` for ``address``, with the device the scanner already heard and through the
         hub's cap on simultaneous connection attempts. ConnectionError when the scanner has not heard it yet."""
-        discovery = self._hub.components.get("discovery")
-        if discovery is None:
+        lookup = ble_device_lookup(self._hub)
+        if lookup is None:
             from bleak import BleakClient  # only BLE drivers pay for bleak
 
             # No scanner in this hub: let bleak find the address itself (slower; it scans first).
             client = BleakClient(address, disconnected_callback=disconnected_callback, timeout=BLE_CONNECT_TIMEOUT)
             await client.connect()
             return client
-        ble_device = getattr(discovery, "ble_device", lambda _address: None)(address)
+        ble_device = lookup(address)
         if ble_device is None:
             raise ConnectionError(f"{address} has not been heard by the scanner yet")
         from ..discovery.connect import async_connect

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..appliances.appliance import DiscoveredAppliance
 from ..discovery.models import BleMatcher, DiscoveryInfo, MdnsMatcher
 
 if TYPE_CHECKING:
@@ -41,21 +42,6 @@ class Manifest:
     # "module:Class" of the driver, imported when an advert first matches (or an adopted appliance starts), so
     # a manifest is data that loads without the protocol library. Empty for a driver registered as an object.
     driver: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoveredAppliance:
-    """What a driver makes of a discovery, before adoption."""
-
-    key: str  # stable across restarts, address changes and renames: a MAC, serial or device id
-    title: str
-    identifiers: tuple[tuple[str, str], ...] = ()
-    connections: tuple[tuple[str, str], ...] = ()
-    manufacturer: str | None = None
-    model: str | None = None
-    # What the driver needs to connect. ``host``/``port`` (IP) or ``address`` (BLE) say where the appliance is:
-    # once adopted, a sighting may change them only with the household's confirmation or the appliance's proof.
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 class DeviceConnection(abc.ABC):

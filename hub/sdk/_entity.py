@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..states import UNAVAILABLE
-
 if TYPE_CHECKING:
     from ..model import Entity
     from ._context import DeviceContext
@@ -110,8 +108,9 @@ class EntityPublisher:
             set_state(entity.entity_id, value, attrs)
 
     def set_unavailable(self) -> None:
-        for entity in self.entities.values():
-            self._context.set_state(entity.entity_id, UNAVAILABLE, {})
+        """The appliance fell silent: every entity ``unavailable`` by the hub's one rule (attributes kept, the
+        last good state restored if it comes back before this publisher writes again)."""
+        self._context.set_unavailable([entity.entity_id for entity in self.entities.values()])
 
     def key_of(self, entity_id: str) -> str | None:
         for key, entity in self.entities.items():

@@ -1,4 +1,4 @@
-"""Fixtures for discovery tests: hubs with a DiscoveryManager over the test driver, and the test beds."""
+"""Fixtures for discovery tests: hubs with a ApplianceLifecycle over the test driver, and the test beds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hub import Hub
-from hub.discovery import DiscoveryManager, StaticCatalog
+from hub.appliances import ApplianceLifecycle, StaticCatalog
 from tests.conftest import skip_outside_ci
 from tests.testbeds import netns as netns_bed
 
@@ -33,7 +33,7 @@ class HubFactory:
         self.config_dir = config_dir
         self.running: list[Hub] = []
 
-    async def start(self, driver: QdDriver | None = None, **settings: Any) -> tuple[Hub, DiscoveryManager, QdDriver]:
+    async def start(self, driver: QdDriver | None = None, **settings: Any) -> tuple[Hub, ApplianceLifecycle, QdDriver]:
         driver = driver or QdDriver()
         hub = Hub(self.config_dir, {"recorder": {"commit_interval": 0.05}}, recorder=False)
         catalog_holder: dict[str, StaticCatalog] = {}
@@ -44,7 +44,7 @@ class HubFactory:
 
         settings.setdefault("ble_enabled", False)
         settings.setdefault("mdns_enabled", False)
-        manager = DiscoveryManager(make_catalog, **settings)
+        manager = ApplianceLifecycle(make_catalog, **settings)
         hub.add_component(manager)
         await hub.async_start()
         self.running.append(hub)
@@ -75,6 +75,6 @@ def lan() -> Iterator[netns_bed.EmulatedLan]:
         yield built
 
 
-def live(manager: DiscoveryManager, driver: QdDriver, count: int) -> bool:
+def live(manager: ApplianceLifecycle, driver: QdDriver, count: int) -> bool:
     """``count`` connections started and recorded as adopted by the manager (the latter comes a moment later)."""
     return len(driver.connections) == count and all(key in manager._live for key in driver.connections)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.discovery.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
+from hub.appliances.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
 from hub.storage import RegistryStore
 
 HEX = "231d39c1d7cc1ab1aee224cd096db932"
@@ -87,10 +87,10 @@ async def test_static_catalog_reports_the_connections_problem(tmp_path: Path) ->
     from drivers.bthome.driver import BTHomeDriver
     from drivers.bthome.simulator import BTHomeSimulator
     from hub import Hub
-    from hub.discovery import DiscoveryManager, StaticCatalog
+    from hub.appliances import ApplianceLifecycle, StaticCatalog
 
     hub = Hub(tmp_path / "config", {}, recorder=False)
-    discovery = DiscoveryManager(lambda h: StaticCatalog(h, [BTHomeDriver()]), mdns_enabled=False, ble_enabled=False)
+    discovery = ApplianceLifecycle(lambda h: StaticCatalog(h, [BTHomeDriver()]), mdns_enabled=False, ble_enabled=False)
     hub.add_component(discovery)
     await hub.async_start()
     try:

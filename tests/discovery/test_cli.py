@@ -56,14 +56,14 @@ async def test_inbox_decisions_from_the_command_line_reach_a_running_hub(
 ) -> None:
     """`qilu-hub inbox adopt|ignore` write the database while the hub runs; the hub acts on them within its
     check interval, and a sighting in between does not write the old decision back over them."""
-    from hub.discovery import DiscoveryManager
-    from hub.discovery.bind_keys import BindKey, BindKeys
-    from hub.discovery.inbox import STORE_KIND
+    from hub.appliances import ApplianceLifecycle
+    from hub.appliances.bind_keys import BindKey, BindKeys
+    from hub.appliances.inbox import STORE_KIND
 
     from .conftest import wait_for
     from .test_manager import MAC
 
-    monkeypatch.setattr(DiscoveryManager, "external_check_interval", 0.05)
+    monkeypatch.setattr(ApplianceLifecycle, "external_check_interval", 0.05)
     hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
     manager.handle(mdns(), "mdns:a")
     key = manager.inbox_entries()[0]["key"]
@@ -126,11 +126,11 @@ async def test_address_change_confirmed_or_rejected_from_the_command_line(
 ) -> None:
     """An adopted appliance announced elsewhere shows in `inbox list` with both addresses; `inbox confirm-move`
     makes the running hub follow it, `inbox reject-move` keeps it where it was adopted."""
-    from hub.discovery import DiscoveryManager
+    from hub.appliances import ApplianceLifecycle
 
     from .conftest import live, wait_for
 
-    monkeypatch.setattr(DiscoveryManager, "external_check_interval", 0.05)
+    monkeypatch.setattr(ApplianceLifecycle, "external_check_interval", 0.05)
     _hub, manager, driver = await hubs.start()
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     manager.handle(mdns(i=2, mac="02:78:00:00:00:02", address="10.78.0.12"), "mdns:b")

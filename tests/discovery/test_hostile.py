@@ -12,8 +12,9 @@ import pytest
 
 from hub import Hub, Scopes
 from hub.api import ApiServer
-from hub.discovery import DiscoveryManager, MdnsInfo, StaticCatalog
-from hub.discovery.inbox import STORE_KIND
+from hub.appliances import ApplianceLifecycle, StaticCatalog
+from hub.appliances.inbox import STORE_KIND
+from hub.discovery import MdnsInfo
 
 from .conftest import HubFactory, live, wait_for
 from .qd_driver import QD_TYPE, QdDriver
@@ -21,10 +22,10 @@ from .test_manager import ble, mdns
 
 
 @pytest.fixture
-async def api_hub(tmp_path: Path) -> AsyncIterator[tuple[Hub, DiscoveryManager, QdDriver, ApiServer]]:
+async def api_hub(tmp_path: Path) -> AsyncIterator[tuple[Hub, ApplianceLifecycle, QdDriver, ApiServer]]:
     driver = QdDriver()
     hub = Hub(tmp_path / "config", {"recorder": {"commit_interval": 0.05}}, recorder=False)
-    manager = DiscoveryManager(lambda h: StaticCatalog(h, [driver]), mdns_enabled=False, ble_enabled=False)
+    manager = ApplianceLifecycle(lambda h: StaticCatalog(h, [driver]), mdns_enabled=False, ble_enabled=False)
     hub.add_component(manager)
     api = ApiServer("127.0.0.1", 0)
     hub.add_component(api)
@@ -34,7 +35,7 @@ async def api_hub(tmp_path: Path) -> AsyncIterator[tuple[Hub, DiscoveryManager, 
 
 
 async def test_address_change_is_shown_and_confirmed_over_the_api_by_an_admin_only(
-        api_hub: tuple[Hub, DiscoveryManager, QdDriver, ApiServer]) -> None:
+        api_hub: tuple[Hub, ApplianceLifecycle, QdDriver, ApiServer]) -> None:
     hub, manager, driver, api = api_hub
     _, admin = hub.tokens.create("admin", Scopes(admin=True))
     _, viewer = hub.tokens.create("viewer", Scopes(read_only=True))
@@ -73,7 +74,7 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
     manager.handle(mdns(i=3, mac="02:78:00:00:00:03", address="10.78.0.13"), "mdns:3")
     db = hubs.config_dir / "registry.db"
 
-    with caplog.at_level(logging.WARNING, logger="hub.discovery.manager"):
+    with caplog.at_level(logging.WARNING, logger="hub.appliances.lifecycle"):
         for n in range(2000):  # crafted adverts: every one a new appliance; from one address, then from many
             address = "10.78.0.99" if n < 1000 else f"10.78.{n // 250}.{n % 250}"
             manager.handle(MdnsInfo(QD_TYPE, f"x{n}.{QD_TYPE}", f"x{n}.local.", (address,), 80,
@@ -92,7 +93,7 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
     stored = hub.storage.load(STORE_KIND)
     assert len(stored) <= 52 and stored[adopted_key]["state"] == "adopted"
     assert stored[ignored_key]["state"] == "ignored"
-    assert len(manager._last_info) <= 53 and len(manager._tokens) <= 53  # memory bounded too
+    assert len(manager.sightings.last_info) <= 53 and len(manager.sightings) <= 53  # memory bounded too
     assert db.stat().st_size < 2_000_000  # 2000 stored entries of this size would be several MB
     full = [r for r in caplog.records if "inbox full" in r.getMessage()]
     assert len(full) == 1  # counted, logged once (rate-limited), not once per advert
@@ -101,7 +102,7 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
 
 
 async def test_dashboard_shows_the_address_change_and_confirms_it(
-        api_hub: tuple[Hub, DiscoveryManager, QdDriver, ApiServer]) -> None:
+        api_hub: tuple[Hub, ApplianceLifecycle, QdDriver, ApiServer]) -> None:
     """Debian's Chromium through Playwright: the claimed move with both addresses, and the admin's confirmation."""
     import shutil
 

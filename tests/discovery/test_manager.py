@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from hub.discovery import EVENT_DEVICE_AVAILABILITY, AdoptError, BleInfo, EntryState, MdnsInfo
-from hub.discovery import manager as manager_module
+from hub.appliances import EVENT_DEVICE_AVAILABILITY, AdoptError, EntryState
+from hub.appliances import lifecycle as manager_module
+from hub.discovery import BleInfo, MdnsInfo
 from hub.states import UNAVAILABLE
 
 from .conftest import HubFactory, live, wait_for
@@ -116,7 +117,7 @@ async def test_address_change_waits_for_confirmation_then_follows(hubs: HubFacto
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     await wait_for(lambda: live(manager, driver, 1))
     [first] = driver.connections.values()
-    with caplog.at_level("WARNING", logger="hub.discovery.manager"):
+    with caplog.at_level("WARNING", logger="hub.appliances.lifecycle"):
         manager.handle(mdns(address="10.78.0.42"), "mdns:a")
         manager.handle(mdns(address="10.78.0.42"), "mdns:a")  # announced again: one warning, one move
     warnings = [r for r in caplog.records if "10.78.0.42" in r.getMessage() and r.levelname == "WARNING"]
@@ -170,11 +171,11 @@ async def test_seen_over_mdns_and_ble_is_one_device(hubs: HubFactory) -> None:
 async def test_two_drivers_one_appliance_merge_by_mac(hubs: HubFactory) -> None:
     """Different drivers (different keys) for the two radios: the device registry merges by MAC."""
     from hub import Hub
-    from hub.discovery import DiscoveryManager, StaticCatalog
+    from hub.appliances import ApplianceLifecycle, StaticCatalog
 
     wifi, bt = QdDriver(name="qdwifi", ble=False), QdDriver(name="qdble", mdns=False)
     hub = Hub(hubs.config_dir, {}, recorder=False)
-    manager = DiscoveryManager(lambda h: StaticCatalog(h, [wifi, bt]), ble_enabled=False, mdns_enabled=False)
+    manager = ApplianceLifecycle(lambda h: StaticCatalog(h, [wifi, bt]), ble_enabled=False, mdns_enabled=False)
     hub.add_component(manager)
     await hub.async_start()
     try:
@@ -200,9 +201,9 @@ async def test_lost_device_goes_unavailable_and_comes_back(hubs: HubFactory) -> 
     assert entity_id is not None
     hub.states.async_set(entity_id, "on", {"x": 1})
     manager._on_mdns_removed(QD_TYPE, "qd-1." + QD_TYPE)  # goodbye over mDNS: still heard over BLE
-    manager._sighting_gone("mdns:a")
+    manager.sighting_gone("mdns:a")
     assert hub.states.get(entity_id).value == "on"  # type: ignore[union-attr]
-    manager._sighting_gone("ble:b")
+    manager.sighting_gone("ble:b")
     assert hub.states.get(entity_id).value == UNAVAILABLE  # type: ignore[union-attr]
     assert events[-1]["available"] is False
     manager.handle(ble(payload=b"\x02"), "ble:b")
@@ -268,10 +269,10 @@ async def test_missing_driver_catalog_does_not_stop_the_hub(tmp_path: object) ->
     from pathlib import Path
 
     from hub import Hub
-    from hub.discovery import DiscoveryManager
+    from hub.appliances import ApplianceLifecycle
 
     hub = Hub(Path(str(tmp_path)) / "c", {}, recorder=False)
-    manager = DiscoveryManager("drivers", ble_enabled=False, mdns_enabled=False)
+    manager = ApplianceLifecycle("drivers", ble_enabled=False, mdns_enabled=False)
     hub.add_component(manager)
     await hub.async_start()
     try:

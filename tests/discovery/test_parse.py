@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.discovery.catalog import MatcherIndex, mdns_type
+from hub.appliances.matching import MatcherIndex, mdns_type
 from hub.discovery.models import BleInfo, MdnsInfo
 from hub.discovery.parse import MAX_AD_BYTES, ParseStats, ble_info, decode_txt, mdns_info, normalize_uuid
 

@@ -22,7 +22,7 @@ import pytest
 
 from drivers.manager import STORAGE_KIND, AdoptedDevice, DriverManager
 from hub import Hub
-from hub.discovery import DiscoveryManager
+from hub.appliances import ApplianceLifecycle
 from tests.conftest import skip_outside_ci
 from tests.testbeds import netns as netns_bed
 from tests.testbeds.netns import EmulatedLan, in_netns, popen
@@ -84,18 +84,18 @@ async def appliances() -> AsyncIterator[list[ApplianceHost]]:
         host.stop()
 
 
-async def start_hub(lan: EmulatedLan, config_dir: Path) -> tuple[Hub, DriverManager, DiscoveryManager]:
+async def start_hub(lan: EmulatedLan, config_dir: Path) -> tuple[Hub, DriverManager, ApplianceLifecycle]:
     """The hub with the real driver manager and discovery, browsing mDNS on the hub host's interface."""
     hub = Hub(config_dir, {}, recorder=False)
     drivers = DriverManager(entry_points_group=None, retry_initial=0.2, retry_max=1.0, start_timeout=5.0)
     hub.add_component(drivers)
-    discovery = DiscoveryManager("drivers", mdns_interfaces=[lan.hub_address], ble_enabled=False)
+    discovery = ApplianceLifecycle("drivers", mdns_interfaces=[lan.hub_address], ble_enabled=False)
     hub.add_component(discovery)
     await hub.async_start()
     return hub, drivers, discovery
 
 
-async def adopt(discovery: DiscoveryManager, drivers: DriverManager, key: str) -> AdoptedDevice:
+async def adopt(discovery: ApplianceLifecycle, drivers: DriverManager, key: str) -> AdoptedDevice:
     await wait_for(lambda: discovery.inbox is not None and key in discovery.inbox, timeout=30)
     await discovery.async_adopt(key)
     rec = drivers.get(key)
@@ -108,7 +108,7 @@ def switch_of(hub: Hub, rec: AdoptedDevice) -> str:
     return next(e.entity_id for e in hub.entities.for_device(rec.device_id) if "on_off" in e.capabilities)
 
 
-def entry(discovery: DiscoveryManager, key: str) -> dict[str, Any]:
+def entry(discovery: ApplianceLifecycle, key: str) -> dict[str, Any]:
     return next(e for e in discovery.inbox_entries() if e["key"] == key)
 
 
@@ -125,7 +125,7 @@ async def test_spoofed_advert_does_not_take_over_and_admin_confirmation_follows(
             switch = switch_of(hub, rec)
             adopted_at = f"{real.address}:{real.port}"
 
-            with caplog.at_level(logging.WARNING, logger="hub.discovery.manager"):
+            with caplog.at_level(logging.WARNING, logger="hub.appliances.lifecycle"):
                 impostor = ApplianceHost(lan, 2, key, seed=f"impostor-{tag}", instance="Kitchen Fridge")
                 appliances.append(impostor)
                 claimed_at = f"{impostor.address}:{impostor.port}"

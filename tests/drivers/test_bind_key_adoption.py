@@ -23,10 +23,10 @@ from drivers.manager import DriverManager
 from drivers.xiaomi.simulator import XiaomiSimulator
 from hub import Hub, Scopes
 from hub.api import ApiServer
+from hub.appliances import ApplianceLifecycle
+from hub.appliances.bind_keys import BindKeyRequired
 from hub.cli import main
 from hub.config import load_config
-from hub.discovery import DiscoveryManager
-from hub.discovery.bind_keys import BindKeyRequired
 from hub.sdk._passive_ble import WRONG_KEY_AFTER
 from hub.sdk.testing import wait_for
 from hub.td import thing_description
@@ -49,7 +49,7 @@ class Running:
         config["discovery"]["auto_adopt"] = self.auto_adopt
         self.hub = Hub(self.config_dir, config, recorder=False)
         self.drivers = DriverManager(entry_points_group=None, retry_initial=0.1, retry_max=0.5)
-        self.discovery = DiscoveryManager("drivers", mdns_enabled=False, ble_enabled=False)
+        self.discovery = ApplianceLifecycle("drivers", mdns_enabled=False, ble_enabled=False)
         self.api = ApiServer("127.0.0.1", 0)
         for component in (self.drivers, self.discovery, self.api):
             self.hub.add_component(component)

@@ -22,8 +22,8 @@ from drivers.bthome.simulator import BTHomeSimulator
 from drivers.manager import DriverManager
 from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
 from drivers.xiaomi.simulator import XiaomiSimulator
+from hub.appliances import ApplianceLifecycle
 from hub.core import Hub
-from hub.discovery import DiscoveryManager
 from hub.discovery.models import BleInfo
 from hub.sdk.testing import BluezMock, wait_for
 from tests.testbeds.bluez import MockBluez
@@ -112,7 +112,7 @@ async def test_encrypted_sensors_over_the_radio_path(bluez: MockBluez, tmp_path:
     await bluez.add_adapter("hci0")
     hub = Hub(tmp_path / "hub", {}, recorder=False)
     hub.add_component(DriverManager(entry_points_group=None, retry_initial=0.1, retry_max=0.5))
-    discovery = DiscoveryManager("drivers", mdns_enabled=False, ble_enabled=True, ble_scanning_mode="active",
+    discovery = ApplianceLifecycle("drivers", mdns_enabled=False, ble_enabled=True, ble_scanning_mode="active",
                                  ble_watchdog=30)
     hub.add_component(discovery)
     await hub.async_start()

@@ -110,7 +110,7 @@ KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 def keyed_connection(tmp_path: object, sim: BTHomeSimulator | XiaomiSimulator, key: bytes | None) -> Any:
     from pathlib import Path
 
-    from hub.discovery.bind_keys import BindKey, BindKeys
+    from hub.appliances.bind_keys import BindKey, BindKeys
     from hub.sdk._passive_ble import PassiveBleConnection
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.appliances.bind_keys import BindKey, BindKeys
 from hub.core import Hub
-from hub.discovery.bind_keys import BindKey, BindKeys
 from hub.sdk import DeviceContext
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")

@@ -15,9 +15,10 @@ from drivers.qoap.ble import id_hash, identify_ble
 from drivers.qoap.ble_simulator import QoapBleSimulator
 from drivers.qoap.driver import MANIFEST, QoapDriver
 from drivers.qoap.framing import FrameError, Reassembler, encode_frames
+from hub.appliances import ApplianceLifecycle
 from hub.capabilities import CommandError
 from hub.core import Hub
-from hub.discovery import BleInfo, DiscoveryManager
+from hub.discovery import BleInfo
 from hub.sdk.testing import wait_for
 from hub.states import UNAVAILABLE
 from tests.testbeds import bluez as bluez_bed
@@ -32,7 +33,7 @@ async def ble_hub(tmp_path: Path, bluez: bluez_bed.MockBluez) -> AsyncIterator[t
     drivers = DriverManager([QoapDriver()], builtin=False, entry_points_group=None, retry_initial=0.2,
                             retry_max=1.0, start_timeout=15.0, command_timeout=5.0)
     hub.add_component(drivers)
-    hub.add_component(DiscoveryManager("drivers", ble_enabled=True, mdns_enabled=False, ble_watchdog=30,
+    hub.add_component(ApplianceLifecycle("drivers", ble_enabled=True, mdns_enabled=False, ble_watchdog=30,
                                        ble_scanning_mode="active", auto_adopt={"qoap": True}))
     await hub.async_start()
     yield hub, drivers

@@ -3,7 +3,8 @@
 An encrypted sensor (BTHome v2 with encryption, MiBeacon v4/v5) can only be read with
 the 16-byte AES key it shares with its owner. A driver says an appliance needs one by
 setting ``data["encrypted"] = True`` in its :class:`~hub.sdk.DiscoveredAppliance`;
-such an appliance is not adopted until the household supplies the key.
+such an appliance is not adopted until the household supplies the key (:func:`require_bind_key`,
+the one gate every adoption path and the inbox go through).
 
 The key is a secret. It is stored in the registry store under its own kind
 (``"bind_key"``, keyed ``"<driver>:<appliance key>"``), never in the inbox entry, the
@@ -81,6 +82,19 @@ def needs_bind_key(data: Mapping[str, Any]) -> bool:
     return data.get("encrypted") is True
 
 
+def missing_bind_key(keys: BindKeys, driver: str, appliance_key: str, data: Mapping[str, Any]) -> bool:
+    """The one bind-key gate: whether an appliance encrypts its adverts and no key is stored for it yet
+    (then it is not adopted, and the inbox flags it ``needs_bind_key``)."""
+    return needs_bind_key(data) and not keys.has(driver, appliance_key)
+
+
+def require_bind_key(keys: BindKeys, driver: str, appliance_key: str, data: Mapping[str, Any], title: str) -> None:
+    """Raise :class:`BindKeyRequired` where :func:`missing_bind_key` says so (adopting it would give a sensor
+    with no readings and no reason why)."""
+    if missing_bind_key(keys, driver, appliance_key, data):
+        raise BindKeyRequired(f"{title} encrypts its adverts: adopt it with its bind key")
+
+
 def record_key(driver: str, appliance_key: str) -> str:
     return f"{driver}:{appliance_key}"
 
@@ -115,4 +129,5 @@ class BindKeys:
         return "BindKeys(<secrets>)"
 
 
-__all__ = ["KEY_BYTES", "STORE_KIND", "BindKey", "BindKeyError", "BindKeyRequired", "BindKeys", "needs_bind_key"]
+__all__ = ["KEY_BYTES", "STORE_KIND", "BindKey", "BindKeyError", "BindKeyRequired", "BindKeys", "missing_bind_key",
+           "needs_bind_key", "require_bind_key"]

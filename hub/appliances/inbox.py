@@ -9,7 +9,7 @@ created and when their state changes; sightings only touch memory.
 An adopted entry also keeps the connection data it was adopted with (``pinned``): a later
 sighting that puts the same key at another address does not change it. Such a claim waits
 in the entry as a ``move`` ("address change, confirm": both addresses) until the household
-confirms it or the appliance proves it is the same one (:mod:`hub.discovery.manager`).
+confirms it or the appliance proves it is the same one (:mod:`hub.appliances.lifecycle`).
 
 Pending entries are capped (:meth:`Inbox.evict_for`): anyone on the LAN can announce
 appliances, so the inbox and the database must not grow with what they announce.
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .appliance import DiscoveredAppliance
+
 if TYPE_CHECKING:
-    from hub.sdk import DiscoveredAppliance
     from hub.storage import RegistryStore
 
 STORE_KIND = "inbox"
@@ -107,8 +108,6 @@ class InboxEntry:
 
     def appliance(self) -> DiscoveredAppliance:
         """The appliance as the driver last described it (to adopt it again after a restart)."""
-        from hub.sdk import DiscoveredAppliance
-
         return DiscoveredAppliance(
             key=self.key, title=self.title, identifiers=tuple(self.identifiers), connections=tuple(self.connections),
             manufacturer=self.manufacturer, model=self.model, data=dict(self.data),

@@ -1,18 +1,22 @@
-"""The discovery component: sources → driver matchers → inbox → adoption, and device availability.
+"""The appliance lifecycle: sightings → matching → inbox → adoption → connection → availability → removal.
 
-Every advert from mDNS or BLE is matched against the installed drivers' manifests;
-each matching driver identifies it as an appliance with a stable key; the key's
-inbox entry decides what happens: pending (maybe auto-adopted), adopted (the
-connection hears of the new sighting, or is started again after a restart), or
-ignored (nothing). Adoption that fails is retried with backoff while the appliance
-is on the network. An adopted device whose every sighting is gone (mDNS goodbye or
-expiry, BLE timeout) has its entities set to ``unavailable`` until it is seen again.
+Every advert a source reports (mDNS and BLE from :mod:`hub.discovery`; Matter next) walks one
+straight line down this package: :meth:`ApplianceLifecycle.handle` asks the catalog's indexed matcher
+(:class:`~hub.appliances.matching.MatcherIndex`) which drivers want it, :func:`~hub.appliances.matching.identify`
+turns it into an appliance with a stable key, the key's inbox entry (:mod:`hub.appliances.inbox`) decides
+what happens: pending (maybe auto-adopted), adopted (the connection hears of the new sighting, or is
+started again after a restart), or ignored (nothing). Adoption goes to the catalog
+(:class:`~hub.appliances.connections.Connections`, through :func:`~hub.appliances.adoption.adopt_appliance`),
+is gated by the bind key (:func:`~hub.appliances.bind_keys.require_bind_key`) and, if it fails, is retried
+with backoff while the appliance is on the network. An adopted device whose every sighting is gone
+(mDNS goodbye or expiry, BLE timeout) is marked unavailable by the one writer of availability
+(:mod:`hub.appliances.availability`) until it is seen again. Ignoring an adopted appliance removes it.
 
 An advert proves nothing: anyone on the LAN can announce any key. So an adopted appliance
 keeps the connection data it was adopted with; a sighting of its key at another address is
 a *claimed move*: logged at WARNING (rate-limited), shown on the entry ("address change,
 confirm", both addresses), never passed to the connection, and followed only when the
-household confirms it (:meth:`DiscoveryManager.async_confirm_move`) or when the appliance at
+household confirms it (:meth:`ApplianceLifecycle.async_confirm_move`) or when the appliance at
 the new address proves it is the adopted one (the catalog's ``async_prove_move``; the QOAP
 driver checks a signature with the key it pinned at adoption). Pending entries are capped per
 advertised address and overall; the least recently seen are dropped, counted and logged.
@@ -28,25 +32,28 @@ from typing import TYPE_CHECKING, Any
 
 from hub.bus import EventType
 from hub.context import Context
+from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
+from hub.discovery.parse import ParseStats
+from hub.discovery.settings import DiscoverySettings
 from hub.log_limit import LogLimiter
-from hub.states import UNAVAILABLE
 
-from .bind_keys import BindKey, BindKeyRequired, BindKeys, needs_bind_key
-from .catalog import DriverCatalog, mdns_type
+from .availability import availability, device_entity_ids
+from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, require_bind_key
+from .catalog import DriverCatalog
 from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
-from .models import BleInfo, DiscoveryInfo, MdnsInfo
-from .parse import ParseStats
-from .settings import DiscoverySettings
+from .matching import identify, mdns_type
+from .scanner import offer_ble_lookup
+from .sightings import Sightings
 
 if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
     from zeroconf.asyncio import AsyncZeroconf
 
     from hub.core import Hub
-    from hub.sdk import DiscoveredAppliance
+    from hub.discovery.ble import BleSource
+    from hub.discovery.mdns import MdnsSource
 
-    from .ble import BleSource
-    from .mdns import MdnsSource
+    from .appliance import DiscoveredAppliance
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +62,6 @@ EVENT_DEVICE_AVAILABILITY: EventType[dict[str, Any]] = EventType("device_availab
 
 ADOPT_BACKOFF_START = 1.0
 ADOPT_BACKOFF_MAX = 60.0
-MAX_KEY_LENGTH = 200
 # A claimed move whose proof failed is tried again when it is seen again, but not more often than this
 # (an appliance that just moved may not answer yet; an impostor must not make the hub a challenge pump).
 MOVE_RETRY_INTERVAL = 30.0
@@ -66,8 +72,9 @@ class AdoptError(Exception):
     """Adoption failed now; it is retried in the background while the appliance is online."""
 
 
-class DiscoveryManager:
-    """The ``discovery`` component. ``catalog`` is a :class:`DriverCatalog`, or a component name to look up."""
+class ApplianceLifecycle:
+    """The ``discovery`` component (its config section and API name). ``catalog`` is a :class:`DriverCatalog`,
+    a component name to look up, or a factory of one (then this component owns and stops it)."""
 
     name = "discovery"
     # How often the database is checked for inbox decisions and bind keys written by another process
@@ -95,12 +102,8 @@ class DiscoveryManager:
         self.stats = ParseStats()
         self._auto: dict[str, bool] = {}
         self._adopting: dict[str, asyncio.Task[None]] = {}
-        self._seen_event: dict[str, asyncio.Event] = {}
         self._live: set[str] = set()  # adopted keys whose connection runs in this process
-        self._tokens: dict[str, set[str]] = {}  # key -> sightings present ("mdns:<name>", "ble:<address>")
-        self._keys_of: dict[str, set[str]] = {}  # sighting -> keys
-        self._last_info: dict[str, DiscoveryInfo] = {}
-        self._offline_states: dict[str, tuple[Any, Any]] = {}  # entity_id -> (value, attributes) before loss
+        self.sightings = Sightings()
         self._offline_devices: set[str] = set()
         self._fast: dict[str, tuple[list[Any], list[InboxEntry]]] = {}  # BLE sighting -> (drivers, adopted entries)
         self._context = Context("discovery")
@@ -121,6 +124,7 @@ class DiscoveryManager:
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
         self.hub = hub
+        offer_ble_lookup(hub, self.ble_device)  # what connections ask of the scanner, without naming this component
         if self._settings is None:
             self.settings = DiscoverySettings.from_config(hub.config.get("discovery"))
         for key, value in self._overrides.items():
@@ -134,15 +138,15 @@ class DiscoveryManager:
         mdns_types = sorted({mdns_type(m.type) for manifest in manifests for m in manifest.mdns})
         has_ble = any(manifest.ble for manifest in manifests)
         if self.settings.mdns_enabled and mdns_types:
-            from .mdns import MdnsSource
+            from hub.discovery.mdns import MdnsSource
 
             self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
                                    interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
                                    stats=self.stats)
             await self.mdns.async_start()
         if self.settings.ble_enabled and has_ble:
-            from .ble import BleSource
-            from .connect import set_max_connections
+            from hub.discovery.ble import BleSource
+            from hub.discovery.connect import set_max_connections
 
             set_max_connections(self.settings.ble_max_connections)
             self.ble = BleSource(self._on_ble, self._on_ble_lost, adapters=self.settings.ble_adapters or None,
@@ -160,6 +164,8 @@ class DiscoveryManager:
                      "on" if self.ble else "off", len(self.inbox))
 
     async def async_stop(self) -> None:
+        if self.hub is not None:
+            offer_ble_lookup(self.hub, None)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -222,7 +228,7 @@ class DiscoveryManager:
     def problem(self, entry: InboxEntry) -> str | None:
         """``needs_bind_key`` (encrypted, no key yet), ``address_change`` (a claimed move waits for confirmation),
         or what the adopted appliance's connection reports."""
-        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+        if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return "needs_bind_key"
         if entry.state is EntryState.ADOPTED and entry.move is not None:
             return "address_change"
@@ -257,8 +263,8 @@ class DiscoveryManager:
                 self._live.discard(key)
                 assert self.catalog is not None
                 await self.catalog.async_unload(key)
-        elif needs_bind_key(entry.data) and not keys.has(entry.driver, key):
-            raise BindKeyRequired(f"{entry.title} encrypts its adverts: adopt it with its bind key")
+        else:
+            require_bind_key(keys, entry.driver, key, entry.data, entry.title)
         if entry.state is EntryState.ADOPTED and key in self._live and entry.device_id:
             return entry.device_id
         self.inbox.set_state(key, EntryState.ADOPTED)  # type: ignore[union-attr]
@@ -376,7 +382,7 @@ class DiscoveryManager:
 
     # -- queries ------------------------------------------------------------------------
     def is_online(self, key: str) -> bool:
-        return bool(self._tokens.get(key))
+        return self.sightings.online(key)
 
     def ble_device(self, address: str) -> BLEDevice | None:
         return self.ble.ble_device(address) if self.ble is not None else None
@@ -397,13 +403,13 @@ class DiscoveryManager:
         self.handle(info, f"mdns:{info.name}")
 
     def _on_mdns_removed(self, _type: str, name: str) -> None:
-        self._sighting_gone(f"mdns:{name}")
+        self.sighting_gone(f"mdns:{name}")
 
     def _on_ble(self, info: BleInfo) -> None:
         self.handle(info, f"ble:{info.address}")
 
     def _on_ble_lost(self, address: str) -> None:
-        self._sighting_gone(f"ble:{address}")
+        self.sighting_gone(f"ble:{address}")
 
     def handle(self, info: DiscoveryInfo, sighting: str) -> None:
         """One new or changed advert: match, identify, and act on each appliance. Never raises."""
@@ -423,24 +429,15 @@ class DiscoveryManager:
             # skip identify and go straight to the connections (tens of thousands of adverts a second).
             for entry in fast[1]:
                 entry.last_seen = info.time
-                self._last_info[entry.key] = info
+                self.sightings.last_info[entry.key] = info
                 self.catalog.discovery_updated(entry.key, info)
             return
         entries: list[InboxEntry] = []
         for driver in drivers:
-            name = driver.manifest.name
-            try:
-                appliance = driver.identify(info)
-            except Exception:
-                self.stats["identify_error"] += 1
-                _LOGGER.exception("Driver %s failed to identify %s", name, sighting)
-                continue
+            appliance = identify(driver, info, self.stats)
             if appliance is None:
                 continue
-            if not isinstance(appliance.key, str) or not appliance.key or len(appliance.key) > MAX_KEY_LENGTH:
-                self.stats["key_invalid"] += 1
-                continue
-            handled = self._appliance(name, appliance, info, sighting)
+            handled = self._appliance(driver.manifest.name, appliance, info, sighting)
             if handled is not None:
                 entries.append(handled)
         if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
@@ -463,7 +460,7 @@ class DiscoveryManager:
         if entry.driver != driver:
             self.stats["key_collision"] += 1  # another driver claimed this key first
             return None
-        self._last_info[key] = info
+        self.sightings.last_info[key] = info
         self._sighted(key, sighting)
         if new:
             self._fire_inbox("new", entry)
@@ -500,17 +497,10 @@ class DiscoveryManager:
 
     def _forget(self, key: str) -> None:
         """Drop what memory holds about a key whose entry is gone."""
-        self._last_info.pop(key, None)
-        self._seen_event.pop(key, None)
+        self.sightings.forget(key)
         task = self._adopting.pop(key, None)
         if task is not None:
             task.cancel()
-        for sighting in self._tokens.pop(key, ()):
-            keys = self._keys_of.get(sighting)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._keys_of[sighting]
 
     # -- claimed moves -------------------------------------------------------------------
     def _move_claimed(self, entry: InboxEntry, appliance: DiscoveredAppliance, info: DiscoveryInfo,
@@ -635,7 +625,7 @@ class DiscoveryManager:
             self._live.discard(key)
             await self.catalog.async_unload(key)
         if claim is not None:
-            self._last_info[key] = claim[0]
+            self.sightings.last_info[key] = claim[0]
             self._sighted(key, claim[1])
         if key not in self._live:
             self._schedule_adopt(entry)
@@ -653,7 +643,7 @@ class DiscoveryManager:
 
     # -- adoption -----------------------------------------------------------------------
     def _schedule_adopt(self, entry: InboxEntry) -> None:
-        if needs_bind_key(entry.data) and not self._bind_keys().has(entry.driver, entry.key):
+        if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return  # waits in the inbox, flagged needs_bind_key, until the household gives the key
         task = self._adopting.get(entry.key)
         if task is not None and not task.done():
@@ -667,7 +657,7 @@ class DiscoveryManager:
             # The connection data it is adopted with: a sighting elsewhere does not move it.
             entry.pinned = dict(entry.data)
         appliance = replace(entry.appliance(), data=dict(entry.pinned))
-        info = self._last_info.get(entry.key)
+        info = self.sightings.last_info.get(entry.key)
         started_with = self._bind_keys().get(entry.driver, entry.key)
         device_id = await self.catalog.async_adopt(entry.driver, appliance)
         self._live.add(entry.key)
@@ -699,47 +689,26 @@ class DiscoveryManager:
                 delay = min(delay * 2, ADOPT_BACKOFF_MAX)
                 if not self.is_online(key):
                     # Gone from the network: wait for the next sighting instead of hammering it.
-                    event = self._seen_event.setdefault(key, asyncio.Event())
-                    event.clear()
-                    await event.wait()
+                    await self.sightings.wait_seen(key)
         finally:
             if self._adopting.get(key) is asyncio.current_task():
                 del self._adopting[key]
 
     # -- availability -------------------------------------------------------------------
     def _sighted(self, key: str, sighting: str) -> None:
-        tokens = self._tokens.setdefault(key, set())
-        if sighting in tokens:
-            return
-        was_online = bool(tokens)
-        tokens.add(sighting)
-        self._keys_of.setdefault(sighting, set()).add(key)
-        event = self._seen_event.get(key)
-        if event is not None:
-            event.set()
-        if not was_online:
+        if self.sightings.add(key, sighting):
             self._update_availability(key)
 
-    def _sighting_gone(self, sighting: str) -> None:
+    def sighting_gone(self, sighting: str) -> None:
+        """A source lost a sighting (mDNS goodbye or expiry, BLE timeout): the appliances it vouched for and
+        no other sighting does become unavailable. Sources call this and :meth:`handle`, nothing else."""
         self._fast.pop(sighting, None)
-        for key in self._keys_of.pop(sighting, ()):
-            tokens = self._tokens.get(key)
-            if tokens is None:
-                continue
-            tokens.discard(sighting)
-            if not tokens:
-                self._update_availability(key)
+        for key in self.sightings.gone(sighting):
+            self._update_availability(key)
 
     def _unsight(self, key: str, sighting: str) -> None:
-        tokens = self._tokens.get(key)
-        if tokens is None or sighting not in tokens:
-            return
-        tokens.discard(sighting)
-        keys = self._keys_of.get(sighting)
-        if keys is not None:
-            keys.discard(key)
         self._fast.pop(sighting, None)
-        if not tokens:
+        if self.sightings.withdraw(key, sighting):
             self._update_availability(key)
 
     def _device_of(self, entry: InboxEntry) -> str | None:
@@ -761,26 +730,17 @@ class DiscoveryManager:
         online = any(self.is_online(e.key) for e in self._entries_of_device(device_id))
         if online == (device_id not in self._offline_devices):
             return
-        states = self.hub.states
+        entity_ids = device_entity_ids(self.hub, device_id)
         if online:
             self._offline_devices.discard(device_id)
-            for entity in self.hub.entities.for_device(device_id):
-                saved = self._offline_states.pop(entity.entity_id, None)
-                current = states.get(entity.entity_id)
-                if saved is not None and current is not None and current.value == UNAVAILABLE:
-                    states.async_set(entity.entity_id, saved[0], saved[1], self._context)
-            last = self._last_info.get(key)
+            availability(self.hub).mark_available(entity_ids, self._context)
+            last = self.sightings.last_info.get(key)
             if last is not None:
                 assert self.catalog is not None
                 self.catalog.discovery_updated(key, last)
         else:
             self._offline_devices.add(device_id)
-            for entity in self.hub.entities.for_device(device_id):
-                current = states.get(entity.entity_id)
-                if current is None or current.value == UNAVAILABLE:
-                    continue
-                self._offline_states[entity.entity_id] = (current.value, current.attributes)
-                states.async_set(entity.entity_id, UNAVAILABLE, current.attributes, self._context)
+            availability(self.hub).mark_unavailable(entity_ids, self._context)
         _LOGGER.info("%s is %s", entry.title, "back online" if online else "unavailable")
         self.hub.bus.fire(EVENT_DEVICE_AVAILABILITY, {"device_id": device_id, "key": key, "available": online},
                           self._context)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.recognition_baselines import rebuilt_paper_models  # noqa: E402
 from hub.recognition.datasets import load_kasteren  # noqa: E402
 from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor  # noqa: E402
-from hub.recognition.mapping import SCENES, to_scene  # noqa: E402
+from hub.recognition.mapping import SCENES  # noqa: E402
 from hub.recognition.runtime import SceneModel  # noqa: E402
 from hub.recognition.smoothing import SceneSmoother  # noqa: E402
 from hub.recognition.training import (  # noqa: E402
@@ -281,7 +281,7 @@ def bench_decoder_step(runs: int, steps: int = 3000) -> dict[str, Any]:
 
 def bench_transfer(model_path: Path, dataset: Any) -> dict[str, Any]:
     model = SceneModel.load(model_path, DEFAULT_SPEC)
-    matrix = build_matrix(dataset, DEFAULT_SPEC, label_map=to_scene)
+    matrix = build_matrix(dataset.to_scenes(), DEFAULT_SPEC)
     proba = model.predict_proba(matrix.X)
     raw = np.asarray(model.labels)[proba.argmax(axis=1)]
     smooth = smoothed_predictions(model.labels, proba, matrix.days)

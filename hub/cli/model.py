@@ -61,7 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", choices=SOURCES, default="simulator")
+    p.add_argument("--source", default="simulator", metavar="SOURCE",
+                   help="a dataset folder or file read with --mapping FILE (any format a mapping file names: "
+                        "Kasteren, ARAS, Ordóñez, UCAmI, CASAS, recorder JSONL, a Home Assistant database), or "
+                        f"one of {', '.join(SOURCES)} (kasteren and casas: built-in mappings unless --mapping)")
+    p.add_argument("--mapping", type=Path, default=None, metavar="FILE",
+                   help="dataset mapping file (YAML): sensors -> area/capability, activity labels -> scenes "
+                        "(docs/recognition.md; one per benchmarked dataset in bench/datasets/)")
     p.add_argument("--data", type=Path,
                    help="Kasteren dir, CASAS file; recorder: history JSONL export, or omit to read the hub's "
                         "own recorder in --config DIR")
@@ -77,10 +83,24 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from hub.recognition.datasets import load_casas, load_kasteren, load_recorder_export
-    from hub.recognition.mapping import to_scene
+    from hub.recognition.datasets import DatasetError, load_casas, load_dataset, load_kasteren, load_recorder_export
+    from hub.recognition.mapping_file import MappingError, load_mapping
     from hub.recognition.simulator import SimConfig, simulate
 
+    if args.source not in SOURCES or (args.mapping is not None and args.source in ("kasteren", "casas")):
+        if args.mapping is None:
+            raise SystemExit(f"qilu-hub model: --source {args.source} is a dataset path: give --mapping FILE "
+                             f"(or one of {', '.join(SOURCES)})")
+        try:
+            mapping = load_mapping(args.mapping)
+        except MappingError as exc:
+            raise DatasetError(str(exc)) from exc
+        if args.labels is not None:  # household labels for a recorder export or a Home Assistant database
+            mapping.files["labels"] = str(args.labels.resolve())
+        data = args.data if args.source in SOURCES else Path(args.source)
+        if data is None:
+            raise SystemExit(f"qilu-hub model: --data is required for --source {args.source}")
+        return load_dataset(data, mapping, scenes=not args.raw_labels)
     if args.source == "simulator":
         return simulate(SimConfig(days=args.days, homes=args.homes, seed=args.seed))
     if args.source == "recorder" and (args.data is None or args.data.is_dir()):
@@ -102,7 +122,7 @@ def _load(args: argparse.Namespace) -> Any:
         if args.labels is None:
             raise SystemExit("qilu-hub model: --labels is required for --source recorder")
         return load_recorder_export(args.data, args.labels)  # household labels are already scenes
-    return ds if args.raw_labels else ds.relabel(to_scene)
+    return ds if args.raw_labels else ds.to_scenes()
 
 
 def cmd_train(args: argparse.Namespace) -> int:

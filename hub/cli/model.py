@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "With --review the bundled live model stands for 'no review model', as it reviews then")
     train.add_argument("--compare-with", type=Path, default=None, metavar="ONNX",
                        help="with --only-if-better: the model in use (default: --out if it exists, else bundled)")
+    train.add_argument("--home", nargs=2, action="append", default=[], metavar=("DATA", "MAPPING"),
+                       help="also train on this home (dataset path and mapping file; repeatable): the scenes it "
+                            "labels, each home weighing the same as the --source data; the default model is "
+                            "trained so (models/MODEL_CARD.md)")
     train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
                        help="recorder source with bootstrap: weight of a labelled household slice against a "
                             "simulated one (default %(default)s)")
@@ -76,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
     ev.add_argument("--no-hmm", action="store_true", help="leave-one-home-out: skip the rebuilt HMM baseline")
+    ev.add_argument("--train-homes", nargs="+", default=None, metavar="NAME",
+                    help="leave-one-home-out: train only on these homes (named after their mapping files), e.g. "
+                         "those whose terms allow shipping a model; every home is still scored")
+    ev.add_argument("--compare-model", type=Path, action="append", default=[], metavar="ONNX",
+                    help="leave-one-home-out: also score this finished model on every home (e.g. the bundled one)")
     ev.add_argument("--json", type=Path, default=None, help="also write the JSON result to this file")
     ev.add_argument("--curve-png", type=Path, default=Path("learning_curve.png"),
                     help="days-of-labels: learning-curve PNG to write")
@@ -206,10 +215,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     bootstrap = args.source == "recorder" and args.bootstrap_days > 0
     if bootstrap:
         matrix, weights = _with_bootstrap(matrix, spec, args)
+    if args.home:
+        try:
+            matrix, weights = _with_homes(matrix, weights, spec, args)
+        except (DatasetError, OSError) as exc:
+            print(f"qilu-hub model train: {exc}", file=sys.stderr)
+            return 1
     model = fit(matrix.X, matrix.y, config, sample_weight=weights)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
+    if args.home:
+        provenance["homes"] = ", ".join(Path(m).stem for _d, m in args.home)
     if bootstrap:
         provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
                                    f"household weight {args.household_weight}")
@@ -309,6 +326,29 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     return joined, weights
 
 
+def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The --source slices plus each --home's, every home (the --source data counting as one) weighing the
+    same in total, so a 30-day home does not outvote a 14-day one."""
+    import numpy as np
+
+    from hub.recognition.datasets import load_dataset
+    from hub.recognition.evaluation import SHARED_SCENES, home_from_dataset
+    from hub.recognition.training import Matrix
+
+    parts = [matrix]
+    for data, mapping in args.home:
+        parts.append(home_from_dataset(Path(mapping).stem, load_dataset(data, mapping), spec, SHARED_SCENES).matrix)
+    base = np.ones(len(matrix.y)) if weights is None else np.asarray(weights, dtype=float)
+    scaled = [base / base.sum()] + [np.full(len(p.y), 1.0 / len(p.y)) for p in parts[1:]]
+    total = sum(len(p.y) for p in parts)
+    joined = Matrix(
+        np.vstack([p.X for p in parts]), np.concatenate([p.y for p in parts]),
+        np.concatenate([np.char.add(f"h{i}:", p.days.astype(str)) for i, p in enumerate(parts)]),
+        np.concatenate([p.times for p in parts]),
+    )
+    return joined, np.concatenate(scaled) * total
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -359,6 +399,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
     )
     from hub.recognition.features import DEFAULT_SPEC
     from hub.recognition.mapping_file import MappingError
+    from hub.recognition.runtime import ModelLoadError, SceneModel
     from hub.recognition.training import FOREST_CONFIGS, build_matrix, confusion_png
 
     if args.forest not in FOREST_CONFIGS:
@@ -399,14 +440,31 @@ def _cross_validate(args: argparse.Namespace) -> int:
 
             extra = [build_matrix(simulate(SimConfig(days=args.simulator_days, homes=2, seed=args.seed)))]
         preds: dict[str, Any] = {}
-        result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds)
+        fixed = {}
+        try:
+            for path in args.compare_model:
+                fixed[f"model:{path.name}"] = SceneModel.load(path, DEFAULT_SPEC)
+        except ModelLoadError as exc:
+            print(f"qilu-hub model eval: {exc}", file=sys.stderr)
+            return 1
+        if args.train_homes:
+            unknown = sorted(set(args.train_homes) - {h.name for h in built})
+            if unknown:
+                print(f"qilu-hub model eval: --train-homes {', '.join(unknown)}: no such home "
+                      f"({', '.join(h.name for h in built)})", file=sys.stderr)
+                return 2
+            result["train_homes"] = args.train_homes
+        result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
+                                             args.train_homes, fixed)
         rows = result["homes"].values()
-        for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline"))):
+        for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
+            scored = [r[who] for r in rows if r.get(who)]
             result[f"mean_over_homes_{who}"] = {
-                m: round(float(np.mean([r[who][m] for r in rows])), 4) for m in ("timeslice_accuracy", "class_accuracy")
-            }
-        y = np.concatenate([h.matrix.y for h in built])
-        pred = np.concatenate([preds[h.name] for h in built])
+                m: round(float(np.mean([f[m] for f in scored])), 4) for m in ("timeslice_accuracy", "class_accuracy")
+            } | {"homes": len(scored)}
+        scored_homes = [h for h in built if h.name in preds]
+        y = np.concatenate([h.matrix.y for h in scored_homes])
+        pred = np.concatenate([preds[h.name] for h in scored_homes])
         labels = sorted(set(y.tolist()))
         confusion_png(confusion_of(y, pred, labels), labels, args.png, "leave-one-home-out, all homes")
     else:

@@ -194,30 +194,45 @@ def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[s
 def leave_one_home_out(
     homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
+    train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
-    (scenes it does not label are idle in training too, since that home calls them idle)."""
+    (scenes it does not label are idle in training too, since that home calls them idle).
+
+    ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
+    ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are."""
     out: dict[str, Any] = {}
     for target in homes:
-        others = [h for h in homes if h.name != target.name]
+        others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
         keep = set(target.scenes)
         m = target.matrix
-        model = train_on_homes(others, config, keep, extra)
-        pred = model.predict(m.X)
-        if predictions is not None:
-            predictions[target.name] = pred
         row: dict[str, Any] = {
             "trained_on": [h.name for h in others] + (["simulator"] if extra else []),
             "scenes": target.scenes,
-            "ours": figures(m.y, pred, m.days, target.scenes, n_boot),
+            "ours": None,  # stays None when no other home may be trained on
             "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
         }
-        if hmm:
+        if others or extra:
+            pred = train_on_homes(others, config, keep, extra).predict(m.X)
+            if predictions is not None:
+                predictions[target.name] = pred
+            row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)
+        if hmm and others:
             for decoding, pred in hmm_predictions(others, target, keep).items():
                 row[f"hmm_{decoding}"] = figures(m.y, pred, m.days, target.scenes, n_boot)
+        for name, fixed_model in (fixed or {}).items():
+            row[name] = figures(m.y, fixed_predictions(fixed_model, target), m.days, target.scenes, n_boot)
         out[target.name] = row
     return out
+
+
+def fixed_predictions(model: Any, home: Home) -> np.ndarray:
+    """A finished model's predictions on a home, its scenes outside the home's set counted as idle."""
+    if model.spec.version != home.spec.version:
+        raise ValueError(f"model feature spec {model.spec.version} differs from the home's {home.spec.version}")
+    pred = np.asarray(model.labels)[model.predict_proba(home.matrix.X).argmax(axis=1)]
+    return _collapse(pred, set(home.scenes))
 
 
 # --- days of labels (learning curve) ----------------------------------------------------------------------

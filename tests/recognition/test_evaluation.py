@@ -104,3 +104,42 @@ def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: py
     (d1, m1), _ = two_homes
     assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1)]) == 2
     assert "at least two homes" in capsys.readouterr().err
+
+
+def test_eval_restricts_training_homes_and_scores_a_finished_model(
+    two_homes: list[tuple[Path, Path]], trained: tuple[object, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The shipping question: trained only on homes whose terms allow it, scored on all, beside the bundled
+    model as it is."""
+    from hub.cli import main
+
+    (d1, m1), (d2, m2) = two_homes
+    third = export_home(simulate(SimConfig(days=3, homes=1, seed=5)), tmp_path / "home5")
+    _model, onnx = trained
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--home", str(third[0]), str(third[1]), "--train-homes", "home2",
+                 "--compare-model", str(onnx), "--trees", "2", "--boot", "10", "--no-hmm",
+                 "--png", str(tmp_path / "cm.png")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["homes"]["home1"]["trained_on"] == ["home2"]
+    assert result["homes"]["home5"]["trained_on"] == ["home2"]
+    assert result["homes"]["home2"]["trained_on"] == [] and result["homes"]["home2"]["ours"] is None
+    assert "model:scene.onnx" in result["homes"]["home1"]
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--train-homes", "nowhere"]) == 2
+
+
+def test_train_with_other_homes(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = two_homes
+    out = tmp_path / "m.onnx"
+    assert main(["model", "train", "--source", "simulator", "--days", "2", "--homes", "1", "--home", str(d1), str(m1),
+                 "--home", str(d2), str(m2), "--trees", "2", "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.metadata.extra["homes"] == "home1, home2" and report["slices"] > 3 * 1440

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hub.cli import main as cli  # noqa: E402
+from hub.recognition.evaluation import learning_curve_png  # noqa: E402
 
 # name -> (folder under DATA_ROOT, mapping file, may a shipped model be trained on it (the data's terms))
 HOMES: dict[str, tuple[str, str, bool]] = {
@@ -95,6 +96,9 @@ def main() -> int:
                                      "--png", str(args.img / f"recognition-lodo-{name}.png"),
                                      "--curve-png", str(args.img / f"recognition-curve-{name}.png")])
         result["days_of_labels"] = curves
+        learning_curve_png([c["days_of_labels"][0] for c in curves.values()],
+                           args.img / "recognition-learning-curves.png",
+                           "learning curves (dotted: all other days; dashed: 90 %)")
         result["three_days_reach_90pct"] = {
             n: next((p["share_of_reference_class"] >= 0.9 for p in c["days_of_labels"][0]["curve"] if p["days"] == 3),
                     None)

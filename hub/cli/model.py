@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
+    ev.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: the forest's)")
     ev.add_argument("--no-hmm", action="store_true", help="leave-one-home-out: skip the rebuilt HMM baseline")
     ev.add_argument("--train-homes", nargs="+", default=None, metavar="NAME",
                     help="leave-one-home-out: train only on these homes (named after their mapping files), e.g. "
@@ -409,6 +410,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
     config = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
     if args.trees is not None:
         config = replace(config, n_estimators=args.trees)
+    if args.depth is not None:
+        config = replace(config, max_depth=args.depth)
     t0 = time.perf_counter()
     homes = []
     try:

@@ -287,9 +287,11 @@ def bench_transfer(model_path: Path, dataset: Any) -> dict[str, Any]:
     raw = np.asarray(model.labels)[proba.argmax(axis=1)]
     smooth = smoothed_predictions(model.labels, proba, matrix.days)
     labels = [s for s in SCENES if s in set(matrix.y)]
+    homes = model.metadata.extra.get("homes", "")
     return {
         "model": str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
-        "trained_on": model.metadata.extra.get("source", "?"),
+        "trained_on": model.metadata.extra.get("source", "?") + (f" + homes {homes}" if homes else ""),
+        "held_out": "kasteren_a" not in homes,  # trained on house A itself: not a transfer figure
         "label_mapping": "leave house->away, go to bed->sleeping, take shower/use toilet->bathing, "
         "breakfast/dinner/drink->cooking, idle->idle",
         "raw": summary(matrix.y, raw, matrix.days, labels),

@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--label-days", type=int, nargs="+", default=[1, 2, 3, 5, 7], metavar="N",
                     help="days-of-labels: numbers of labelled days to try (default %(default)s)")
     ev.add_argument("--repeats", type=int, default=5, help="days-of-labels: random draws of days per count")
+    ev.add_argument("--target-weight", type=float, default=1.0, metavar="W",
+                    help="days-of-labels with --home: the target home's labelled days weigh W other homes")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
@@ -487,7 +489,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
             curves = [days_of_labels(target, config, args.label_days, args.repeats, (), pred, args.seed)]
             if others:
                 curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
-                                             args.seed))
+                                             args.seed, target_weight=args.target_weight))
             result["days_of_labels"] = curves
             learning_curve_png(curves, args.curve_png, f"{name}: class accuracy vs labelled days")
             result["curve_png"] = str(args.curve_png)

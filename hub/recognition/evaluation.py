@@ -148,21 +148,26 @@ def _collapse(y: np.ndarray, keep: set[str]) -> np.ndarray:
     return np.array([v if v in keep else IDLE for v in y.tolist()])
 
 
-def _home_weights(parts: Sequence[Matrix]) -> np.ndarray:
-    """Each home weighs the same in training, whatever its number of days."""
-    return np.concatenate([np.full(len(m.y), 1.0 / max(len(m.y), 1)) for m in parts]) * sum(len(m.y) for m in parts)
+def _home_weights(parts: Sequence[Matrix], scale: Sequence[float] | None = None) -> np.ndarray:
+    """Each home weighs the same in training, whatever its number of days (times ``scale`` per part)."""
+    factors = list(scale) if scale is not None else [1.0] * len(parts)
+    per_row = [np.full(len(m.y), f / max(len(m.y), 1)) for m, f in zip(parts, factors, strict=True)]
+    return np.concatenate(per_row) * sum(len(m.y) for m in parts) / sum(factors)
 
 
 def train_on_homes(
-    homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = ()
+    homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = (),
+    extra_weight: float = 1.0,
 ) -> Any:
-    """A forest trained on these homes (each weighted equally), labels outside ``keep`` counted as idle."""
+    """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
+    home), labels outside ``keep`` counted as idle."""
     parts = [h.matrix for h in homes] + list(extra)
     X = np.vstack([m.X for m in parts])
     y = np.concatenate([m.y for m in parts])
     if keep is not None:
         y = _collapse(y, keep)
-    return fit(X, y, config, sample_weight=_home_weights(parts))
+    scale = [1.0] * len(homes) + [extra_weight] * len(extra)
+    return fit(X, y, config, sample_weight=_home_weights(parts, scale))
 
 
 def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:
@@ -241,10 +246,11 @@ def fixed_predictions(model: Any, home: Home) -> np.ndarray:
 def days_of_labels(
     target: Home, config: TrainConfig, counts: Sequence[int] = (1, 2, 3, 5, 7), repeats: int = 5,
     others: Sequence[Home] = (), reference: np.ndarray | None = None, seed: int = 0, n_boot: int = 200,
+    target_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
-    ``others``, on them plus the other homes (the target's days weighted like one home).  The reference is
+    ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes).  The reference is
     leave-one-day-out on the target (all other days); ``reference`` may pass its predictions."""
     m = target.matrix
     keep = set(target.scenes)
@@ -263,7 +269,7 @@ def days_of_labels(
             test = ~train
             part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
             if others:
-                model = train_on_homes(others, config, keep, [part] if n else [])
+                model = train_on_homes(others, config, keep, [part] if n else [], target_weight)
             else:
                 model = fit(part.X, part.y, config)
             f = figures(m.y[test], model.predict(m.X[test]), m.days[test], target.scenes, n_boot=0)
@@ -282,6 +288,7 @@ def days_of_labels(
     return {
         "home": target.name,
         "with_other_homes": [h.name for h in others],
+        "target_weight": target_weight if others else None,
         "reference_all_other_days": {k: ref[k] for k in ("timeslice_accuracy", "class_accuracy", "class_ci95")},
         "curve": curve,
     }

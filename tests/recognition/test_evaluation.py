@@ -87,13 +87,15 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
     curve_png = tmp_path / "curve.png"
     assert main(["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1),
                  "--home", str(d2), str(m2), "--trees", "3", "--boot", "20", "--label-days", "1", "2",
-                 "--repeats", "2", "--png", str(tmp_path / "cm.png"), "--curve-png", str(curve_png)]) == 0
+                 "--repeats", "2", "--target-weight", "3", "--png", str(tmp_path / "cm.png"),
+                 "--curve-png", str(curve_png)]) == 0
     result = json.loads(capsys.readouterr().out)
     lodo = result["leave_one_day_out"]
     assert lodo["n_days"] >= 4 and lodo["per_day_mean"]["class_accuracy"] > 0
     alone, helped = result["days_of_labels"]
     assert [p["days"] for p in alone["curve"]] == [1, 2] and alone["with_other_homes"] == []
     assert [p["days"] for p in helped["curve"]] == [0, 1, 2] and helped["with_other_homes"] == ["home2"]
+    assert helped["target_weight"] == 3.0 and alone["target_weight"] is None
     assert alone["reference_all_other_days"]["class_accuracy"] == lodo["class_accuracy"]
     assert curve_png.read_bytes()[:4] == b"\x89PNG"
 

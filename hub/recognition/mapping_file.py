@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from .features import AREAS, CAPABILITIES
@@ -237,6 +236,8 @@ def parse_mapping(text: str, path: Path | str = "<mapping>") -> DatasetMapping:
         raise MappingError(path, line, None, f"is not valid YAML: {err.problem}") from err
     if root is None:
         raise MappingError(path, None, None, "is empty")
+    import jsonschema  # only tools read mapping files: kept out of the running hub's imports
+
     data = yaml.SafeLoader("").construct_document(root)
     # Sensor and activity keys are text whatever YAML made of them (Kasteren ids are numbers).
     for section in ("sensors", "activities"):
@@ -260,7 +261,8 @@ def parse_mapping(text: str, path: Path | str = "<mapping>") -> DatasetMapping:
     return _build(data, root, str(path))
 
 
-def _message(err: jsonschema.ValidationError) -> str:
+def _message(err: Any) -> str:
+    """A person's wording of a ``jsonschema.ValidationError``."""
     if err.validator == "enum":
         return f"must be one of {', '.join(map(str, err.validator_value))}, not {err.instance!r}"
     if err.validator == "oneOf" and isinstance(err.instance, dict):

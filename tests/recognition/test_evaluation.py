@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hub.recognition.datasets import Dataset
-from hub.recognition.evaluation import figures, majority_baseline
+from hub.recognition.evaluation import figures, majority_baseline, paired_difference
 from hub.recognition.simulator import SimConfig, simulate
 
 
@@ -31,6 +31,17 @@ def test_figures_pooled_vs_per_day_and_intervals() -> None:
     assert f["per_class_accuracy"] == {"cooking": 0.5, "idle": 1.0}
     assert f["n_days"] == 2 and f["n_slices"] == 14
     assert list(majority_baseline(y)) == ["idle"] * 14
+
+
+def test_paired_difference_over_the_same_days() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.choice(["idle", "cooking", "sleeping"], size=600)
+    days = np.repeat([f"d{i}" for i in range(6)], 100)
+    worse = np.where(rng.random(600) < 0.3, "idle", y)  # wrong on about a third of non-idle slices
+    same = paired_difference(y, y, y, days, ["cooking", "idle", "sleeping"], n_boot=200)
+    assert same == {"timeslice_ci95": [0.0, 0.0], "class_ci95": [0.0, 0.0]}
+    better = paired_difference(y, y, worse, days, ["cooking", "idle", "sleeping"], n_boot=200)
+    assert better["class_ci95"][0] > 0 and better["timeslice_ci95"][0] > 0
 
 
 def export_home(sim: Dataset, root: Path) -> tuple[Path, Path]:
@@ -72,6 +83,7 @@ def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: P
     assert set(result["homes"]) == {"home1", "home2"}
     row = result["homes"]["home1"]
     assert row["trained_on"] == ["home2"]  # never the home it is scored on
+    assert len(row["ours_minus_hmm_causal"]["class_ci95"]) == 2
     for who in ("ours", "majority_class", "hmm_causal", "hmm_offline"):
         f = row[who]
         assert 0 <= f["class_accuracy"] <= 1 and len(f["class_ci95"]) == 2 and "per_day_mean" in f

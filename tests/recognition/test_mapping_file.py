@@ -278,3 +278,22 @@ def test_cli_trains_from_any_folder_with_a_mapping(tmp_path: Path, capsys: pytes
     assert main(["model", "train", "--source", str(tmp_path / "house"), "--mapping", str(mapping),
                  "--out", str(out)]) == 1
     assert "line 5: sensors.28.capability must be one of" in capsys.readouterr().err
+
+
+def test_cli_trains_from_a_home_assistant_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A household moving from Home Assistant: its recorder database, entity ids mapped by a file, labels
+    kept elsewhere (--labels)."""
+    from hub.cli import main
+
+    (tmp_path / "ha").mkdir()
+    db = home_assistant_db(tmp_path / "ha")
+    labels = write(tmp_path / "mine" / "labels.jsonl", json.dumps({"start": 900, "end": 1100, "label": "away"}) + "\n"
+                   + json.dumps({"start": 1150, "end": 1550, "label": "relaxing"}) + "\n")
+    mapping = write(tmp_path / "ha.yaml", "format: home_assistant\nunlabelled: unknown\nsensors:\n"
+                    "  binary_sensor.hall_motion: {area: foyer, capability: motion}\n"
+                    "  media_player.den_tv: {area: den, capability: media}\n"
+                    "activities: {relaxing: relaxing, away: away}\n")
+    out = tmp_path / "home.onnx"
+    assert main(["model", "train", "--source", str(db), "--mapping", str(mapping), "--labels", str(labels),
+                 "--trees", "2", "--no-progress", "--out", str(out)]) == 0
+    assert set(json.loads(capsys.readouterr().out)["labels"]) == {"away", "relaxing"}

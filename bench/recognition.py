@@ -1,6 +1,6 @@
 """Scene-recognition benchmark on van Kasteren house A.  Prints one JSON document.
 
-    python bench/recognition.py /work/shared/data/kasteren [--runs 5]
+    python bench/recognition.py ../shared/data/kasteren [--runs 5]
 
 Measures, with the same code the hub and ``qilu-hub model train`` use:
   * leave-one-day-out accuracy, 60 s slices, no-activity slices labelled "idle" and counted as a class

@@ -1,6 +1,6 @@
 """The dataset paper's HMM and CRF, rebuilt, on van Kasteren house A.  Prints one JSON document.
 
-    python bench/recognition_baselines.py /work/shared/data/kasteren [--representations changepoint+last]
+    python bench/recognition_baselines.py ../shared/data/kasteren [--representations changepoint+last]
 
 Same slices, labels and leave-one-day-out folds as ``bench/recognition.py`` (60 s slices, no-activity
 slices labelled "idle" and counted as a class).  For each binary representation of the 14 sensors

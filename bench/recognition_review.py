@@ -1,6 +1,6 @@
 """Day review (label suggestions) on van Kasteren house A, through the hub's own review path.  Prints JSON.
 
-    python bench/recognition_review.py /work/shared/data/kasteren [--runs 3]
+    python bench/recognition_review.py ../shared/data/kasteren [--runs 3]
 
 Measures:
   * leave-one-day-out accuracy of ``hub.recognition.review.review`` -- the function behind

@@ -1,6 +1,6 @@
 """Scene-recognition benchmark on van Kasteren house A.  Prints one JSON document.
 
-    python bench/recognition.py /work/shared/data/kasteren [--runs 5]
+    python bench/recognition.py ../shared/data/kasteren [--runs 5]
 
 Measures, with the same code the hub and ``qilu-hub model train`` use:
   * leave-one-day-out accuracy, 60 s slices, no-activity slices labelled "idle" and counted as a class
@@ -37,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.recognition_baselines import rebuilt_paper_models  # noqa: E402
 from hub.recognition.datasets import load_kasteren  # noqa: E402
+from hub.recognition.evaluation import figures  # noqa: E402
 from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor  # noqa: E402
-from hub.recognition.mapping import SCENES, to_scene  # noqa: E402
+from hub.recognition.mapping import SCENES  # noqa: E402
 from hub.recognition.runtime import SceneModel  # noqa: E402
 from hub.recognition.smoothing import SceneSmoother  # noqa: E402
 from hub.recognition.training import (  # noqa: E402
@@ -55,6 +56,8 @@ from hub.recognition.training import (  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "models" / "household_scene.onnx"
 MEASURES = ("timeslice_accuracy", "class_accuracy")
+# What the headline shows per row: pooled figures, their 95 % intervals over days, and the per-day means.
+HEADLINE_KEYS = (*MEASURES, "timeslice_ci95", "class_ci95", "per_day_mean")
 
 # van Kasteren et al. 2008, house A, leave-one-day-out, 60 s slices, best representation per model
 # ("changepoint").  Quoted for comparison; see models/MODEL_CARD.md for the caveat on these figures.
@@ -103,22 +106,10 @@ def smoothed_predictions(labels: list[str], proba: np.ndarray, days: np.ndarray)
     return out.astype(str)
 
 
-def per_day_means(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> dict[str, float]:
-    ts, cls = [], []
-    for day in np.unique(days):
-        sel = days == day
-        m = metrics(y[sel], pred[sel], labels)
-        ts.append(m["timeslice_accuracy"])
-        cls.append(m["class_accuracy"])
-    return {"timeslice_accuracy": float(np.mean(ts)), "class_accuracy": float(np.mean(cls))}
-
-
-def summary(m: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "timeslice_accuracy": round(m["timeslice_accuracy"], 4),
-        "class_accuracy": round(m["class_accuracy"], 4),
-        "per_class_accuracy": {k: round(v, 3) for k, v in m["per_class_accuracy"].items()},
-    }
+def summary(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Pooled and per-day-mean figures with 95 % bootstrap intervals over days, per-class recall:
+    ``evaluation.figures``, the same numbers ``qilu-hub model eval --cv`` prints."""
+    return figures(y, pred, days, labels)
 
 
 # The candidates of nested selection, shared with ``qilu-hub model train --forest``.
@@ -139,13 +130,12 @@ def bench_lodo(
         "causal": causal,
         "days": len(np.unique(matrix.days)),
         "slices": len(matrix.y),
-        "raw": summary(metrics(matrix.y, raw, labels)),
+        "raw": summary(matrix.y, raw, matrix.days, labels),
     }
     if causal:  # the decoder and smoother are run-time stages; look-ahead rows never run live
         decoded = np.asarray(labels)[decode_out_of_fold(matrix, labels, proba, config).argmax(axis=1)]
-        row["hmm_decoder"] = summary(metrics(matrix.y, decoded, labels))
-        row["smoothed"] = summary(metrics(matrix.y, smoothed_predictions(labels, proba, matrix.days), labels))
-    row["raw_per_day_mean"] = per_day_means(matrix.y, raw, matrix.days, labels)
+        row["hmm_decoder"] = summary(matrix.y, decoded, matrix.days, labels)
+        row["smoothed"] = summary(matrix.y, smoothed_predictions(labels, proba, matrix.days), matrix.days, labels)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row, (labels, proba)
 
@@ -180,7 +170,7 @@ def bench_nested(
             [dict(zip(result.labels, (round(v, 2) for v in b), strict=True)) for b in result.biases]
             if class_bias else None
         ),
-        "raw": summary(metrics(matrix.y, pred, result.labels)),
+        "raw": summary(matrix.y, pred, matrix.days, result.labels),
         "seconds_inner": round(time.perf_counter() - t0, 1),
     }
 
@@ -225,13 +215,21 @@ def bench_nested_prior_weight(matrix: Matrix, config: TrainConfig, inner_folds: 
         "config": {k: v for k, v in config.__dict__.items() if k != "n_jobs"},
         "grid": list(PRIOR_WEIGHTS),
         "chosen_per_day": chosen,
-        "raw": summary(metrics(matrix.y, pred.astype(str), labels)),
+        "raw": summary(matrix.y, pred.astype(str), matrix.days, labels),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
 
+def _verdict(ours: dict[str, Any], measure: str, reference: float, ref_ci: list[float] | None = None) -> str:
+    """"above" / "below" only when the 95 % intervals do not overlap (a constant has no interval);
+    else "within noise": no "beats" inside the noise of 28 days."""
+    lo, hi = ours["timeslice_ci95" if measure == "timeslice_accuracy" else "class_ci95"]
+    ref_lo, ref_hi = ref_ci if ref_ci else (reference, reference)
+    return "above" if lo > ref_hi else "below" if hi < ref_lo else "within noise"
+
+
 def versus_paper(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """For each row: does it beat each paper model on each measure (strictly, pooled over all slices)?"""
+    """For each row: above, below or within the noise of each paper model's figure, per measure (pooled)."""
     out: dict[str, Any] = {}
     for name, row in rows.items():
         for variant in ("raw", "hmm_decoder", "smoothed"):
@@ -239,19 +237,22 @@ def versus_paper(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 continue
             ours = row[variant]
             out[f"{name}/{variant}"] = {
-                model: {m: ours[m] > ref[m] for m in ("timeslice_accuracy", "class_accuracy")}
+                model: {m: _verdict(ours, m, ref[m]) for m in MEASURES}
                 for model, ref in PAPER.items()
                 if isinstance(ref, dict)
             }
     return out
 
 
-def versus_rebuilt(ours: dict[str, dict[str, float]], rebuilt: dict[str, Any]) -> dict[str, Any]:
-    """Does each of our nested rows beat the paper's models as rebuilt here (changepoint+last), decoded
-    offline and causally, on each measure (strictly, pooled)?"""
+def versus_rebuilt(ours: dict[str, dict[str, Any]], rebuilt: dict[str, Any]) -> dict[str, Any]:
+    """Each nested row against the paper's models as rebuilt here (changepoint+last), decoded offline and
+    causally: above/below only where the two 95 % intervals do not overlap."""
+    def ci(figs: dict[str, Any], m: str) -> list[float]:
+        return list(figs["timeslice_ci95" if m == "timeslice_accuracy" else "class_ci95"])
+
     return {
         name: {
-            f"{model}_{decoding}": {m: row[m] > figs[decoding][m] for m in MEASURES}
+            f"{model}_{decoding}": {m: _verdict(row, m, figs[decoding][m], ci(figs[decoding], m)) for m in MEASURES}
             for model, figs in rebuilt.items()
             for decoding in ("offline", "causal")
         }
@@ -281,18 +282,20 @@ def bench_decoder_step(runs: int, steps: int = 3000) -> dict[str, Any]:
 
 def bench_transfer(model_path: Path, dataset: Any) -> dict[str, Any]:
     model = SceneModel.load(model_path, DEFAULT_SPEC)
-    matrix = build_matrix(dataset, DEFAULT_SPEC, label_map=to_scene)
+    matrix = build_matrix(dataset.to_scenes(), DEFAULT_SPEC)
     proba = model.predict_proba(matrix.X)
     raw = np.asarray(model.labels)[proba.argmax(axis=1)]
     smooth = smoothed_predictions(model.labels, proba, matrix.days)
     labels = [s for s in SCENES if s in set(matrix.y)]
+    homes = model.metadata.extra.get("homes", "")
     return {
         "model": str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
-        "trained_on": model.metadata.extra.get("source", "?"),
+        "trained_on": model.metadata.extra.get("source", "?") + (f" + homes {homes}" if homes else ""),
+        "held_out": "kasteren_a" not in homes,  # trained on house A itself: not a transfer figure
         "label_mapping": "leave house->away, go to bed->sleeping, take shower/use toilet->bathing, "
         "breakfast/dinner/drink->cooking, idle->idle",
-        "raw": summary(metrics(matrix.y, raw, labels)),
-        "smoothed": summary(metrics(matrix.y, smooth, labels)),
+        "raw": summary(matrix.y, raw, matrix.days, labels),
+        "smoothed": summary(matrix.y, smooth, matrix.days, labels),
     }
 
 
@@ -405,13 +408,13 @@ def main() -> int:
     picked = max(counts, key=lambda n: counts[n])  # what nested selection chose most often (causal)
     headline = {
         "what": "unbiased (nested) figures: configuration and decision offsets chosen per test day without it",
-        "causal_per_device": {k: nested["causal_per_device"]["raw"][k] for k in MEASURES},
-        "causal_per_device_class_bias": {k: nested["causal_per_device_class_bias"]["raw"][k] for k in MEASURES},
-        "offline_per_device_lookahead": {k: nested["offline_per_device"]["raw"][k] for k in MEASURES},
+        "causal_per_device": {k: nested["causal_per_device"]["raw"][k] for k in HEADLINE_KEYS},
+        "causal_per_device_class_bias": {k: nested["causal_per_device_class_bias"]["raw"][k] for k in HEADLINE_KEYS},
+        "offline_per_device_lookahead": {k: nested["offline_per_device"]["raw"][k] for k in HEADLINE_KEYS},
         "paper_HMM": PAPER["HMM"],
         "paper_CRF": PAPER["CRF"],
         **{
-            f"rebuilt_{model.upper()}_{decoding}": {k: rebuilt[model][decoding][k] for k in MEASURES}
+            f"rebuilt_{model.upper()}_{decoding}": {k: rebuilt[model][decoding][k] for k in HEADLINE_KEYS}
             for model in ("hmm", "crf")
             for decoding in ("offline", "causal")
         },
@@ -430,11 +433,11 @@ def main() -> int:
             "(bench/recognition_baselines.py has all four representations)",
             **rebuilt,
         },
-        "beats_rebuilt": versus_rebuilt(
+        "versus_rebuilt": versus_rebuilt(
             {k: nested[k.removesuffix("_lookahead")]["raw"] for k in headline if k.startswith(("causal_", "offline_"))},
             rebuilt,
         ),
-        "beats_paper": versus_paper({**lodo, **{f"nested_{k}": v for k, v in nested.items()}}),
+        "versus_paper": versus_paper({**lodo, **{f"nested_{k}": v for k, v in nested.items()}}),
         "nested_prior_weight_per_device_leaf20_48trees": (
             bench_nested_prior_weight(device_matrix, CONFIGS["leaf20_48trees"])
             if args.prior_weight

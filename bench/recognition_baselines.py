@@ -1,6 +1,6 @@
 """The dataset paper's HMM and CRF, rebuilt, on van Kasteren house A.  Prints one JSON document.
 
-    python bench/recognition_baselines.py /work/shared/data/kasteren [--representations changepoint+last]
+    python bench/recognition_baselines.py ../shared/data/kasteren [--representations changepoint+last]
 
 Same slices, labels and leave-one-day-out folds as ``bench/recognition.py`` (60 s slices, no-activity
 slices labelled "idle" and counted as a class).  For each binary representation of the 14 sensors
@@ -32,22 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.baselines import REPRESENTATIONS, leave_one_day_out, sensor_matrix  # noqa: E402
 from hub.recognition.datasets import load_kasteren  # noqa: E402
+from hub.recognition.evaluation import figures as evaluation_figures  # noqa: E402
 from hub.recognition.features import DEFAULT_SPEC, day_key  # noqa: E402
-from hub.recognition.training import metrics  # noqa: E402
 
 
 def figures(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    pooled = metrics(y, pred, labels)
-    per_day = [metrics(y[days == d], pred[days == d], labels) for d in dict.fromkeys(days.tolist())]
-    return {
-        "timeslice_accuracy": round(pooled["timeslice_accuracy"], 4),
-        "class_accuracy": round(pooled["class_accuracy"], 4),
-        "per_class_accuracy": {k: round(v, 3) for k, v in pooled["per_class_accuracy"].items()},
-        "per_day_mean": {
-            "timeslice_accuracy": round(float(np.mean([m["timeslice_accuracy"] for m in per_day])), 4),
-            "class_accuracy": round(float(np.mean([m["class_accuracy"] for m in per_day])), 4),
-        },
-    }
+    """Pooled and per-day-mean figures with bootstrap intervals over days: ``evaluation.figures``, as
+    ``qilu-hub model eval`` reports them."""
+    return evaluation_figures(y, pred, days, labels)
 
 
 def rebuilt_paper_models(

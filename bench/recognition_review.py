@@ -1,6 +1,6 @@
 """Day review (label suggestions) on van Kasteren house A, through the hub's own review path.  Prints JSON.
 
-    python bench/recognition_review.py /work/shared/data/kasteren [--runs 3]
+    python bench/recognition_review.py ../shared/data/kasteren [--runs 3]
 
 Measures:
   * leave-one-day-out accuracy of ``hub.recognition.review.review`` -- the function behind
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from hub.recognition.datasets import Dataset, load_kasteren  # noqa: E402
 from hub.recognition.features import DEFAULT_SPEC, FeatureSpec  # noqa: E402
-from hub.recognition.mapping import SCENES, to_scene  # noqa: E402
+from hub.recognition.mapping import SCENES  # noqa: E402
 from hub.recognition.review import absorb_short, margin, review_windows, segments  # noqa: E402
 from hub.recognition.runtime import SceneModel  # noqa: E402
 from hub.recognition.simulator import SimConfig, simulate  # noqa: E402
@@ -118,7 +118,7 @@ def transfer(dataset: Dataset) -> dict[str, Any]:
     """A simulator-only review model (the bundled live model's recipe plus look-ahead) on house A."""
     sim = build_matrix(simulate(SimConfig(days=21, homes=4, seed=0)), DEFAULT_SPEC, lookahead=True)
     config = TrainConfig(max_depth=8)  # the bundled model's recipe (models/MODEL_CARD.md)
-    house = dataset.relabel(to_scene)
+    house = dataset.to_scenes()
     target = build_matrix(house, DEFAULT_SPEC, lookahead=True)
     labels = [s for s in SCENES if s in set(target.y)]
     with tempfile.TemporaryDirectory() as tmp:

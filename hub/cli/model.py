@@ -13,6 +13,7 @@ from typing import Any
 DEFAULT_OUT = Path("models/household_scene.onnx")
 DEFAULT_REVIEW_OUT = Path("models/household_scene_review.onnx")
 SOURCES = ("simulator", "kasteren", "casas", "recorder")
+CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")  # = evaluation.CV_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,19 +50,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "With --review the bundled live model stands for 'no review model', as it reviews then")
     train.add_argument("--compare-with", type=Path, default=None, metavar="ONNX",
                        help="with --only-if-better: the model in use (default: --out if it exists, else bundled)")
+    train.add_argument("--home", nargs=2, action="append", default=[], metavar=("DATA", "MAPPING"),
+                       help="also train on this home (dataset path and mapping file; repeatable): the scenes it "
+                            "labels, each home weighing the same as the --source data; the default model is "
+                            "trained so (models/MODEL_CARD.md)")
     train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
                        help="recorder source with bootstrap: weight of a labelled household slice against a "
                             "simulated one (default %(default)s)")
     train.set_defaults(func=cmd_train)
-    ev = sub.add_parser("eval", help="print metrics of a model on a dataset and write a confusion-matrix PNG")
+    ev = sub.add_parser("eval", help="score a model on a dataset, or cross-validate training (--cv); JSON out, "
+                                     "confusion-matrix PNG")
     _data_args(ev)
-    ev.add_argument("--model", type=Path, default=DEFAULT_OUT)
-    ev.add_argument("--png", type=Path, default=Path("confusion.png"))
+    ev.add_argument("--model", type=Path, default=DEFAULT_OUT, help="without --cv: the ONNX model to score")
+    ev.add_argument("--png", type=Path, default=Path("confusion.png"), help="confusion-matrix PNG to write")
+    ev.add_argument("--cv", choices=CV_CHOICES, default=None,
+                    help="cross-validate instead of scoring --model: leave-one-day-out (the --source home), "
+                         "leave-one-home-out (--source and every --home, each held out in turn), days-of-labels "
+                         "(learning curve in the --source home, optionally helped by the --home homes)")
+    ev.add_argument("--home", nargs=2, action="append", default=[], metavar=("DATA", "MAPPING"),
+                    help="another home (dataset path and its mapping file); repeatable")
+    ev.add_argument("--simulator-days", type=int, default=0, metavar="N",
+                    help="leave-one-home-out: also train on N simulated days in 2 homes")
+    ev.add_argument("--per-device", action="store_true",
+                    help="leave-one-day-out / days-of-labels: add the home's per-device feature block")
+    ev.add_argument("--label-days", type=int, nargs="+", default=[1, 2, 3, 5, 7], metavar="N",
+                    help="days-of-labels: numbers of labelled days to try (default %(default)s)")
+    ev.add_argument("--repeats", type=int, default=5, help="days-of-labels: random draws of days per count")
+    ev.add_argument("--target-weight", type=float, default=1.0, metavar="W",
+                    help="days-of-labels with --home: the target home's labelled days weigh W other homes")
+    ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
+    ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
+    ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
+    ev.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: the forest's)")
+    ev.add_argument("--no-hmm", action="store_true", help="leave-one-home-out: skip the rebuilt HMM baseline")
+    ev.add_argument("--train-homes", nargs="+", default=None, metavar="NAME",
+                    help="leave-one-home-out: train only on these homes (named after their mapping files), e.g. "
+                         "those whose terms allow shipping a model; every home is still scored")
+    ev.add_argument("--compare-model", type=Path, action="append", default=[], metavar="ONNX",
+                    help="leave-one-home-out: also score this finished model on every home (e.g. the bundled one)")
+    ev.add_argument("--json", type=Path, default=None, help="also write the JSON result to this file")
+    ev.add_argument("--curve-png", type=Path, default=Path("learning_curve.png"),
+                    help="days-of-labels: learning-curve PNG to write")
     ev.set_defaults(func=cmd_eval)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", choices=SOURCES, default="simulator")
+    p.add_argument("--source", default="simulator", metavar="SOURCE",
+                   help="a dataset folder or file read with --mapping FILE (any format a mapping file names: "
+                        "Kasteren, ARAS, Ordóñez, UCAmI, CASAS, recorder JSONL, a Home Assistant database), or "
+                        f"one of {', '.join(SOURCES)} (kasteren and casas: built-in mappings unless --mapping)")
+    p.add_argument("--mapping", type=Path, default=None, metavar="FILE",
+                   help="dataset mapping file (YAML): sensors -> area/capability, activity labels -> scenes "
+                        "(docs/recognition.md; one per benchmarked dataset in bench/datasets/)")
     p.add_argument("--data", type=Path,
                    help="Kasteren dir, CASAS file; recorder: history JSONL export, or omit to read the hub's "
                         "own recorder in --config DIR")
@@ -77,10 +117,24 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from hub.recognition.datasets import load_casas, load_kasteren, load_recorder_export
-    from hub.recognition.mapping import to_scene
+    from hub.recognition.datasets import DatasetError, load_casas, load_dataset, load_kasteren, load_recorder_export
+    from hub.recognition.mapping_file import MappingError, load_mapping
     from hub.recognition.simulator import SimConfig, simulate
 
+    if args.source not in SOURCES or (args.mapping is not None and args.source in ("kasteren", "casas")):
+        if args.mapping is None:
+            raise SystemExit(f"qilu-hub model: --source {args.source} is a dataset path: give --mapping FILE "
+                             f"(or one of {', '.join(SOURCES)})")
+        try:
+            mapping = load_mapping(args.mapping)
+        except MappingError as exc:
+            raise DatasetError(str(exc)) from exc
+        if args.labels is not None:  # household labels for a recorder export or a Home Assistant database
+            mapping.files["labels"] = str(args.labels.resolve())
+        data = args.data if args.source in SOURCES else Path(args.source)
+        if data is None:
+            raise SystemExit(f"qilu-hub model: --data is required for --source {args.source}")
+        return load_dataset(data, mapping, scenes=not args.raw_labels)
     if args.source == "simulator":
         return simulate(SimConfig(days=args.days, homes=args.homes, seed=args.seed))
     if args.source == "recorder" and (args.data is None or args.data.is_dir()):
@@ -103,7 +157,7 @@ def _load(args: argparse.Namespace) -> Any:
         if args.labels is None:
             raise SystemExit("qilu-hub model: --labels is required for --source recorder")
         return load_recorder_export(args.data, args.labels)  # household labels are already scenes
-    return ds if args.raw_labels else ds.relabel(to_scene)
+    return ds if args.raw_labels else ds.to_scenes()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -165,10 +219,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     bootstrap = args.source == "recorder" and args.bootstrap_days > 0
     if bootstrap:
         matrix, weights = _with_bootstrap(matrix, spec, args)
+    if args.home:
+        try:
+            matrix, weights = _with_homes(matrix, weights, spec, args)
+        except (DatasetError, OSError) as exc:
+            print(f"qilu-hub model train: {exc}", file=sys.stderr)
+            return 1
     model = fit(matrix.X, matrix.y, config, sample_weight=weights)
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
+    if args.home:
+        provenance["homes"] = ", ".join(Path(m).stem for _d, m in args.home)
     if bootstrap:
         provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
                                    f"household weight {args.household_weight}")
@@ -268,6 +330,29 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     return joined, weights
 
 
+def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The --source slices plus each --home's, every home (the --source data counting as one) weighing the
+    same in total, so a 30-day home does not outvote a 14-day one."""
+    import numpy as np
+
+    from hub.recognition.datasets import load_dataset
+    from hub.recognition.evaluation import SHARED_SCENES, home_from_dataset
+    from hub.recognition.training import Matrix
+
+    parts = [matrix]
+    for data, mapping in args.home:
+        parts.append(home_from_dataset(Path(mapping).stem, load_dataset(data, mapping), spec, SHARED_SCENES).matrix)
+    base = np.ones(len(matrix.y)) if weights is None else np.asarray(weights, dtype=float)
+    scaled = [base / base.sum()] + [np.full(len(p.y), 1.0 / len(p.y)) for p in parts[1:]]
+    total = sum(len(p.y) for p in parts)
+    joined = Matrix(
+        np.vstack([p.X for p in parts]), np.concatenate([p.y for p in parts]),
+        np.concatenate([np.char.add(f"h{i}:", p.days.astype(str)) for i, p in enumerate(parts)]),
+        np.concatenate([p.times for p in parts]),
+    )
+    return joined, np.concatenate(scaled) * total
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -276,6 +361,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from hub.recognition.runtime import ModelLoadError, SceneModel
     from hub.recognition.training import build_matrix, confusion_png, metrics
 
+    if args.cv is not None:
+        return _cross_validate(args)
     try:
         model = SceneModel.load(args.model, DEFAULT_SPEC, review=None)  # either kind; a review model looks ahead
         dataset = _load(args)
@@ -295,4 +382,123 @@ def cmd_eval(args: argparse.Namespace) -> int:
     confusion_png(np.asarray(result["confusion"]), labels, args.png, f"{args.model.name} on {args.source}")
     result["png"] = str(args.png)
     print(json.dumps({k: v for k, v in result.items() if k != "confusion"}, indent=2))
+    return 0
+
+
+def _cross_validate(args: argparse.Namespace) -> int:
+    """``model eval --cv``: train and score by cross-validation; prints (and with --json writes) the figures."""
+    import time
+
+    import numpy as np
+
+    from hub.recognition.datasets import DatasetError, load_dataset
+    from hub.recognition.evaluation import (
+        confusion_of,
+        days_of_labels,
+        figures,
+        home_from_dataset,
+        learning_curve_png,
+        leave_one_home_out,
+        lodo_predictions,
+    )
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.mapping_file import MappingError
+    from hub.recognition.runtime import ModelLoadError, SceneModel
+    from hub.recognition.training import FOREST_CONFIGS, build_matrix, confusion_png
+
+    if args.forest not in FOREST_CONFIGS:
+        print(f"qilu-hub model eval: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
+              file=sys.stderr)
+        return 2
+    config = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
+    if args.trees is not None:
+        config = replace(config, n_estimators=args.trees)
+    if args.depth is not None:
+        config = replace(config, max_depth=args.depth)
+    t0 = time.perf_counter()
+    homes = []
+    try:
+        if args.source != "simulator" or args.cv != "leave-one-home-out" or not args.home:
+            target = _load(args)
+            # A home is named after its mapping file (one folder can hold two homes, as Ordóñez A and B).
+            name = args.mapping.stem if args.mapping else Path(str(args.data or args.source)).name
+            homes.append((name, target))
+        for data, mapping in args.home:
+            homes.append((Path(mapping).stem, load_dataset(data, mapping)))
+    except (DatasetError, MappingError, OSError) as exc:
+        print(f"qilu-hub model eval: {exc}", file=sys.stderr)
+        return 1
+    names = [n for n, _ in homes]
+    for i, n in enumerate(names):  # two folders with one name (uci_adl_ordonez for A and B): keep both
+        if names.count(n) > 1:
+            names[i] = f"{n}#{names[:i + 1].count(n)}"
+    result: dict[str, Any] = {"cv": args.cv, "config": {k: v for k, v in config.__dict__.items() if k != "n_jobs"},
+                              "bootstrap": f"{args.boot} resamples of whole days, 95% percentile intervals"}
+    if args.cv == "leave-one-home-out":
+        if len(homes) < 2:
+            print("qilu-hub model eval: leave-one-home-out needs at least two homes (--source and --home)",
+                  file=sys.stderr)
+            return 2
+        built = [home_from_dataset(n, ds) for n, (_, ds) in zip(names, homes, strict=True)]
+        extra = []
+        if args.simulator_days > 0:
+            from hub.recognition.simulator import SimConfig, simulate
+
+            extra = [build_matrix(simulate(SimConfig(days=args.simulator_days, homes=2, seed=args.seed)))]
+        preds: dict[str, Any] = {}
+        fixed = {}
+        try:
+            for path in args.compare_model:
+                fixed[f"model:{path.name}"] = SceneModel.load(path, DEFAULT_SPEC)
+        except ModelLoadError as exc:
+            print(f"qilu-hub model eval: {exc}", file=sys.stderr)
+            return 1
+        if args.train_homes:
+            unknown = sorted(set(args.train_homes) - {h.name for h in built})
+            if unknown:
+                print(f"qilu-hub model eval: --train-homes {', '.join(unknown)}: no such home "
+                      f"({', '.join(h.name for h in built)})", file=sys.stderr)
+                return 2
+            result["train_homes"] = args.train_homes
+        result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
+                                             args.train_homes, fixed)
+        rows = result["homes"].values()
+        for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
+            scored = [r[who] for r in rows if r.get(who)]
+            result[f"mean_over_homes_{who}"] = {
+                m: round(float(np.mean([f[m] for f in scored])), 4) for m in ("timeslice_accuracy", "class_accuracy")
+            } | {"homes": len(scored)}
+        scored_homes = [h for h in built if h.name in preds]
+        y = np.concatenate([h.matrix.y for h in scored_homes])
+        pred = np.concatenate([preds[h.name] for h in scored_homes])
+        labels = sorted(set(y.tolist()))
+        confusion_png(confusion_of(y, pred, labels), labels, args.png, "leave-one-home-out, all homes")
+    else:
+        name, dataset = names[0], homes[0][1]
+        spec = DEFAULT_SPEC.with_sources(e.source for e in dataset.events) if args.per_device else DEFAULT_SPEC
+        target = home_from_dataset(name, dataset, spec, keep=None)
+        if target.n_days < 2:
+            print("qilu-hub model eval: cross-validation over days needs at least 2 labelled days", file=sys.stderr)
+            return 1
+        m = target.matrix
+        pred = lodo_predictions(m, config)
+        result["home"] = name
+        result["leave_one_day_out"] = figures(m.y, pred, m.days, target.scenes, args.boot)
+        confusion_png(confusion_of(m.y, pred, target.scenes), target.scenes, args.png, f"{name}, leave-one-day-out")
+        if args.cv == "days-of-labels":
+            others = [home_from_dataset(n, ds, keep=None) for n, (_, ds) in zip(names[1:], homes[1:], strict=True)]
+            curves = [days_of_labels(target, config, args.label_days, args.repeats, (), pred, args.seed)]
+            if others:
+                curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
+                                             args.seed, target_weight=args.target_weight))
+            result["days_of_labels"] = curves
+            learning_curve_png(curves, args.curve_png, f"{name}: class accuracy vs labelled days")
+            result["curve_png"] = str(args.curve_png)
+    result["png"] = str(args.png)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    text = json.dumps(result, indent=1)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
     return 0

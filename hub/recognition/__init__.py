@@ -10,7 +10,7 @@ from .decision import ClassBias, ClassBiasError
 from .decoder import DecoderError, HmmFilter
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureExtractor, FeatureSpec, extract_windows
 from .labels import Label, LabelError, LabelStore
-from .mapping import KASTEREN_SENSORS, SCENES, capability_of, normalize_area
+from .mapping import SCENES, capability_of, normalize_area
 from .metadata import ModelMetadata, ModelMetadataError
 from .runtime import ModelLoadError, Prediction, SceneModel, SpecMismatchError
 from .simulator import SimConfig, simulate
@@ -20,7 +20,6 @@ __all__ = [
     "DEFAULT_SPEC",
     "ENTITY_ID",
     "EVENT_SCENE_RECOGNIZED",
-    "KASTEREN_SENSORS",
     "SCENES",
     "ClassBias",
     "ClassBiasError",

@@ -22,75 +22,9 @@ SCENES: tuple[str, ...] = (
 )
 IDLE = "idle"
 
-# van Kasteren house A: sensor id -> (name, area, capability).  Cupboards, fridge and freezer are
-# "contact" (an opening that is not a room door); appliances that report use are "power".
-KASTEREN_SENSORS: dict[int, tuple[str, str, str]] = {
-    1: ("Microwave", "kitchen", "power"),
-    5: ("Hall-Toilet door", "toilet", "door"),
-    6: ("Hall-Bathroom door", "bathroom", "door"),
-    7: ("Cups cupboard", "kitchen", "contact"),
-    8: ("Fridge", "kitchen", "contact"),
-    9: ("Plates cupboard", "kitchen", "contact"),
-    12: ("Frontdoor", "hall", "door"),
-    13: ("Dishwasher", "kitchen", "power"),
-    14: ("ToiletFlush", "toilet", "water"),
-    17: ("Freezer", "kitchen", "contact"),
-    18: ("Pans Cupboard", "kitchen", "contact"),
-    20: ("Washingmachine", "laundry", "power"),
-    23: ("Groceries Cupboard", "kitchen", "contact"),
-    24: ("Hall-Bedroom door", "bedroom", "door"),
-}
-
-# van Kasteren activity ids -> names used in the paper (the protocol's classes, plus "idle").
-KASTEREN_ACTIVITIES: dict[int, str] = {
-    1: "leave house",
-    4: "use toilet",
-    5: "take shower",
-    10: "go to bed",
-    13: "prepare breakfast",
-    15: "prepare dinner",
-    17: "get drink",
-}
-
-# Activity names (Kasteren, CASAS aruba/milan) -> household scene, for transfer and mixed training.
-ACTIVITY_TO_SCENE: dict[str, str] = {
-    "leave house": "away",
-    "use toilet": "bathing",
-    "take shower": "bathing",
-    "go to bed": "sleeping",
-    "prepare breakfast": "cooking",
-    "prepare dinner": "cooking",
-    "get drink": "cooking",
-    "idle": IDLE,
-    # CASAS aruba / milan
-    "sleeping": "sleeping",
-    "sleep": "sleeping",
-    "bed_to_toilet": "bathing",
-    "meal_preparation": "cooking",
-    "kitchen_activity": "cooking",
-    "wash_dishes": "cooking",
-    "eating": "eating",
-    "dining_rm_activity": "eating",
-    "relax": "relaxing",
-    "watch_tv": "relaxing",
-    "read": "relaxing",
-    "leave_home": "away",
-    "enter_home": IDLE,
-    "bathing": "bathing",
-    "guest_bathroom": "bathing",
-    "master_bathroom": "bathing",
-    "work": IDLE,
-    "desk_activity": IDLE,
-    "housekeeping": IDLE,
-    "respirate": IDLE,
-    "chores": IDLE,
-    "morning_meds": "waking_up",
-    "eve_meds": IDLE,
-}
-
-
-def to_scene(activity: str) -> str:
-    return ACTIVITY_TO_SCENE.get(activity.strip().lower(), IDLE)
+# Which sensor is where, and which activity label means which scene, is data: mapping files
+# (``mapping_file``; the built-in ones in ``hub/recognition/mappings/``, one per benchmarked dataset in
+# ``bench/datasets/``), never a table here.
 
 
 # CASAS sensor-name prefixes -> capability; areas come from a per-home map (no standard exists).
@@ -167,15 +101,54 @@ AREA_SYNONYMS: dict[str, str] = {
     "guest_bedroom": "bedroom",
     "utility": "laundry",
     "utility_room": "laundry",
+    "laundry_room": "laundry",
+    "washroom": "laundry",
     "study": "office",
+    "home_office": "office",
+    "office_study": "office",  # "office/study"
+    "workroom": "office",
+    "den": "living_room",  # in most homes a den is a second sitting room
+    "family_room": "living_room",
+    "sofa": "living_room",
+    "couch": "living_room",
+    "foyer": "hall",
+    "vestibule": "hall",
+    "porch": "hall",
+    "landing": "hall",
+    "stairs": "hall",
+    "staircase": "hall",
+    "pantry": "kitchen",
+    "kitchenette": "kitchen",
+    "larder": "kitchen",
+    "scullery": "kitchen",
+    "dinning_room": "dining_room",  # the common misspelling, as in some datasets' floor plans
+    "dinning": "dining_room",
+    "dining_area": "dining_room",
+    "bathroom_upstairs": "bathroom",
+    "bathroom_downstairs": "bathroom",
+    "ensuite": "bathroom",
+    "en_suite": "bathroom",
+    "toilet_room": "toilet",
+    "lavatory": "toilet",
+    "loo": "toilet",
+    "water_closet": "toilet",
+    "bedroom_upstairs": "bedroom",
+    "sleeping_room": "bedroom",
+    "kids_room": "bedroom",
+    "nursery": "bedroom",
 }
+
+
+def area_slug(area: str) -> str:
+    """"Living Room", "living-room" -> "living_room"."""
+    return "_".join(area.strip().lower().replace("-", " ").replace("/", " ").split())
 
 
 def normalize_area(area: str | None, known: tuple[str, ...]) -> str:
     """Map a hub area id onto one of ``known`` (falling back to "other")."""
     if not area:
         return "other"
-    slug = area.strip().lower().replace(" ", "_").replace("-", "_")
+    slug = area_slug(area)
     slug = AREA_SYNONYMS.get(slug, slug)
     return slug if slug in known else "other"
 

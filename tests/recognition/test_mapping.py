@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import pytest
 
+from hub.recognition.datasets import builtin_mapping
 from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.mapping import (
-    ACTIVITY_TO_SCENE,
-    KASTEREN_ACTIVITIES,
-    KASTEREN_SENSORS,
-    SCENES,
-    capability_of,
-    is_active,
-    normalize_area,
-    to_scene,
-)
+from hub.recognition.mapping import SCENES, capability_of, is_active, normalize_area
 
 
 def test_every_kasteren_sensor_maps_to_a_spec_channel() -> None:
-    assert len(KASTEREN_SENSORS) == 14
-    for _name, area, cap in KASTEREN_SENSORS.values():
-        assert (area, cap) in DEFAULT_SPEC.channels
-    assert KASTEREN_SENSORS[1][1:] == ("kitchen", "power")
-    assert KASTEREN_SENSORS[12][1:] == ("hall", "door")
+    house_a = builtin_mapping("kasteren_a")
+    assert len(house_a.sensors) == 14
+    for sensor in house_a.sensors.values():
+        assert (sensor.area, sensor.capability) in DEFAULT_SPEC.channels
+    assert (house_a.sensors["1"].area, house_a.sensors["1"].capability) == ("kitchen", "power")
+    assert (house_a.sensors["12"].area, house_a.sensors["12"].capability) == ("hall", "door")
 
 
-def test_activities_map_to_scenes() -> None:
-    assert set(ACTIVITY_TO_SCENE.values()) <= set(SCENES)
-    for name in KASTEREN_ACTIVITIES.values():
-        assert name in ACTIVITY_TO_SCENE
-    assert to_scene("Meal_Preparation") == "cooking"
-    assert to_scene("something new") == "idle"
+def test_activities_map_to_scenes_and_unknown_names_are_errors_not_idle() -> None:
+    for name in ("kasteren_a", "casas"):
+        m = builtin_mapping(name)
+        assert set(m.scenes.values()) <= set(SCENES)
+    assert builtin_mapping("kasteren_a").scene_of("go to bed") == "sleeping"
+    assert builtin_mapping("casas").scene_of("meal_preparation") == "cooking"  # labels differ in case
+    with pytest.raises(KeyError):
+        builtin_mapping("casas").scene_of("something new")
 
 
 @pytest.mark.parametrize(
@@ -56,4 +51,13 @@ def test_is_active_and_areas() -> None:
     assert normalize_area("Living Room", DEFAULT_SPEC.areas) == "living_room"
     assert normalize_area("wc", DEFAULT_SPEC.areas) == "toilet"
     assert normalize_area("attic", DEFAULT_SPEC.areas) == "other"
+
+
+@pytest.mark.parametrize(
+    ("name", "area"),
+    [("Foyer", "hall"), ("den", "living_room"), ("Pantry", "kitchen"), ("office/study", "office"),
+     ("Study", "office"), ("Dinning Room", "dining_room"), ("family-room", "living_room"), ("Lavatory", "toilet")],
+)
+def test_area_synonyms(name: str, area: str) -> None:
+    assert normalize_area(name, DEFAULT_SPEC.areas) == area
     assert normalize_area(None, DEFAULT_SPEC.areas) == "other"

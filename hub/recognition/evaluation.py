@@ -1,0 +1,373 @@
+"""Cross-validation of scene recognition, as ``qilu-hub model eval --cv`` and the bench scripts run it.
+
+* ``leave-one-day-out``: each day of one home predicted by a model trained on its other days;
+* ``leave-one-home-out``: each home predicted by a model trained on the other homes only (day one in a
+  home the model has never seen), beside that home's majority class and the rebuilt HMM trained the same way;
+* ``days-of-labels``: the learning curve, a model trained on n labelled days of the target home (optionally
+  with other homes' data) and tested on its remaining days, against the model trained on all other days.
+
+Figures (``figures``): time-slice accuracy (share of slices right) and class accuracy (mean per-class recall,
+van Kasteren 2008), each **pooled** over all slices and as the **mean of per-day** figures, per-class recall,
+and 95 % bootstrap intervals that resample whole days.  Needs the ``train`` extra, like ``training``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .baselines import fit_hmm, sensor_matrix
+from .datasets import Dataset
+from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
+from .training import Matrix, TrainConfig, build_matrix, fit, leave_one_day_out, metrics
+
+CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")
+# The scenes every benchmarked home can be scored on; a home's other scenes count as idle.
+SHARED_SCENES = ("sleeping", "cooking", "bathing", "away", "idle", "relaxing", "eating")
+IDLE = "idle"
+
+
+@dataclass
+class Home:
+    """One home's slices (``DEFAULT_SPEC``-style features, scene labels) and the events behind them."""
+
+    name: str
+    matrix: Matrix
+    events: list[DeviceEvent]
+    spec: FeatureSpec = DEFAULT_SPEC
+
+    @property
+    def scenes(self) -> list[str]:
+        return sorted(set(self.matrix.y.tolist()))
+
+    @property
+    def n_days(self) -> int:
+        return len(np.unique(self.matrix.days))
+
+
+def home_from_dataset(name: str, dataset: Dataset, spec: FeatureSpec = DEFAULT_SPEC,
+                      keep: Sequence[str] | None = SHARED_SCENES) -> Home:
+    """Build a home's matrix; with ``keep``, scenes outside it are counted as idle (a home that does not
+    label "guests" calls that time idle too)."""
+    matrix = build_matrix(dataset, spec)
+    if keep is not None:
+        allowed = set(keep)
+        matrix.y = np.array([v if v in allowed else IDLE for v in matrix.y.tolist()])
+    return Home(name, matrix, list(dataset.events), spec)
+
+
+# --- figures -------------------------------------------------------------------------------------------
+
+
+def figures(
+    y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: Sequence[str] | None = None,
+    n_boot: int = 1000, seed: int = 0,
+) -> dict[str, Any]:
+    """Pooled and per-day-mean time-slice and class accuracy, per-class recall, and 95 % intervals from
+    ``n_boot`` bootstrap resamples of whole days (the unit that is independent, not the minute)."""
+    y, pred = np.asarray(y).astype(str), np.asarray(pred).astype(str)
+    labels = sorted(set(y.tolist())) if labels is None else list(labels)
+    index = {c: i for i, c in enumerate(labels)}
+    day_ids = list(dict.fromkeys(np.asarray(days).tolist()))
+    K, D = len(labels), len(day_ids)
+    count = np.zeros((D, K))
+    right = np.zeros((D, K))
+    for d, day in enumerate(day_ids):
+        sel = days == day
+        truth = np.array([index.get(v, -1) for v in y[sel]])
+        hit = (y[sel] == pred[sel])
+        known = truth >= 0
+        np.add.at(count[d], truth[known], 1)
+        np.add.at(right[d], truth[known], hit[known])
+
+    def pooled(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Time-slice and class accuracy pooled over days weighted by ``w`` ([B, D])."""
+        c, r = w @ count, w @ right
+        ts = r.sum(axis=1) / np.maximum(c.sum(axis=1), 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(c > 0, r / np.where(c > 0, c, 1), np.nan)
+        return ts, np.nanmean(recall, axis=1)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        day_ts = right.sum(axis=1) / np.maximum(count.sum(axis=1), 1)
+        day_recall = np.where(count > 0, right / np.where(count > 0, count, 1), np.nan)
+    day_cls = np.array([np.nanmean(r) if np.any(~np.isnan(r)) else np.nan for r in day_recall])
+    ts, cls = pooled(np.ones((1, D)))
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(D, np.full(D, 1.0 / D), size=n_boot).astype(float) if D else np.zeros((0, 0))
+    b_ts, b_cls = pooled(w) if D else (np.zeros(0), np.zeros(0))
+    b_day_cls = (w @ np.nan_to_num(day_cls)) / np.maximum(w @ (~np.isnan(day_cls)), 1) if D else np.zeros(0)
+    b_day_ts = (w @ day_ts) / D if D else np.zeros(0)
+
+    def ci(samples: np.ndarray) -> list[float]:
+        return [round(float(v), 4) for v in np.nanpercentile(samples, [2.5, 97.5])] if len(samples) else []
+
+    total = count.sum(axis=0)
+    return {
+        "timeslice_accuracy": round(float(ts[0]), 4),
+        "class_accuracy": round(float(cls[0]), 4),
+        "timeslice_ci95": ci(b_ts),
+        "class_ci95": ci(b_cls),
+        "per_day_mean": {
+            "timeslice_accuracy": round(float(np.mean(day_ts)), 4) if D else 0.0,
+            "class_accuracy": round(float(np.nanmean(day_cls)), 4) if D else 0.0,
+            "timeslice_ci95": ci(b_day_ts),
+            "class_ci95": ci(b_day_cls),
+        },
+        "per_class_accuracy": {c: round(float(right[:, k].sum() / total[k]), 4)
+                               for k, c in enumerate(labels) if total[k] > 0},
+        "per_class_slices": {c: int(total[k]) for k, c in enumerate(labels) if total[k] > 0},
+        "n_days": D,
+        "n_slices": int(count.sum()),
+    }
+
+
+def paired_difference(
+    y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, days: np.ndarray, labels: Sequence[str],
+    n_boot: int = 1000, seed: int = 0,
+) -> dict[str, list[float]]:
+    """95 % bootstrap intervals of (a - b) in pooled time-slice and class accuracy, both models scored on
+    the same resampled days: sharper than comparing two separate intervals, since a hard day is hard for
+    both.  An interval wholly above 0 says a is better on these days."""
+    y = np.asarray(y).astype(str)
+    index = {c: i for i, c in enumerate(labels)}
+    day_ids = list(dict.fromkeys(np.asarray(days).tolist()))
+    K, D = len(labels), len(day_ids)
+    count = np.zeros((D, K))
+    right = {"a": np.zeros((D, K)), "b": np.zeros((D, K))}
+    for d, day in enumerate(day_ids):
+        sel = days == day
+        truth = np.array([index.get(v, -1) for v in y[sel]])
+        known = truth >= 0
+        np.add.at(count[d], truth[known], 1)
+        for key, pred in (("a", pred_a), ("b", pred_b)):
+            np.add.at(right[key][d], truth[known], (np.asarray(pred).astype(str)[sel] == y[sel])[known])
+    w = np.random.default_rng(seed).multinomial(D, np.full(D, 1.0 / D), size=n_boot).astype(float)
+    c = w @ count
+
+    def accuracies(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hits = w @ r
+        ts = hits.sum(axis=1) / np.maximum(c.sum(axis=1), 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(c > 0, hits / np.where(c > 0, c, 1), np.nan)
+        return ts, np.nanmean(recall, axis=1)
+
+    ts_a, cls_a = accuracies(right["a"])
+    ts_b, cls_b = accuracies(right["b"])
+
+    def ci(v: np.ndarray) -> list[float]:
+        return [round(float(x), 4) for x in np.nanpercentile(v, [2.5, 97.5])]
+
+    return {"timeslice_ci95": ci(ts_a - ts_b), "class_ci95": ci(cls_a - cls_b)}
+
+
+def majority_baseline(y: np.ndarray) -> np.ndarray:
+    """The home's own most frequent scene for every slice (an oracle's constant guess: the best any
+    constant can do on time-slice accuracy)."""
+    values, counts = np.unique(y, return_counts=True)
+    return np.full(len(y), values[int(np.argmax(counts))])
+
+
+# --- leave-one-day-out ------------------------------------------------------------------------------------
+
+
+def lodo_predictions(matrix: Matrix, config: TrainConfig) -> np.ndarray:
+    labels, proba = leave_one_day_out(matrix, config, progress=False)
+    return np.asarray(labels)[proba.argmax(axis=1)]
+
+
+# --- leave-one-home-out -----------------------------------------------------------------------------------
+
+
+def _collapse(y: np.ndarray, keep: set[str]) -> np.ndarray:
+    return np.array([v if v in keep else IDLE for v in y.tolist()])
+
+
+def _home_weights(parts: Sequence[Matrix], scale: Sequence[float] | None = None) -> np.ndarray:
+    """Each home weighs the same in training, whatever its number of days (times ``scale`` per part)."""
+    factors = list(scale) if scale is not None else [1.0] * len(parts)
+    per_row = [np.full(len(m.y), f / max(len(m.y), 1)) for m, f in zip(parts, factors, strict=True)]
+    return np.concatenate(per_row) * sum(len(m.y) for m in parts) / sum(factors)
+
+
+def train_on_homes(
+    homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = (),
+    extra_weight: float = 1.0,
+) -> Any:
+    """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
+    home), labels outside ``keep`` counted as idle."""
+    parts = [h.matrix for h in homes] + list(extra)
+    X = np.vstack([m.X for m in parts])
+    y = np.concatenate([m.y for m in parts])
+    if keep is not None:
+        y = _collapse(y, keep)
+    scale = [1.0] * len(homes) + [extra_weight] * len(extra)
+    return fit(X, y, config, sample_weight=_home_weights(parts, scale))
+
+
+def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:
+    """The paper's binary representation over (area, capability) channels instead of sensor ids, so an HMM
+    trained in other homes can read this one."""
+    events = [replace(e, source=f"{e.area}.{e.capability}") for e in home.events]
+    names = [f"{a}.{c}" for a, c in home.spec.channels]
+    X, _ = sensor_matrix(events, home.matrix.times, home.spec.slice_seconds, representation, names)
+    return X
+
+
+def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:
+    """The rebuilt HMM (``baselines.fit_hmm``) trained on ``train`` homes' channel features, decoded per day
+    of ``test`` offline (Viterbi) and causally (forward filtering)."""
+    X = np.vstack([channel_binary(h) for h in train])
+    y = _collapse(np.concatenate([h.matrix.y for h in train]), keep)
+    days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in train])
+    labels = sorted(set(y.tolist()) | keep)
+    model = fit_hmm(X, y, days, labels)
+    Xt = channel_binary(test)
+    out = {"offline": np.empty(len(test.matrix.y), dtype=object), "causal": np.empty(len(test.matrix.y), dtype=object)}
+    for day in dict.fromkeys(test.matrix.days.tolist()):
+        rows = np.flatnonzero(test.matrix.days == day)
+        out["offline"][rows] = model.predict(Xt[rows], causal=False)
+        out["causal"][rows] = model.predict(Xt[rows], causal=True)
+    return {k: v.astype(str) for k, v in out.items()}
+
+
+def leave_one_home_out(
+    homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
+    hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
+    train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
+    majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
+    (scenes it does not label are idle in training too, since that home calls them idle).
+
+    ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
+    ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are."""
+    out: dict[str, Any] = {}
+    for target in homes:
+        others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
+        keep = set(target.scenes)
+        m = target.matrix
+        row: dict[str, Any] = {
+            "trained_on": [h.name for h in others] + (["simulator"] if extra else []),
+            "scenes": target.scenes,
+            "ours": None,  # stays None when no other home may be trained on
+            "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
+        }
+        if others or extra:
+            pred = train_on_homes(others, config, keep, extra).predict(m.X)
+            if predictions is not None:
+                predictions[target.name] = pred
+            row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)
+        if hmm and others:
+            for decoding, hmm_pred in hmm_predictions(others, target, keep).items():
+                row[f"hmm_{decoding}"] = figures(m.y, hmm_pred, m.days, target.scenes, n_boot)
+                if row["ours"] is not None:
+                    row[f"ours_minus_hmm_{decoding}"] = paired_difference(
+                        m.y, pred, hmm_pred, m.days, target.scenes, n_boot)
+        for name, fixed_model in (fixed or {}).items():
+            row[name] = figures(m.y, fixed_predictions(fixed_model, target), m.days, target.scenes, n_boot)
+        out[target.name] = row
+    return out
+
+
+def fixed_predictions(model: Any, home: Home) -> np.ndarray:
+    """A finished model's predictions on a home, its scenes outside the home's set counted as idle."""
+    if model.spec.version != home.spec.version:
+        raise ValueError(f"model feature spec {model.spec.version} differs from the home's {home.spec.version}")
+    pred = np.asarray(model.labels)[model.predict_proba(home.matrix.X).argmax(axis=1)]
+    return _collapse(pred, set(home.scenes))
+
+
+# --- days of labels (learning curve) ----------------------------------------------------------------------
+
+
+def days_of_labels(
+    target: Home, config: TrainConfig, counts: Sequence[int] = (1, 2, 3, 5, 7), repeats: int = 5,
+    others: Sequence[Home] = (), reference: np.ndarray | None = None, seed: int = 0, n_boot: int = 200,
+    target_weight: float = 1.0,
+) -> dict[str, Any]:
+    """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
+    random draws of which days), tested on the home's remaining days; trained on those days alone or, with
+    ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes).  The reference is
+    leave-one-day-out on the target (all other days); ``reference`` may pass its predictions."""
+    m = target.matrix
+    keep = set(target.scenes)
+    day_ids = list(dict.fromkeys(m.days.tolist()))
+    ref_pred = lodo_predictions(m, config) if reference is None else reference
+    ref = figures(m.y, ref_pred, m.days, target.scenes, n_boot)
+    rng = np.random.default_rng(seed)
+    curve = []
+    for n in counts:
+        if n >= len(day_ids):
+            break
+        runs = []
+        for _ in range(repeats if n > 0 else 1):
+            chosen = set(rng.choice(day_ids, size=n, replace=False).tolist()) if n else set()
+            train = np.isin(m.days, list(chosen))
+            test = ~train
+            part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
+            if others:
+                model = train_on_homes(others, config, keep, [part] if n else [], target_weight)
+            else:
+                model = fit(part.X, part.y, config)
+            f = figures(m.y[test], model.predict(m.X[test]), m.days[test], target.scenes, n_boot=0)
+            runs.append((f["class_accuracy"], f["timeslice_accuracy"]))
+        cls = np.array([r[0] for r in runs])
+        ts = np.array([r[1] for r in runs])
+        curve.append({
+            "days": n,
+            "class_accuracy": round(float(cls.mean()), 4),
+            "class_accuracy_min_max": [round(float(cls.min()), 4), round(float(cls.max()), 4)],
+            "timeslice_accuracy": round(float(ts.mean()), 4),
+            "share_of_reference_class": round(float(cls.mean() / ref["class_accuracy"]), 3)
+            if ref["class_accuracy"] else None,
+            "repeats": len(runs),
+        })
+    return {
+        "home": target.name,
+        "with_other_homes": [h.name for h in others],
+        "target_weight": target_weight if others else None,
+        "reference_all_other_days": {k: ref[k] for k in ("timeslice_accuracy", "class_accuracy", "class_ci95")},
+        "curve": curve,
+    }
+
+
+def learning_curve_png(curves: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Class accuracy against labelled days, one line per curve, with each reference and 90 % of it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for k, c in enumerate(curves):
+        color = f"C{k % 10}"
+        xs = [p["days"] for p in c["curve"]]
+        ys = [p["class_accuracy"] for p in c["curve"]]
+        lo = [p["class_accuracy_min_max"][0] for p in c["curve"]]
+        hi = [p["class_accuracy_min_max"][1] for p in c["curve"]]
+        label = c["home"] + (" (+ other homes)" if c.get("with_other_homes") else "")
+        ax.plot(xs, ys, marker="o", color=color, label=label)
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.15)
+        ref = c["reference_all_other_days"]["class_accuracy"]
+        ax.axhline(ref, color=color, linestyle=":", linewidth=1)
+        ax.axhline(0.9 * ref, color=color, linestyle="--", linewidth=0.8, alpha=0.6)
+    ax.set_xlabel("labelled days in the target home")
+    ax.set_ylabel("class accuracy (pooled)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or "learning curve (dotted: all other days; dashed: 90 % of it)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def confusion_of(y: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    return np.asarray(metrics(y, pred, labels)["confusion"])

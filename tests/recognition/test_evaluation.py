@@ -1,0 +1,159 @@
+"""Cross-validation as a command: figures (pooled, per-day, bootstrap over days), leave-one-day-out,
+leave-one-home-out with its baselines, and the days-of-labels learning curve, on simulated homes written
+to disk in the recorder-export format with their own mapping files (no real dataset in tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hub.recognition.datasets import Dataset
+from hub.recognition.evaluation import figures, majority_baseline, paired_difference
+from hub.recognition.simulator import SimConfig, simulate
+
+
+def test_figures_pooled_vs_per_day_and_intervals() -> None:
+    # Day 1: 8 idle slices all right, 2 cooking both wrong; day 2: 2 idle right, 2 cooking right.
+    y = np.array(["idle"] * 8 + ["cooking"] * 2 + ["idle"] * 2 + ["cooking"] * 2)
+    pred = np.array(["idle"] * 8 + ["idle"] * 2 + ["idle"] * 2 + ["cooking"] * 2)
+    days = np.array(["d1"] * 10 + ["d2"] * 4)
+    f = figures(y, pred, days, n_boot=500)
+    assert f["timeslice_accuracy"] == round(12 / 14, 4)
+    assert f["class_accuracy"] == round((1.0 + 2 / 4) / 2, 4)  # pooled recall: idle 10/10, cooking 2/4
+    assert f["per_day_mean"]["class_accuracy"] == round((0.5 + 1.0) / 2, 4)  # day 1: (1 + 0) / 2, day 2: 1
+    assert f["per_day_mean"]["timeslice_accuracy"] == round((0.8 + 1.0) / 2, 4)
+    lo, hi = f["class_ci95"]
+    assert lo < f["class_accuracy"] < hi or lo == hi == f["class_accuracy"]
+    assert lo >= 0.5 - 1e-9 and hi <= 1.0  # resampling days: all-day-1 (0.5) to all-day-2 (1.0)
+    assert f["per_class_accuracy"] == {"cooking": 0.5, "idle": 1.0}
+    assert f["n_days"] == 2 and f["n_slices"] == 14
+    assert list(majority_baseline(y)) == ["idle"] * 14
+
+
+def test_paired_difference_over_the_same_days() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.choice(["idle", "cooking", "sleeping"], size=600)
+    days = np.repeat([f"d{i}" for i in range(6)], 100)
+    worse = np.where(rng.random(600) < 0.3, "idle", y)  # wrong on about a third of non-idle slices
+    same = paired_difference(y, y, y, days, ["cooking", "idle", "sleeping"], n_boot=200)
+    assert same == {"timeslice_ci95": [0.0, 0.0], "class_ci95": [0.0, 0.0]}
+    better = paired_difference(y, y, worse, days, ["cooking", "idle", "sleeping"], n_boot=200)
+    assert better["class_ci95"][0] > 0 and better["timeslice_ci95"][0] > 0
+
+
+def export_home(sim: Dataset, root: Path) -> tuple[Path, Path]:
+    """A simulated home as a recorder JSONL export plus the mapping file that reads it back."""
+    root.mkdir(parents=True)
+    rows, sensors = [], {}
+    for e in sim.events:
+        key = f"{e.area}.{e.capability}.{e.source}".replace(" ", "_")
+        sensors[key] = (e.area, e.capability)
+        rows.append(json.dumps({"ts": e.ts, "entity_id": key, "value": "on" if e.active else "off"}))
+    (root / "history.jsonl").write_text("\n".join(rows) + "\n")
+    (root / "labels.jsonl").write_text("\n".join(
+        json.dumps({"start": iv.start, "end": iv.end, "label": iv.label}) for iv in sim.intervals) + "\n")
+    lines = ["format: recorder_jsonl", "unlabelled: idle", "sensors:"]
+    lines += [f"  {k}: {{area: {a}, capability: {c}, active: ['on']}}" for k, (a, c) in sorted(sensors.items())]
+    lines += ["activities:"] + [f"  {s}: {s}" for s in sorted({iv.label for iv in sim.intervals})]
+    mapping = root.parent / f"{root.name}.yaml"
+    mapping.write_text("\n".join(lines) + "\n")
+    return root, mapping
+
+
+@pytest.fixture(scope="module")
+def two_homes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
+    base = tmp_path_factory.mktemp("homes")
+    return [export_home(simulate(SimConfig(days=4, homes=1, seed=seed)), base / f"home{seed}") for seed in (1, 2)]
+
+
+def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    (d1, m1), (d2, m2) = two_homes
+    out, png = tmp_path / "loho.json", tmp_path / "cm.png"
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "3", "--boot", "50", "--json", str(out),
+                 "--png", str(png), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    assert set(result["homes"]) == {"home1", "home2"}
+    row = result["homes"]["home1"]
+    assert row["trained_on"] == ["home2"]  # never the home it is scored on
+    assert len(row["ours_minus_hmm_causal"]["class_ci95"]) == 2
+    for who in ("ours", "majority_class", "hmm_causal", "hmm_offline"):
+        f = row[who]
+        assert 0 <= f["class_accuracy"] <= 1 and len(f["class_ci95"]) == 2 and "per_day_mean" in f
+    assert row["majority_class"]["class_accuracy"] == pytest.approx(1 / len(row["scenes"]), abs=1e-4)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    (d1, m1), (d2, m2) = two_homes
+    curve_png = tmp_path / "curve.png"
+    assert main(["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "3", "--boot", "20", "--label-days", "1", "2",
+                 "--repeats", "2", "--target-weight", "3", "--png", str(tmp_path / "cm.png"),
+                 "--curve-png", str(curve_png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    lodo = result["leave_one_day_out"]
+    assert lodo["n_days"] >= 4 and lodo["per_day_mean"]["class_accuracy"] > 0
+    alone, helped = result["days_of_labels"]
+    assert [p["days"] for p in alone["curve"]] == [1, 2] and alone["with_other_homes"] == []
+    assert [p["days"] for p in helped["curve"]] == [0, 1, 2] and helped["with_other_homes"] == ["home2"]
+    assert helped["target_weight"] == 3.0 and alone["target_weight"] is None
+    assert alone["reference_all_other_days"]["class_accuracy"] == lodo["class_accuracy"]
+    assert curve_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    (d1, m1), _ = two_homes
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1)]) == 2
+    assert "at least two homes" in capsys.readouterr().err
+
+
+def test_eval_restricts_training_homes_and_scores_a_finished_model(
+    two_homes: list[tuple[Path, Path]], trained: tuple[object, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The shipping question: trained only on homes whose terms allow it, scored on all, beside the bundled
+    model as it is."""
+    from hub.cli import main
+
+    (d1, m1), (d2, m2) = two_homes
+    third = export_home(simulate(SimConfig(days=3, homes=1, seed=5)), tmp_path / "home5")
+    _model, onnx = trained
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--home", str(third[0]), str(third[1]), "--train-homes", "home2",
+                 "--compare-model", str(onnx), "--trees", "2", "--boot", "10", "--no-hmm",
+                 "--png", str(tmp_path / "cm.png")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["homes"]["home1"]["trained_on"] == ["home2"]
+    assert result["homes"]["home5"]["trained_on"] == ["home2"]
+    assert result["homes"]["home2"]["trained_on"] == [] and result["homes"]["home2"]["ours"] is None
+    assert "model:scene.onnx" in result["homes"]["home1"]
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--train-homes", "nowhere"]) == 2
+
+
+def test_train_with_other_homes(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+    from hub.recognition.features import DEFAULT_SPEC
+    from hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = two_homes
+    out = tmp_path / "m.onnx"
+    assert main(["model", "train", "--source", "simulator", "--days", "2", "--homes", "1", "--home", str(d1), str(m1),
+                 "--home", str(d2), str(m2), "--trees", "2", "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.metadata.extra["homes"] == "home1, home2" and report["slices"] > 3 * 1440

@@ -4,7 +4,7 @@
 
 Same slices, labels and leave-one-day-out folds as ``bench/recognition.py`` (60 s slices, no-activity
 slices labelled "idle" and counted as a class).  For each binary representation of the 14 sensors
-(raw, changepoint, last, changepoint+last; ``bench/baselines.py``) it trains, per test day,
+(raw, changepoint, last, changepoint+last; ``hub/recognition/baselines.py``) it trains, per test day,
 an HMM (naive-Bayes Bernoulli emissions, counted) and a linear-chain CRF (python-crfsuite, L-BFGS) on
 the other 27 days, and decodes the test day twice:
 
@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.baselines import REPRESENTATIONS, leave_one_day_out, sensor_matrix  # noqa: E402
+from hub.recognition.baselines import REPRESENTATIONS, leave_one_day_out, sensor_matrix  # noqa: E402
 from hub.recognition.datasets import load_kasteren  # noqa: E402
 from hub.recognition.evaluation import figures as evaluation_figures  # noqa: E402
 from hub.recognition.features import DEFAULT_SPEC, day_key  # noqa: E402

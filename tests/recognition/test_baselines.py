@@ -8,8 +8,8 @@ import numpy as np
 import pycrfsuite
 import pytest
 
-from bench import baselines
-from bench.baselines import fit_crf, fit_hmm, forward_filter, sensor_matrix, viterbi
+from hub.recognition import baselines
+from hub.recognition.baselines import fit_crf, fit_hmm, forward_filter, sensor_matrix, viterbi
 from hub.recognition.features import DEFAULT_SPEC, DeviceEvent, day_key
 from hub.recognition.simulator import SimConfig, simulate
 from hub.recognition.training import metrics

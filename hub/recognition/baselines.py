@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from hub.recognition.features import DeviceEvent
+from .features import DeviceEvent
 
 REPRESENTATIONS = ("raw", "changepoint", "last", "changepoint+last")
 

@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub import Hub
-from hub.api import ApiServer
-from hub.storage import RegistryStore
-from hub.tokens import TokenStore
+from qilu_hub import Hub
+from qilu_hub.api import ApiServer
+from qilu_hub.storage import RegistryStore
+from qilu_hub.tokens import TokenStore
 
 BAD_REQUEST = b"GET / HTTP/1.1\r\nHost: hub\r\nX-Bad: a\x00b\r\n\r\n"
 

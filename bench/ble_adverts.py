@@ -11,11 +11,11 @@ import logging
 import tempfile
 import time
 
-from drivers.bthome.simulator import BTHomeSimulator
-from drivers.manager import DriverManager
-from drivers.xiaomi.simulator import XiaomiSimulator
-from hub.core import Hub
-from hub.sdk.testing import wait_for
+from qilu_hub.core import Hub
+from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.xiaomi.simulator import XiaomiSimulator
+from qilu_hub.sdk.testing import wait_for
 
 
 async def main(rounds: int) -> dict[str, object]:

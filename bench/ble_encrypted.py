@@ -14,12 +14,12 @@ import statistics
 import tempfile
 import time
 
-from drivers.bthome.simulator import BTHomeSimulator
-from drivers.manager import DriverManager
-from drivers.xiaomi.simulator import XiaomiSimulator
-from hub.appliances.bind_keys import BindKey, BindKeys
-from hub.core import Hub
-from hub.sdk.testing import wait_for
+from qilu_hub.appliances.bind_keys import BindKey, BindKeys
+from qilu_hub.core import Hub
+from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.xiaomi.simulator import XiaomiSimulator
+from qilu_hub.sdk.testing import wait_for
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 WRONG = bytes(16)

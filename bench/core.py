@@ -13,9 +13,9 @@ import json
 import statistics
 import time
 
-from hub.bus import EventBus
-from hub.context import Context
-from hub.states import EVENT_STATE_CHANGED, StateMachine
+from qilu_hub.bus import EventBus
+from qilu_hub.context import Context
+from qilu_hub.states import EVENT_STATE_CHANGED, StateMachine
 
 ENTITIES = 1000
 
@@ -49,7 +49,7 @@ def bench_writes_recorded(n: int, tmp: str) -> float:
     """The same writes with the recorder's listener attached too (buffering; commits not timed)."""
     import asyncio
 
-    from hub import Hub
+    from qilu_hub import Hub
 
     async def run() -> float:
         hub = Hub(tmp, {"recorder": {"commit_interval": 3600}})

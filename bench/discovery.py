@@ -32,9 +32,9 @@ from bleak.backends.device import BLEDevice  # noqa: E402
 from zeroconf import IPVersion  # noqa: E402
 from zeroconf.asyncio import AsyncZeroconf  # noqa: E402
 
-from hub.appliances import ApplianceLifecycle, StaticCatalog  # noqa: E402
-from hub.core import Hub  # noqa: E402
-from hub.discovery.ble import BleSource, advertisement  # noqa: E402
+from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog  # noqa: E402
+from qilu_hub.core import Hub  # noqa: E402
+from qilu_hub.discovery.ble import BleSource, advertisement  # noqa: E402
 from tests.discovery.qd_driver import QD_COMPANY, QD_TYPE, QdDriver  # noqa: E402
 from tests.testbeds.netns import EmulatedLan, can_build, in_netns, popen  # noqa: E402
 

@@ -15,11 +15,11 @@ import statistics
 import tempfile
 import time
 
-from drivers.manager import DriverManager
-from drivers.qoap.simulator import QoapSimulator
-from drivers.shelly.simulator import ShellySimulator
-from hub.core import Hub
-from hub.sdk.testing import wait_for
+from qilu_hub.core import Hub
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.qoap.simulator import QoapSimulator
+from qilu_hub.drivers.shelly.simulator import ShellySimulator
+from qilu_hub.sdk.testing import wait_for
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -37,7 +37,7 @@ async def main(n: int) -> dict[str, object]:
     qoap, shelly = QoapSimulator("fridge"), ShellySimulator("plus1pm")
     await qoap.start()
     await shelly.start()
-    from hub.sdk import DiscoveredAppliance
+    from qilu_hub.sdk import DiscoveredAppliance
 
     t0 = time.perf_counter()
     fridge = await manager.async_adopt("qoap", DiscoveredAppliance(

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.qoap.ble_simulator import QoapBleSimulator  # noqa: E402
-from firmware_tests.ble import BleConformanceKit  # noqa: E402
+from qilu_hub.drivers.qoap.ble_simulator import QoapBleSimulator  # noqa: E402
+from qilu_hub.firmware_tests.ble import BleConformanceKit  # noqa: E402
 from tests.testbeds.bluez import MockBluez, can_run  # noqa: E402
 
 ADDRESS = "C0:0B:00:00:00:02"

@@ -39,8 +39,8 @@ Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 # -- hub side -----------------------------------------------------------------------------
 
 async def _hub(config_dir: str) -> None:
-    from hub import Hub
-    from hub.api import ApiServer
+    from qilu_hub import Hub
+    from qilu_hub.api import ApiServer
 
     hub = Hub(config_dir, recorder=False)
     api = ApiServer("127.0.0.1", 0)
@@ -213,7 +213,7 @@ async def _main() -> dict[str, Any]:
         finally:
             proc.send_signal(signal.SIGTERM)
             await proc.wait()
-    from hub.api import limits
+    from qilu_hub.api import limits
 
     results["defaults"] = {
         "max_connections": limits.MAX_TCP_CONNECTIONS,

@@ -27,18 +27,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.manager import DriverManager  # noqa: E402
-from drivers.qoap import profile  # noqa: E402
-from drivers.qoap.simulator import QoapSimulator  # noqa: E402
-from hub.appliances import ApplianceLifecycle  # noqa: E402
-from hub.core import Hub  # noqa: E402
-from hub.discovery import MdnsInfo  # noqa: E402
-from hub.discovery.settings import DiscoverySettings  # noqa: E402
+from qilu_hub.appliances import ApplianceLifecycle  # noqa: E402
+from qilu_hub.core import Hub  # noqa: E402
+from qilu_hub.discovery import MdnsInfo  # noqa: E402
+from qilu_hub.discovery.settings import DiscoverySettings  # noqa: E402
+from qilu_hub.drivers.manager import DriverManager  # noqa: E402
+from qilu_hub.drivers.qoap import profile  # noqa: E402
+from qilu_hub.drivers.qoap.simulator import QoapSimulator  # noqa: E402
 
 
 def _api_size(discovery: ApplianceLifecycle) -> int:
     """Bytes of the ``GET /api/discovery`` body an admin gets (what the route serialises)."""
-    from hub.api import ha_format
+    from qilu_hub.api import ha_format
 
     return len(ha_format.dumps({"available": True, "entries": discovery.inbox_entries(), "admin_only": False}))
 

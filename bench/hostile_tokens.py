@@ -32,19 +32,19 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.config import load_config
-from hub.const import REGISTRY_DB
-from hub.storage import RegistryStore
-from hub.tokens import TokenStore
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.config import load_config
+from qilu_hub.const import REGISTRY_DB
+from qilu_hub.storage import RegistryStore
+from qilu_hub.tokens import TokenStore
+from qilu_hub.virtual import VirtualAppliances
 
 # Revokes a token as ``qilu-hub token revoke`` does, when told to, and prints the wall-clock time of the commit.
 _REVOKER = """
 import sys, time
-from hub.storage import RegistryStore
-from hub.tokens import TokenStore
+from qilu_hub.storage import RegistryStore
+from qilu_hub.tokens import TokenStore
 store = RegistryStore(sys.argv[1])
 tokens = TokenStore(store)
 print("ready", flush=True)
@@ -140,7 +140,7 @@ async def bench_revoke(runs: int, timeout: float) -> dict[str, Any]:
                     assert r.status == 200
                 began = time.perf_counter()
                 cli = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "hub", "--config", tmp, "token", "revoke", token.id,
+                    sys.executable, "-m", "qilu_hub", "--config", tmp, "token", "revoke", token.id,
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 await cli.wait()
                 cli_runs.append((time.perf_counter() - began) * 1000)

@@ -14,8 +14,8 @@ _T0 = time.perf_counter()
 
 import asyncio  # noqa: E402
 
-from hub import Hub, Scopes  # noqa: E402
-from hub.api import ApiServer  # noqa: E402
+from qilu_hub import Hub, Scopes  # noqa: E402
+from qilu_hub.api import ApiServer  # noqa: E402
 
 ENTITIES = 1000
 

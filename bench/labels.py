@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub import Hub
-from hub.recognition.labels import KIND, MAX_LABELS, Label, LabelStore
+from qilu_hub import Hub
+from qilu_hub.recognition.labels import KIND, MAX_LABELS, Label, LabelStore
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -29,9 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub import Hub
-from hub.context import Context
-from hub.mqtt import MqttBridge, MqttSettings
+from qilu_hub import Hub
+from qilu_hub.context import Context
+from qilu_hub.mqtt import MqttBridge, MqttSettings
 from tests.testbeds.mosquitto import Mosquitto
 
 DONE = "sensor.bench_done"

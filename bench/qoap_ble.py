@@ -25,12 +25,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.manager import DriverManager  # noqa: E402
-from drivers.qoap.ble import id_hash  # noqa: E402
-from drivers.qoap.ble_simulator import QoapBleSimulator  # noqa: E402
-from drivers.qoap.driver import QoapDriver  # noqa: E402
-from hub.appliances import ApplianceLifecycle  # noqa: E402
-from hub.core import Hub  # noqa: E402
+from qilu_hub.appliances import ApplianceLifecycle  # noqa: E402
+from qilu_hub.core import Hub  # noqa: E402
+from qilu_hub.drivers.manager import DriverManager  # noqa: E402
+from qilu_hub.drivers.qoap.ble import id_hash  # noqa: E402
+from qilu_hub.drivers.qoap.ble_simulator import QoapBleSimulator  # noqa: E402
+from qilu_hub.drivers.qoap.driver import QoapDriver  # noqa: E402
 from tests.testbeds.bluez import MockBluez, can_run  # noqa: E402
 
 

@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_baselines import rebuilt_paper_models  # noqa: E402
-from hub.recognition.datasets import load_kasteren  # noqa: E402
-from hub.recognition.evaluation import figures  # noqa: E402
-from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor  # noqa: E402
-from hub.recognition.mapping import SCENES  # noqa: E402
-from hub.recognition.runtime import SceneModel  # noqa: E402
-from hub.recognition.smoothing import SceneSmoother  # noqa: E402
-from hub.recognition.training import (  # noqa: E402
+from qilu_hub.recognition.datasets import load_kasteren  # noqa: E402
+from qilu_hub.recognition.evaluation import figures  # noqa: E402
+from qilu_hub.recognition.features import DEFAULT_SPEC, FeatureExtractor  # noqa: E402
+from qilu_hub.recognition.mapping import SCENES  # noqa: E402
+from qilu_hub.recognition.runtime import SceneModel  # noqa: E402
+from qilu_hub.recognition.smoothing import SceneSmoother  # noqa: E402
+from qilu_hub.recognition.training import (  # noqa: E402
     FOREST_CONFIGS,
     Matrix,
     TrainConfig,
@@ -80,12 +80,12 @@ def rss():
             return int(line.split()[1]) / 1024
 import numpy as np
 bare = rss()
-import hub, hub.setup  # the process the recogniser is added to: a hub (numpy is a core dependency)
+import qilu_hub, qilu_hub.setup  # the process the recogniser is added to: a hub (numpy is a core dependency)
 base = rss()
 import onnxruntime
 imported = rss()
-from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor
-from hub.recognition.runtime import SceneModel
+from qilu_hub.recognition.features import DEFAULT_SPEC, FeatureExtractor
+from qilu_hub.recognition.runtime import SceneModel
 model = SceneModel.load(sys.argv[2], DEFAULT_SPEC)
 loaded = rss()
 ex = FeatureExtractor(DEFAULT_SPEC)
@@ -181,7 +181,7 @@ PRIOR_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 def bench_nested_prior_weight(matrix: Matrix, config: TrainConfig, inner_folds: int = 4) -> dict[str, Any]:
     """Decision rule argmax p_balanced(y|x) * prior(y) ** gamma, gamma chosen per outer (test) day by
     inner cross-validation over the training days only (objective: mean of the two accuracies)."""
-    from hub.recognition.training import fit
+    from qilu_hub.recognition.training import fit
 
     t0 = time.perf_counter()
     labels = sorted(map(str, np.unique(matrix.y)))
@@ -262,7 +262,7 @@ def versus_rebuilt(ours: dict[str, dict[str, Any]], rebuilt: dict[str, Any]) -> 
 
 def bench_decoder_step(runs: int, steps: int = 3000) -> dict[str, Any]:
     """Cost of one HMM decoder update with the default model's 9 labels (added to each inference)."""
-    from hub.recognition.decoder import HmmFilter
+    from qilu_hub.recognition.decoder import HmmFilter
 
     rng = np.random.default_rng(0)
     seqs = [list(rng.choice(SCENES, size=200)) for _ in range(5)]
@@ -332,7 +332,7 @@ def bench_kasteren_model(dataset: Any, matrix: Matrix, spec: Any, config: TrainC
     does: its ONNX size and per-window cost (features + model + bias)."""
     import tempfile
 
-    from hub.recognition.training import fit, fit_class_bias, out_of_fold, to_onnx
+    from qilu_hub.recognition.training import fit, fit_class_bias, out_of_fold, to_onnx
 
     labels = sorted(map(str, np.unique(matrix.y)))
     everything = np.ones(len(matrix.y), dtype=bool)

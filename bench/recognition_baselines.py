@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hub.recognition.baselines import REPRESENTATIONS, leave_one_day_out, sensor_matrix  # noqa: E402
-from hub.recognition.datasets import load_kasteren  # noqa: E402
-from hub.recognition.evaluation import figures as evaluation_figures  # noqa: E402
-from hub.recognition.features import DEFAULT_SPEC, day_key  # noqa: E402
+from qilu_hub.recognition.baselines import REPRESENTATIONS, leave_one_day_out, sensor_matrix  # noqa: E402
+from qilu_hub.recognition.datasets import load_kasteren  # noqa: E402
+from qilu_hub.recognition.evaluation import figures as evaluation_figures  # noqa: E402
+from qilu_hub.recognition.features import DEFAULT_SPEC, day_key  # noqa: E402
 
 
 def figures(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hub.cli import main as cli  # noqa: E402
-from hub.recognition.evaluation import learning_curve_png  # noqa: E402
+from qilu_hub.cli import main as cli  # noqa: E402
+from qilu_hub.recognition.evaluation import learning_curve_png  # noqa: E402
 
 # name -> (folder under DATA_ROOT, mapping file, may a shipped model be trained on it (the data's terms))
 HOMES: dict[str, tuple[str, str, bool]] = {

@@ -3,7 +3,7 @@
     python bench/recognition_review.py ../shared/data/kasteren [--runs 3]
 
 Measures:
-  * leave-one-day-out accuracy of ``hub.recognition.review.review`` -- the function behind
+  * leave-one-day-out accuracy of ``qilu_hub.recognition.review.review`` -- the function behind
     ``/api/recognition/labels/suggestions`` -- with a day-review model (look-ahead features, per-device
     block, the forest preset nested selection picks offline on every day: ``leaf20_48trees``) trained on
     the other 27 days: each test day is reviewed from its events alone, plus a day either side, exactly as
@@ -35,13 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hub.recognition.datasets import Dataset, load_kasteren  # noqa: E402
-from hub.recognition.features import DEFAULT_SPEC, FeatureSpec  # noqa: E402
-from hub.recognition.mapping import SCENES  # noqa: E402
-from hub.recognition.review import absorb_short, margin, review_windows, segments  # noqa: E402
-from hub.recognition.runtime import SceneModel  # noqa: E402
-from hub.recognition.simulator import SimConfig, simulate  # noqa: E402
-from hub.recognition.training import FOREST_CONFIGS, TrainConfig, build_matrix, fit, metrics, to_onnx  # noqa: E402
+from qilu_hub.recognition.datasets import Dataset, load_kasteren  # noqa: E402
+from qilu_hub.recognition.features import DEFAULT_SPEC, FeatureSpec  # noqa: E402
+from qilu_hub.recognition.mapping import SCENES  # noqa: E402
+from qilu_hub.recognition.review import absorb_short, margin, review_windows, segments  # noqa: E402
+from qilu_hub.recognition.runtime import SceneModel  # noqa: E402
+from qilu_hub.recognition.simulator import SimConfig, simulate  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, TrainConfig, build_matrix, fit, metrics, to_onnx  # noqa: E402
 
 BUNDLED = ROOT / "models" / "household_scene.onnx"
 PAPER = {"HMM": (0.945, 0.794), "CRF": (0.956, 0.708)}

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import HOMES  # noqa: E402
-from hub.recognition.datasets import load_dataset  # noqa: E402
-from hub.recognition.features import DEFAULT_SPEC  # noqa: E402
-from hub.recognition.training import FOREST_CONFIGS, build_matrix, fit, to_onnx  # noqa: E402
+from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
+from qilu_hub.recognition.features import DEFAULT_SPEC  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, build_matrix, fit, to_onnx  # noqa: E402
 
 
 def main() -> int:

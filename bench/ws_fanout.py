@@ -132,8 +132,8 @@ async def _client(url: str, token: str, mode: str) -> dict[str, Any]:
 # -- hub side -----------------------------------------------------------------------------
 
 async def _run_protocol(mode: str) -> dict[str, Any]:
-    from hub import Hub, Scopes
-    from hub.api import ApiServer
+    from qilu_hub import Hub, Scopes
+    from qilu_hub.api import ApiServer
 
     with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
         hub = Hub(tmp, recorder=False)

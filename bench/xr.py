@@ -69,7 +69,7 @@ class DevHubDriver:
     kind = "devhub (stand-in stream server)"
 
     def __init__(self, n: int) -> None:
-        from xr_bridge.testing import DevHub, DevHubThread
+        from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 
         self.hub = DevHub("bench", [f"light.l{i}" for i in range(n)], {f"sensor.s{i}": 0 for i in range(n)})
         self.thread = DevHubThread(self.hub)
@@ -97,9 +97,9 @@ class RealHubDriver:
     def __init__(self, n: int, config_dir: Path) -> None:
         import asyncio
 
-        from hub import Hub, Scopes
-        from hub.api import ApiServer
-        from hub.virtual import VirtualAppliances
+        from qilu_hub import Hub, Scopes
+        from qilu_hub.api import ApiServer
+        from qilu_hub.virtual import VirtualAppliances
 
         self.loop = asyncio.new_event_loop()
         self.hub = Hub(config_dir)
@@ -118,7 +118,7 @@ class RealHubDriver:
         )
 
     def set(self, seq: int, mark: Any) -> None:
-        from hub.context import Context
+        from qilu_hub.context import Context
 
         def change() -> None:
             mark()
@@ -135,11 +135,11 @@ class RealHubDriver:
 
 
 def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None, graphics: str = "vulkan") -> Any:
-    from hub.scenes import parse_scene_text
-    from xr_bridge.core import BridgeCore
-    from xr_bridge.placement import PlacementStore
-    from xr_bridge.runtime import XrBridge
-    from xr_bridge.stream import StreamThread
+    from qilu_hub.scenes import parse_scene_text
+    from qilu_hub.xr_bridge.core import BridgeCore
+    from qilu_hub.xr_bridge.placement import PlacementStore
+    from qilu_hub.xr_bridge.runtime import XrBridge
+    from qilu_hub.xr_bridge.stream import StreamThread
 
     scene = parse_scene_text(text or scene_text(n)).immersive()
     stream = StreamThread(hub_url, token, list(scene.entities)) if hub_url else None
@@ -150,11 +150,11 @@ def _bridge(n: int, hub_url: str | None, token: str, text: str | None = None, gr
 def run_latency(samples: int, graphics: str) -> dict[str, Any]:
     import tempfile
 
-    from xr_bridge.runtime import summarize
+    from qilu_hub.xr_bridge.runtime import summarize
 
     n = 20
     try:
-        import hub.api  # noqa: F401  (the stream lives there once the API has landed)
+        import qilu_hub.api  # noqa: F401  (the stream lives there once the API has landed)
 
         driver_hub: Any = RealHubDriver(n, Path(tempfile.mkdtemp(prefix="qilu-bench-")))
     except ImportError:
@@ -213,8 +213,8 @@ def run_latency(samples: int, graphics: str) -> dict[str, Any]:
 
 
 def run_cost(n: int, mode: str, frames: int, graphics: str) -> dict[str, Any]:
-    from xr_bridge.runtime import summarize
-    from xr_bridge.stream import StreamEvent
+    from qilu_hub.xr_bridge.runtime import summarize
+    from qilu_hub.xr_bridge.stream import StreamEvent
 
     bridge = _bridge(n, None, "", graphics=graphics)
     bridge.create()

@@ -10,14 +10,14 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hub.discovery.models import BleInfo, MdnsInfo
+from qilu_hub.discovery.models import BleInfo, MdnsInfo
 
 from .fleet import Fleet
 from .manager import DriverManager
 from .mdns_probe import browse
 
 if TYPE_CHECKING:
-    from hub.core import Hub
+    from qilu_hub.core import Hub
 
 _LOGGER = logging.getLogger(__name__)
 

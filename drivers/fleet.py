@@ -22,8 +22,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from hub.discovery.models import BleInfo
-from hub.sdk.testing import MdnsAdvertiser
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.sdk.testing import MdnsAdvertiser
 
 from .bthome.simulator import BTHomeSimulator
 from .qoap.simulator import QoapSimulator, Variant

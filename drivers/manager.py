@@ -1,6 +1,6 @@
 """The driver manager: the ``drivers`` component, which loads the installed drivers.
 
-Loading is all it adds to :class:`hub.appliances.Connections`, which matches adverts (through the
+Loading is all it adds to :class:`qilu_hub.appliances.Connections`, which matches adverts (through the
 indexed matcher), adopts appliances (the one adoption path) and supervises their connections:
 built-in drivers (as manifests, whose driver modules are imported on first match), drivers of
 installed packages (entry point group ``qilu_hub.drivers``) and drivers passed in. A driver that fails
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Any
 
-from hub.appliances.connections import (
+from qilu_hub.appliances.connections import (
     STORAGE_KIND,
     AdoptedDevice,
     Connections,
@@ -22,8 +22,8 @@ from hub.appliances.connections import (
     appliance_from_dict,
     appliance_to_dict,
 )
-from hub.sdk import Driver
-from hub.sdk._loading import as_driver, import_object
+from qilu_hub.sdk import Driver
+from qilu_hub.sdk._loading import as_driver, import_object
 
 from . import BUILTIN_MANIFESTS
 
@@ -36,7 +36,7 @@ BUILTIN_DRIVERS = BUILTIN_MANIFESTS
 
 
 class DriverManager(Connections):
-    """Hub component ``drivers``: :class:`~hub.appliances.Connections` over the installed drivers."""
+    """Hub component ``drivers``: :class:`~qilu_hub.appliances.Connections` over the installed drivers."""
 
     name = "drivers"
 

@@ -1,7 +1,7 @@
 """Browse mDNS services into :class:`MdnsInfo` until enough answered (the conformance kit, the demo, tests).
 
-Resolving is the hub's own (:func:`hub.discovery.mdns.async_resolve`): one resolver, with the hardening
-of :mod:`hub.discovery.parse` (malformed TXT keys, oversize values and bad ports are dropped).
+Resolving is the hub's own (:func:`qilu_hub.discovery.mdns.async_resolve`): one resolver, with the hardening
+of :mod:`qilu_hub.discovery.parse` (malformed TXT keys, oversize values and bad ports are dropped).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Callable
 from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
-from hub.discovery.mdns import async_resolve
-from hub.discovery.models import MdnsInfo
+from qilu_hub.discovery.mdns import async_resolve
+from qilu_hub.discovery.models import MdnsInfo
 
 
 async def resolve(zc: AsyncZeroconf, type_: str, name: str, tries: int = 6, timeout_ms: int = 1500) -> MdnsInfo | None:
-    """Resolve one service with the hub's own hardened resolver (:func:`hub.discovery.mdns.async_resolve`)."""
+    """Resolve one service with the hub's own hardened resolver (:func:`qilu_hub.discovery.mdns.async_resolve`)."""
     info, _retries = await async_resolve(zc.zeroconf, type_, name, attempts=tries, timeout_ms=timeout_ms)
     return info
 

@@ -20,11 +20,11 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak_retry_connector import clear_cache
 
-from drivers.qoap import profile
-from drivers.qoap.ble import SERVICE_DATA_LENGTH, id_hash
-from drivers.qoap.framing import MAX_FRAMES, Reassembler, encode_frames
-from hub import capabilities as caps
-from hub.discovery.connect import async_connect
+from qilu_hub import capabilities as caps
+from qilu_hub.discovery.connect import async_connect
+from qilu_hub.drivers.qoap import profile
+from qilu_hub.drivers.qoap.ble import SERVICE_DATA_LENGTH, id_hash
+from qilu_hub.drivers.qoap.framing import MAX_FRAMES, Reassembler, encode_frames
 
 from .checks import CheckFn, Fail, KitBase, Progress, Skip, out_of_range, plans_for, round_trip, state_problems
 from .results import CheckResult, Report
@@ -42,7 +42,7 @@ SMALL_FRAME = 8  # the fragmentation check's frames: several per command whateve
 
 
 class BleLink:
-    """One GATT connection behind the shared checks' :class:`~firmware_tests.checks.Link`."""
+    """One GATT connection behind the shared checks' :class:`~qilu_hub.firmware_tests.checks.Link`."""
 
     def __init__(self, client: BleakClient, bound: float) -> None:
         self.client = client

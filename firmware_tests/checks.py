@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from drivers.qoap import profile
-from hub import capabilities as caps
+from qilu_hub import capabilities as caps
+from qilu_hub.drivers.qoap import profile
 
 from .results import CheckResult, Report
 

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from drivers.mdns_probe import browse
-from drivers.qoap import profile
-from drivers.qoap.identity import IdentityError, async_challenge
-from hub import capabilities as caps
-from hub.discovery.models import MdnsInfo
+from qilu_hub import capabilities as caps
+from qilu_hub.discovery.models import MdnsInfo
+from qilu_hub.drivers.mdns_probe import browse
+from qilu_hub.drivers.qoap import profile
+from qilu_hub.drivers.qoap.identity import IdentityError, async_challenge
 
 from .checks import PROFILES, CheckFn, Fail, KitBase, Progress, Skip, out_of_range, plans_for
 from .results import CheckResult, Report
@@ -41,7 +41,7 @@ def local_interface_for(host: str) -> str:
 
 
 class IpLink:
-    """The IP flavour behind the shared checks' :class:`~firmware_tests.checks.Link`: HTTP reads and
+    """The IP flavour behind the shared checks' :class:`~qilu_hub.firmware_tests.checks.Link`: HTTP reads and
     commands, state messages from a JSON WebSocket."""
 
     def __init__(self, session: aiohttp.ClientSession, base: str, bound: float) -> None:

@@ -26,17 +26,17 @@ class _Errors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # Ours only: aiohttp logs its own parser's refusals (400 for a NUL in a header) with a traceback.
-        if record.exc_info and record.name.startswith(("hub", "drivers")):
+        if record.exc_info and record.name.startswith(("qilu_hub", "qilu_hub.drivers")):
             self.messages.append(record.getMessage() + "\n" + logging.Formatter().formatException(record.exc_info))
 
 
 async def run(seconds: float) -> dict[str, Any]:
     import aiohttp
 
-    from hub import Hub, Scopes
-    from hub.api import ApiServer, LoginLimiter
-    from hub.config import load_config
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Hub, Scopes
+    from qilu_hub.api import ApiServer, LoginLimiter
+    from qilu_hub.config import load_config
+    from qilu_hub.virtual import VirtualAppliances
 
     errors = _Errors()
     logging.getLogger().addHandler(errors)

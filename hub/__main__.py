@@ -1,4 +1,4 @@
-"""``python -m hub``: the same as the ``qilu-hub`` command."""
+"""``python -m qilu_hub``: the same as the ``qilu-hub`` command."""
 
 import sys
 

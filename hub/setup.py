@@ -14,8 +14,8 @@ from .core import Hub
 
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
-_CONFIG_SECTION_MODULES = ("hub.mqtt.settings", "hub.discovery.settings", "hub.recognition.settings",
-                           "hub.scenes.settings")
+_CONFIG_SECTION_MODULES = ("qilu_hub.mqtt.settings", "qilu_hub.discovery.settings", "qilu_hub.recognition.settings",
+                           "qilu_hub.scenes.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -29,10 +29,10 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     """A hub with its standard components; ``demo`` adds simulated appliances on loopback."""
     config = config if config is not None else load_hub_config(config_dir)
     hub = Hub(config_dir, config)
-    from drivers.manager import DriverManager
+    from qilu_hub.drivers.manager import DriverManager
 
     if demo:
-        from drivers.demo import DemoAppliances
+        from qilu_hub.drivers.demo import DemoAppliances
 
         demo_appliances = DemoAppliances()
         hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last

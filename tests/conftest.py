@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub import Hub
+from qilu_hub import Hub
 from tests.testbeds import bluez as bluez_bed
 
 

@@ -57,7 +57,7 @@ def stream_url(hub: str) -> str:
 
 
 def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
-    from hub.scenes import FixedEntityCatalog, SceneError, parse_scene_text
+    from qilu_hub.scenes import FixedEntityCatalog, SceneError, parse_scene_text
 
     def check(states: Mapping[str, Any]) -> str | None:
         # the stream only tells which entities exist (commands are checked by the hub on each call)
@@ -71,10 +71,10 @@ def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from hub.scenes import SceneError, parse_scene_text
-    from xr_bridge.core import BridgeCore, Trace
-    from xr_bridge.placement import PlacementStore
-    from xr_bridge.runtime import (
+    from qilu_hub.scenes import SceneError, parse_scene_text
+    from qilu_hub.xr_bridge.core import BridgeCore, Trace
+    from qilu_hub.xr_bridge.placement import PlacementStore
+    from qilu_hub.xr_bridge.runtime import (
         EXIT_NO_GRAPHICS,
         EXIT_NO_RUNTIME,
         EXIT_SCENE,
@@ -83,7 +83,7 @@ def handler(args: argparse.Namespace) -> int:
         XrBridge,
         install_signal_handlers,
     )
-    from xr_bridge.stream import StreamThread
+    from qilu_hub.xr_bridge.stream import StreamThread
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

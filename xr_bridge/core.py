@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hub.scenes.model import ImmersiveScene
+from qilu_hub.scenes.model import ImmersiveScene
 
 from .geometry import Pose, quat_conj, quat_mul
 from .layout import layout_panel

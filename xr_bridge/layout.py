@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.scenes.model import Panel
+from qilu_hub.scenes.model import Panel
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (pixels, exclusive end)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.scenes.model import ImmersiveScene, Panel, resolve_binding
+from qilu_hub.scenes.model import ImmersiveScene, Panel, resolve_binding
 
 from .geometry import Hit, Pose, aim_ray, quat_conj, quat_mul, ray_quad
 from .layout import PanelLayout

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.scenes.model import Panel
+from qilu_hub.scenes.model import Panel
 
 from .geometry import Pose, yaw_quat
 

@@ -1,7 +1,7 @@
 """Testing aid, not used by the client: a tiny stand-in hub that speaks the msgpack stream with simulated lights.
 
 For writing and trying scenes without a hub, for the XR benchmark, and for stream-client tests:
-    python -m xr_bridge.testing --port 8123 --token dev --lights light.living_room,light.kitchen
+    python -m qilu_hub.xr_bridge.testing --port 8123 --token dev --lights light.living_room,light.kitchen
 It is not the hub: no drivers, no persistence, no capability catalogue beyond on/off/toggle/brightness."""
 
 from __future__ import annotations

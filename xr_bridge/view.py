@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.scenes.model import Control, Panel
+from qilu_hub.scenes.model import Control, Panel
 
 ON_VALUES = frozenset({"on", "open", "playing", "home", "heat", "cool", True})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bthome_ble import BTHomeBluetoothDeviceData
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     BleInfo,
     DeviceConnection,
     DeviceContext,

@@ -5,7 +5,7 @@ The hub reads it to match adverts; ``driver`` names the class it imports when on
 
 from __future__ import annotations
 
-from hub.sdk import BleMatcher, Manifest
+from qilu_hub.sdk import BleMatcher, Manifest
 
 SERVICE_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 

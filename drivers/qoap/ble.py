@@ -19,7 +19,7 @@ import msgpack
 from bleak import BleakClient
 from bleak_retry_connector import clear_cache
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     BleInfo,
     CommandError,
     Context,

@@ -28,7 +28,7 @@ import msgpack
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from hub.sdk import CommandError, merged_commands, validate_command
+from qilu_hub.sdk import CommandError, merged_commands, validate_command
 
 from . import profile
 from .ble import id_hash

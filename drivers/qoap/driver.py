@@ -2,7 +2,7 @@
 
 The appliance describes itself (``/qoap/description``, or the description characteristic over
 BLE); the driver turns each described entity into an :class:`EntityDescription` and follows state
-over the msgpack WebSocket (IP) or GATT notifications (BLE, in :mod:`drivers.qoap.ble`).
+over the msgpack WebSocket (IP) or GATT notifications (BLE, in :mod:`qilu_hub.drivers.qoap.ble`).
 
 Identity (profile 1.1, §8): the first connection after adoption challenges the appliance and pins
 its public key (``learned_data``, kept with the adoption); every later connection checks it, and a
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     BleInfo,
     CommandError,
     Context,

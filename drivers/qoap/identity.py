@@ -1,7 +1,7 @@
 """The hub side of the QOAP identity proof (docs/appliance-profile.md §8): challenge, check the signature.
 
 The hub sends a fresh random challenge to ``POST /qoap/identity``; the appliance answers with its
-Ed25519 public key and a signature over :func:`drivers.qoap.profile.identity_message`, which names
+Ed25519 public key and a signature over :func:`qilu_hub.drivers.qoap.profile.identity_message`, which names
 the address the request reached it on. The hub checks the signature against the address it is
 connected to (the socket's peer), so a signature relayed from the real appliance elsewhere does not
 verify, and, when a key was pinned at adoption, that the key is that one.

@@ -5,7 +5,7 @@ The hub reads it to match adverts; ``driver`` names the class it imports when on
 
 from __future__ import annotations
 
-from hub.sdk import CAPABILITIES, BleMatcher, Manifest, MdnsMatcher
+from qilu_hub.sdk import CAPABILITIES, BleMatcher, Manifest, MdnsMatcher
 
 from . import profile
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hub.sdk import CAPABILITIES, CommandError, domain_for, merged_attributes
+from qilu_hub.sdk import CAPABILITIES, CommandError, domain_for, merged_attributes
 
 PROFILE_NAME = "qoap"
 PROFILE_VERSION = "1.1"

@@ -26,8 +26,8 @@ from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hub.sdk import CommandError, merged_commands, validate_command
-from hub.sdk.testing import HttpServer, MdnsAdvertiser
+from qilu_hub.sdk import CommandError, merged_commands, validate_command
+from qilu_hub.sdk.testing import HttpServer, MdnsAdvertiser
 
 from . import profile
 

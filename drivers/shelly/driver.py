@@ -11,7 +11,7 @@ import aiohttp
 from aioshelly.common import ConnectionOptions
 from aioshelly.rpc_device import RpcDevice, RpcUpdateType
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     CommandError,
     Context,
     DeviceConnection,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from hub.sdk.testing import HttpServer, MdnsAdvertiser
+from qilu_hub.sdk.testing import HttpServer, MdnsAdvertiser
 
 Model = Literal["plus1pm", "plus2pm"]
 MODELS: dict[str, dict[str, str]] = {

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from wled import WLED, Device
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     CommandError,
     Context,
     DeviceConnection,

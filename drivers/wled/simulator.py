@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hub.sdk.testing import HttpServer, MdnsAdvertiser
+from qilu_hub.sdk.testing import HttpServer, MdnsAdvertiser
 
 MDNS_TYPE = "_wled._tcp.local."
 VERSION = "0.14.4"

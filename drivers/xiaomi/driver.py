@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from hub.sdk import (
+from qilu_hub.sdk import (
     BleInfo,
     DeviceConnection,
     DeviceContext,

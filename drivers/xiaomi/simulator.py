@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from hub.sdk import BleInfo
+from qilu_hub.sdk import BleInfo
 
 from .payload import SERVICE_UUID, encode, encode_encrypted
 

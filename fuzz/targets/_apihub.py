@@ -19,11 +19,11 @@ class SinkSocket:
 def start() -> dict[str, Any]:
     if _STATE:
         return _STATE
-    from hub import Hub, Scopes
-    from hub.api import ApiServer
-    from hub.api.auth import Principal
-    from hub.config import load_config
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Hub, Scopes
+    from qilu_hub.api import ApiServer
+    from qilu_hub.api.auth import Principal
+    from qilu_hub.config import load_config
+    from qilu_hub.virtual import VirtualAppliances
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

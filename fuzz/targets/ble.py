@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import atheris
 
-INSTRUMENT = ("hub.discovery", "drivers", "bthome_ble", "xiaomi_ble")
+INSTRUMENT = ("qilu_hub.discovery", "qilu_hub.drivers", "bthome_ble", "xiaomi_ble")
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
 XIAOMI = "0000fe95-0000-1000-8000-00805f9b34fb"
 SEEDS = [
@@ -19,15 +19,15 @@ def setup() -> None:
     from bthome_ble import BTHomeBluetoothDeviceData
     from xiaomi_ble import XiaomiBluetoothDeviceData
 
-    from drivers.bthome.driver import BTHomeDriver
-    from drivers.xiaomi.driver import XiaomiDriver
+    from qilu_hub.drivers.bthome.driver import BTHomeDriver
+    from qilu_hub.drivers.xiaomi.driver import XiaomiDriver
 
     _DRIVERS.extend([(BTHomeDriver(), BTHomeBluetoothDeviceData), (XiaomiDriver(), XiaomiBluetoothDeviceData)])
 
 
 def one(data: bytes) -> None:
-    from hub.discovery.parse import ble_info
-    from hub.sdk._passive_ble import parse_advert, update_to_data
+    from qilu_hub.discovery.parse import ble_info
+    from qilu_hub.sdk._passive_ble import parse_advert, update_to_data
 
     fdp = atheris.FuzzedDataProvider(data)
     uuid = (BTHOME, XIAOMI, fdp.ConsumeUnicodeNoSurrogates(36))[fdp.ConsumeIntInRange(0, 2)]

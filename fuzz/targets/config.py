@@ -5,17 +5,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-INSTRUMENT = ("hub.config",)
+INSTRUMENT = ("qilu_hub.config",)
 SEEDS = [b"hub:\n  name: Home\n  port: 8123\nrecorder:\n  keep_days: 3\nareas:\n  - name: Kitchen\n"]
 _DIR = Path(tempfile.mkdtemp(prefix="fuzz-config-"))
 
 
 def setup() -> None:
-    import hub.setup  # noqa: F401  (registers every component's config section)
+    import qilu_hub.setup  # noqa: F401  (registers every component's config section)
 
 
 def one(data: bytes) -> None:
-    from hub.config import CONFIG_FILE, ConfigError, load_config
+    from qilu_hub.config import CONFIG_FILE, ConfigError, load_config
 
     (_DIR / CONFIG_FILE).write_bytes(data)
     try:

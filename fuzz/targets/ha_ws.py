@@ -11,7 +11,7 @@ import json
 
 from . import _apihub
 
-INSTRUMENT = ("hub.api", "hub.commands", "hub.tokens")
+INSTRUMENT = ("qilu_hub.api", "qilu_hub.commands", "qilu_hub.tokens")
 SEEDS = [
     b"\x00" + json.dumps({"id": 1, "type": "call_service", "domain": "light", "service": "turn_on",
                           "service_data": {"brightness": 120},
@@ -37,7 +37,7 @@ def _snapshot(env: dict, name: str) -> dict:
 
 
 def one(data: bytes) -> None:
-    from hub.api.websocket_ha import FRAMING, HaConnection
+    from qilu_hub.api.websocket_ha import FRAMING, HaConnection
 
     if not data:
         return

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import atheris
 
-INSTRUMENT = ("hub.discovery", "drivers")
+INSTRUMENT = ("qilu_hub.discovery", "qilu_hub.drivers")
 SEEDS = [b"\x02\x05model\x0bSHPLG-S\x02id\x0cshellyplug-1", b"\x01\x04qoap\x011"]
 
 _DRIVERS: list = []
 
 
 def setup() -> None:
-    from drivers.qoap.driver import QoapDriver
-    from drivers.shelly.driver import ShellyDriver
-    from drivers.wled.driver import WledDriver
+    from qilu_hub.drivers.qoap.driver import QoapDriver
+    from qilu_hub.drivers.shelly.driver import ShellyDriver
+    from qilu_hub.drivers.wled.driver import WledDriver
 
     _DRIVERS.extend([QoapDriver(), ShellyDriver(), WledDriver()])
 
 
 def one(data: bytes) -> None:
-    from drivers.qoap.profile import txt_errors
-    from hub.discovery.parse import ParseStats, mdns_info
+    from qilu_hub.discovery.parse import ParseStats, mdns_info
+    from qilu_hub.drivers.qoap.profile import txt_errors
 
     fdp = atheris.FuzzedDataProvider(data)
     types = ("_shelly._tcp.local.", "_http._tcp.local.", "_wled._tcp.local.", "_qoap._tcp.local.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-INSTRUMENT = ("hub.mqtt",)
+INSTRUMENT = ("qilu_hub.mqtt",)
 SEEDS = [b"\x00ON\x00" + seed for seed in (
     json.dumps({"name": "Lamp", "uniq_id": "l1", "stat_t": "x/state", "cmd_t": "x/set", "schema": "json",
                 "brightness": True}).encode(),
@@ -17,8 +17,8 @@ COMPONENTS = ("light", "switch", "sensor", "binary_sensor", "cover", "fan", "cli
 
 
 def one(data: bytes) -> None:
-    from hub.mqtt.importer import DiscoveryError, parse_device_discovery, parse_discovery, read_source
-    from hub.mqtt.template import TemplateError
+    from qilu_hub.mqtt.importer import DiscoveryError, parse_device_discovery, parse_discovery, read_source
+    from qilu_hub.mqtt.template import TemplateError
 
     # Layout: one byte picks the component, then the state message up to a NUL, then the JSON config.
     # Keeping the JSON contiguous lets libFuzzer's mutations stay valid JSON often enough to go deep.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import atheris
 
-INSTRUMENT = ("hub.mqtt.template",)
+INSTRUMENT = ("qilu_hub.mqtt.template",)
 SEEDS = [b"{{ value_json.a[0].b | float | round(2) }}\x00{\"a\": [{\"b\": 1.234}]}", b"{{ value | upper }}\x00on"]
 
 
 def one(data: bytes) -> None:
-    from hub.mqtt.template import MISSING, TemplateError, compile_template
+    from qilu_hub.mqtt.template import MISSING, TemplateError, compile_template
 
     source, _, payload = data.partition(b"\x00")
     fdp = atheris.FuzzedDataProvider(source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-INSTRUMENT = ("drivers.qoap",)
+INSTRUMENT = ("qilu_hub.drivers.qoap",)
 SEEDS = [
     json.dumps({"qoap": 1, "id": "x", "name": "Lamp", "entities": [
         {"key": "light", "name": "Light", "capabilities": ["power", "brightness"]}]}).encode(),
@@ -12,8 +12,8 @@ SEEDS = [
 
 
 def one(data: bytes) -> None:
-    from drivers.qoap.driver import descriptions_from
-    from drivers.qoap.profile import caps_summary, description_errors, state_errors
+    from qilu_hub.drivers.qoap.driver import descriptions_from
+    from qilu_hub.drivers.qoap.profile import caps_summary, description_errors, state_errors
 
     try:
         description = json.loads(data)

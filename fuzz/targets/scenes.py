@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-INSTRUMENT = ("hub.scenes",)
+INSTRUMENT = ("qilu_hub.scenes",)
 _ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [p.read_bytes() for p in sorted((_ROOT / "scenes").glob("*.yaml"))][:4]
 
 
 def one(data: bytes) -> None:
-    from hub.scenes.loader import SceneError, parse_scene_text
+    from qilu_hub.scenes.loader import SceneError, parse_scene_text
 
     try:
         text = data.decode("utf-8")

@@ -11,7 +11,7 @@ import msgpack
 from . import _apihub
 from .ha_ws import _snapshot
 
-INSTRUMENT = ("hub.api", "hub.commands", "hub.tokens")
+INSTRUMENT = ("qilu_hub.api", "qilu_hub.commands", "qilu_hub.tokens")
 SEEDS = [
     b"\x00" + msgpack.packb({"type": "call", "id": 1, "entity_id": "light.living_room_ceiling_light",
                              "command": "turn_on", "args": {"brightness": 10}}),
@@ -26,7 +26,7 @@ def setup() -> None:
 
 
 def one(data: bytes) -> None:
-    from hub.api.stream import StreamConnection, unpack
+    from qilu_hub.api.stream import StreamConnection, unpack
 
     if not data:
         return

@@ -100,7 +100,7 @@ def dumps(value: Any) -> str:
 
 
 def json_loads(data: bytes | str) -> Any:
-    """Client JSON: raises ``ValueError`` when malformed, :class:`~hub.api.input_checks.BadInput` (one) when
+    """Client JSON: raises ``ValueError`` when malformed, :class:`~qilu_hub.api.input_checks.BadInput` (one) when
     nested too deeply or holding text with no UTF-8 form."""
     return loads_json(data)
 

@@ -25,7 +25,7 @@ class HttpErrorLog(logging.LoggerAdapter[logging.Logger]):
     """Passed to aiohttp as the server ``logger``; everything but refused requests goes through unchanged."""
 
     def __init__(self, logger: logging.Logger | None = None, limiter: LogLimiter | None = None) -> None:
-        super().__init__(logger or logging.getLogger("hub.api.http"), {})
+        super().__init__(logger or logging.getLogger("qilu_hub.api.http"), {})
         self.limiter = limiter or LogLimiter()
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:

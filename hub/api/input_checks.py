@@ -19,7 +19,7 @@ from ..log_limit import LogLimiter
 
 __all__ = ["MAX_NESTING", "BadInput", "check_nesting", "loads_json", "log_refused"]
 
-_LOGGER = logging.getLogger("hub.api.input")
+_LOGGER = logging.getLogger("qilu_hub.api.input")
 
 # Home Assistant messages and service data nest a handful of levels (target → entity_id → list);
 # labels and stream commands fewer. Far below what the decoders or Python's stack allow.

@@ -1,6 +1,6 @@
 """Household scene labels over REST, the Home Assistant WebSocket and the msgpack stream.
 
-The label store is the component named ``recognition_labels`` (``hub.recognition.labels.LabelStore``),
+The label store is the component named ``recognition_labels`` (``qilu_hub.recognition.labels.LabelStore``),
 found duck-typed (:class:`LabelSource`) so that the API imports nothing of the recognizer until a
 label command arrives. Every protocol goes through :func:`labels_command`, so validation, scopes and
 errors are the same everywhere.
@@ -119,8 +119,8 @@ def labels_command(api: ApiServer, principal: Principal, action: str, msg: Mappi
         raise LabelApiError("invalid_format", f"unknown action {action!r}")
     if principal.scopes.read_only:
         raise LabelApiError("unauthorized", "a read-only token may not change labels")
-    from hub.recognition.labels import LabelError
-    from hub.storage import StorageError
+    from qilu_hub.recognition.labels import LabelError
+    from qilu_hub.storage import StorageError
 
     unknown = set(msg) - {"scene", "start", "end", "note", "id", "type"}  # id, type: the WebSocket envelope
     if action == "add" and unknown:
@@ -150,8 +150,8 @@ async def suggest_command(api: ApiServer, principal: Principal, msg: Mapping[str
     reviewer = api.hub.components.get(RECOGNIZER)
     if not isinstance(reviewer, ReviewSource):
         raise LabelApiError("not_found", "scene recognition is not enabled on this hub")
-    from hub.recognition.component import ReviewError
-    from hub.recognition.labels import LabelError, parse_time
+    from qilu_hub.recognition.component import ReviewError
+    from qilu_hub.recognition.labels import LabelError, parse_time
 
     unknown = set(msg) - {"start", "end", "min_minutes", "id", "type"}
     if unknown:

@@ -1,7 +1,7 @@
 """Home Assistant's REST API (developers.home-assistant.io/docs/api/rest), read and service calls.
 
 Every handler here runs behind the auth middleware (see ``app.py``), which puts the
-caller's :class:`~hub.api.auth.Principal` in ``request[PRINCIPAL_KEY]``.
+caller's :class:`~qilu_hub.api.auth.Principal` in ``request[PRINCIPAL_KEY]``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Drivers' appliances (found over mDNS or BLE, adopted from the inbox), entities i
 an MQTT broker, and the demo's virtual appliances all become devices here, through
 :func:`adopt_device` (which merges by identifiers and identifying connections: *one appliance,
 one device*). :func:`adopt_appliance` adds what a driver's appliance needs on top: its bind
-key, if it encrypts its adverts (the one bind-key gate, :func:`hub.appliances.bind_keys.require_bind_key`).
+key, if it encrypts its adverts (the one bind-key gate, :func:`qilu_hub.appliances.bind_keys.require_bind_key`).
 A new source (Matter) adopts through the same two functions.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from .bind_keys import BindKeys, require_bind_key
 
 if TYPE_CHECKING:
-    from hub.core import Hub
-    from hub.model import Device
+    from qilu_hub.core import Hub
+    from qilu_hub.model import Device
 
     from .appliance import DiscoveredAppliance
 

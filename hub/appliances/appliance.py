@@ -2,7 +2,7 @@
 
 Drivers create it (``Driver.identify``); the inbox, adoption, connections and the stored adoptions
 carry it. It lives here, below the drivers, so that the lifecycle never imports the driver layer;
-``hub.sdk`` re-exports it for drivers.
+``qilu_hub.sdk`` re-exports it for drivers.
 """
 
 from __future__ import annotations

@@ -22,12 +22,12 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from hub.states import UNAVAILABLE
+from qilu_hub.states import UNAVAILABLE
 
 if TYPE_CHECKING:
-    from hub.context import Context
-    from hub.core import Hub
-    from hub.states import StateMachine
+    from qilu_hub.context import Context
+    from qilu_hub.core import Hub
+    from qilu_hub.states import StateMachine
 
 
 class Availability:

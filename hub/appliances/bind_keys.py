@@ -2,7 +2,7 @@
 
 An encrypted sensor (BTHome v2 with encryption, MiBeacon v4/v5) can only be read with
 the 16-byte AES key it shares with its owner. A driver says an appliance needs one by
-setting ``data["encrypted"] = True`` in its :class:`~hub.sdk.DiscoveredAppliance`;
+setting ``data["encrypted"] = True`` in its :class:`~qilu_hub.sdk.DiscoveredAppliance`;
 such an appliance is not adopted until the household supplies the key (:func:`require_bind_key`,
 the one gate every adoption path and the inbox go through).
 
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub.storage import RegistryStore
+    from qilu_hub.storage import RegistryStore
 
 STORE_KIND = "bind_key"
 KEY_BYTES = 16

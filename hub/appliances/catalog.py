@@ -1,8 +1,8 @@
 """What the lifecycle needs from the side that holds drivers and connections: the :class:`DriverCatalog` protocol.
 
-The lifecycle (:mod:`hub.appliances.lifecycle`) does not load or run drivers. It asks a catalog
+The lifecycle (:mod:`qilu_hub.appliances.lifecycle`) does not load or run drivers. It asks a catalog
 which drivers want an advert, asks those drivers to identify it, and asks the catalog to adopt an
-appliance. :class:`~hub.appliances.connections.Connections` is the one implementation (the drivers
+appliance. :class:`~qilu_hub.appliances.connections.Connections` is the one implementation (the drivers
 package's ``DriverManager`` is ``Connections`` plus driver loading); :class:`StaticCatalog` is
 ``Connections`` over a fixed list of drivers (tests, benchmarks, and a fallback when no driver
 manager is installed).
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from .connections import Connections, Supervision
 
 if TYPE_CHECKING:
-    from hub.core import Hub
-    from hub.discovery.models import DiscoveryInfo
-    from hub.sdk import Driver, Manifest
+    from qilu_hub.core import Hub
+    from qilu_hub.discovery.models import DiscoveryInfo
+    from qilu_hub.sdk import Driver, Manifest
 
     from .appliance import DiscoveredAppliance
 

@@ -1,12 +1,12 @@
 """Connections: adopted appliances' connections, each supervised, persisted and re-opened at start.
 
-:class:`Connections` is the one implementation of the :class:`~hub.appliances.catalog.DriverCatalog`
-protocol: it holds the installed drivers (matched through the :class:`~hub.appliances.matching.MatcherIndex`),
-adopts appliances (:func:`~hub.appliances.adoption.adopt_appliance`), and runs one supervisor task
+:class:`Connections` is the one implementation of the :class:`~qilu_hub.appliances.catalog.DriverCatalog`
+protocol: it holds the installed drivers (matched through the :class:`~qilu_hub.appliances.matching.MatcherIndex`),
+adopts appliances (:func:`~qilu_hub.appliances.adoption.adopt_appliance`), and runs one supervisor task
 per adopted appliance. Every call into a driver is guarded: synchronous ones (``identify``,
 ``connect``, ``discovery_updated``) by catching what they raise, asynchronous ones by a time limit
 as well. A connection that fails to start, reports its appliance lost, or hangs on a command is
-stopped (time-limited), its entities are marked unavailable (:mod:`hub.appliances.availability`),
+stopped (time-limited), its entities are marked unavailable (:mod:`qilu_hub.appliances.availability`),
 and it is started again with backoff; other devices and the hub are not affected.
 
 Adopted appliances are kept in the registry store (kind ``adopted``) and re-opened when the
@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from hub.capabilities import CommandError
-from hub.context import Context
-from hub.core import EVENT_HUB_STOPPING
-from hub.discovery.models import DiscoveryInfo, MdnsInfo
-from hub.sdk._helpers import Backoff  # the drivers' reconnect backoff (with jitter), the same for supervisors
+from qilu_hub.capabilities import CommandError
+from qilu_hub.context import Context
+from qilu_hub.core import EVENT_HUB_STOPPING
+from qilu_hub.discovery.models import DiscoveryInfo, MdnsInfo
+from qilu_hub.sdk._helpers import Backoff  # the drivers' reconnect backoff (with jitter), the same for supervisors
 
 from .adoption import adopt_appliance
 from .appliance import DiscoveredAppliance
@@ -38,9 +38,9 @@ from .inbox import endpoint_changed
 from .matching import MatcherIndex, identify
 
 if TYPE_CHECKING:
-    from hub.core import Hub
-    from hub.model import Entity
-    from hub.sdk import DeviceConnection, DeviceContext, Driver, Manifest
+    from qilu_hub.core import Hub
+    from qilu_hub.model import Entity
+    from qilu_hub.sdk import DeviceConnection, DeviceContext, Driver, Manifest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class Connections:
 
     def _context(self, rec: AdoptedDevice) -> DeviceContext:
         """What of the hub a driver's connection (or identity proof) for ``rec`` may use."""
-        from hub.sdk._context import DeviceContext  # the SDK's view of the hub; it imports this package's parts
+        from qilu_hub.sdk._context import DeviceContext  # the SDK's view of the hub; it imports this package's parts
 
         return DeviceContext(self._require_hub(), rec.driver_name, rec.device_id, rec.appliance.key)
 

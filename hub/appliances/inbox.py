@@ -9,7 +9,7 @@ created and when their state changes; sightings only touch memory.
 An adopted entry also keeps the connection data it was adopted with (``pinned``): a later
 sighting that puts the same key at another address does not change it. Such a claim waits
 in the entry as a ``move`` ("address change, confirm": both addresses) until the household
-confirms it or the appliance proves it is the same one (:mod:`hub.appliances.lifecycle`).
+confirms it or the appliance proves it is the same one (:mod:`qilu_hub.appliances.lifecycle`).
 
 Pending entries are capped (:meth:`Inbox.evict_for`): anyone on the LAN can announce
 appliances, so the inbox and the database must not grow with what they announce.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .appliance import DiscoveredAppliance
 
 if TYPE_CHECKING:
-    from hub.storage import RegistryStore
+    from qilu_hub.storage import RegistryStore
 
 STORE_KIND = "inbox"
 

@@ -1,16 +1,17 @@
 """The appliance lifecycle: sightings → matching → inbox → adoption → connection → availability → removal.
 
-Every advert a source reports (mDNS and BLE from :mod:`hub.discovery`; Matter next) walks one
+Every advert a source reports (mDNS and BLE from :mod:`qilu_hub.discovery`; Matter next) walks one
 straight line down this package: :meth:`ApplianceLifecycle.handle` asks the catalog's indexed matcher
-(:class:`~hub.appliances.matching.MatcherIndex`) which drivers want it, :func:`~hub.appliances.matching.identify`
-turns it into an appliance with a stable key, the key's inbox entry (:mod:`hub.appliances.inbox`) decides
+(:class:`~qilu_hub.appliances.matching.MatcherIndex`) which drivers want it,
+:func:`~qilu_hub.appliances.matching.identify`
+turns it into an appliance with a stable key, the key's inbox entry (:mod:`qilu_hub.appliances.inbox`) decides
 what happens: pending (maybe auto-adopted), adopted (the connection hears of the new sighting, or is
 started again after a restart), or ignored (nothing). Adoption goes to the catalog
-(:class:`~hub.appliances.connections.Connections`, through :func:`~hub.appliances.adoption.adopt_appliance`),
-is gated by the bind key (:func:`~hub.appliances.bind_keys.require_bind_key`) and, if it fails, is retried
+(:class:`~qilu_hub.appliances.connections.Connections`, through :func:`~qilu_hub.appliances.adoption.adopt_appliance`),
+is gated by the bind key (:func:`~qilu_hub.appliances.bind_keys.require_bind_key`) and, if it fails, is retried
 with backoff while the appliance is on the network. An adopted device whose every sighting is gone
 (mDNS goodbye or expiry, BLE timeout) is marked unavailable by the one writer of availability
-(:mod:`hub.appliances.availability`) until it is seen again. Ignoring an adopted appliance removes it.
+(:mod:`qilu_hub.appliances.availability`) until it is seen again. Ignoring an adopted appliance removes it.
 
 An advert proves nothing: anyone on the LAN can announce any key. So an adopted appliance
 keeps the connection data it was adopted with; a sighting of its key at another address is
@@ -30,12 +31,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hub.bus import EventType
-from hub.context import Context
-from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
-from hub.discovery.parse import ParseStats
-from hub.discovery.settings import DiscoverySettings
-from hub.log_limit import LogLimiter
+from qilu_hub.bus import EventType
+from qilu_hub.context import Context
+from qilu_hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
+from qilu_hub.discovery.parse import ParseStats
+from qilu_hub.discovery.settings import DiscoverySettings
+from qilu_hub.log_limit import LogLimiter
 
 from .availability import availability, device_entity_ids
 from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, require_bind_key
@@ -49,9 +50,9 @@ if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
     from zeroconf.asyncio import AsyncZeroconf
 
-    from hub.core import Hub
-    from hub.discovery.ble import BleSource
-    from hub.discovery.mdns import MdnsSource
+    from qilu_hub.core import Hub
+    from qilu_hub.discovery.ble import BleSource
+    from qilu_hub.discovery.mdns import MdnsSource
 
     from .appliance import DiscoveredAppliance
 
@@ -138,15 +139,15 @@ class ApplianceLifecycle:
         mdns_types = sorted({mdns_type(m.type) for manifest in manifests for m in manifest.mdns})
         has_ble = any(manifest.ble for manifest in manifests)
         if self.settings.mdns_enabled and mdns_types:
-            from hub.discovery.mdns import MdnsSource
+            from qilu_hub.discovery.mdns import MdnsSource
 
             self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
                                    interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
                                    stats=self.stats)
             await self.mdns.async_start()
         if self.settings.ble_enabled and has_ble:
-            from hub.discovery.ble import BleSource
-            from hub.discovery.connect import set_max_connections
+            from qilu_hub.discovery.ble import BleSource
+            from qilu_hub.discovery.connect import set_max_connections
 
             set_max_connections(self.settings.ble_max_connections)
             self.ble = BleSource(self._on_ble, self._on_ble_lost, adapters=self.settings.ble_adapters or None,

@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
-from hub.discovery.parse import normalize_uuid
+from qilu_hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
+from qilu_hub.discovery.parse import normalize_uuid
 
 from .appliance import DiscoveredAppliance
 
 if TYPE_CHECKING:
-    from hub.sdk import Driver
+    from qilu_hub.sdk import Driver
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub.core import Hub
+    from qilu_hub.core import Hub
 
 BleLookup = Callable[[str], Any]  # address -> the bleak BLEDevice heard there, or None
 

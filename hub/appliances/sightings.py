@@ -3,7 +3,7 @@
 A *sighting* is one thing a source hears: an mDNS instance (``"mdns:<name>"``) or a BLE address
 (``"ble:<address>"``). An appliance key is online while at least one sighting vouches for it; when
 its last one is gone (mDNS goodbye or expiry, BLE timeout) it is offline. This module only keeps
-that book; the lifecycle decides what going on- or offline means (:mod:`hub.appliances.availability`).
+that book; the lifecycle decides what going on- or offline means (:mod:`qilu_hub.appliances.availability`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hub.discovery.models import DiscoveryInfo
+    from qilu_hub.discovery.models import DiscoveryInfo
 
 
 class Sightings:

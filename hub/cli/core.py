@@ -88,7 +88,7 @@ def _install_example_scenes(directory: Path) -> None:
     if target.exists():
         return
     target.mkdir()
-    for example in (resources.files("scenes") / "examples").iterdir():
+    for example in (resources.files("qilu_hub.scene_files") / "examples").iterdir():
         if example.name.endswith(".yaml"):
             (target / example.name).write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
 

@@ -31,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_firmware_test(args: argparse.Namespace) -> int:
-    from firmware_tests.checks import KitBase
-    from firmware_tests.kit import ConformanceKit
-    from firmware_tests.results import CheckResult
+    from qilu_hub.firmware_tests.checks import KitBase
+    from qilu_hub.firmware_tests.kit import ConformanceKit
+    from qilu_hub.firmware_tests.results import CheckResult
 
     def progress(done: int, total: int, result: CheckResult) -> None:
         print(f"[{done}/{total}] {result.status.upper():4} {result.id}: {result.message}", file=sys.stderr, flush=True)
@@ -45,7 +45,7 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
                 raise ValueError("--port applies to --host only")
             if not _BLE_ADDRESS.match(args.ble):
                 raise ValueError(f"--ble {args.ble!r} is not a Bluetooth address like AA:BB:CC:DD:EE:FF")
-            from firmware_tests.ble import BleConformanceKit
+            from qilu_hub.firmware_tests.ble import BleConformanceKit
 
             kit = BleConformanceKit(args.ble, adapter=args.adapter or "hci0", profile_name=args.profile,
                                     bound=args.bound, scan_timeout=args.scan_timeout or 10.0, progress=progress)

@@ -117,9 +117,15 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from hub.recognition.datasets import DatasetError, load_casas, load_dataset, load_kasteren, load_recorder_export
-    from hub.recognition.mapping_file import MappingError, load_mapping
-    from hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.datasets import (
+        DatasetError,
+        load_casas,
+        load_dataset,
+        load_kasteren,
+        load_recorder_export,
+    )
+    from qilu_hub.recognition.mapping_file import MappingError, load_mapping
+    from qilu_hub.recognition.simulator import SimConfig, simulate
 
     if args.source not in SOURCES or (args.mapping is not None and args.source in ("kasteren", "casas")):
         if args.mapping is None:
@@ -140,9 +146,9 @@ def _load(args: argparse.Namespace) -> Any:
     if args.source == "recorder" and (args.data is None or args.data.is_dir()):
         import asyncio
 
-        from hub.cli import config_dir
-        from hub.recognition.recorder_source import async_load_recorder
-        from hub.setup import load_hub_config
+        from qilu_hub.cli import config_dir
+        from qilu_hub.recognition.recorder_source import async_load_recorder
+        from qilu_hub.setup import load_hub_config
 
         directory = args.data or config_dir(args)
         return asyncio.run(async_load_recorder(directory, args.labels, config=load_hub_config(directory)))
@@ -163,9 +169,9 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hub.recognition.datasets import DatasetError
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.training import (
+    from qilu_hub.recognition.datasets import DatasetError
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.training import (
         FOREST_CONFIGS,
         build_matrix,
         fit,
@@ -267,10 +273,10 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     on those days already, which flatters it: the gate errs towards keeping what works."""
     import numpy as np
 
-    from hub.recognition.component import DEFAULT_MODEL
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelLoadError, SceneModel
-    from hub.recognition.training import Matrix, build_matrix, fit, metrics
+    from qilu_hub.recognition.component import DEFAULT_MODEL
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import ModelLoadError, SceneModel
+    from qilu_hub.recognition.training import Matrix, build_matrix, fit, metrics
 
     days = sorted(set(household.days.tolist()))
     if len(days) < 2:
@@ -315,8 +321,8 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     simulator keeps the scenes nobody has labelled yet. Returns the joined matrix and sample weights."""
     import numpy as np
 
-    from hub.recognition.simulator import SimConfig, simulate
-    from hub.recognition.training import Matrix, build_matrix
+    from qilu_hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.training import Matrix, build_matrix
 
     simulated = simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed))
     sim = build_matrix(simulated, spec, lookahead=args.review)
@@ -335,9 +341,9 @@ def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) 
     same in total, so a 30-day home does not outvote a 14-day one."""
     import numpy as np
 
-    from hub.recognition.datasets import load_dataset
-    from hub.recognition.evaluation import SHARED_SCENES, home_from_dataset
-    from hub.recognition.training import Matrix
+    from qilu_hub.recognition.datasets import load_dataset
+    from qilu_hub.recognition.evaluation import SHARED_SCENES, home_from_dataset
+    from qilu_hub.recognition.training import Matrix
 
     parts = [matrix]
     for data, mapping in args.home:
@@ -356,10 +362,10 @@ def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) 
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hub.recognition.datasets import DatasetError
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import ModelLoadError, SceneModel
-    from hub.recognition.training import build_matrix, confusion_png, metrics
+    from qilu_hub.recognition.datasets import DatasetError
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import ModelLoadError, SceneModel
+    from qilu_hub.recognition.training import build_matrix, confusion_png, metrics
 
     if args.cv is not None:
         return _cross_validate(args)
@@ -391,8 +397,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from hub.recognition.datasets import DatasetError, load_dataset
-    from hub.recognition.evaluation import (
+    from qilu_hub.recognition.datasets import DatasetError, load_dataset
+    from qilu_hub.recognition.evaluation import (
         confusion_of,
         days_of_labels,
         figures,
@@ -401,10 +407,10 @@ def _cross_validate(args: argparse.Namespace) -> int:
         leave_one_home_out,
         lodo_predictions,
     )
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.mapping_file import MappingError
-    from hub.recognition.runtime import ModelLoadError, SceneModel
-    from hub.recognition.training import FOREST_CONFIGS, build_matrix, confusion_png
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.mapping_file import MappingError
+    from qilu_hub.recognition.runtime import ModelLoadError, SceneModel
+    from qilu_hub.recognition.training import FOREST_CONFIGS, build_matrix, confusion_png
 
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model eval: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -442,7 +448,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
         built = [home_from_dataset(n, ds) for n, (_, ds) in zip(names, homes, strict=True)]
         extra = []
         if args.simulator_days > 0:
-            from hub.recognition.simulator import SimConfig, simulate
+            from qilu_hub.recognition.simulator import SimConfig, simulate
 
             extra = [build_matrix(simulate(SimConfig(days=args.simulator_days, homes=2, seed=args.seed)))]
         preds: dict[str, Any] = {}

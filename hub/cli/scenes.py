@@ -25,7 +25,7 @@ class _RegistryView:
     """Just enough of a hub for HubCatalog, read from the config directory (the hub need not run)."""
 
     def __init__(self, entities: Any) -> None:
-        from hub.capabilities import validate_command
+        from qilu_hub.capabilities import validate_command
 
         self.entities = entities
         outer = self
@@ -39,17 +39,17 @@ class _RegistryView:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from hub.scenes import HubCatalog, SceneError, load_scene_file
+    from qilu_hub.scenes import HubCatalog, SceneError, load_scene_file
 
     catalog = None
     store = None
     if not args.schema_only:
-        from hub.bus import EventBus
-        from hub.cli import config_dir
-        from hub.config import ensure_config_dir
-        from hub.const import REGISTRY_DB
-        from hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
-        from hub.storage import RegistryStore
+        from qilu_hub.bus import EventBus
+        from qilu_hub.cli import config_dir
+        from qilu_hub.config import ensure_config_dir
+        from qilu_hub.const import REGISTRY_DB
+        from qilu_hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
+        from qilu_hub.storage import RegistryStore
 
         store = RegistryStore(ensure_config_dir(config_dir(args)) / REGISTRY_DB)
         bus = EventBus()

@@ -7,17 +7,17 @@ import asyncio
 import json
 import sys
 
-from hub.discovery.models import BleInfo
+from qilu_hub.discovery.models import BleInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from drivers.fleet import KINDS
+    from qilu_hub.drivers.fleet import KINDS
 
     parser = subparsers.add_parser("simulate", help="run simulated appliances (Shelly, WLED, QOAP, BTHome, Xiaomi)")
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--bind", default="127.0.0.1", help="address to serve and advertise on (default loopback)")
-    from drivers.qoap.simulator import VARIANTS
+    from qilu_hub.drivers.qoap.simulator import VARIANTS
 
     parser.add_argument("--variant", default="ok", choices=VARIANTS,
                         help="QOAP appliances only: a deliberately broken (or older) firmware for the conformance kit")
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def _simulate(args: argparse.Namespace) -> None:
-    from drivers.fleet import Fleet
+    from qilu_hub.drivers.fleet import Fleet
 
     fleet = Fleet(args.bind, seed=args.seed)
     sims = await fleet.add(args.kind, args.count, variant=args.variant)

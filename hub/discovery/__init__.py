@@ -2,7 +2,7 @@
 
 The sources only report: each resolved service or advert becomes an :class:`MdnsInfo` /
 :class:`BleInfo` (:mod:`.parse` refuses what is malformed) and goes to the appliance lifecycle
-(:mod:`hub.appliances`), which matches, identifies, adopts and keeps availability.
+(:mod:`qilu_hub.appliances`), which matches, identifies, adopts and keeps availability.
 """
 
 from .models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher

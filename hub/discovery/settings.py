@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.config import ConfigError, Schema, f, register_section
-from hub.const import CONFIG_FILE
+from qilu_hub.config import ConfigError, Schema, f, register_section
+from qilu_hub.const import CONFIG_FILE
 
 SCHEMA: Schema = {
     "mdns": {

@@ -204,7 +204,7 @@ class MqttImports:
         """Create or update the device and entity of an announced entity; (entity id, device id).
 
         This is the import's only write to the device registry, through the lifecycle's one adoption door
-        (:func:`hub.appliances.adopt_device`).
+        (:func:`qilu_hub.appliances.adopt_device`).
         """
         hub = self._hub
         area_id = hub.areas.async_get_or_create(spec.suggested_area).id if spec.suggested_area else None

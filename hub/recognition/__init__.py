@@ -1,6 +1,6 @@
 """Local scene recognition: which household situation (sleeping, cooking, away, ...) is going on.
 
-Runtime pieces only import numpy and onnxruntime; training lives in ``hub.recognition.training`` and needs
+Runtime pieces only import numpy and onnxruntime; training lives in ``qilu_hub.recognition.training`` and needs
 the optional ``train`` extra.
 """
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from .runtime import ModelLoadError, Prediction, SceneModel
 from .smoothing import SceneSmoother
 
 if TYPE_CHECKING:
-    from hub import Hub
+    from qilu_hub import Hub
 
     from .review import Segment
 
@@ -29,7 +30,7 @@ _LOGGER = logging.getLogger(__name__)
 
 ENTITY_ID = "sensor.household_scene"
 EVENT_MODEL_LOADED = "scene_model_loaded"
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "household_scene.onnx"
+DEFAULT_MODEL = Path(str(resources.files("qilu_hub.models") / "household_scene.onnx"))
 # History is read in pages of this many rows and reduced to state changes page by page, so a review of a
 # busy home (power meters reporting every few seconds) never holds more than one page of rows.
 REVIEW_PAGE_ROWS = 20_000
@@ -90,7 +91,7 @@ class SceneRecognizer:
     async def async_start(self, hub: Hub) -> None:
         self._hub = hub
         self._load_model_file()
-        from hub import EVENT_STATE_CHANGED
+        from qilu_hub import EVENT_STATE_CHANGED
 
         self._seed_from_states()
         self._unsub = hub.bus.listen(EVENT_STATE_CHANGED, self._on_state_changed)

@@ -29,8 +29,8 @@ from .datasets import Interval
 from .mapping import SCENES
 
 if TYPE_CHECKING:
-    from hub import Hub
-    from hub.storage import RegistryStore
+    from qilu_hub import Hub
+    from qilu_hub.storage import RegistryStore
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ async def async_load_recorder(
     hub's validated configuration (the CLI passes the one validated against every part's sections);
     without it the directory's file is read against the core's and the recognizer's sections.
     """
-    from hub import Hub
-    from hub.config import load_config
-    from hub.const import HISTORY_DB, REGISTRY_DB
+    from qilu_hub import Hub
+    from qilu_hub.config import load_config
+    from qilu_hub.const import HISTORY_DB, REGISTRY_DB
 
     from . import settings  # noqa: F401 - registers the "recognition" config section before the hub loads it
 

@@ -1,6 +1,6 @@
 """The ``recognition:`` section of the hub configuration and building the component from it.
 
-Importing this module only registers the section (for ``hub.setup._CONFIG_SECTION_MODULES``).
+Importing this module only registers the section (for ``qilu_hub.setup._CONFIG_SECTION_MODULES``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.config import f, register_section
+from qilu_hub.config import f, register_section
 
 if TYPE_CHECKING:
     from .component import SceneRecognizer

@@ -62,7 +62,7 @@ class SceneError(ValueError):
 @cache
 def schema() -> dict[str, Any]:
     """The JSON schema shipped in the `scenes` package (scenes/schema.json)."""
-    text = resources.files("scenes").joinpath("schema.json").read_text(encoding="utf-8")
+    text = resources.files("qilu_hub.scene_files").joinpath("schema.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 

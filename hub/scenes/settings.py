@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.config import Schema, f, register_section
+from qilu_hub.config import Schema, f, register_section
 
 SCHEMA: Schema = {
     "paths": f(

@@ -3,7 +3,7 @@
 ``__all__`` is the whole promise (docs/architecture.md, "What an appliance maker may import"): these
 names keep their meaning within a major version; everything else in the hub may change at any time.
 The implementation lives in private modules (``_driver``, ``_entity``, ...); import from here.
-Simulators and tests also use :mod:`hub.sdk.testing`. See docs/writing-a-driver.md.
+Simulators and tests also use :mod:`qilu_hub.sdk.testing`. See docs/writing-a-driver.md.
 
 ``PassiveBleConnection`` and ``parser_supports`` bring the BLE parser stack (habluetooth,
 sensor-state-data) with them, so they are imported on first use: a manifest, and the hub, load without it.

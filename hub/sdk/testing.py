@@ -37,7 +37,7 @@ class HubHarness:
 
     def __init__(self, config_dir: str | Path, drivers: Iterable[Driver], *, retry: float = 0.1) -> None:
         # The manager sits above the SDK: imported when a test builds a harness, not with the SDK.
-        from drivers.manager import DriverManager
+        from qilu_hub.drivers.manager import DriverManager
 
         self.hub = Hub(config_dir, {}, recorder=False)
         self._manager = DriverManager(drivers, builtin=False, entry_points_group=None, retry_initial=retry)
@@ -91,7 +91,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: s
 async def resolve_advert(type_: str, host: str, port: int, timeout: float = 15.0) -> MdnsInfo:
     """The real mDNS resolution of the service at host:port, as the hub's discovery would see it."""
     # The resolver lives with the appliance lifecycle, above the SDK: imported when a test asks for it.
-    from drivers.mdns_probe import browse
+    from qilu_hub.drivers.mdns_probe import browse
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -33,7 +33,7 @@ HISTORY_CAP_MB = 2
 
 
 async def _child(config_dir: str) -> None:
-    from hub import Hub
+    from qilu_hub import Hub
 
     hub = Hub(config_dir, {"recorder": {"commit_interval": 0.05, "max_size_mb": HISTORY_CAP_MB}})
     await hub.async_start()
@@ -51,9 +51,9 @@ async def _child(config_dir: str) -> None:
 
 
 def _check(config_dir: Path, acked: dict[str, str]) -> dict[str, Any]:
-    from hub.bus import EventBus
-    from hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
-    from hub.storage import RegistryStore
+    from qilu_hub.bus import EventBus
+    from qilu_hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
+    from qilu_hub.storage import RegistryStore
 
     integrity: dict[str, str] = {}
     for name in ("registry.db", "history.db"):

@@ -55,7 +55,7 @@ async def _load(args: argparse.Namespace) -> None:
     import aiomqtt
     import msgpack
 
-    from drivers.qoap.simulator import QoapSimulator
+    from qilu_hub.drivers.qoap.simulator import QoapSimulator
 
     sims = [QoapSimulator(KINDS[i % 3], serial=i + 1, tick=args.tick, restart_delay=0.5, time_scale=args.time_scale)
             for i in range(args.appliances)]
@@ -195,7 +195,7 @@ def _slope_per_hour(times: list[float], values: list[float]) -> float:
 
 
 def _bus_queue_max(hub: Any) -> int:
-    from hub.bus import Subscription
+    from qilu_hub.bus import Subscription
 
     biggest = 0
     for listeners in hub.bus._listeners.values():
@@ -207,12 +207,12 @@ def _bus_queue_max(hub: Any) -> int:
 
 
 async def _hub(args: argparse.Namespace) -> dict[str, Any]:
-    from drivers.manager import DriverManager
-    from hub import Hub, Scopes
-    from hub.api import ApiServer
-    from hub.discovery.models import MdnsInfo
-    from hub.mqtt import MqttBridge, MqttSettings
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Hub, Scopes
+    from qilu_hub.api import ApiServer
+    from qilu_hub.discovery.models import MdnsInfo
+    from qilu_hub.drivers.manager import DriverManager
+    from qilu_hub.mqtt import MqttBridge, MqttSettings
+    from qilu_hub.virtual import VirtualAppliances
     from tests.testbeds.mosquitto import Mosquitto
 
     work = Path(tempfile.mkdtemp(prefix="soak-"))

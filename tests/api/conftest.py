@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.config import load_config
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.config import load_config
+from qilu_hub.virtual import VirtualAppliances
 
 LIGHT = "light.living_room_ceiling_light"
 PLUG = "switch.living_room_tv_plug"

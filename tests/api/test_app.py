@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from hub import ConfigError, Hub
-from hub.api import ApiServer, LoginLimiter
-from hub.api.app import IN_BAND_AUTH_PATHS, PUBLIC_PATHS
-from hub.api.dashboard import LOGIN_PATH
-from hub.config import load_config
+from qilu_hub import ConfigError, Hub
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.api.app import IN_BAND_AUTH_PATHS, PUBLIC_PATHS
+from qilu_hub.api.dashboard import LOGIN_PATH
+from qilu_hub.config import load_config
 
 from .conftest import Env, bearer, start_env
 
@@ -190,9 +190,9 @@ async def test_unusable_port_or_certificate_is_a_clear_config_error(tmp_path: Pa
 
 
 async def test_token_revoked_by_another_process_stops_working(env: Env, session: aiohttp.ClientSession) -> None:
-    from hub.const import REGISTRY_DB
-    from hub.storage import RegistryStore
-    from hub.tokens import TokenStore
+    from qilu_hub.const import REGISTRY_DB
+    from qilu_hub.storage import RegistryStore
+    from qilu_hub.tokens import TokenStore
 
     async with session.get(env.url + "/api/", headers=bearer(env.read_only)) as resp:
         assert resp.status == 200  # now cached in the hub

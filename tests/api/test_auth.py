@@ -7,9 +7,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.api import LoginLimiter
-from hub.api.auth import ProxyTrust
-from hub.config import ConfigError
+from qilu_hub.api import LoginLimiter
+from qilu_hub.api.auth import ProxyTrust
+from qilu_hub.config import ConfigError
 
 from .conftest import bearer, start_env
 

@@ -15,8 +15,8 @@ import aiohttp
 import msgpack
 import pytest
 
-from hub.api import input_checks
-from hub.log_limit import LogLimiter
+from qilu_hub.api import input_checks
+from qilu_hub.log_limit import LogLimiter
 
 from .conftest import LIGHT, Env, bearer
 
@@ -38,7 +38,7 @@ def refusals(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) 
 
 
 def assert_one_short_line(caplog: pytest.LogCaptureFixture, where: str) -> None:
-    records = [r for r in caplog.records if r.name.startswith("hub")]
+    records = [r for r in caplog.records if r.name.startswith("qilu_hub")]
     assert not [r for r in records if r.exc_info or r.levelno >= logging.ERROR], "no tracebacks, no errors"
     refused = [r.getMessage() for r in records if "refused a message" in r.getMessage()]
     assert len(refused) == 1, refused  # rate limited: one line per peer and minute
@@ -191,7 +191,7 @@ async def test_recursion_escaping_any_rest_handler_is_a_400(env: Env, session: a
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The safety net for paths nobody found yet: a handler that still hits RecursionError (injected here into
     the service call) answers 400 with one log line, not a 500 with a traceback, and the hub carries on."""
-    from hub.api import rest
+    from qilu_hub.api import rest
 
     async def recurses(*args: Any) -> None:
         raise RecursionError("maximum recursion depth exceeded")

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 from playwright.async_api import async_playwright, expect
 
-from hub.api import LoginLimiter
+from qilu_hub.api import LoginLimiter
 
 from .conftest import LIGHT, Env, bearer, start_env
 from .test_dashboard import ARGS, CHROMIUM, sign_in

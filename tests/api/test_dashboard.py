@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Page, async_playwright, expect
 
-from hub import Hub
+from qilu_hub import Hub
 
 from .conftest import LIGHT, PLUG, Env, bearer
 
@@ -140,8 +140,8 @@ async def test_registry_for_a_scoped_token(env: Env, session: aiohttp.ClientSess
 
 
 async def test_colour_picker_sends_rgb(env: Env) -> None:
-    from hub.context import Context
-    from hub.model import Entity
+    from qilu_hub.context import Context
+    from qilu_hub.model import Entity
 
     hub = env.hub
     entity = hub.entities.async_get_or_create(unique_id="test:strip", capabilities=("on_off", "color"),

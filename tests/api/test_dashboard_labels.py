@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.config import load_config
-from hub.recognition.labels import LabelStore, stored_labels
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.config import load_config
+from qilu_hub.recognition.labels import LabelStore, stored_labels
+from qilu_hub.virtual import VirtualAppliances
 
 from .conftest import Env
 from .test_dashboard import ARGS, CHROMIUM, sign_in

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from hub.recognition.datasets import Dataset
+from qilu_hub.recognition.datasets import Dataset
 
 from .conftest import Env, bearer
 from .test_dashboard import ARGS, CHROMIUM, sign_in

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hub.api import ha_format
-from hub.context import Context
-from hub.states import State
+from qilu_hub.api import ha_format
+from qilu_hub.context import Context
+from qilu_hub.states import State
 
 
 def test_compressed_state_and_diff() -> None:

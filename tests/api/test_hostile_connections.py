@@ -17,11 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub import Hub, Scopes
-from hub.api import ApiServer
-from hub.api import limits as api_limits
-from hub.config import SCHEMA, Field, load_config
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer
+from qilu_hub.api import limits as api_limits
+from qilu_hub.config import SCHEMA, Field, load_config
+from qilu_hub.virtual import VirtualAppliances
 
 from .conftest import Env
 
@@ -57,7 +57,7 @@ class Records(logging.Handler):
 def refusals() -> Iterator[list[logging.LogRecord]]:
     """Log records of refused connections (WARNING and above from the guard)."""
     handler = Records()
-    logger = logging.getLogger("hub.api.connection_guard")
+    logger = logging.getLogger("qilu_hub.api.connection_guard")
     logger.addHandler(handler)
     yield handler.records
     logger.removeHandler(handler)

@@ -20,13 +20,13 @@ import aiohttp
 import msgpack
 import pytest
 
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.api.auth import AreaLookup
-from hub.config import load_config
-from hub.context import Context
-from hub.scenes import SceneManager
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.api.auth import AreaLookup
+from qilu_hub.config import load_config
+from qilu_hub.context import Context
+from qilu_hub.scenes import SceneManager
+from qilu_hub.virtual import VirtualAppliances
 
 from .conftest import LIGHT, THERMOSTAT, Env, bearer
 from .test_dashboard import Inbox
@@ -91,7 +91,7 @@ async def test_revoking_from_the_command_line_closes_open_sessions_and_refuses_r
     token, secret = env.hub.tokens.create("headset")
     ha, stream = await _open_all(env, session, secret)
     cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub", "--config", str(env.hub.config_dir), "token", "revoke", token.id,
+        sys.executable, "-m", "qilu_hub", "--config", str(env.hub.config_dir), "token", "revoke", token.id,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ})
     out, err = await asyncio.wait_for(cli.communicate(), 60)
     assert cli.returncode == 0, err.decode()

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage
 
-from hub.api.http_log import HttpErrorLog
-from hub.log_limit import LogLimiter
+from qilu_hub.api.http_log import HttpErrorLog
+from qilu_hub.log_limit import LogLimiter
 
 from .conftest import Env
 
@@ -61,7 +61,7 @@ async def test_garbage_flood_logs_one_line(env: Env, records: list[logging.LogRe
         for payload in GARBAGE:
             answer = await send_raw(env.api.port or 0, payload)
             assert answer[:12] in (b"HTTP/1.0 400", b"HTTP/1.1 400") or answer == b""
-    http = [r for r in records if r.name.startswith(("aiohttp", "hub.api"))]
+    http = [r for r in records if r.name.startswith(("aiohttp", "qilu_hub.api"))]
     assert len(http) == 1, [r.getMessage() for r in http]  # 100 bad requests, one line
     (line,) = http
     assert line.levelno == logging.WARNING and line.exc_info is None
@@ -77,7 +77,7 @@ async def test_next_line_counts_what_was_left_out(env: Env, records: list[loggin
         await send_raw(env.api.port or 0, GARBAGE[0])
     await asyncio.sleep(0.4)
     await send_raw(env.api.port or 0, GARBAGE[0])
-    lines = [r.getMessage() for r in records if r.name == "hub.api.http"]
+    lines = [r.getMessage() for r in records if r.name == "qilu_hub.api.http"]
     assert len(lines) == 2 and "(4 similar lines suppressed)" in lines[1], lines
 
 
@@ -89,7 +89,7 @@ def test_our_own_errors_keep_their_traceback(records: list[logging.LogRecord]) -
         log.exception("Error handling request from %s", "127.0.0.1", exc_info=err)
     log.exception("Error handling request from %s", "10.0.0.9", exc_info=BadHttpMessage("bad"))
     log.exception("Error handling request from %s", "10.0.0.9", exc_info=BadHttpMessage("bad"))
-    bug, refused = (r for r in records if r.name == "hub.api.http")
+    bug, refused = (r for r in records if r.name == "qilu_hub.api.http")
     assert bug.levelno == logging.ERROR and bug.exc_info is not None and "a bug" in str(bug.exc_info[1])
     assert refused.levelno == logging.WARNING and refused.exc_info is None
     assert refused.getMessage() == "Refused malformed HTTP request from 10.0.0.9: 400 bad"
@@ -99,4 +99,4 @@ def test_many_peers_share_a_global_budget(records: list[logging.LogRecord]) -> N
     log = HttpErrorLog(limiter=LogLimiter(max_per_interval=5))
     for i in range(200):  # source addresses are cheap to vary
         log.exception("Error handling request from %s", f"10.0.{i // 250}.{i % 250}", exc_info=BadHttpMessage("x"))
-    assert len([r for r in records if r.name == "hub.api.http"]) == 5
+    assert len([r for r in records if r.name == "qilu_hub.api.http"]) == 5

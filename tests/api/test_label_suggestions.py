@@ -18,16 +18,16 @@ import msgpack
 import numpy as np
 import pytest
 
-import hub.states
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.config import load_config
-from hub.recognition import component
-from hub.recognition.component import DEFAULT_MODEL, SceneRecognizer
-from hub.recognition.datasets import Dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.labels import LabelStore
-from hub.recognition.simulator import SimConfig, simulate
+import qilu_hub.states
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.config import load_config
+from qilu_hub.recognition import component
+from qilu_hub.recognition.component import DEFAULT_MODEL, SceneRecognizer
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.labels import LabelStore
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 from .conftest import Env, bearer
 
@@ -46,7 +46,7 @@ ENTITY_KIND: dict[str, tuple[tuple[str, ...], str | None, Any, Any]] = {
 
 @pytest.fixture(scope="module")
 def review_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     matrix = build_matrix(simulate(SimConfig(days=4, homes=2, seed=3)), DEFAULT_SPEC, lookahead=True)
     model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=8, max_depth=8, n_jobs=1))
@@ -74,7 +74,7 @@ def _replay(hub_: Hub, dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> Non
                 area_id=area.id,
             ).entity_id
     clock = [0.0]
-    monkeypatch.setattr(hub.states, "time", types.SimpleNamespace(time=lambda: clock[0]))
+    monkeypatch.setattr(qilu_hub.states, "time", types.SimpleNamespace(time=lambda: clock[0]))
     for event in dataset.events:
         clock[0] = event.ts
         _, _, on, off = ENTITY_KIND[event.capability]
@@ -255,7 +255,7 @@ async def test_a_broken_review_model_says_why_and_a_fixed_one_is_used(
 async def test_without_a_review_model_the_live_model_reviews(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     dataset = _recent_days()
     env = await _start(tmp_path, dataset, monkeypatch, None)
@@ -288,8 +288,8 @@ async def test_a_household_trains_its_own_review_model_and_reviews_the_next_day(
 ) -> None:
     """The documented workflow: label one day, train a per-device review model from the hub's own recorder
     with the command line, point the hub at it, and review the day after (which nobody labelled)."""
-    from hub.cli import main
-    from hub.recognition.runtime import SceneModel
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.runtime import SceneModel
 
     dataset = _recent_days()
     env = await _start(tmp_path, dataset, monkeypatch, None)

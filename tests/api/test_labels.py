@@ -13,11 +13,11 @@ import jsonschema
 import msgpack
 import pytest
 
-from hub import Hub, Scopes
-from hub.api import ApiServer, LoginLimiter
-from hub.config import load_config
-from hub.recognition.labels import LabelStore, stored_labels
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.config import load_config
+from qilu_hub.recognition.labels import LabelStore, stored_labels
+from qilu_hub.virtual import VirtualAppliances
 
 from .conftest import Env, bearer, start_env
 
@@ -275,7 +275,7 @@ async def test_the_label_command_line_against_a_running_hub(lenv: Env, capsys: p
     """`qilu-hub label` (hub/cli/label.py) does through REST what the dashboard's panel does."""
     import asyncio
 
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     def cli(*argv: str, token: str | None = None) -> int:
         return main(["label", "--hub", lenv.url, "--token", token or lenv.admin, *argv])

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from hub.api.services import services_of
+from qilu_hub.api.services import services_of
 
 from .conftest import LIGHT, Env, bearer
 from .test_dashboard import Inbox

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.model import Pose
+from qilu_hub.model import Pose
 
 from .conftest import LIGHT, Env
 from .test_stream import connect, recv, send
@@ -124,7 +124,7 @@ async def test_a_device_moving_area_updates_what_a_scoped_token_sees(env: Env, s
 
 
 async def test_an_entity_token_sees_the_area_its_device_moves_to(env: Env, session: aiohttp.ClientSession) -> None:
-    from hub.tokens import Scopes
+    from qilu_hub.tokens import Scopes
 
     _, lamp_only = env.hub.tokens.create("lamp panel", Scopes(entities=frozenset({LIGHT})))
     env.hub.areas.async_update("kitchen", pose=Pose(0.0, 0.0, 4.0))

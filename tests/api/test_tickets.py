@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import msgpack
 
-from hub.api.tickets import TICKET_PREFIX, TicketStore
+from qilu_hub.api.tickets import TICKET_PREFIX, TicketStore
 
 from .conftest import LIGHT, Env, bearer
 

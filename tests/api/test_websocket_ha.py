@@ -255,7 +255,7 @@ async def test_other_event_types_and_their_scope(env: Env, session: aiohttp.Clie
 async def test_each_event_is_serialised_once_for_all_clients(
     env: Env, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hub.api import ha_format, websocket_ha
+    from qilu_hub.api import ha_format, websocket_ha
 
     calls: list[str] = []
     real = ha_format.event_json

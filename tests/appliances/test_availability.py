@@ -9,12 +9,12 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.manager import DriverManager
-from hub.context import Context
-from hub.core import Hub
-from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
-from hub.model import Entity
-from hub.sdk import (
+from qilu_hub.context import Context
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.model import Entity
+from qilu_hub.sdk import (
     DeviceConnection,
     DeviceContext,
     DiscoveredAppliance,
@@ -23,8 +23,8 @@ from hub.sdk import (
     EntityPublisher,
     Manifest,
 )
-from hub.sdk.testing import wait_for
-from hub.states import EVENT_STATE_CHANGED, UNAVAILABLE
+from qilu_hub.sdk.testing import wait_for
+from qilu_hub.states import EVENT_STATE_CHANGED, UNAVAILABLE
 from tests.mqtt.conftest import broker, settings_for, st, start_hub  # noqa: F401  (broker: a fixture)
 from tests.testbeds.mosquitto import Mosquitto
 
@@ -126,7 +126,7 @@ async def test_a_silent_publisher_keeps_attributes(tmp_path: Path) -> None:
 
 async def test_sightings_gone_keep_attributes_and_restore(tmp_path: Path) -> None:
     """Discovery: an adopted appliance whose every sighting is gone, and that is heard again."""
-    from hub.appliances import ApplianceLifecycle, StaticCatalog
+    from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
     from tests.discovery.qd_driver import QD_TYPE, QdDriver
 
     qd = QdDriver()

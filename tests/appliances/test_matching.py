@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drivers.manager import DriverManager
-from hub.appliances import ApplianceLifecycle, EntryState
-from hub.core import Hub
-from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
-from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
+from qilu_hub.appliances import ApplianceLifecycle, EntryState
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
 
 CONSULTED: list[str] = []  # which drivers' matchers ran, in order
 

@@ -1,7 +1,7 @@
 import asyncio
 
-from hub.bus import EventBus, EventType
-from hub.context import Context
+from qilu_hub.bus import EventBus, EventType
+from qilu_hub.context import Context
 
 PING: EventType[dict[str, int]] = EventType("ping")
 

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import capabilities as caps
-from hub.capabilities import CommandError
-from hub.model import Entity
+from qilu_hub import capabilities as caps
+from qilu_hub.capabilities import CommandError
+from qilu_hub.model import Entity
 
 
 def light() -> Entity:

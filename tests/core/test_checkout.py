@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("hub", "drivers", "xr_bridge", "firmware_tests", "scenes", "models")
+PACKAGES = ("qilu_hub", "qilu_hub.drivers", "qilu_hub.xr_bridge", "qilu_hub.firmware_tests", "qilu_hub.scene_files",
+            "qilu_hub.models")
 HINT = "the checkout is not what runs: reinstall it editable (pip install -e '.[test]') or set PYTHONPATH to it"
 
 
@@ -27,7 +28,7 @@ def test_the_suite_imports_the_checkout() -> None:
 
 
 def test_subprocesses_import_the_checkout_from_any_directory(tmp_path: Path) -> None:
-    """Tests start `python -m hub ...`; from another working directory that must still be this checkout."""
+    """Tests start `python -m qilu_hub ...`; from another working directory that must still be this checkout."""
     script = ("import importlib, json\n"
               f"print(json.dumps({{n: importlib.import_module(n).__path__[0] for n in {PACKAGES!r}}}))")
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), capture_output=True,

@@ -2,12 +2,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.cli import main
-from hub.const import CONFIG_FILE, __version__
+from qilu_hub.cli import main
+from qilu_hub.const import CONFIG_FILE, __version__
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "qilu_hub", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_version() -> None:
@@ -52,9 +52,9 @@ def test_demo_then_devices_table(tmp_path: Path) -> None:
 def test_token_list_shows_last_use(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from hub.const import REGISTRY_DB
-    from hub.storage import RegistryStore
-    from hub.tokens import TokenStore
+    from qilu_hub.const import REGISTRY_DB
+    from qilu_hub.storage import RegistryStore
+    from qilu_hub.tokens import TokenStore
 
     assert main(["--config", str(tmp_path), "token", "create", "--name", "tablet"]) == 0
     secret = capsys.readouterr().out.split("token:")[1].split()[0]
@@ -75,9 +75,9 @@ def test_token_list_shows_last_use(tmp_path: Path, capsys) -> None:  # type: ign
 def test_token_expiry_is_stored_absolute_and_listed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from hub.const import REGISTRY_DB
-    from hub.storage import RegistryStore
-    from hub.tokens import TokenStore
+    from qilu_hub.const import REGISTRY_DB
+    from qilu_hub.storage import RegistryStore
+    from qilu_hub.tokens import TokenStore
 
     before = time.time()
     assert main(["--config", str(tmp_path), "token", "create", "--name", "guest", "--expires", "30d"]) == 0
@@ -104,9 +104,9 @@ def test_token_expiry_is_stored_absolute_and_listed(tmp_path: Path, capsys) -> N
 
 
 def test_read_only_admin_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hub.const import REGISTRY_DB
-    from hub.storage import RegistryStore
-    from hub.tokens import TokenStore
+    from qilu_hub.const import REGISTRY_DB
+    from qilu_hub.storage import RegistryStore
+    from qilu_hub.tokens import TokenStore
 
     assert main(["--config", str(tmp_path), "token", "create", "--name", "odd", "--read-only", "--admin"]) == 2
     captured = capsys.readouterr()

@@ -3,8 +3,8 @@ from typing import Any
 
 import pytest
 
-from hub import CommandError, Context, Entity, Hub
-from hub.commands import EVENT_CALL_SERVICE
+from qilu_hub import CommandError, Context, Entity, Hub
+from qilu_hub.commands import EVENT_CALL_SERVICE
 
 
 async def make_light(hub: Hub) -> Entity:

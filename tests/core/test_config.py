@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.config import ConfigError, ensure_config_dir, load_config
-from hub.const import CONFIG_FILE
+from qilu_hub.config import ConfigError, ensure_config_dir, load_config
+from qilu_hub.const import CONFIG_FILE
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from hub import EVENT_HUB_STARTED, Hub
+from qilu_hub import EVENT_HUB_STARTED, Hub
 
 
 class Recording:
@@ -62,7 +62,7 @@ async def test_areas_from_config_are_created(tmp_path: Path) -> None:
 
 
 async def test_area_pose_from_config_reaches_the_registry(tmp_path: Path) -> None:
-    from hub.model import Pose
+    from qilu_hub.model import Pose
 
     area = {"name": "Living Room", "pose": {"x": 2.0, "y": 0.0, "z": -1.5}}
     hub = Hub(tmp_path, {"areas": [area]}, recorder=False)

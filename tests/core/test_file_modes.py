@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hub import Hub
-from hub.config import ensure_config_dir
-from hub.const import CONFIG_FILE, HISTORY_DB, REGISTRY_DB
-from hub.file_modes import create_private, exposed, warn_exposed
-from hub.storage import RegistryStore
-from hub.tokens import TokenStore
+from qilu_hub import Hub
+from qilu_hub.config import ensure_config_dir
+from qilu_hub.const import CONFIG_FILE, HISTORY_DB, REGISTRY_DB
+from qilu_hub.file_modes import create_private, exposed, warn_exposed
+from qilu_hub.storage import RegistryStore
+from qilu_hub.tokens import TokenStore
 
 
 def mode(path: Path) -> int:
@@ -76,10 +76,10 @@ async def test_exposed_files_are_named_at_start(tmp_path: Path, caplog: pytest.L
     (tmp_path / CONFIG_FILE).write_text("mqtt:\n  password: hunter2\n")
     os.chmod(tmp_path / CONFIG_FILE, 0o604)
     hub = Hub(tmp_path, {"hub": {"tls_key": str(key)}, "recorder": {"commit_interval": 0.05}})
-    with caplog.at_level(logging.WARNING, logger="hub.file_modes"):
+    with caplog.at_level(logging.WARNING, logger="qilu_hub.file_modes"):
         await hub.async_start()
     await hub.async_stop()
-    warned = [r.getMessage() for r in caplog.records if r.name == "hub.file_modes"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "qilu_hub.file_modes"]
     assert len(warned) == 2, warned
     assert any(str(tmp_path / CONFIG_FILE) in w and "0o604" in w and "chmod 600" in w for w in warned)
     assert any(str(key) in w for w in warned)

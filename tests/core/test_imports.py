@@ -18,6 +18,7 @@ import ast
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -25,38 +26,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# What `pip install .` installs (pyproject's packages.find), as top-level package directories.
+# The folders `pip install .` installs, and the name each is installed as (pyproject's package-dir).
 RUNTIME_PACKAGES = ("hub", "drivers", "xr_bridge", "firmware_tests", "scenes", "models")
+INSTALLED_AS = {folder: name for name, folder in
+                tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()}
 
 # Lowest first. A module is in the layer of the longest matching prefix ("hub.api" beats "hub").
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("data", ("models", "scenes")),  # the default model and the scene schema: files, no code of the hub
+    # the default model and the scene schema: files, no code of the hub
+    ("data", ("qilu_hub.models", "qilu_hub.scene_files")),
     # The core: bus, states, context, model, registries, storage, config, tokens, recorder, commands, Hub.
-    ("core", ("hub",)),
+    ("core", ("qilu_hub",)),
     # Sightings to connections: discovery, drivers and their simulators (the lifecycle owner and the SDK join here).
-    ("appliances", ("hub.discovery", "hub.appliances", "hub.sdk", "hub.virtual", "drivers")),
-    ("conformance", ("firmware_tests",)),  # the appliance makers' kit runs our drivers against their device
-    ("features", ("hub.mqtt", "hub.recognition", "hub.scenes")),
-    ("api", ("hub.api",)),
-    ("clients", ("xr_bridge",)),  # the headset client: reads scenes, talks to the API over the network
-    ("assembly", ("hub.setup", "hub.cli", "hub.__main__")),  # the one place that knows every part
+    ("appliances", ("qilu_hub.discovery", "qilu_hub.appliances", "qilu_hub.sdk", "qilu_hub.virtual",
+                    "qilu_hub.drivers")),
+    ("conformance", ("qilu_hub.firmware_tests",)),  # the appliance makers' kit runs our drivers against their device
+    ("features", ("qilu_hub.mqtt", "qilu_hub.recognition", "qilu_hub.scenes")),
+    ("api", ("qilu_hub.api",)),
+    ("clients", ("qilu_hub.xr_bridge",)),  # the headset client: reads scenes, talks to the API over the network
+    ("assembly", ("qilu_hub.setup", "qilu_hub.cli", "qilu_hub.__main__")),  # the one place that knows every part
 )
 
 # Cycles between modules that a test here cannot break without editing another helper's territory; each
 # entry says where it is to go. Keep this empty when you can.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"drivers.qoap.ble", "drivers.qoap.driver"}):
+    frozenset({"qilu_hub.drivers.qoap.ble", "qilu_hub.drivers.qoap.driver"}):
         "ble.py imports descriptions_from from driver.py in a function; moves with the driver SDK",
 }
 
 # Modules that need a native library the test machine may lack; an OSError from loading it is not a failure.
-NEEDS_NATIVE_LIBRARY = {"xr_bridge.vkpanels": "the Vulkan loader"}
+NEEDS_NATIVE_LIBRARY = {"qilu_hub.xr_bridge.vkpanels": "the Vulkan loader"}
 
 
 def _module_files() -> Iterator[tuple[str, Path, bool]]:
     for package in RUNTIME_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            parts = [*INSTALLED_AS[package].split("."), *path.relative_to(ROOT / package).with_suffix("").parts]
             is_package = parts[-1] == "__init__"
             if is_package:
                 parts.pop()
@@ -192,10 +197,10 @@ def test_no_import_cycles() -> None:
 
 def test_the_graph_sees_imports_the_way_python_runs_them(tmp_path: Path) -> None:
     """The checker itself: function-level imports count, TYPE_CHECKING ones do not, relative ones resolve."""
-    assert "hub.setup" in imports_of("hub.cli.model")  # function-level
-    assert "hub.core" not in imports_of("hub.mqtt.bridge")  # under TYPE_CHECKING only
-    assert "hub.api.inbox" in imports_of("hub.api.app")  # `from . import inbox`
-    assert "hub.api" not in imports_of("hub.api.app")
+    assert "qilu_hub.setup" in imports_of("qilu_hub.cli.model")  # function-level
+    assert "qilu_hub.core" not in imports_of("qilu_hub.mqtt.bridge")  # under TYPE_CHECKING only
+    assert "qilu_hub.api.inbox" in imports_of("qilu_hub.api.app")  # `from . import inbox`
+    assert "qilu_hub.api" not in imports_of("qilu_hub.api.app")
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [frozenset({"a", "b", "c"})]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hub.log_limit import LogLimiter
+from qilu_hub.log_limit import LogLimiter
 
 
 def test_once_per_key_then_the_count() -> None:

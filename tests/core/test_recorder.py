@@ -5,8 +5,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hub import Hub
-from hub.recorder import Recorder, RecorderConfig
+from qilu_hub import Hub
+from qilu_hub.recorder import Recorder, RecorderConfig
 
 
 async def test_history_is_recorded_and_queryable(hub: Hub) -> None:

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.bus import EventBus
-from hub.model import Pose
-from hub.registry import EVENT_AREA_REGISTRY_UPDATED, AreaRegistry, DeviceRegistry, EntityRegistry
-from hub.storage import RegistryStore
+from qilu_hub.bus import EventBus
+from qilu_hub.model import Pose
+from qilu_hub.registry import EVENT_AREA_REGISTRY_UPDATED, AreaRegistry, DeviceRegistry, EntityRegistry
+from qilu_hub.storage import RegistryStore
 
 
 def open_registries(path: Path) -> tuple[RegistryStore, DeviceRegistry, EntityRegistry]:

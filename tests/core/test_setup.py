@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.setup import build_hub
+from qilu_hub.setup import build_hub
 
 
 def test_standard_components_and_order(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_cleanly_and_flushes(tmp_path: Path, sig: signal.Signals) -> None:
     (tmp_path / "configuration.yaml").write_text("hub:\n  port: 0\nrecorder:\n  commit_interval: 3600\n")
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "--config", str(tmp_path), "demo"],
+    proc = subprocess.Popen([sys.executable, "-m", "qilu_hub", "--config", str(tmp_path), "demo"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30

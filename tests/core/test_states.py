@@ -1,6 +1,6 @@
-from hub.bus import EventBus
-from hub.context import Context
-from hub.states import EVENT_STATE_CHANGED, StateMachine
+from qilu_hub.bus import EventBus
+from qilu_hub.context import Context
+from qilu_hub.states import EVENT_STATE_CHANGED, StateMachine
 
 
 def test_set_fires_event_with_old_and_new() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.storage import SCHEMA_VERSION, RegistryStore, StorageError
+from qilu_hub.storage import SCHEMA_VERSION, RegistryStore, StorageError
 
 
 def test_schema_is_migrated_and_records_round_trip(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import asyncio
 
-from hub import supervisor as sup
-from hub.supervisor import Supervisor
+from qilu_hub import supervisor as sup
+from qilu_hub.supervisor import Supervisor
 
 
 async def test_crashing_task_is_restarted_with_backoff(monkeypatch) -> None:  # type: ignore[no-untyped-def]

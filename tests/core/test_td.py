@@ -3,9 +3,9 @@ from pathlib import Path
 
 import jsonschema
 
-from hub import Hub
-from hub.td import thing_description
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub
+from qilu_hub.td import thing_description
+from qilu_hub.virtual import VirtualAppliances
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "td-json-schema-validation.json").read_text())
 

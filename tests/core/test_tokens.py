@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.storage import RegistryStore
-from hub.tokens import Scopes, TokenStore
+from qilu_hub.storage import RegistryStore
+from qilu_hub.tokens import Scopes, TokenStore
 
 
 def test_tokens_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_a_failing_last_used_write_does_not_refuse_the_token(tmp_path: Path) -> 
 
 
 def test_durations() -> None:
-    from hub.tokens import parse_duration
+    from qilu_hub.tokens import parse_duration
 
     assert parse_duration("30d") == 30 * 86400 and parse_duration("12h") == 43200
     assert parse_duration("15m") == 900 and parse_duration("90s") == 90 and parse_duration(" 2D ") == 172800

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hub import Hub
-from hub.appliances import ApplianceLifecycle, StaticCatalog
+from qilu_hub import Hub
+from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
 from tests.conftest import skip_outside_ci
 from tests.testbeds import netns as netns_bed
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from hub.context import Context
-from hub.discovery import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
-from hub.model import normalize_connection
-from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
+from qilu_hub.context import Context
+from qilu_hub.discovery import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from qilu_hub.model import normalize_connection
+from qilu_hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
 
 if TYPE_CHECKING:
-    from hub.model import Entity
+    from qilu_hub.model import Entity
 
 # Per process: loopback mDNS is shared by everything on the machine, and another run of the suite (a second
 # checkout, a developer beside CI) advertises the same names and would add to every count.

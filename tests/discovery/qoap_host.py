@@ -14,8 +14,8 @@ import asyncio
 import json
 import sys
 
-from drivers.qoap.simulator import VARIANTS, QoapSimulator
-from hub.sdk.testing import MdnsAdvertiser
+from qilu_hub.drivers.qoap.simulator import VARIANTS, QoapSimulator
+from qilu_hub.sdk.testing import MdnsAdvertiser
 
 
 async def main(argv: list[str]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.appliances.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
-from hub.storage import RegistryStore
+from qilu_hub.appliances.bind_keys import BindKey, BindKeyError, BindKeys, needs_bind_key
+from qilu_hub.storage import RegistryStore
 
 HEX = "231d39c1d7cc1ab1aee224cd096db932"
 
@@ -84,10 +84,10 @@ def test_damaged_record_reads_as_no_key(tmp_path: Path) -> None:
 
 async def test_static_catalog_reports_the_connections_problem(tmp_path: Path) -> None:
     # Discovery over the fallback catalog (no driver manager) flags and explains encrypted sensors too.
-    from drivers.bthome.driver import BTHomeDriver
-    from drivers.bthome.simulator import BTHomeSimulator
-    from hub import Hub
-    from hub.appliances import ApplianceLifecycle, StaticCatalog
+    from qilu_hub import Hub
+    from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
+    from qilu_hub.drivers.bthome.driver import BTHomeDriver
+    from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
 
     hub = Hub(tmp_path / "config", {}, recorder=False)
     discovery = ApplianceLifecycle(lambda h: StaticCatalog(h, [BTHomeDriver()]), mdns_enabled=False, ble_enabled=False)

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from hub.discovery import BleInfo
-from hub.discovery.ble import BleSource
-from hub.discovery.connect import async_connect, set_max_connections
+from qilu_hub.discovery import BleInfo
+from qilu_hub.discovery.ble import BleSource
+from qilu_hub.discovery.connect import async_connect, set_max_connections
 from tests.testbeds.bluez import MockBluez
 
 from .conftest import HubFactory, live, wait_for

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli import main
-from hub.discovery import MdnsInfo
+from qilu_hub.cli import main
+from qilu_hub.discovery import MdnsInfo
 from tests.testbeds.mdns_responder import Responder
 
 from .conftest import HubFactory
@@ -56,9 +56,9 @@ async def test_inbox_decisions_from_the_command_line_reach_a_running_hub(
 ) -> None:
     """`qilu-hub inbox adopt|ignore` write the database while the hub runs; the hub acts on them within its
     check interval, and a sighting in between does not write the old decision back over them."""
-    from hub.appliances import ApplianceLifecycle
-    from hub.appliances.bind_keys import BindKey, BindKeys
-    from hub.appliances.inbox import STORE_KIND
+    from qilu_hub.appliances import ApplianceLifecycle
+    from qilu_hub.appliances.bind_keys import BindKey, BindKeys
+    from qilu_hub.appliances.inbox import STORE_KIND
 
     from .conftest import wait_for
     from .test_manager import MAC
@@ -111,7 +111,7 @@ async def test_inbox_decisions_from_the_command_line_reach_a_running_hub(
 async def test_discover_prints_services_on_loopback() -> None:
     async with Responder(["127.0.0.1"], QD_TYPE, 2, tag="cli"):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub", "discover", "--interface", "127.0.0.1", "--seconds", "4", "--json",
+            sys.executable, "-m", "qilu_hub", "discover", "--interface", "127.0.0.1", "--seconds", "4", "--json",
             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE)
         out, _ = await proc.communicate()
     assert proc.returncode == 0
@@ -126,7 +126,7 @@ async def test_address_change_confirmed_or_rejected_from_the_command_line(
 ) -> None:
     """An adopted appliance announced elsewhere shows in `inbox list` with both addresses; `inbox confirm-move`
     makes the running hub follow it, `inbox reject-move` keeps it where it was adopted."""
-    from hub.appliances import ApplianceLifecycle
+    from qilu_hub.appliances import ApplianceLifecycle
 
     from .conftest import live, wait_for
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub import Hub, Scopes
-from hub.api import ApiServer
-from hub.appliances import ApplianceLifecycle, StaticCatalog
-from hub.appliances.inbox import STORE_KIND
-from hub.discovery import MdnsInfo
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer
+from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
+from qilu_hub.appliances.inbox import STORE_KIND
+from qilu_hub.discovery import MdnsInfo
 
 from .conftest import HubFactory, live, wait_for
 from .qd_driver import QD_TYPE, QdDriver
@@ -74,7 +74,7 @@ async def test_flood_of_crafted_adverts_keeps_the_inbox_and_database_bounded(
     manager.handle(mdns(i=3, mac="02:78:00:00:00:03", address="10.78.0.13"), "mdns:3")
     db = hubs.config_dir / "registry.db"
 
-    with caplog.at_level(logging.WARNING, logger="hub.appliances.lifecycle"):
+    with caplog.at_level(logging.WARNING, logger="qilu_hub.appliances.lifecycle"):
         for n in range(2000):  # crafted adverts: every one a new appliance; from one address, then from many
             address = "10.78.0.99" if n < 1000 else f"10.78.{n // 250}.{n % 250}"
             manager.handle(MdnsInfo(QD_TYPE, f"x{n}.{QD_TYPE}", f"x{n}.local.", (address,), 80,

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from hub.appliances import EVENT_DEVICE_AVAILABILITY, AdoptError, EntryState
-from hub.appliances import lifecycle as manager_module
-from hub.discovery import BleInfo, MdnsInfo
-from hub.states import UNAVAILABLE
+from qilu_hub.appliances import EVENT_DEVICE_AVAILABILITY, AdoptError, EntryState
+from qilu_hub.appliances import lifecycle as manager_module
+from qilu_hub.discovery import BleInfo, MdnsInfo
+from qilu_hub.states import UNAVAILABLE
 
 from .conftest import HubFactory, live, wait_for
 from .qd_driver import QD_COMPANY, QD_TYPE, QdDriver
@@ -117,7 +117,7 @@ async def test_address_change_waits_for_confirmation_then_follows(hubs: HubFacto
     manager.handle(mdns(address="10.78.0.11"), "mdns:a")
     await wait_for(lambda: live(manager, driver, 1))
     [first] = driver.connections.values()
-    with caplog.at_level("WARNING", logger="hub.appliances.lifecycle"):
+    with caplog.at_level("WARNING", logger="qilu_hub.appliances.lifecycle"):
         manager.handle(mdns(address="10.78.0.42"), "mdns:a")
         manager.handle(mdns(address="10.78.0.42"), "mdns:a")  # announced again: one warning, one move
     warnings = [r for r in caplog.records if "10.78.0.42" in r.getMessage() and r.levelname == "WARNING"]
@@ -170,8 +170,8 @@ async def test_seen_over_mdns_and_ble_is_one_device(hubs: HubFactory) -> None:
 
 async def test_two_drivers_one_appliance_merge_by_mac(hubs: HubFactory) -> None:
     """Different drivers (different keys) for the two radios: the device registry merges by MAC."""
-    from hub import Hub
-    from hub.appliances import ApplianceLifecycle, StaticCatalog
+    from qilu_hub import Hub
+    from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
 
     wifi, bt = QdDriver(name="qdwifi", ble=False), QdDriver(name="qdble", mdns=False)
     hub = Hub(hubs.config_dir, {}, recorder=False)
@@ -268,8 +268,8 @@ async def test_many_ble_adverts_are_cheap_and_persist_nothing_new(hubs: HubFacto
 async def test_missing_driver_catalog_does_not_stop_the_hub(tmp_path: object) -> None:
     from pathlib import Path
 
-    from hub import Hub
-    from hub.appliances import ApplianceLifecycle
+    from qilu_hub import Hub
+    from qilu_hub.appliances import ApplianceLifecycle
 
     hub = Hub(Path(str(tmp_path)) / "c", {}, recorder=False)
     manager = ApplianceLifecycle("drivers", ble_enabled=False, mdns_enabled=False)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hub.discovery.mdns import MdnsSource, async_browse
-from hub.discovery.models import MdnsInfo
-from hub.states import UNAVAILABLE
+from qilu_hub.discovery.mdns import MdnsSource, async_browse
+from qilu_hub.discovery.models import MdnsInfo
+from qilu_hub.states import UNAVAILABLE
 from tests.testbeds.mdns_responder import Responder, mac_for
 
 from .conftest import HubFactory, live, wait_for

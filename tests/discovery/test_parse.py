@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.appliances.matching import MatcherIndex, mdns_type
-from hub.discovery.models import BleInfo, MdnsInfo
-from hub.discovery.parse import MAX_AD_BYTES, ParseStats, ble_info, decode_txt, mdns_info, normalize_uuid
+from qilu_hub.appliances.matching import MatcherIndex, mdns_type
+from qilu_hub.discovery.models import BleInfo, MdnsInfo
+from qilu_hub.discovery.parse import MAX_AD_BYTES, ParseStats, ble_info, decode_txt, mdns_info, normalize_uuid
 
 from .qd_driver import QD_COMPANY, QD_TYPE, QdDriver
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, load_config
-from hub.discovery import DiscoverySettings
+from qilu_hub.config import ConfigError, load_config
+from qilu_hub.discovery import DiscoverySettings
 
 
 def test_section_is_validated_and_read(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from drivers.manager import STORAGE_KIND, AdoptedDevice, DriverManager
-from hub import Hub
-from hub.appliances import ApplianceLifecycle
+from qilu_hub import Hub
+from qilu_hub.appliances import ApplianceLifecycle
+from qilu_hub.drivers.manager import STORAGE_KIND, AdoptedDevice, DriverManager
 from tests.conftest import skip_outside_ci
 from tests.testbeds import netns as netns_bed
 from tests.testbeds.netns import EmulatedLan, in_netns, popen
@@ -125,7 +125,7 @@ async def test_spoofed_advert_does_not_take_over_and_admin_confirmation_follows(
             switch = switch_of(hub, rec)
             adopted_at = f"{real.address}:{real.port}"
 
-            with caplog.at_level(logging.WARNING, logger="hub.appliances.lifecycle"):
+            with caplog.at_level(logging.WARNING, logger="qilu_hub.appliances.lifecycle"):
                 impostor = ApplianceHost(lan, 2, key, seed=f"impostor-{tag}", instance="Kitchen Fridge")
                 appliances.append(impostor)
                 claimed_at = f"{impostor.address}:{impostor.port}"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.manager import DriverManager
-from hub.core import Hub
-from hub.sdk.testing import MdnsAdvertiser
+from qilu_hub.core import Hub
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.sdk.testing import MdnsAdvertiser
 
 
 @pytest.fixture

@@ -18,18 +18,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from drivers.bthome.simulator import BTHomeSimulator
-from drivers.manager import DriverManager
-from drivers.xiaomi.simulator import XiaomiSimulator
-from hub import Hub, Scopes
-from hub.api import ApiServer
-from hub.appliances import ApplianceLifecycle
-from hub.appliances.bind_keys import BindKeyRequired
-from hub.cli import main
-from hub.config import load_config
-from hub.sdk._passive_ble import WRONG_KEY_AFTER
-from hub.sdk.testing import wait_for
-from hub.td import thing_description
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer
+from qilu_hub.appliances import ApplianceLifecycle
+from qilu_hub.appliances.bind_keys import BindKeyRequired
+from qilu_hub.cli import main
+from qilu_hub.config import load_config
+from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.xiaomi.simulator import XiaomiSimulator
+from qilu_hub.sdk._passive_ble import WRONG_KEY_AFTER
+from qilu_hub.sdk.testing import wait_for
+from qilu_hub.td import thing_description
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 WRONG = bytes.fromhex("00112233445566778899aabbccddeeff")

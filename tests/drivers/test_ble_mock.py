@@ -17,15 +17,15 @@ from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
-from drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
-from drivers.bthome.simulator import BTHomeSimulator
-from drivers.manager import DriverManager
-from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
-from drivers.xiaomi.simulator import XiaomiSimulator
-from hub.appliances import ApplianceLifecycle
-from hub.core import Hub
-from hub.discovery.models import BleInfo
-from hub.sdk.testing import BluezMock, wait_for
+from qilu_hub.appliances import ApplianceLifecycle
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
+from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
+from qilu_hub.drivers.xiaomi.simulator import XiaomiSimulator
+from qilu_hub.sdk.testing import BluezMock, wait_for
 from tests.testbeds.bluez import MockBluez
 
 

@@ -10,16 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from drivers.bthome.payload import encode as bthome_encode
-from drivers.bthome.simulator import BTHomeSimulator
-from drivers.manager import DriverManager
-from drivers.xiaomi.payload import encode as mibeacon_encode
-from drivers.xiaomi.simulator import XiaomiSimulator
-from hub.core import Hub
-from hub.discovery.models import BleInfo
-from hub.sdk import DeviceContext
-from hub.sdk._passive_ble import to_service_info, update_to_data
-from hub.sdk.testing import wait_for
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.drivers.bthome.payload import encode as bthome_encode
+from qilu_hub.drivers.bthome.simulator import BTHomeSimulator
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.xiaomi.payload import encode as mibeacon_encode
+from qilu_hub.drivers.xiaomi.simulator import XiaomiSimulator
+from qilu_hub.sdk import DeviceContext
+from qilu_hub.sdk._passive_ble import to_service_info, update_to_data
+from qilu_hub.sdk.testing import wait_for
 
 
 def test_bthome_payload_parsed_by_bthome_ble() -> None:
@@ -82,7 +82,7 @@ async def test_passive_sensors_adopted_and_updated(hub_with_drivers: tuple[Hub, 
 async def test_silent_sensor_goes_unavailable_and_comes_back(tmp_path: object) -> None:
     from pathlib import Path
 
-    from hub.sdk._passive_ble import PassiveBleConnection
+    from qilu_hub.sdk._passive_ble import PassiveBleConnection
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)
     sim = XiaomiSimulator(4)
@@ -110,8 +110,8 @@ KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 def keyed_connection(tmp_path: object, sim: BTHomeSimulator | XiaomiSimulator, key: bytes | None) -> Any:
     from pathlib import Path
 
-    from hub.appliances.bind_keys import BindKey, BindKeys
-    from hub.sdk._passive_ble import PassiveBleConnection
+    from qilu_hub.appliances.bind_keys import BindKey, BindKeys
+    from qilu_hub.sdk._passive_ble import PassiveBleConnection
 
     hub = Hub(Path(str(tmp_path)), {}, recorder=False)
     [(driver, appliance)] = DriverManager(entry_points_group=None).identify(sim.advert())
@@ -148,7 +148,7 @@ def test_encrypted_mibeacon_decrypted_by_xiaomi_ble() -> None:
 
 
 async def test_some_undecryptable_adverts_are_not_a_wrong_key(tmp_path: object) -> None:
-    from hub.sdk._passive_ble import WRONG_KEY_AFTER
+    from qilu_hub.sdk._passive_ble import WRONG_KEY_AFTER
 
     sim = BTHomeSimulator("climate", 41, bind_key=KEY)
     hub, conn = keyed_connection(tmp_path, sim, KEY)
@@ -167,7 +167,7 @@ async def test_some_undecryptable_adverts_are_not_a_wrong_key(tmp_path: object) 
 
 
 async def test_wrong_key_marks_entities_unavailable_and_recovers(tmp_path: object) -> None:
-    from hub.sdk._passive_ble import WRONG_KEY_AFTER
+    from qilu_hub.sdk._passive_ble import WRONG_KEY_AFTER
 
     sim = XiaomiSimulator(42, bind_key=KEY)
     hub, conn = keyed_connection(tmp_path, sim, KEY)
@@ -214,8 +214,8 @@ async def test_sensor_that_starts_encrypting_asks_for_a_key(tmp_path: object) ->
 @given(st.binary(max_size=48), st.booleans())
 def test_keyed_connections_never_raise_on_hostile_adverts(tmp_path: object, payload: bytes, xiaomi: bool) -> None:
     # Anyone in range can send any bytes under a keyed sensor's address: each costs that advert only.
-    from drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
-    from drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
+    from qilu_hub.drivers.bthome.payload import SERVICE_UUID as BTHOME_UUID
+    from qilu_hub.drivers.xiaomi.payload import SERVICE_UUID as MIBEACON_UUID
 
     sim: BTHomeSimulator | XiaomiSimulator = XiaomiSimulator(44, bind_key=KEY) if xiaomi else \
         BTHomeSimulator("climate", 44, bind_key=KEY)

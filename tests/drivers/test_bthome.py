@@ -9,12 +9,12 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.bthome.driver import BTHomeDriver
-from drivers.bthome.payload import SERVICE_UUID
-from hub.core import Hub
-from hub.discovery.models import BleInfo
-from hub.sdk import DeviceContext, DiscoveredAppliance
-from hub.sdk._passive_ble import PassiveBleConnection, parse_advert, update_to_data
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.drivers.bthome.driver import BTHomeDriver
+from qilu_hub.drivers.bthome.payload import SERVICE_UUID
+from qilu_hub.sdk import DeviceContext, DiscoveredAppliance
+from qilu_hub.sdk._passive_ble import PassiveBleConnection, parse_advert, update_to_data
 
 CRASHERS = [  # service data (hex) of adverts that crashed bthome-ble or update_to_data (fuzz/targets/ble.py)
     {

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.appliances.bind_keys import BindKey, BindKeys
-from hub.core import Hub
-from hub.sdk import DeviceContext
+from qilu_hub.appliances.bind_keys import BindKey, BindKeys
+from qilu_hub.core import Hub
+from qilu_hub.sdk import DeviceContext
 
 KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from drivers.demo import DemoAppliances
-from drivers.fleet import Fleet
-from drivers.manager import DriverManager
-from drivers.wled.simulator import WledSimulator
-from hub.core import Hub
-from hub.sdk.testing import wait_for
+from qilu_hub.core import Hub
+from qilu_hub.drivers.demo import DemoAppliances
+from qilu_hub.drivers.fleet import Fleet
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.wled.simulator import WledSimulator
+from qilu_hub.sdk.testing import wait_for
 
 OLD_DEMO_WLED = "127.0.79.1"  # where every demo put its WLED before addresses were picked at random
 
@@ -88,7 +88,7 @@ async def test_demo_adopts_every_kind(tmp_path: Path, neighbour: Fleet) -> None:
 async def test_stopping_the_demo_does_not_read_as_appliances_going_offline(tmp_path: Path) -> None:
     """build_hub(demo=True) stops the simulators after the drivers and discovery: shutting down must not set
     every appliance "unavailable" (recorded in history, logged as an outage)."""
-    from hub.setup import build_hub
+    from qilu_hub.setup import build_hub
 
     hub = build_hub(tmp_path, {"hub": {"port": 0}, "recorder": {"enabled": False}}, demo=True)
     manager = hub.components["drivers"]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.core import Hub
-from hub.sdk import DeviceContext, EntityDescription, EntityPublisher, resolve
+from qilu_hub.core import Hub
+from qilu_hub.sdk import DeviceContext, EntityDescription, EntityPublisher, resolve
 
 
 def test_resolve_paths_and_functions() -> None:

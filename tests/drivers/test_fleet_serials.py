@@ -3,7 +3,7 @@ LAN would otherwise announce the same appliance, and each hub would follow the o
 
 from __future__ import annotations
 
-from drivers.fleet import Fleet, serial_base
+from qilu_hub.drivers.fleet import Fleet, serial_base
 
 
 async def identities(fleet: Fleet) -> list[str]:

@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from hub.sdk import Backoff, PollingCoordinator, reconnect_with_backoff
-from hub.sdk._helpers import spawn_tracked
+from qilu_hub.sdk import Backoff, PollingCoordinator, reconnect_with_backoff
+from qilu_hub.sdk._helpers import spawn_tracked
 
 
 def test_backoff_grows_to_the_cap_and_resets() -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-import hub.sdk
-from drivers.manager import DriverManager
-from hub.sdk import MdnsInfo
+import qilu_hub.sdk
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.sdk import MdnsInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL_LIBRARIES = ("aioshelly", "wled", "bthome_ble", "xiaomi_ble")
 
-SDK = hub.sdk.__name__
+SDK = qilu_hub.sdk.__name__
 PROBE = textwrap.dedent("""
     import json, sys
     from {manager} import DriverManager

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from drivers.manager import STORAGE_KIND, DriverManager
-from hub.capabilities import CommandError
-from hub.context import Context
-from hub.core import Hub
-from hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
-from hub.model import Entity
-from hub.sdk import (
+from qilu_hub.capabilities import CommandError
+from qilu_hub.context import Context
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo, BleMatcher, DiscoveryInfo, MdnsInfo, MdnsMatcher
+from qilu_hub.drivers.manager import STORAGE_KIND, DriverManager
+from qilu_hub.model import Entity
+from qilu_hub.sdk import (
     DeviceConnection,
     DeviceContext,
     DiscoveredAppliance,
@@ -24,7 +24,7 @@ from hub.sdk import (
     EntityPublisher,
     Manifest,
 )
-from hub.sdk.testing import wait_for
+from qilu_hub.sdk.testing import wait_for
 
 DESCS = (EntityDescription("relay", "Relay", ("on_off",), value="relay"),)
 
@@ -275,7 +275,7 @@ def test_third_party_driver_from_entry_point(tmp_path: Path, monkeypatch: pytest
     """A driver installed as a package registers through the ``qilu_hub.drivers`` entry-point group."""
     pkg = tmp_path / "acme_driver.py"
     pkg.write_text(
-        "from hub.sdk import Driver, Manifest, MdnsMatcher\n"
+        "from qilu_hub.sdk import Driver, Manifest, MdnsMatcher\n"
         "class AcmeDriver(Driver):\n"
         "    manifest = Manifest(name='acme', version='0.1.0', title='Acme', mdns=(MdnsMatcher('_acme._tcp'),))\n"
         "    def identify(self, info): return None\n"

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.bthome.driver import BTHomeDriver
-from drivers.bthome.payload import SERVICE_UUID, encode
-from drivers.xiaomi import payload as mibeacon
-from drivers.xiaomi.driver import XiaomiDriver
-from hub.core import Hub
-from hub.discovery.models import BleInfo
-from hub.sdk import DeviceContext
-from hub.sdk import _parser_log as parser_log
-from hub.sdk._passive_ble import PassiveBleConnection
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.drivers.bthome.driver import BTHomeDriver
+from qilu_hub.drivers.bthome.payload import SERVICE_UUID, encode
+from qilu_hub.drivers.xiaomi import payload as mibeacon
+from qilu_hub.drivers.xiaomi.driver import XiaomiDriver
+from qilu_hub.sdk import DeviceContext
+from qilu_hub.sdk import _parser_log as parser_log
+from qilu_hub.sdk._passive_ble import PassiveBleConnection
 
 VERSION_3 = bytes([0x60, 0x02, 0x10, 0x09])  # device-info byte says BTHome version 3: there is no such version
 LIBRARIES = ("bthome_ble.parser", "xiaomi_ble.parser")

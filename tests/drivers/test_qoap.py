@@ -6,13 +6,13 @@ import aiohttp
 import msgpack
 import pytest
 
-from drivers.manager import DriverManager
-from drivers.qoap import profile
-from drivers.qoap.driver import QoapDriver
-from drivers.qoap.simulator import QoapSimulator
-from hub.capabilities import CommandError
-from hub.core import Hub
-from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
+from qilu_hub.capabilities import CommandError
+from qilu_hub.core import Hub
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.qoap import profile
+from qilu_hub.drivers.qoap.driver import QoapDriver
+from qilu_hub.drivers.qoap.simulator import QoapSimulator
+from qilu_hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def adopt_sim(manager: DriverManager, sim: QoapSimulator) -> str:
@@ -108,5 +108,5 @@ def test_txt_and_description_validators() -> None:
     assert any("repeated" in e for e in profile.description_errors(bad))
     assert profile.state_errors(["temperature"], "warm", {}) != []
     assert QoapDriver().identify(
-        __import__("hub.discovery.models", fromlist=["MdnsInfo"]).MdnsInfo(
+        __import__("qilu_hub.discovery.models", fromlist=["MdnsInfo"]).MdnsInfo(
             profile.MDNS_TYPE, "x", "x.local.", ("127.0.0.1",), 1, {"id": "abcd"})) is None

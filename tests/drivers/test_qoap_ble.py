@@ -9,18 +9,18 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from drivers.manager import DriverManager
-from drivers.qoap import profile
-from drivers.qoap.ble import id_hash, identify_ble
-from drivers.qoap.ble_simulator import QoapBleSimulator
-from drivers.qoap.driver import MANIFEST, QoapDriver
-from drivers.qoap.framing import FrameError, Reassembler, encode_frames
-from hub.appliances import ApplianceLifecycle
-from hub.capabilities import CommandError
-from hub.core import Hub
-from hub.discovery import BleInfo
-from hub.sdk.testing import wait_for
-from hub.states import UNAVAILABLE
+from qilu_hub.appliances import ApplianceLifecycle
+from qilu_hub.capabilities import CommandError
+from qilu_hub.core import Hub
+from qilu_hub.discovery import BleInfo
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.qoap import profile
+from qilu_hub.drivers.qoap.ble import id_hash, identify_ble
+from qilu_hub.drivers.qoap.ble_simulator import QoapBleSimulator
+from qilu_hub.drivers.qoap.driver import MANIFEST, QoapDriver
+from qilu_hub.drivers.qoap.framing import FrameError, Reassembler, encode_frames
+from qilu_hub.sdk.testing import wait_for
+from qilu_hub.states import UNAVAILABLE
 from tests.testbeds import bluez as bluez_bed
 
 ADDRESS = "C0:0A:00:00:00:01"

@@ -7,15 +7,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from drivers.manager import STORAGE_KIND, DriverManager
-from drivers.qoap import profile
-from drivers.qoap.driver import IDENTITY_KEY, QoapDriver
-from drivers.qoap.identity import IdentityError, async_challenge
-from drivers.qoap.simulator import QoapSimulator
-from hub.core import Hub
-from hub.discovery.models import MdnsInfo
-from hub.sdk import DiscoveredAppliance
-from hub.sdk.testing import HttpServer, wait_for
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import MdnsInfo
+from qilu_hub.drivers.manager import STORAGE_KIND, DriverManager
+from qilu_hub.drivers.qoap import profile
+from qilu_hub.drivers.qoap.driver import IDENTITY_KEY, QoapDriver
+from qilu_hub.drivers.qoap.identity import IdentityError, async_challenge
+from qilu_hub.drivers.qoap.simulator import QoapSimulator
+from qilu_hub.sdk import DiscoveredAppliance
+from qilu_hub.sdk.testing import HttpServer, wait_for
 
 
 def advert(sim: QoapSimulator, port: int | None = None) -> MdnsInfo:

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.qoap.driver import descriptions_from
-from drivers.qoap.profile import description_errors
+from qilu_hub.drivers.qoap.driver import descriptions_from
+from qilu_hub.drivers.qoap.profile import description_errors
 
 
 def test_non_text_capability_is_an_error_not_a_crash() -> None:

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from drivers.manager import BUILTIN_DRIVERS, DriverManager
-from hub import capabilities as caps
-from hub.discovery.models import BleInfo, MdnsInfo
-from hub.sdk import Driver, EntityDescription
-from hub.sdk._loading import LazyDriver
+from qilu_hub import capabilities as caps
+from qilu_hub.discovery.models import BleInfo, MdnsInfo
+from qilu_hub.drivers.manager import BUILTIN_DRIVERS, DriverManager
+from qilu_hub.sdk import Driver, EntityDescription
+from qilu_hub.sdk._loading import LazyDriver
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = {"bronze": 0, "silver": 1, "gold": 2}
 # Dependencies of the hub itself: a driver may use them without declaring them.
-CORE_PACKAGES = {"hub", "drivers", "aiohttp", "msgpack", "zeroconf", "bleak", "habluetooth", "sensor_state_data"}
+CORE_PACKAGES = {"qilu_hub", "aiohttp", "msgpack", "zeroconf", "bleak", "habluetooth", "sensor_state_data"}
 FOREIGN = (
     MdnsInfo("_ipp._tcp.local.", "printer._ipp._tcp.local.", "printer.local.", ("127.0.0.1",), 631, {"ty": "x"}),
     BleInfo("00:11:22:33:44:55", "Tile", -70, manufacturer_data={0x004C: b"\x02\x15"}),
@@ -67,7 +67,7 @@ def test_silver_rules(driver: Driver) -> None:
     name = driver.manifest.name
     assert (package_dir(driver) / "simulator.py").is_file(), "S1: a simulator beside the driver"
     tests = " ".join(p.read_text() for p in (ROOT / "tests" / "drivers").glob("test_*.py"))
-    assert f"drivers.{name}" in tests, "S2: tests exercise the driver's package"
+    assert f"qilu_hub.drivers.{name}" in tests, "S2: tests exercise the driver's package"
     source = (package_dir(driver) / "driver.py").read_text()
     assert "report_lost" in source or "PassiveBleConnection" in source or "PollingCoordinator" in source, \
         "S3: loss of the appliance is reported (unavailable, then reconnect)"
@@ -89,6 +89,6 @@ def test_gold_rules(driver: Driver) -> None:
     doc = ROOT / driver.manifest.documentation
     assert doc.is_file(), "G1: documentation shipped in docs/"
     kit_tests = " ".join(p.read_text() for p in (ROOT / "tests" / "firmware_tests").glob("test_*.py"))
-    assert f"drivers.{driver.manifest.name}" in kit_tests, "G2: the conformance kit proves its simulators"
+    assert f"qilu_hub.drivers.{driver.manifest.name}" in kit_tests, "G2: the conformance kit proves its simulators"
     assert driver.manifest.iot_class == "local_push", "G3: pushes state, no polling"
-    importlib.import_module(f"drivers.{driver.manifest.name}.simulator")
+    importlib.import_module(f"qilu_hub.drivers.{driver.manifest.name}.simulator")

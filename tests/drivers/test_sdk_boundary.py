@@ -1,4 +1,4 @@
-"""The SDK boundary: a built-in driver imports from the hub only ``hub.sdk`` (and ``hub.sdk.testing`` in its
+"""The SDK boundary: a built-in driver imports from the hub only ``qilu_hub.sdk`` (and ``qilu_hub.sdk.testing`` in its
 simulators), so everything a driver needs is in the SDK's ``__all__`` and nothing else is a promise."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-import drivers
-import hub.sdk
-import hub.sdk.testing
+import qilu_hub.drivers
+import qilu_hub.sdk
+import qilu_hub.sdk.testing
 
 ROOT = Path(__file__).resolve().parents[2]
-DRIVERS_DIR = Path(drivers.__file__).parent
-# The project's own top-level packages: importing any of them, other than the SDK, crosses the boundary.
-PROJECT = {p.parent.name for p in ROOT.glob("*/__init__.py")}
-SDK, SDK_TESTING = hub.sdk.__name__, hub.sdk.testing.__name__
+DRIVERS_DIR = Path(qilu_hub.drivers.__file__).parent
+SDK, SDK_TESTING = qilu_hub.sdk.__name__, qilu_hub.sdk.testing.__name__
+# The project's own top-level names, installed (the namespace) and as folders here: importing any of them, other
+# than the SDK, crosses the boundary.
+PROJECT = {p.parent.name for p in ROOT.glob("*/__init__.py")} | {SDK.partition(".")[0]}
 PACKAGES = sorted(p.parent for p in DRIVERS_DIR.glob("*/manifest.py"))
 MODULES = [m for p in PACKAGES for m in sorted(p.glob("*.py"))]
 
@@ -38,7 +39,7 @@ def imports(module: Path) -> list[tuple[str, int, list[str]]]:
 
 
 def boundary_violations(module: Path) -> list[str]:
-    own = f"{drivers.__name__}.{module.parent.name}"
+    own = f"{qilu_hub.drivers.__name__}.{module.parent.name}"
     allowed = {SDK, SDK_TESTING} if is_simulator(module) else {SDK}
     bad = []
     for name, level, _names in imports(module):
@@ -66,7 +67,8 @@ def test_the_check_catches_internal_imports(tmp_path: Path) -> None:
     driver = package / "driver.py"
     core = SDK.rpartition(".")[0]  # the hub's package, whatever the namespace calls it
     for line in (f"from {core}.discovery.models import MdnsInfo", f"import {core}.core", "from .. import parser_log",
-                 f"from {SDK_TESTING} import wait_for", f"from {drivers.__name__}.shelly.driver import ShellyDriver"):
+                 f"from {SDK_TESTING} import wait_for",
+                 f"from {qilu_hub.drivers.__name__}.shelly.driver import ShellyDriver"):
         driver.write_text(f"from __future__ import annotations\n{line}\n")
         assert boundary_violations(driver), line
     driver.write_text(f"import asyncio\nimport aiohttp\nfrom {SDK} import Driver\nfrom . import profile\n")
@@ -76,12 +78,12 @@ def test_the_check_catches_internal_imports(tmp_path: Path) -> None:
 def test_what_drivers_import_from_the_sdk_is_exported() -> None:
     used = {(module.name, name) for module in MODULES for mod, _, names in imports(module)
             if mod in (SDK, SDK_TESTING) for name in names}
-    exported = set(hub.sdk.__all__) | set(hub.sdk.testing.__all__)
+    exported = set(qilu_hub.sdk.__all__) | set(qilu_hub.sdk.testing.__all__)
     assert {name for _, name in used} <= exported
-    for name in hub.sdk.__all__:
-        assert getattr(hub.sdk, name) is not None, name
-    for name in hub.sdk.testing.__all__:
-        assert getattr(hub.sdk.testing, name) is not None, name
+    for name in qilu_hub.sdk.__all__:
+        assert getattr(qilu_hub.sdk, name) is not None, name
+    for name in qilu_hub.sdk.testing.__all__:
+        assert getattr(qilu_hub.sdk.testing, name) is not None, name
 
 
 def test_manifests_import_no_protocol_library() -> None:

@@ -9,10 +9,10 @@ from aioshelly.common import ConnectionOptions, get_info
 from aioshelly.exceptions import RpcCallError
 from aioshelly.rpc_device import RpcDevice, RpcUpdateType
 
-from drivers.manager import DriverManager
-from drivers.shelly.simulator import MDNS_TYPE, ShellySimulator
-from hub.core import Hub
-from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
+from qilu_hub.core import Hub
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.shelly.simulator import MDNS_TYPE, ShellySimulator
+from qilu_hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def test_aioshelly_accepts_the_simulator() -> None:

@@ -8,11 +8,11 @@ import asyncio
 import aiohttp
 from wled import WLED
 
-from drivers.fleet import free_loopback_host
-from drivers.manager import DriverManager
-from drivers.wled.simulator import MDNS_TYPE, WledSimulator
-from hub.core import Hub
-from hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
+from qilu_hub.core import Hub
+from qilu_hub.drivers.fleet import free_loopback_host
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.wled.simulator import MDNS_TYPE, WledSimulator
+from qilu_hub.sdk.testing import MdnsAdvertiser, resolve_advert, wait_for
 
 
 async def test_wled_client_accepts_the_simulator() -> None:

@@ -9,8 +9,8 @@ import sys
 import types
 from pathlib import Path
 
-import hub.sdk
-import hub.sdk.testing
+import qilu_hub.sdk
+import qilu_hub.sdk.testing
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "writing-a-driver.md"
 
@@ -29,7 +29,7 @@ def load_tutorial() -> types.ModuleType:
 
 
 def test_tutorial_imports_only_the_sdk() -> None:
-    project = {hub.sdk.__name__.split(".")[0], "drivers"}
+    project = {qilu_hub.sdk.__name__.split(".")[0], "drivers"}
     imported = set()
     for node in ast.walk(ast.parse(tutorial_source())):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -37,7 +37,7 @@ def test_tutorial_imports_only_the_sdk() -> None:
         elif isinstance(node, ast.Import):
             imported |= {alias.name for alias in node.names}
     ours = {name for name in imported if name.split(".")[0] in project}
-    assert ours == {hub.sdk.__name__, hub.sdk.testing.__name__}
+    assert ours == {qilu_hub.sdk.__name__, qilu_hub.sdk.testing.__name__}
 
 
 async def test_tutorial_driver_works_end_to_end(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
-from drivers.xiaomi.driver import XiaomiDriver
-from drivers.xiaomi.payload import SERVICE_UUID, encode
-from hub.discovery.models import BleInfo
-from hub.sdk._passive_ble import parse_advert, update_to_data
+from qilu_hub.discovery.models import BleInfo
+from qilu_hub.drivers.xiaomi.driver import XiaomiDriver
+from qilu_hub.drivers.xiaomi.payload import SERVICE_UUID, encode
+from qilu_hub.sdk._passive_ble import parse_advert, update_to_data
 
 MAC = "A4:C1:38:00:11:22"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.qoap.ble_simulator import QoapBleSimulator
-from firmware_tests import BleConformanceKit, Report
+from qilu_hub.drivers.qoap.ble_simulator import QoapBleSimulator
+from qilu_hub.firmware_tests import BleConformanceKit, Report
 from tests.testbeds import bluez as bluez_bed
 
 ADDRESS = "C0:0A:00:00:00:42"
@@ -69,7 +69,7 @@ async def test_broken_variant_fails_exactly_its_check(bluez: bluez_bed.MockBluez
 
 async def firmware_test(*args: str) -> tuple[int, str, str]:
     """``qilu-hub firmware-test`` in its own process, as a maker runs it (the mock's bus is in the environment)."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "hub", "firmware-test", *args,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qilu_hub", "firmware-test", *args,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None

@@ -3,7 +3,7 @@ test_kit.py (IP) and test_ble.py (BLE), where the silent variants prove the roun
 
 from __future__ import annotations
 
-from firmware_tests.checks import plans_for, starting_with_a_change, state_problems
+from qilu_hub.firmware_tests.checks import plans_for, starting_with_a_change, state_problems
 
 LOCK = {"key": "lock", "name": "Lock", "capabilities": ["lock"]}
 

@@ -11,7 +11,8 @@ import pytest
 
 
 def start_simulator(kind: str, variant: str = "ok") -> tuple[subprocess.Popen[str], str, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "simulate", kind, "--variant", variant, "--seconds", "60"],
+    proc = subprocess.Popen([sys.executable, "-m", "qilu_hub", "simulate", kind, "--variant", variant, "--seconds",
+                             "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "fridge: qoap-fridge-NNNN on 127.0.0.1:PORT" (NNNN: unique per run)
@@ -24,7 +25,7 @@ def test_firmware_test_cli(tmp_path: Path, variant: str, code: int, words: str) 
     proc, host, port = start_simulator("fridge", variant)
     try:
         junit, html = tmp_path / "kit.xml", tmp_path / "kit.html"
-        result = subprocess.run([sys.executable, "-m", "hub", "firmware-test", "--host", host, "--port", str(port),
+        result = subprocess.run([sys.executable, "-m", "qilu_hub", "firmware-test", "--host", host, "--port", str(port),
                                  "--bound", "1", "--junit", str(junit), "--report", str(html)],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == code, result.stdout + result.stderr
@@ -39,9 +40,9 @@ def test_firmware_test_cli(tmp_path: Path, variant: str, code: int, words: str) 
 
 
 def test_simulate_rejects_bad_arguments() -> None:
-    result = subprocess.run([sys.executable, "-m", "hub", "simulate", "fridge", "--count", "0"],
+    result = subprocess.run([sys.executable, "-m", "qilu_hub", "simulate", "fridge", "--count", "0"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--count" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "hub", "firmware-test", "--host", "127.0.0.1",
+    result = subprocess.run([sys.executable, "-m", "qilu_hub", "firmware-test", "--host", "127.0.0.1",
                              "--profile", "zigbee"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "unknown profile" in result.stderr

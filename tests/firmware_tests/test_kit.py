@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from drivers.qoap.simulator import QoapSimulator, Variant
-from firmware_tests import ConformanceKit, Report, plans_for
-from firmware_tests.results import CheckResult
-from hub.sdk.testing import MdnsAdvertiser
+from qilu_hub.drivers.qoap.simulator import QoapSimulator, Variant
+from qilu_hub.firmware_tests import ConformanceKit, Report, plans_for
+from qilu_hub.firmware_tests.results import CheckResult
+from qilu_hub.sdk.testing import MdnsAdvertiser
 
 
 @pytest.fixture

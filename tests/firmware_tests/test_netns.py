@@ -49,14 +49,15 @@ def lan() -> Iterator[tuple[str, str]]:
 def test_kit_checks_an_appliance_on_another_host(lan: tuple[str, str]) -> None:
     hub_ns, app_ns = lan
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    sim = subprocess.Popen(["ip", "netns", "exec", app_ns, sys.executable, "-m", "hub", "simulate", "air_conditioner",
+    sim = subprocess.Popen(["ip", "netns", "exec", app_ns, sys.executable, "-m", "qilu_hub", "simulate",
+                            "air_conditioner",
                             "--bind", "10.79.0.11", "--seconds", "90"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         assert sim.stdout is not None
         line = sim.stdout.readline()
         assert "10.79.0.11:" in line, line
-        result = subprocess.run(["ip", "netns", "exec", hub_ns, sys.executable, "-m", "hub", "firmware-test",
+        result = subprocess.run(["ip", "netns", "exec", hub_ns, sys.executable, "-m", "qilu_hub", "firmware-test",
                                  "--host", "10.79.0.11"], capture_output=True, text=True, timeout=120, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "CONFORMS: 9 passed" in result.stdout

@@ -12,9 +12,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from hub import Hub, State
-from hub.mqtt import MqttBridge, MqttSettings
-from hub.virtual import VirtualAppliance, VirtualAppliances
+from qilu_hub import Hub, State
+from qilu_hub.mqtt import MqttBridge, MqttSettings
+from qilu_hub.virtual import VirtualAppliance, VirtualAppliances
 from tests.testbeds.mosquitto import Mosquitto
 
 

@@ -8,8 +8,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from hub import Hub
-from hub.virtual import DEFAULT_APPLIANCES
+from qilu_hub import Hub
+from qilu_hub.virtual import DEFAULT_APPLIANCES
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 

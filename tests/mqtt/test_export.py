@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from hub.capabilities import CommandError
-from hub.context import Context
-from hub.model import Device, Entity
-from hub.mqtt.export import ExportTopics, discovery_config, parse_ha_command, state_document
-from hub.states import State
+from qilu_hub.capabilities import CommandError
+from qilu_hub.context import Context
+from qilu_hub.model import Device, Entity
+from qilu_hub.mqtt.export import ExportTopics, discovery_config, parse_ha_command, state_document
+from qilu_hub.states import State
 
 TOPICS = ExportTopics("homeassistant", "qilu", "hub_a")
 

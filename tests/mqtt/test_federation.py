@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from hub import CommandError, Hub
-from hub.virtual import DEFAULT_APPLIANCES, VirtualAppliance, VirtualEntity
+from qilu_hub import CommandError, Hub
+from qilu_hub.virtual import DEFAULT_APPLIANCES, VirtualAppliance, VirtualEntity
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 

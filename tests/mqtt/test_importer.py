@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.mqtt.importer import (
+from qilu_hub.mqtt.importer import (
     DiscoveryError,
     command_messages,
     expand_abbreviations,
@@ -18,7 +18,7 @@ from hub.mqtt.importer import (
     parse_discovery,
     read_source,
 )
-from hub.mqtt.template import MISSING, TemplateError
+from qilu_hub.mqtt.template import MISSING, TemplateError
 from tests.mqtt.z2m_payloads import DISCOVERY
 
 PREFIX = "homeassistant"

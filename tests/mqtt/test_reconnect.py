@@ -9,8 +9,8 @@ from typing import Any
 
 import aiomqtt
 
-from hub import Hub
-from hub.virtual import DEFAULT_APPLIANCES
+from qilu_hub import Hub
+from qilu_hub.virtual import DEFAULT_APPLIANCES
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 
@@ -117,7 +117,7 @@ async def test_unreachable_broker_does_not_hurt_the_hub(tmp_path: Path, hubs: li
 
 
 def settings_for_port(port: int) -> Any:
-    from hub.mqtt import MqttSettings
+    from qilu_hub.mqtt import MqttSettings
 
     return MqttSettings(host="127.0.0.1", port=port, hub_id="hub_x", reconnect_min=0.1, reconnect_max=0.5)
 

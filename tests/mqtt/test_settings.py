@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import hub.mqtt  # noqa: F401  (registers the section)
-from hub.config import ConfigError, load_config
-from hub.mqtt import MqttSettings
+import qilu_hub.mqtt  # noqa: F401  (registers the section)
+from qilu_hub.config import ConfigError, load_config
+from qilu_hub.mqtt import MqttSettings
 
 
 def test_section_loads_from_yaml(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.mqtt.template import MISSING, TemplateError, compile_template
+from qilu_hub.mqtt.template import MISSING, TemplateError, compile_template
 
 
 @pytest.mark.parametrize(("source", "payload", "expected"), [

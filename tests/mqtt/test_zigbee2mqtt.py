@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hub import UNAVAILABLE, Hub
+from qilu_hub import UNAVAILABLE, Hub
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.mqtt.z2m_payloads import BULB_STATE, DISCOVERY, WEATHER_STATE
 from tests.testbeds.mosquitto import Mosquitto

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.recognition.datasets import Dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def sim_dataset() -> Dataset:
 @pytest.fixture(scope="session")
 def trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
     """(sklearn model, path of its ONNX export)."""
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     matrix = build_matrix(sim_dataset, DEFAULT_SPEC)
     model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=8, max_depth=8, n_jobs=1))
@@ -31,7 +31,7 @@ def trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> t
 @pytest.fixture(scope="session")
 def review_trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A day-review model (look-ahead features) trained on the same simulated homes; its ONNX path."""
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     matrix = build_matrix(sim_dataset, DEFAULT_SPEC, lookahead=True)
     model = fit(matrix.X, matrix.y, TrainConfig(n_estimators=8, max_depth=8, n_jobs=1))

@@ -8,11 +8,11 @@ import numpy as np
 import pycrfsuite
 import pytest
 
-from hub.recognition import baselines
-from hub.recognition.baselines import fit_crf, fit_hmm, forward_filter, sensor_matrix, viterbi
-from hub.recognition.features import DEFAULT_SPEC, DeviceEvent, day_key
-from hub.recognition.simulator import SimConfig, simulate
-from hub.recognition.training import metrics
+from qilu_hub.recognition import baselines
+from qilu_hub.recognition.baselines import fit_crf, fit_hmm, forward_filter, sensor_matrix, viterbi
+from qilu_hub.recognition.features import DEFAULT_SPEC, DeviceEvent, day_key
+from qilu_hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.training import metrics
 
 TIMES = np.array([60.0, 120.0, 180.0, 240.0, 300.0])
 EVENTS = [

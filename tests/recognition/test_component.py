@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from hub import Hub
-from hub.recognition.component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
-from hub.recognition.features import DEFAULT_SPEC
+from qilu_hub import Hub
+from qilu_hub.recognition.component import ENTITY_ID, EVENT_SCENE_RECOGNIZED, SceneRecognizer
+from qilu_hub.recognition.features import DEFAULT_SPEC
 
 
 def _make_hub(tmp_path: Path) -> Hub:
@@ -133,7 +133,7 @@ async def test_devices_already_on_at_start_are_known(tmp_path: Path, trained: tu
 async def test_per_device_model_with_decoder(tmp_path: Path, sim_dataset: Any) -> None:
     """A home-trained model with a device block and an HMM decoder: the component extracts the model's
     spec and filters through the decoder (one committed step per window, previews in between)."""
-    from hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, fit_decoder, to_onnx
 
     hub = _make_hub(tmp_path)
     ids = _add_entities(hub)
@@ -183,8 +183,8 @@ async def test_a_retrained_model_file_is_picked_up_without_restart(
     import os
     import shutil
 
-    from hub.recognition.component import EVENT_MODEL_LOADED
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.component import EVENT_MODEL_LOADED
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     path = tmp_path / "home.onnx"
     shutil.copy(trained[1], path)

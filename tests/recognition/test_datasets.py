@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.recognition.datasets import DatasetError, load_casas, load_kasteren, load_recorder_export
-from hub.recognition.features import DEFAULT_SPEC, DeviceEvent
+from qilu_hub.recognition.datasets import DatasetError, load_casas, load_kasteren, load_recorder_export
+from qilu_hub.recognition.features import DEFAULT_SPEC, DeviceEvent
 
 ACT = (
     "Start time: start of an activity\r\nactivity id list:\r\n1: 'leave house'\r\n\r\n"
@@ -90,7 +90,7 @@ def test_recorder_export(tmp_path: Path) -> None:
 
 
 def test_events_from_recorder_rows() -> None:
-    from hub.recognition.datasets import events_from_history, recorder_dataset
+    from qilu_hub.recognition.datasets import events_from_history, recorder_dataset
 
     rows = [
         {"entity_id": "sensor.tv_power", "state": "90", "last_updated": 20.0},
@@ -108,7 +108,7 @@ def test_events_from_recorder_rows() -> None:
 def test_recorder_dataset_covers_labels_from_the_night_before_its_first_event() -> None:
     """History starting just after midnight must not drop the evening's labels (a time-of-day bug: training
     from labels failed in the first hours of each UTC day); labels from long before any history add nothing."""
-    from hub.recognition.datasets import Interval, recorder_dataset
+    from qilu_hub.recognition.datasets import Interval, recorder_dataset
 
     day = 20 * 86400.0
     events = [DeviceEvent(day + 300, "kitchen", "motion", True, "m"),
@@ -123,7 +123,7 @@ def test_recorder_dataset_covers_labels_from_the_night_before_its_first_event() 
 
 def test_history_keeps_only_changes_of_state_across_pages() -> None:
     """A power meter's 80 W then 85 W is one event: repeats would cut look-ahead intervals short."""
-    from hub.recognition.datasets import events_from_history
+    from qilu_hub.recognition.datasets import events_from_history
 
     def resolve(entity_id: str) -> tuple[str, str] | None:
         return ("kitchen", "power") if entity_id.startswith("sensor.") else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hub.recognition.decision import ClassBias, ClassBiasError
+from qilu_hub.recognition.decision import ClassBias, ClassBiasError
 
 LABELS = ["a", "b", "c"]
 

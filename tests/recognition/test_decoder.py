@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from hub.recognition.decoder import DecoderError, HmmFilter
-from hub.recognition.metadata import ModelMetadata
+from qilu_hub.recognition.decoder import DecoderError, HmmFilter
+from qilu_hub.recognition.metadata import ModelMetadata
 
 
 def _tiny() -> HmmFilter:

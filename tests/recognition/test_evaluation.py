@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.recognition.datasets import Dataset
-from hub.recognition.evaluation import figures, majority_baseline, paired_difference
-from hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.evaluation import figures, majority_baseline, paired_difference
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 
 def test_figures_pooled_vs_per_day_and_intervals() -> None:
@@ -71,7 +71,7 @@ def two_homes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path
 
 def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     (d1, m1), (d2, m2) = two_homes
     out, png = tmp_path / "loho.json", tmp_path / "cm.png"
@@ -93,7 +93,7 @@ def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: P
 
 def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     (d1, m1), (d2, m2) = two_homes
     curve_png = tmp_path / "curve.png"
@@ -113,7 +113,7 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     (d1, m1), _ = two_homes
     assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1)]) == 2
@@ -126,7 +126,7 @@ def test_eval_restricts_training_homes_and_scores_a_finished_model(
 ) -> None:
     """The shipping question: trained only on homes whose terms allow it, scored on all, beside the bundled
     model as it is."""
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     (d1, m1), (d2, m2) = two_homes
     third = export_home(simulate(SimConfig(days=3, homes=1, seed=5)), tmp_path / "home5")
@@ -146,9 +146,9 @@ def test_eval_restricts_training_homes_and_scores_a_finished_model(
 
 def test_train_with_other_homes(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from hub.cli import main
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import SceneModel
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import SceneModel
 
     (d1, m1), (d2, m2) = two_homes
     out = tmp_path / "m.onnx"

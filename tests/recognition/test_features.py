@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.recognition.features import (
+from qilu_hub.recognition.features import (
     AREAS,
     CAPABILITIES,
     DEFAULT_SPEC,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hub import Hub
-from hub.recognition.labels import (
+from qilu_hub import Hub
+from qilu_hub.recognition.labels import (
     EVENT_LABELS_UPDATED,
     LABELS_FILE,
     MAX_DURATION,
@@ -185,7 +185,7 @@ async def test_bounded(tmp_path: Path) -> None:
 
 
 async def test_open_label_counts_at_most_max_duration() -> None:
-    from hub.recognition.labels import Label
+    from qilu_hub.recognition.labels import Label
 
     label = Label("a", "away", NOW, None)
     assert training_intervals([label], NOW + 30 * 86400)[0].end == NOW + MAX_DURATION
@@ -246,7 +246,7 @@ def test_acknowledged_label_survives_sigkill(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     acknowledged += [line.strip() for line in proc.stdout if line.strip()]
-    from hub.storage import RegistryStore
+    from qilu_hub.storage import RegistryStore
 
     storage = RegistryStore(tmp_path / "registry.db")
     try:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.recognition.features import DEFAULT_SPEC, DeviceEvent, slice_times
-from hub.recognition.lookahead import extract_lookahead, lookahead_names, mirror_events
+from qilu_hub.recognition.features import DEFAULT_SPEC, DeviceEvent, slice_times
+from qilu_hub.recognition.lookahead import extract_lookahead, lookahead_names, mirror_events
 
 T0 = 1_700_000_000.0
 SPEC = DEFAULT_SPEC.with_sources(["fridge", "door"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub.recognition.datasets import builtin_mapping
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.mapping import SCENES, capability_of, is_active, normalize_area
+from qilu_hub.recognition.datasets import builtin_mapping
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.mapping import SCENES, capability_of, is_active, normalize_area
 
 
 def test_every_kasteren_sensor_maps_to_a_spec_channel() -> None:

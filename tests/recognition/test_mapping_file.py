@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.recognition.datasets import DatasetError, builtin_mapping, load_dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.mapping_file import MappingError, load_mapping, parse_mapping
+from qilu_hub.recognition.datasets import DatasetError, builtin_mapping, load_dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.mapping_file import MappingError, load_mapping, parse_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_MAPPINGS = sorted((ROOT / "bench" / "datasets").glob("*.yaml"))
@@ -266,7 +266,7 @@ def test_home_assistant_database_reader(tmp_path: Path) -> None:
 
 
 def test_cli_trains_from_any_folder_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     kasteren_c_like(tmp_path / "house")
     mapping = write(tmp_path / "house.yaml", KASTEREN_MAP)
@@ -283,7 +283,7 @@ def test_cli_trains_from_any_folder_with_a_mapping(tmp_path: Path, capsys: pytes
 def test_cli_trains_from_a_home_assistant_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A household moving from Home Assistant: its recorder database, entity ids mapped by a file, labels
     kept elsewhere (--labels)."""
-    from hub.cli import main
+    from qilu_hub.cli import main
 
     (tmp_path / "ha").mkdir()
     db = home_assistant_db(tmp_path / "ha")

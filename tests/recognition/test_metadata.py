@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.metadata import ModelMetadata, ModelMetadataError
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.metadata import ModelMetadata, ModelMetadataError
 
 
 def test_round_trip() -> None:

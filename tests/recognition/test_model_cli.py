@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli import main
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.runtime import SceneModel
+from qilu_hub.cli import main
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.runtime import SceneModel
 
 from .test_datasets import write_kasteren
 
@@ -109,7 +109,7 @@ def test_per_device_model_with_decoder_trains_and_evaluates(
 
 def _household_export(tmp_path: Path, days: int = 6, seed: int = 5) -> tuple[Path, Path]:
     """A simulated home written as a recorder export (history JSONL) plus the household's labels."""
-    from hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.simulator import SimConfig, simulate
 
     ds = simulate(SimConfig(days=days, homes=1, seed=seed))
     history, labels = tmp_path / "history.jsonl", tmp_path / "labels.jsonl"
@@ -136,8 +136,8 @@ def test_only_if_better_replaces_a_worse_model_and_keeps_a_better_one(
     household = ["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
                  "--bootstrap-days", "0", "--no-progress", "--only-if-better", "--out", str(out)]
     # The model in use knows only "away" and "idle": any reasonable retraining beats it.
-    from hub.recognition.simulator import SimConfig, simulate
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     crude = build_matrix(simulate(SimConfig(days=2, homes=1, seed=1)).relabel(
         lambda label: "away" if label == "away" else "idle"), DEFAULT_SPEC)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hub import Hub
-from hub.cli import main
-from hub.recognition.datasets import DatasetError
-from hub.recognition.recorder_source import LABELS_FILE, async_load_recorder
+from qilu_hub import Hub
+from qilu_hub.cli import main
+from qilu_hub.recognition.datasets import DatasetError
+from qilu_hub.recognition.recorder_source import LABELS_FILE, async_load_recorder
 
 
 async def _record_some_history(config_dir: Path) -> float:
@@ -69,11 +69,11 @@ async def _household_labels_through_the_api(config_dir: Path) -> float:
     """A running hub with virtual appliances; the household labels through REST while appliances change."""
     import aiohttp
 
-    from hub import Scopes
-    from hub.api import ApiServer
-    from hub.config import load_config
-    from hub.recognition.labels import LabelStore
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Scopes
+    from qilu_hub.api import ApiServer
+    from qilu_hub.config import load_config
+    from qilu_hub.recognition.labels import LabelStore
+    from qilu_hub.virtual import VirtualAppliances
 
     config = load_config(config_dir)
     config["recorder"]["commit_interval"] = 0.05
@@ -109,8 +109,8 @@ async def _household_labels_through_the_api(config_dir: Path) -> float:
 
 def test_train_from_labels_given_through_the_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: API labels + recorder history -> `model train --source recorder` -> a model the runtime loads."""
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.runtime import SceneModel
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import SceneModel
 
     config_dir = tmp_path / "config"
     now = asyncio.run(_household_labels_through_the_api(config_dir))
@@ -121,8 +121,8 @@ def test_train_from_labels_given_through_the_api(tmp_path: Path, capsys: pytest.
     assert sorted(iv.label for iv in ds.intervals) == ["cooking", "eating", "sleeping"]
     assert {(e.area, e.capability) for e in ds.events} >= {("kitchen", "motion"), ("living_room", "light")}
 
-    from hub.recognition.mapping import SCENES
-    from hub.recognition.training import build_matrix
+    from qilu_hub.recognition.mapping import SCENES
+    from qilu_hub.recognition.training import build_matrix
 
     # Household labels only: the model knows exactly the labelled scenes; unlabelled time is not "idle".
     out = tmp_path / "home.onnx"
@@ -158,10 +158,10 @@ def test_unlabelled_nights_are_not_taught_as_idle() -> None:
     """A household labels its sleep on one night of four. Trained on household labels, the other nights
     are recognised as sleeping too; had unlabelled time counted as idle (as in annotated datasets), the
     three unlabelled nights would have taught the model that a quiet night is idle."""
-    from hub.recognition.datasets import Dataset, recorder_dataset
-    from hub.recognition.features import DEFAULT_SPEC
-    from hub.recognition.simulator import SimConfig, simulate
-    from hub.recognition.training import TrainConfig, build_matrix, fit
+    from qilu_hub.recognition.datasets import Dataset, recorder_dataset
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit
 
     full = simulate(SimConfig(days=4, homes=1, seed=11))
     nights = sorted((iv for iv in full.intervals if iv.label == "sleeping"), key=lambda iv: iv.start)

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hub.recognition.datasets import Dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.review import MAX_REVIEW_SECONDS, Segment, absorb_short, review, review_windows, segments
-from hub.recognition.runtime import ModelKindError, SceneModel
-from hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.review import MAX_REVIEW_SECONDS, Segment, absorb_short, review, review_windows, segments
+from qilu_hub.recognition.runtime import ModelKindError, SceneModel
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 
 def _proba(labels: list[str], sequence: str) -> np.ndarray:

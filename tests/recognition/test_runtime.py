@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hub.recognition.features import DEFAULT_SPEC, FeatureExtractor
-from hub.recognition.runtime import ModelLoadError, SceneModel, SpecMismatchError
+from qilu_hub.recognition.features import DEFAULT_SPEC, FeatureExtractor
+from qilu_hub.recognition.runtime import ModelLoadError, SceneModel, SpecMismatchError
 
 
 def test_prediction_shape(trained: tuple[Any, Path]) -> None:
@@ -53,7 +53,7 @@ def test_model_without_metadata_refused(tmp_path: Path, trained: tuple[Any, Path
 
 
 def test_drivers_name_active_features(trained: tuple[Any, Path]) -> None:
-    from hub.recognition.features import DeviceEvent
+    from qilu_hub.recognition.features import DeviceEvent
 
     scene = SceneModel.load(trained[1], DEFAULT_SPEC)
     ex = FeatureExtractor()
@@ -64,7 +64,7 @@ def test_drivers_name_active_features(trained: tuple[Any, Path]) -> None:
 
 
 def test_per_device_model_is_accepted_with_its_own_spec(tmp_path: Path, sim_dataset: Any) -> None:
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     spec = DEFAULT_SPEC.with_sources({e.source for e in sim_dataset.events})
     matrix = build_matrix(sim_dataset, spec)
@@ -89,7 +89,7 @@ def test_model_with_broken_decoder_refused(tmp_path: Path, trained: tuple[Any, P
     onnx.save(proto, str(path))
     with pytest.raises(ModelLoadError, match="decoder"):
         SceneModel.load(path, DEFAULT_SPEC)
-    from hub.recognition.decoder import HmmFilter
+    from qilu_hub.recognition.decoder import HmmFilter
 
     labels = SceneModel.load(trained[1], DEFAULT_SPEC).labels
     shuffled = HmmFilter.fit([labels], labels[::-1])  # valid, but its columns are in another order
@@ -100,8 +100,8 @@ def test_model_with_broken_decoder_refused(tmp_path: Path, trained: tuple[Any, P
 
 
 def test_class_bias_is_applied_by_the_runtime(tmp_path: Path, trained: tuple[Any, Path], sim_dataset: Any) -> None:
-    from hub.recognition.decision import ClassBias
-    from hub.recognition.training import build_matrix, to_onnx
+    from qilu_hub.recognition.decision import ClassBias
+    from qilu_hub.recognition.training import build_matrix, to_onnx
 
     model = trained[0]
     labels = [str(c) for c in model.classes_]

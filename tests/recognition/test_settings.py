@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.recognition.component import DEFAULT_MODEL
-from hub.recognition.settings import recognizer_from_config
+from qilu_hub.recognition.component import DEFAULT_MODEL
+from qilu_hub.recognition.settings import recognizer_from_config
 
 
 def test_defaults_use_bundled_model() -> None:

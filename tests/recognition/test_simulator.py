@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hub.recognition.datasets import Dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.mapping import SCENES
-from hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.mapping import SCENES
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 
 def test_seeded_and_deterministic() -> None:

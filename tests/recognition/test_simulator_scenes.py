@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.simulator import SimConfig, simulate
 
 RARE = ("guests", "waking_up")
 
 
 def test_simulator_produces_every_scene() -> None:
-    from hub.recognition.mapping import SCENES
+    from qilu_hub.recognition.mapping import SCENES
 
     counts = Counter(iv.label for iv in simulate(SimConfig(days=14, homes=2, seed=1)).intervals)
     assert set(counts) == set(SCENES)
@@ -27,8 +27,8 @@ def test_simulator_produces_every_scene() -> None:
 def test_rare_scenes_are_learnt_above_chance(tmp_path: Path) -> None:
     """Train on some simulated homes, test on others (another seed): recall and precision of guests and
     waking_up far above chance (recall 1/9 for a guess, precision = the scene's share of the slices)."""
-    from hub.recognition.runtime import SceneModel
-    from hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
+    from qilu_hub.recognition.runtime import SceneModel
+    from qilu_hub.recognition.training import TrainConfig, build_matrix, fit, to_onnx
 
     train = build_matrix(simulate(SimConfig(days=14, homes=2, seed=1)), DEFAULT_SPEC)
     test = build_matrix(simulate(SimConfig(days=7, homes=2, seed=7)), DEFAULT_SPEC)

@@ -7,7 +7,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.recognition.smoothing import SceneSmoother
+from qilu_hub.recognition.smoothing import SceneSmoother
 
 COOK = {"cooking": 0.8, "eating": 0.2}
 EAT = {"cooking": 0.2, "eating": 0.8}

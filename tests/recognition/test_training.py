@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hub.recognition.datasets import Dataset
-from hub.recognition.features import DEFAULT_SPEC
-from hub.recognition.runtime import SceneModel
-from hub.recognition.training import (
+from qilu_hub.recognition.datasets import Dataset
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.runtime import SceneModel
+from qilu_hub.recognition.training import (
     Matrix,
     TrainConfig,
     build_matrix,
@@ -37,7 +37,7 @@ def test_onnx_matches_sklearn_and_carries_metadata(trained: tuple[Any, Path], si
 
 
 def test_model_learns_the_simulator(trained: tuple[Any, Path]) -> None:
-    from hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.simulator import SimConfig, simulate
 
     unseen = build_matrix(simulate(SimConfig(days=3, homes=2, seed=99)))
     scene = SceneModel.load(trained[1], DEFAULT_SPEC)
@@ -103,7 +103,7 @@ def test_day_blocks_deal_days_round_robin() -> None:
 
 
 def test_build_matrix_lookahead_appends_the_future_block(sim_dataset: Dataset) -> None:
-    from hub.recognition.lookahead import extract_lookahead, lookahead_names
+    from qilu_hub.recognition.lookahead import extract_lookahead, lookahead_names
 
     plain = build_matrix(sim_dataset)
     both = build_matrix(sim_dataset, lookahead=True)

@@ -20,9 +20,9 @@ import sys
 
 
 async def main(config_dir: str, options: dict[str, object]) -> None:
-    from hub import Hub, Scopes
-    from hub.api import ApiServer
-    from hub.config import load_config
+    from qilu_hub import Hub, Scopes
+    from qilu_hub.api import ApiServer
+    from qilu_hub.config import load_config
 
     config = load_config(config_dir)
     config["hub"].update(options)

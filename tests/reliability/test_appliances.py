@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drivers.manager import DriverManager
-from drivers.qoap.simulator import QoapSimulator
-from hub.capabilities import CommandError
-from hub.context import Context
-from hub.core import Hub
-from hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
-from hub.model import Entity
-from hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
-from hub.sdk.testing import MdnsAdvertiser, wait_for
-from hub.virtual import VirtualAppliances
+from qilu_hub.capabilities import CommandError
+from qilu_hub.context import Context
+from qilu_hub.core import Hub
+from qilu_hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
+from qilu_hub.drivers.manager import DriverManager
+from qilu_hub.drivers.qoap.simulator import QoapSimulator
+from qilu_hub.model import Entity
+from qilu_hub.sdk import DeviceConnection, DeviceContext, DiscoveredAppliance, Driver, Manifest
+from qilu_hub.sdk.testing import MdnsAdvertiser, wait_for
+from qilu_hub.virtual import VirtualAppliances
 from tests.drivers.test_qoap import adopt_sim
 
 LIGHT = "light.living_room_ceiling_light"

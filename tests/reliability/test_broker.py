@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from hub.virtual import DEFAULT_APPLIANCES
+from qilu_hub.virtual import DEFAULT_APPLIANCES
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
 

@@ -9,8 +9,8 @@ import aiohttp
 import msgpack
 import pytest
 
-from hub import Scopes
-from hub.virtual import DEFAULT_APPLIANCES
+from qilu_hub import Scopes
+from qilu_hub.virtual import DEFAULT_APPLIANCES
 from tests.api.conftest import Env, bearer
 from tests.mqtt.conftest import settings_for, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub import Hub
-from hub.storage import StorageError
+from qilu_hub import Hub
+from qilu_hub.storage import StorageError
 
 
 async def test_full_disk_refuses_new_devices_clearly_and_loses_nothing(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ import aiohttp
 import msgpack
 import pytest
 
-from hub.api import stream as stream_module
-from hub.api.limits import MAX_PENDING_MESSAGES
-from hub.sdk.testing import wait_for
+from qilu_hub.api import stream as stream_module
+from qilu_hub.api.limits import MAX_PENDING_MESSAGES
+from qilu_hub.sdk.testing import wait_for
 
 from ..api.conftest import Env
 

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hub.scenes import (
+from qilu_hub.scenes import (
     EVENT_SCENE_RECOGNIZED,
     FixedEntityCatalog,
     SceneError,
@@ -22,7 +22,7 @@ from hub.scenes import (
     parse_scene_text,
     schema,
 )
-from hub.scenes.model import ScheduleTrigger, SituationTrigger
+from qilu_hub.scenes.model import ScheduleTrigger, SituationTrigger
 
 ROOT = Path(__file__).resolve().parents[2]
 LIGHT = {"turn_on", "turn_off", "toggle"}
@@ -145,8 +145,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_trigger_event_and_labels_match_the_recognizer() -> None:
-    from hub.recognition import component
-    from hub.recognition.mapping import SCENES
+    from qilu_hub.recognition import component
+    from qilu_hub.recognition.mapping import SCENES
 
     assert component.EVENT_SCENE_RECOGNIZED is EVENT_SCENE_RECOGNIZED  # one constant, shared
     sf = load_scene_file(ROOT / "scenes" / "examples" / "living_room.yaml", CATALOG)
@@ -177,8 +177,8 @@ def test_next_fire_respects_days() -> None:
 async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Path) -> None:
     """The example file validates against `qilu-hub demo`'s appliances; the hub's own command validation
     refuses bad arguments at load time; a recognised situation on the hub's bus activates the scene."""
-    from hub import Hub
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Hub
+    from qilu_hub.virtual import VirtualAppliances
 
     (tmp_path / "scenes").mkdir()
     (tmp_path / "scenes" / "example.yaml").write_text((ROOT / "scenes" / "examples" / "living_room.yaml").read_text())
@@ -219,7 +219,7 @@ async def test_manager_against_the_real_hub_with_virtual_appliances(tmp_path: Pa
 async def test_a_file_waiting_for_an_appliance_loads_when_it_is_adopted(tmp_path: Path) -> None:
     """Appliances are discovered after start: a file refused only for unknown entities is retried when they
     appear (once per burst); a file whose other mistakes only show once the entity is known is then refused."""
-    from hub import Hub
+    from qilu_hub import Hub
 
     (tmp_path / "scenes").mkdir()
     (tmp_path / "scenes" / "later.yaml").write_text(
@@ -264,9 +264,9 @@ async def test_a_file_waiting_for_an_appliance_loads_when_it_is_adopted(tmp_path
 
 
 async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(tmp_path: Path) -> None:
-    from hub import Hub
-    from hub.scenes import from_config
-    from hub.virtual import VirtualAppliances
+    from qilu_hub import Hub
+    from qilu_hub.scenes import from_config
+    from qilu_hub.virtual import VirtualAppliances
 
     hub = Hub(tmp_path / "config", {}, recorder=False)
     hub.add_component(VirtualAppliances(animate=False))
@@ -285,9 +285,9 @@ async def test_from_config_defaults_to_the_config_dir_and_tolerates_its_absence(
 
 
 def test_configuration_yaml_scenes_section(tmp_path: Path) -> None:
-    import hub.scenes.settings  # noqa: F401
-    from hub.config import ConfigError, load_config
-    from hub.scenes import from_config
+    import qilu_hub.scenes.settings  # noqa: F401
+    from qilu_hub.config import ConfigError, load_config
+    from qilu_hub.scenes import from_config
 
     (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: [mine, /srv/scenes]\n")
     config = load_config(tmp_path)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hub import Hub
-from hub.cli import main
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub
+from qilu_hub.cli import main
+from qilu_hub.virtual import VirtualAppliances
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenes" / "examples" / "living_room.yaml"

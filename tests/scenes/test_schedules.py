@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from hub import Hub
-from hub.scenes import SceneManager
+from qilu_hub import Hub
+from qilu_hub.scenes import SceneManager
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SCENE = """version: 1
@@ -101,8 +101,8 @@ async def test_a_stepped_clock_neither_fires_hours_late_nor_misses_the_next_day(
 
 
 def test_times_the_change_skips_or_repeats_fire_once() -> None:
-    from hub.scenes import next_fire
-    from hub.scenes.model import ScheduleTrigger
+    from qilu_hub.scenes import next_fire
+    from qilu_hub.scenes.model import ScheduleTrigger
 
     half_past_two = ScheduleTrigger(2, 30, None)
     spring = next_fire(dt.datetime(2026, 3, 29, 1, 0, tzinfo=BERLIN), half_past_two)  # 02:30 does not exist

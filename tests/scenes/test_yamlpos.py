@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.scenes.loader import SceneError, parse_scene_text
+from qilu_hub.scenes.loader import SceneError, parse_scene_text
 
 
 @pytest.mark.parametrize("text", ["? -\n", "? ?\n", "- ? -  -\n", "?\n- w:\n"])

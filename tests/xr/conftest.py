@@ -63,7 +63,7 @@ def bridge_cmd() -> Callable[..., list[str]]:
         return [
             sys.executable,
             "-m",
-            "xr_bridge",
+            "qilu_hub.xr_bridge",
             "xr",
             "--hub",
             hub_url,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import xr
 
-from hub.scenes import parse_scene_text
-from xr_bridge.core import BridgeCore
-from xr_bridge.geometry import Pose
-from xr_bridge.placement import PlacementStore
-from xr_bridge.runtime import XrBridge
+from qilu_hub.scenes import parse_scene_text
+from qilu_hub.xr_bridge.core import BridgeCore
+from qilu_hub.xr_bridge.geometry import Pose
+from qilu_hub.xr_bridge.placement import PlacementStore
+from qilu_hub.xr_bridge.runtime import XrBridge
 
 SCENE = """\
 version: 1
@@ -95,7 +95,7 @@ def test_refused_anchor_falls_back_to_stage(monkeypatch: pytest.MonkeyPatch, tmp
 
 @pytest.fixture
 def ext_runtime(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    from xr_bridge import ext_anchors
+    from qilu_hub.xr_bridge import ext_anchors
 
     log: dict[str, Any] = {
         "ready_after": 2,
@@ -175,7 +175,7 @@ def test_ext_context_failure_falls_back_to_the_stored_stage_pose(ext_runtime: di
 
 def test_ext_structures_are_built_as_the_spec_says() -> None:
     """The real pyopenxr structures handed to the runtime (no runtime needed to check their contents)."""
-    from xr_bridge import ext_anchors
+    from qilu_hub.xr_bridge import ext_anchors
 
     info, cfg = ext_anchors.context_create_info()
     assert info.capability_config_count == 1

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from xr_bridge.runtime import EXIT_AUTH, EXIT_NO_GRAPHICS, EXIT_NO_RUNTIME, EXIT_SCENE
-from xr_bridge.testing import DevHub, DevHubThread
+from qilu_hub.xr_bridge.runtime import EXIT_AUTH, EXIT_NO_GRAPHICS, EXIT_NO_RUNTIME, EXIT_SCENE
+from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1
@@ -90,7 +90,7 @@ def test_refused_token_ends_the_bridge(remote_env: Any, bridge_cmd: Any, tmp_pat
 def test_cli_module_registers_the_xr_subcommand() -> None:
     import argparse
 
-    from hub.cli import xr
+    from qilu_hub.cli import xr
 
     ap = argparse.ArgumentParser()
     xr.register(ap.add_subparsers())
@@ -108,6 +108,6 @@ def test_cli_module_registers_the_xr_subcommand() -> None:
     ],
 )
 def test_hub_url_forms(given: str, url: str) -> None:
-    from hub.cli.xr import stream_url
+    from qilu_hub.cli.xr import stream_url
 
     assert stream_url(given) == url

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from hub.scenes import parse_scene_text
+from qilu_hub.scenes import parse_scene_text
+from qilu_hub.xr_bridge.geometry import Pose
+from qilu_hub.xr_bridge.layout import layout_panel
+from qilu_hub.xr_bridge.render import ON, TITLE_BG
+from qilu_hub.xr_bridge.runtime import PROFILES
+from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 from tests.xr.monado_remote import RemoteClient
 from tests.xr.xrhelpers import TraceReader
-from xr_bridge.geometry import Pose
-from xr_bridge.layout import layout_panel
-from xr_bridge.render import ON, TITLE_BG
-from xr_bridge.runtime import PROFILES
-from xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1

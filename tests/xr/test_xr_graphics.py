@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from xr_bridge.glpanels import flip_rows
-from xr_bridge.runtime import GraphicsUnsupportedError, choose_graphics
+from qilu_hub.xr_bridge.glpanels import flip_rows
+from qilu_hub.xr_bridge.runtime import GraphicsUnsupportedError, choose_graphics
 
 VK = {"XR_KHR_vulkan_enable"}
 GL_EGL = {"XR_KHR_opengl_enable", "XR_MNDX_egl_enable"}

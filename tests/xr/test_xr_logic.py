@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from hub.scenes import parse_scene_text
-from xr_bridge.core import BridgeCore, HandInput
-from xr_bridge.geometry import Pose, aim_ray, ray_quad, rotate, yaw_quat
-from xr_bridge.layout import layout_panel
-from xr_bridge.mapping import BridgeIntent, CommandIntent, EdgeDetector, PanelMover
-from xr_bridge.placement import PlacementStore
-from xr_bridge.render import OFF, OFFLINE_BG, ON, render_panel
-from xr_bridge.stream import StreamEvent
-from xr_bridge.view import ViewDiff, build_view
+from qilu_hub.scenes import parse_scene_text
+from qilu_hub.xr_bridge.core import BridgeCore, HandInput
+from qilu_hub.xr_bridge.geometry import Pose, aim_ray, ray_quad, rotate, yaw_quat
+from qilu_hub.xr_bridge.layout import layout_panel
+from qilu_hub.xr_bridge.mapping import BridgeIntent, CommandIntent, EdgeDetector, PanelMover
+from qilu_hub.xr_bridge.placement import PlacementStore
+from qilu_hub.xr_bridge.render import OFF, OFFLINE_BG, ON, render_panel
+from qilu_hub.xr_bridge.stream import StreamEvent
+from qilu_hub.xr_bridge.view import ViewDiff, build_view
 
 SCENE = """\
 version: 1

@@ -12,11 +12,11 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from hub.scenes import parse_scene_text
-from xr_bridge.core import BridgeCore
-from xr_bridge.geometry import Pose, yaw_quat
-from xr_bridge.placement import PlacementStore
-from xr_bridge.stream import StreamClient, StreamEvent
+from qilu_hub.scenes import parse_scene_text
+from qilu_hub.xr_bridge.core import BridgeCore
+from qilu_hub.xr_bridge.geometry import Pose, yaw_quat
+from qilu_hub.xr_bridge.placement import PlacementStore
+from qilu_hub.xr_bridge.stream import StreamClient, StreamEvent
 
 SCENE = """\
 version: 1

@@ -1,5 +1,5 @@
 """The full loop against the real hub: Hub + virtual appliances + the API's msgpack stream, in-process on a
-loopback port; the bridge as `python -m xr_bridge xr` on headless Monado; select pressed through the REMOTE
+loopback port; the bridge as `python -m qilu_hub.xr_bridge xr` on headless Monado; select pressed through the REMOTE
 driver. The ceiling light must switch in the hub, the panel read back from its swapchain must show it in the
 frame the new state arrived, panels must say "offline" while the hub restarts and recover after."""
 
@@ -14,15 +14,15 @@ from typing import Any
 
 from PIL import Image
 
-from hub import Hub, Scopes
-from hub.api import ApiServer
-from hub.scenes import parse_scene_text
-from hub.virtual import VirtualAppliances
+from qilu_hub import Hub, Scopes
+from qilu_hub.api import ApiServer
+from qilu_hub.scenes import parse_scene_text
+from qilu_hub.virtual import VirtualAppliances
+from qilu_hub.xr_bridge.geometry import Pose
+from qilu_hub.xr_bridge.layout import layout_panel
+from qilu_hub.xr_bridge.render import ON
 from tests.xr.monado_remote import RemoteClient
 from tests.xr.xrhelpers import TraceReader
-from xr_bridge.geometry import Pose
-from xr_bridge.layout import layout_panel
-from xr_bridge.render import ON
 
 LIGHT = "light.living_room_ceiling_light"
 SCENE = f"""\
@@ -129,7 +129,7 @@ def test_select_switches_a_real_hub_light(remote_env: Any, bridge_cmd: Any, tmp_
 def test_panels_follow_device_and_area_poses_from_the_hub(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
     """Device- and area-relative panels are placed from the poses the hub streams, and move when they change
     in the hub's registries (here over the OpenGL binding)."""
-    from hub.model import Pose as HubPose
+    from qilu_hub.model import Pose as HubPose
 
     env, _ = remote_env
     ht = HubThread(tmp_path / "config")

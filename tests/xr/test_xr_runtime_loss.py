@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from qilu_hub.xr_bridge.runtime import EXIT_NO_RUNTIME, EXIT_RUNTIME_LOST
+from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 from tests.xr.xrhelpers import TraceReader
-from xr_bridge.runtime import EXIT_NO_RUNTIME, EXIT_RUNTIME_LOST
-from xr_bridge.testing import DevHub, DevHubThread
 
 SCENE = """\
 version: 1

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from xr_bridge.stream import AuthError, CallError, StreamClient, StreamEvent, StreamThread
-from xr_bridge.testing import DevHub
+from qilu_hub.xr_bridge.stream import AuthError, CallError, StreamClient, StreamEvent, StreamThread
+from qilu_hub.xr_bridge.testing import DevHub
 
 
 async def _until(events: list[StreamEvent], pred: Callable[[StreamEvent], bool], n: int = 1) -> None:

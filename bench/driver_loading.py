@@ -28,14 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTITIES = 1000
 PROTOCOL_LIBRARIES = ("aioshelly", "wled", "bthome_ble", "xiaomi_ble")
 
-# Run in the child, against whichever tree is first on its path; only names both old and new trees have.
+# Run in the child, against whichever tree is first on its path; {core} and {drivers} are the tree's module names
+# (before the one import namespace: hub and drivers; since: qilu_hub and qilu_hub.drivers).
 CHILD = f"""
 import time
 _T0 = time.perf_counter()
 import asyncio, sys
-from hub.api import ApiServer
-from hub.core import Hub
-from drivers.manager import DriverManager
+from {{core}}.api import ApiServer
+from {{core}}.core import Hub
+from {{drivers}}.manager import DriverManager
 
 
 async def main(config_dir):
@@ -62,13 +63,42 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _namespace_dirs(tree: Path) -> dict[str, str] | None:
+    """The tree's ``package-dir`` mapping (``qilu_hub.x`` -> folder) if it installs under one namespace, else None."""
+    import tomllib
+
+    config = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}).get("setuptools", {})
+    mapping = config.get("package-dir")
+    return dict(mapping) if mapping else None
+
+
+def _import_root(tree: Path, into: Path) -> tuple[Path, str, str]:
+    """A folder to put first on the child's path, and the tree's core and drivers module names. A namespaced tree
+    is laid out as its install would be (links under ``into``), so the child imports that tree alone, never the
+    installed checkout nor a second copy of the same modules under the folders' own names."""
+    mapping = _namespace_dirs(tree)
+    if mapping is None:
+        return tree, "hub", "drivers"
+    for name, folder in sorted(mapping.items()):
+        target = into.joinpath(*name.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in (tree / folder).iterdir():
+            link = target / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+    core = min(mapping, key=len)
+    return into, core, f"{core}.drivers"
+
+
 async def _once(tree: Path) -> tuple[float, float, list[str]]:
     import aiohttp
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(tree), os.environ.get("PYTHONPATH"))))}
     with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
+        root, core, drivers = _import_root(tree, Path(tmp) / "site")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH"))))}
+        child = CHILD.replace("{core}", core).replace("{drivers}", drivers)
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, tmp], stdout=subprocess.PIPE, text=True, env=env,
+        proc = subprocess.Popen([sys.executable, "-c", child, tmp], stdout=subprocess.PIPE, text=True, env=env,
                                 cwd=tmp)
         try:
             assert proc.stdout is not None

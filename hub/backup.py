@@ -287,6 +287,8 @@ def _aside(path: Path) -> Path:
 def restore_backup(archive: Path, config_dir: Path) -> list[str]:
     """Replace ``config_dir``'s files with the archive's; returns the restored names. Refuses while a hub runs."""
     archive, config_dir = Path(archive), Path(config_dir)
+    if not archive.is_file():
+        raise BackupError(f"{archive} does not exist or is not a file")
     config_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     lock = DirLock(config_dir)
     if not lock.acquire():

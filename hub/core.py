@@ -14,6 +14,7 @@ from .bus import EventBus, EventType
 from .commands import CommandRouter
 from .config import load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
+from .dir_lock import DirLock
 from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
 from .model import Pose
 from .recorder import Recorder, RecorderConfig
@@ -62,6 +63,7 @@ class Hub:
         self.tokens = TokenStore(self.storage)
         self.commands = CommandRouter(self.entities, self.bus)
         self.components: dict[str, Component] = {}
+        self.dir_lock = DirLock(self.config_dir)  # held while running: `backup restore` refuses then
         self._order: list[Component] = []
         self._started: list[Component] = []
         self._stop_event = asyncio.Event()
@@ -98,6 +100,9 @@ class Hub:
         raise_open_file_limit()
         install_accept_error_filter()
         warn_exposed(secret_files(self.config_dir, self.config))
+        if not self.dir_lock.acquire():
+            # Not fatal (an old hub may be stopping), but two hubs on one directory fight over its devices.
+            _LOGGER.warning("Another qilu-hub seems to run on %s (it holds %s)", self.config_dir, self.dir_lock.path)
         for area in self.config.get("areas") or []:
             pose = Pose.from_dict(dict(area["pose"])) if area.get("pose") else None
             created = self.areas.async_get_or_create(area["name"], area.get("floor"), pose)
@@ -126,6 +131,7 @@ class Hub:
                 _LOGGER.exception("Component %s did not stop cleanly", component.name)
         await self.supervisor.stop()
         self.storage.close()
+        self.dir_lock.release()
         self._stop_event.set()
 
     def request_stop(self) -> None:

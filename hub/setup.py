@@ -15,7 +15,7 @@ from .core import Hub
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
 _CONFIG_SECTION_MODULES = ("qilu_hub.mqtt.settings", "qilu_hub.discovery.settings", "qilu_hub.recognition.settings",
-                           "qilu_hub.scenes.settings")
+                           "qilu_hub.scenes.settings", "qilu_hub.backup")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -68,6 +68,11 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         from .mqtt import MqttBridge
 
         hub.add_component(MqttBridge())
+    from .backup import scheduler_from_config
+
+    backups = scheduler_from_config(Path(config_dir), config)
+    if backups is not None:
+        hub.add_component(backups)
     # Last, so it stops first: clients are told the hub is going before the parts behind it stop.
     from .api import ApiServer
 

@@ -76,6 +76,34 @@ def _healthy(path: Path) -> bool:
         return False
 
 
+def snapshot_database(source: sqlite3.Connection, dest: Path) -> None:
+    """Write a consistent copy of ``source`` to ``dest`` (owner-only), atomically: SQLite's online backup API
+    into ``dest.tmp``, then a rename. Safe while other connections (or processes) write: the copy is one
+    snapshot, never a file copy of a live WAL database. Used for ``registry.db.bak`` and by ``qilu_hub.backup``."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    create_private(tmp)  # a copy of the registry holds the token hashes too
+    out = sqlite3.connect(tmp)
+    try:
+        source.backup(out)
+    finally:
+        out.close()
+    tmp.replace(dest)
+
+
+def integrity_check(path: Path) -> str:
+    """``PRAGMA integrity_check`` of a database file: "ok", or what is wrong (also for a file that is no database)."""
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute("PRAGMA integrity_check").fetchone()
+            return str(row[0]) if row else "no answer"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        return str(err)
+
+
 class RegistryStore:
     """Key/JSON records grouped by kind, plus the tokens table. Thread-safe, write-through."""
 
@@ -132,16 +160,8 @@ class RegistryStore:
 
     def _backup(self) -> None:
         """Copy the database while it is known good; used by ``_recover`` after corruption."""
-        tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        create_private(tmp)  # the backup holds the token hashes too
-        dest = sqlite3.connect(tmp)
-        try:
-            with self._lock:
-                self._conn.backup(dest)
-        finally:
-            dest.close()
-        tmp.replace(self.backup_path)
+        with self._lock:
+            snapshot_database(self._conn, self.backup_path)
 
     @property
     def schema_version(self) -> int:

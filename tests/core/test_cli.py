@@ -245,3 +245,20 @@ def test_discover_ble_without_bluez_is_one_clean_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "BlueZ" in lines[0] and "no-bus" in lines[0]
     assert "FileNotFoundError" not in result.stderr
+
+
+def test_unexpected_error_is_one_line_and_its_traceback_only_with_verbose(
+        tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from qilu_hub.cli import core
+
+    def broken(args: object) -> int:  # a bug somewhere below a command
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(core, "cmd_devices", broken)
+    assert main(["devices", "--config", str(tmp_path)]) == 70
+    err = capsys.readouterr().err
+    assert err.strip() == "qilu-hub: unexpected error: RuntimeError: boom (run with -v for the traceback)"
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["devices", "--config", str(tmp_path), "-v"])

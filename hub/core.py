@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .bus import EventBus, EventType
 from .commands import CommandRouter
-from .config import load_config
+from .config import ConfigError, load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
 from .dir_lock import DirLock
 from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
@@ -111,6 +111,10 @@ class Hub:
         for component in self._order:
             try:
                 await component.async_start(self)
+            except ConfigError as err:  # the user's to fix: the message says what, a traceback would bury it
+                _LOGGER.error("Component %s cannot start: %s; stopping the hub", component.name, err)
+                await self.async_stop()
+                raise
             except Exception:
                 _LOGGER.exception("Component %s failed to start; stopping the hub", component.name)
                 await self.async_stop()

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import sqlite3
@@ -220,3 +221,19 @@ class TokenStore:
         self._store.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (time.time(), token_id))
         self._changed()
         return True
+
+
+# The one environment variable every client command (label, xr) reads an access token from; the second is what
+# `qilu-hub xr` read before, still honoured with a deprecation note.
+TOKEN_ENV = "QILU_HUB_TOKEN"
+DEPRECATED_TOKEN_ENV = "QILU_TOKEN"
+
+
+def token_from_environment() -> tuple[str | None, bool]:
+    """The access token from ``$QILU_HUB_TOKEN`` (else the deprecated ``$QILU_TOKEN``), and whether it came from
+    the deprecated name, so the caller can say so."""
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        return token, False
+    token = os.environ.get(DEPRECATED_TOKEN_ENV)
+    return (token, True) if token else (None, False)

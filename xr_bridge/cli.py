@@ -21,7 +21,8 @@ def _default_placements() -> str:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("xr", help="show an immersive scene's panels in an OpenXR headset", description=__doc__)
     p.add_argument("--hub", required=True, help="hub stream URL, e.g. ws://127.0.0.1:8123/api/stream")
-    p.add_argument("--token", default=os.environ.get("QILU_TOKEN", ""), help="access token (default: $QILU_TOKEN)")
+    p.add_argument("--token", default=None,
+                   help="access token (default: $QILU_HUB_TOKEN; $QILU_TOKEN is still read but deprecated)")
     p.add_argument("--scene", required=True, type=Path, help="scene file (YAML, see docs/xr.md)")
     p.add_argument("--name", help="which immersive scene in the file (default: the first)")
     p.add_argument(
@@ -101,7 +102,14 @@ def handler(args: argparse.Namespace) -> int:
         return EXIT_SCENE
     trace_file = args.trace.open("w", encoding="utf-8") if args.trace else None
     trace = Trace(trace_file)
-    stream = StreamThread(stream_url(args.hub), args.token, list(scene.entities))
+    from qilu_hub.tokens import DEPRECATED_TOKEN_ENV, TOKEN_ENV, token_from_environment
+
+    token = args.token
+    if not token:
+        token, deprecated = token_from_environment()
+        if deprecated:
+            print(f"qilu-hub xr: ${DEPRECATED_TOKEN_ENV} is deprecated; set ${TOKEN_ENV} instead", file=sys.stderr)
+    stream = StreamThread(stream_url(args.hub), token or "", list(scene.entities))
     core = BridgeCore(
         scene,
         PlacementStore.load(args.placements),

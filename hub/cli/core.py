@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import shlex
+import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -12,23 +16,28 @@ from pathlib import Path
 
 from ..bus import EventBus
 from ..config import ensure_config_dir
-from ..const import REGISTRY_DB
+from ..const import CONFIG_FILE, REGISTRY_DB
 from ..core import Hub
 from ..registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from ..setup import build_hub
 from ..storage import RegistryStore
 from ..tokens import Scopes, TokenStore, parse_duration
-from . import config_dir
+from . import CliError, config_dir
 
 EXIT_USAGE = 2
+_LOGGER = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run the hub")
+    _listen_options(run)
     run.set_defaults(func=cmd_run)
 
     demo = subparsers.add_parser("demo", help="run the hub with simulated appliances on loopback")
     demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    _listen_options(demo)
+    demo.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                      help="keep the demo's configuration in DIR (default: a temporary folder removed on exit)")
     demo.set_defaults(func=cmd_demo)
 
     token = subparsers.add_parser("token", help="manage API access tokens")
@@ -51,33 +60,130 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers.add_parser("devices", help="list devices and their entities").set_defaults(func=cmd_devices)
 
 
+def _listen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, metavar="ADDR",
+                        help="address the API listens on (default: hub.bind in the configuration)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port the API listens on (default: hub.port in the configuration, 8123)")
+
+
 async def _run(hub: Hub, seconds: float | None) -> None:
     if seconds is not None:
         asyncio.get_running_loop().call_later(seconds, hub.request_stop)
     await hub.run_until_stopped()
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether the API could listen on ``host:port`` now (bound the way the API binds: with SO_REUSEADDR)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise CliError(f"cannot listen on {host}: {err.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    """A port nothing listens on now, chosen by the kernel."""
+    family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _listen_on(hub: Hub, args: argparse.Namespace, *, fall_back: bool) -> None:
+    """Apply --host/--port to the hub's API settings; refuse (or, for the demo, move from) a port in use, so the
+    user reads one line about the port rather than a traceback about a configuration file."""
+    if "api" not in hub.components:
+        return
+    conf = hub.config["hub"]
+    if args.host is not None:
+        conf["bind"] = args.host
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise CliError(f"--port {args.port}: not a port (0-65535)", EXIT_USAGE)
+        conf["port"] = args.port
+    host, port = conf["bind"], conf["port"]
+    if port == 0 or _port_free(host, port):
+        return
+    if fall_back and args.port is None:
+        conf["port"] = _free_port(host)
+        print(f"qilu-hub demo: port {port} is in use (another hub?); using port {conf['port']} instead "
+              "(choose one with --port)")
+        return
+    also = "" if args.port is not None else f", or change hub.port in {hub.config_dir / CONFIG_FILE}"
+    raise CliError(f"cannot listen on {host}:{port}: the port is in use (another hub?); choose another with "
+                   f"--port N{also}")
+
+
+def _log_loaded(hub: Hub) -> None:
+    """What this hub runs with, for -v: its components in start order and its drivers with their origin."""
+    _LOGGER.debug("components: %s", ", ".join(hub.components))
+    manager = hub.components.get("drivers")
+    drivers = getattr(manager, "drivers", {})
+    for name, driver in sorted(drivers.items()):
+        manifest = driver.manifest
+        _LOGGER.debug("driver %s %s (%s, quality %s)", name, manifest.version, manifest.title, manifest.quality)
+    for origin, error in sorted(getattr(manager, "load_errors", {}).items()):
+        _LOGGER.debug("driver %s not loaded: %s", origin, error)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     directory = ensure_config_dir(config_dir(args))
     hub = build_hub(directory)
+    _listen_on(hub, args, fall_back=False)
+    _log_loaded(hub)
     asyncio.run(_run(hub, None))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    directory = Path(args.config) if args.config else Path(tempfile.mkdtemp(prefix="qilu-hub-demo-"))
+    if args.keep is not None and args.config is not None and Path(args.keep) != Path(args.config):
+        raise CliError("give --config DIR (a configuration to run the demo in) or --keep DIR, not both", EXIT_USAGE)
+    chosen = args.keep if args.keep is not None else args.config
+    temporary = chosen is None
+    directory = Path(tempfile.mkdtemp(prefix="qilu-hub-demo-")) if chosen is None else Path(chosen)
+    try:
+        return _demo(args, directory, temporary)
+    finally:
+        if temporary:  # nothing the user asked to keep: leave no folder behind
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _demo(args: argparse.Namespace, directory: Path, temporary: bool) -> int:
     ensure_config_dir(directory)
     _install_example_scenes(directory)
     hub = build_hub(directory, demo=True)
+    _listen_on(hub, args, fall_back=True)
+    _log_loaded(hub)
     _, secret = hub.tokens.create("demo", Scopes(admin=True))
-    print(f"qilu-hub demo: config in {directory}")
+    where = shlex.quote(str(directory))
+    kept = "removed when the demo stops; keep it with --keep DIR" if temporary else "kept"
+    print(f"qilu-hub demo: config in {directory} ({kept})")
     print(f"qilu-hub demo: access token {secret}")
+    url = None
     if "api" in hub.components:
         conf = hub.config["hub"]
         scheme = "https" if conf.get("tls_certificate") else "http"
         host = "127.0.0.1" if conf["bind"] in ("0.0.0.0", "::") else conf["bind"]
+        url = f"{scheme}://{host}:{conf['port']}" if conf["port"] else None
         # The token is pasted into the sign-in form, never put in a link (history, Referer).
-        print(f"qilu-hub demo: dashboard {scheme}://{host}:{conf['port']}/ (sign in with the access token above)")
+        if url:
+            print(f"qilu-hub demo: dashboard {url}/ (sign in with the access token above)")
+    # The follow-ups name this demo's configuration: without --config they would open the default one.
+    print("qilu-hub demo: while it runs, try in another terminal:")
+    print(f"  qilu-hub devices --config {where}")
+    print(f"  qilu-hub token create --config {where} --name phone")
+    print(f"  qilu-hub scenes check --config {where} {shlex.quote(str(directory / 'scenes' / 'living_room.yaml'))}")
+    if url:
+        print(f"  QILU_HUB_TOKEN={secret} qilu-hub label list --hub {url}")
+    sys.stdout.flush()
     asyncio.run(_run(hub, args.seconds))
     return 0
 

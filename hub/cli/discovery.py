@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -64,7 +65,20 @@ def _ble_scan(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
     try:
         return asyncio.run(scan()), None
     except Exception as err:  # no adapter, no BlueZ, no D-Bus: report, do not fail the command
-        return [], f"{type(err).__name__}: {err}"
+        return [], _ble_problem(err)
+
+
+def _ble_problem(err: Exception) -> str:
+    """What the user can do about a failed BLE scan, in one line (bleak's own errors name no cause or cure)."""
+    if isinstance(err, (FileNotFoundError, ConnectionRefusedError)):  # the system bus socket is not there
+        bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+        return f"no D-Bus system bus at {bus}, so BlueZ cannot be asked; install and start dbus and bluez"
+    text = str(err) or type(err).__name__
+    if "org.bluez" in text or "ServiceUnknown" in text:
+        return "BlueZ is not running; install bluez and start it (systemctl start bluetooth)"
+    if "adapter" in text.lower() or "No Bluetooth" in text:
+        return f"no Bluetooth adapter ({text})"
+    return f"{type(err).__name__}: {text}"
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
@@ -89,7 +103,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     print(f"{len(services)} mDNS service(s)")
     if args.ble:
         if ble_error:
-            print(f"BLE: not scanned ({ble_error})", file=sys.stderr)
+            print(f"qilu-hub discover: BLE not scanned: {ble_error}", file=sys.stderr)
         for d in sorted(ble, key=lambda d: d["rssi"], reverse=True):
             print(f"BLE {d['address']}  {d['rssi']:>4} dBm  {d['name'] or '-'}")
     return 0

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from . import TOKEN_ENV, spread_options, token_from_env
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
-TOKEN_ENV = "QILU_HUB_TOKEN"
 
 
 def register(subparsers: Any) -> None:
@@ -63,6 +63,7 @@ def register(subparsers: Any) -> None:
     delete = sub.add_parser("delete", help="delete a label by id")
     delete.add_argument("label_id")
     delete.set_defaults(func=cmd_delete)
+    spread_options(parser, ("hub", "token"))  # `label list --hub URL` as well as `label --hub URL list`
 
 
 def _when(text: str) -> float:
@@ -83,9 +84,10 @@ class _Refused(Exception):
 def _call(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0
 ) -> Any:
-    token = args.token or os.environ.get(TOKEN_ENV)
+    token = args.token or token_from_env()
     if not token:
-        raise ValueError(f"an access token is needed: --token or ${TOKEN_ENV} (qilu-hub token create NAME)")
+        raise ValueError(f"an access token is needed: --token or ${TOKEN_ENV} "
+                         "(make one with: qilu-hub token create --name NAME)")
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(args.hub.rstrip("/") + path, data=data, method=method,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})

@@ -26,6 +26,11 @@ def monado_dir() -> Path:
     return Path(os.environ.get("QILU_MONADO_DIR") or ROOT / ".cache" / "monado")
 
 
+def _pythonpath() -> str:
+    """The bridge subprocess imports the code under test: the caller's PYTHONPATH (a worktree's .nsroot) first."""
+    return os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)
+
+
 @pytest.fixture(scope="session")
 def monado_env() -> dict[str, str]:
     d = monado_dir()
@@ -37,7 +42,7 @@ def monado_env() -> dict[str, str]:
         ["bash", "-c", f". {shlex.quote(str(d / 'env.sh'))} && env -0"], check=True, capture_output=True
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = _pythonpath()
     return env
 
 
@@ -50,7 +55,7 @@ def service_env(monado_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         ["bash", "-c", f". {shlex.quote(str(d / 'env-service.sh'))} && env -0"], check=True, capture_output=True
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = _pythonpath()
     run_dir = tmp_path / "xdg-run"
     run_dir.mkdir(mode=0o700)
     env["XDG_RUNTIME_DIR"] = str(run_dir)

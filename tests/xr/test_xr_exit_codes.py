@@ -87,6 +87,25 @@ def test_refused_token_ends_the_bridge(remote_env: Any, bridge_cmd: Any, tmp_pat
     assert "refused the token" in r.stderr
 
 
+def test_token_from_qilu_hub_token_the_variable_label_reads(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    env, _ = remote_env
+    ht = DevHubThread(DevHub("right", ["light.kitchen"]))
+    port = ht.start()
+    try:
+        scene = tmp_path / "s.yaml"
+        scene.write_text(SCENE)
+        cmd = bridge_cmd(f"ws://127.0.0.1:{port}/api/stream", "unused", scene, tmp_path)
+        at = cmd.index("--token")
+        del cmd[at:at + 2]  # the token comes from the environment only
+        env = {k: v for k, v in env.items() if k != "QILU_TOKEN"}
+        r = _run(cmd, {**env, "QILU_HUB_TOKEN": "right"})
+    finally:
+        ht.stop()
+    # The hub accepted the token and sent its snapshot: the scene is then refused for its unknown entity.
+    assert r.returncode == EXIT_SCENE, r.stderr
+    assert "unknown entity 'light.living_room'" in r.stderr and "refused the token" not in r.stderr
+
+
 def test_cli_module_registers_the_xr_subcommand() -> None:
     import argparse
 

@@ -10,6 +10,15 @@ newest wins). A device not heard for ``timeout`` seconds is reported lost.
 The watchdog restarts a scanner that has been silent for ``watchdog`` seconds or
 that failed (adapter removed, BlueZ restarted, D-Bus gone), with backoff, so an
 adapter comes back without restarting the hub or the machine.
+
+A scan is only ever stopped over a live D-Bus connection. After the system bus went
+away, bleak still holds the dead connection until something reconnects it, and a
+message sent on it fails inside dbus-fast, which then unregisters the event-loop
+reader and writer of the dead socket's file descriptor *number*; by then that number
+may belong to a new socket (bleak's new bus, another D-Bus client, an API connection),
+which would go deaf for good. So the old scan is stopped after bleak reconnected, or,
+while the bus is still down, kept aside and stopped once it is back, before a new scan
+starts (a StopDiscovery sent after it would stop the new scan, on the same connection).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -41,6 +51,22 @@ PASSIVE_PATTERNS = [OrPattern(0, AdvertisementDataType.FLAGS, bytes([flags])) fo
 WATCHDOG_CHECK = 1.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
+
+
+async def _bus_ready(timeout: float) -> bool:
+    """Whether bleak's BlueZ connection is live, reconnecting it first if the system bus restarted.
+
+    Always true off Linux (no D-Bus there). See the module docstring for why a dead connection must not be used."""
+    if sys.platform != "linux":
+        return True
+    from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+    try:
+        await asyncio.wait_for(get_global_bluez_manager(), timeout)
+    except Exception as err:  # the bus or BlueZ is still down: the watchdog tries again
+        _LOGGER.debug("BlueZ D-Bus connection not available: %s", err)
+        return False
+    return True
 
 
 class Track:
@@ -76,6 +102,8 @@ class AdapterScanner:
         self.last_error: str | None = None
         self.running = False
         self.passive_silent = False  # a passive scan that heard nothing: BlueZ without working monitors
+        # Scans lost with the D-Bus connection, stopped once the connection is back (never over the dead one).
+        self._stale: list[BleakScanner] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -125,15 +153,26 @@ class AdapterScanner:
     async def _stop_scanner(self) -> None:
         scanner, self.scanner, self.running = self.scanner, None, False
         if scanner is not None:
+            self._stale.append(scanner)
+        await self._stop_stale()
+
+    async def _stop_stale(self) -> None:
+        """Stop the scans set aside, if bleak's D-Bus connection is live (reconnected if need be)."""
+        if not self._stale or not await _bus_ready(self.source.start_timeout):
+            return
+        stale, self._stale = self._stale, []
+        for scanner in stale:
             try:
                 await asyncio.wait_for(scanner.stop(), self.source.start_timeout)
-            except Exception as err:  # the adapter or bus may already be gone; nothing to clean up then
+            except Exception as err:  # the adapter may be gone, or BlueZ restarted: nothing left to stop then
                 _LOGGER.debug("Stopping BLE scanner on %s: %s", self.name, err)
 
     async def _run(self) -> None:
         delay = BACKOFF_START
         while True:
             try:
+                # Before the new scan, never after: StopDiscovery over the new connection would stop that scan too.
+                await self._stop_stale()
                 await self._start_scanner()
             except asyncio.CancelledError:
                 raise

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..log_limit import LogLimiter
+from .limits import release_one
 
 __all__ = ["ConnectionGuard"]
 
@@ -86,11 +87,7 @@ class ConnectionGuard:
 
     def release(self, address: str) -> None:
         self.open -= 1
-        held = self._by_address[address] - 1
-        if held:
-            self._by_address[address] = held
-        else:
-            del self._by_address[address]  # the table holds only addresses with open connections
+        release_one(self._by_address, address)
 
     def _refused(self, address: str, why: str, count: int) -> None:
         suppressed = self._log.allow(address)

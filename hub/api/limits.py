@@ -44,6 +44,15 @@ MAX_TCP_CONNECTIONS_PER_ADDRESS = 32
 IDLE_TIMEOUT = 10.0
 
 
+def release_one(counts: dict[str, int], address: str) -> None:
+    """One fewer held by ``address``; the table keeps only addresses that still hold some (bounded memory)."""
+    held = counts[address] - 1
+    if held:
+        counts[address] = held
+    else:
+        del counts[address]
+
+
 class RateLimit:
     """A token bucket: ``rate`` messages a second with bursts of ``burst``."""
 
@@ -132,11 +141,7 @@ class SocketSlots:
 
     def forget_unauthenticated(self, address: str) -> None:
         self.unauthenticated -= 1
-        held = self._unauthenticated[address] - 1
-        if held:
-            self._unauthenticated[address] = held
-        else:
-            del self._unauthenticated[address]
+        release_one(self._unauthenticated, address)
 
 
 @web.middleware

@@ -85,9 +85,12 @@ class SessionGuard:
         task.add_done_callback(self._ending.discard)
 
     async def _watch(self) -> None:
-        tokens = self._api.hub.tokens
+        api = self._api
+        tokens = api.hub.tokens
         while True:
             await asyncio.sleep(self.interval)
+            if not api.ha_connections and not api.stream_fanout.connections:
+                continue  # nothing to end; a request's verify() notices another process's revocations itself
             try:
                 if not tokens.sync():  # a change by another process calls recheck itself
                     self.recheck()

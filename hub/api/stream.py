@@ -32,7 +32,7 @@ from .input_checks import MAX_NESTING, BadInput, check_nesting
 from .keys import API_KEY
 from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_CONTROL, close_or_abort
 from .stream_poses import AREA, DEVICE, PoseKey, area_visible, current_poses, device_visible, pose_entry, poses_message
-from .ws_session import Framing, authenticate, serve
+from .ws_session import EndableSession, Framing, authenticate, serve
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -167,7 +167,7 @@ class StreamSubscription:
         self._match.clear()
 
 
-class StreamConnection:
+class StreamConnection(EndableSession):
     """One authenticated stream client: subscriptions, control replies and one writer."""
 
     __slots__ = ("_calls", "_control", "_dirty", "_waiter", "api", "closing", "principal", "subs", "transport",
@@ -289,13 +289,6 @@ class StreamConnection:
         for task in self._calls:
             task.cancel()
         self._wake()
-
-    def end(self, reason: bytes) -> asyncio.Task[None]:
-        """End the session from the hub's side (its token was revoked or has expired): no further message is
-        acted on, calls in flight are cancelled, and the socket is closed (aborted if the client will not
-        take the close frame)."""
-        self.stop()
-        return asyncio.get_running_loop().create_task(close_or_abort(self.ws, self.transport, reason))
 
     # -- incoming -----------------------------------------------------------------------
     def handle(self, msg: Any) -> None:

@@ -34,7 +34,7 @@ from .frames import frame
 from .keys import API_KEY
 from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, close_or_abort
 from .services import HA_ERROR_CODES, call_service, services_of
-from .ws_session import Framing, authenticate, serve
+from .ws_session import EndableSession, Framing, authenticate, serve
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -59,7 +59,7 @@ def _error(msg_id: Any, code: str, message: str) -> str:
     )
 
 
-class HaConnection:
+class HaConnection(EndableSession):
     """One authenticated client: its subscriptions and its outgoing queue."""
 
     __slots__ = ("_calls", "_pending", "_waiter", "api", "closing", "coalesce", "last_id", "principal", "subs",
@@ -156,13 +156,6 @@ class HaConnection:
             task.cancel()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-
-    def end(self, reason: bytes) -> asyncio.Task[None]:
-        """End the session from the hub's side (its token was revoked or has expired): no further message is
-        acted on, calls in flight are cancelled, and the socket is closed (aborted if the client will not
-        take the close frame)."""
-        self.stop()
-        return asyncio.get_running_loop().create_task(close_or_abort(self.ws, self.transport, reason))
 
     # -- incoming -----------------------------------------------------------------------
     def handle(self, msg: Any) -> None:

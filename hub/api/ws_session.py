@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .auth import Principal
 from .input_checks import BadInput, log_refused
-from .limits import CLOSE_TIMEOUT, CURRENT_SLOT, RateLimit
+from .limits import CLOSE_TIMEOUT, CURRENT_SLOT, RateLimit, close_or_abort
 
 if TYPE_CHECKING:
     from .app import ApiServer
@@ -27,6 +27,25 @@ class Session(Protocol):
     def send(self, payload: Any) -> None: ...
 
     def handle(self, data: Any) -> None: ...
+
+
+class EndableSession:
+    """What both connection classes share for being ended by the hub (see :class:`~.sessions.SessionGuard`)."""
+
+    __slots__ = ()
+    # Set by the subclass (its own __slots__); declared here for the type checker.
+    ws: web.WebSocketResponse
+    transport: asyncio.BaseTransport | None
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def end(self, reason: bytes) -> asyncio.Task[None]:
+        """End the session from the hub's side (its token was revoked or has expired): no further message is
+        acted on, calls in flight are cancelled, and the socket is closed (aborted if the client will not
+        take the close frame)."""
+        self.stop()
+        return asyncio.get_running_loop().create_task(close_or_abort(self.ws, self.transport, reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -417,12 +417,6 @@ def load_kasteren(path: str | Path, mapping: DatasetMapping | str | Path | None 
     return ds
 
 
-def casas_capability(sensor: str) -> str | None:
-    from .mapping import CASAS_PREFIX_CAPABILITY
-
-    return CASAS_PREFIX_CAPABILITY.get("".join(ch for ch in sensor if ch.isalpha()).upper())
-
-
 def load_casas(path: str | Path, sensor_areas: dict[str, str] | None = None) -> Dataset:
     """A CASAS text file (aruba/milan) with the built-in mapping: capability from the sensor-name prefix,
     area from ``sensor_areas`` (CASAS ships floor plans, not area names; "other" when absent); activity

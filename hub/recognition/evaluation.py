@@ -23,7 +23,7 @@ import numpy as np
 from .baselines import fit_hmm, sensor_matrix
 from .datasets import Dataset
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
-from .training import Matrix, TrainConfig, build_matrix, fit, leave_one_day_out, metrics
+from .training import Matrix, TrainConfig, build_matrix, fit, leave_one_day_out, metrics, pyplot, save_png
 
 CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")
 # The scenes every benchmarked home can be scored on; a home's other scenes count as idle.
@@ -338,12 +338,7 @@ def days_of_labels(
 
 def learning_curve_png(curves: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Class accuracy against labelled days, one line per curve, with each reference and 90 % of it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.2))
     for k, c in enumerate(curves):
         color = f"C{k % 10}"
         xs = [p["days"] for p in c["curve"]]
@@ -362,11 +357,7 @@ def learning_curve_png(curves: Sequence[dict[str, Any]], path: str | Path, title
     ax.set_title(title or "learning curve (dotted: all other days; dashed: 90 % of it)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def confusion_of(y: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> np.ndarray:

@@ -36,6 +36,13 @@ CASAS_PREFIX_CAPABILITY: dict[str, str] = {
     "L": "light",
     "LS": "light",
 }
+
+
+def casas_capability(sensor: str) -> str | None:
+    """The capability of a CASAS sensor from its name's letters (``M012`` -> motion); None if unknown."""
+    return CASAS_PREFIX_CAPABILITY.get("".join(ch for ch in sensor if ch.isalpha()).upper())
+
+
 CASAS_ACTIVE_VALUES = frozenset({"ON", "OPEN", "PRESENT", "1"})
 # Power above this many watts counts as "in use".
 POWER_ON_WATTS = 5.0

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from .features import AREAS, CAPABILITIES
-from .mapping import AREA_SYNONYMS, SCENES, area_slug
+from .mapping import AREA_SYNONYMS, SCENES, area_slug, casas_capability
 
 UNKNOWN = "unknown"  # a scene-valued option meaning "nobody knows": those slices are neither trained nor scored
 FORMATS = ("kasteren", "kasteren_tl", "aras", "ordonez", "ucami", "casas", "recorder_jsonl", "home_assistant")
@@ -154,9 +154,7 @@ class DatasetMapping:
         if found is not None or key in self.ignored or self.unmapped_sensors == "ignore":
             return found
         if self.unmapped_sensors == "by_prefix":
-            from .mapping import CASAS_PREFIX_CAPABILITY
-
-            cap = CASAS_PREFIX_CAPABILITY.get("".join(ch for ch in key if ch.isalpha()).upper())
+            cap = casas_capability(key)
             return None if cap is None else SensorMap(self.prefix_areas.get(key, "other"), cap)
         raise KeyError(key)
 

@@ -217,13 +217,28 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> 
     return cm
 
 
-def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix as a PNG (headless Agg backend)."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend (imported on first use: the hub itself never plots)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (its folder made if need be) and free it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    pyplot().close(fig)
+    return out
+
+
+def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix as a PNG (headless Agg backend)."""
+    plt = pyplot()
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.6 * len(labels)))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
@@ -236,11 +251,7 @@ def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path, title
     ax.set_ylabel("true")
     ax.set_title(title or "confusion (row-normalised)")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def leave_one_day_out(

@@ -361,6 +361,7 @@ class BackupScheduler:
         self.runs = 0
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._job: asyncio.Future[Path] | None = None  # the backup being written in a worker thread
         self._hub: Hub | None = None
         self.ran = asyncio.Event()
 
@@ -381,6 +382,12 @@ class BackupScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # A thread cannot be cancelled: a backup under way goes on writing after the loop is cancelled. Wait for it,
+        # so that it is pruned with the rest and never races the hub closing its databases.
+        if self._job is not None:
+            with contextlib.suppress(Exception):
+                await self._job
+            self._job = None
 
     async def _loop(self, wait: float) -> None:
         while True:
@@ -391,10 +398,16 @@ class BackupScheduler:
     async def run_once(self) -> Path | None:
         assert self._hub is not None
         hub = self._hub
+        def create_and_prune() -> Path:
+            made = create_backup(hub.config_dir, self.directory, hub.config, history=self.history, prefix=AUTO_PREFIX)
+            prune(self.directory, self.keep)
+            return made
+
+        # One job for both steps, shielded: a stop while it runs waits for it (async_stop) instead of leaving a new
+        # archive behind unpruned.
+        self._job = asyncio.ensure_future(asyncio.to_thread(create_and_prune))
         try:
-            path = await asyncio.to_thread(create_backup, hub.config_dir, self.directory, hub.config,
-                                           history=self.history, prefix=AUTO_PREFIX)
-            await asyncio.to_thread(prune, self.directory, self.keep)
+            path = await asyncio.shield(self._job)
         except (BackupError, OSError, sqlite3.Error) as err:
             self.last_error = str(err)
             _LOGGER.error("Scheduled backup failed: %s", err)

@@ -251,3 +251,28 @@ async def test_scheduled_backups_keep_n_and_list_shows_them(tmp_path: Path,
     assert {f["path"] for f in manifest["files"]} >= {"registry.db", "history.db", "configuration.yaml",
                                                        "scenes/evening.yaml", "models/household.onnx"}
     assert manifest["schema_versions"]["registry.db"] >= 3 and manifest["created_at"].endswith("+00:00")
+
+
+async def test_stopping_during_a_scheduled_backup_waits_for_it_and_prunes(tmp_path: Path) -> None:
+    """A backup runs in a worker thread that a stop cannot cancel: the stop waits for it, so it is pruned with the
+    rest and no staging folder is left (before, a stop in mid-backup left one archive too many behind)."""
+    config_dir, backups = tmp_path / "config", tmp_path / "config" / "backups"
+    _write_config_dir(config_dir)
+    hub = Hub(config_dir, load_hub_config(config_dir))
+    await hub.async_start()
+    scheduler = BackupScheduler(backups, interval=0.0, keep=1, first_delay=0)
+    hub.add_component(scheduler)
+    await scheduler.async_start(hub)
+    try:
+        for _ in range(1000):  # bounded: until a second backup is being written
+            job = scheduler._job
+            if scheduler.runs >= 1 and job is not None and not job.done():
+                break
+            await asyncio.sleep(0.001)
+        else:
+            pytest.fail("no backup was seen in flight")
+    finally:
+        await scheduler.async_stop()
+        await hub.async_stop()
+    assert len(list(backups.glob(f"{AUTO_PREFIX}*"))) == 1  # keep: 1, the in-flight one included
+    assert not list(backups.glob(".staging-*"))

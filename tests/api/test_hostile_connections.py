@@ -22,6 +22,7 @@ from qilu_hub.api import ApiServer
 from qilu_hub.api import limits as api_limits
 from qilu_hub.config import SCHEMA, Field, load_config
 from qilu_hub.virtual import VirtualAppliances
+from tests.testbeds.raw_sockets import closed_by_hub
 
 from .conftest import Env
 
@@ -99,19 +100,6 @@ async def admitted(port: int, source: str, tries: int) -> list[asyncio.StreamWri
         elif conn is not None:
             conn[1].close()
     return kept
-
-
-async def closed_by_hub(reader: asyncio.StreamReader, within: float) -> bool:
-    """Read (discarding) until the hub closes the connection; False if it is still open after ``within`` s."""
-    try:
-        async with asyncio.timeout(within):
-            while await reader.read(65536):
-                pass
-    except TimeoutError:
-        return False
-    except OSError:
-        pass  # reset: closed as well
-    return True
 
 
 async def ws_upgrade(port: int, source: str, path: str = "/api/websocket",

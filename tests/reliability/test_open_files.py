@@ -23,6 +23,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.testbeds.raw_sockets import closed_by_hub
+
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("api_hub_child.py")
 FLOOD_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 10)]
@@ -79,18 +81,6 @@ async def open_quietly(port: int, source: str) -> tuple[asyncio.StreamReader, as
         return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), 3)
     except (OSError, TimeoutError):
         return None
-
-
-async def closed_by_hub(reader: asyncio.StreamReader, within: float) -> bool:
-    try:
-        async with asyncio.timeout(within):
-            while await reader.read(65536):
-                pass
-    except TimeoutError:
-        return False
-    except OSError:
-        pass
-    return True
 
 
 async def test_a_slowloris_flood_beyond_the_open_file_limit_leaves_the_hub_serving(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from .limits import (
     body_deadline_middleware,
 )
 from .openapi import openapi_document
+from .outbox import Flusher
 from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .tickets import TICKET_PREFIX, TicketStore
@@ -92,6 +93,7 @@ class ApiServer:
         self.state_json = ha_format.StateJsonCache()
         self.state_bytes = StateBytesCache()
         self.ha_connections: set[HaConnection] = set()
+        self.flusher = Flusher()  # one write per connection per loop turn, for every WebSocket
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires

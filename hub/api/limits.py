@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 
 # Home Assistant's own default for incoming WebSocket messages is 4 MiB; commands are tiny.
 MAX_MESSAGE_BYTES = 256 * 1024
-# Outgoing messages a plain (uncoalesced) Home Assistant client may have pending before it is cut off.
-MAX_PENDING_MESSAGES = 4096
+# Outgoing bytes a Home Assistant client may have queued (besides what its socket holds) before it is cut
+# off, as Home Assistant cuts off a client with 4,096 pending messages: about as many events of ~250 bytes.
+MAX_PENDING_BYTES = 1024 * 1024
+# Queued bytes past which a client whose socket is full gets subscribe_entities updates coalesced to the
+# latest state per entity instead of queued one by one.
+LAG_BYTES = 64 * 1024
 # Control replies (results, pongs, errors) a stream client may have queued before it is cut off.
 MAX_PENDING_CONTROL = 1024
 MAX_CALLS_IN_FLIGHT = 32

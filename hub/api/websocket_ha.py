@@ -5,13 +5,13 @@ Follows developers.home-assistant.io/docs/api/websocket: ``auth_required`` →
 with increasing ids, answered by ``result`` messages, and subscriptions delivering
 ``event`` messages under the subscribing command's id.
 
-Fan-out: one bus listener per event type serves every subscribed connection. Each
-event is serialised once (its JSON is memoised on the event object's identity) and
-wrapped per connection with only the subscription id. Each connection has one
-writer task and a list of pending frames; with ``coalesce_messages`` the pending
-messages go out as one JSON array per write. A client that lets more than
-``MAX_PENDING_MESSAGES`` pile up is disconnected (as Home Assistant does) rather
-than grow the hub's memory.
+Fan-out: one bus listener per event type serves every subscribed connection, grouped
+by scope. Each event is serialised and encoded once per shape; a connection queues
+its subscription's id prefix and that shared body, and the API's flusher writes each
+connection's queue once per loop turn (with ``coalesce_messages`` as JSON arrays).
+A client whose queue passes ``MAX_PENDING_BYTES`` is disconnected (as Home Assistant
+does past 4,096 pending messages) rather than grow the hub's memory; one that only
+lags behind a full socket gets ``subscribe_entities`` updates coalesced instead.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from .limits import (
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
     MAX_MESSAGE_BYTES,
+    MAX_PENDING_BYTES,
     MAX_TCP_CONNECTIONS,
     MAX_TCP_CONNECTIONS_PER_ADDRESS,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
@@ -93,6 +94,7 @@ class ApiServer:
         self.state_json = ha_format.StateJsonCache()
         self.state_bytes = StateBytesCache()
         self.ha_connections: set[HaConnection] = set()
+        self.pending_share = MAX_PENDING_BYTES  # bytes each Home Assistant client may queue (websocket_ha)
         self.flusher = Flusher()  # one write per connection per loop turn, for every WebSocket
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)

@@ -32,7 +32,16 @@ from . import ha_format
 from .auth import Principal
 from .frames import header
 from .keys import API_KEY
-from .limits import LAG_BYTES, MAX_CALLS_IN_FLIGHT, MAX_PENDING_BYTES, close_or_abort
+from .limits import (
+    LAG_BYTES,
+    MAX_CALLS_IN_FLIGHT,
+    MAX_PENDING_BYTES,
+    MAX_PENDING_CONTROL,
+    MAX_PENDING_MESSAGES,
+    MIN_PENDING_BYTES,
+    TOTAL_PENDING_BYTES,
+    close_or_abort,
+)
 from .outbox import wait_writable, writing_paused
 from .services import HA_ERROR_CODES, call_service, services_of
 from .ws_session import EndableSession, Framing, authenticate, serve
@@ -44,6 +53,12 @@ _LOGGER = logging.getLogger(__name__)
 
 HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follows
 COALESCE_MAX = 64
+
+
+def pending_share(connections: int) -> int:
+    """Bytes each Home Assistant client may have queued: ``MAX_PENDING_BYTES``, less when many are connected,
+    so that all queues together stay within ``TOTAL_PENDING_BYTES`` (never below ``MIN_PENDING_BYTES``)."""
+    return max(MIN_PENDING_BYTES, min(MAX_PENDING_BYTES, TOTAL_PENDING_BYTES // max(connections, 1)))
 
 
 def _result(msg_id: Any, result: Any = None) -> str:
@@ -62,15 +77,15 @@ class HaConnection(EndableSession):
 
     The queue holds encoded messages as (prefix, body) pairs: an event's body is one bytes object shared by
     every connection that receives it, the prefix its subscription's ``{"id":N,...,"event":`` (encoded once at
-    subscribe time). It is measured in bytes; past ``max_pending_bytes`` the client is cut off, as Home
-    Assistant cuts off a client with too many pending messages, unless the queue holds a single (large)
-    answer. ``subscribe_entities`` updates do not count against it while the client lags: they are
-    coalesced to the latest state of each entity instead (:class:`EntitiesSubscription`).
+    subscribe time). It is measured in bytes; past the API's share per connection (:func:`pending_share`)
+    the client is cut off, as Home Assistant cuts off a client with too many pending messages, unless the
+    queue holds a single (large) answer. ``subscribe_entities`` updates do not count against it while the
+    client lags: they are coalesced to the latest state of each entity instead (:class:`EntitiesSubscription`).
     """
 
-    __slots__ = ("_blocked", "_calls", "_lagging", "_pending", "_pending_bytes", "_scheduled", "_waiter", "api",
-                 "closing", "coalesce", "last_id", "max_pending_bytes", "principal", "protocol", "subs", "transport",
-                 "ws")
+    __slots__ = ("_answers", "_blocked", "_calls", "_lagging", "_pending", "_pending_bytes", "_scheduled", "_waiter",
+                 "api",
+                 "closing", "coalesce", "last_id", "principal", "protocol", "subs", "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -81,8 +96,8 @@ class HaConnection(EndableSession):
         self.subs: dict[int, Callable[[], None]] = {}
         self.closing = False
         self._pending: list[tuple[bytes, bytes]] = []
-        self._pending_bytes = 0
-        self.max_pending_bytes = MAX_PENDING_BYTES
+        self._pending_bytes = 0  # events queued (answers are counted apart, in _answers)
+        self._answers = 0
         self._scheduled = False  # marked in the flusher's current window
         self._blocked = False  # the socket is full: the writer task waits for it to drain
         self._lagging: list[EntitiesSubscription] = []  # subscriptions holding coalesced updates
@@ -93,29 +108,54 @@ class HaConnection(EndableSession):
 
     # -- outgoing -----------------------------------------------------------------------
     def send(self, text: str) -> None:
-        """Queue one message (a command's answer): encoded here, once."""
-        self.send_parts(b"", ha_format.encode(text))
-
-    def send_parts(self, prefix: bytes, body: bytes) -> None:
-        """Queue one message made of ``prefix + body`` (bytes shared with other connections)."""
+        """Queue one command answer, encoded here. Answers are capped in number (``MAX_PENDING_CONTROL``), not
+        bytes: one may be large (all states), and the client's rate limit bounds how many it asks for."""
         if self.closing:
             return
-        pending = self._pending
-        pending.append((prefix, body))
-        self._pending_bytes += len(prefix) + len(body)
-        if self._pending_bytes > self.max_pending_bytes and len(pending) > 1:
+        self._answers += 1
+        if self._answers > MAX_PENDING_CONTROL:
             self._overflow()
             return
+        self._pending.append((b"", ha_format.encode(text)))
+        self._schedule()
+
+    def send_parts(self, prefix: bytes, body: bytes) -> None:
+        """Queue one event message, ``prefix + body`` (the body's bytes shared with other connections)."""
+        if self.closing:
+            return
+        self._pending.append((prefix, body))
+        self._pending_bytes += len(prefix) + len(body)
+        # Behind a full socket the backlog is the client's: its bytes are bounded. Within one loop turn it is
+        # the hub's own burst (the bodies are shared; a message costs the queue a tuple) and goes out at the
+        # turn's end, bounded in number as Home Assistant bounds it.
+        blocked_over = self._blocked and self._pending_bytes > self.api.pending_share
+        if blocked_over or len(self._pending) > MAX_PENDING_MESSAGES:
+            self._overflow()
+            return
+        self._schedule()
+
+    def send_latest(self, prefix: bytes, body: bytes) -> None:
+        """Queue a catch-up message (latest states after lagging): bounded by the entities, so never cut off."""
+        if self.closing:
+            return
+        self._pending.append((prefix, body))
+        self._pending_bytes += len(prefix) + len(body)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled and not self._blocked:
             self._scheduled = True
             self.api.flusher.mark(self)
 
     def lagging(self) -> bool:
         """Blocked behind a full socket with a queue worth coalescing: entity updates are held as latest-only."""
-        return self._blocked and self._pending_bytes > LAG_BYTES
+        if self._blocked:
+            return self._pending_bytes > min(LAG_BYTES, self.api.pending_share // 4)
+        return len(self._pending) > MAX_PENDING_MESSAGES // 2  # a burst: coalesce rather than be cut off
 
     def hold(self, sub: EntitiesSubscription) -> None:
         self._lagging.append(sub)
+        self._schedule()  # its catch-up goes out at the next flush with room
 
     def _overflow(self) -> None:
         self.closing = True
@@ -146,14 +186,20 @@ class HaConnection(EndableSession):
         """Write everything queued in one system call (called by the flusher, once per loop turn)."""
         self._scheduled = False
         transport = self.transport
-        if self.closing or self._blocked or not self._pending:
+        if self.closing or self._blocked:
+            return
+        if self._lagging:  # held subscribe_entities updates: the latest states, now that there is room
+            for sub in self._lagging:
+                sub.catch_up()
+            self._lagging.clear()
+        if not self._pending:
             return
         if transport is None:  # no raw transport (not a plain socket): the writer task sends through aiohttp
             self._wake()
             return
         if transport.is_closing():
             return
-        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        batch, self._pending, self._pending_bytes, self._answers = self._pending, [], 0, 0
         transport.write(self._framed(batch))
         if writing_paused(self.protocol):
             self._blocked = True  # new messages gather (and entity updates coalesce) until it drains
@@ -201,7 +247,7 @@ class HaConnection(EndableSession):
         loop = asyncio.get_running_loop()
         while not self.closing:
             if transport is None and self._pending:
-                batch, self._pending, self._pending_bytes = self._pending, [], 0
+                batch, self._pending, self._pending_bytes, self._answers = self._pending, [], 0, 0
                 for prefix, body in batch:
                     await ws.send_frame(prefix + body, WSMsgType.TEXT)
                 continue
@@ -209,10 +255,7 @@ class HaConnection(EndableSession):
                 if transport is not None:
                     await wait_writable(self.protocol, transport)
                 self._blocked = False
-                for sub in self._lagging:  # the latest state of what changed meanwhile, in one message each
-                    sub.catch_up()
-                self._lagging.clear()
-                self.flush()
+                self.flush()  # held entity updates first go out as their latest states
                 continue
             self._waiter = loop.create_future()
             await self._waiter
@@ -493,9 +536,9 @@ class EntitiesSubscription:
             else:
                 added[entity_id] = ha_format.compressed_state(state)
         if added:
-            self.conn.send_parts(self.prefix, ha_format.encode(ha_format.dumps({"a": added})) + b"}")
+            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"a": added})) + b"}")
         if removed:
-            self.conn.send_parts(self.prefix, ha_format.encode(ha_format.dumps({"r": removed})) + b"}")
+            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"r": removed})) + b"}")
 
 
 class HaFanout:
@@ -614,6 +657,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.send_str(ha_format.dumps({"type": "auth_ok", "ha_version": HA_VERSION}))
     conn = HaConnection(api, ws, principal)
     api.ha_connections.add(conn)
+    api.pending_share = pending_share(len(api.ha_connections))
     transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
     conn.transport = transport
     conn.protocol = request.protocol
@@ -623,6 +667,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     finally:
         conn.stop()
         api.ha_connections.discard(conn)
+        api.pending_share = pending_share(len(api.ha_connections))
     return ws
 
 

@@ -6,6 +6,7 @@ test/extensions/bridge.test.ts fixtures).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from qilu_hub.mqtt.zigbee2mqtt import UNIQUE_PREFIX, Zigbee2Mqtt
 from tests.mqtt.conftest import settings_for, st, wait_for
 from tests.mqtt.z2m_payloads import DISCOVERY
 from tests.testbeds.mosquitto import Mosquitto
-from tests.testbeds.zigbee2mqtt_sim import BULB_IEEE, MOTION_IEEE, WEATHER_IEEE, Zigbee2MqttSim
+from tests.testbeds.zigbee2mqtt_sim import BULB_IEEE, MOTION, MOTION_IEEE, WEATHER_IEEE, Zigbee2MqttSim
 
 LIGHT = "light.bulb"
 TEMPERATURE = "sensor.weather_sensor_temperature"
@@ -248,5 +249,54 @@ async def test_native_reading_can_be_turned_off(broker: Mosquitto, hubs: list[Hu
         hubs.append(hub)
         await wait_for(bridge.connected.is_set, what="connect")
         assert bridge.zigbee2mqtt is None and hub.entities.get(LIGHT) is None
+    finally:
+        await sim.stop()
+
+
+async def test_changes_while_the_hub_was_away_and_bridge_events(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = Zigbee2MqttSim("127.0.0.1", broker.port)
+    await sim.start()
+    directory = tmp_path / "hub"
+
+    async def start() -> tuple[Hub, MqttBridge]:
+        hub = Hub(directory, {"hub": {"name": "Home"}}, recorder=False)
+        bridge = MqttBridge(settings_for(broker, "hub_a"))
+        hub.add_component(bridge)
+        await hub.async_start()
+        return hub, bridge
+
+    try:
+        hub, _ = await start()
+        await wait_for(lambda: hub.states.get(OCCUPANCY) is not None, what="motion sensor adopted")
+        await hub.async_stop()
+        # The motion sensor is removed from zigbee2mqtt while the hub is stopped.
+        del sim.devices[MOTION_IEEE]
+        await sim.publish_devices()
+        hub, bridge = await start()
+        try:
+            await wait_for(lambda: hub.entities.get(OCCUPANCY) is None, what="stale device removed on restart")
+            assert not [d for d in hub.devices.all() if ("zigbee", MOTION_IEEE) in d.connections]
+            assert hub.entities.get(LIGHT) is not None
+
+            # A device that finished its interview is adopted from the event, before the list follows.
+            new_ieee = "0x00158d0001a2b3c4"
+            definition = copy.deepcopy(MOTION["definition"])
+            await sim.publish("bridge/event", {"type": "device_interview", "data": {
+                "friendly_name": new_ieee, "ieee_address": new_ieee, "status": "successful", "supported": True,
+                "definition": definition}})
+            await wait_for(lambda: hub.entities.get(f"binary_sensor.{new_ieee}_occupancy") is not None,
+                           what="adopted from device_interview")
+            # A device_renamed event moves the topics at once.
+            await sim.publish("bridge/event", {"type": "device_renamed",
+                                               "data": {"from": new_ieee, "to": "hall_motion",
+                                                        "homeassistant_rename": False}})
+            assert bridge.zigbee2mqtt is not None
+            await wait_for(lambda: bridge.zigbee2mqtt.devices().get(new_ieee) == "hall_motion",  # type: ignore[union-attr]
+                           what="renamed by event")
+            # Retained, as zigbee2mqtt keeps states: the hub may subscribe to the new topic after this is sent.
+            await sim.publish("hall_motion", {"occupancy": True}, retain=True)
+            await wait_for(lambda: st(hub, f"binary_sensor.{new_ieee}_occupancy").value == "on", what="new topic")
+        finally:
+            await hub.async_stop()
     finally:
         await sim.stop()

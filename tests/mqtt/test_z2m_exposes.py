@@ -156,3 +156,36 @@ def test_a_list_with_a_broken_entry_keeps_that_device() -> None:
     assert unreadable is None  # an entry that cannot be identified: remove nothing on this list
     with pytest.raises(Z2mError, match="same friendly_name"):
         parse_bridge_devices(json.dumps([good, dict(good, ieee_address="0x00158d0001a2b3c6")]).encode())
+
+
+def test_colour_light_and_fan() -> None:
+    # The Hue Go (7146060PH) colour features as zigbee2mqtt's bridge.test.ts lists them: color_xy and color_hs,
+    # both with the property "color".
+    xy = {"access": 7, "name": "color_xy", "property": "color", "type": "composite",
+          "features": [_numeric("x", access=7), _numeric("y", access=7)]}
+    hs = {"access": 7, "name": "color_hs", "property": "color", "type": "composite",
+          "features": [_numeric("hue", access=7), _numeric("saturation", access=7)]}
+    light = _only(_device({"type": "light", "features": [
+        _binary("state", "ON", "OFF", 7, value_toggle="TOGGLE"),
+        _numeric("brightness", access=7, value_min=0, value_max=254), xy, hs]}))
+    assert light.capabilities == ("on_off", "level", "color")
+    attrs: dict[str, Any] = {}
+    assert read_state(light, {"state": "ON", "brightness": 254, "color": {"x": 0.3, "y": 0.4, "hue": 120,
+                                                                          "saturation": 50}}, attrs) == "on"
+    assert attrs == {"brightness": 255, "xy_color": [0.3, 0.4], "hs_color": [120.0, 50.0]}
+    assert command_body(light, "turn_on", {"hs_color": [30, 80], "brightness_pct": 50}, "off") == {
+        "state": "ON", "brightness": 127, "color": {"hue": 30, "saturation": 80}}
+    with pytest.raises(CommandError, match="no colour temperature"):
+        command_body(light, "turn_on", {"color_temp_kelvin": 3000}, "off")
+
+    # A fan's features are named state and mode, with the properties fan_state and fan_mode.
+    fan = _only(_device({"type": "fan", "features": [
+        dict(_binary("fan_state", "ON", "OFF", 7), name="state"),
+        {"access": 7, "name": "mode", "property": "fan_mode", "type": "enum",
+         "values": ["off", "low", "medium", "high", "on", "auto", "smart"]}]}))
+    assert fan.capabilities == ("fan",)
+    attrs = {}
+    assert read_state(fan, {"fan_state": "ON", "fan_mode": "medium"}, attrs) == "on" and attrs["percentage"] == 67
+    assert command_body(fan, "set_percentage", {"percentage": 30}, "on") == {"fan_mode": "low"}
+    assert command_body(fan, "set_percentage", {"percentage": 0}, "on") == {"fan_state": "OFF"}
+    assert command_body(fan, "turn_on", {"percentage": 100}, "off") == {"fan_mode": "high"}

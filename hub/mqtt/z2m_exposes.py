@@ -106,13 +106,12 @@ class Feature:
     values: tuple[str, ...] = ()
     unit: str | None = None
 
-    @property
-    def settable(self) -> bool:
+    def settable(self) -> bool:  # a method: the field "property" shadows the builtin in this class body
         return bool(self.access & ACCESS_SET)
 
     def check(self, name: str, value: float) -> float:
         """A value for ``/set`` within the device's own range, or CommandError."""
-        if not self.settable:
+        if not self.settable():
             raise CommandError("not_supported", f"{self.property} cannot be set on this device")
         low = -math.inf if self.value_min is None else self.value_min
         high = math.inf if self.value_max is None else self.value_max
@@ -430,9 +429,9 @@ def read_state(entity: NativeEntity, doc: Mapping[str, Any], attrs: dict[str, An
     if entity.kind == "light":
         _read_light(roles, doc, attrs)
     elif entity.kind == "fan" and "mode" in roles and isinstance(doc.get(roles["mode"].property), str):
-        mode = doc[roles["mode"].property]
-        if mode in _FAN_MODES:
-            attrs["percentage"] = round((_FAN_MODES.index(mode) + 1) * 100 / len(_FAN_MODES))
+        fan_mode = doc[roles["mode"].property]
+        if fan_mode in _FAN_MODES:
+            attrs["percentage"] = round((_FAN_MODES.index(fan_mode) + 1) * 100 / len(_FAN_MODES))
     elif entity.kind == "cover":
         position = roles.get("position")
         if position is not None and (number := _number(doc.get(position.property))) is not None:
@@ -443,14 +442,14 @@ def read_state(entity: NativeEntity, doc: Mapping[str, Any], attrs: dict[str, An
             value = mapped if mapped is not None else value
     elif entity.kind == "climate":
         for role, attr in (("current", "current_temperature"), ("setpoint", "temperature")):
-            feature = roles.get(role)
-            if feature is not None and (number := _number(doc.get(feature.property))) is not None:
+            reading = roles.get(role)
+            if reading is not None and (number := _number(doc.get(reading.property))) is not None:
                 attrs[attr] = number
-        mode = roles.get("mode")
-        if mode is not None:
-            attrs["hvac_modes"] = ",".join(m for m in mode.values if m in HVAC_MODES)
-            if doc.get(mode.property) in HVAC_MODES:
-                value = doc[mode.property]
+        system_mode = roles.get("mode")
+        if system_mode is not None:
+            attrs["hvac_modes"] = ",".join(m for m in system_mode.values if m in HVAC_MODES)
+            if doc.get(system_mode.property) in HVAC_MODES:
+                value = doc[system_mode.property]
         elif value is MISSING and "temperature" in attrs:
             value = "heat"
     return value
@@ -482,7 +481,7 @@ def _read_light(roles: dict[str, Feature], doc: Mapping[str, Any], attrs: dict[s
 
 
 def _set_value(feature: Feature, value: Any) -> Any:
-    if not feature.settable:
+    if not feature.settable():
         raise CommandError("not_supported", f"{feature.property} cannot be set on this device")
     return value
 
@@ -554,7 +553,8 @@ def _light_args(roles: dict[str, Feature], args: Mapping[str, Any], body: dict[s
 
 
 def _fan_percentage(entity: NativeEntity, percentage: int) -> dict[str, Any]:
-    state, mode = entity.features["state"], entity.features.get("mode")
+    state = entity.features["state"]
+    mode = entity.features.get("mode")
     if percentage == 0:
         return {state.property: _set_value(state, state.value_off)}
     if mode is None or not all(m in mode.values for m in _FAN_MODES):

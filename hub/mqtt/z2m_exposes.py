@@ -142,6 +142,7 @@ class NativeDevice:
     manufacturer: str | None = None
     model: str | None = None
     sw_version: str | None = None
+    disabled: bool = False  # disabled in zigbee2mqtt: kept, but unavailable (zigbee2mqtt neither reads nor sets it)
     entities: list[NativeEntity] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # property -> why it has no entity
     raw: str = ""  # canonical JSON of the entry: an unchanged entry is not re-adopted
@@ -223,8 +224,8 @@ def _text(entry: Mapping[str, Any], key: str) -> str | None:
 
 
 def parse_device(entry: Any) -> NativeDevice | None:
-    """One ``bridge/devices`` entry (or a ``device_interview`` event's data); None for the coordinator and
-    disabled devices, which have no entities here."""
+    """One ``bridge/devices`` entry (or a ``device_interview`` event's data); None for the coordinator, which
+    is zigbee2mqtt's own radio rather than a device of the home."""
     if not isinstance(entry, Mapping):
         raise Z2mError("a device entry must be a JSON object")
     ieee = entry.get("ieee_address")
@@ -234,10 +235,11 @@ def parse_device(entry: Any) -> NativeDevice | None:
     if not isinstance(name, str) or not name or len(name) > 256 or any(c in name for c in "+#\0") \
             or name.startswith("/") or name.endswith("/") or name == "bridge" or name.startswith("bridge/"):
         raise Z2mError(f"friendly_name {name!r} cannot be a topic level")
-    if entry.get("type") == "Coordinator" or entry.get("disabled") is True:
+    if entry.get("type") == "Coordinator":
         return None
     definition = entry.get("definition")
-    device = NativeDevice(ieee=ieee.lower(), friendly_name=name, sw_version=_text(entry, "software_build_id"))
+    device = NativeDevice(ieee=ieee.lower(), friendly_name=name, sw_version=_text(entry, "software_build_id"),
+                          disabled=entry.get("disabled") is True)
     if definition is None:
         device.skipped["*"] = "not supported by zigbee2mqtt yet (no definition)"
     elif not isinstance(definition, Mapping):

@@ -243,6 +243,8 @@ class Zigbee2Mqtt:
         known = self._devices.get(info.ieee)
         if known is not None and known.info.raw == info.raw:
             return
+        if known is None and not info.entities:
+            return  # not interviewed yet, unsupported, or nothing we read: no empty device in the registry
         taken = self._by_name.get(info.friendly_name)
         if taken is not None and taken != info.ieee:  # a swap of names within one list: free the name first
             self._rename(self._devices[taken], f"{info.friendly_name}\0moving")
@@ -351,7 +353,7 @@ class Zigbee2Mqtt:
     def _available(self, device: _Device) -> bool:
         """zigbee2mqtt and the device itself do not say offline (the broker connection is the bridge's word:
         ``on_disconnected`` marks everything unavailable, ``on_connected`` writes the known states back)."""
-        return self.bridge_online is not False and device.online is not False
+        return self.bridge_online is not False and device.online is not False and not device.info.disabled
 
     def _on_state(self, device: _Device, payload: bytes) -> None:
         where = f"{self.base}/{device.info.friendly_name}"

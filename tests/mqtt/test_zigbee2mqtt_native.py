@@ -172,6 +172,15 @@ async def test_rename_offline_and_leave(env: Env) -> None:
     await sim.publish("weather_sensor/availability", {"state": "online"}, retain=True)
     await wait_for(lambda: st(hub, TEMPERATURE).value == 23.4, what="device back")
 
+    # Disabled in zigbee2mqtt: kept (with the household's names and areas), but unavailable; enabled: back.
+    sim.devices[MOTION_IEEE]["disabled"] = True
+    await sim.publish_devices()
+    await wait_for(lambda: st(hub, OCCUPANCY).value == UNAVAILABLE, what="disabled")
+    assert hub.entities.get(OCCUPANCY) is not None
+    sim.devices[MOTION_IEEE]["disabled"] = False
+    await sim.publish_devices()
+    await wait_for(lambda: st(hub, OCCUPANCY).value == "off", what="enabled again")
+
     # It leaves the network: its entities and its device are removed.
     weather_device = _device_of(hub, TEMPERATURE).id
     await sim.leave(WEATHER_IEEE)
@@ -212,28 +221,42 @@ async def test_malformed_bridge_devices_lose_nothing(env: Env, caplog: pytest.Lo
     assert {e.entity_id for e in hub.entities.all()} == before
 
 
-async def test_seen_through_discovery_and_natively_is_one_device(broker: Mosquitto, hubs: list[Hub],
+async def test_seen_through_discovery_and_natively_is_one_device(broker: Mosquitto, plain: Any, hubs: list[Hub],
                                                                  tmp_path: Path) -> None:
+    # zigbee2mqtt's HA discovery is on too, and the hub hears it first: it imports the sensor from discovery.
+    publisher = await plain()
+    for topic, config in DISCOVERY.items():
+        await publisher.client.publish(topic, json.dumps(config), qos=1, retain=True)
+    await publisher.client.publish("zigbee2mqtt/weather_sensor", json.dumps({"temperature": 23.4}), retain=True)
+    hub = Hub(tmp_path / "hub", {"hub": {"name": "Home"}}, recorder=False)
+    bridge = MqttBridge(settings_for(broker, "hub_a"))
+    hub.add_component(bridge)
+    await hub.async_start()
+    hubs.append(hub)
+    await wait_for(lambda: (s := hub.states.get(TEMPERATURE)) and s.value == 23.4, what="imported from discovery")
+    assert TEMPERATURE in bridge.imported().values()
+
+    # Then zigbee2mqtt's native topics: the device is claimed by IEEE address, read natively, and stays one device.
     sim = Zigbee2MqttSim("127.0.0.1", broker.port)
     await sim.start()
     try:
-        for topic, config in DISCOVERY.items():  # zigbee2mqtt's HA discovery switched on as well
-            await sim.client.publish(topic, json.dumps(config), qos=1, retain=True)
-        hub = Hub(tmp_path / "hub", {"hub": {"name": "Home"}}, recorder=False)
-        bridge = MqttBridge(settings_for(broker, "hub_a"))
-        hub.add_component(bridge)
-        await hub.async_start()
-        hubs.append(hub)
-        await wait_for(lambda: (s := hub.states.get(TEMPERATURE)) and s.value == 23.4, what="temperature")
+        await wait_for(lambda: bridge.imported() == {}, what="discovery entities dropped")
+        await wait_for(lambda: (e := hub.entities.get(TEMPERATURE)) and e.unique_id.startswith(UNIQUE_PREFIX),
+                       what="the same entity id, read natively")
+        await wait_for(lambda: (s := hub.states.get(TEMPERATURE)) and s.value == 23.4, what="native state")
         probe_topic = "homeassistant/sensor/0x0017880104e45522/temperature/config"
-        await wait_for(lambda: probe_topic in bridge.skipped, what="discovery config seen and skipped")
         assert "natively" in bridge.skipped[probe_topic]
+        # Configs that arrive again (a zigbee2mqtt restart republishes them) are skipped, not adopted.
+        del bridge.skipped[probe_topic]
+        await publisher.client.publish(probe_topic, json.dumps(DISCOVERY[probe_topic]), qos=1)
+        await wait_for(lambda: "natively" in bridge.skipped.get(probe_topic, ""), what="skipped again")
         assert bridge.imported() == {}
         weather = [d for d in hub.devices.all() if ("zigbee", WEATHER_IEEE) in d.connections]
         assert len(weather) == 1
         ids = {e.entity_id for e in hub.entities.all()}
         assert not any(i.endswith("_2") for i in ids), ids
         assert all(e.unique_id.startswith(UNIQUE_PREFIX) for e in hub.entities.for_device(weather[0].id))
+        await wait_for(lambda: (s := hub.states.get(LIGHT)) and s.value == "on", what="the bulb, natively")
     finally:
         await sim.stop()
 

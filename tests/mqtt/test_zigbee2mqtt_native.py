@@ -323,3 +323,17 @@ async def test_changes_while_the_hub_was_away_and_bridge_events(broker: Mosquitt
             await hub.async_stop()
     finally:
         await sim.stop()
+
+
+async def test_broker_restart_marks_unavailable_and_restores(env: Env, broker: Mosquitto) -> None:
+    hub = env.hub
+    await wait_for(lambda: st(hub, TEMPERATURE).value == 23.4, what="temperature")
+    broker.stop()
+    await wait_for(lambda: st(hub, TEMPERATURE).value == UNAVAILABLE, what="unavailable without the broker")
+    assert st(hub, LIGHT).value == UNAVAILABLE and st(hub, LIGHT).attributes["brightness"] == 216  # kept
+    with pytest.raises(CommandError, match="not connected"):
+        await hub.commands.async_call(LIGHT, "turn_off")
+    broker.start()  # same store: the hub's session and zigbee2mqtt's retained messages survive
+    await wait_for(lambda: st(hub, TEMPERATURE).value == 23.4 and st(hub, LIGHT).value == "on", timeout=20,
+                   what="known states back with the connection")
+    assert env.bridge.stats.sessions_resumed >= 1

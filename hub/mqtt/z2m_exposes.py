@@ -232,8 +232,10 @@ def parse_device(entry: Any) -> NativeDevice | None:
     if not isinstance(ieee, str) or not _IEEE.match(ieee):
         raise Z2mError(f"ieee_address must be 0x followed by 16 hex digits, not {ieee!r}")
     name = entry.get("friendly_name")
+    # Its state topic is <base>/<name>: no wildcards, and no name that reads as another topic of the scheme.
     if not isinstance(name, str) or not name or len(name) > 256 or any(c in name for c in "+#\0") \
-            or name.startswith("/") or name.endswith("/") or name == "bridge" or name.startswith("bridge/"):
+            or name.startswith("/") or name.endswith("/") or name.split("/")[0] == "bridge" \
+            or name.rsplit("/", 1)[-1] in ("set", "get", "availability"):
         raise Z2mError(f"friendly_name {name!r} cannot be a topic level")
     if entry.get("type") == "Coordinator":
         return None

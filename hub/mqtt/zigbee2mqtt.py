@@ -77,6 +77,7 @@ class _Record:
     entity_id: str
     value: Any = UNKNOWN
     attrs: dict[str, Any] = field(default_factory=dict)
+    unregister: Callable[[], None] | None = None  # the command handler's registration
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class _Device:
 class Zigbee2Mqtt:
     """One zigbee2mqtt instance (one base topic) read natively."""
 
-    __slots__ = ("_by_entity", "_by_name", "_conn", "_devices", "_hub", "_imports_release", "_keep",
+    __slots__ = ("_by_entity", "_by_name", "_claim", "_conn", "_devices", "_hub", "_keep",
                  "base", "bridge_online", "last_error", "problems")
 
     def __init__(self, hub: Hub, conn: MqttConnection, base_topic: str,
@@ -99,7 +100,7 @@ class Zigbee2Mqtt:
         self._hub = hub
         self._conn = conn
         self.base = base_topic
-        self._imports_release = claim  # (ieee, claimed) -> the HA-discovery import steps aside or back
+        self._claim = claim  # (ieee, claimed) -> the HA-discovery import steps aside or back
         self._keep = keep_subscribed  # topics the HA-discovery import still reads: never unsubscribed here
         self._devices: dict[str, _Device] = {}  # ieee -> device
         self._by_name: dict[str, str] = {}  # friendly name -> ieee
@@ -248,7 +249,7 @@ class Zigbee2Mqtt:
         taken = self._by_name.get(info.friendly_name)
         if taken is not None and taken != info.ieee:  # a swap of names within one list: free the name first
             self._rename(self._devices[taken], f"{info.friendly_name}\0moving")
-        self._imports_release(info.ieee, True)
+        self._claim(info.ieee, True)
         hub = self._hub
         device_record = adopt_device(
             hub, source=SOURCE, name=info.friendly_name, identifiers=[(SOURCE, info.ieee)],
@@ -284,7 +285,7 @@ class Zigbee2Mqtt:
             record.value, record.attrs = previous.value, previous.attrs
         device.records[spec.key] = record
         self._by_entity[entity.entity_id] = (device, record)
-        hub.commands.register_entity(entity.entity_id, self._command)
+        record.unregister = hub.commands.register_entity(entity.entity_id, self._command)
 
     def _rename(self, device: _Device, new_name: str) -> None:
         old_name = device.info.friendly_name
@@ -312,11 +313,13 @@ class Zigbee2Mqtt:
         for record in device.records.values():
             self._remove_record(record)
         self._drop_device(device.device_id)
-        self._imports_release(ieee, False)
+        self._claim(ieee, False)
         _LOGGER.info("zigbee2mqtt device %s (%s) removed: %s", device.info.friendly_name, ieee, why)
 
     def _remove_record(self, record: _Record) -> None:
         self._by_entity.pop(record.entity_id, None)
+        if record.unregister is not None:
+            record.unregister()
         availability(self._hub).forget(record.entity_id)
         self._hub.states.async_remove(record.entity_id, Context("mqtt"))
         self._hub.entities.async_remove(record.entity_id)

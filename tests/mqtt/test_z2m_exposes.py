@@ -133,6 +133,7 @@ def test_bridge_state_both_forms() -> None:
     ({"ieee_address": "0x12", "friendly_name": "x"}, "16 hex digits"),
     ({"ieee_address": IEEE, "friendly_name": "a/+/b"}, "cannot be a topic level"),
     ({"ieee_address": IEEE, "friendly_name": "bridge"}, "cannot be a topic level"),
+    ({"ieee_address": IEEE, "friendly_name": "hall/availability"}, "cannot be a topic level"),
     ({"ieee_address": IEEE, "friendly_name": "x", "definition": []}, "definition must be a JSON object"),
     ({"ieee_address": IEEE, "friendly_name": "x", "definition": {"exposes": [{"type": "numeric"}]}},
      "needs a property"),

@@ -280,7 +280,7 @@ class ApiServer:
 
 
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
-    if (request.path == "/" and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
+    if (request.path in ("/", "/xr/") and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
         if "token" in request.query and status == 401:  # an old bookmark: tokens in links no longer sign in
             message = "Links with ?token= no longer sign in (they leak into history); paste the token below."
         return dashboard.login_page(message, status)

@@ -66,6 +66,16 @@ def resolved(api: ApiServer, principal: Principal, scene_id: str, with_states: b
         raise XrApiError(404, "not_found", f"no immersive scene {scene_id!r}")
     scene, path = found
     body = resolve_scene(scene, path.name, _poses_lookup(api), principal.can_see, principal.can_control)
+    entities = api.hub.entities
+    devices: dict[str, str] = {}
+    for panel in body["panels"]:
+        for control in panel["controls"]:
+            entity = entities.get(control["entity_id"])
+            control["device_id"] = entity.device_id if entity is not None else None
+            device = api.hub.devices.get(entity.device_id) if entity is not None and entity.device_id else None
+            if device is not None:
+                devices[device.id] = device.name_by_user or device.name
+    body["devices"] = devices  # names of the devices behind the controls, for "place this device here"
     if with_states:
         states = api.hub.states
         body["states"] = {e: stream.state_entry(s) for e in body["entities"] if (s := states.get(e)) is not None}

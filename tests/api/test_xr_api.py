@@ -19,8 +19,8 @@ from qilu_hub.api import ApiServer, LoginLimiter
 from qilu_hub.config import load_config
 from qilu_hub.scene_files import __file__ as scene_files_init
 from qilu_hub.scenes.layout import layout_panel
-from qilu_hub.scenes.manager import SceneManager
 from qilu_hub.scenes.loader import load_scene_file
+from qilu_hub.scenes.manager import SceneManager
 from qilu_hub.virtual import VirtualAppliances
 
 from .conftest import LIGHT, Env, bearer

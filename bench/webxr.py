@@ -48,7 +48,7 @@ def twenty_panels() -> str:
         lines += [
             f"      - id: p{i}",
             f"        title: Panel {i}",
-            f"        placement: {{relative_to: stage, offset: [{(col - 2) * 0.55:.2f}, {2.2 - row * 0.35:.2f}, -2.0]}}",
+            f"        placement: {{relative_to: stage, offset: [{(col - 2) * 0.55:.2f}, {2.2 - row * 0.35:.2f}, -2]}}",
             "        size: {width: 0.5, height: 0.3}",
             "        controls:",
             f"          - {{type: toggle, entity: {entity}, label: T{i}}}",
@@ -59,7 +59,7 @@ def twenty_panels() -> str:
 
 def q(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p * (len(s) - 1)))]
 
 
 def summary(xs: list[float]) -> dict[str, float]:

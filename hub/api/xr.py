@@ -375,3 +375,43 @@ def add_stream_commands(commands: dict[str, stream.StreamHandler]) -> None:
     commands["xr/subscribe_scene"] = _stream_subscribe
     commands["xr/unsubscribe_scene"] = _stream_unsubscribe
     commands["xr/set_pose"] = _stream_set_pose
+
+
+# -- OpenAPI ------------------------------------------------------------------------------------
+POSE_SCHEMA = {
+    "type": "object", "required": ["x", "y", "z"], "additionalProperties": False,
+    "description": "metres and a rotation (normalised by the hub) in the home frame",
+    "properties": {**{k: {"type": "number"} for k in POSE_KEYS}, "frame": {"const": "home"}},
+}
+
+
+def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
+    def ok(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+    message = {"$ref": "#/components/schemas/Message"}
+    err = {"description": "Error", "content": {"application/json": {"schema": message}}}
+    scene_id = [{"name": "scene_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    pose_params = [{"name": "kind", "in": "path", "required": True, "schema": {"enum": [DEVICE, AREA]}},
+                   {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}]
+    answer = ok({"type": "object", "properties": {"kind": {"type": "string"}, "id": {"type": "string"},
+                                                  "pose": {"oneOf": [POSE_SCHEMA, {"type": "null"}]}}})
+    responses = {"200": answer, "400": err, "404": err, "409": err, **common}
+    return {
+        "/api/xr/scenes": {"get": {"summary": "Immersive scenes the token may see (docs/xr.md)",
+                                   "responses": {"200": ok({"type": "object"}), **common}}},
+        "/api/xr/scenes/{scene_id}": {"get": {
+            "summary": "A scene resolved for a client: panels, layout, bindings, placements, states (ETag)",
+            "parameters": scene_id, "responses": {"200": ok({"type": "object"}), "304": {"description": "Unchanged"},
+                                                  "404": err, **common}}},
+        "/api/xr/poses": {"get": {"summary": "Device and area poses the token may see",
+                                  "responses": {"200": ok({"type": "object"}), **common}}},
+        "/api/xr/poses/{kind}/{key}": {
+            "put": {"summary": "Set a device's or area's pose", "parameters": pose_params,
+                    "requestBody": {"content": {"application/json": {"schema": POSE_SCHEMA}}}, "responses": responses},
+            "patch": {"summary": "Change some of a pose's values", "parameters": pose_params,
+                      "requestBody": {"content": {"application/json": {"schema": {**POSE_SCHEMA, "required": []}}}},
+                      "responses": responses},
+            "delete": {"summary": "Forget a pose", "parameters": pose_params, "responses": responses},
+        },
+    }

@@ -116,9 +116,8 @@ def parse_pose(body: Any, partial: Pose | None = None) -> Pose:
     norm = math.sqrt(sum(values[k] ** 2 for k in ("qx", "qy", "qz", "qw")))
     if norm < 1e-6:
         raise XrApiError(400, "invalid_format", "qx, qy, qz, qw must be a rotation (not all zero)")
-    for k in ("qx", "qy", "qz", "qw"):
-        values[k] /= norm
-    return Pose(**values)
+    v = values
+    return Pose(v["x"], v["y"], v["z"], v["qx"] / norm, v["qy"] / norm, v["qz"] / norm, v["qw"] / norm)
 
 
 def _may_place(api: ApiServer, principal: Principal, kind: str, key: str) -> bool:

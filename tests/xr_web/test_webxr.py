@@ -282,6 +282,21 @@ def test_place_a_device_and_move_a_panel_that_stays_across_sessions(xr: Page) ->
     assert moved["x"] - before["x"] == pytest.approx(0.4, abs=0.05)
     xr.shot("vr_moved_panel")
 
+    # align the home frame: its origin to the floor under the controller; home-frame panels move with it
+    xr.button("b-button")
+    labels = [c["label"] for c in xr.ev("window.qiluXr.menu.def.controls")]
+    xr.press("controller-right", xr.point("__menu", labels.index("Align home here")))
+    assert xr.ev("window.qiluXr.armed && window.qiluXr.armed.action") == "align"
+    sofa_before = xr.ev("window.qiluXr.panelWorld('sofa')")
+    xr.ev("window.xrDevice.controllers.right.position.set(0.5, 1.0, -0.5)")
+    xr.wait_frames(2)
+    xr.press("controller-right", {"x": 0.5, "y": 1.0, "z": -2.0})  # aimed straight ahead: no turn
+    home = xr.ev("window.qiluXr.home")
+    assert [home["x"], home["y"], home["z"], home["qy"]] == pytest.approx([0.5, 0.0, -0.5, 0.0], abs=0.1)
+    sofa_after = xr.ev("window.qiluXr.panelWorld('sofa')")
+    assert sofa_after["z"] - sofa_before["z"] == pytest.approx(home["z"], abs=0.05)
+    moved = xr.ev("window.qiluXr.panelWorld('lights')")  # anchored where it was put: the room did not move
+
     # a new session finds the panel where it was left (a persistent anchor, or the stored pose)
     xr.ev("window.qiluXr.session.end()")
     xr.wait_for("() => window.qiluXr.session === null")

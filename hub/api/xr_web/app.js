@@ -187,19 +187,19 @@ function finishMove(move) {
   });
 }
 
-function placeDevice(deviceId, grip) {
+function placeDevice(deviceId, grip, aim) {
   // The device is where the controller is; its +Z (the side its panels face) towards the user.
   const home = toHome(grip);
-  const pose = yaw(yawOf(home), home.x, home.y, home.z);
+  const pose = yaw(yawOf(toHome(aim)), home.x, home.y, home.z);
   stats.placed.push({ device: deviceId, pose });
   return app.client.setPose('devices', deviceId, pose).then((answer) => {
     stats.placed[stats.placed.length - 1].answer = answer;
   }, report);
 }
 
-function alignHome(grip) {
+function alignHome(grip, aim) {
   // The home frame's origin goes to the floor under the controller, its -Z along the controller's aim.
-  saveHome(yaw(yawOf(grip), grip.x, 0, grip.z));
+  saveHome(yaw(yawOf(aim), grip.x, 0, grip.z));
   app.frameTasks.push(async (frame) => { await anchorAt(frame, app.home, 'qilu-xr/home-anchor'); });
 }
 
@@ -289,8 +289,8 @@ function onPress(action, ev) {
       const grip = gripOf(ev.frame, ev.inputSource);
       const armed = app.armed;
       closeMenu();
-      if (armed.action === 'place') placeDevice(armed.device, grip);
-      else alignHome(grip);
+      if (armed.action === 'place') placeDevice(armed.device, grip, aim);
+      else alignHome(grip, aim);
       return;
     }
     const def = best ? best.entry.def : null;

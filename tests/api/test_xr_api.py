@@ -186,6 +186,20 @@ async def test_live_scene_over_websocket_and_stream(xenv: Env, session: aiohttp.
     assert body["panels"][0]["title"] == "Lounge"
     await send(st, {"type": "ping", "id": 10})
     assert (await recv(st))["type"] == "pong"  # no scene message was queued before it
+
+    # unsubscribed, neither client hears of the next change
+    await ha.send_json({"id": 6, "type": "unsubscribe_events", "subscription": 5})
+    assert (await ha.receive_json())["success"] is True
+    await send(st, {"type": "xr/unsubscribe_scene", "id": 11, "subscription": 9})
+    assert (await recv(st))["success"] is True
+    async with session.put(f"{xenv.url}/api/xr/poses/areas/living_room", json={"x": 3.0, "y": 0.0, "z": -1.0},
+                           headers=bearer(xenv.admin)) as r:
+        assert r.status == 200
+    await ha.send_json({"id": 7, "type": "ping"})
+    assert (await ha.receive_json()) == {"id": 7, "type": "pong"}
+    await send(st, {"type": "ping", "id": 12})
+    assert (await recv(st))["type"] == "pong"
+    assert xenv.api.xr_push.subs == []  # nothing left listening
     await ha.close()
     await st.close()
 

@@ -64,7 +64,9 @@ class Page:
         raise AssertionError(f"never true: {script} ({arg!r})")
 
     def open(self, query: str = "") -> None:
-        self.page.goto(f"{self.hub.url}/xr/?iwer=1{query}")
+        response = self.page.goto(f"{self.hub.url}/xr/?iwer=1{query}")
+        # the page runs under the hub's own Content-Security-Policy: no inline script, no other origin
+        assert response is not None and "script-src 'self';" in response.headers["content-security-policy"]
         self.wait_for("() => window.appReady === true || window.appError !== undefined")
         assert self.ev("window.appError") is None, self.ev("window.xrStats.errors")
         assert self.ev("isSecureContext")  # loopback counts as secure; a LAN address needs HTTPS (docs/xr.md)
@@ -305,6 +307,9 @@ def test_place_a_device_and_move_a_panel_that_stays_across_sessions(xr: Page) ->
     again = xr.ev("window.qiluXr.panelWorld('lights')")
     assert [again[k] for k in "xyz"] == pytest.approx([moved[k] for k in "xyz"], abs=0.01)
     assert xr.ev("window.xrStats.session") == 2 and xr.ev("window.xrStats.errors") == []
+    # IWER offers persistent anchors, as Quest's browser does: the panel came back through one
+    assert xr.ev("localStorage.getItem('qilu-xr/anchor/living_room_vr/lights') !== null")
+    assert xr.ev("window.qiluXr.entries.get('lights').anchorPose !== null")
 
 
 def test_reconnects_after_the_hub_restarts(xr: Page, tmp_path: Path) -> None:

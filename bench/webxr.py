@@ -1,7 +1,9 @@
 """WebXR client benchmark: the hub's /xr/ page in Debian's headless Chromium with IWER emulating a Quest 3, against a
 real hub with the demo appliances (the test bed of tests/xr_web). Prints JSON.
 
-  python bench/webxr.py [--samples 30] [--cpu-frames 300] [--entries 5]
+  python bench/webxr.py [--runs 3] [--samples 30] [--cpu-frames 300] [--entries 5]
+
+Each run starts its own hub and browser; "median" holds the median over runs of every figure, "runs" each run.
 
 1. select -> new state drawn: controller select on a toggle until the frame that draws the new state; in frames at
    the emulated refresh rate (headless Chromium runs the XR loop at its own ~60 Hz, not the headset's 72/90/120 Hz;
@@ -161,12 +163,7 @@ class Bench:
                 "panels_repainted": sorted(k for k in repaints if repaints[k] != repaints0.get(k))}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=30)
-    ap.add_argument("--cpu-frames", type=int, default=300)
-    ap.add_argument("--entries", type=int, default=5)
-    args = ap.parse_args()
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         hub = HubThread(Path(tmp) / "config")
@@ -200,12 +197,33 @@ def main() -> None:
                 report["js_transferred"] = {
                     "files": len(scripts), "raw_bytes": raw,
                     "gzip_bytes": sum(len(gzip.compress(body, 9)) for body in scripts.values()),
-                    "note": "the hub sends them uncompressed today; gzip is what a compressing proxy would send"}
+                    "note": "sent uncompressed (raw_bytes); gzip_bytes is what a compressing proxy would send"}
                 report["browser"] = browser.version
                 browser.close()
         finally:
             hub.stop()
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def median_of(runs: list[Any]) -> Any:
+    """The median over runs of every number in the reports (same shape); other values from the first run."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in runs]) for k in first if k != "frames_each"}
+    if isinstance(first, int | float) and not isinstance(first, bool):
+        return round(statistics.median(runs), 3)
+    return first
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--cpu-frames", type=int, default=300)
+    ap.add_argument("--entries", type=int, default=5)
+    args = ap.parse_args()
+    runs = [run_once(args) for _ in range(args.runs)]
+    print(json.dumps({"median": median_of(runs), "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

@@ -220,3 +220,18 @@ async def test_pose_set_over_the_stream_reaches_pose_subscribers(xenv: Env, sess
     await send(headset, {"type": "xr/set_pose", "id": 3, "kind": "devices", "key": dev, "pose": {"x": "a"}})
     assert (await recv(headset))["success"] is False
     assert json.dumps(xenv.hub.devices.get(dev).pose.to_dict())  # type: ignore[union-attr]
+
+
+async def test_webxr_files_are_served_compressed_and_only_from_their_folder(xenv: Env,
+                                                                            session: aiohttp.ClientSession) -> None:
+    async with session.get(f"{xenv.url}/xr/qilu_xr/index.js",
+                           headers={**bearer(xenv.admin), "Accept-Encoding": "gzip"}) as r:
+        assert r.status == 200 and r.headers["Content-Encoding"] == "gzip"
+        assert r.content_type == "text/javascript" and "export" in await r.text()
+    async with session.get(f"{xenv.url}/xr/", headers=bearer(xenv.admin)) as r:
+        assert r.status == 200 and "Enter VR" in await r.text()
+    for bad in ("/xr/nope.js", "/xr/%2E%2E/xr.py", "/xr/..%2Fxr.py", "/xr/qilu_xr/vendor/msgpack/LICENSE"):
+        async with session.get(f"{xenv.url}{bad}", headers=bearer(xenv.admin)) as r:
+            assert r.status == 404, bad
+    async with session.get(f"{xenv.url}/xr/") as r:  # no token: the sign-in page, not the client
+        assert r.status == 401 and "sign in" in (await r.text()).lower()

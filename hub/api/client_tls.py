@@ -61,7 +61,7 @@ def _no_ca_reading() -> Iterator[None]:
         ctx._purpose = purpose
         return ctx
 
-    ssl.create_default_context = create  # type: ignore[assignment]
+    ssl.create_default_context = create
     ssl.SSLContext.set_default_verify_paths = lambda self: None  # type: ignore[method-assign]
     ssl.SSLContext.load_default_certs = lambda self, purpose=ssl.Purpose.SERVER_AUTH: None  # type: ignore[method-assign]
     try:

@@ -77,15 +77,15 @@ class HaConnection(EndableSession):
 
     The queue holds encoded messages as (prefix, body) pairs: an event's body is one bytes object shared by
     every connection that receives it, the prefix its subscription's ``{"id":N,...,"event":`` (encoded once at
-    subscribe time). It is measured in bytes; past the API's share per connection (:func:`pending_share`)
-    the client is cut off, as Home Assistant cuts off a client with too many pending messages, unless the
-    queue holds a single (large) answer. ``subscribe_entities`` updates do not count against it while the
-    client lags: they are coalesced to the latest state of each entity instead (:class:`EntitiesSubscription`).
+    subscribe time). A client behind a full socket is cut off once its queued events pass its byte share
+    (:func:`pending_share`), as Home Assistant cuts off a client with too many pending messages; within one
+    loop turn, past Home Assistant's 4,096 messages; command answers are capped in number. A lagging
+    ``subscribe_entities`` subscription is never cut off: it holds the latest state of each changed entity
+    instead (:class:`EntitiesSubscription`).
     """
 
     __slots__ = ("_answers", "_blocked", "_calls", "_lagging", "_pending", "_pending_bytes", "_scheduled", "_waiter",
-                 "api",
-                 "closing", "coalesce", "last_id", "principal", "protocol", "subs", "transport", "ws")
+                 "api", "closing", "coalesce", "last_id", "principal", "protocol", "subs", "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api

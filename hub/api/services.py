@@ -30,6 +30,7 @@ HA_ERROR_CODES = {
     "not_found": "not_found",
     "not_supported": "not_supported",
     "invalid_format": "invalid_format",
+    "invalid_info": "invalid_info",
     "out_of_range": "invalid_format",
     "not_allowed": "not_allowed",
     "unauthorized": "unauthorized",

@@ -245,3 +245,33 @@ async def test_scoped_tokens_see_and_change_only_their_scope(env: Env, session: 
     assert env.hub.devices.get(kitchen_device).name_by_user == "Pantry Sensor"  # type: ignore[union-attr]
     await ws.ws.close()
     await admin.ws.close()
+
+
+async def test_session_commands_and_service_schemas(env: Env, session: aiohttp.ClientSession) -> None:
+    ws = await connect(env, session, env.admin)
+    user = await ws.ok("auth/current_user")
+    assert user["is_admin"] is True and user["name"] == "admin" and user["id"]
+    panels = await ws.ok("get_panels")
+    assert panels["qilu_hub"]["component_name"] == "iframe"
+    services = await ws.ok("get_services")
+    turn_on = services["light"]["turn_on"]
+    # the whole light domain from the catalogue, with HA's selectors and targets
+    assert {"brightness", "color_temp_kelvin", "rgb_color", "transition"} <= set(turn_on["fields"])
+    assert turn_on["fields"]["brightness"]["selector"] == {"number": {"step": 1, "min": 0, "max": 255,
+                                                                       "mode": "slider"}}
+    assert turn_on["fields"]["rgb_color"]["selector"] == {"color_rgb": {}}
+    assert turn_on["target"] == {"entity": [{"domain": ["light"]}]}
+    assert services["climate"]["set_hvac_mode"]["fields"]["hvac_mode"]["selector"]["select"]["options"][0] == "off"
+    assert services["climate"]["set_hvac_mode"]["fields"]["hvac_mode"]["required"] is True
+    viewer = await connect(env, session, env.kitchen)
+    assert (await viewer.ok("auth/current_user"))["is_admin"] is False
+    # only the domains of its own entities (sensor and binary_sensor; binary sensors take no services)
+    assert set(await viewer.ok("get_services")) == {"sensor", "homeassistant"}
+    async with session.get(env.url + "/api/services", headers={"Authorization": f"Bearer {env.admin}"}) as resp:
+        assert resp.status == 200
+        listing = await resp.json()
+    assert {item["domain"]: item["services"] for item in listing} == services
+    async with session.get(env.url + "/api/services", headers={"Authorization": f"Bearer {env.kitchen}"}) as resp:
+        assert "light" not in {item["domain"] for item in await resp.json()}
+    await ws.ws.close()
+    await viewer.ws.close()

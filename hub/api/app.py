@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_extras, ha_format, inbox, labels, registry_ws, rest, stream, websocket_ha
+from . import dashboard, ha_extras, ha_format, inbox, labels, registry_ws, render_template, rest, stream, websocket_ha
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -100,6 +100,7 @@ class ApiServer:
         labels.add_ws_commands(self.ws_commands)
         registry_ws.add_ws_commands(self.ws_commands)
         ha_extras.add_ws_commands(self.ws_commands)
+        render_template.add_ws_commands(self.ws_commands)
         # Who among scoped tokens hears events that name no entity (the registries' own rules).
         self.event_visibility: dict[str, registry_ws.EventVisibility] = dict(registry_ws.EVENT_VISIBILITY)
         self.stream_commands: dict[str, stream.StreamHandler] = {}

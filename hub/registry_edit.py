@@ -56,7 +56,7 @@ def _icon(value: Any) -> str | None:
 
 def _disabled_by(value: Any) -> str | None:
     if value is None or value == "user":
-        return value  # type: ignore[no-any-return]
+        return value
     raise CommandError("invalid_format", "disabled_by must be null or \"user\"")
 
 

@@ -42,7 +42,7 @@ def area_entry(area: Area) -> dict[str, Any]:
             "icon": area.icon, "labels": [], "name": area.name, "picture": None}
 
 
-def floor_entries(hub: Hub, areas: list[Area]) -> list[dict[str, Any]]:
+def floor_entries(areas: list[Area]) -> list[dict[str, Any]]:
     """Floors are the distinct ``floor`` names of the areas (this hub keeps no separate floor registry)."""
     floors: dict[str, str] = {}
     for area in areas:
@@ -178,7 +178,7 @@ def area_delete(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
 
 def floor_list(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
     hub = conn.api.hub
-    _send_result(conn, msg_id, floor_entries(hub, visible_areas(hub, conn.principal)))
+    _send_result(conn, msg_id, floor_entries(visible_areas(hub, conn.principal)))
 
 
 def device_list(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from qilu_hub import Hub
 from qilu_hub.cli import main
 from qilu_hub.config import load_config
-from qilu_hub.const import REGISTRY_DB
+from qilu_hub.const import CONFIG_FILE, REGISTRY_DB
 from qilu_hub.storage import RegistryStore
 from tests.api.conftest import LIGHT, start_env
 
@@ -105,5 +105,11 @@ async def test_running_hub_is_changed_through_its_api(tmp_path: Path, capsys: py
         assert code == 1 and "no device" in capsys.readouterr().err
         code = await asyncio.to_thread(main, ["area", "remove", "kitchen", *base, "--token", env.kitchen])
         assert code == 1 and "admin" in capsys.readouterr().err
+        # without --hub, the address comes from the configuration the hub runs with (its port, loopback)
+        (tmp_path / CONFIG_FILE).write_text(f"hub:\n  port: {env.api.port}\n")
+        code = await asyncio.to_thread(main, ["area", "rename", "attic", "Loft", "--config", str(tmp_path),
+                                              "--token", env.admin])
+        assert code == 0, capsys.readouterr().err
+        assert env.hub.areas.get("attic").name == "Loft"  # type: ignore[union-attr]
     finally:
         await env.hub.async_stop()

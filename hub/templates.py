@@ -8,10 +8,10 @@
 * MQTT value templates (``hub/mqtt/template.py``): ``value`` and ``value_json`` of a payload, no hub.
 
 The sandbox refuses private attributes and mutating methods; on top of it a render is bounded: a budget of
-executed template lines (a loop nested in a loop cannot hold the event loop), a cap on the output, and size
-checks on the operations that multiply sizes (``*``, ``**``, ``%``, ``format``, ``replace``, ``join``,
-``center``...). ``range`` is the sandbox's (at most 100,000 items). No function reads the wall clock, so a
-template's result depends on the states only.
+loop iterations and calls, and of time (a loop nested in a loop cannot hold the event loop), a cap on the
+output, and size checks on the operations that multiply sizes (``*``, ``**``, ``%``, ``format``, ``replace``,
+``join``, ``center``...). ``range`` is the sandbox's (at most 100,000 items). No template function reads the
+clock, so a result depends on the states only.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import ast
 import json
 import math
 import re
-import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes, pass_context
@@ -55,7 +54,9 @@ __all__ = [
 ]
 
 MAX_SOURCE = 64 * 1024  # characters of template text
-MAX_STEPS = 200_000  # template lines executed per render
+MAX_STEPS = 200_000  # loop iterations (and calls, at CALL_STEPS each) per render
+CALL_STEPS = 10  # a call costs about ten loop iterations
+MAX_RENDER_SECONDS = 1.0  # of the event loop's time, whatever the steps
 MAX_OUTPUT = 256 * 1024  # characters rendered
 MAX_SIZE = 100_000  # characters or items one size-multiplying operation may produce
 _FILENAME = "<qilu-template>"
@@ -122,6 +123,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = __context.get(_BUDGET)
+        if isinstance(budget, _StepBudget):
+            budget.spend(CALL_STEPS)
         name = getattr(__obj, "__name__", "")
         if name in _SIZED_STR_METHODS and isinstance(getattr(__obj, "__self__", None), str):
             _check_str_method(__obj.__self__, name, args, kwargs)
@@ -145,25 +149,35 @@ def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[
 
 
 class _StepBudget:
-    """A trace function counting the lines the template's own code executes; over budget, the render stops.
-    Only frames of template code are traced, so the hub's functions run at full speed."""
+    """The work one render may do: steps (a loop iteration is one, a call of a macro, function or method is
+    ``CALL_STEPS``) and wall time. A loop nested in a loop, or a macro calling itself twice, runs out instead of
+    holding the event loop; the time limit catches steps that are each expensive (a 100,000-item list per
+    iteration), which no count can price."""
 
-    __slots__ = ("left",)
+    __slots__ = ("deadline", "left", "taken")
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, seconds: float) -> None:
         self.left = steps
+        self.taken = 0
+        self.deadline = time.monotonic() + seconds
 
-    def __call__(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename != _FILENAME:
-            return None
-        return self._line
+    def spend(self, steps: int = 1) -> None:
+        self.left -= steps
+        self.taken += 1
+        if self.left < 0:
+            raise TemplateError(f"template is too expensive to render (over {MAX_STEPS} steps)")
+        if not self.taken & 63 and time.monotonic() > self.deadline:
+            raise TemplateError(f"template is too expensive to render (over {MAX_RENDER_SECONDS:g} s)")
 
-    def _line(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "line":
-            self.left -= 1
-            if self.left < 0:
-                raise TemplateError(f"template is too expensive to render (over {MAX_STEPS} steps)")
-        return self._line
+    def iterate(self, items: Any) -> Iterator[Any]:
+        """What every ``{% for %}`` loops over (the compiler wraps each loop's iterable in it)."""
+        for item in items:
+            self.spend()
+            yield item
+
+
+_BUDGET = "__qilu_budget"  # the render's budget, in the template's context
+_BUDGETED_ITER = "__qilu_loop"  # the budget's iterate(), for the rewritten loops
 
 
 # -- filters and functions without the hub ------------------------------------------------------
@@ -339,10 +353,21 @@ def _compile(source: Any, allowed: frozenset[str], env: _Sandbox, what: str) -> 
         if unknown:
             raise TemplateError(f"unsupported template {source!r}: {', '.join(sorted(unknown))} "
                                 f"{'is' if len(unknown) == 1 else 'are'} not available here")
+        _budget_loops(tree, source)
         code = env.compile(tree, filename=_FILENAME)
         return Compiled(source, env.template_class.from_code(env, code, env.make_globals(None), None))
     except (TemplateSyntaxError, TemplateAssertionError) as err:
         raise TemplateError(f"unsupported template {source!r}: {err.message or err}") from None
+
+
+def _budget_loops(tree: nodes.Template, source: str) -> None:
+    """Make every loop iterate through the render's budget. Recursive loops are refused: their recursive calls
+    take iterables the rewrite cannot reach."""
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            raise TemplateError(f"unsupported template {source!r}: recursive loops are not supported")
+        name = nodes.Name(_BUDGETED_ITER, "load", lineno=loop.lineno)
+        loop.iter = nodes.Call(name, [loop.iter], [], None, None, lineno=loop.lineno)
 
 
 def _names_read(tree: nodes.Template) -> set[str]:
@@ -358,10 +383,9 @@ class _Missing(Exception):
 def _chunks(compiled: Compiled, variables: Mapping[str, Any]) -> list[Any]:
     """Run a template under its step budget, collecting its output pieces (bounded in size)."""
     template = compiled.template
-    context = template.new_context({**compiled.globals, **variables}, shared=True)
-    budget = _StepBudget(MAX_STEPS)
-    previous = sys.gettrace()
-    sys.settrace(budget)
+    budget = _StepBudget(MAX_STEPS, MAX_RENDER_SECONDS)
+    context = template.new_context({**compiled.globals, **variables, _BUDGET: budget,
+                                    _BUDGETED_ITER: budget.iterate}, shared=True)
     out: list[Any] = []
     size = 0
     try:
@@ -380,8 +404,6 @@ def _chunks(compiled: Compiled, variables: Mapping[str, Any]) -> list[Any]:
         raise TemplateError("template recursion is too deep") from None
     except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as err:
         raise TemplateError(f"{type(err).__name__}: {err}") from None
-    finally:
-        sys.settrace(previous)
     return out
 
 
@@ -475,23 +497,40 @@ def _iso(stamp: float) -> datetime:
 
 
 class TemplateState:
-    """A state as templates see it (HA's ``TemplateState``): read-only, no methods that change anything."""
+    """A state as templates see it (HA's ``TemplateState``): read-only; its fields are worked out when read, so
+    a loop over a thousand states that looks at one field pays for that field only."""
 
-    __slots__ = ("attributes", "domain", "entity_id", "last_changed", "last_updated", "name", "object_id",
-                 "state")
+    __slots__ = ("_name", "_state", "domain", "entity_id", "object_id")
 
-    def __init__(self, state: State, name: str) -> None:
+    def __init__(self, state: State, name: Callable[[State], str]) -> None:
+        self._state = state
+        self._name = name
         self.entity_id = state.entity_id
         self.domain, self.object_id = state.entity_id.split(".", 1)
-        self.state = state_text(state.value)
-        self.attributes = dict(state.attributes)
-        self.last_changed = _iso(state.last_changed)
-        self.last_updated = _iso(state.last_updated)
-        self.name = name
+
+    @property
+    def state(self) -> str:
+        return state_text(self._state.value)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return dict(self._state.attributes)
+
+    @property
+    def name(self) -> str:
+        return self._name(self._state)
+
+    @property
+    def last_changed(self) -> datetime:
+        return _iso(self._state.last_changed)
+
+    @property
+    def last_updated(self) -> datetime:
+        return _iso(self._state.last_updated)
 
     @property
     def state_with_unit(self) -> str:
-        unit = self.attributes.get("unit_of_measurement")
+        unit = self._state.attributes.get("unit_of_measurement")
         return f"{self.state} {unit}" if unit else self.state
 
     def __str__(self) -> str:
@@ -522,11 +561,14 @@ class HubView:
         return self._wrap(found)
 
     def _wrap(self, state: State) -> TemplateState:
+        return TemplateState(state, self._name_of)
+
+    def _name_of(self, state: State) -> str:
         name = state.attributes.get("friendly_name")
-        if not isinstance(name, str):
-            entity = self.hub.entities.get(state.entity_id)
-            name = entity.display_name if entity is not None else state.entity_id.split(".", 1)[1].replace("_", " ")
-        return TemplateState(state, name)
+        if isinstance(name, str):
+            return name
+        entity = self.hub.entities.get(state.entity_id)
+        return entity.display_name if entity is not None else state.entity_id.split(".", 1)[1].replace("_", " ")
 
     def domain_states(self, domain: str) -> list[TemplateState]:
         self.info.domains.add(domain)

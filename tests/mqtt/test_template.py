@@ -66,6 +66,7 @@ def test_jinja_forms_render_as_home_assistant_does(source: str, payload: bytes, 
     "value_json.a",  # no expression: it would ignore the payload
     "{{ value_json.a[ }}",
     "{{ value_json.a | no_such_filter }}",
+    "{% for x in value_json recursive %}{{ loop(x) }}{% endfor %}",  # the budget could not reach its calls
 ])
 def test_unsupported_forms_are_refused(source: str) -> None:
     with pytest.raises(TemplateError) as info:
@@ -104,6 +105,8 @@ def test_any_template_compiles_or_is_refused_and_renders_or_is_refused(source: s
     "{{ '{:>999999999}'.format(1) }}",
     "{{ ('x' * 50000) | replace('x', 'y' * 50000) }}",
     "{{ (['x' * 50000] * 50000) | join }}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+    "{% for i in range(100000) %}{{ range(100000) | list | length }}{% endfor %}",
 ])
 def test_expensive_templates_stop_with_an_error(source: str) -> None:
     """A hostile discovery payload cannot hold the hub: loops have a step budget, sizes are checked first."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,9 @@ import aiohttp
 from ..bus import EventBus
 from ..capabilities import CommandError
 from ..config import ensure_config_dir, load_config
-from ..const import DEFAULT_PORT, REGISTRY_DB
+from ..const import CONFIG_FILE, DEFAULT_PORT, REGISTRY_DB
 from ..dir_lock import DirLock
+from ..model import slugify
 from ..registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from ..registry_edit import RegistryEditor, match_name
 from ..storage import RegistryStore
@@ -226,6 +228,11 @@ def cmd_area_remove(args: argparse.Namespace) -> int:
     def act(reg: Offline | Online) -> str:
         area_id = _area_id(reg, args.area)
         reg.call("config/area_registry/delete", area_id=area_id)
+        if getattr(args, "hub", None) is None and config_dir(args).is_dir():
+            listed = {slugify(str(a.get("name", ""))) for a in load_config(config_dir(args)).get("areas") or []}
+            if area_id in listed:
+                print(f"qilu-hub: note: {CONFIG_FILE} lists this area; the hub adds it again when it starts "
+                      "unless it is removed there too", file=sys.stderr)
         return f"removed area {area_id}"
     return _run(args, act)
 

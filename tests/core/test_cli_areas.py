@@ -74,6 +74,10 @@ async def test_offline_edits_the_stopped_hubs_registry(tmp_path: Path, capsys: p
     assert "matches 2 devices" in err and "Reading Lamp" in err and "Reading Plug" in err
     assert cli("device", "move", "Reading Lamp", "--no-area") == 0 and cli("area", "remove", "Entrance") == 0
     assert "hallway" not in _stored(tmp_path)["area"]
+    # an area configuration.yaml lists comes back at the next start: removing it says so
+    (tmp_path / CONFIG_FILE).write_text("areas:\n  - name: Porch\n")
+    assert cli("area", "add", "Porch") == 0 and cli("area", "remove", "porch") == 0
+    assert "configuration.yaml lists this area" in capsys.readouterr().err
     # and the hub starting afterwards sees it all
     hub = Hub(tmp_path, load_config(tmp_path), recorder=False)
     entity = hub.entities.get(LIGHT)

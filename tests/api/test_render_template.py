@@ -107,3 +107,28 @@ async def test_bad_and_expensive_templates_are_errors(env: Env, session: aiohttp
     _, event = await render(ws, "{{ 1 + 1 }}")  # the connection still serves
     assert event["result"] == 2
     await ws.ws.close()
+
+
+async def test_device_listing_the_way_headset_apps_ask_for_it(env: Env, session: aiohttp.ClientSession) -> None:
+    """Immersive-Home lists devices with one render_template (its templates/devices.j2): device ids mapped from
+    the states, a namespace gathering a dict per device, the rest under one group. The same shape, in our words."""
+    template = (
+        "{% set ids = states | map(attribute='entity_id') | map('device_id') | unique | reject('eq', None) | list %}"
+        "{% set acc = namespace(found=[]) %}"
+        "{% for d in ids %}{% set members = device_entities(d) | list %}"
+        "{% if members %}{% set acc.found = acc.found + [{d: {'name': device_attr(d, 'name'), 'entities': members}}] %}"
+        "{% endif %}{% endfor %}"
+        "{% set loose = namespace(ids=[]) %}"
+        "{% for s in states %}{% if device_id(s.entity_id) == None %}{% set loose.ids = loose.ids + [s.entity_id] %}"
+        "{% endif %}{% endfor %}"
+        "{{ acc.found + [{'other': {'name': 'Other', 'entities': loose.ids}}] }}"
+    )
+    ws = await connect(env, session, env.admin)
+    _, event = await render(ws, template)
+    listing = {key: value for item in event["result"] for key, value in item.items()}
+    light_device = env.hub.entities.get(LIGHT).device_id  # type: ignore[union-attr]
+    assert listing[light_device] == {"name": "Ceiling Light", "entities": [LIGHT]}
+    with_device = {e.entity_id for e in env.hub.entities.all() if e.device_id}
+    assert set(listing["other"]["entities"]) == {s.entity_id for s in env.hub.states.all()} - with_device
+    assert len(listing) == len(env.hub.devices.all()) + 1
+    await ws.ws.close()

@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
+from . import dashboard, ha_format, inbox, labels, login_links, rest, stream, websocket_ha
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -341,8 +341,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
-    if path == dashboard.LOGIN_PATH:
-        return await handler(request)  # the sign-in form: token in the body, checked (and counted) there
+    if path == dashboard.LOGIN_PATH or path.startswith(login_links.LINK_PREFIX):
+        return await handler(request)  # the sign-in form (token or link ticket in the body, checked and counted there)
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import ha_format
+from . import ha_format, login_links
 from .auth import COOKIE, Principal
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 
@@ -45,7 +45,8 @@ def login_page(message: str = "", status: int = 401) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """``POST /login`` from the sign-in form: a valid token becomes an HttpOnly cookie and a 303 to ``/``.
+    """``POST /login`` from the sign-in form (or a sign-in link's page, with ``ticket``): a valid token becomes an
+    HttpOnly cookie and a 303 to ``/``.
 
     Browsers send Origin with every POST; the middleware has refused foreign ones, and one without any is
     refused here, so that no other site can sign a browser in to the hub with the attacker's token (login
@@ -55,11 +56,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not request.headers.get("Origin"):
         return login_page("Sign in from the hub's own page (the request carried no Origin).", 403)
     form = await request.post()
-    token = form.get("token")
-    secret = token.strip() if isinstance(token, str) else ""
-    if not secret or api.principal_for(secret) is None:
-        api.login_limiter.failed(api.client_address(request))
-        return login_page("Invalid access token", 401)
+    token, ticket = form.get("token"), form.get("ticket")
+    if isinstance(ticket, str) and ticket:
+        # A one-time sign-in link from "Connect a phone" (login_links.py): the ticket stands for a token's secret.
+        secret = login_links.redeem(request.app, ticket) or ""
+        if not secret or api.principal_for(secret) is None:
+            api.login_limiter.failed(api.client_address(request))
+            return login_page("This sign-in link was used already or has expired; make a new one on the "
+                              "dashboard's \"Connect a phone\" page.", 401)
+    else:
+        secret = token.strip() if isinstance(token, str) else ""
+        if not secret or api.principal_for(secret) is None:
+            api.login_limiter.failed(api.client_address(request))
+            return login_page("Invalid access token", 401)
     response = web.HTTPSeeOther("/")
     # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
     secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
@@ -123,3 +132,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)
+    login_links.add_routes(app)

@@ -1,0 +1,114 @@
+"""Connecting a phone or headset: a scoped token and a one-time sign-in link for it, shown as a QR code.
+
+``POST /api/dashboard/connect`` (admin only) creates a token with the scopes asked for (never an admin one) and a
+sign-in link ``/login/link/{ticket}`` for it: random, single-use, valid for ``LINK_LIFETIME`` seconds, kept in
+memory only. The answer carries the link and its QR code, drawn on the hub as SVG (segno), so nobody types a
+token on a phone or headset keyboard, and the token's secret never reaches the admin's page.
+
+Opening the link shows a page with one button that POSTs the ticket to ``/login`` (``dashboard.login``); the
+ticket becomes the token's HttpOnly session cookie there. A GET never signs in: link previews and prefetchers
+that open every link in a chat would otherwise use the ticket up (or sign themselves in).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import segno
+from aiohttp import web
+
+from ..tokens import Scopes
+from .auth import Principal
+from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
+from .tickets import TicketStore
+
+__all__ = ["LINKS_KEY", "LINK_LIFETIME", "LINK_PREFIX", "add_routes"]
+
+LINK_PREFIX = "/login/link/"
+LINK_LIFETIME = 600.0  # long enough to find the phone, short enough that a photographed code goes stale
+LINKS_KEY: web.AppKey[TicketStore] = web.AppKey("login_links", TicketStore)
+MAX_NAME = 60
+
+# No script, no inline style (the dashboard's CSP); the ticket rides in the form body of the POST.
+_LINK_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>qilu-hub: sign in</title></head>
+<body><main><h1>qilu-hub</h1><p lang="en">Sign in to this home's dashboard on this device.</p>
+<p lang="zh-CN">在此设备上登录家庭控制面板。</p>
+<form method="post" action="/login"><input type="hidden" name="ticket" value="{ticket}">
+<button type="submit" data-testid="link-submit">Sign in · 登录</button></form></main></body></html>"""
+
+
+def link_page(ticket: str) -> web.Response:
+    return web.Response(text=_LINK_PAGE.format(ticket=html.escape(ticket, quote=True)), content_type="text/html",
+                        headers={"Referrer-Policy": "same-origin"})  # the POST must carry its Origin (see login)
+
+
+async def open_link(request: web.Request) -> web.Response:
+    """``GET /login/link/{ticket}``: the page behind the QR code. Says nothing about whether the ticket is valid."""
+    return link_page(request.match_info["ticket"])
+
+
+def _bad(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+def _scopes(body: dict[str, Any], principal: Principal, known_areas: set[str]) -> Scopes | str:
+    read_only = body.get("read_only", False)
+    if not isinstance(read_only, bool):
+        return "read_only must be true or false"
+    areas = body.get("areas")
+    if areas is not None:
+        if not isinstance(areas, list) or not areas or not all(isinstance(a, str) for a in areas):
+            return "areas must be null (every room) or a non-empty list of area ids"
+        unknown = sorted(set(areas) - known_areas)
+        if unknown:
+            return f"no such area: {', '.join(unknown)}"
+    return Scopes(read_only=read_only, areas=frozenset(areas) if areas is not None else None)
+
+
+async def connect(request: web.Request) -> web.Response:
+    """Create a phone's token and its one-time sign-in link: ``{name, read_only?, areas?}`` in, link and QR out."""
+    principal: Principal = request[PRINCIPAL_KEY]
+    if not principal.admin:
+        return _bad("connecting a phone or headset needs an admin token", 403)
+    _, source = request[CREDENTIALS_KEY]
+    if source == "cookie" and not request.headers.get("Origin"):  # as for ws_ticket: only the hub's own page
+        return _bad("this request needs the page's Origin", 403)
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad("the body must be JSON")
+    if not isinstance(body, dict):
+        return _bad("the body must be a JSON object")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or re.search(r"[\x00-\x1f\x7f]", name):
+        return _bad(f"name must be 1 to {MAX_NAME} printable characters")
+    api = request.app[API_KEY]
+    hub = api.hub
+    scopes = _scopes(body, principal, {area.id for area in hub.areas.all()})
+    if isinstance(scopes, str):
+        return _bad(scopes)
+    token, secret = hub.tokens.create(name.strip(), scopes)
+    ticket = request.app[LINKS_KEY].issue(secret)
+    secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
+                                                                  request.headers.get("X-Forwarded-Proto"))
+    url = f"{'https' if secure else 'http'}://{request.host}{LINK_PREFIX}{ticket}"
+    # Error correction M: survives a phone camera at arm's length off a laptop screen; dark on light for scanners.
+    qr_svg = segno.make(url, error="m").svg_inline(scale=5, border=4, dark="#000000", light="#ffffff",
+                                                   title="qilu-hub sign-in link")
+    body_out = {"url": url, "qr_svg": qr_svg, "expires_in": request.app[LINKS_KEY].lifetime,
+                "token": {"id": token.id, "name": token.name, **scopes.to_dict()}}
+    return web.json_response(body_out, headers={"Cache-Control": "no-store"})
+
+
+def redeem(app: web.Application, ticket: str) -> str | None:
+    """The token secret a sign-in link stands for, once; None when unknown, used or expired."""
+    return app[LINKS_KEY].redeem(ticket)
+
+
+def add_routes(app: web.Application) -> None:
+    app[LINKS_KEY] = TicketStore(lifetime=LINK_LIFETIME, max_outstanding=100)
+    app.router.add_get(LINK_PREFIX + "{ticket}", open_link)
+    app.router.add_post("/api/dashboard/connect", connect)

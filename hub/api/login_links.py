@@ -13,6 +13,7 @@ that open every link in a chat would otherwise use the ticket up (or sign themse
 from __future__ import annotations
 
 import html
+import io
 import re
 from typing import Any
 
@@ -96,8 +97,11 @@ async def connect(request: web.Request) -> web.Response:
                                                                   request.headers.get("X-Forwarded-Proto"))
     url = f"{'https' if secure else 'http'}://{request.host}{LINK_PREFIX}{ticket}"
     # Error correction M: survives a phone camera at arm's length off a laptop screen; dark on light for scanners.
-    qr_svg = segno.make(url, error="m").svg_inline(scale=5, border=4, dark="#000000", light="#ffffff",
-                                                   title="qilu-hub sign-in link")
+    svg = io.BytesIO()
+    # With its namespace (the page parses it as SVG, not HTML) and a viewBox instead of a fixed size (CSS sizes it).
+    segno.make(url, error="m").save(svg, kind="svg", scale=5, border=4, dark="#000000", light="#ffffff",
+                                    xmldecl=False, svgns=True, omitsize=True)
+    qr_svg = svg.getvalue().decode("utf-8")
     body_out = {"url": url, "qr_svg": qr_svg, "expires_in": request.app[LINKS_KEY].lifetime,
                 "token": {"id": token.id, "name": token.name, **scopes.to_dict()}}
     return web.json_response(body_out, headers={"Cache-Control": "no-store"})

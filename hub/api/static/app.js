@@ -25,9 +25,11 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-function toast(text) {
+// A short message at the bottom; errors (the default: most toasts report a refusal) in red.
+function toast(text, kind) {
   const box = document.getElementById("toast");
   box.textContent = text;
+  box.classList.toggle("error", kind !== "info");
   box.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
@@ -209,7 +211,8 @@ function render() {
   const tok = registry.token;
   const parts = [t("token.info", { name: tok.name })];
   if (tok.read_only) parts.push(t("token.read_only"));
-  if (tok.areas) parts.push(t("token.areas", { areas: tok.areas.join(", ") }));
+  const areaName = Object.fromEntries(registry.areas.map((a) => [a.id, a.name]));
+  if (tok.areas) parts.push(t("token.areas", { areas: tok.areas.map((id) => areaName[id] || id).join(", ") }));
   document.getElementById("token-info").textContent = parts.join(" · ");
   for (const link of document.querySelectorAll("[data-admin]")) link.hidden = !isAdmin();
   renderHome();

@@ -86,7 +86,7 @@ function pendingRow(entry) {
     event.preventDefault();
     const body = { name: name.value.trim() || null, area_id: room.value || null };
     if (keyInput) body.bind_key = keyInput.value;
-    if (await inboxAction(key, "adopt", body)) toast(t("inbox.adopted", { name: body.name || title }));
+    if (await inboxAction(key, "adopt", body)) toast(t("inbox.adopted", { name: body.name || title }), "info");
   });
   return el("li", { class: "card", "data-inbox": key, "data-state": entry.state || "pending" },
             el("h3", {}, title), el("p", { class: "muted" }, entryDetail(entry)), form);

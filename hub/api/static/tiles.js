@@ -6,8 +6,10 @@
 
 const syncers = new Map();  // entity_id -> [function(state)]
 // Which entity leads a tile: the first of these domains present; the rest of the device's entities follow it.
-const DOMAIN_ORDER = ["light", "climate", "cover", "lock", "media_player", "fan", "switch", "button", "sensor",
-                      "binary_sensor", "event", "scene"];
+const DOMAIN_ORDER = ["light", "climate", "cover", "lock", "media_player", "fan", "switch", "button", "binary_sensor",
+                      "sensor", "event", "scene"];
+// Readings about the device itself rather than the home come after those about the home.
+const HOUSEKEEPING = new Set(["battery", "power", "energy", "voltage"]);
 const OPENING_CLASSES = new Set(["door", "window", "opening", "garage_door"]);
 const BINARY_WORDS = { motion: "motion", occupancy: "occupancy", moisture: "moisture", smoke: "smoke" };
 
@@ -39,6 +41,16 @@ function entityName(entity) {
 
 // What to call an entity on its device's tile: its name without the device's, else what it measures.
 function rowLabel(entity, device) {
+  return ownName(entity, device) || classLabel(entity);
+}
+
+function classLabel(entity) {
+  const dc = deviceClass(entity);
+  return dc && CATALOGUE.en[`class.${dc}`] ? t(`class.${dc}`) : t(`kind.${entity.domain}`);
+}
+
+// The entity's name without its device's ("Fridge Super Cool" on the Fridge tile: "Super Cool"); "" if none.
+function ownName(entity, device) {
   let name = entityName(entity);
   if (device) {
     for (const prefix of [deviceName(device), device.name]) {
@@ -48,9 +60,7 @@ function rowLabel(entity, device) {
       }
     }
   }
-  if (name) return name;
-  const dc = deviceClass(entity);
-  return dc && CATALOGUE.en[`class.${dc}`] ? t(`class.${dc}`) : t(`kind.${entity.domain}`);
+  return name;
 }
 
 function has(entity, capability) {
@@ -308,7 +318,7 @@ function entityRow(entity, device, primary) {
   const state = el("span", { class: "state", "data-state": entity.entity_id, "data-testid": `state-${entity.entity_id}` }, "—");
   const [inline, below] = controlsFor(entity, name);
   const row = el("div", { class: primary ? "row primary" : "row", "data-entity": entity.entity_id },
-                 el("div", { class: "what" }, primary ? "" : el("span", { class: "label" }, label), state));
+                 el("div", { class: "what" }, primary && !ownName(entity, device) ? "" : el("span", { class: "label" }, label), state));
   if (inline) row.append(inline);
   onSync(entity.entity_id, () => {
     state.textContent = stateText(entity);
@@ -337,7 +347,7 @@ function tile(group) {
 function rank(entity) {
   const i = DOMAIN_ORDER.indexOf(entity.domain);
   const first = has(entity, "operational_state") ? 4.5 : i < 0 ? DOMAIN_ORDER.length : i;
-  return first + (entity.controllable ? 0 : 0.1);
+  return first + (entity.controllable ? 0 : 0.1) + (HOUSEKEEPING.has(deviceClass(entity)) ? DOMAIN_ORDER.length : 0);
 }
 
 // Rooms in the registry's order, then "Other devices"; in each, one tile per device (entities without a device

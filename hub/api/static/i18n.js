@@ -454,13 +454,13 @@ function t(key, params) {
 function fmtTime(seconds) {
   const d = new Date(seconds * 1000);
   const today = new Date().toDateString() === d.toDateString();
-  const opts = today ? { hour: "numeric", minute: "2-digit" }
-                     : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+  const opts = today ? { hour: "2-digit", minute: "2-digit" }
+                     : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
   return new Intl.DateTimeFormat(i18n.locale(), opts).format(d);
 }
 
 function fmtClock(seconds) {
-  return new Intl.DateTimeFormat(i18n.locale(), { hour: "numeric", minute: "2-digit" }).format(new Date(seconds * 1000));
+  return new Intl.DateTimeFormat(i18n.locale(), { hour: "2-digit", minute: "2-digit" }).format(new Date(seconds * 1000));
 }
 
 function fmtNumber(value, digits = 1) {

@@ -182,3 +182,44 @@ async def test_colour_picker_sends_rgb(env: Env) -> None:
             assert hub.states.get(entity.entity_id).attributes["rgb_color"] == [255, 128, 0]  # type: ignore[union-attr]
         finally:
             await browser.close()
+
+
+async def test_lock_asks_before_it_acts(env: Env) -> None:
+    """A lock's button opens a confirmation dialog: Cancel sends nothing, Yes sends the command."""
+    from qilu_hub.context import Context
+    from qilu_hub.model import Entity
+
+    hub = env.hub
+    entity = hub.entities.async_get_or_create(unique_id="test:door", capabilities=("lock",), name="Front Door")
+    hub.states.async_set(entity.entity_id, "locked")
+    sent: list[str] = []
+
+    async def handler(target: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        sent.append(command)
+        hub.states.async_set(target.entity_id, "unlocked" if command == "unlock" else "locked", {}, context)
+
+    hub.commands.register_entity(entity.entity_id, handler)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await sign_in(page, env.url, env.admin)
+            state = page.get_by_test_id(f"state-{entity.entity_id}")
+            await expect(state).to_have_text("Locked")
+            action = page.get_by_test_id(f"lock-{entity.entity_id}")
+            await expect(action).to_have_text("Unlock")
+            await action.click()
+            await expect(page.get_by_test_id("confirm")).to_contain_text("Unlock Front Door?")
+            await page.get_by_test_id("confirm-cancel").click()
+            await expect(page.get_by_test_id("confirm")).to_be_hidden()
+            await action.click()
+            await page.keyboard.press("Escape")  # closing the dialog by keyboard cancels too
+            await expect(page.get_by_test_id("confirm")).to_be_hidden()
+            assert sent == []
+            await action.click()
+            await page.get_by_test_id("confirm-yes").click()
+            await expect(state).to_have_text("Unlocked")
+            await expect(action).to_have_text("Lock")
+            assert sent == ["unlock"]
+        finally:
+            await browser.close()

@@ -143,6 +143,14 @@ async def test_onboarding(bed: Bed, size: str) -> None:
         device = next(d for d in hub.devices.all() if d.name_by_user == name)
         assert device.area_id == room
 
+        if size == "desktop":
+            # Adopted elsewhere (the CLI, another browser): the tile and the inbox count follow without a reload.
+            count = int(await page.get_by_test_id("inbox-count").inner_text())
+            motion = next(e for e in _pending(hub, "bthome") if "Motion" in e["title"])
+            await hub.components["discovery"].async_adopt(motion["key"])  # type: ignore[attr-defined]
+            await expect(page.locator('[data-area=""] .tile', has_text=motion["title"])).to_be_visible()
+            await expect(page.get_by_test_id("inbox-count")).to_have_text(str(count - 1))
+
         # Rename a device and move it to another room (Home Assistant's device registry command).
         plug = next(e for e in hub.entities.all() if e.entity_id == "switch.living_room_tv_plug")
         assert plug.device_id is not None
@@ -153,10 +161,11 @@ async def test_onboarding(bed: Bed, size: str) -> None:
         await expect(page.locator('[data-area="kitchen"] .tile', has_text=f"Television ({size})")).to_be_visible()
         assert hub.devices.get(plug.device_id).area_id == "kitchen"  # type: ignore[union-attr]
 
-        # Switch the light on: one switch, its state in words, the hub's state on.
+        # Switch the light from the keyboard: one switch, its state in words, the hub's state follows.
         switch = page.get_by_test_id(f"switch-{LIGHT}")
         wanted = "false" if await switch.get_attribute("aria-checked") == "true" else "true"
-        await switch.click()
+        await switch.focus()
+        await page.keyboard.press("Space")
         await expect(switch).to_have_attribute("aria-checked", wanted)
         await _wait(lambda: hub.states.get(LIGHT).value == ("on" if wanted == "true" else "off"),  # type: ignore[union-attr]
                     "the light switched")
@@ -176,6 +185,19 @@ async def test_onboarding(bed: Bed, size: str) -> None:
         for name_ in ("scenes", "rooms"):
             await go(page, name_)
             await check_page(page, f"{size}-{name_}")
+        if size == "phone":
+            # 中文: one catalogue, every key in both languages, the page switched at once and still accessible.
+            missing = await page.evaluate("Object.keys(CATALOGUE.en).filter(k => !(k in CATALOGUE.zh))")
+            assert missing == []
+            await page.get_by_test_id("lang").select_option("zh")
+            await go(page, "home")
+            await expect(page.get_by_test_id("nav-home")).to_have_text("首页")
+            await expect(page.get_by_test_id("connection")).to_have_text("已连接")
+            assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("开 · 100%" if wanted == "true" else "关")
+            await check_page(page, f"{size}-home-zh")
+            await page.reload()  # remembered
+            await expect(page.get_by_test_id("nav-home")).to_have_text("首页")
         assert errors == []
     finally:
         await context.close()

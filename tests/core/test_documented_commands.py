@@ -117,9 +117,9 @@ def test_every_documented_command_runs_against_a_fresh_demo(clone: tuple[Path, d
     commands = documented_commands()
     texts = {command for _, command in commands}
     assert sorted(set(NOT_RUN) - texts) == [], "NOT_RUN lists commands the docs no longer have"
-    demos = [(where, m) for where, command in commands if (m := DEMO.match(command))]
+    demos = [m for _, command in commands if (m := DEMO.match(command))]
     assert demos, "the README starts a demo with --keep for its follow-up commands"
-    where, demo = demos[0]
+    demo = demos[0]
     demo_dir = demo.group("dir")
     args = [*shlex.split(demo.group("cmd")), "--port", str(_free_port())]
     process = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -148,7 +148,8 @@ def test_every_documented_command_runs_against_a_fresh_demo(clone: tuple[Path, d
             result = _run(text, work, env)
             ran += 1
             if result.returncode != 0:
-                failures.append(f"{place}: {text}\n  exit {result.returncode}: {(result.stderr or result.stdout)[-600:]}")
+                said = (result.stderr or result.stdout)[-600:]
+                failures.append(f"{place}: {text}\n  exit {result.returncode}: {said}")
         assert failures == [], "\n".join(failures)
         assert ran >= 10
     finally:

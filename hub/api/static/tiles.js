@@ -41,7 +41,10 @@ function entityName(entity) {
 
 // What to call an entity on its device's tile: its name without the device's, else what it measures.
 function rowLabel(entity, device) {
-  return ownName(entity, device) || classLabel(entity);
+  const own = ownName(entity, device);
+  // A driver's English word for what it measures ("Temperature") reads in the chosen language.
+  if (!own || own.toLowerCase() === String(CATALOGUE.en[`class.${deviceClass(entity)}`]).toLowerCase()) return classLabel(entity);
+  return own;
 }
 
 function classLabel(entity) {

@@ -90,8 +90,10 @@ async def discovery_action(request: web.Request) -> web.Response:
             naming = _naming(request, body)
             if isinstance(naming, str):
                 return web.json_response({"message": naming}, status=400)
-            bind_key = body.get("bind_key")
-            result = await inbox.async_adopt(key, bind_key=bind_key) if bind_key else await inbox.async_adopt(key)
+            if "bind_key" in body:
+                result = await inbox.async_adopt(key, bind_key=body["bind_key"])
+            else:  # a name and a room only: the protocol's one-argument call (bind_key is optional there)
+                result = await inbox.async_adopt(key)
             _name_device(request, result, naming)
         else:
             result = await handlers[action](key)

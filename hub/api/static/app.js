@@ -258,6 +258,9 @@ async function main() {
   await refreshRegistry();
   connect();
   if (isAdmin()) loadInbox();
+  // Inbox events announce new, adopted and ignored appliances; this slow look also catches what has none
+  // (an appliance going offline, a wrong bind key found out).
+  setInterval(() => { if (isAdmin()) loadInbox(); }, 30000);
 }
 
 document.addEventListener("DOMContentLoaded", () => { main().catch((err) => toast(err.message)); });

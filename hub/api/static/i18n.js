@@ -151,7 +151,7 @@ const CATALOGUE = {
     "rooms.delete": "Delete",
     "rooms.new": "New room",
     "rooms.add": "Add room",
-    "rooms.devices": "{count} devices",
+    "rooms.devices": "Devices: {count}",
     "rooms.none_room": "No room",
     "connect.heading": "Connect a phone or headset",
     "connect.intro": "Create an access for one phone or headset, then scan the code with it. The code signs it in once; nobody types a token.",

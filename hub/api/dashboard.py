@@ -23,12 +23,15 @@ SCENE_ENTITY = "sensor.household_scene"
 LOGIN_PATH = "/login"
 # No script and no inline style: the page works under the dashboard's Content-Security-Policy. The token goes
 # in a POST body, never in a URL (history, Referer, server logs).
-_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>qilu-hub: sign in</title></head>
-<body><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
+_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>qilu-hub: sign in</title></head>
+<body><main><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
+<p lang="zh-CN">此控制面板需要访问令牌（<code>qilu-hub token create --name me</code>）。手机和头显可扫描控制面板
+“连接手机”页面上的二维码登录。</p>
 <p data-testid="login-message">{message}</p>
-<form method="post" action="/login"><input name="token" type="password" size="50" placeholder="qh_..."
+<form method="post" action="/login"><input name="token" type="password" placeholder="qh_..."
  aria-label="Access token" data-testid="login-token" autocomplete="off" autofocus>
-<button type="submit" data-testid="login-submit">Open</button></form></body></html>"""
+<button type="submit" data-testid="login-submit">Open · 打开</button></form></main></body></html>"""
 
 
 def _principal(request: web.Request) -> Principal:

@@ -122,6 +122,8 @@ async def test_onboarding(bed: Bed, size: str) -> None:
     hub = bed.hub
     context, page, errors = await new_page(bed, size)
     try:
+        await page.goto(bed.url + "/")
+        await check_page(page, f"{size}-sign-in")
         await sign_in(page, bed.url, bed.admin)
         await expect(page.get_by_test_id("connection")).to_have_text("live")
         await expect(page.get_by_test_id(f"state-{LIGHT}")).to_be_visible()
@@ -221,6 +223,7 @@ async def test_onboarding(bed: Bed, size: str) -> None:
     phone, page, errors = await new_page(bed, size)
     try:
         await page.goto(link)
+        await check_page(page, f"{size}-sign-in-link")
         async with page.expect_navigation():
             await page.get_by_test_id("link-submit").click()
         assert page.url == bed.url + "/"

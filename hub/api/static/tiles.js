@@ -138,6 +138,11 @@ function stateText(entity) {
   return s + (unit ? ` ${unit}` : "");
 }
 
+// A media player counts as on whenever it is not off (idle, playing, paused); everything else when "on".
+function isOn(entity, st) {
+  return !!st && (entity.domain === "media_player" ? st.s !== "off" && st.s !== "unavailable" : st.s === "on");
+}
+
 function switchControl(entity, name) {
   const button = el("button", { class: "switch", role: "switch", "aria-checked": "false",
                                 "aria-label": t("ctl.switch", { name }), "data-testid": `switch-${entity.entity_id}` },
@@ -146,7 +151,7 @@ function switchControl(entity, name) {
     call(entity, button.getAttribute("aria-checked") === "true" ? "turn_off" : "turn_on", {});
   });
   onSync(entity.entity_id, (st) => {
-    button.setAttribute("aria-checked", st && st.s === "on" ? "true" : "false");
+    button.setAttribute("aria-checked", isOn(entity, st) ? "true" : "false");
     button.disabled = !st || st.s === "unavailable";
   });
   return button;

@@ -114,6 +114,7 @@ def _run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
 
 def test_every_documented_command_runs_against_a_fresh_demo(clone: tuple[Path, dict[str, str]]) -> None:
     work, env = clone
+    assert (Path(sys.prefix) / "bin" / "qilu-hub").exists(), "run the tests from the project's virtual environment"
     commands = documented_commands()
     texts = {command for _, command in commands}
     assert sorted(set(NOT_RUN) - texts) == [], "NOT_RUN lists commands the docs no longer have"

@@ -60,7 +60,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         return login_page("Sign in from the hub's own page (the request carried no Origin).", 403)
     form = await request.post()
     token, ticket = form.get("token"), form.get("ticket")
+    next_path = "/"
     if isinstance(ticket, str) and ticket:
+        next_path = login_links.after_sign_in(form.get("open", "dashboard"))
         # A one-time sign-in link from "Connect a phone" (login_links.py): the ticket stands for a token's secret.
         secret = login_links.redeem(request.app, ticket) or ""
         if not secret or api.principal_for(secret) is None:
@@ -72,7 +74,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         if not secret or api.principal_for(secret) is None:
             api.login_limiter.failed(api.client_address(request))
             return login_page("Invalid access token", 401)
-    response = web.HTTPSeeOther("/")
+    response = web.HTTPSeeOther(next_path)
     # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
     secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
                                                                   request.headers.get("X-Forwarded-Proto"))

@@ -25,7 +25,7 @@ from .auth import Principal
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 from .tickets import TicketStore
 
-__all__ = ["LINKS_KEY", "LINK_LIFETIME", "LINK_PREFIX", "add_routes"]
+__all__ = ["LINKS_KEY", "LINK_LIFETIME", "LINK_PREFIX", "OPENS", "add_routes", "after_sign_in"]
 
 LINK_PREFIX = "/login/link/"
 LINK_LIFETIME = 600.0  # long enough to find the phone, short enough that a photographed code goes stale
@@ -37,18 +37,30 @@ _LINK_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>qilu-hub: sign in</title></head>
 <body><main><h1>qilu-hub</h1><p lang="en">Sign in to this home's dashboard on this device.</p>
 <p lang="zh-CN">在此设备上登录家庭控制面板。</p>
-<form method="post" action="/login"><input type="hidden" name="ticket" value="{ticket}">
+<form method="post" action="/login"><input type="hidden" name="ticket" value="{ticket}">{open_field}
 <button type="submit" data-testid="link-submit">Sign in · 登录</button></form></main></body></html>"""
 
 
-def link_page(ticket: str) -> web.Response:
-    return web.Response(text=_LINK_PAGE.format(ticket=html.escape(ticket, quote=True)), content_type="text/html",
+# Where a link may send the browser after signing in: the dashboard, or the WebXR view for a headset. A fixed
+# list, never a URL from the request (an open redirect would lend the hub's name to any site).
+OPENS = {"dashboard": "/", "xr": "/xr/"}
+
+
+def link_page(ticket: str, opens: str = "dashboard") -> web.Response:
+    open_field = f'<input type="hidden" name="open" value="{opens}">' if opens in OPENS and opens != "dashboard" else ""
+    return web.Response(text=_LINK_PAGE.format(ticket=html.escape(ticket, quote=True), open_field=open_field),
+                        content_type="text/html",
                         headers={"Referrer-Policy": "same-origin"})  # the POST must carry its Origin (see login)
 
 
 async def open_link(request: web.Request) -> web.Response:
     """``GET /login/link/{ticket}``: the page behind the QR code. Says nothing about whether the ticket is valid."""
-    return link_page(request.match_info["ticket"])
+    return link_page(request.match_info["ticket"], request.query.get("open", "dashboard"))
+
+
+def after_sign_in(opens: object) -> str:
+    """The path a sign-in link's form asks to open next (``/`` for anything not on the list)."""
+    return OPENS.get(opens, "/") if isinstance(opens, str) else "/"
 
 
 def _bad(message: str, status: int = 400) -> web.Response:
@@ -70,7 +82,8 @@ def _scopes(body: dict[str, Any], principal: Principal, known_areas: set[str]) -
 
 
 async def connect(request: web.Request) -> web.Response:
-    """Create a phone's token and its one-time sign-in link: ``{name, read_only?, areas?}`` in, link and QR out."""
+    """Create a phone's token and its one-time sign-in link: ``{name, read_only?, areas?, open?}`` in, link and QR
+    out. ``open``: ``dashboard`` (default) or ``xr`` (the WebXR view at ``/xr/``, for a headset's browser)."""
     principal: Principal = request[PRINCIPAL_KEY]
     if not principal.admin:
         return _bad("connecting a phone or headset needs an admin token", 403)
@@ -91,11 +104,16 @@ async def connect(request: web.Request) -> web.Response:
     scopes = _scopes(body, principal, {area.id for area in hub.areas.all()})
     if isinstance(scopes, str):
         return _bad(scopes)
+    opens = body.get("open", "dashboard")
+    if opens not in OPENS:
+        return _bad(f"open must be one of {', '.join(OPENS)}")
     token, secret = hub.tokens.create(name.strip(), scopes)
     ticket = request.app[LINKS_KEY].issue(secret)
     secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
                                                                   request.headers.get("X-Forwarded-Proto"))
     url = f"{'https' if secure else 'http'}://{request.host}{LINK_PREFIX}{ticket}"
+    if opens != "dashboard":
+        url += f"?open={opens}"
     # Error correction M: survives a phone camera at arm's length off a laptop screen; dark on light for scanners.
     svg = io.BytesIO()
     # With its namespace (the page parses it as SVG, not HTML) and a viewBox instead of a fixed size (CSS sizes it).

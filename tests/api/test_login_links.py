@@ -55,6 +55,28 @@ async def test_a_link_signs_one_browser_in_once_with_the_scoped_token(env: Env, 
         assert "used already or has expired" in await resp.text()
 
 
+async def test_a_headsets_link_opens_the_immersive_view(env: Env, session: aiohttp.ClientSession) -> None:
+    status, body = await _connect(session, env, {"name": "Quest", "open": "xr"})
+    assert status == 200 and body["url"].endswith("?open=xr")
+    async with session.get(body["url"]) as resp:
+        assert 'name="open" value="xr"' in await resp.text()
+    ticket = body["url"].split("?")[0].rsplit("/", 1)[1]
+    async with session.post(env.url + "/login", data={"ticket": ticket, "open": "xr"}, headers={"Origin": env.url},
+                            allow_redirects=False) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/xr/"
+        cookie = resp.cookies["qilu_token"].value
+    async with session.get(env.url + "/xr/", headers={"Cookie": f"qilu_token={cookie}"}) as resp:
+        assert resp.status == 200  # the WebXR client, which gets its WebSocket ticket with this cookie
+    # Only the listed places: anything else opens the dashboard (no open redirect), or is refused up front.
+    _, body = await _connect(session, env, {"name": "Other"})
+    ticket = body["url"].rsplit("/", 1)[1]
+    async with session.post(env.url + "/login", data={"ticket": ticket, "open": "https://evil.example/"},
+                            headers={"Origin": env.url}, allow_redirects=False) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/"
+    status, _ = await _connect(session, env, {"name": "x", "open": "https://evil.example/"})
+    assert status == 400
+
+
 async def test_a_link_is_no_token_and_no_websocket_ticket(env: Env, session: aiohttp.ClientSession) -> None:
     _, body = await _connect(session, env, {"name": "headset"})
     ticket = body["url"].rsplit("/", 1)[1]

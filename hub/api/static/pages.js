@@ -193,7 +193,7 @@ function setUpConnect() {
     const form = event.target;
     const areas = all.checked ? null : [...document.querySelectorAll("#connect-room-list input:checked")].map((i) => i.value);
     const body = { name: document.getElementById("connect-name").value.trim(),
-                   read_only: form.elements.access.value === "view", areas };
+                   read_only: form.elements.access.value === "view", areas, open: form.elements.opens.value };
     let data;
     try {
       data = await api("POST", "/api/dashboard/connect", body);

@@ -5,6 +5,9 @@ sign-in link ``/login/link/{ticket}`` for it: random, single-use, valid for ``LI
 memory only. The answer carries the link and its QR code, drawn on the hub as SVG (segno), so nobody types a
 token on a phone or headset keyboard, and the token's secret never reaches the admin's page.
 
+``GET /api/dashboard/tokens`` lists the valid tokens (names and scopes, never secrets) and
+``POST /api/dashboard/tokens/{id}/revoke`` revokes one, so a lost phone loses its access from the same page.
+
 Opening the link shows a page with one button that POSTs the ticket to ``/login`` (``dashboard.login``); the
 ticket becomes the token's HttpOnly session cookie there. A GET never signs in: link previews and prefetchers
 that open every link in a chat would otherwise use the ticket up (or sign themselves in).
@@ -84,12 +87,10 @@ def _scopes(body: dict[str, Any], principal: Principal, known_areas: set[str]) -
 async def connect(request: web.Request) -> web.Response:
     """Create a phone's token and its one-time sign-in link: ``{name, read_only?, areas?, open?}`` in, link and QR
     out. ``open``: ``dashboard`` (default) or ``xr`` (the WebXR view at ``/xr/``, for a headset's browser)."""
+    refused = _admin_from_page(request)  # as for ws_ticket: with the cookie, only the hub's own page
+    if refused is not None:
+        return refused
     principal: Principal = request[PRINCIPAL_KEY]
-    if not principal.admin:
-        return _bad("connecting a phone or headset needs an admin token", 403)
-    _, source = request[CREDENTIALS_KEY]
-    if source == "cookie" and not request.headers.get("Origin"):  # as for ws_ticket: only the hub's own page
-        return _bad("this request needs the page's Origin", 403)
     try:
         body = await request.json()
     except ValueError:
@@ -125,6 +126,43 @@ async def connect(request: web.Request) -> web.Response:
     return web.json_response(body_out, headers={"Cache-Control": "no-store"})
 
 
+def _admin_from_page(request: web.Request) -> web.Response | None:
+    """None when the request may manage tokens: an admin token, and with the cookie, the hub's own page."""
+    principal: Principal = request[PRINCIPAL_KEY]
+    if not principal.admin:
+        return _bad("managing phones and headsets needs an admin token", 403)
+    _, source = request[CREDENTIALS_KEY]
+    if source == "cookie" and not request.headers.get("Origin") and request.method != "GET":
+        return _bad("this request needs the page's Origin", 403)
+    return None
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    """``GET /api/dashboard/tokens``: the tokens still valid (never their secrets), so a lost phone can be found."""
+    refused = _admin_from_page(request)
+    if refused is not None:
+        return refused
+    tokens = request.app[API_KEY].hub.tokens
+    current: Principal = request[PRINCIPAL_KEY]
+    body = [{"id": t.id, "name": t.name, **t.scopes.to_dict(), "created": t.created, "last_used": t.last_used,
+             "expires": t.expires, "current": t.id == current.token.id}
+            for t in tokens.list() if t.revoked is None and not tokens.expired(t)]
+    return web.json_response({"tokens": body}, headers={"Cache-Control": "no-store"})
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """``POST /api/dashboard/tokens/{id}/revoke``: the phone's sessions end at once (``sessions.SessionGuard``)."""
+    refused = _admin_from_page(request)
+    if refused is not None:
+        return refused
+    token_id = request.match_info["token_id"]
+    if token_id == request[PRINCIPAL_KEY].token.id:
+        return _bad("this is the token this page is signed in with; revoke it with qilu-hub token revoke", 400)
+    if not request.app[API_KEY].hub.tokens.revoke(token_id):
+        return _bad(f"no valid token {token_id!r}", 404)
+    return web.json_response({"revoked": token_id})
+
+
 def redeem(app: web.Application, ticket: str) -> str | None:
     """The token secret a sign-in link stands for, once; None when unknown, used or expired."""
     return app[LINKS_KEY].redeem(ticket)
@@ -134,3 +172,5 @@ def add_routes(app: web.Application) -> None:
     app[LINKS_KEY] = TicketStore(lifetime=LINK_LIFETIME, max_outstanding=100)
     app.router.add_get(LINK_PREFIX + "{ticket}", open_link)
     app.router.add_post("/api/dashboard/connect", connect)
+    app.router.add_get("/api/dashboard/tokens", list_tokens)
+    app.router.add_post("/api/dashboard/tokens/{token_id}/revoke", revoke_token)

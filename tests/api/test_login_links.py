@@ -154,3 +154,30 @@ async def test_adopt_names_the_device_and_puts_it_in_a_room(env: Env, session: a
         device_id = (await resp.json())["result"]
     device = env.hub.devices.get(device_id)
     assert device is not None and device.name_by_user == "Reading lamp" and device.area_id == "bedroom"
+
+
+async def test_the_admin_lists_and_revokes_accesses(env: Env, session: aiohttp.ClientSession) -> None:
+    tokens_url = env.url + "/api/dashboard/tokens"
+    async with session.get(tokens_url, headers=bearer(env.read_only)) as resp:
+        assert resp.status == 403
+    async with session.get(tokens_url, headers=bearer(env.admin)) as resp:
+        listed = (await resp.json())["tokens"]
+    assert {t["name"] for t in listed} == {"admin", "viewer", "kitchen headset"}
+    assert "qh_" not in str(listed) and [t["name"] for t in listed if t["current"]] == ["admin"]
+    kitchen = next(t for t in listed if t["name"] == "kitchen headset")
+    assert kitchen["areas"] == ["kitchen"] and not kitchen["read_only"]
+    admin_id = next(t["id"] for t in listed if t["current"])
+    revoke = env.url + "/api/dashboard/tokens/{}/revoke"
+    for token_id, headers, status in (
+            (kitchen["id"], bearer(env.read_only), 403),  # not an admin
+            (kitchen["id"], {"Cookie": f"qilu_token={env.admin}"}, 403),  # the cookie without the page's Origin
+            (admin_id, bearer(env.admin), 400),  # its own token: the page would lock itself out
+            ("nope", bearer(env.admin), 404)):
+        async with session.post(revoke.format(token_id), headers=headers) as resp:
+            assert resp.status == status, (token_id, headers)
+    assert env.hub.tokens.verify(env.kitchen) is not None
+    async with session.post(revoke.format(kitchen["id"]), headers=bearer(env.admin)) as resp:
+        assert resp.status == 200
+    assert env.hub.tokens.verify(env.kitchen) is None
+    async with session.get(tokens_url, headers=bearer(env.admin)) as resp:
+        assert kitchen["id"] not in {t["id"] for t in (await resp.json())["tokens"]}

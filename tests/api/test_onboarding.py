@@ -216,10 +216,15 @@ async def test_onboarding(bed: Bed, size: str) -> None:
             await page.reload()  # remembered
             await expect(page.get_by_test_id("nav-home")).to_have_text("首页")
         assert errors == []
+        await phone_signs_in(bed, size, link, room, name, admin=page)
+        assert token.id not in {t.id for t in hub.tokens.list() if t.revoked is None}
     finally:
         await context.close()
 
-    # The phone: a fresh browser opens the link (as a camera app would), signs in with one tap, sees its room.
+
+async def phone_signs_in(bed: Bed, size: str, link: str, room: str, name: str, admin: Page) -> None:
+    """A fresh browser opens the link (as a camera app would), signs in with one tap and sees its room; the
+    admin then revokes it from the same page, and the phone is cut off at once."""
     phone, page, errors = await new_page(bed, size)
     try:
         await page.goto(link)
@@ -247,6 +252,13 @@ async def test_onboarding(bed: Bed, size: str) -> None:
             assert [c for c in await other.cookies() if c["name"] == "qilu_token"] == []
         finally:
             await other.close()
+        # Lost phone: its access is revoked from the connect page; its open dashboard stops at once.
+        token = next(t for t in bed.hub.tokens.list() if t.name == f"{size} phone")
+        await go(admin, "connect")
+        await admin.get_by_test_id(f"revoke-{token.id}").click()
+        await admin.get_by_test_id("confirm-yes").click()
+        await expect(admin.locator(f'[data-token="{token.id}"]')).to_have_count(0)
+        await expect(page.get_by_test_id("connection")).to_have_text("token refused", timeout=20000)
     finally:
         await phone.close()
 

@@ -216,13 +216,49 @@ function setUpConnect() {
     warn.hidden = !local;
     warn.textContent = local ? t("connect.local", { host: location.host }) : "";
     document.getElementById("connect-result").hidden = false;
+    loadTokens();
   });
+}
+
+// The accesses that still work, so a lost phone can be cut off from the page that connected it.
+async function loadTokens() {
+  if (!isAdmin()) return;
+  let data;
+  try {
+    data = await api("GET", "/api/dashboard/tokens");
+  } catch (err) {
+    toast(err.message);
+    return;
+  }
+  const areaName = Object.fromEntries(registry.areas.map((a) => [a.id, a.name]));
+  document.getElementById("token-list").replaceChildren(...data.tokens.map((tok) => {
+    const what = [tok.admin ? t("tokens.admin") : t(tok.read_only ? "tokens.view" : "tokens.control"),
+                  tok.areas ? tok.areas.map((id) => areaName[id] || id).join(", ") : t("tokens.all_rooms"),
+                  tok.last_used ? t("tokens.used", { time: fmtTime(tok.last_used) }) : t("tokens.never_used")];
+    const row = el("li", { class: "card", "data-token": tok.id }, el("h4", {}, tok.name),
+                   el("p", { class: "muted" }, what.join(" · ")));
+    if (tok.current) row.append(el("p", { class: "muted" }, t("tokens.this")));
+    else {
+      row.append(el("button", { "data-testid": `revoke-${tok.id}`, "aria-label": `${t("tokens.revoke")} – ${tok.name}`,
+                                onclick: async () => {
+                                  if (!await confirmAction(t("tokens.confirm", { name: tok.name }))) return;
+                                  try {
+                                    await api("POST", `/api/dashboard/tokens/${encodeURIComponent(tok.id)}/revoke`);
+                                  } catch (err) {
+                                    toast(err.message);
+                                  }
+                                  loadTokens();
+                                } }, t("tokens.revoke")));
+    }
+    return row;
+  }));
 }
 
 function renderAdminPages() {
   if (!isAdmin()) return;
   renderRooms();
   renderConnectRooms();
+  loadTokens();
 }
 
 document.addEventListener("DOMContentLoaded", () => {

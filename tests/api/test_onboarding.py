@@ -2,8 +2,8 @@
 
 A real demo hub (simulated appliances on loopback, discovery finding them) whose configuration leaves the BLE
 sensors in the inbox. The test signs in, adopts a sensor with a name and a room in one step, renames a device,
-switches a light, creates a phone's sign-in code and opens its link in a fresh browser (no token typed), and
-on every page checks that nothing overflows sideways and that axe-core (vendored, tests/vendor/axe-core) finds
+switches a light, manages rooms, creates a phone's sign-in code, opens its link in a fresh browser (no token
+typed) and revokes that access again from the same page, and on every page checks that nothing overflows sideways and that axe-core (vendored, tests/vendor/axe-core) finds
 no violation of serious or critical impact. Screenshots go to $QILU_TEST_ARTIFACTS (default
 test-artifacts/) under onboarding/.
 """

@@ -32,6 +32,7 @@ from .test_dashboard import ARGS, CHROMIUM, sign_in
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
 LIGHT = "light.living_room_ceiling_light"
+THERMOSTAT = "climate.bedroom_thermostat"
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 # Each size adopts its own sensor from the inbox (the demo's BLE sensors stay there: auto_adopt off).
 ADOPT = {"desktop": "xiaomi", "phone": "bthome"}
@@ -176,6 +177,13 @@ async def test_onboarding(bed: Bed, size: str) -> None:
                     "the light switched")
 
         if size == "desktop":
+            # The thermostat: one step warmer from its tile.
+            before = hub.states.get(THERMOSTAT).attributes["temperature"]  # type: ignore[union-attr]
+            await page.get_by_test_id(f"warmer-{THERMOSTAT}").click()
+            await _wait(lambda: hub.states.get(THERMOSTAT).attributes["temperature"] == before + 0.5,  # type: ignore[union-attr]
+                        "the thermostat's target raised")
+            await expect(page.get_by_test_id(f"target-{THERMOSTAT}")).to_have_text(f"{before + 0.5:g} °C")
+
             # Rooms: add one, rename it, delete it (Home Assistant's area registry commands).
             await go(page, "rooms")
             await page.get_by_test_id("room-new-name").fill("Study")
@@ -267,6 +275,10 @@ async def phone_signs_in(bed: Bed, size: str, link: str, room: str, name: str, a
 
 
 def test_axe_is_vendored_with_its_licence() -> None:
+    import hashlib
+
     assert AXE.read_text(encoding="utf-8").startswith("/*! axe v4.10.3")
+    digest = hashlib.sha256(AXE.read_bytes()).hexdigest()
+    assert digest in (AXE.parent / "README.md").read_text(encoding="utf-8")  # the file the README describes
     assert "Mozilla Public License" in (AXE.parent / "LICENSE").read_text(encoding="utf-8")
     assert shutil.which("chromium") or Path(CHROMIUM).exists()

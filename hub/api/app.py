@@ -25,7 +25,19 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha, xr
+from . import (
+    dashboard,
+    ha_extras,
+    ha_format,
+    inbox,
+    labels,
+    login_links,
+    registry_ws,
+    rest,
+    stream,
+    websocket_ha,
+    xr,
+)
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -98,6 +110,10 @@ class ApiServer:
         # Each protocol's commands, per server: two hubs in one process never share handlers.
         self.ws_commands = websocket_ha.command_registry()
         labels.add_ws_commands(self.ws_commands)
+        registry_ws.add_ws_commands(self.ws_commands)
+        ha_extras.add_ws_commands(self.ws_commands)
+        # Who among scoped tokens hears events that name no entity (the registries' own rules).
+        self.event_visibility: dict[str, registry_ws.EventVisibility] = dict(registry_ws.EVENT_VISIBILITY)
         self.stream_commands: dict[str, stream.StreamHandler] = {}
         labels.add_stream_commands(self.stream_commands)
         xr.add_ws_commands(self.ws_commands)
@@ -263,20 +279,8 @@ class ApiServer:
         }
 
     def devices_list(self, principal: Principal) -> list[dict[str, Any]]:
-        hub = self.hub
-        out = []
-        for device in hub.devices.all():
-            entities = hub.entities.for_device(device.id)
-            if not principal.unrestricted and not any(principal.can_see(e.entity_id) for e in entities):
-                continue
-            out.append({
-                "id": device.id, "name": device.name, "name_by_user": device.name_by_user,
-                "manufacturer": device.manufacturer, "model": device.model, "sw_version": device.sw_version,
-                "area_id": device.area_id, "via_device_id": device.via_device_id,
-                "identifiers": [[ns, val] for ns, val in device.identifiers],
-                "connections": [[kind, val] for kind, val in device.connections],
-            })
-        return out
+        """Devices the token may see, in Home Assistant's device registry shape (the dashboard's too)."""
+        return [registry_ws.device_entry(d) for d in registry_ws.visible_devices(self.hub, principal)]
 
 
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
@@ -344,8 +348,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
-    if path == dashboard.LOGIN_PATH:
-        return await handler(request)  # the sign-in form: token in the body, checked (and counted) there
+    if path == dashboard.LOGIN_PATH or path.startswith(login_links.LINK_PREFIX):
+        return await handler(request)  # the sign-in form (token or link ticket in the body, checked and counted there)
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")
@@ -371,6 +375,7 @@ def build_app(api: ApiServer) -> web.Application:
     app.router.add_get("/api/stream", handle_stream)
     app.router.add_get("/api/openapi.json", get_openapi)
     rest.add_routes(app)
+    ha_extras.add_routes(app)
     labels.add_routes(app)
     dashboard.add_routes(app)
     inbox.add_routes(app)

@@ -73,6 +73,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "One entity's state",
                 "parameters": [{"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json(state_ref), "404": _err("Entity not found."), **_COMMON}}},
+            "/api/services": {"get": {
+                "summary": "Services per domain, with their fields and selectors (Home Assistant's shape)",
+                "responses": {"200": _json({"type": "array", "items": {
+                    "type": "object", "required": ["domain", "services"],
+                    "properties": {"domain": {"type": "string"}, "services": {"type": "object"}}}}),
+                    **_COMMON}}},
             "/api/services/{domain}/{service}": {"post": {
                 "summary": "Call a service (a capability command) on the targeted entities",
                 "parameters": [

@@ -100,6 +100,8 @@ def _owned_files(config_dir: Path, config: dict[str, Any]) -> list[str]:
     for key in ("model", "review_model"):
         if recognition.get(key):
             found.append(config_dir / recognition[key])
+    # The household's models where `model train` writes them by default (recognition/settings.py names them).
+    found.extend(config_dir / name for name in ("household_scene.onnx", "household_scene_review.onnx"))
     out: list[str] = []
     for path in found:
         if not path.is_file():

@@ -31,6 +31,7 @@ from . import (
     ha_format,
     inbox,
     labels,
+    login_links,
     registry_ws,
     render_template,
     rest,
@@ -349,8 +350,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
-    if path == dashboard.LOGIN_PATH:
-        return await handler(request)  # the sign-in form: token in the body, checked (and counted) there
+    if path == dashboard.LOGIN_PATH or path.startswith(login_links.LINK_PREFIX):
+        return await handler(request)  # the sign-in form (token or link ticket in the body, checked and counted there)
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")

@@ -195,6 +195,10 @@ class Entity:
     def disabled(self) -> bool:
         return self.disabled_by is not None
 
+    @disabled.setter
+    def disabled(self, value: bool) -> None:  # the flag of old; registry edits set disabled_by with its reason
+        self.disabled_by = "user" if value else None
+
     @property
     def display_name(self) -> str:
         return self.name_by_user or self.name

@@ -18,7 +18,7 @@ from .capabilities import CommandError
 from .model import Area, Device, Entity, slugify
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 
-__all__ = ["MAX_NAME", "RegistryEditor", "check_name"]
+__all__ = ["MAX_NAME", "RegistryEditor", "check_name", "match_name"]
 
 MAX_NAME = 100  # characters; a name is shown in lists and on headsets, not a paragraph
 _ICON = re.compile(r"^[a-z0-9-]{1,32}:[a-z0-9-]{1,64}$")  # "mdi:sofa"
@@ -56,7 +56,7 @@ def _icon(value: Any) -> str | None:
 
 def _disabled_by(value: Any) -> str | None:
     if value is None or value == "user":
-        return value  # type: ignore[no-any-return]
+        return value
     raise CommandError("invalid_format", "disabled_by must be null or \"user\"")
 
 
@@ -72,6 +72,23 @@ def _fields(given: Mapping[str, Any], allowed: set[str]) -> dict[str, Any]:
         else:
             raise CommandError("invalid_format", f"unknown field {key!r}")
     return out
+
+
+def match_name(text: str, items: list[tuple[str, tuple[str, ...]]], what: str, listing: str) -> str:
+    """The id of the one item that ``text`` names: an exact name first, else a unique name prefix
+    (case-insensitive). Several matches or none are a clear error that says how to find the right one."""
+    folded = text.casefold()
+    exact = [item_id for item_id, names in items if any(n.casefold() == folded for n in names)]
+    prefix = [item_id for item_id, names in items if any(n.casefold().startswith(folded) for n in names)]
+    for candidates in (exact, prefix):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            names = {item_id: names[0] for item_id, names in items}
+            shown = ", ".join(sorted(f"{names[c]} ({c[:8]})" for c in candidates)[:5])
+            raise CommandError("invalid_info", f"{text!r} matches {len(candidates)} {what}s: {shown}; "
+                                               "give more of the name or the id")
+    raise CommandError("not_found", f"no {what} {text!r} (see `{listing}`)")
 
 
 class RegistryEditor:
@@ -108,28 +125,17 @@ class RegistryEditor:
         area = self.areas.get(text) or self.areas.get(slugify(text))
         if area is not None:
             return area
-        named = [a for a in self.areas.all() if a.name.casefold() == text.casefold()]
-        if len(named) == 1:
-            return named[0]
-        raise CommandError("not_found", f"no area {text!r} (see `qilu-hub area list`)")
+        return self.area(match_name(text, [(a.id, (a.name,)) for a in self.areas.all()], "area",
+                                    "qilu-hub area list"))
 
     def find_device(self, text: str) -> Device:
         """A device by id, by its exact name, or by a name prefix that only one device has."""
         device = self.devices.get(text)
         if device is not None:
             return device
-        folded = text.casefold()
-        every = self.devices.all()
-        for candidates in ([d for d in every if d.display_name.casefold() == folded or d.name.casefold() == folded],
-                           [d for d in every if d.display_name.casefold().startswith(folded)
-                            or d.name.casefold().startswith(folded)]):
-            if len(candidates) == 1:
-                return candidates[0]
-            if len(candidates) > 1:
-                names = ", ".join(sorted(f"{d.display_name} ({d.id[:8]})" for d in candidates)[:5])
-                raise CommandError("invalid_info", f"{text!r} matches {len(candidates)} devices: {names}; "
-                                                   "give more of the name or the id")
-        raise CommandError("not_found", f"no device {text!r} (see `qilu-hub devices`)")
+        found = match_name(text, [(d.id, (d.display_name, d.name)) for d in self.devices.all()], "device",
+                           "qilu-hub devices")
+        return self.device(found)
 
     def _area_ref(self, value: Any) -> str | None:
         if value is None:

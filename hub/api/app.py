@@ -33,6 +33,7 @@ from . import (
     labels,
     login_links,
     registry_ws,
+    render_template,
     rest,
     stream,
     websocket_ha,
@@ -112,6 +113,7 @@ class ApiServer:
         labels.add_ws_commands(self.ws_commands)
         registry_ws.add_ws_commands(self.ws_commands)
         ha_extras.add_ws_commands(self.ws_commands)
+        render_template.add_ws_commands(self.ws_commands)
         # Who among scoped tokens hears events that name no entity (the registries' own rules).
         self.event_visibility: dict[str, registry_ws.EventVisibility] = dict(registry_ws.EVENT_VISIBILITY)
         self.stream_commands: dict[str, stream.StreamHandler] = {}

@@ -8,8 +8,8 @@ them (``action``, the id, ``changes`` with the old values of an update).
 
 Scoped tokens (``hub/tokens.py``; policy in docs/security.md):
 
-* listings hold only what the token may see: its entities, the devices they belong to or in its areas, and
-  the areas of both; the events likewise;
+* listings hold only what the token may see: its entities, the devices they belong to, its areas and those
+  holding its entities (the rules of the stream's poses); the events likewise;
 * a device or entity outside the scope answers ``not_found``, exactly like one that does not exist;
 * renaming, moving, switching off a device or entity needs a token that may **control** it (every entity of a
   device), and a scoped token may move it only into one of its own areas (never out of its own sight);
@@ -27,6 +27,7 @@ from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATE
 from ..registry_edit import RegistryEditor
 from . import ha_format
 from .auth import Principal
+from .stream_poses import area_visible, device_visible
 
 if TYPE_CHECKING:
     from ..core import Hub
@@ -42,7 +43,7 @@ def area_entry(area: Area) -> dict[str, Any]:
             "icon": area.icon, "labels": [], "name": area.name, "picture": None}
 
 
-def floor_entries(hub: Hub, areas: list[Area]) -> list[dict[str, Any]]:
+def floor_entries(areas: list[Area]) -> list[dict[str, Any]]:
     """Floors are the distinct ``floor`` names of the areas (this hub keeps no separate floor registry)."""
     floors: dict[str, str] = {}
     for area in areas:
@@ -82,29 +83,13 @@ def entity_entry_extended(entity: Entity) -> dict[str, Any]:
             "original_device_class": entity.device_class, "original_icon": None, "options": {}}
 
 
-# -- what a token may see -------------------------------------------------------------------
+# -- what a token may see (the same rules as the stream's poses: stream_poses.py) ----------------
 def visible_devices(hub: Hub, principal: Principal) -> list[Device]:
-    if principal.unrestricted:
-        return hub.devices.all()
-    return [d for d in hub.devices.all() if device_visible(hub, principal, d)]
-
-
-def device_visible(hub: Hub, principal: Principal, device: Device) -> bool:
-    if principal.unrestricted:
-        return True
-    areas = principal.scopes.areas
-    if areas is not None and device.area_id in areas:
-        return True
-    return any(principal.can_see(e.entity_id) for e in hub.entities.for_device(device.id))
+    return [d for d in hub.devices.all() if device_visible(hub, principal, d.id)]
 
 
 def visible_areas(hub: Hub, principal: Principal) -> list[Area]:
-    if principal.unrestricted:
-        return hub.areas.all()
-    wanted: set[str | None] = set(principal.scopes.areas or ())
-    wanted.update(hub.entities.area_of(e) for e in hub.entities.all() if principal.can_see(e.entity_id))
-    wanted.update(d.area_id for d in visible_devices(hub, principal))
-    return [a for a in hub.areas.all() if a.id in wanted]
+    return [a for a in hub.areas.all() if area_visible(hub, principal, a.id)]
 
 
 def _may_control_device(hub: Hub, principal: Principal, device: Device) -> bool:
@@ -112,12 +97,10 @@ def _may_control_device(hub: Hub, principal: Principal, device: Device) -> bool:
         return True
     if principal.scopes.read_only:
         return False
-    entities = hub.entities.for_device(device.id)
     if principal.unrestricted:
         return True
-    areas = principal.scopes.areas
-    in_area = areas is not None and device.area_id in areas
-    return (in_area or bool(entities)) and all(principal.can_control(e.entity_id) for e in entities)
+    entities = hub.entities.for_device(device.id)
+    return bool(entities) and all(principal.can_control(e.entity_id) for e in entities)
 
 
 def _check_destination(principal: Principal, changes: Mapping[str, Any]) -> None:
@@ -178,7 +161,7 @@ def area_delete(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
 
 def floor_list(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
     hub = conn.api.hub
-    _send_result(conn, msg_id, floor_entries(hub, visible_areas(hub, conn.principal)))
+    _send_result(conn, msg_id, floor_entries(visible_areas(hub, conn.principal)))
 
 
 def device_list(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
@@ -189,7 +172,7 @@ def device_update(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
     hub, principal, editor = conn.api.hub, conn.principal, _editor(conn)
     device_id = msg.get("device_id")
     device = editor.device(device_id)
-    if not device_visible(hub, principal, device):
+    if not device_visible(hub, principal, device.id):
         raise CommandError("not_found", f"Device {device_id!r} not found")
     fields = _fields(msg, "device_id")
     changes = editor.device_changes(device, fields)  # bad input first: the same answer for every token
@@ -250,14 +233,13 @@ def add_ws_commands(commands: dict[str, HaHandler]) -> None:
 # -- events to scoped subscribers -----------------------------------------------------------
 def _area_event_visible(hub: Hub, principal: Principal, data: Mapping[str, Any]) -> bool:
     area_id = data.get("area_id")
-    if area_id in (principal.scopes.areas or ()):
-        return True
-    return any(a.id == area_id for a in visible_areas(hub, principal))
+    return isinstance(area_id, str) and area_visible(hub, principal, area_id)
 
 
 def _device_event_visible(hub: Hub, principal: Principal, data: Mapping[str, Any]) -> bool:
-    device = hub.devices.get(data.get("device_id") or "")
-    return device is not None and device_visible(hub, principal, device)
+    device_id = data.get("device_id")
+    return isinstance(device_id, str) and hub.devices.get(device_id) is not None and device_visible(
+        hub, principal, device_id)
 
 
 EventVisibility = Callable[["Hub", Principal, Mapping[str, Any]], bool]

@@ -31,6 +31,7 @@ HA_ERROR_CODES = {
     "not_supported": "not_supported",
     "invalid_format": "invalid_format",
     "invalid_info": "invalid_info",
+    "template_error": "template_error",
     "out_of_range": "invalid_format",
     "not_allowed": "not_allowed",
     "unauthorized": "unauthorized",

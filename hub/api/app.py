@@ -25,7 +25,9 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
+from ..tls import TlsError
 from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
+from . import tls as tls_api
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/api/health"})
+PUBLIC_PATHS = frozenset({"/api/health", tls_api.CA_PATH})
 IN_BAND_AUTH_PATHS = frozenset({"/api/websocket", "/api/stream"})
 MAX_REST_BODY = 64 * 1024
 
@@ -95,6 +97,7 @@ class ApiServer:
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
+        self.tls: tls_api.HubTls | None = None  # the hub's own CA and certificate (hub.tls: auto)
         # Each protocol's commands, per server: two hubs in one process never share handlers.
         self.ws_commands = websocket_ha.command_registry()
         labels.add_ws_commands(self.ws_commands)
@@ -136,6 +139,9 @@ class ApiServer:
         except ValueError as err:
             raise ConfigError(config_file, None, "hub.trusted_proxies", f"is not a list of addresses/CIDRs: {err}"
                               ) from err
+        if conf.get("tls_certificate") and conf.get("tls") == "auto":
+            raise ConfigError(config_file, None, "hub.tls", "auto and hub.tls_certificate exclude each other: "
+                              "the hub serves either its own certificate or yours")
         if conf.get("tls_certificate"):
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             try:
@@ -144,6 +150,8 @@ class ApiServer:
                 raise ConfigError(config_file, None, "hub.tls_certificate",
                                   f"certificate/key cannot be loaded: {err}") from err
             self.scheme = "https"
+        elif conf.get("tls") == "auto":
+            ssl_context = self._start_tls(hub, config_file)
         for event_type in (EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED):
             self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
         self._unlisten.append(hub.bus.listen("state_changed", self._forget_removed))
@@ -167,7 +175,20 @@ class ApiServer:
         sockets = self._server.sockets
         self.port = sockets[0].getsockname()[1] if sockets else port
         self.sessions.start()
+        if self.tls is not None:
+            self.tls.start()
         _LOGGER.info("API listening on %s", self.url)
+
+    def _start_tls(self, hub: Hub, config_file: Any) -> ssl.SSLContext:
+        """HTTPS from the hub's own CA; a CA that cannot be used stops the start (hub.tls says HTTPS is wanted)."""
+        if self.tls is None:
+            self.tls = tls_api.HubTls(hub.config_dir)
+        try:
+            context = self.tls.start_context()
+        except (TlsError, OSError) as err:
+            raise ConfigError(config_file, None, "hub.tls", f"auto: {err}") from err
+        self.scheme = "https"
+        return context
 
     def _apply_limits(self, conf: dict[str, Any]) -> None:
         """The ``hub:`` connection limits; the overall cap is lowered to leave files for the rest of the hub."""
@@ -186,6 +207,8 @@ class ApiServer:
 
     async def async_stop(self) -> None:
         await self.sessions.stop()
+        if self.tls is not None:
+            await self.tls.stop()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
@@ -371,4 +394,5 @@ def build_app(api: ApiServer) -> web.Application:
     labels.add_routes(app)
     dashboard.add_routes(app)
     inbox.add_routes(app)
+    tls_api.add_routes(app)
     return app

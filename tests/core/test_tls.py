@@ -120,3 +120,38 @@ def test_rotate_ca_keeps_the_old_one_aside(files: TlsFiles) -> None:
     assert files.ca_cert_path.with_name("ca.crt.old").read_bytes() == old
     assert files.ca_cert_path.read_bytes() != old
     assert files.refresh(NAMES, T0) is None  # the new leaf belongs to the new CA
+
+
+def test_cli_init_show_rotate(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qilu_hub", *args, "--config", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60, env=os.environ)
+
+    missing = cli("tls", "show")
+    assert missing.returncode == 1 and "tls init" in missing.stderr
+    init = cli("tls", "init")
+    assert init.returncode == 0, init.stderr
+    ca = TlsFiles(tmp_path).ca_certificate()
+    assert ca.fingerprint(ca.signature_hash_algorithm).hex(":").upper() in init.stdout  # type: ignore[arg-type]
+    served_before = TlsFiles(tmp_path).server_certificate().serial_number
+    rotate = cli("tls", "rotate")
+    assert rotate.returncode == 0, rotate.stderr
+    assert TlsFiles(tmp_path).server_certificate().serial_number != served_before
+    assert TlsFiles(tmp_path).ca_certificate() == ca
+
+
+def test_the_ca_is_backed_up_and_restored_owner_only(files: TlsFiles, tmp_path: Path) -> None:
+    from qilu_hub.backup import create_backup, restore_backup
+    from qilu_hub.config import load_config
+    from qilu_hub.storage import RegistryStore
+
+    RegistryStore(tmp_path / "registry.db").close()
+    archive = create_backup(tmp_path, tmp_path / "backups", load_config(tmp_path))
+    key = files.ca_key_path.read_bytes()
+    files.ca_key_path.unlink()
+    assert "tls/ca.key" in restore_backup(archive, tmp_path)
+    assert files.ca_key_path.read_bytes() == key
+    assert stat.S_IMODE(files.ca_key_path.stat().st_mode) == 0o600

@@ -43,6 +43,21 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="graphics binding: Vulkan when the runtime offers it, else OpenGL on EGL (default: %(default)s)",
     )
+    p.add_argument(
+        "--space",
+        choices=("auto", "stage", "local_floor", "local"),
+        default="auto",
+        help="reference space the panels live in: auto takes STAGE (fixed to the room), else LOCAL_FLOOR, else "
+        "LOCAL moved down by --eye-height (default: %(default)s)",
+    )
+    p.add_argument("--eye-height", type=float, default=1.6, metavar="M",
+                   help="with a LOCAL space only: its origin's height above the floor (default: %(default)s)")
+    p.add_argument(
+        "--blend",
+        default="alpha_blend,passthrough,additive,opaque",
+        help="environment blend modes in order of preference; the first the runtime offers is used "
+        "(passthrough: XR_FB_passthrough under an opaque frame) (default: %(default)s)",
+    )
     p.set_defaults(func=handler)
 
 
@@ -74,6 +89,7 @@ def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
 def handler(args: argparse.Namespace) -> int:
     from qilu_hub.scenes import SceneError, parse_scene_text
     from qilu_hub.xr_bridge.core import BridgeCore, Trace
+    from qilu_hub.xr_bridge.environment import parse_blend
     from qilu_hub.xr_bridge.placement import PlacementStore
     from qilu_hub.xr_bridge.runtime import (
         EXIT_NO_GRAPHICS,
@@ -87,6 +103,11 @@ def handler(args: argparse.Namespace) -> int:
     from qilu_hub.xr_bridge.stream import StreamThread
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        blend = parse_blend(args.blend)
+    except ValueError as e:
+        print(f"qilu-hub xr: --blend: {e}", file=sys.stderr)
+        return 2
     try:
         text = args.scene.read_text(encoding="utf-8")
         sf = parse_scene_text(text, str(args.scene))
@@ -117,7 +138,8 @@ def handler(args: argparse.Namespace) -> int:
         trace,
         snapshot_check=_snapshot_check(args.scene, text, args.name),
     )
-    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics)
+    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics,
+                      space=args.space, eye_height=args.eye_height, blend=blend)
     try:
         try:
             bridge.create()

@@ -313,9 +313,14 @@ class BridgeCore:
     def render(self, panel_id: str) -> bytes:
         return render_bytes(self._views[panel_id], self.placed[panel_id].layout)
 
-    def committed(self, panel_id: str) -> None:
-        """Called once the panel's new image was released to its swapchain (it shows from this frame on)."""
-        view = self._views[panel_id]
+    def current_view(self, panel_id: str) -> PanelView:
+        """What the panel should show now (as of the last :meth:`dirty`)."""
+        return self._views[panel_id]
+
+    def committed(self, panel_id: str, view: PanelView | None = None) -> None:
+        """Called once the panel's new image, of ``view`` (default: the current one), was released to its
+        swapchain (it shows from this frame on)."""
+        view = self._views[panel_id] if view is None else view
         self._diff.commit(panel_id, view)
         self._uncommitted.discard(panel_id)
         if self.trace:

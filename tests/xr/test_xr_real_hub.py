@@ -186,3 +186,21 @@ def test_panels_follow_device_and_area_poses_from_the_hub(remote_env: Any, bridg
             proc.kill()
             proc.wait()
         ht.stop()
+
+
+def test_a_panel_on_an_unknown_device_stops_the_bridge_instead_of_sitting_at_the_origin(
+        remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    env, _ = remote_env
+    ht = HubThread(tmp_path / "config")
+    url = ht.start()
+    wrong = "0123456789abcdef0123456789abcdef"
+    scene_path = tmp_path / "scene.yaml"
+    scene_path.write_text(SCENE.replace("{relative_to: stage, offset: [0.0, 1.3, -1.0]}",
+                                        f"{{relative_to: device, ref: {wrong}, offset: [0, 0.4, 0]}}"))
+    try:
+        r = subprocess.run(bridge_cmd(url, ht.token, scene_path, tmp_path), env=env, capture_output=True,
+                           text=True, timeout=120)
+    finally:
+        ht.stop()
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert f"panel 'room': the hub has no device '{wrong}'" in r.stderr

@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--hub", required=True, help="hub stream URL, e.g. ws://127.0.0.1:8123/api/stream")
     p.add_argument("--token", default=None,
                    help="access token (default: $QILU_HUB_TOKEN; $QILU_TOKEN is still read but deprecated)")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="for wss:// to a hub with its own CA (hub.tls: auto): the CA certificate to trust, e.g. "
+                        "downloaded from /api/tls/ca.crt?format=pem (default: the system's CAs)")
     p.add_argument("--scene", required=True, type=Path, help="scene file (YAML, see docs/xr.md)")
     p.add_argument("--name", help="which immersive scene in the file (default: the first)")
     p.add_argument(
@@ -130,7 +133,16 @@ def handler(args: argparse.Namespace) -> int:
         token, deprecated = token_from_environment()
         if deprecated:
             print(f"qilu-hub xr: ${DEPRECATED_TOKEN_ENV} is deprecated; set ${TOKEN_ENV} instead", file=sys.stderr)
-    stream = StreamThread(stream_url(args.hub), token or "", list(scene.entities))
+    ssl_context = None
+    if args.ca is not None:
+        import ssl
+
+        try:
+            ssl_context = ssl.create_default_context(cafile=str(args.ca))
+        except (OSError, ssl.SSLError) as e:
+            print(f"qilu-hub xr: --ca {args.ca}: cannot be loaded ({e})", file=sys.stderr)
+            return 2
+    stream = StreamThread(stream_url(args.hub), token or "", list(scene.entities), ssl_context=ssl_context)
     core = BridgeCore(
         scene,
         PlacementStore.load(args.placements),

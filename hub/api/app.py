@@ -28,6 +28,7 @@ from ..resource_limits import connection_budget
 from ..tls import TlsError
 from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
 from . import tls as tls_api
+from .advert import HubAdvert, serves_lan
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -98,6 +99,7 @@ class ApiServer:
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
         self.tls: tls_api.HubTls | None = None  # the hub's own CA and certificate (hub.tls: auto)
+        self.advert: HubAdvert | None = None  # the hub's mDNS record (serving the LAN, hub.mdns), or a test's
         # Each protocol's commands, per server: two hubs in one process never share handlers.
         self.ws_commands = websocket_ha.command_registry()
         labels.add_ws_commands(self.ws_commands)
@@ -178,6 +180,20 @@ class ApiServer:
         if self.tls is not None:
             self.tls.start()
         _LOGGER.info("API listening on %s", self.url)
+        if conf.get("mdns", True) and (self.advert is not None or serves_lan(self._host)):
+            self.advert = self.advert or HubAdvert()
+            await self.advert.start(self, self._advertised_addresses())
+
+    def _advertised_addresses(self) -> list[str]:
+        """The address the API is bound to, or (bound to every address, or to a name) the machine's LAN ones."""
+        import ipaddress
+
+        from ..tls import lan_names
+
+        with contextlib.suppress(ValueError):
+            if not ipaddress.ip_address(self._host or "").is_unspecified:
+                return [str(self._host)]
+        return [str(a) for a in lan_names().addresses]
 
     def _start_tls(self, hub: Hub, config_file: Any) -> ssl.SSLContext:
         """HTTPS from the hub's own CA; a CA that cannot be used stops the start (hub.tls says HTTPS is wanted)."""
@@ -206,6 +222,8 @@ class ApiServer:
             conf.get("max_unauthenticated_per_address") or MAX_UNAUTHENTICATED_PER_ADDRESS)
 
     async def async_stop(self) -> None:
+        if self.advert is not None:
+            await self.advert.stop()  # first: clients stop finding a hub that is going
         await self.sessions.stop()
         if self.tls is not None:
             await self.tls.stop()

@@ -161,3 +161,34 @@ async def test_chromium_trusting_the_ca_gets_a_secure_context_on_the_lan_name(
             assert await page.evaluate("location.protocol") == "https:"
         finally:
             await browser.close()
+
+
+async def test_the_hub_announces_https_and_its_ca_over_mdns(tmp_path: Path) -> None:
+    """On loopback only (a test must not multicast on the machine's network): the record a phone browses."""
+    import uuid
+
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+    from qilu_hub.api.advert import SERVICE_TYPE, HubAdvert
+
+    name = f"qilutest-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "configuration.yaml").write_text(f"hub:\n  name: {name}\n  tls: auto\n")
+    hub = Hub(tmp_path, load_config(tmp_path))
+    api = ApiServer("127.0.0.1", 0)
+    api.tls = HubTls(tmp_path, names=lambda: HubNames(NAME))
+    api.advert = HubAdvert(["127.0.0.1"])
+    hub.add_component(api)
+    await hub.async_start()
+    browser = AsyncZeroconf(interfaces=["127.0.0.1"])
+    try:
+        info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}")
+        assert await info.async_request(browser.zeroconf, 5000)
+        assert info.port == api.port and info.parsed_addresses() == ["127.0.0.1"]
+        txt = info.decoded_properties
+        assert txt["scheme"] == "https" and txt["ca"] == "/api/tls/ca.crt"
+        assert api.tls is not None
+        ca = api.tls.files.ca_certificate()
+        assert txt["ca_sha256"] == ca.fingerprint(ca.signature_hash_algorithm).hex()  # type: ignore[arg-type]
+    finally:
+        await browser.async_close()
+        await hub.async_stop()

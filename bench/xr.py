@@ -50,7 +50,8 @@ def runtime_env() -> dict[str, str]:
         ["bash", "-c", f". {shlex.quote(str(d / 'env.sh'))} && env -0"], check=True, capture_output=True
     ).stdout
     env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
-    env["PYTHONPATH"] = str(ROOT)
+    # the code under test: the caller's PYTHONPATH (a worktree's namespace root) first, as the XR tests do
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)
     return env
 
 

@@ -110,6 +110,11 @@ async def test_a_due_certificate_is_renewed_and_served_without_a_restart(
     assert second.serial_number != first.serial_number
     assert second.not_valid_after_utc > clock.now + dt.timedelta(days=390)
     assert second.issuer == first.issuer
+    # `qilu-hub tls rotate` beside the running hub: the next check serves what it wrote
+    api.tls.files.rotate(HubNames(NAME), clock.now)
+    assert api.tls.check() == "a new certificate on disk"
+    third = await _served_certificate(api.port or 0, _unverified())
+    assert third == api.tls.files.server_certificate() and third.serial_number != second.serial_number
 
 
 def _unverified() -> ssl.SSLContext:

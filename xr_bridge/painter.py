@@ -21,6 +21,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import select
 from collections.abc import Callable, Hashable
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
@@ -63,7 +64,7 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
 class Painter:
     """Paints panel views in a child process; ``take`` hands a finished image (a view of shared memory) over."""
 
-    __slots__ = ("_blocks", "_conn", "_done", "_in_flight", "_proc", "_queued", "_sizes")
+    __slots__ = ("_blocks", "_conn", "_done", "_in_flight", "_poller", "_proc", "_queued", "_sizes", "working")
 
     def __init__(self, render: Render, sizes: dict[str, int]) -> None:
         """``sizes``: each panel's image size in bytes (its shared block is made that big once)."""
@@ -72,15 +73,19 @@ class Painter:
         self._proc = ctx.Process(target=_serve, args=(child, render), name="qilu-panel-painter", daemon=True)
         self._proc.start()
         child.close()
+        # Connection.poll builds a selector per call (about 0.1 ms): one poll object, asked once per frame
+        self._poller = select.poll()
+        self._poller.register(self._conn.fileno(), select.POLLIN)
         self._sizes = dict(sizes)
         self._blocks: dict[str, SharedMemory] = {}
         self._in_flight: dict[str, Hashable] = {}
         self._queued: dict[str, tuple[Hashable, Any]] = {}
         self._done: dict[str, tuple[Hashable, memoryview]] = {}
+        self.working = True  # False once the painter process is gone: the frame loop then paints by itself
 
     def request(self, panel_id: str, view: Hashable, layout: Any) -> None:
-        """Paint ``view`` for the panel unless that view is already being painted or finished."""
-        self._collect()
+        """Paint ``view`` for the panel unless that view is already being painted or finished (as of the last
+        :meth:`collect`)."""
         done = self._done.get(panel_id)
         if done is not None and done[0] == view:
             return
@@ -94,9 +99,8 @@ class Painter:
         self._send(panel_id, view, layout)
 
     def take(self, panel_id: str) -> tuple[Hashable, memoryview] | None:
-        """The finished image for the panel, if any. The memory stays valid until the next request for the
-        panel: upload it before asking again."""
-        self._collect()
+        """The finished image for the panel, if any (as of the last :meth:`collect`). The memory stays valid
+        until the next request for the panel: upload it before asking again."""
         return self._done.pop(panel_id, None)
 
     def forget(self, panel_id: str) -> None:
@@ -125,12 +129,27 @@ class Painter:
         if block is None:
             block = self._blocks[panel_id] = SharedMemory(create=True, size=max(1, self._sizes[panel_id]))
         self._in_flight[panel_id] = view
-        self._conn.send((panel_id, block.name, view, layout))
+        try:
+            self._conn.send((panel_id, block.name, view, layout))
+        except OSError as err:
+            self._lost(err)
 
-    def _collect(self) -> None:
-        """Take every answer that has arrived (never waits)."""
-        while self._conn.poll():
-            panel_id, result = self._conn.recv()
+    def _lost(self, err: BaseException) -> None:
+        if self.working:
+            _LOG.error("the panel painter process is gone (%s); panels are painted in the frame loop from now on",
+                       err)
+        self.working = False
+        self._in_flight.clear()
+        self._queued.clear()
+
+    def collect(self) -> None:
+        """Take every answer that has arrived (never waits); once per frame, before take and request."""
+        while self.working and self._poller.poll(0):
+            try:
+                panel_id, result = self._conn.recv()
+            except (OSError, EOFError) as err:  # killed (out of memory?) or crashed
+                self._lost(err)
+                return
             view = self._in_flight.pop(panel_id)
             queued = self._queued.pop(panel_id, None)
             if isinstance(result, str):

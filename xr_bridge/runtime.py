@@ -587,6 +587,10 @@ class XrBridge:
         core, painter = self.core, self.painter
         ready: dict[str, tuple[Any, bytes | memoryview]] = {}
         inline = self.inline_paints
+        if painter is not None:
+            painter.collect()
+            if not painter.working:
+                painter = None  # its process is gone: paint here, still at most max_uploads a frame
         for pid in dirty:
             view = core.current_view(pid)
             if len(ready) >= self.max_uploads:  # this frame is full: keep (or ask for) the image for a later one
@@ -596,7 +600,7 @@ class XrBridge:
             done = painter.take(pid) if painter is not None else None
             if done is not None and done[0] == view:
                 ready[pid] = done
-            elif painter is None or inline > 0:
+            elif painter is None or inline > 0:  # (without a painter every panel is painted here, in turns)
                 inline -= 1
                 if painter is not None:
                     painter.forget(pid)

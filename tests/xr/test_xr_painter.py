@@ -40,6 +40,7 @@ def _view(text: str) -> PanelView:
 def _take(painter: Painter, panel_id: str) -> Any:
     deadline = time.monotonic() + 30  # a failure bound (the painter process starts first), not a latency check
     while time.monotonic() < deadline:
+        painter.collect()
         done = painter.take(panel_id)
         if done is not None:
             return done
@@ -63,6 +64,7 @@ def test_painter_returns_the_latest_view_and_never_a_stale_one() -> None:
         painter.request("p0", _view("3 W"), layout)  # the same view twice: painted once
         assert _take(painter, "p0")[0] == _view("3 W")
         time.sleep(0.2)
+        painter.collect()
         assert painter.take("p0") is None
     finally:
         painter.close()
@@ -106,3 +108,25 @@ def test_one_change_on_many_panels_is_spread_over_frames_and_all_show_the_last_v
         proc.terminate()
         proc.wait(timeout=30)
         ht.stop()
+
+
+def test_a_painter_process_that_dies_is_noticed_not_raised() -> None:
+    """Killed (out of memory, say): the frame loop must go on painting by itself, not crash on the pipe."""
+    import os
+    import signal
+
+    layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
+    painter = Painter(render_bytes, {"p0": layout.width * layout.height * 4})
+    try:
+        painter.request("p0", _view("1 W"), layout)
+        os.kill(painter._proc.pid or 0, signal.SIGKILL)
+        painter._proc.join(10)
+        deadline = time.monotonic() + 10
+        while painter.working and time.monotonic() < deadline:
+            painter.collect()
+            painter.request("p0", _view(f"{time.monotonic()} W"), layout)
+            time.sleep(0.01)
+        assert not painter.working
+        assert painter.take("p0") is None
+    finally:
+        painter.close()

@@ -26,7 +26,7 @@ from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
 from ..tls import TlsError
-from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
+from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha, xr
 from . import tls as tls_api
 from .advert import HubAdvert, serves_lan
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
@@ -105,6 +105,9 @@ class ApiServer:
         labels.add_ws_commands(self.ws_commands)
         self.stream_commands: dict[str, stream.StreamHandler] = {}
         labels.add_stream_commands(self.stream_commands)
+        xr.add_ws_commands(self.ws_commands)
+        xr.add_stream_commands(self.stream_commands)
+        self.xr_push = xr.ScenePush(self)  # resolved XR scenes pushed to WebSocket/stream subscribers
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
@@ -318,7 +321,7 @@ class ApiServer:
 
 
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
-    if (request.path == "/" and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
+    if (request.path in ("/", "/xr/") and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
         if "token" in request.query and status == 401:  # an old bookmark: tokens in links no longer sign in
             message = "Links with ?token= no longer sign in (they leak into history); paste the token below."
         return dashboard.login_page(message, status)
@@ -412,5 +415,6 @@ def build_app(api: ApiServer) -> web.Application:
     labels.add_routes(app)
     dashboard.add_routes(app)
     inbox.add_routes(app)
+    xr.add_routes(app)
     tls_api.add_routes(app)
     return app

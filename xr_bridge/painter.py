@@ -33,6 +33,12 @@ _LOG = logging.getLogger(__name__)
 Render = Callable[[Any, Any], bytes]  # (view, layout) -> RGBA bytes
 
 
+def _buffer(block: SharedMemory) -> memoryview:
+    buf = block.buf
+    assert buf is not None, "a shared block used after close"
+    return buf
+
+
 def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
     """The painter process: paint each request into the panel's shared block, answer with its size."""
     blocks: dict[str, SharedMemory] = {}
@@ -52,7 +58,7 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
                     if block is not None:
                         block.close()
                     block = blocks[panel_id] = SharedMemory(block_name)
-                block.buf[: len(pixels)] = pixels
+                _buffer(block)[: len(pixels)] = pixels
                 conn.send((panel_id, len(pixels)))
             except Exception as err:  # a view that cannot be drawn costs that panel, never the others
                 conn.send((panel_id, repr(err)))
@@ -155,6 +161,6 @@ class Painter:
             if isinstance(result, str):
                 _LOG.error("painting panel %s failed: %s", panel_id, result)
             elif queued is None or queued[0] == view:
-                self._done[panel_id] = (view, self._blocks[panel_id].buf[:result])
+                self._done[panel_id] = (view, _buffer(self._blocks[panel_id])[:result])
             if queued is not None and queued[0] != view:
                 self._send(panel_id, *queued)

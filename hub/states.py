@@ -60,6 +60,17 @@ class StateChangedData(TypedDict):
 EVENT_STATE_CHANGED: EventType[StateChangedData] = EventType("state_changed")
 
 
+def state_text(value: Any) -> str:
+    """A state value as Home Assistant shows it: always text (numbers too: "21.5"; None is "unknown")."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 class StateMachine:
     """Holds the latest State per entity id and fires ``state_changed`` on every change."""
 

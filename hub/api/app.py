@@ -25,7 +25,6 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from ..tls import TlsError
 from . import (
     dashboard,
     ha_extras,
@@ -222,6 +221,8 @@ class ApiServer:
 
     def _start_tls(self, hub: Hub, config_file: Any) -> ssl.SSLContext:
         """HTTPS from the hub's own CA; a CA that cannot be used stops the start (hub.tls says HTTPS is wanted)."""
+        from ..tls import TlsError  # here: the cryptography package loads only for hub.tls: auto
+
         if self.tls is None:
             self.tls = tls_api.HubTls(hub.config_dir)
         try:

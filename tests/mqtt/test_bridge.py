@@ -32,7 +32,10 @@ async def test_entities_published_in_home_assistant_format(broker: Mosquitto, pl
     assert config["schema"] == "json"
     assert config["command_topic"] == "qilu/hub_a/light_living_room_ceiling_light/set"
     assert config["state_topic"] == "qilu/hub_a/light_living_room_ceiling_light/state"
-    assert config["availability"] == [{"topic": "qilu/hub_a/status"}]
+    # Both the hub and the appliance must be reachable: an unreachable appliance is "offline" on its own topic.
+    assert config["availability"] == [{"topic": "qilu/hub_a/status"},
+                                      {"topic": "qilu/hub_a/light_living_room_ceiling_light/availability"}]
+    assert config["availability_mode"] == "all"
     assert config["device"]["name"] == "Ceiling Light"
     assert config["device"]["manufacturer"] == "qilu-hub"
     assert config["device"]["suggested_area"] == "Living Room"
@@ -70,10 +73,10 @@ async def test_commands_from_a_plain_client_change_devices(broker: Mosquitto, pl
     results = await plain("qilu/hub_a/+/result")
     client = results.client
     await client.publish("qilu/hub_a/light_living_room_ceiling_light/set",
-                         json.dumps({"state": "ON", "brightness": 128, "color_temp": 2700}), qos=1)
+                         json.dumps({"state": "ON", "brightness": 128, "color_temp": 370}), qos=1)
     state = await wait_for(lambda: (s := hub.states.get(LIGHT)) is not None and s.value == "on" and s, what="on")
     assert state.attributes["brightness"] == 128
-    assert state.attributes["color_temp_kelvin"] == 2700
+    assert state.attributes["color_temp_kelvin"] == 2703  # Home Assistant's JSON lights send mireds
     assert state.context is not None and state.context.origin == "mqtt"
 
     await client.publish("qilu/hub_a/switch_living_room_tv_plug/set", "ON", qos=1)

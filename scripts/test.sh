@@ -34,6 +34,9 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 # fresh clone's run; upgrades are deliberate (edit the file, run the suite).
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 
+# A pinned Home Assistant Core in its own venv (.cache/ha-venv): the MQTT discovery test validates with its schemas.
+bash scripts/ha-venv.sh
+
 # The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
 if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
 

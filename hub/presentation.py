@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import capabilities as caps
 from .registry import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
+from .states import UNAVAILABLE
 
 if TYPE_CHECKING:
     from .bus import Event, EventBus
@@ -50,6 +51,7 @@ __all__ = [
     "entity_name",
     "friendly_name",
     "light_color_modes",
+    "own_attributes",
     "present",
 ]
 
@@ -258,7 +260,7 @@ def present(look: Look, value: Any, attributes: Mapping[str, Any]) -> dict[str, 
     presentation over them, and for lights the colour mode (and the colour's other forms) of the moment."""
     merged = {**look.capabilities, **attributes, **look.shown}
     modes = look.color_modes
-    if modes:
+    if modes and value != UNAVAILABLE:  # unavailable keeps its attributes, the colour mode among them
         mode = current_color_mode(modes, value, merged)
         merged["color_mode"] = mode
         if mode == "hs" and merged.get("hs_color") is None and merged.get("rgb_color") is not None:
@@ -266,6 +268,13 @@ def present(look: Look, value: Any, attributes: Mapping[str, Any]) -> dict[str, 
         elif mode == "color_temp" and isinstance(kelvin := merged.get("color_temp_kelvin"), int | float) and kelvin > 0:
             merged["color_temp"] = round(_MIREDS / kelvin)
     return merged
+
+
+def own_attributes(look: Look, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes without what :func:`present` added: what the appliance itself reported."""
+    shown, defaults = look.shown, look.capabilities
+    return {key: value for key, value in attributes.items()
+            if key not in shown and key != "color_mode" and not (key in defaults and defaults[key] == value)}
 
 
 _UNREGISTERED = Look(None, "", {})  # a state without a registry entry: written as given
@@ -297,6 +306,11 @@ class Presentation:
             look = self._describe(entity_id)
             self._looks[entity_id] = look
         return None if look is _UNREGISTERED else look
+
+    def own_attributes(self, entity_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """An entity's attributes without its Look: what its appliance reported."""
+        look = self.look(entity_id)
+        return dict(attributes) if look is None else own_attributes(look, attributes)
 
     def _describe(self, entity_id: str) -> Look:
         entity = self._entities.get(entity_id)

@@ -47,7 +47,7 @@ import aiomqtt
 from ..capabilities import CommandError
 from ..const import __version__
 from ..model import Device, Entity
-from ..presentation import Look, current_color_mode, describe
+from ..presentation import Look, current_color_mode, describe, own_attributes
 from ..registry import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED, UNAVAILABLE, UNKNOWN, State
 
@@ -148,14 +148,6 @@ def _ha_state(entity: Entity, value: Any) -> Any:
     return value
 
 
-def _own_attributes(look: Look, attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The attributes without what the Look adds: Home Assistant derives those from the config, and a
-    federated peer from its own Look; only the appliance's own readings travel."""
-    shown, defaults = look.shown, look.capabilities
-    return {key: value for key, value in attributes.items()
-            if key not in shown and key != "color_mode" and not (key in defaults and defaults[key] == value)}
-
-
 def state_document(entity: Entity, state: State, own_hub: str, look: Look | None = None) -> dict[str, Any]:
     """The JSON published on the entity's state topic."""
     if look is None:
@@ -164,7 +156,8 @@ def state_document(entity: Entity, state: State, own_hub: str, look: Look | None
     doc: dict[str, Any] = {
         "state": _ha_state(entity, state.value),
         "value": state.value,
-        "attributes": _own_attributes(look, attrs),
+        # Without the Look: Home Assistant takes those from the config, a federated peer from its own Look.
+        "attributes": own_attributes(look, attrs),
         "hub": own_hub,
         "origin": origin_hub(state, own_hub),
         "context": state.context.as_dict() if state.context is not None else None,

@@ -327,7 +327,12 @@ class Presentation:
             self._looks[entity_id] = look
         if look is _UNREGISTERED:
             return attributes
-        return present(look, value, attributes)
+        if look.color_modes:
+            return present(look, value, attributes)
+        # The hot path (every sensor reading): present() without the lights' part.
+        merged = {**look.capabilities, **attributes} if look.capabilities else dict(attributes)
+        merged.update(look.shown)
+        return merged
 
     def _on_entity_registry(self, event: Event[Any]) -> None:
         entity_id = event.data.get("entity_id")

@@ -213,12 +213,10 @@ def discovery_config(
     device: Device | None,
     area_name: str | None,
     topics: ExportTopics,
-    hub_name: str,
     look: Look | None = None,
 ) -> dict[str, Any]:
-    """The retained discovery payload for one entity (``hub_name`` is kept for callers; a device-less entity is
-    named on its own, as in the HA-compatible API)."""
-    del hub_name
+    """The retained discovery payload for one entity; one without a device (a scene) has no device block and is
+    named on its own, as in the HA-compatible API."""
     if look is None:
         look = describe(entity, device)
     hub_id = topics.hub_id
@@ -495,7 +493,6 @@ class Exporter:
         area_id = hub.entities.area_of(entity)
         area = hub.areas.get(area_id) if area_id else None
         config = discovery_config(entity, device, area.name if area else None, self._topics,
-                                  str((hub.config.get("hub") or {}).get("name", "qilu-hub")),
                                   hub.presentation.look(entity.entity_id))
         return self._topics.config(entity), _dumps(config)
 

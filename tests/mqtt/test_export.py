@@ -23,7 +23,7 @@ def test_light_config_and_state() -> None:
     entity = _light()
     device = Device("dev1", "Kitchen Light", manufacturer="ACME", model="L1", via_device_id="bridge1")
     device.connections[("ble", "aa:bb:cc:dd:ee:ff")] = Provenance("test", 0.0, 0.0)
-    config = discovery_config(entity, device, "Kitchen", TOPICS, "Home")
+    config = discovery_config(entity, device, "Kitchen", TOPICS)
     assert TOPICS.config(entity) == "homeassistant/light/hub_a/light_kitchen/config"
     assert config["unique_id"] == "qilu_hub_a_virtual:1:light"
     assert config["object_id"] == "kitchen"  # Home Assistant makes light.kitchen of it, not light.light_kitchen

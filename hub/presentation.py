@@ -50,6 +50,7 @@ __all__ = [
     "describe",
     "entity_name",
     "friendly_name",
+    "hs_from_rgb",
     "light_color_modes",
     "own_attributes",
     "present",
@@ -246,7 +247,8 @@ def describe(entity: Entity, device: Device | None) -> Look:
     return Look(entity_name(entity, device), shown["friendly_name"], shown, _capability_attributes(entity), modes)
 
 
-def _hs_from_rgb(rgb: Any) -> list[float] | None:
+def hs_from_rgb(rgb: Any) -> list[float] | None:
+    """``hs_color`` (hue in degrees, saturation in percent) of an ``rgb_color``; None if it is not three numbers."""
     try:
         r, g, b = (float(c) / 255 for c in rgb)
     except (TypeError, ValueError):
@@ -264,7 +266,7 @@ def present(look: Look, value: Any, attributes: Mapping[str, Any]) -> dict[str, 
         mode = current_color_mode(modes, value, merged)
         merged["color_mode"] = mode
         if mode == "hs" and merged.get("hs_color") is None and merged.get("rgb_color") is not None:
-            merged["hs_color"] = _hs_from_rgb(merged["rgb_color"])
+            merged["hs_color"] = hs_from_rgb(merged["rgb_color"])
         elif mode == "color_temp" and isinstance(kelvin := merged.get("color_temp_kelvin"), int | float) and kelvin > 0:
             merged["color_temp"] = round(_MIREDS / kelvin)
     return merged

@@ -36,7 +36,6 @@ meanwhile are published. Imported entities are never exported (loop freedom).
 from __future__ import annotations
 
 import asyncio
-import colorsys
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ import aiomqtt
 from ..capabilities import CommandError
 from ..const import __version__
 from ..model import Device, Entity
-from ..presentation import Look, current_color_mode, describe, own_attributes
+from ..presentation import Look, current_color_mode, describe, hs_from_rgb, own_attributes
 from ..registry import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED, UNAVAILABLE, UNKNOWN, State
 
@@ -182,10 +181,8 @@ def _light_state(doc: dict[str, Any], entity: Entity, look: Look, value: Any, at
             doc["color_temp"] = round(_MIREDS / kelvin)
     elif mode == "hs":
         hs = attrs.get("hs_color")
-        if hs is None and attrs.get("rgb_color") is not None:
-            r, g, b = (float(c) / 255 for c in attrs["rgb_color"])
-            h, s, _ = colorsys.rgb_to_hsv(r, g, b)
-            hs = [h * 360, s * 100]
+        if hs is None:
+            hs = hs_from_rgb(attrs.get("rgb_color"))
         if hs is not None:
             doc["color"] = {"h": hs[0], "s": hs[1]}
 

@@ -2,7 +2,8 @@
 
 What goes in: ``registry.db`` (devices, entities, areas, the inbox, tokens as stored hashes, household
 labels, BLE bind keys), ``configuration.yaml``, the scene files and household models the configuration
-names when they lie inside the config directory, the older ``recognition_labels.jsonl``, and ``history.db``
+names when they lie inside the config directory, the older ``recognition_labels.jsonl``, the hub's CA
+(``tls/ca.*``, which every trusting device depends on), and ``history.db``
 when asked. Databases are copied with SQLite's online backup API (``storage.snapshot_database``), never as
 files, so an archive made while the hub writes is one consistent snapshot.
 
@@ -93,6 +94,9 @@ def _owned_files(config_dir: Path, config: dict[str, Any]) -> list[str]:
     """Files besides the databases that the hub owns, relative to the config dir (those outside it are skipped)."""
     root = config_dir.resolve()
     found: list[Path] = [config_dir / CONFIG_FILE, config_dir / LABELS_FILE]
+    # The hub's CA (hub.tls: auto): every phone and headset trusts this key; a new one means trusting it again on
+    # each. The server certificate is not kept: the hub issues a new one from the CA.
+    found += [config_dir / "tls" / "ca.crt", config_dir / "tls" / "ca.key"]
     for p in (config.get("scenes") or {}).get("paths") or ["scenes"]:
         path = config_dir / p
         found.extend(sorted(path.rglob("*.yaml")) if path.is_dir() else [path])
@@ -100,6 +104,8 @@ def _owned_files(config_dir: Path, config: dict[str, Any]) -> list[str]:
     for key in ("model", "review_model"):
         if recognition.get(key):
             found.append(config_dir / recognition[key])
+    # The household's models where `model train` writes them by default (recognition/settings.py names them).
+    found.extend(config_dir / name for name in ("household_scene.onnx", "household_scene_review.onnx"))
     out: list[str] = []
     for path in found:
         if not path.is_file():

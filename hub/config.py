@@ -58,6 +58,11 @@ SCHEMA: Schema = {
         "port": f(int, default=DEFAULT_PORT, minimum=0),
         "tls_certificate": f(str, type(None)),
         "tls_key": f(str, type(None)),
+        # YAML reads a bare `off` as false: both mean plain HTTP.
+        "tls": f(str, bool, default="off", choices=("off", "auto", False),
+                 help="auto: HTTPS with the hub's own name-constrained CA, created on first start (docs/tls.md)"),
+        "mdns": f(bool, default=True, help="announce the hub as _qilu-hub._tcp on the LAN (only when it serves the "
+                                           "LAN: bind not loopback)"),
         "allowed_origins": f(list, default=[], items=(str,)),
         "trusted_proxies": f(list, default=[], items=(str,),
                              help="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed"),

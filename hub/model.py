@@ -64,15 +64,17 @@ class Area:
     name: str
     floor: str | None = None
     pose: Pose | None = None
+    icon: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "floor": self.floor,
-                "pose": self.pose.to_dict() if self.pose else None}
+                "pose": self.pose.to_dict() if self.pose else None, "icon": self.icon}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Area:
         pose = data.get("pose")
-        return cls(data["id"], data["name"], data.get("floor"), Pose.from_dict(pose) if pose else None)
+        return cls(data["id"], data["name"], data.get("floor"), Pose.from_dict(pose) if pose else None,
+                   data.get("icon"))
 
 
 @dataclass(slots=True)
@@ -108,6 +110,7 @@ class Device:
     name_by_user: str | None = None
     created: float = field(default_factory=time.time)
     merged_from: list[str] = field(default_factory=list)
+    disabled_by: str | None = None  # "user" when the household switched it off (its entities follow)
 
     @property
     def display_name(self) -> str:
@@ -130,6 +133,7 @@ class Device:
             "driver": self.driver,
             "created": self.created,
             "merged_from": list(self.merged_from),
+            "disabled_by": self.disabled_by,
         }
 
     @classmethod
@@ -151,6 +155,7 @@ class Device:
             driver=data.get("driver"),
             created=data.get("created", time.time()),
             merged_from=list(data.get("merged_from", [])),
+            disabled_by=data.get("disabled_by"),
         )
 
 
@@ -167,8 +172,11 @@ class Entity:
     device_class: str | None = None
     area_id: str | None = None
     unit: str | None = None
-    disabled: bool = False
+    # Why it is switched off: None (on), "user" (by the household), "device" (its device is switched off).
+    disabled_by: str | None = None
     entity_category: str | None = None
+    name_by_user: str | None = None  # the household's name for it, over the driver's ``name``
+    icon: str | None = None  # the household's icon (``mdi:...``), over the capability's
     commands: dict[str, caps.CommandSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +191,18 @@ class Entity:
                 self.unit = primary.state.unit
         self.commands = caps.merged_commands(self.capabilities)
 
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_by is not None
+
+    @disabled.setter
+    def disabled(self, value: bool) -> None:  # the flag of old; registry edits set disabled_by with its reason
+        self.disabled_by = "user" if value else None
+
+    @property
+    def display_name(self) -> str:
+        return self.name_by_user or self.name
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "entity_id": self.entity_id,
@@ -194,8 +214,10 @@ class Entity:
             "device_class": self.device_class,
             "area_id": self.area_id,
             "unit": self.unit,
-            "disabled": self.disabled,
+            "disabled_by": self.disabled_by,
             "entity_category": self.entity_category,
+            "name_by_user": self.name_by_user,
+            "icon": self.icon,
         }
 
     @classmethod
@@ -210,6 +232,9 @@ class Entity:
             device_class=data.get("device_class"),
             area_id=data.get("area_id"),
             unit=data.get("unit"),
-            disabled=data.get("disabled", False),
+            # Stored before disabled_by existed: a bare flag, which only the household could set.
+            disabled_by=data.get("disabled_by") or ("user" if data.get("disabled") else None),
             entity_category=data.get("entity_category"),
+            name_by_user=data.get("name_by_user"),
+            icon=data.get("icon"),
         )

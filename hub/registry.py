@@ -48,16 +48,40 @@ class AreaRegistry:
             self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
         return area
 
+    def async_create(self, name: str, floor: str | None = None, icon: str | None = None) -> Area:
+        """A new area; ValueError if an area of that name (compared as its id, ``slugify(name)``) exists."""
+        area_id = slugify(name)
+        if area_id in self._areas:
+            raise ValueError(f"The name {name} ({area_id}) is already in use")
+        area = Area(area_id, name, floor, icon=icon)
+        self._store.put("area", area_id, area.to_dict())  # disk first: no area in memory only
+        self._areas[area_id] = area
+        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
+        return area
+
     def async_update(self, area_id: str, **changes: Any) -> Area:
-        """Change an area's name, floor or pose (its frame in the home, for XR placement)."""
+        """Change an area's name, floor, icon or pose (its frame in the home, for XR placement); its id stays."""
         area = self._areas[area_id]
-        for key, value in changes.items():
-            if key not in ("name", "floor", "pose"):
+        for key in changes:
+            if key not in ("name", "floor", "pose", "icon"):
                 raise ValueError(f"area field {key!r} cannot be changed")
+        changed = {key: value for key, value in changes.items() if getattr(area, key) != value}
+        if not changed:
+            return area
+        updated = Area(**{**{k: getattr(area, k) for k in ("id", "name", "floor", "pose", "icon")}, **changed})
+        self._store.put("area", area_id, updated.to_dict())  # disk first: memory changes only once stored
+        for key, value in changed.items():
             setattr(area, key, value)
-        self._store.put("area", area_id, area.to_dict())
         self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "update", "area_id": area_id})
         return area
+
+    def async_remove(self, area_id: str) -> None:
+        """Forget an area (KeyError if unknown). Callers move its devices and entities out first."""
+        if area_id not in self._areas:
+            raise KeyError(area_id)
+        self._store.delete("area", area_id)
+        del self._areas[area_id]
+        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "remove", "area_id": area_id})
 
 
 class DeviceRegistry:
@@ -181,13 +205,23 @@ class DeviceRegistry:
         self._index = {k: (keeper.id if v == other.id else v) for k, v in self._index.items()}
 
     def async_update(self, device_id: str, conn: Any = None, **changes: Any) -> Device:
+        """Change some fields; the event (only when something changed) carries their old values in
+        ``changes``, as Home Assistant's ``device_registry_updated`` does."""
         device = self._devices[device_id]
-        for key, value in changes.items():
-            if key not in ("name_by_user", "area_id", "pose", "name", "sw_version", "hw_version"):
+        for key in changes:
+            if key not in ("name_by_user", "area_id", "pose", "name", "sw_version", "hw_version", "disabled_by"):
                 raise ValueError(f"device field {key!r} cannot be changed")
-            setattr(device, key, value)
-        self._store.put("device", device_id, device.to_dict(), conn)
-        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "update", "device_id": device_id})
+        old = {key: getattr(device, key) for key, value in changes.items() if getattr(device, key) != value}
+        if not old:
+            return device
+        stored = Device.from_dict(device.to_dict())
+        for key in old:
+            setattr(stored, key, changes[key])
+        self._store.put("device", device_id, stored.to_dict(), conn)  # disk first, then memory
+        for key in old:
+            setattr(device, key, changes[key])
+        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "update", "device_id": device_id,
+                                                       "changes": _plain_changes(old)})
         return device
 
     def async_remove(self, device_id: str) -> None:
@@ -299,3 +333,32 @@ class EntityRegistry:
 
     def async_remove(self, entity_id: str) -> None:
         self._remove(entity_id)
+
+    def async_update(self, entity_id: str, conn: Any = None, **changes: Any) -> Entity:
+        """Change the household's fields of an entity: ``name_by_user``, ``icon``, ``area_id``, ``disabled_by``.
+        The event carries the old values under Home Assistant's names (``name`` for ``name_by_user``)."""
+        entity = self._entities[entity_id]
+        for key in changes:
+            if key not in _ENTITY_FIELDS:
+                raise ValueError(f"entity field {key!r} cannot be changed")
+        old = {key: getattr(entity, key) for key, value in changes.items() if getattr(entity, key) != value}
+        if not old:
+            return entity
+        stored = entity.to_dict()
+        stored.update({key: changes[key] for key in old})
+        self._store.put("entity", entity_id, stored, conn)  # disk first, then memory
+        for key in old:
+            setattr(entity, key, changes[key])
+        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {
+            "action": "update", "entity_id": entity_id,
+            "changes": {_ENTITY_FIELDS[key]: value for key, value in old.items()},
+        })
+        return entity
+
+
+# Entity fields the household may change, and their names in Home Assistant's entity registry.
+_ENTITY_FIELDS = {"name_by_user": "name", "icon": "icon", "area_id": "area_id", "disabled_by": "disabled_by"}
+
+
+def _plain_changes(old: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.to_dict() if hasattr(value, "to_dict") else value for key, value in old.items()}

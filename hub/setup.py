@@ -44,6 +44,9 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
     if demo:
         # Loopback only: the demo never sends mDNS on the machine's network; BLE adverts come from the simulators.
         everything = {driver: True for driver in ("qoap", "shelly", "wled", "bthome", "xiaomi")}
+        # ... unless the demo's configuration says otherwise: `discovery: {auto_adopt: {xiaomi: false}}` leaves that
+        # sensor in the inbox, to try adopting by hand (docs/dashboard.md).
+        everything.update((config.get("discovery") or {}).get("auto_adopt") or {})
         hub.add_component(ApplianceLifecycle(drivers, mdns_interfaces=["127.0.0.1"], ble_enabled=False,
                                              auto_adopt=everything))
     else:

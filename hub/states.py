@@ -60,6 +60,17 @@ class StateChangedData(TypedDict):
 EVENT_STATE_CHANGED: EventType[StateChangedData] = EventType("state_changed")
 
 
+def state_text(value: Any) -> str:
+    """A state value as Home Assistant shows it: always text (numbers too: "21.5"; None is "unknown")."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 # (entity_id, value, attributes) -> the attributes to store: how Home Assistant shows the entity, merged in.
 AttributeHook = Callable[[str, Any, Mapping[str, Any]], Mapping[str, Any]]
 

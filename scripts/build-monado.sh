@@ -8,7 +8,7 @@
 # tarball against bookworm's -dev packages, which we only extract (dpkg -x).
 # Needs (apt): build-essential cmake ninja-build pkg-config python3 xz-utils ca-certificates, libegl-dev libgl-dev
 # (headers for the GL client compositor) and libegl-mesa0 libgl1-mesa-dri (llvmpipe at run time), and a deb mirror
-# in /etc/apt/sources.list.d/debian.sources (else deb.debian.org).
+# in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list (else set MIRROR to a Debian mirror's URL).
 # Usage: bash scripts/build-monado.sh [DIR]; then `. DIR/env.sh` (the tests do that themselves).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,8 +40,9 @@ cat > lvp_icd.json <<J
 {"file_format_version": "1.0.0", "ICD": {"api_version": "1.1.230", "library_path": "$P/bw/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"}}
 J
 # 2. Monado source: trixie's orig tarball via apt-get source, from the mirror this machine already uses
-MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
+MIRROR=${MIRROR:-$(awk '$1 == "deb" {print ($2 ~ /^\[/ ? $3 : $2); exit}' /etc/apt/sources.list 2>/dev/null || true)}
+[[ -n $MIRROR ]] || { echo "build-monado.sh: no Debian mirror in the apt sources; set MIRROR=<mirror URL>" >&2; exit 1; }
 echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" > apt/src.list
 o="-o Dir::Etc::SourceList=$P/apt/src.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$P/apt/lists"
 # shellcheck disable=SC2086

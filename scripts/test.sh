@@ -34,6 +34,9 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 # fresh clone's run; upgrades are deliberate (edit the file, run the suite).
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 
+# Home Assistant's own JavaScript client for tests/api/test_ha_clients.py (pinned, cached in .cache/js-clients).
+bash scripts/setup-js-clients.sh
+
 # A pinned Home Assistant Core in its own venv (.cache/ha-venv): the MQTT discovery test validates with its schemas.
 bash scripts/ha-venv.sh
 

@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--hub", required=True, help="hub stream URL, e.g. ws://127.0.0.1:8123/api/stream")
     p.add_argument("--token", default=None,
                    help="access token (default: $QILU_HUB_TOKEN; $QILU_TOKEN is still read but deprecated)")
+    p.add_argument("--ca", type=Path, metavar="FILE",
+                   help="for wss:// to a hub with its own CA (hub.tls: auto): the CA certificate to trust, e.g. "
+                        "downloaded from /api/tls/ca.crt?format=pem (default: the system's CAs)")
     p.add_argument("--scene", required=True, type=Path, help="scene file (YAML, see docs/xr.md)")
     p.add_argument("--name", help="which immersive scene in the file (default: the first)")
     p.add_argument(
@@ -42,6 +45,21 @@ def register(subparsers: Any) -> None:
         choices=("auto", "vulkan", "opengl"),
         default="auto",
         help="graphics binding: Vulkan when the runtime offers it, else OpenGL on EGL (default: %(default)s)",
+    )
+    p.add_argument(
+        "--space",
+        choices=("auto", "stage", "local_floor", "local"),
+        default="auto",
+        help="reference space the panels live in: auto takes STAGE (fixed to the room), else LOCAL_FLOOR, else "
+        "LOCAL moved down by --eye-height (default: %(default)s)",
+    )
+    p.add_argument("--eye-height", type=float, default=1.6, metavar="M",
+                   help="with a LOCAL space only: its origin's height above the floor (default: %(default)s)")
+    p.add_argument(
+        "--blend",
+        default="alpha_blend,passthrough,additive,opaque",
+        help="environment blend modes in order of preference; the first the runtime offers is used "
+        "(passthrough: XR_FB_passthrough under an opaque frame) (default: %(default)s)",
     )
     p.set_defaults(func=handler)
 
@@ -74,6 +92,7 @@ def _snapshot_check(scene_path: Path, text: str, name: str | None) -> Any:
 def handler(args: argparse.Namespace) -> int:
     from qilu_hub.scenes import SceneError, parse_scene_text
     from qilu_hub.xr_bridge.core import BridgeCore, Trace
+    from qilu_hub.xr_bridge.environment import parse_blend
     from qilu_hub.xr_bridge.placement import PlacementStore
     from qilu_hub.xr_bridge.runtime import (
         EXIT_NO_GRAPHICS,
@@ -87,6 +106,11 @@ def handler(args: argparse.Namespace) -> int:
     from qilu_hub.xr_bridge.stream import StreamThread
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        blend = parse_blend(args.blend)
+    except ValueError as e:
+        print(f"qilu-hub xr: --blend: {e}", file=sys.stderr)
+        return 2
     try:
         text = args.scene.read_text(encoding="utf-8")
         sf = parse_scene_text(text, str(args.scene))
@@ -109,7 +133,16 @@ def handler(args: argparse.Namespace) -> int:
         token, deprecated = token_from_environment()
         if deprecated:
             print(f"qilu-hub xr: ${DEPRECATED_TOKEN_ENV} is deprecated; set ${TOKEN_ENV} instead", file=sys.stderr)
-    stream = StreamThread(stream_url(args.hub), token or "", list(scene.entities))
+    ssl_context = None
+    if args.ca is not None:
+        import ssl
+
+        try:
+            ssl_context = ssl.create_default_context(cafile=str(args.ca))
+        except (OSError, ssl.SSLError) as e:
+            print(f"qilu-hub xr: --ca {args.ca}: cannot be loaded ({e})", file=sys.stderr)
+            return 2
+    stream = StreamThread(stream_url(args.hub), token or "", list(scene.entities), ssl_context=ssl_context)
     core = BridgeCore(
         scene,
         PlacementStore.load(args.placements),
@@ -117,7 +150,8 @@ def handler(args: argparse.Namespace) -> int:
         trace,
         snapshot_check=_snapshot_check(args.scene, text, args.name),
     )
-    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics)
+    bridge = XrBridge(core, stream, trace, args.dump_dir, args.max_frames, graphics=args.graphics,
+                      space=args.space, eye_height=args.eye_height, blend=blend)
     try:
         try:
             bridge.create()

@@ -29,7 +29,7 @@ from .mapping import (
     intent_for,
     pick,
 )
-from .placement import PlacementStore, local_pose, reference_pose
+from .placement import PlacementStore, local_pose, reference_key, reference_pose
 from .render import render_bytes
 from .stream import StreamEvent
 from .view import EntityState, PanelView, ViewDiff, build_view
@@ -174,6 +174,8 @@ class BridgeCore:
 
     # ---- placement
     def _apply_poses(self, poses: Mapping[str, Any]) -> None:
+        if self._poses_replace:  # the full set: every device and area the token sees, posed or not
+            self._check_references(poses.keys())
         fresh = {} if self._poses_replace else dict(self.hub_poses)
         self._poses_replace = False
         for key, raw in poses.items():
@@ -190,6 +192,18 @@ class BridgeCore:
             self.hub_poses = fresh
             self.trace("poses", poses={k: p.to_dict() for k, p in fresh.items()})
             self.update_poses()
+
+    def _check_references(self, known: Iterable[str]) -> None:
+        """A panel placed on a device or area the hub does not list would sit at the stage origin: stop instead
+        (the scene's error, exit code 3, as for an unknown entity)."""
+        have = set(known)
+        for pp in self.placed.values():
+            pl = pp.panel.placement
+            if pl.relative_to in ("device", "area") and reference_key(pp.panel) not in have:
+                hint = " (`qilu-hub devices` lists ids)" if pl.relative_to == "device" else ""
+                self.fatal = (3, f"panel {pp.panel.id!r}: the hub has no {pl.relative_to} {pl.ref!r} that this "
+                                 f"token may see{hint}")
+                return
 
     def update_poses(self) -> None:
         for pid, pp in self.placed.items():
@@ -313,9 +327,14 @@ class BridgeCore:
     def render(self, panel_id: str) -> bytes:
         return render_bytes(self._views[panel_id], self.placed[panel_id].layout)
 
-    def committed(self, panel_id: str) -> None:
-        """Called once the panel's new image was released to its swapchain (it shows from this frame on)."""
-        view = self._views[panel_id]
+    def current_view(self, panel_id: str) -> PanelView:
+        """What the panel should show now (as of the last :meth:`dirty`)."""
+        return self._views[panel_id]
+
+    def committed(self, panel_id: str, view: PanelView | None = None) -> None:
+        """Called once the panel's new image, of ``view`` (default: the current one), was released to its
+        swapchain (it shows from this frame on)."""
+        view = self._views[panel_id] if view is None else view
         self._diff.commit(panel_id, view)
         self._uncommitted.discard(panel_id)
         if self.trace:

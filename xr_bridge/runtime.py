@@ -19,7 +19,18 @@ import xr
 
 from . import ext_anchors
 from .core import BridgeCore, HandInput, Trace
+from .environment import (
+    DEFAULT_BLEND,
+    DEFAULT_EYE_HEIGHT,
+    LOCAL_FLOOR_EXTENSION,
+    PASSTHROUGH_EXTENSION,
+    EnvironmentChoiceError,
+    choose_blend,
+    choose_space,
+)
 from .geometry import Pose
+from .painter import Painter
+from .render import render_bytes
 from .stream import AuthError, StreamThread
 from .swapchains import GraphicsUnsupportedError
 
@@ -33,6 +44,8 @@ EXIT_NO_GRAPHICS = 6
 EXIT_RUNTIME_LOST = 7
 EXIT_GRACE_S = 5.0
 STATS_FRAMES = 10_000
+INLINE_PAINTS = 2  # panels painted inside the frame: a change on one or two shows in the frame it arrived
+MAX_UPLOADS = 8  # panel images swapped in per frame at most (each a staging copy); more wait a frame
 
 HANDS = ("left", "right")
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
@@ -155,6 +168,12 @@ class XrBridge:
         max_frames: int | None = None,
         on_frame: Callable[[XrBridge], None] | None = None,
         graphics: str = "auto",
+        *,
+        space: str = "auto",
+        eye_height: float = DEFAULT_EYE_HEIGHT,
+        blend: tuple[str, ...] = DEFAULT_BLEND,
+        inline_paints: int = INLINE_PAINTS,
+        max_uploads: int = MAX_UPLOADS,
     ) -> None:
         self.core = core
         self.stream = stream
@@ -185,6 +204,13 @@ class XrBridge:
         self._quad_pose: dict[str, Pose] = {}
         self._layer_ptrs: dict[str, Any] = {}
         self.graphics_pref = graphics
+        self.space_pref, self.eye_height, self.blend_pref = space, eye_height, blend
+        self.blend_mode = xr.EnvironmentBlendMode.OPAQUE
+        self._passthrough: Any = None  # XR_FB_passthrough: the feature and its layer, when used
+        self._passthrough_layer: Any = None
+        self._passthrough_ptr: Any = None
+        self.inline_paints, self.max_uploads = inline_paints, max_uploads
+        self.painter: Painter | None = None
         self.graphics = ""
         self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext
         self.instance: Any = None
@@ -195,7 +221,10 @@ class XrBridge:
         have = available_extensions()
         self.graphics = choose_graphics(have, self.graphics_pref)
         want = list(GRAPHICS_EXTENSIONS[self.graphics])
-        want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction") if e in have]
+        want += [e for e in ("XR_KHR_convert_timespec_time", "XR_EXT_hand_interaction", LOCAL_FLOOR_EXTENSION)
+                 if e in have]
+        if PASSTHROUGH_EXTENSION in have and "passthrough" in self.blend_pref:
+            want.append(PASSTHROUGH_EXTENSION)
         # spatial anchors: the ratified XR_EXT_spatial_anchor first (if the system has the capability, checked
         # once the system is known), else MSFT (synchronous), else FB (asynchronous); none: stage placement
         ext_anchor = ext_anchors.offered(have)
@@ -226,6 +255,13 @@ class XrBridge:
         except xr.FormFactorUnavailableError:
             raise NoRuntimeError("the OpenXR runtime has no headset connected") from None
         props = xr.get_system_properties(self.instance, self.system)
+        blends = list(xr.enumerate_environment_blend_modes(self.instance, self.system,
+                                                           xr.ViewConfigurationType.PRIMARY_STEREO))
+        try:
+            blend = choose_blend(blends, self.extensions, self.blend_pref)
+        except EnvironmentChoiceError as e:
+            raise GraphicsUnsupportedError(str(e)) from None
+        self.blend_mode = blend.mode
         if ext_anchor:
             try:
                 if ext_anchors.anchor_capable(self.instance, self.system):
@@ -246,13 +282,24 @@ class XrBridge:
             self.instance, xr.SessionCreateInfo(system_id=self.system, next=self.gfx.binding())
         )
         xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
-        spaces = set(xr.enumerate_reference_spaces(self.session))
-        kind = xr.ReferenceSpaceType.STAGE if xr.ReferenceSpaceType.STAGE in spaces else xr.ReferenceSpaceType.LOCAL
+        spaces = list(xr.enumerate_reference_spaces(self.session))
+        try:
+            space = choose_space(spaces, self.space_pref, self.eye_height)
+        except EnvironmentChoiceError as e:
+            raise GraphicsUnsupportedError(str(e)) from None
         self.base = xr.create_reference_space(
             self.session,
-            xr.ReferenceSpaceCreateInfo(reference_space_type=kind, pose_in_reference_space=xr.Posef()),
+            xr.ReferenceSpaceCreateInfo(reference_space_type=space.kind, pose_in_reference_space=_posef(space.origin)),
         )
-        self.trace("base_space", kind=kind.name)
+        self.trace("base_space", kind=space.kind.name, origin=list(space.origin.position),
+                   offered=sorted(xr.ReferenceSpaceType(k).name for k in spaces))
+        if blend.passthrough_layer:
+            self._start_passthrough()
+        self.trace("blend", mode=xr.EnvironmentBlendMode(self.blend_mode).name, choice=blend.name,
+                   offered=[xr.EnvironmentBlendMode(m).name for m in blends],
+                   passthrough_layer=self._passthrough_layer is not None)
+        sizes = {pid: pp.layout.width * pp.layout.height * 4 for pid, pp in self.core.placed.items()}
+        self.painter = Painter(render_bytes, sizes)
         self.aim_spaces = [
             xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))
             for h in self.hand_paths
@@ -262,6 +309,19 @@ class XrBridge:
         if fmt is None:
             raise GraphicsUnsupportedError(f"no RGBA8 swapchain format among {fmts}")
         self.format = fmt
+
+    def _start_passthrough(self) -> None:
+        """XR_FB_passthrough: the room as a layer under the panels (the frame itself stays OPAQUE)."""
+        running = xr.PassthroughFlagsFB.IS_RUNNING_AT_CREATION_BIT
+        try:
+            self._passthrough = xr.create_passthrough_fb(self.session, xr.PassthroughCreateInfoFB(flags=running))
+            self._passthrough_layer = xr.create_passthrough_layer_fb(self.session, xr.PassthroughLayerCreateInfoFB(
+                passthrough=self._passthrough, flags=running, purpose=xr.PassthroughLayerPurposeFB.RECONSTRUCTION))
+        except xr.XrException as e:  # e.g. the user has not allowed it: panels over black, not no panels
+            self.trace("passthrough_failed", error=repr(e))
+            return
+        self._passthrough_ptr = ctypes.pointer(xr.CompositionLayerPassthroughFB(
+            layer_handle=self._passthrough_layer))
 
     def _graphics_context(self) -> Any:
         # imported late: `vulkan` needs libvulkan at import time, the GL path libEGL
@@ -521,12 +581,43 @@ class XrBridge:
         if moved:  # anchors drift as the runtime refines its map; panels follow
             self.core.update_poses()
 
-    def _upload(self, dirty: list[str]) -> tuple[float, float]:
-        t0 = time.perf_counter()
-        pixels = {pid: self.core.render(pid) for pid in dirty}
-        t1 = time.perf_counter()
-        cbs, chains = [], []
+    def _paint(self, dirty: list[str]) -> dict[str, tuple[Any, bytes | memoryview]]:
+        """The panel images to swap in this frame: finished ones from the painter, and up to ``inline_paints``
+        painted here; every other dirty panel is handed to the painter and swapped in on a later frame."""
+        core, painter = self.core, self.painter
+        ready: dict[str, tuple[Any, bytes | memoryview]] = {}
+        inline = self.inline_paints
+        if painter is not None:
+            painter.collect()
+            if not painter.working:
+                painter = None  # its process is gone: paint here, still at most max_uploads a frame
         for pid in dirty:
+            view = core.current_view(pid)
+            if len(ready) >= self.max_uploads:  # this frame is full: keep (or ask for) the image for a later one
+                if painter is not None:
+                    painter.request(pid, view, core.placed[pid].layout)
+                continue
+            done = painter.take(pid) if painter is not None else None
+            if done is not None and done[0] == view:
+                ready[pid] = done
+            elif painter is None or inline > 0:  # (without a painter every panel is painted here, in turns)
+                inline -= 1
+                if painter is not None:
+                    painter.forget(pid)
+                ready[pid] = (view, render_bytes(view, core.placed[pid].layout))
+            else:  # painted meanwhile (a stale image taken above is dropped, the current view asked for)
+                painter.request(pid, view, core.placed[pid].layout)
+        return ready
+
+    def _upload(self, dirty: list[str]) -> tuple[float, float, int]:
+        t0 = time.perf_counter()
+        ready = self._paint(dirty)
+        t1 = time.perf_counter()
+        if not ready:
+            return t1 - t0, 0.0, 0
+        pixels = {pid: px for pid, (_, px) in ready.items()}
+        cbs, chains = [], []
+        for pid in ready:
             ch = self.chains.get(pid)
             if ch is None:
                 w, h = self.core.placed[pid].panel.pixel_size
@@ -539,8 +630,8 @@ class XrBridge:
             if self.dump_dir is not None:
                 self._dump(pid, ch)
             ch.release()
-            self.core.committed(pid)
-        return t1 - t0, time.perf_counter() - t1
+            self.core.committed(pid, ready[pid][0])
+        return t1 - t0, time.perf_counter() - t1, len(ready)
 
     def _dump(self, pid: str, ch: Any) -> None:
         from PIL import Image
@@ -553,7 +644,7 @@ class XrBridge:
         self.trace("dump", panel=pid, frame=self.core.frame, path=str(path))
 
     def _layers(self) -> list[Any]:
-        layers = []
+        layers = [] if self._passthrough_ptr is None else [self._passthrough_ptr]  # the room first, panels over it
         for pid, pp in self.core.placed.items():
             ch = self.chains.get(pid)
             if ch is None or not pp.visible:
@@ -601,13 +692,12 @@ class XrBridge:
         n = 0
         if fs.should_render:
             dirty = self.core.dirty()
-            n = len(dirty)
             if dirty:
-                render_s, upload_s = self._upload(dirty)
+                render_s, upload_s, n = self._upload(dirty)
             layers = self._layers()
         xr.end_frame(
             self.session,
-            xr.FrameEndInfo(display_time=t, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE, layers=layers),
+            xr.FrameEndInfo(display_time=t, environment_blend_mode=self.blend_mode, layers=layers),
         )
         total = time.perf_counter() - t0
         self.stats.render_s.append(render_s)
@@ -682,6 +772,8 @@ class XrBridge:
     def destroy(self) -> None:
         if self.stream is not None:
             self.stream.stop()
+        if self.painter is not None:
+            self.painter.close()
         if self.gfx is not None:
             self.gfx.wait_idle()
 
@@ -703,6 +795,10 @@ class XrBridge:
             quietly(xr.destroy_spatial_entity_ext, entity)
         if self._ext_context is not None:
             quietly(xr.destroy_spatial_context_ext, self._ext_context)
+        if self._passthrough_layer is not None:
+            quietly(xr.destroy_passthrough_layer_fb, self._passthrough_layer)
+        if self._passthrough is not None:
+            quietly(xr.destroy_passthrough_fb, self._passthrough)
         if self.session is not None:
             quietly(xr.destroy_session, self.session)
         if self.gfx is not None:

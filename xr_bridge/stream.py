@@ -11,6 +11,7 @@ import itertools
 import logging
 import queue
 import random
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,8 +58,10 @@ class StreamClient:
         backoff_min: float = 0.25,
         backoff_max: float = 8.0,
         heartbeat: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        self.ssl_context = ssl_context  # wss:// to a hub with its own CA (hub.tls: auto): trust that CA
         self.token = token
         self.on_event = on_event
         self.entities = entities
@@ -133,7 +136,8 @@ class StreamClient:
         self._pending.clear()
 
     async def _session(self, http: aiohttp.ClientSession) -> None:
-        async with http.ws_connect(self.url, heartbeat=self.heartbeat, max_msg_size=0) as ws:
+        async with http.ws_connect(self.url, heartbeat=self.heartbeat, max_msg_size=0,
+                                   ssl=self.ssl_context if self.ssl_context is not None else True) as ws:
             self._ws = ws
             try:
                 await self._send({"type": "auth", "access_token": self.token})

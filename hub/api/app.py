@@ -25,7 +25,23 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
+from ..tls import TlsError
+from . import (
+    dashboard,
+    ha_extras,
+    ha_format,
+    inbox,
+    labels,
+    login_links,
+    registry_ws,
+    render_template,
+    rest,
+    stream,
+    websocket_ha,
+    xr,
+)
+from . import tls as tls_api
+from .advert import HubAdvert, serves_lan
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -54,7 +70,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/api/health"})
+PUBLIC_PATHS = frozenset({"/api/health", tls_api.CA_PATH})
 IN_BAND_AUTH_PATHS = frozenset({"/api/websocket", "/api/stream"})
 MAX_REST_BODY = 64 * 1024
 
@@ -95,11 +111,21 @@ class ApiServer:
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
+        self.tls: tls_api.HubTls | None = None  # the hub's own CA and certificate (hub.tls: auto)
+        self.advert: HubAdvert | None = None  # the hub's mDNS record (serving the LAN, hub.mdns), or a test's
         # Each protocol's commands, per server: two hubs in one process never share handlers.
         self.ws_commands = websocket_ha.command_registry()
         labels.add_ws_commands(self.ws_commands)
+        registry_ws.add_ws_commands(self.ws_commands)
+        ha_extras.add_ws_commands(self.ws_commands)
+        render_template.add_ws_commands(self.ws_commands)
+        # Who among scoped tokens hears events that name no entity (the registries' own rules).
+        self.event_visibility: dict[str, registry_ws.EventVisibility] = dict(registry_ws.EVENT_VISIBILITY)
         self.stream_commands: dict[str, stream.StreamHandler] = {}
         labels.add_stream_commands(self.stream_commands)
+        xr.add_ws_commands(self.ws_commands)
+        xr.add_stream_commands(self.stream_commands)
+        self.xr_push = xr.ScenePush(self)  # resolved XR scenes pushed to WebSocket/stream subscribers
         self._hub: Hub | None = None
         self._areas: AreaLookup | None = None
         self._runner: web.AppRunner | None = None
@@ -136,6 +162,9 @@ class ApiServer:
         except ValueError as err:
             raise ConfigError(config_file, None, "hub.trusted_proxies", f"is not a list of addresses/CIDRs: {err}"
                               ) from err
+        if conf.get("tls_certificate") and conf.get("tls") == "auto":
+            raise ConfigError(config_file, None, "hub.tls", "auto and hub.tls_certificate exclude each other: "
+                              "the hub serves either its own certificate or yours")
         if conf.get("tls_certificate"):
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             try:
@@ -144,6 +173,8 @@ class ApiServer:
                 raise ConfigError(config_file, None, "hub.tls_certificate",
                                   f"certificate/key cannot be loaded: {err}") from err
             self.scheme = "https"
+        elif conf.get("tls") == "auto":
+            ssl_context = self._start_tls(hub, config_file)
         for event_type in (EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED):
             self._unlisten.append(hub.bus.listen(event_type, self._registry_changed))
         self._unlisten.append(hub.bus.listen("state_changed", self._forget_removed))
@@ -167,7 +198,34 @@ class ApiServer:
         sockets = self._server.sockets
         self.port = sockets[0].getsockname()[1] if sockets else port
         self.sessions.start()
+        if self.tls is not None:
+            self.tls.start()
         _LOGGER.info("API listening on %s", self.url)
+        if conf.get("mdns", True) and (self.advert is not None or serves_lan(self._host)):
+            self.advert = self.advert or HubAdvert()
+            await self.advert.start(self, self._advertised_addresses())
+
+    def _advertised_addresses(self) -> list[str]:
+        """The address the API is bound to, or (bound to every address, or to a name) the machine's LAN ones."""
+        import ipaddress
+
+        from ..tls import lan_names
+
+        with contextlib.suppress(ValueError):
+            if not ipaddress.ip_address(self._host or "").is_unspecified:
+                return [str(self._host)]
+        return [str(a) for a in lan_names().addresses]
+
+    def _start_tls(self, hub: Hub, config_file: Any) -> ssl.SSLContext:
+        """HTTPS from the hub's own CA; a CA that cannot be used stops the start (hub.tls says HTTPS is wanted)."""
+        if self.tls is None:
+            self.tls = tls_api.HubTls(hub.config_dir)
+        try:
+            context = self.tls.start_context()
+        except (TlsError, OSError) as err:
+            raise ConfigError(config_file, None, "hub.tls", f"auto: {err}") from err
+        self.scheme = "https"
+        return context
 
     def _apply_limits(self, conf: dict[str, Any]) -> None:
         """The ``hub:`` connection limits; the overall cap is lowered to leave files for the rest of the hub."""
@@ -185,7 +243,11 @@ class ApiServer:
             conf.get("max_unauthenticated_per_address") or MAX_UNAUTHENTICATED_PER_ADDRESS)
 
     async def async_stop(self) -> None:
+        if self.advert is not None:
+            await self.advert.stop()  # first: clients stop finding a hub that is going
         await self.sessions.stop()
+        if self.tls is not None:
+            await self.tls.stop()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
@@ -260,24 +322,12 @@ class ApiServer:
         }
 
     def devices_list(self, principal: Principal) -> list[dict[str, Any]]:
-        hub = self.hub
-        out = []
-        for device in hub.devices.all():
-            entities = hub.entities.for_device(device.id)
-            if not principal.unrestricted and not any(principal.can_see(e.entity_id) for e in entities):
-                continue
-            out.append({
-                "id": device.id, "name": device.name, "name_by_user": device.name_by_user,
-                "manufacturer": device.manufacturer, "model": device.model, "sw_version": device.sw_version,
-                "area_id": device.area_id, "via_device_id": device.via_device_id,
-                "identifiers": [[ns, val] for ns, val in device.identifiers],
-                "connections": [[kind, val] for kind, val in device.connections],
-            })
-        return out
+        """Devices the token may see, in Home Assistant's device registry shape (the dashboard's too)."""
+        return [registry_ws.device_entry(d) for d in registry_ws.visible_devices(self.hub, principal)]
 
 
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
-    if (request.path == "/" and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
+    if (request.path in ("/", "/xr/") and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
         if "token" in request.query and status == 401:  # an old bookmark: tokens in links no longer sign in
             message = "Links with ?token= no longer sign in (they leak into history); paste the token below."
         return dashboard.login_page(message, status)
@@ -341,8 +391,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     address = api.client_address(request)
     if api.login_limiter.blocked(address):
         return _unauthorized(request, "Too many failed login attempts; try again later", 429)
-    if path == dashboard.LOGIN_PATH:
-        return await handler(request)  # the sign-in form: token in the body, checked (and counted) there
+    if path == dashboard.LOGIN_PATH or path.startswith(login_links.LINK_PREFIX):
+        return await handler(request)  # the sign-in form (token or link ticket in the body, checked and counted there)
     secret, source = credentials(request)
     if not secret:
         return _unauthorized(request, "Missing access token")
@@ -368,7 +418,10 @@ def build_app(api: ApiServer) -> web.Application:
     app.router.add_get("/api/stream", handle_stream)
     app.router.add_get("/api/openapi.json", get_openapi)
     rest.add_routes(app)
+    ha_extras.add_routes(app)
     labels.add_routes(app)
     dashboard.add_routes(app)
     inbox.add_routes(app)
+    xr.add_routes(app)
+    tls_api.add_routes(app)
     return app

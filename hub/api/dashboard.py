@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import ha_format
+from . import ha_format, login_links
 from .auth import COOKIE, Principal
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
 
@@ -23,12 +23,15 @@ SCENE_ENTITY = "sensor.household_scene"
 LOGIN_PATH = "/login"
 # No script and no inline style: the page works under the dashboard's Content-Security-Policy. The token goes
 # in a POST body, never in a URL (history, Referer, server logs).
-_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>qilu-hub: sign in</title></head>
-<body><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
+_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>qilu-hub: sign in</title></head>
+<body><main><h1>qilu-hub</h1><p>This dashboard needs an access token (<code>qilu-hub token create --name me</code>).</p>
+<p lang="zh-CN">此控制面板需要访问令牌（<code>qilu-hub token create --name me</code>）。手机和头显可扫描控制面板
+“连接手机”页面上的二维码登录。</p>
 <p data-testid="login-message">{message}</p>
-<form method="post" action="/login"><input name="token" type="password" size="50" placeholder="qh_..."
+<form method="post" action="/login"><input name="token" type="password" placeholder="qh_..."
  aria-label="Access token" data-testid="login-token" autocomplete="off" autofocus>
-<button type="submit" data-testid="login-submit">Open</button></form></body></html>"""
+<button type="submit" data-testid="login-submit">Open · 打开</button></form></main></body></html>"""
 
 
 def _principal(request: web.Request) -> Principal:
@@ -45,7 +48,8 @@ def login_page(message: str = "", status: int = 401) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """``POST /login`` from the sign-in form: a valid token becomes an HttpOnly cookie and a 303 to ``/``.
+    """``POST /login`` from the sign-in form (or a sign-in link's page, with ``ticket``): a valid token becomes an
+    HttpOnly cookie and a 303 to ``/``.
 
     Browsers send Origin with every POST; the middleware has refused foreign ones, and one without any is
     refused here, so that no other site can sign a browser in to the hub with the attacker's token (login
@@ -55,12 +59,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not request.headers.get("Origin"):
         return login_page("Sign in from the hub's own page (the request carried no Origin).", 403)
     form = await request.post()
-    token = form.get("token")
-    secret = token.strip() if isinstance(token, str) else ""
-    if not secret or api.principal_for(secret) is None:
-        api.login_limiter.failed(api.client_address(request))
-        return login_page("Invalid access token", 401)
-    response = web.HTTPSeeOther("/")
+    token, ticket = form.get("token"), form.get("ticket")
+    next_path = "/"
+    if isinstance(ticket, str) and ticket:
+        next_path = login_links.after_sign_in(form.get("open", "dashboard"))
+        # A one-time sign-in link from "Connect a phone" (login_links.py): the ticket stands for a token's secret.
+        secret = login_links.redeem(request.app, ticket) or ""
+        if not secret or api.principal_for(secret) is None:
+            api.login_limiter.failed(api.client_address(request))
+            return login_page("This sign-in link was used already or has expired; make a new one on the "
+                              "dashboard's \"Connect a phone\" page.", 401)
+    else:
+        secret = token.strip() if isinstance(token, str) else ""
+        if not secret or api.principal_for(secret) is None:
+            api.login_limiter.failed(api.client_address(request))
+            return login_page("Invalid access token", 401)
+    response = web.HTTPSeeOther(next_path)
     # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
     secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",
                                                                   request.headers.get("X-Forwarded-Proto"))
@@ -123,3 +137,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/api/dashboard/registry", registry)
     app.router.add_post("/api/dashboard/ws_ticket", ws_ticket)
+    login_links.add_routes(app)

@@ -84,9 +84,17 @@ async def discovery_action(request: web.Request) -> web.Response:
         # body_exists, not can_read_body: the body-deadline middleware has already read the body into memory.
         if action == "adopt" and request.body_exists:
             # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
+            # {"name": ..., "area_id": ...}: the household names the device and puts it in a room as it adopts it.
             body = await request.json()
-            bind_key = body.get("bind_key") if isinstance(body, dict) else None
-            result = await inbox.async_adopt(key, bind_key=bind_key)
+            body = body if isinstance(body, dict) else {}
+            naming = _naming(request, body)
+            if isinstance(naming, str):
+                return web.json_response({"message": naming}, status=400)
+            if "bind_key" in body:
+                result = await inbox.async_adopt(key, bind_key=body["bind_key"])
+            else:  # a name and a room only: the protocol's one-argument call (bind_key is optional there)
+                result = await inbox.async_adopt(key)
+            _name_device(request, result, naming)
         else:
             result = await handlers[action](key)
     except KeyError:
@@ -97,6 +105,40 @@ async def discovery_action(request: web.Request) -> web.Response:
         return web.json_response({"message": f"{action} failed: {err}"}, status=502)
     return web.Response(text=ha_format.dumps({"ok": True, "result": _plain(result)}),
                         content_type="application/json")
+
+
+MAX_NAME = 100
+
+
+def _naming(request: web.Request, body: dict[str, Any]) -> dict[str, str] | str:
+    """The device registry changes an adopt body asks for (name_by_user, area_id), or why they are refused:
+    checked before adopting, so a bad room does not leave a half-done adoption behind."""
+    changes: dict[str, str] = {}
+    name = body.get("name")
+    if name is not None:
+        if not isinstance(name, str) or len(name.strip()) > MAX_NAME or any(ord(c) < 32 for c in name):
+            return f"name must be text of at most {MAX_NAME} printable characters"
+        if name.strip():
+            changes["name_by_user"] = name.strip()
+    area_id = body.get("area_id")
+    if area_id is not None:
+        if not isinstance(area_id, str) or request.app[API_KEY].hub.areas.get(area_id) is None:
+            return f"no such area: {area_id!r}"
+        changes["area_id"] = area_id
+    return changes
+
+
+def _name_device(request: web.Request, result: Any, changes: dict[str, str]) -> None:
+    """Apply the adopt body's name and room to the adopted device (``async_adopt`` answers its device id)."""
+    devices = request.app[API_KEY].hub.devices
+    device_id = result if isinstance(result, str) else result.get("device_id") if isinstance(result, dict) else None
+    if not changes or not isinstance(device_id, str) or devices.get(device_id) is None:
+        return
+    device = devices.get(device_id)
+    if device is not None and changes.get("name_by_user") == device.name:
+        changes = {k: v for k, v in changes.items() if k != "name_by_user"}  # its own name: nothing to override
+    if changes:
+        devices.async_update(device_id, **changes)
 
 
 def add_routes(app: web.Application) -> None:

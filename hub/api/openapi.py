@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels
+from . import labels, xr
 
 _STATE = {
     "type": "object",
@@ -64,6 +64,16 @@ def openapi_document(version: str) -> dict[str, Any]:
         "paths": {
             "/api/health": {"get": {"summary": "Liveness (no token needed)", "security": [],
                                     "responses": {"200": _json({"type": "object"})}}},
+            "/api/tls/ca.crt": {"get": {
+                "summary": "The hub's own CA certificate (hub.tls: auto; no token needed): DER, or PEM with "
+                           "?format=pem", "security": [],
+                "parameters": [{"name": "format", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["der", "pem"]}}],
+                "responses": {"200": {"description": "The CA certificate", "content": {
+                    "application/x-x509-ca-cert": {}, "application/x-pem-file": {}}},
+                    "404": _err("The hub serves no certificate of its own")}}},
+            "/api/tls": {"get": {"summary": "HTTPS status: CA and server certificate fingerprints, names, expiry",
+                                 "responses": {"200": _json({"type": "object"}), **_COMMON}}},
             "/api/": {"get": {"summary": "API is running", "responses": {"200": _err("API running."), **_COMMON}}},
             "/api/config": {"get": {"summary": "Hub configuration (Home Assistant's get_config shape)",
                                     "responses": {"200": _json({"type": "object"}), **_COMMON}}},
@@ -73,6 +83,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "One entity's state",
                 "parameters": [{"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json(state_ref), "404": _err("Entity not found."), **_COMMON}}},
+            "/api/services": {"get": {
+                "summary": "Services per domain, with their fields and selectors (Home Assistant's shape)",
+                "responses": {"200": _json({"type": "array", "items": {
+                    "type": "object", "required": ["domain", "services"],
+                    "properties": {"domain": {"type": "string"}, "services": {"type": "object"}}}}),
+                    **_COMMON}}},
             "/api/services/{domain}/{service}": {"post": {
                 "summary": "Call a service (a capability command) on the targeted entities",
                 "parameters": [
@@ -95,6 +111,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "parameters": [{"name": "start", "in": "path", "required": True,
                                 "schema": {"type": "string", "format": "date-time"}}, *history_params]}},
             **labels.openapi_paths(_COMMON),
+            **xr.openapi_paths(_COMMON),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         },
     }

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..capabilities import CommandError
+from ..capabilities import CAPABILITIES, CommandError, CommandSpec, ValueSpec, merged_commands
 from ..context import Context
 from .auth import Principal
 
@@ -30,6 +30,8 @@ HA_ERROR_CODES = {
     "not_found": "not_found",
     "not_supported": "not_supported",
     "invalid_format": "invalid_format",
+    "invalid_info": "invalid_info",
+    "template_error": "template_error",
     "out_of_range": "invalid_format",
     "not_allowed": "not_allowed",
     "unauthorized": "unauthorized",
@@ -39,20 +41,74 @@ HA_ERROR_CODES = {
 }
 
 
+def _title(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def selector(spec: ValueSpec) -> dict[str, Any]:
+    """Home Assistant's selector for a value (what its UIs draw for a service field)."""
+    if spec.type == "bool":
+        return {"boolean": {}}
+    if spec.type in ("int", "float"):
+        number: dict[str, Any] = {"step": 1 if spec.type == "int" else "any"}
+        if spec.min is not None:
+            number["min"] = spec.min
+        if spec.max is not None:
+            number["max"] = spec.max
+        if spec.unit:
+            number["unit_of_measurement"] = spec.unit
+        bounded = spec.min is not None and spec.max is not None and spec.max - spec.min <= 1000
+        number["mode"] = "slider" if bounded else "box"
+        return {"number": number}
+    if spec.type == "enum":
+        return {"select": {"options": list(spec.options)}}
+    if spec.type == "rgb":
+        return {"color_rgb": {}}
+    if spec.type == "hs":
+        return {"object": {}}
+    return {"text": {}}
+
+
+def _service(command: CommandSpec, target: dict[str, Any]) -> dict[str, Any]:
+    fields = {
+        arg: {"name": _title(arg), "description": spec.description or _title(arg), "required": spec.required,
+              "selector": selector(spec), **spec.json_schema()}
+        for arg, spec in command.args.items()
+    }
+    return {"name": _title(command.name), "description": command.description or _title(command.name),
+            "fields": fields, "target": target}
+
+
+def _catalogue_commands() -> dict[str, dict[str, CommandSpec]]:
+    """Per Home Assistant domain, every command its entities can take, arguments merged over the capabilities
+    that make up the domain (a light is on_off plus its modifiers)."""
+    members: dict[str, list[str]] = {}
+    for cap in CAPABILITIES.values():
+        members.setdefault(cap.domain, []).append(cap.name)
+    members.setdefault("light", []).insert(0, "on_off")
+    return {domain: merged_commands(names) for domain, names in members.items()}
+
+
+CATALOGUE_COMMANDS = _catalogue_commands()
+
+
 def services_of(hub: Hub, principal: Principal | None = None) -> dict[str, dict[str, Any]]:
-    """``get_services``: per domain, the commands its visible entities accept, with their fields."""
+    """``get_services`` (and ``GET /api/services``): for each domain the token has an entity in, every service
+    of the domain with its fields and selectors, from the capability catalogue (so a field is listed even when
+    no entity present takes it yet); ``homeassistant.turn_on/turn_off/toggle`` apply to any entity."""
+    domains = {e.domain for e in hub.entities.all() if principal is None or principal.can_see(e.entity_id)}
     out: dict[str, dict[str, Any]] = {}
-    for entity in hub.entities.all():
-        if principal is not None and not principal.can_see(entity.entity_id):
-            continue
-        domain = out.setdefault(entity.domain, {})
-        for name, spec in entity.commands.items():
-            service = domain.setdefault(name, {"name": name.replace("_", " ").capitalize(),
-                                               "description": spec.description, "fields": {}})
-            for arg, value_spec in spec.args.items():
-                service["fields"][arg] = {"required": value_spec.required, **value_spec.json_schema()}
+    for domain in sorted(domains):
+        commands = dict(CATALOGUE_COMMANDS.get(domain, {}))
+        for entity in hub.entities.all():  # an entity's own commands, should one ever fall outside the catalogue
+            if entity.domain == domain:
+                for name, spec in entity.commands.items():
+                    commands.setdefault(name, spec)
+        target = {"entity": [{"domain": [domain]}]}
+        if commands:
+            out[domain] = {name: _service(spec, target) for name, spec in sorted(commands.items())}
     if out:
-        out[GENERIC_DOMAIN] = {name: {"name": name.replace("_", " ").capitalize(), "description": "", "fields": {}}
+        out[GENERIC_DOMAIN] = {name: _service(CommandSpec(name, {}, f"{_title(name)} any entity"), {"entity": [{}]})
                                for name in GENERIC_SERVICES}
     return out
 

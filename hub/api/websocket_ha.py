@@ -273,30 +273,6 @@ class HaConnection(EndableSession):
             return
         self.send(_result(msg_id, {"context": ha_format.context_dict(context), "response": None}))
 
-    def cmd_area_registry(self, msg_id: int, msg: dict[str, Any]) -> None:
-        areas: list[dict[str, Any]] = [
-            {"area_id": a.id, "name": a.name, "floor_id": a.floor, "aliases": [], "picture": None}
-            for a in self.api.hub.areas.all()
-            if self.principal.unrestricted or a.id in self._visible_areas()
-        ]
-        self.send(_result(msg_id, areas))
-
-    def _visible_areas(self) -> set[str | None]:
-        return {self.api.areas.area_of(e.entity_id) for e in self.api.hub.entities.all()
-                if self.principal.can_see(e.entity_id)}
-
-    def cmd_device_registry(self, msg_id: int, msg: dict[str, Any]) -> None:
-        self.send(_result(msg_id, self.api.devices_list(self.principal)))
-
-    def cmd_entity_registry(self, msg_id: int, msg: dict[str, Any]) -> None:
-        entities = [
-            {"entity_id": e.entity_id, "unique_id": e.unique_id, "device_id": e.device_id, "area_id": e.area_id,
-             "name": e.name, "platform": "qilu_hub", "disabled_by": "user" if e.disabled else None,
-             "entity_category": e.entity_category, "capabilities": list(e.capabilities)}
-            for e in self.api.hub.entities.all() if self.principal.can_see(e.entity_id)
-        ]
-        self.send(_result(msg_id, entities))
-
 
 HaHandler = Callable[[HaConnection, int, dict[str, Any]], Any]
 """A command: answers with ``conn.send`` at once, or returns an awaitable that answers when done (counted with
@@ -314,9 +290,6 @@ BUILTIN_COMMANDS: Mapping[str, HaHandler] = MappingProxyType({
     "unsubscribe_events": HaConnection.cmd_unsubscribe_events,
     "subscribe_entities": HaConnection.cmd_subscribe_entities,
     "call_service": HaConnection.cmd_call_service,
-    "config/area_registry/list": HaConnection.cmd_area_registry,
-    "config/device_registry/list": HaConnection.cmd_device_registry,
-    "config/entity_registry/list": HaConnection.cmd_entity_registry,
 })
 
 
@@ -378,9 +351,15 @@ class HaFanout:
             text = self._event_json(event)
             data = event.data
             entity_id = data.get("entity_id") if isinstance(data, dict) else None
+            visible = self._api.event_visibility.get(event.event_type)
             for conn, prefix in subs:
                 principal = conn.principal
-                if not principal.unrestricted and (not isinstance(entity_id, str) or not principal.can_see(entity_id)):
+                if principal.unrestricted:
+                    pass
+                elif visible is not None:  # a registry event: the registry module knows who may hear it
+                    if not visible(self._api.hub, principal, data):
+                        continue
+                elif not isinstance(entity_id, str) or not principal.can_see(entity_id):
                     continue  # scoped tokens see only events about entities in their scope
                 conn.send(prefix + text + "}")
 

@@ -267,10 +267,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
     areas = AreaRegistry(store, bus)
     devices = DeviceRegistry(store, bus)
     entities = EntityRegistry(store, bus, devices, areas)
-    print(f"{'DEVICE':<28}{'AREA':<16}{'MANUFACTURER':<16}{'MODEL':<22}ENTITIES")
+    # The id in full: scene files place panels `relative_to: device` by it (`ref:`), and the API addresses it.
+    print(f"{'ID':<34}{'DEVICE':<28}{'AREA':<16}{'MANUFACTURER':<16}{'MODEL':<22}ENTITIES")
     for device in sorted(devices.all(), key=lambda d: (d.area_id or "", d.display_name)):
         ids = ", ".join(e.entity_id for e in entities.for_device(device.id))
-        print(f"{device.display_name[:27]:<28}{(device.area_id or '-')[:15]:<16}{(device.manufacturer or '-')[:15]:<16}"
-              f"{(device.model or '-')[:21]:<22}{ids}")
+        print(f"{device.id:<34}{device.display_name[:27]:<28}{(device.area_id or '-')[:15]:<16}"
+              f"{(device.manufacturer or '-')[:15]:<16}{(device.model or '-')[:21]:<22}{ids}")
     store.close()
     return 0

@@ -10,8 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_OUT = Path("models/household_scene.onnx")
-DEFAULT_REVIEW_OUT = Path("models/household_scene_review.onnx")
 SOURCES = ("simulator", "kasteren", "casas", "recorder")
 CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")  # = evaluation.CV_CHOICES
 
@@ -22,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model and write it as ONNX")
     _data_args(train)
     train.add_argument("--out", type=Path, default=None,
-                       help=f"ONNX file to write (default {DEFAULT_OUT}, with --review {DEFAULT_REVIEW_OUT})")
+                       help="ONNX file to write (default: household_scene.onnx, with --review "
+                            "household_scene_review.onnx, in the --config dir, where the hub loads them from)")
     train.add_argument("--review", action="store_true",
                        help="a day-review model: also reads what happens after each minute, so it labels finished "
                             "days (label suggestions, recognition.review_model) but never runs live")
@@ -61,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("eval", help="score a model on a dataset, or cross-validate training (--cv); JSON out, "
                                      "confusion-matrix PNG")
     _data_args(ev)
-    ev.add_argument("--model", type=Path, default=DEFAULT_OUT, help="without --cv: the ONNX model to score")
+    ev.add_argument("--model", type=Path, default=None,
+                    help="without --cv: the ONNX model to score (default: the one the hub in --config DIR uses: its "
+                         "household_scene.onnx if present, else the bundled model)")
     ev.add_argument("--png", type=Path, default=Path("confusion.png"), help="confusion-matrix PNG to write")
     ev.add_argument("--cv", choices=CV_CHOICES, default=None,
                     help="cross-validate instead of scoring --model: leave-one-day-out (the --source home), "
@@ -183,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
     if args.out is None:
-        args.out = DEFAULT_REVIEW_OUT if args.review else DEFAULT_OUT
+        args.out = _household_path(args, review=args.review)
     if args.review and args.decoder:
         print("qilu-hub model train: --review cannot be combined with --decoder (a causal filter for live models)",
               file=sys.stderr)
@@ -264,6 +265,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         report.update(written=True, gate=gate)
     print(json.dumps(report))
     return 0
+
+
+def _household_path(args: argparse.Namespace, review: bool = False) -> Path:
+    """Where the hub in --config DIR loads the household's model from: not the working directory (a train run in
+    a checkout would otherwise overwrite the bundled model, and the hub would never see the result)."""
+    from qilu_hub.cli import config_dir
+    from qilu_hub.recognition.settings import HOUSEHOLD_MODEL, HOUSEHOLD_REVIEW_MODEL
+
+    return config_dir(args) / (HOUSEHOLD_REVIEW_MODEL if review else HOUSEHOLD_MODEL)
 
 
 def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, config: Any) -> dict[str, Any] | str:
@@ -369,6 +379,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.cv is not None:
         return _cross_validate(args)
+    if args.model is None:
+        from qilu_hub.recognition.component import DEFAULT_MODEL
+
+        household = _household_path(args)
+        args.model = household if household.is_file() else DEFAULT_MODEL
     try:
         model = SceneModel.load(args.model, DEFAULT_SPEC, review=None)  # either kind; a review model looks ahead
         dataset = _load(args)

@@ -24,10 +24,10 @@ def register(subparsers: Any) -> None:
 class _RegistryView:
     """Just enough of a hub for HubCatalog, read from the config directory (the hub need not run)."""
 
-    def __init__(self, entities: Any) -> None:
+    def __init__(self, entities: Any, devices: Any, areas: Any) -> None:
         from qilu_hub.capabilities import validate_command
 
-        self.entities = entities
+        self.entities, self.devices, self.areas = entities, devices, areas
         outer = self
 
         class Commands:
@@ -36,6 +36,24 @@ class _RegistryView:
                 validate_command(entity.commands, command, args)
 
         self.commands = Commands()
+
+
+class _AreasWithConfig:
+    """The registry's areas and those ``areas:`` in the configuration names (a hub not started yet has only these)."""
+
+    def __init__(self, registry: Any, config: dict[str, Any]) -> None:
+        from qilu_hub.model import Area, slugify
+
+        self._areas = {a.id: a for a in registry.all()}
+        for item in config.get("areas") or []:
+            area_id = slugify(item["name"])
+            self._areas.setdefault(area_id, Area(area_id, item["name"], item.get("floor")))
+
+    def get(self, area_id: str) -> Any:
+        return self._areas.get(area_id)
+
+    def all(self) -> list[Any]:
+        return list(self._areas.values())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -49,12 +67,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         from qilu_hub.config import ensure_config_dir
         from qilu_hub.const import REGISTRY_DB
         from qilu_hub.registry import AreaRegistry, DeviceRegistry, EntityRegistry
+        from qilu_hub.setup import load_hub_config
         from qilu_hub.storage import RegistryStore
 
-        store = RegistryStore(ensure_config_dir(config_dir(args)) / REGISTRY_DB)
+        directory = ensure_config_dir(config_dir(args))
+        config = load_hub_config(directory)
+        store = RegistryStore(directory / REGISTRY_DB)
         bus = EventBus()
-        entities = EntityRegistry(store, bus, DeviceRegistry(store, bus), AreaRegistry(store, bus))
-        catalog = HubCatalog(_RegistryView(entities))
+        devices, areas = DeviceRegistry(store, bus), AreaRegistry(store, bus)
+        entities = EntityRegistry(store, bus, devices, areas)
+        catalog = HubCatalog(_RegistryView(entities, devices, _AreasWithConfig(areas, config)))
     failed = False
     try:
         for f in args.files:

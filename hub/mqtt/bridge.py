@@ -5,7 +5,8 @@ The parts, each in its own module:
 * ``connection.py`` — one aiomqtt client with a persistent session, reconnection with backoff;
 * ``export.py`` — our entities in Home Assistant's discovery format, published from dirty sets;
 * ``imports.py`` (parsing in ``importer.py``) — others' devices adopted, mirrored and commanded;
-* ``federation.py`` — commands and replies between qilu hubs, peers' state documents.
+* ``federation.py`` — commands and replies between qilu hubs, peers' state documents;
+* ``zigbee2mqtt.py`` (parsing in ``z2m_exposes.py``) — zigbee2mqtt's own topics read natively.
 
 This module decides what a session subscribes to and routes each message and each command
 addressed to us. Avoiding storms on reconnect: when the broker still has our session
@@ -31,6 +32,7 @@ from .export import Exporter, ExportTopics, parse_ha_command
 from .federation import QOS_COMMAND, REPLY, Federation
 from .imports import MqttImports
 from .settings import MqttSettings, valid_id
+from .zigbee2mqtt import Zigbee2Mqtt
 
 if TYPE_CHECKING:
     from ..core import Hub
@@ -59,6 +61,7 @@ class MqttBridge:
         self._export: Exporter | None = None
         self._imports: MqttImports | None = None
         self._federation: Federation | None = None
+        self._z2m: Zigbee2Mqtt | None = None
         self._first_connect = True
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -70,8 +73,12 @@ class MqttBridge:
         self.topics = topics = ExportTopics(self.settings.discovery_prefix, self.settings.base_topic, self.hub_id)
         self._conn = MqttConnection(self.settings, self.hub_id, topics, self.stats, self.connected, self)
         self._federation = Federation(topics, self.stats)
-        self._imports = MqttImports(hub, self._conn, self._federation)
-        self._export = Exporter(hub, topics, self.stats, self._imports.is_imported)
+        self._imports = imports = MqttImports(hub, self._conn, self._federation)
+        if self.settings.import_ and self.settings.zigbee2mqtt:
+            self._z2m = z2m = Zigbee2Mqtt(hub, self._conn, self.settings.zigbee2mqtt_base_topic,
+                                          imports.claim_zigbee, imports.reads)
+            imports.keep_subscribed = z2m.reads
+        self._export = Exporter(hub, topics, self.stats, self._is_imported)
         if self.settings.export:
             self._export.start()
         self._conn.start()
@@ -81,6 +88,11 @@ class MqttBridge:
             self._export.stop()
         if self._conn is not None:
             await self._conn.stop()
+
+    def _is_imported(self, entity_id: str) -> bool:
+        """Mirrored from the broker (HA discovery or zigbee2mqtt): never exported back to it."""
+        return (self._imports is not None and self._imports.is_imported(entity_id)) or (
+            self._z2m is not None and self._z2m.is_imported(entity_id))
 
     @staticmethod
     def _stored_hub_id(hub: Hub) -> str:
@@ -103,6 +115,8 @@ class MqttBridge:
             # "+/set/#" also matches ".../set" itself; subscribing both would deliver commands twice.
             command_topics = [self.topics.set_filter(), self.topics.call_filter(), self._federation.reply_topic]
             await subscribe(client, command_topics, QOS_COMMAND)
+            if self._z2m is not None:  # before discovery: native claims come first, so fewer adopt-and-drop
+                await subscribe(client, self._z2m.bridge_topics() + self._z2m.device_topics(), 1, no_local=True)
             if imports.wanted:
                 await subscribe(client, imports.discovery_filters(), QOS_CONFIG, no_local=True)
             sources = imports.source_topics()
@@ -112,10 +126,14 @@ class MqttBridge:
             # The broker kept our subscriptions; only foreign state topics are refreshed (their
             # publishers use QoS 0, which brokers do not queue) to catch changes we missed.
             foreign = imports.source_topics(foreign_only=True)
+            if self._z2m is not None:
+                foreign += self._z2m.device_topics()
             if foreign:
                 await subscribe(client, foreign, 1, no_local=True)
         await client.publish(self.topics.status, "online", qos=1, retain=True)
         imports.on_connected()
+        if self._z2m is not None:
+            self._z2m.on_connected()
         if self.settings.export and not resumed:
             self._export.announce_all()
         self._first_connect = False
@@ -128,6 +146,8 @@ class MqttBridge:
     def on_disconnected(self) -> None:
         if self._imports is not None:
             self._imports.on_disconnected()
+        if self._z2m is not None:
+            self._z2m.on_disconnected()
 
     def on_message(self, topic: str, payload: bytes) -> None:
         assert self.topics is not None and self._imports is not None
@@ -136,6 +156,8 @@ class MqttBridge:
             self._on_command_message(topic[len(own):], payload)
             return
         self._imports.on_message(topic, payload)
+        if self._z2m is not None:  # both: topics such as bridge/state may be read by each
+            self._z2m.on_message(topic, payload)
 
     # -- commands addressed to our exported entities ------------------------------------------
     def _on_command_message(self, rest: str, payload: bytes) -> None:
@@ -216,6 +238,11 @@ class MqttBridge:
     def imported(self) -> dict[str, str]:
         """Discovery topic → entity id of everything adopted from the broker."""
         return self._imports.imported() if self._imports is not None else {}
+
+    @property
+    def zigbee2mqtt(self) -> Zigbee2Mqtt | None:
+        """The native zigbee2mqtt reader, when enabled."""
+        return self._z2m
 
     def exported(self) -> dict[str, str]:
         return self._export.exported() if self._export is not None else {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ __all__ = ["MqttImports"]
 
 _LOGGER = logging.getLogger(__name__)
 
+_NATIVE = "read natively from zigbee2mqtt's bridge/devices (native support is preferred)"
+
 
 @dataclass(slots=True)
 class _Imported:
@@ -62,8 +65,8 @@ class _Imported:
 class MqttImports:
     """What the bridge adopted from the broker, and the topics it reads for them."""
 
-    __slots__ = ("_by_entity", "_conn", "_device_topics", "_federation", "_hub", "_imported", "_last_payload",
-                 "_sources", "_subscribed", "skipped")
+    __slots__ = ("_by_entity", "_claimed_zigbee", "_conn", "_device_topics", "_federation", "_hub", "_imported",
+                 "_last_payload", "_sources", "_subscribed", "keep_subscribed", "skipped")
 
     def __init__(self, hub: Hub, conn: MqttConnection, federation: Federation) -> None:
         self._hub = hub
@@ -76,6 +79,10 @@ class MqttImports:
         self._sources: dict[str, list[_Imported]] = {}  # state/availability topic -> records
         self._subscribed: set[str] = set()
         self._last_payload: dict[str, bytes] = {}  # per source topic, replayed to entities adopted later
+        # IEEE addresses that zigbee2mqtt.py reads natively: their HA-discovery configs are not adopted.
+        self._claimed_zigbee: set[str] = set()
+        # Topics another reader on this connection (zigbee2mqtt.py) still needs: never unsubscribed here.
+        self.keep_subscribed: Callable[[str], bool] = lambda topic: False
 
     # -- questions the wiring asks ----------------------------------------------------------
     def imported(self) -> dict[str, str]:
@@ -84,6 +91,27 @@ class MqttImports:
 
     def is_imported(self, entity_id: str) -> bool:
         return entity_id in self._by_entity
+
+    def reads(self, topic: str) -> bool:
+        """Whether a state/availability topic is read for something adopted here."""
+        return topic in self._sources
+
+    def claim_zigbee(self, ieee: str, claimed: bool) -> None:
+        """A zigbee2mqtt device is read natively (``claimed``) or no longer: one device, never two.
+
+        While claimed, what was adopted from zigbee2mqtt's HA discovery for it is dropped and its discovery
+        configs are skipped; native support reads more (every expose) and follows renames by IEEE address.
+        """
+        ieee = ieee.lower()
+        if not claimed:
+            self._claimed_zigbee.discard(ieee)
+            return
+        if ieee in self._claimed_zigbee:
+            return
+        self._claimed_zigbee.add(ieee)
+        for record in [r for r in self._imported.values() if ("zigbee", ieee) in r.spec.device_connections]:
+            self._forget(record)
+            self.skipped[record.spec.discovery_topic] = _NATIVE
 
     @property
     def wanted(self) -> bool:
@@ -151,6 +179,9 @@ class MqttImports:
         self.adopt(topic, spec, payload, existing)
 
     def _wanted(self, spec: ImportSpec) -> bool:
+        if any(kind == "zigbee" and value in self._claimed_zigbee for kind, value in spec.device_connections):
+            self.skipped[spec.discovery_topic] = _NATIVE
+            return False
         if spec.peer_hub is not None:
             if spec.peer_hub == self._conn.hub_id:
                 self._conn.stats.echoes_ignored += 1
@@ -268,6 +299,7 @@ class MqttImports:
         for t in gone:
             self._subscribed.discard(t)
             self._last_payload.pop(t, None)
+        gone = [t for t in gone if not self.keep_subscribed(t)]
         client = self._conn.client
         if gone and client is not None:
             self._conn.spawn(client.unsubscribe(gone))

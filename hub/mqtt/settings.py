@@ -28,6 +28,10 @@ SCHEMA = {
     "export": f(bool, default=True, help="Publish this hub's entities in Home Assistant discovery format"),
     "import": f(bool, default=True, help="Adopt devices that others (zigbee2mqtt, ESPHome, Tasmota) announce"),
     "federation": f(bool, default=True, help="Show other qilu hubs' devices on this broker"),
+    "zigbee2mqtt": {
+        "enabled": f(bool, default=True, help="Read zigbee2mqtt's own topics (bridge/devices) and adopt its devices"),
+        "base_topic": f(str, default="zigbee2mqtt", help="zigbee2mqtt's mqtt.base_topic"),
+    },
     "reconnect_min": f(float, int, default=0.5, minimum=0.01),
     "reconnect_max": f(float, int, default=30.0, minimum=0.01),
 }
@@ -56,6 +60,8 @@ class MqttSettings:
     export: bool = True
     import_: bool = True
     federation: bool = True
+    zigbee2mqtt: bool = True  # native zigbee2mqtt support (needs import too)
+    zigbee2mqtt_base_topic: str = "zigbee2mqtt"
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
 
@@ -65,6 +71,13 @@ class MqttSettings:
         data.pop("enabled", None)
         if "import" in data:
             data["import_"] = data.pop("import")
+        z2m = data.pop("zigbee2mqtt", None)
+        if isinstance(z2m, dict):
+            unknown_z2m = sorted(set(z2m) - {"enabled", "base_topic"})
+            if unknown_z2m:
+                raise ValueError(f"unknown mqtt.zigbee2mqtt option(s): {', '.join(unknown_z2m)}")
+            data["zigbee2mqtt"] = bool(z2m.get("enabled", True))
+            data["zigbee2mqtt_base_topic"] = z2m.get("base_topic", "zigbee2mqtt")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -76,10 +89,11 @@ class MqttSettings:
     def validate(self) -> None:
         if self.hub_id is not None and not _ID_RE.match(self.hub_id):
             raise ValueError(f"mqtt.hub_id {self.hub_id!r} may only hold letters, digits, '_' and '-'")
-        for name in ("discovery_prefix", "base_topic"):
+        for name in ("discovery_prefix", "base_topic", "zigbee2mqtt_base_topic"):
             value = getattr(self, name)
             if not value or any(ch in value for ch in "+#") or value.startswith("/") or value.endswith("/"):
-                raise ValueError(f"mqtt.{name} {value!r} must be a topic without wildcards or outer slashes")
+                label = "zigbee2mqtt.base_topic" if name == "zigbee2mqtt_base_topic" else name
+                raise ValueError(f"mqtt.{label} {value!r} must be a topic without wildcards or outer slashes")
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("mqtt.client_cert and mqtt.client_key go together")
         if self.reconnect_max < self.reconnect_min:

@@ -15,17 +15,32 @@ if TYPE_CHECKING:
     from .component import SceneRecognizer
 
 SECTION = "recognition"
+# The household's own models live in its config dir under these names: `qilu-hub model train` writes there by
+# default, and the hub loads them when the section names no model (before falling back to the bundled one).
+HOUSEHOLD_MODEL = "household_scene.onnx"
+HOUSEHOLD_REVIEW_MODEL = "household_scene_review.onnx"
 register_section(
     SECTION,
     {
         "enabled": f(bool, default=True, help="Recognise the household scene"),
-        "model": f(str, type(None), default=None, help="ONNX model path (default: the bundled model)"),
+        "model": f(str, type(None), default=None,
+                   help=f"ONNX model path (default: {HOUSEHOLD_MODEL} in the config dir if present, else the bundled "
+                        "model)"),
         "review_model": f(str, type(None), default=None,
-                          help="Day-review ONNX model ('model train --review'); default: review with the live model"),
+                          help=f"Day-review ONNX model ('model train --review'); default: {HOUSEHOLD_REVIEW_MODEL} in "
+                               "the config dir if present, else review with the live model"),
         "interval": f(float, int, default=60, minimum=5, help="Seconds between scheduled inferences"),
         "debounce": f(float, int, default=2, minimum=0, help="Seconds to wait after an event before inferring"),
     },
 )
+
+
+def household_model(config_dir: Path | None, review: bool = False) -> Path | None:
+    """The household's own model in ``config_dir`` (what ``model train`` writes by default), if it exists."""
+    if config_dir is None:
+        return None
+    path = config_dir / (HOUSEHOLD_REVIEW_MODEL if review else HOUSEHOLD_MODEL)
+    return path if path.is_file() else None
 
 
 def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = None) -> SceneRecognizer | None:
@@ -42,8 +57,8 @@ def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = Non
         path = Path(section[key])
         return config_dir / path if config_dir is not None and not path.is_absolute() else path
 
-    path = configured("model") or DEFAULT_MODEL
-    review = configured("review_model")
+    path = configured("model") or household_model(config_dir) or DEFAULT_MODEL
+    review = configured("review_model") or household_model(config_dir, review=True)
     try:
         tz = ZoneInfo(str((config.get("hub") or {}).get("time_zone") or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

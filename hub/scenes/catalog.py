@@ -1,5 +1,5 @@
-"""What the scene validator needs to know about the hub:
-which entities exist and which commands each accepts."""
+"""What the scene validator needs to know about the hub: which entities exist and which commands each accepts,
+and (where the catalog can tell) which device ids and area ids placements may refer to."""
 
 from __future__ import annotations
 
@@ -48,6 +48,24 @@ class HubCatalog:
 
     def entity_exists(self, entity_id: str) -> bool:
         return self._hub.entities.get(entity_id) is not None
+
+    def reference_problem(self, kind: str, ref: str) -> str | None:
+        """Why ``relative_to: kind`` with ``ref`` names nothing in the registry, or None when it names something
+        (anchors are the headset's own: not checked)."""
+        if kind == "device":
+            if self._hub.devices.get(ref) is not None:
+                return None
+            named = [d.id for d in self._hub.devices.all() if ref in (d.name, d.name_by_user)]
+            hint = f" (the device named {ref!r} has id {named[0]})" if named else " (`qilu-hub devices` lists ids)"
+            return f"unknown device id {ref!r}{hint}"
+        if kind == "area":
+            if self._hub.areas.get(ref) is not None:
+                return None
+            named = [a.id for a in self._hub.areas.all() if a.name == ref]
+            known = ", ".join(sorted(a.id for a in self._hub.areas.all())) or "none"
+            hint = f" (the area named {ref!r} has id {named[0]!r})" if named else f" (known: {known})"
+            return f"unknown area {ref!r}{hint}"
+        return None
 
     def entity_commands(self, entity_id: str) -> Collection[str] | None:
         entity = self._hub.entities.get(entity_id)

@@ -219,6 +219,12 @@ def _check(sf: SceneFile, catalog: Catalog | None) -> list[SceneIssue]:
             if p.id in panel_ids:
                 bad(p.line, f"duplicate panel id {p.id!r}")
             panel_ids.add(p.id)
+            # A placement on a device or area the registry does not know would put the panel at the stage origin.
+            reference_problem = getattr(catalog, "reference_problem", None)
+            if reference_problem is not None and p.placement.ref is not None:
+                problem = reference_problem(p.placement.relative_to, p.placement.ref)
+                if problem:
+                    bad(p.line, f"panel {p.id!r}: {problem}")
             for c in p.controls:
                 if catalog is not None and not catalog.entity_exists(c.entity_id):
                     bad(c.line, f"unknown entity {c.entity_id!r}", UNKNOWN_ENTITY)

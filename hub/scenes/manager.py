@@ -20,6 +20,7 @@ from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
 from .model import HomeScene, ScheduleTrigger, SituationTrigger
+from .watch import ImmersiveScenes
 
 _LOG = logging.getLogger(__name__)
 # A schedule reads the wall clock again at least this often (seconds) instead of trusting one long sleep: asyncio
@@ -89,8 +90,10 @@ class SceneManager:
 
     name = "scenes"
 
-    def __init__(self, paths: Iterable[str | Path], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, paths: Iterable[str | Path], clock: Callable[[], float] = time.monotonic,
+                 watch_interval: float = 0.0) -> None:
         self._paths = [Path(p) for p in paths]
+        self.immersive = ImmersiveScenes(self._files, watch_interval)  # what the scene API serves to headsets
         self._clock = clock
         self.scenes: dict[str, HomeScene] = {}
         self.errors: list[SceneError] = []
@@ -119,6 +122,7 @@ class SceneManager:
         refused only for entities the hub does not know yet is kept pending and retried as entities appear."""
         catalog = HubCatalog(hub)
         self.scenes.clear()
+        self.immersive.scenes.clear()
         self._gates.clear()
         self.errors.clear()
         self.pending.clear()
@@ -136,6 +140,8 @@ class SceneManager:
                 self.errors.append(e)
                 _LOG.error("scene file refused:\n%s", e)
             return []
+        self.immersive.put_file(f, sf.immersive_scenes)
+        self.immersive.remember(f)
         for hs in sf.home_scenes:
             self.scenes[hs.name] = hs
             self._gates.extend((SituationGate(t, self._clock), hs) for t in hs.situations)
@@ -144,6 +150,7 @@ class SceneManager:
     async def async_start(self, hub: Any) -> None:
         self._hub = hub
         self.load(hub)
+        self.immersive.start(hub)
         self._unlisten = hub.bus.listen(EVENT_SCENE_RECOGNIZED, self._on_recognized)
         self._unlisten_entities = hub.bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry)
         self._activate_scenes(hub, self.scenes.values())
@@ -191,6 +198,7 @@ class SceneManager:
         return handle
 
     async def async_stop(self) -> None:
+        await self.immersive.stop()
         for unregister in self._unregister:
             unregister()
         self._unregister.clear()
@@ -274,4 +282,6 @@ def from_config(config_dir: Path | str, config: Mapping[str, Any]) -> SceneManag
 
     section = config.get("scenes") or {}
     paths = section.get("paths") or ["scenes"]
-    return SceneManager([Path(config_dir) / p for p in paths])
+    interval = section.get("watch_interval")
+    return SceneManager([Path(config_dir) / p for p in paths],
+                        watch_interval=float(interval if interval is not None else 2.0))

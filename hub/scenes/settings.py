@@ -11,6 +11,13 @@ SCHEMA: Schema = {
         items=(str,),
         help="folders (all *.yaml inside) or files with scenes; relative to the config directory",
     ),
+    "watch_interval": f(
+        float, int,
+        default=2.0,
+        minimum=0,
+        help="seconds between checks of the scene files for changes to immersive scenes (XR clients get the new "
+             "scene at once); 0 checks only at start",
+    ),
 }
 
 register_section("scenes", SCHEMA)

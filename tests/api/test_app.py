@@ -17,6 +17,7 @@ from qilu_hub import ConfigError, Hub
 from qilu_hub.api import ApiServer, LoginLimiter
 from qilu_hub.api.app import IN_BAND_AUTH_PATHS, PUBLIC_PATHS
 from qilu_hub.api.dashboard import LOGIN_PATH
+from qilu_hub.api.login_links import LINK_PREFIX
 from qilu_hub.config import load_config
 
 from .conftest import Env, bearer, start_env
@@ -25,7 +26,8 @@ from .conftest import Env, bearer, start_env
 def _concrete(path: str) -> str:
     return (path.replace("{entity_id}", "light.living_room_ceiling_light").replace("{domain}", "light")
             .replace("{service}", "turn_on").replace("{start}", "2024-01-01T00:00:00")
-            .replace("{key}", "k").replace("{action:adopt|ignore}", "adopt").replace("{filename:.*}", "app.js"))
+            .replace("{key}", "k").replace("{action:adopt|ignore}", "adopt").replace("{filename:.*}", "app.js")
+            .replace("{ticket}", "qt_x"))
 
 
 async def test_every_route_but_health_requires_a_token(env: Env, session: aiohttp.ClientSession) -> None:
@@ -38,12 +40,17 @@ async def test_every_route_but_health_requires_a_token(env: Env, session: aiohtt
             continue
         path = _concrete(canonical)
         if canonical in PUBLIC_PATHS:
-            async with session.get(env.url + path) as resp:
-                assert resp.status == 200
+            async with session.get(env.url + path) as resp:  # the CA download: no CA without hub.tls: auto
+                assert resp.status == (404 if canonical == "/api/tls/ca.crt" else 200)
             continue
         if canonical == LOGIN_PATH:  # the sign-in form takes the token in its body (test_browser_hardening.py)
             async with session.post(env.url + path, headers={"Origin": env.url}) as resp:
                 assert resp.status == 401
+            checked += 1
+            continue
+        if canonical.startswith(LINK_PREFIX):  # a sign-in link's page: a button, no token (test_login_links.py)
+            async with session.get(env.url + path) as resp:
+                assert resp.status == 200 and "<script" not in await resp.text()
             checked += 1
             continue
         if canonical in IN_BAND_AUTH_PATHS:

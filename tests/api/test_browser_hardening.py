@@ -102,8 +102,8 @@ async def test_dashboard_works_under_its_content_security_policy(env: Env) -> No
                                        "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
             await sign_in(page, env.url, env.admin)
             await expect(page.get_by_test_id("connection")).to_have_text("live")  # fetch, ticket, WebSocket
-            await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").click()
-            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("on (100%)")
+            await page.get_by_test_id(f"switch-{LIGHT}").click()
+            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("On · 100%")
             assert await page.evaluate("window.__csp") == []
             assert not [line for line in console if "Content Security Policy" in line], console
             assert errors == []

@@ -18,13 +18,21 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-async def sign_in(page: Page, url: str, token: str) -> None:
-    """Sign in as a person does: open the hub and paste the token into its form (a POST, never a URL)."""
+async def sign_in(page: Page, url: str, token: str, then: str = "") -> None:
+    """Sign in as a person does: open the hub and paste the token into its form (a POST, never a URL); ``then``
+    opens one of the dashboard's pages by its menu (``scenes``, ``add``, ...)."""
     await page.goto(url + "/")
     await page.get_by_test_id("login-token").fill(token)
     async with page.expect_navigation():
         await page.get_by_test_id("login-submit").click()
     assert page.url == url + "/", page.url
+    if then:
+        await open_page(page, then)
+
+
+async def open_page(page: Page, name: str) -> None:
+    await page.get_by_test_id(f"nav-{name}").click()
+    await expect(page.locator(f'main > [data-page="{name}"]')).to_be_visible()
 
 
 class Inbox:
@@ -77,27 +85,32 @@ async def test_dashboard_live_state_controls_inbox_and_scene(env: Env, tmp_path:
             assert page.url == env.url + "/"  # the token left the address bar for a cookie
             await expect(page.get_by_test_id("connection")).to_have_text("live")
             light_state = page.get_by_test_id(f"state-{LIGHT}")
-            await expect(light_state).to_have_text("off")
+            await expect(light_state).to_have_text("Off")
             await expect(page.locator('[data-area="living_room"] h2')).to_have_text("Living Room")
 
-            await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").click()
-            await expect(light_state).to_have_text("on (100%)")
+            await page.get_by_test_id(f"switch-{LIGHT}").click()
+            await expect(light_state).to_have_text("On · 100%")
+            await expect(page.get_by_test_id(f"switch-{LIGHT}")).to_have_attribute("aria-checked", "true")
             assert env.hub.states.get(LIGHT).value == "on"  # type: ignore[union-attr]
 
-            await page.get_by_test_id(f"arg-{LIGHT}-turn_on-brightness").fill("51")
-            await expect(light_state).to_have_text("on (20%)")
+            await page.get_by_test_id(f"brightness-{LIGHT}").fill("20")  # one slider, in percent
+            await expect(light_state).to_have_text("On · 20%")
             assert env.hub.states.get(LIGHT).attributes["brightness"] == 51  # type: ignore[union-attr]
 
             env.hub.states.async_set(PLUG, "on")  # a change made elsewhere shows up live
-            await expect(page.get_by_test_id(f"state-{PLUG}")).to_have_text("on")
+            await expect(page.get_by_test_id(f"state-{PLUG}")).to_have_text("On")
+            await expect(page.get_by_test_id(f"switch-{PLUG}")).to_have_attribute("aria-checked", "true")
+            await expect(page.get_by_test_id("scene")).to_be_hidden()  # recognition has its own page
 
+            await open_page(page, "scenes")
             await expect(page.get_by_test_id("scene-name")).to_have_text("movie_night")
             await expect(page.get_by_test_id("scene")).to_contain_text("82%")
 
+            await open_page(page, "add")
             entry = page.locator('[data-inbox="shelly-1"]')
             await expect(entry).to_contain_text("Shelly Plus 1")
             await expect(page.locator('[data-inbox="wled-1"]')).to_have_count(0)  # already adopted: no decision
-            await entry.get_by_role("button", name="Adopt").click()
+            await entry.get_by_role("button", name="Add").click()
             await expect(entry).to_have_count(0)
             assert inbox.adopted == ["shelly-1"]
             await expect(page.locator("#inbox-empty")).to_be_visible()
@@ -113,9 +126,12 @@ async def test_read_only_dashboard_has_no_controls(env: Env) -> None:
         try:
             page = await browser.new_page()
             await sign_in(page, env.url, env.read_only)
-            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("off")
-            assert await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").count() == 0
-            await expect(page.locator("#inbox-empty")).to_be_visible()  # no discovery component: empty inbox
+            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("Off")
+            assert await page.get_by_test_id(f"switch-{LIGHT}").count() == 0
+            assert await page.get_by_test_id(f"brightness-{LIGHT}").count() == 0
+            await expect(page.get_by_test_id("nav-scenes")).to_be_visible()
+            for admin_only in ("add", "rooms", "connect"):  # adopting, rooms and phones need an admin token
+                await expect(page.get_by_test_id(f"nav-{admin_only}")).to_be_hidden()
         finally:
             await browser.close()
 
@@ -159,10 +175,51 @@ async def test_colour_picker_sends_rgb(env: Env) -> None:
         try:
             page = await browser.new_page()
             await sign_in(page, env.url, env.admin)
-            picker = page.get_by_test_id(f"arg-{entity.entity_id}-turn_on-rgb_color")
+            picker = page.get_by_test_id(f"color-{entity.entity_id}")
             await expect(picker).to_have_value("#000000")
             await picker.fill("#ff8000")
-            await expect(page.get_by_test_id(f"state-{entity.entity_id}")).to_have_text("on")
+            await expect(page.get_by_test_id(f"state-{entity.entity_id}")).to_have_text("On")
             assert hub.states.get(entity.entity_id).attributes["rgb_color"] == [255, 128, 0]  # type: ignore[union-attr]
+        finally:
+            await browser.close()
+
+
+async def test_lock_asks_before_it_acts(env: Env) -> None:
+    """A lock's button opens a confirmation dialog: Cancel sends nothing, Yes sends the command."""
+    from qilu_hub.context import Context
+    from qilu_hub.model import Entity
+
+    hub = env.hub
+    entity = hub.entities.async_get_or_create(unique_id="test:door", capabilities=("lock",), name="Front Door")
+    hub.states.async_set(entity.entity_id, "locked")
+    sent: list[str] = []
+
+    async def handler(target: Entity, command: str, args: dict[str, Any], context: Context) -> None:
+        sent.append(command)
+        hub.states.async_set(target.entity_id, "unlocked" if command == "unlock" else "locked", {}, context)
+
+    hub.commands.register_entity(entity.entity_id, handler)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await sign_in(page, env.url, env.admin)
+            state = page.get_by_test_id(f"state-{entity.entity_id}")
+            await expect(state).to_have_text("Locked")
+            action = page.get_by_test_id(f"lock-{entity.entity_id}")
+            await expect(action).to_have_text("Unlock")
+            await action.click()
+            await expect(page.get_by_test_id("confirm")).to_contain_text("Unlock Front Door?")
+            await page.get_by_test_id("confirm-cancel").click()
+            await expect(page.get_by_test_id("confirm")).to_be_hidden()
+            await action.click()
+            await page.keyboard.press("Escape")  # closing the dialog by keyboard cancels too
+            await expect(page.get_by_test_id("confirm")).to_be_hidden()
+            assert sent == []
+            await action.click()
+            await page.get_by_test_id("confirm-yes").click()
+            await expect(state).to_have_text("Unlocked")
+            await expect(action).to_have_text("Lock")
+            assert sent == ["unlock"]
         finally:
             await browser.close()

@@ -47,7 +47,7 @@ async def test_label_now_stop_list_and_delete(lenv: tuple[Env, LabelStore], tmp_
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await sign_in(page, env.url, env.admin)
+            await sign_in(page, env.url, env.admin, then="scenes")
             section = page.get_by_test_id("labels")
             await expect(section).to_be_visible()
             await expect(page.get_by_test_id("label-stop")).to_be_disabled()
@@ -94,13 +94,13 @@ async def test_read_only_sees_labels_without_controls_and_area_token_sees_none(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page()
-            await sign_in(page, env.url, env.read_only)
+            await sign_in(page, env.url, env.read_only, then="scenes")
             await expect(page.locator(f'[data-label="{label.id}"]')).to_contain_text("sleeping")
             await expect(page.get_by_test_id("label-start")).to_be_hidden()
             assert await page.get_by_test_id(f"label-delete-{label.id}").count() == 0
 
             guest = await browser.new_page()
-            await sign_in(guest, env.url, env.kitchen)
+            await sign_in(guest, env.url, env.kitchen, then="scenes")
             await expect(guest.get_by_test_id("connection")).to_have_text("live")
             await expect(guest.get_by_test_id("labels")).to_be_hidden()
             assert await guest.locator(f'[data-label="{label.id}"]').count() == 0
@@ -123,7 +123,7 @@ async def test_correct_a_label_in_place(lenv: tuple[Env, LabelStore]) -> None:
             page = await (await browser.new_context(timezone_id="Asia/Shanghai")).new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await sign_in(page, env.url, env.admin)
+            await sign_in(page, env.url, env.admin, then="scenes")
             await page.get_by_test_id(f"label-edit-{breakfast.id}").click()
             form = page.locator(f'[data-label="{breakfast.id}"][data-editing]')
             await expect(form.get_by_test_id("label-edit-start")).not_to_have_value("")

@@ -69,8 +69,8 @@ async def test_cookie_is_httponly_and_the_dashboard_still_goes_live(env: Env) ->
             assert env.admin not in await page.evaluate("document.cookie")
             (cookie,) = [c for c in await context.cookies() if c["name"] == "qilu_token"]
             assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
-            await page.get_by_test_id(f"cmd-{LIGHT}-turn_on").click()  # REST with the cookie alone
-            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("on (100%)")
+            await page.get_by_test_id(f"switch-{LIGHT}").click()  # REST with the cookie alone
+            await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("On · 100%")
             assert len(env.api.tickets) == 0  # the page's ticket was used up by its WebSocket
             await page.reload()  # a reload logs in again with a fresh ticket
             await expect(page.get_by_test_id("connection")).to_have_text("live")

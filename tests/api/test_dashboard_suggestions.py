@@ -70,9 +70,10 @@ def _expected_rows(segments: list[dict[str, Any]]) -> list[tuple[str, float, flo
 
 
 async def _page(browser: Browser, env: Env, token: str) -> Page:
-    # UTC in the browser: the replayed days are UTC days, so a local day is one of them.
-    page = await (await browser.new_context(timezone_id="UTC")).new_page()
-    await sign_in(page, env.url, token)
+    # UTC in the browser: the replayed days are UTC days, so a local day is one of them. British English: the
+    # dashboard's clock follows the locale, and en-GB's is HH:MM.
+    page = await (await browser.new_context(timezone_id="UTC", locale="en-GB")).new_page()
+    await sign_in(page, env.url, token, then="scenes")
     await expect(page.get_by_test_id("labels")).to_be_visible()  # shown once the label list (can_edit) is in
     return page
 

@@ -123,10 +123,10 @@ async def test_dashboard_shows_the_address_change_and_confirms_it(
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            await page.goto(f"{api.url}/")
+            await page.goto(f"{api.url}/#add")
             entry = page.locator(f'[data-inbox="{key}"]')
-            await expect(entry).to_contain_text("address change, confirm: adopted at 10.78.0.11:80, "
-                                                "announced at 10.78.0.66:80")
+            await expect(entry).to_contain_text("Address change, please confirm: added at 10.78.0.11:80, "
+                                                "now announced at 10.78.0.66:80")
             await entry.get_by_role("button", name="Confirm move").click()
             await expect(entry).to_have_count(0)
             assert errors == []

@@ -118,7 +118,7 @@ def test_device_discovery_with_components() -> None:
     ("homeassistant/sensor/x/config", {"device_class": "temperature"}, "state_topic is required"),
     ("homeassistant/sensor/x/config", {"state_topic": "a/#", "device_class": "temperature"}, "wildcards"),
     ("homeassistant/switch/x/config", {"state_topic": "a", "command_topic": "b",
-                                       "value_template": "{% if value %}ON{% endif %}"}, "unsupported template"),
+                                       "value_template": "{{ states('switch.other') }}"}, "unsupported template"),
     ("homeassistant/switch/x/config", {"command_topic": "b", "command_template": "{{ value * 2 }}"},
      "command_template"),
     ("homeassistant/vacuum/x/config", {"command_topic": "b"}, "not imported"),

@@ -35,3 +35,18 @@ def test_bad_values_are_refused(tmp_path: Path) -> None:
         MqttSettings.from_config({"base_topic": "qilu/#"})
     with pytest.raises(ValueError, match="go together"):
         MqttSettings.from_config({"client_cert": "/c.pem"})
+
+
+def test_zigbee2mqtt_native_reading_is_configured_in_its_own_block(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text("mqtt:\n  enabled: true\n")
+    defaults = MqttSettings.from_config(load_config(tmp_path)["mqtt"])
+    assert defaults.zigbee2mqtt is True and defaults.zigbee2mqtt_base_topic == "zigbee2mqtt"
+    (tmp_path / "configuration.yaml").write_text(
+        "mqtt:\n  zigbee2mqtt:\n    enabled: false\n    base_topic: z2m/flat\n")
+    settings = MqttSettings.from_config(load_config(tmp_path)["mqtt"])
+    assert settings.zigbee2mqtt is False and settings.zigbee2mqtt_base_topic == "z2m/flat"
+    (tmp_path / "configuration.yaml").write_text("mqtt:\n  zigbee2mqtt:\n    base_topik: x\n")
+    with pytest.raises(ConfigError, match=r"mqtt\.zigbee2mqtt\.base_topik"):
+        load_config(tmp_path)
+    with pytest.raises(ValueError, match=r"zigbee2mqtt\.base_topic"):
+        MqttSettings.from_config({"zigbee2mqtt": {"base_topic": "z2m/#"}})

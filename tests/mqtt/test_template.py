@@ -44,14 +44,29 @@ def test_empty_template_means_raw_payload() -> None:
     assert compile_template("  ") is None
 
 
+@pytest.mark.parametrize(("source", "payload", "expected"), [
+    ("{% if value_json.a %}ON{% else %}OFF{% endif %}", b'{"a": 1}', "ON"),
+    ("{{ value_json.a * 10 }}", b'{"a": 2.5}', 25.0),
+    ("{{ value_json.a | tojson }}", b'{"a": {"b": [1]}}', '{"b": [1]}'),
+    ("{{ value_json.a }} and {{ value_json.b }}", b'{"a": 1, "b": 2}', "1 and 2"),
+    ("{{ (value | float / 1000) | round(2) }}", b"12345", 12.35),
+    ("{{ 'on' if value == '1' else 'off' }}", b"1", "on"),
+    ("{{ value_json.missing | default('n/a') }}", b"{}", "n/a"),
+])
+def test_jinja_forms_render_as_home_assistant_does(source: str, payload: bytes, expected: object) -> None:
+    """The same jinja2 engine as render_template: conditions, arithmetic and filters work, not just paths."""
+    template = compile_template(source)
+    assert template is not None
+    assert template.render(payload) == expected
+
+
 @pytest.mark.parametrize("source", [
-    "{% if value_json.a %}1{% endif %}",
-    "{{ value_json.a * 10 }}",
-    "{{ value_json.a | tojson }}",
-    "{{ states('sensor.x') }}",
-    "{{ value_json.a }} and {{ value_json.b }}",
-    "value_json.a",
+    "{{ states('sensor.x') }}",  # hub functions are not for device payloads
+    "{{ now() }}",
+    "value_json.a",  # no expression: it would ignore the payload
     "{{ value_json.a[ }}",
+    "{{ value_json.a | no_such_filter }}",
+    "{% for x in value_json recursive %}{{ loop(x) }}{% endfor %}",  # the budget could not reach its calls
 ])
 def test_unsupported_forms_are_refused(source: str) -> None:
     with pytest.raises(TemplateError) as info:
@@ -80,3 +95,22 @@ def test_any_template_compiles_or_is_refused_and_renders_or_is_refused(source: s
     if template is not None:
         with contextlib.suppress(TemplateError):
             template.render(payload)
+
+
+@pytest.mark.parametrize("source", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ 'x' * 10 ** 9 }}",
+    "{{ 2 ** 99999999 }}",
+    "{{ '%999999999d' % 1 }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{{ ('x' * 50000) | replace('x', 'y' * 50000) }}",
+    "{{ (['x' * 50000] * 50000) | join }}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+    "{% for i in range(100000) %}{{ range(100000) | list | length }}{% endfor %}",
+])
+def test_expensive_templates_stop_with_an_error(source: str) -> None:
+    """A hostile discovery payload cannot hold the hub: loops have a step budget, sizes are checked first."""
+    template = compile_template(source)
+    assert template is not None
+    with pytest.raises(TemplateError, match=r"too expensive|larger than"):
+        template.render(b"1")

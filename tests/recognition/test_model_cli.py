@@ -198,3 +198,27 @@ def test_only_if_better_for_a_review_model(tmp_path: Path, capsys: pytest.Captur
     assert report["written"] is False and report["gate"]["current_model"] == str(out)
     assert report["gate"]["current"]["class_accuracy"] > report["gate"]["candidate"]["class_accuracy"]
     assert out.read_bytes() == good_bytes
+
+
+def test_train_without_out_writes_where_the_hub_loads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """No --out: the model goes into the --config dir (not the working directory, where a checkout's bundled
+    model would be overwritten), the hub built from that dir loads it, and a backup carries it."""
+    from qilu_hub.backup import _owned_files
+    from qilu_hub.recognition.component import DEFAULT_MODEL
+    from qilu_hub.recognition.settings import recognizer_from_config
+
+    config, cwd = tmp_path / "config", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    recognizer = recognizer_from_config({}, config)
+    assert recognizer is not None and recognizer.model_path == DEFAULT_MODEL  # nothing trained yet
+    assert main(["model", "train", "--days", "2", "--homes", "1", "--trees", "2", "--no-progress",
+                 "--config", str(config)]) == 0
+    written = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"])
+    assert written == config / "household_scene.onnx" and written.is_file()
+    assert list(cwd.iterdir()) == []
+    recognizer = recognizer_from_config({}, config)
+    assert recognizer is not None and recognizer.model_path == written
+    assert recognizer.review_model_path is None  # no review model trained: the live one reviews
+    assert "household_scene.onnx" in _owned_files(config, {})

@@ -186,3 +186,48 @@ def test_panels_follow_device_and_area_poses_from_the_hub(remote_env: Any, bridg
             proc.kill()
             proc.wait()
         ht.stop()
+
+
+def test_a_panel_on_an_unknown_device_stops_the_bridge_instead_of_sitting_at_the_origin(
+        remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    env, _ = remote_env
+    ht = HubThread(tmp_path / "config")
+    url = ht.start()
+    wrong = "0123456789abcdef0123456789abcdef"
+    scene_path = tmp_path / "scene.yaml"
+    scene_path.write_text(SCENE.replace("{relative_to: stage, offset: [0.0, 1.3, -1.0]}",
+                                        f"{{relative_to: device, ref: {wrong}, offset: [0, 0.4, 0]}}"))
+    try:
+        r = subprocess.run(bridge_cmd(url, ht.token, scene_path, tmp_path), env=env, capture_output=True,
+                           text=True, timeout=120)
+    finally:
+        ht.stop()
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert f"panel 'room': the hub has no device '{wrong}'" in r.stderr
+
+
+def test_the_bridge_reaches_an_https_hub_trusting_only_its_ca(
+        remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    """hub.tls: auto: the bridge connects over wss:// with --ca naming the hub's CA file and nothing else."""
+    env, _ = remote_env
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "configuration.yaml").write_text("hub:\n  tls: auto\n")
+    ht = HubThread(config)
+    url = ht.start()
+    assert url.startswith("wss://")
+    scene_path = tmp_path / "scene.yaml"
+    scene_path.write_text(SCENE)
+    proc = subprocess.Popen(bridge_cmd(url, ht.token, scene_path, tmp_path, "--ca", str(config / "tls" / "ca.crt")),
+                            env=env, stderr=subprocess.DEVNULL)
+    try:
+        tr = TraceReader(tmp_path / "trace.jsonl", proc)
+        tr.wait(lambda e: e["ev"] == "snapshot", "the hub's snapshot over wss://")
+        tr.wait(lambda e: e["ev"] == "submit" and e["controls"][0][0] in ("on", "off"), "a live panel")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ht.stop()

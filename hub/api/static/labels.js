@@ -1,5 +1,5 @@
 // "What's happening now?": the household labels scenes for training (see docs/recognition.md).
-// Uses app.js's el/api/toast helpers; talks only to /api/recognition/labels.
+// Uses app.js's el/api/toast helpers and i18n.js's t/fmt*; talks only to /api/recognition/labels.
 // Below the list, "Suggestions from a past day": the hub's day review of one local calendar day
 // (GET /api/recognition/labels/suggestions), each suggestion accepted as a label with one click.
 "use strict";
@@ -34,21 +34,21 @@ const labelsUi = {
     document.getElementById("label-controls").hidden = readOnly;
     const open = document.getElementById("label-open");
     open.textContent = data.open
-      ? `Now: ${data.open.scene.replace(/_/g, " ")} since ${this.time(data.open.start)}`
-      : "Nothing labelled right now.";
+      ? t("labels.now", { scene: data.open.scene.replace(/_/g, " "), time: this.time(data.open.start) })
+      : t("labels.nothing");
     document.getElementById("label-stop").disabled = !data.open;
     const list = document.getElementById("label-list");
     list.replaceChildren(...data.labels.map((lb) => {
-      const span = lb.end === null ? `since ${this.time(lb.start)} (running)` : `${this.time(lb.start)} – ${this.time(lb.end)}`;
+      const span = lb.end === null ? t("labels.since", { time: this.time(lb.start) }) : `${this.time(lb.start)} – ${this.time(lb.end)}`;
       const row = el("li", { "data-label": lb.id, "data-scene": lb.scene },
                      el("strong", {}, lb.scene.replace(/_/g, " ")), " ", el("span", { class: "muted" },
                      `${span}${lb.created_by ? " · " + lb.created_by : ""}${lb.note ? " · " + lb.note : ""}`), " ");
       if (!readOnly) {
-        row.append(el("button", { "data-testid": `label-edit-${lb.id}`, title: "Correct this label",
-                                  onclick: () => row.replaceWith(this.editor(lb, data.scenes)) }, "Edit"), " ");
-        row.append(el("button", { "data-testid": `label-delete-${lb.id}`, title: "Delete this label",
+        row.append(el("button", { "data-testid": `label-edit-${lb.id}`, title: t("labels.edit_title"),
+                                  onclick: () => row.replaceWith(this.editor(lb, data.scenes)) }, t("labels.edit")), " ");
+        row.append(el("button", { "data-testid": `label-delete-${lb.id}`, title: t("labels.delete_title"),
                                   onclick: () => this.act("DELETE", `/api/recognition/labels/${encodeURIComponent(lb.id)}`) },
-                      "Delete"));
+                      t("labels.delete")));
       }
       return row;
     }));
@@ -57,14 +57,15 @@ const labelsUi = {
   // Inline correction: scene, start, end (empty = still running) and note; sent as one PATCH, which the
   // hub checks like a new label. The form lives until the next refresh or Save/Cancel.
   editor(lb, scenes) {
-    const scene = el("select", { "data-testid": "label-edit-scene", "aria-label": "Scene" },
+    const scene = el("select", { "data-testid": "label-edit-scene", "aria-label": t("labels.scene") },
                      ...scenes.map((s) => el("option", { value: s }, s.replace(/_/g, " "))));
     scene.value = lb.scene;
-    const start = el("input", { type: "datetime-local", "data-testid": "label-edit-start", "aria-label": "Start" });
+    const start = el("input", { type: "datetime-local", "data-testid": "label-edit-start", "aria-label": t("labels.start_label") });
     start.value = this.local(lb.start);
-    const end = el("input", { type: "datetime-local", "data-testid": "label-edit-end", "aria-label": "End (empty: running)" });
+    const end = el("input", { type: "datetime-local", "data-testid": "label-edit-end", "aria-label": t("labels.end_label") });
     end.value = lb.end === null ? "" : this.local(lb.end);
-    const note = el("input", { "data-testid": "label-edit-note", maxlength: "200", placeholder: "note" });
+    const note = el("input", { "data-testid": "label-edit-note", maxlength: "200", placeholder: t("labels.note"),
+                               "aria-label": t("labels.note_label") });
     note.value = lb.note || "";
     const save = () => {
       const body = { scene: scene.value, note: note.value.trim(),
@@ -76,16 +77,16 @@ const labelsUi = {
       this.act("PATCH", `/api/recognition/labels/${encodeURIComponent(lb.id)}`, body);
     };
     return el("li", { "data-label": lb.id, "data-editing": "1" }, scene, " ", start, " – ", end, " ", note, " ",
-              el("button", { "data-testid": "label-edit-save", onclick: save }, "Save"), " ",
-              el("button", { "data-testid": "label-edit-cancel", onclick: () => this.load() }, "Cancel"));
+              el("button", { "data-testid": "label-edit-save", onclick: save }, t("labels.save")), " ",
+              el("button", { "data-testid": "label-edit-cancel", onclick: () => this.load() }, t("labels.cancel")));
   },
   local(ts) {  // epoch seconds -> the "YYYY-MM-DDTHH:MM" a datetime-local input takes, in local time
     const d = new Date(ts * 1000);
     const pad = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
   },
-  clock(ts) {  // epoch seconds -> local "HH:MM"
-    return this.local(ts).slice(11);
+  clock(ts) {  // epoch seconds -> the locale's clock time, as everywhere on the dashboard
+    return fmtClock(ts);
   },
   // A review reads a day of history and runs the model over it, so it runs only when asked for.
   // Without a range: the day in the date input, local midnight to the next local midnight (23 or 25 hours
@@ -95,7 +96,7 @@ const labelsUi = {
     if (!range) {
       const value = document.getElementById("suggest-day").value;
       if (!value) {
-        toast("Suggestions: choose a day first");
+        toast(t("suggest.choose"));
         return;
       }
       const [year, month, day] = value.split("-").map(Number);
@@ -104,7 +105,7 @@ const labelsUi = {
       this.suggested = null;
       document.getElementById("suggest-list").replaceChildren();
       document.getElementById("suggest-empty").hidden = true;
-      summary.textContent = "Reviewing…";
+      summary.textContent = t("suggest.reviewing");
       summary.hidden = false;
     }
     const seq = ++this.suggestSeq;
@@ -119,7 +120,7 @@ const labelsUi = {
     } catch (err) {
       if (seq !== this.suggestSeq) return;
       if (!this.suggested) summary.hidden = true;
-      toast(`Suggestions: ${err.message}`);
+      toast(t("suggest.error", { message: err.message }));
     } finally {
       if (seq === this.suggestSeq) button.disabled = false;
     }
@@ -127,8 +128,8 @@ const labelsUi = {
   renderSuggestions(data) {
     const summary = document.getElementById("suggest-summary");
     const n = data.segments.length;
-    summary.textContent = `${n} segment${n === 1 ? "" : "s"} from ${data.events} recorded changes, reviewed by ` +
-      (data.lookahead ? "the day-review model (with look-ahead)." : "the live model.");
+    summary.textContent = t(n === 1 ? "suggest.summary_one" : "suggest.summary",
+                            { count: n, events: data.events, model: t(data.lookahead ? "suggest.lookahead" : "suggest.live") });
     summary.hidden = false;
     const open = data.segments.filter((seg) => seg.scene !== "idle" && !seg.labelled);
     const list = document.getElementById("suggest-list");
@@ -138,7 +139,7 @@ const labelsUi = {
                      el("span", { class: "muted" },
                         `${this.clock(seg.start)} – ${this.clock(seg.end)} · ${Math.round(seg.confidence * 100)}%`));
       if (this.canEdit) {
-        const accept = el("button", { "data-testid": "suggest-accept", title: "Add this as a label" }, "Accept");
+        const accept = el("button", { "data-testid": "suggest-accept", title: t("suggest.accept_title") }, t("suggest.accept"));
         accept.addEventListener("click", () => { accept.disabled = true; this.accept(seg); });
         row.append(" ", accept);
       }
@@ -151,22 +152,19 @@ const labelsUi = {
       await api("POST", "/api/recognition/labels",
                 { scene: seg.scene, start: seg.start, end: seg.end, note: "accepted suggestion" });
     } catch (err) {
-      toast(`Label: ${err.message}`);  // e.g. it overlaps a label added since: the hub names it
+      toast(t("labels.error", { message: err.message }));  // e.g. it overlaps a label added since: the hub names it
     }
     await this.load();
     if (this.suggested) await this.suggest({ start: this.suggested.start, end: this.suggested.end });
   },
   time(ts) {
-    const d = new Date(ts * 1000);
-    const today = new Date().toDateString() === d.toDateString();
-    return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-                 : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    return fmtTime(ts);
   },
   async act(method, path, body) {
     try {
       await api(method, path, body);
     } catch (err) {
-      toast(`Label: ${err.message}`);
+      toast(t("labels.error", { message: err.message }));
     }
     await this.load();
   },
@@ -191,4 +189,8 @@ const labelsUi = {
   },
 };
 
-labelsUi.init();
+// After DOMContentLoaded's first listener (app.js) has chosen the language.
+document.addEventListener("DOMContentLoaded", () => {
+  labelsUi.init();
+  i18n.onChange(() => { labelsUi.load(); if (labelsUi.suggested) labelsUi.renderSuggestions(labelsUi.suggested); });
+});

@@ -1,0 +1,106 @@
+"""Reference space and environment blend mode: chosen from what the runtime offers, never hard-coded.
+
+Monado offers STAGE, LOCAL and LOCAL_FLOOR (with XR_EXT_local_floor) and only the OPAQUE blend mode, so the
+bridge runs against it with each space and with a blend preference it can and cannot meet; the choices an
+AR runtime forces (ADDITIVE only, ALPHA_BLEND, XR_FB_passthrough) are checked on the offered sets."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xr
+
+from qilu_hub.xr_bridge.environment import EnvironmentChoiceError, choose_blend, choose_space, parse_blend
+from qilu_hub.xr_bridge.runtime import EXIT_NO_GRAPHICS
+from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
+from tests.xr.xrhelpers import TraceReader
+
+B = xr.EnvironmentBlendMode
+S = xr.ReferenceSpaceType
+DEFAULT = parse_blend("alpha_blend,passthrough,additive,opaque")
+
+SCENE = """\
+version: 1
+immersive_scenes:
+  - name: s
+    panels:
+      - id: p
+        placement: {relative_to: stage, offset: [0.0, 1.3, -1.0]}
+        resolution: 256
+        controls:
+          - {type: toggle, entity: light.living_room}
+"""
+
+
+def test_an_additive_only_runtime_gets_additive_not_opaque() -> None:
+    assert choose_blend([B.ADDITIVE], set(), DEFAULT).mode == B.ADDITIVE
+
+
+def test_passthrough_preferred_over_vr_where_offered() -> None:
+    assert choose_blend([B.OPAQUE, B.ALPHA_BLEND], set(), DEFAULT).mode == B.ALPHA_BLEND
+    fb = choose_blend([B.OPAQUE], {"XR_FB_passthrough"}, DEFAULT)
+    assert (fb.mode, fb.passthrough_layer) == (B.OPAQUE, True)
+    vr = choose_blend([B.OPAQUE], set(), DEFAULT)
+    assert (vr.mode, vr.passthrough_layer) == (B.OPAQUE, False)
+
+
+def test_a_preference_the_runtime_cannot_meet_says_what_it_offers() -> None:
+    with pytest.raises(EnvironmentChoiceError, match="asked for \\(opaque\\); it offers ADDITIVE"):
+        choose_blend([B.ADDITIVE], set(), parse_blend("opaque"))
+    with pytest.raises(ValueError, match="unknown blend mode"):
+        parse_blend("opaque,glass")
+
+
+def test_space_order_and_the_local_floor_offset() -> None:
+    assert choose_space([S.LOCAL, S.LOCAL_FLOOR, S.STAGE]).kind == S.STAGE
+    assert choose_space([S.VIEW, S.LOCAL, S.LOCAL_FLOOR]).kind == S.LOCAL_FLOOR
+    local = choose_space([S.VIEW, S.LOCAL], eye_height=1.5)
+    assert local.kind == S.LOCAL and local.origin.position == (0.0, -1.5, 0.0)
+    with pytest.raises(EnvironmentChoiceError, match="no STAGE"):
+        choose_space([S.VIEW, S.LOCAL], "stage")
+
+
+def _run_bridge(remote_env: Any, bridge_cmd: Any, tmp_path: Path, *extra: str) -> tuple[int, str, TraceReader]:
+    env, _ = remote_env
+    ht = DevHubThread(DevHub("t", ["light.living_room"]))
+    port = ht.start()
+    scene = tmp_path / "s.yaml"
+    scene.write_text(SCENE)
+    try:
+        r = subprocess.run(bridge_cmd(f"ws://127.0.0.1:{port}/api/stream", "t", scene, tmp_path,
+                                      "--max-frames", "40", *extra), env=env, capture_output=True, text=True,
+                           timeout=120)
+    finally:
+        ht.stop()
+    return r.returncode, r.stderr, TraceReader(tmp_path / "trace.jsonl")
+
+
+@pytest.mark.parametrize(("space", "kind", "origin"), [
+    ("auto", "STAGE", [0.0, 0.0, 0.0]),
+    ("local_floor", "LOCAL_FLOOR", [0.0, 0.0, 0.0]),
+    ("local", "LOCAL", [0.0, -1.45, 0.0]),
+])
+def test_monado_session_in_each_space_with_the_blend_mode_it_offers(
+        remote_env: Any, bridge_cmd: Any, tmp_path: Path, space: str, kind: str, origin: list[float]) -> None:
+    code, err, tr = _run_bridge(remote_env, bridge_cmd, tmp_path, "--space", space, "--eye-height", "1.45")
+    assert code == 0, err[-2000:]
+    system = tr.wait(lambda e: e["ev"] == "system", "system")
+    assert "XR_EXT_local_floor" in system["extensions"]
+    base = tr.wait(lambda e: e["ev"] == "base_space", "base space")
+    assert (base["kind"], base["origin"]) == (kind, origin)
+    assert {"STAGE", "LOCAL", "LOCAL_FLOOR"} <= set(base["offered"])
+    blend = tr.wait(lambda e: e["ev"] == "blend", "blend mode")
+    # asked for the room first; Monado's simulated headset offers OPAQUE only, so OPAQUE it is
+    assert (blend["mode"], blend["offered"], blend["passthrough_layer"]) == ("OPAQUE", ["OPAQUE"], False)
+    tr.wait(lambda e: e["ev"] == "submit" and e["panel"] == "p", "the runtime took frames with the panel")
+
+
+def test_monado_refuses_an_ar_only_preference_with_a_clear_exit(
+        remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    code, err, _ = _run_bridge(remote_env, bridge_cmd, tmp_path, "--blend", "additive,alpha_blend")
+    assert code == EXIT_NO_GRAPHICS
+    assert "supports none of the blend modes asked for (additive, alpha_blend); it offers OPAQUE" in err
+    assert "Traceback" not in err

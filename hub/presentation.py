@@ -124,7 +124,7 @@ def _same_name(a: str, b: str) -> bool:
 def entity_name(entity: Entity, device: Device | None) -> str | None:
     """The entity's own part of its name under ``has_entity_name``: "Power" of "Fridge Power" on the device
     "Fridge", None when it is the device's main feature (named as the device), its whole name without a device."""
-    name: str = getattr(entity, "name_by_user", None) or entity.name
+    name = entity.name_by_user or entity.name
     if device is None:
         return name
     for device_name in dict.fromkeys((device.display_name, device.name)):
@@ -240,7 +240,7 @@ def describe(entity: Entity, device: Device | None) -> Look:
     state_class = state_class_of(entity)
     if state_class is not None:
         shown["state_class"] = state_class
-    icon = getattr(entity, "icon", None) or caps.get(entity.capabilities[0]).icon
+    icon = entity.icon or caps.get(entity.capabilities[0]).icon
     if icon:
         shown["icon"] = icon
     modes = light_color_modes(entity.capabilities) if entity.domain == "light" else ()

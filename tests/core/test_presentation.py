@@ -112,3 +112,16 @@ def test_a_renamed_device_renames_its_entities_at_once(hub: Hub) -> None:
     assert len(seen) == 1
     # The next state the driver writes keeps the new name.
     assert hub.states.async_set(power.entity_id, 86.0, {}).attributes["friendly_name"] == "Kitchen fridge Power"
+
+
+def test_the_households_entity_name_and_icon_show_at_once(hub: Hub) -> None:
+    fridge = _fridge(hub)
+    power = hub.entities.async_get_or_create(unique_id="t:power", capabilities=("power",), name="Fridge Power",
+                                             device_id=fridge.id)
+    hub.states.async_set(power.entity_id, 85.0, {}, Context("t"))
+    hub.entities.async_update(power.entity_id, name_by_user="Compressor", icon="mdi:snowflake")
+    attributes = hub.states.get(power.entity_id).attributes  # type: ignore[union-attr]
+    assert (attributes["friendly_name"], attributes["icon"]) == ("Fridge Compressor", "mdi:snowflake")
+    hub.entities.async_update(power.entity_id, name_by_user=None, icon=None)  # back to the driver's
+    attributes = hub.states.get(power.entity_id).attributes  # type: ignore[union-attr]
+    assert attributes["friendly_name"] == "Fridge Power" and "icon" not in attributes

@@ -15,7 +15,7 @@ from .core import Hub
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
 _CONFIG_SECTION_MODULES = ("qilu_hub.mqtt.settings", "qilu_hub.discovery.settings", "qilu_hub.recognition.settings",
-                           "qilu_hub.scenes.settings", "qilu_hub.backup")
+                           "qilu_hub.scenes.settings", "qilu_hub.backup", "qilu_hub.matter.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -37,6 +37,11 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         demo_appliances = DemoAppliances()
         hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last
 
+    matter = config.get("matter") or {}
+    if matter.get("server") == "managed" or matter.get("url"):
+        from .matter.controller import MatterController
+
+        hub.add_component(MatterController())  # before the drivers: adopted Matter appliances start through it
     drivers = DriverManager()
     hub.add_component(drivers)
     from .appliances.lifecycle import ApplianceLifecycle

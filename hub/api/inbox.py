@@ -1,7 +1,8 @@
 """The discovery inbox over REST: list what the hub has seen, and adopt, ignore, or confirm a move.
 
 ``GET /api/discovery`` lists the inbox; ``POST /api/discovery/{key}/{action}`` acts on one entry, where the
-action is ``adopt`` (optionally with ``{"bind_key": ...}`` for an encrypted BLE sensor), ``ignore``,
+action is ``adopt`` (optionally with ``{"bind_key": ...}`` for an encrypted BLE sensor, or ``{"setup_code": ...}``
+for a Matter appliance), ``ignore``,
 ``unignore``, or, for an adopted appliance announced at another address, ``confirm_move`` / ``reject_move``.
 
 The inbox is provided by the component named ``discovery`` when one is added; it is duck-typed
@@ -86,7 +87,12 @@ async def discovery_action(request: web.Request) -> web.Response:
             # {"bind_key": "<32 hex digits>"} for an encrypted BLE sensor; the key is never sent back.
             body = await request.json()
             bind_key = body.get("bind_key") if isinstance(body, dict) else None
-            result = await inbox.async_adopt(key, bind_key=bind_key)
+            # {"setup_code": "MT:..."} (or the manual code) commissions a Matter appliance; never sent back either.
+            setup_code = body.get("setup_code") if isinstance(body, dict) else None
+            if setup_code is not None:
+                result = await inbox.async_adopt(key, bind_key=bind_key, setup_code=setup_code)  # type: ignore[call-arg]
+            else:
+                result = await inbox.async_adopt(key, bind_key=bind_key)
         else:
             result = await handlers[action](key)
     except KeyError:

@@ -45,8 +45,8 @@ def installed_version(venv: Path) -> str | None:
     python = venv / "bin" / "python"
     if not python.exists():
         return None
-    probe = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('python-matter-server'))"],
-                           capture_output=True, text=True, timeout=60, check=False)
+    script = "import importlib.metadata as m; print(m.version('python-matter-server'))"
+    probe = subprocess.run([str(python), "-c", script], capture_output=True, text=True, timeout=60, check=False)
     return probe.stdout.strip() or None if probe.returncode == 0 else None
 
 

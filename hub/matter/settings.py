@@ -12,7 +12,7 @@ SERVER_MODES = ("none", "managed")
 
 register_section("matter", {
     "server": f(str, default="none", choices=SERVER_MODES,
-                help="managed: the hub starts and supervises matter-server from its venv; none: use url (or no Matter)"),
+                help="managed: the hub starts and supervises matter-server from its venv; none: use url, or no Matter"),
     "url": f(str, type(None), help="WebSocket of a matter-server the hub does not manage (ws://host:5580/ws)"),
     "venv": f(str, type(None), help="matter-server's venv (default: matter-server/venv in the config folder)"),
     "port": f(int, default=5580, minimum=1, help="Port of the managed server's WebSocket (on 127.0.0.1)"),

@@ -51,9 +51,10 @@ def missing() -> str | None:
     reason = can_build()
     if reason:
         return reason
-    for path, what in ((SERVER_VENV / "bin" / "matter-server", "matter-server venv"),
-                       (DEVICES / "node_modules" / "@matter" / "main", "matter.js"), (PAA / ".version", "test PAA roots"),
-                       (CHIP_DATA, "/data")):
+    needed = ((SERVER_VENV / "bin" / "matter-server", "matter-server venv"),
+              (DEVICES / "node_modules" / "@matter" / "main", "matter.js"), (PAA / ".version", "test PAA roots"),
+              (CHIP_DATA, "/data"))
+    for path, what in needed:
         if not path.exists():
             return f"{what} missing ({path}): run `bash scripts/setup-matter.sh`"
     if node_binary() is None:
@@ -81,9 +82,9 @@ class Appliances:
         # The appliances copy next to their node_modules: Node resolves packages from the script's own folder.
         script = DEVICES / SCRIPT.name
         shutil.copyfile(SCRIPT, script)
-        argv = [node_binary() or "node", str(script), f"--storage={self.storage}", f"--nodes={','.join(self.kinds)}",
-                f"--port={self.base_port}", f"--passcode={self.passcode}", f"--discriminator={self.discriminator}",
-                f"--salt={self.lan.salt}"]
+        argv = [node_binary() or "node", str(script), f"--storage-path={self.storage}",
+                f"--nodes={','.join(self.kinds)}", f"--port={self.base_port}", f"--passcode={self.passcode}",
+                f"--discriminator={self.discriminator}", f"--salt={self.lan.salt}"]
         if self.bridged:
             argv.append(f"--bridged={self.bridged}")
         # matter.js reads MATTER_* variables as options: mDNS on the LAN's IPv6 only.

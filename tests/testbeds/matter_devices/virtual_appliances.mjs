@@ -1,6 +1,6 @@
 // Virtual Matter appliances for qilu-hub's tests and bench: several matter.js nodes in one Node process.
 //
-//   node virtual_appliances.mjs --storage=DIR --nodes=light,plug,contact,thermostat,bridge \
+//   node virtual_appliances.mjs --storage-path=DIR --nodes=light,plug,contact,thermostat,bridge \
 //        [--bridged=light*3,contact] [--port=5540] [--passcode=20202021] [--discriminator=3840] [--salt=TEXT]
 //        [--interface=eth0]
 //
@@ -32,9 +32,10 @@ function option(name, fallback) {
     return arg === undefined ? fallback : arg.slice(prefix.length);
 }
 
-const storage = option("storage");
-if (!storage) {
-    console.error("--storage=DIR is required");
+// matter.js itself reads --storage-path (its variable storage.path): every node's fabrics and state go there,
+// not to ~/.matter, which every run on the machine would share.
+if (!option("storage-path")) {
+    console.error("--storage-path=DIR is required");
     process.exit(2);
 }
 const kinds = option("nodes", "light").split(",").filter(Boolean);

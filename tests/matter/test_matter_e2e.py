@@ -1,6 +1,7 @@
 """Matter end to end, on a namespace LAN: real matter.js appliances, the real matter-server managed by the hub.
 
-discover (mDNS ``_matterc._udp`` into the inbox) → adopt with a setup code (REST, QR and manual code) →
+discover (mDNS ``_matterc._udp`` into the inbox) → adopt with a setup code (REST with QR and manual codes, the
+``qilu-hub matter commission`` command) →
 devices and entities (a bridge's endpoints as devices of their own) → control from the Home Assistant
 WebSocket API and the msgpack stream → a change made at the appliance reaches the hub → the appliance
 process restarts and is back → a node removed takes its devices with it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,9 +130,13 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
         async with http.post(f"{api.url}/api/discovery/{keys['contact-1']}/adopt",
                              json={"setup_code": manual}) as response:
             assert response.status == 200, await response.text()
-        async with http.post(f"{api.url}/api/discovery/{keys['bridge-2']}/adopt",
-                             json={"setup_code": appliances.qr("bridge-2")}) as response:
-            assert response.status == 200, await response.text()
+    # ... and the bridge from the command line, in another process, while the hub runs (the code from stdin)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qilu_hub", "--config", str(hub.config_dir), "matter", "commission", "-",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(cli.communicate((appliances.qr("bridge-2") + "\n").encode()), 60)
+    assert cli.returncode == 0, output.decode()
+    assert f"{keys['bridge-2']}: adopted" in output.decode()
 
     # commissioning runs in the adopted appliance's connection; its devices and entities follow
     salt = lan[0].salt

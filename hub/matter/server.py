@@ -73,8 +73,9 @@ def install(venv: Path, python: str | None = None) -> str:
 
 def server_argv(settings: MatterSettings, storage: Path) -> list[str]:
     assert settings.venv is not None
+    # Loopback only: matter-server's WebSocket has no authentication, and whoever reaches it controls every node.
     argv = [str(server_executable(settings.venv)), "--storage-path", str(storage), "--port", str(settings.port),
-            "--log-level", settings.log_level, "--log-level-sdk", "error"]
+            "--listen-address", "127.0.0.1", "--log-level", settings.log_level, "--log-level-sdk", "error"]
     if settings.primary_interface:
         argv += ["--primary-interface", settings.primary_interface]
     if settings.paa_root_cert_dir is not None:

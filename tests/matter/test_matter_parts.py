@@ -3,6 +3,8 @@ errors, and the inbox gate that asks for a setup code. (tests/matter/test_matter
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,25 @@ async def test_inbox_asks_for_a_setup_code_and_checks_it(tmp_path: Path) -> None
         assert hub.storage.load("setup_code") == {}  # nothing kept from refused codes
     finally:
         await hub.async_stop()
+
+
+def test_companion_unit_installs_beside_the_hubs_and_verifies(tmp_path: Path) -> None:
+    from qilu_hub.cli import main
+    from qilu_hub.cli.service import MATTER_UNIT_NAME, UNIT_NAME
+
+    assert main(["service", "install", "--matter-server", "--primary-interface", "eth0", "--prefix", str(tmp_path),
+                 "--unit-dir", "/etc/systemd/system"]) == 0
+    unit = tmp_path / "etc" / "systemd" / "system" / MATTER_UNIT_NAME
+    text = unit.read_text()
+    assert f"Before={UNIT_NAME}" in text and "--listen-address 127.0.0.1" in text  # never on the LAN
+    assert "--primary-interface eth0" in text and "BindPaths=/var/lib/qilu-hub/matter-server/chip:/data" in text
+    tool = shutil.which("systemd-analyze")
+    if tool is not None:
+        result = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+        # The venv exists only on the gateway (`matter server install`); anything else would be a unit error.
+        problems = [line for line in result.stderr.splitlines() if MATTER_UNIT_NAME in line
+                    and "is not executable" not in line]
+        assert problems == []
+    assert main(["service", "uninstall", "--matter-server", "--prefix", str(tmp_path),
+                 "--unit-dir", "/etc/systemd/system"]) == 0
+    assert not unit.exists()

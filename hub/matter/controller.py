@@ -89,6 +89,10 @@ class MatterController:
         self._session: aiohttp.ClientSession | None = None
         self._origin = Context("matter")
         self._unregister: list[Any] = []
+        # setup code -> its commissioning: one per code, outliving a caller that gives up (a connection's start
+        # timeout), so the next attempt waits for the same commissioning instead of starting a second one.
+        self._commissioning: dict[str, asyncio.Task[int]] = {}
+        self._reads: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -115,6 +119,12 @@ class MatterController:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="matter-client")
 
     async def async_stop(self) -> None:
+        for read in list(self._reads):
+            read.cancel()
+        for commissioning in self._commissioning.values():
+            commissioning.cancel()
+        await asyncio.gather(*self._commissioning.values(), return_exceptions=True)
+        self._commissioning.clear()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -345,15 +355,39 @@ class MatterController:
                 await client.send_command(APICommand.DEVICE_COMMAND, node_id=link.node_id, endpoint_id=call.endpoint,
                                           cluster_id=call.cluster, command_name=call.command,
                                           payload=dict(call.fields))
+        # matter-server subscribes with a 1 s minimum report interval: a change less than a second after the node's
+        # last report would reach the hub up to a second late. Reading the commanded clusters right away makes the
+        # server report what changed now (it signals an attribute update for every value a read changes).
+        paths = sorted({f"{call.endpoint}/{call.cluster}/*" for call in calls})
+        read = asyncio.get_running_loop().create_task(self._read_back(client, link.node_id, paths))
+        self._reads.add(read)
+        read.add_done_callback(self._reads.discard)
+
+    @staticmethod
+    async def _read_back(client: MatterClient, node_id: int, paths: list[str]) -> None:
+        try:
+            await client.read_attribute(node_id, paths)
+        except Exception as err:  # the subscription's report still comes; this was only to be early
+            _LOGGER.debug("Matter: reading back %s of node %s failed: %s", paths, node_id, err)
 
     # -- commissioning, sharing, removal --------------------------------------------------------
     async def async_commission(self, code: str, timeout: float = COMMISSION_TIMEOUT) -> int:
         """Commission the appliance this setup code opens (QR ``MT:...`` or manual); returns its node id once
         its devices and entities exist. ValueError for a code that is not one; ServerUnavailable without a server."""
         parsed = parse_setup_code(code)  # SetupCodeError (a ValueError) before anything reaches the server
+        task = self._commissioning.get(parsed.text)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.get_running_loop().create_task(self._commission(parsed.text, timeout),
+                                                          name="matter-commission")
+            self._commissioning[parsed.text] = task
+        node_id = await asyncio.shield(task)
+        self._commissioning.pop(parsed.text, None)
+        return node_id
+
+    async def _commission(self, code: str, timeout: float) -> int:
         await self.async_wait_connected()
         assert self.client is not None
-        node = await asyncio.wait_for(self.client.commission_with_code(parsed.text, network_only=True), timeout)
+        node = await asyncio.wait_for(self.client.commission_with_code(code, network_only=True), timeout)
         if node.node_id not in self.nodes:
             self._sync_node(self.client.get_node(node.node_id))
         return int(node.node_id)

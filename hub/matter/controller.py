@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -424,7 +425,7 @@ def data_dir(config_dir: Path) -> Path:
     return config_dir / DATA_FOLDER
 
 
-def _client_class() -> type[MatterClient]:
+def _client_class() -> Callable[[str, aiohttp.ClientSession, Any], MatterClient]:
     """python-matter-server's client, telling :meth:`MatterController.attribute_updated` *which* attribute
     changed: its public subscriptions pass the new value only, and a subscription per attribute path of every
     node would be thousands of callbacks. It hooks the one place the client signals events (pinned version)."""

@@ -45,6 +45,7 @@ DATA_FOLDER = "matter-server"
 RECONNECT = (0.5, 30.0)
 COMMISSION_TIMEOUT = 120.0
 SOURCE = "matter"
+SOFTWARE_VERSION_PATHS = frozenset({"0/40/9", "0/40/10"})  # Basic Information SoftwareVersion(String)
 
 
 @dataclass(slots=True)
@@ -283,6 +284,12 @@ class MatterController:
         if record is None:
             return
         record.attributes[path] = value
+        if path in SOFTWARE_VERSION_PATHS and self.client is not None:
+            # New firmware may bring new endpoints or clusters: have the server interview the node again; its
+            # NODE_UPDATED maps the node anew (entities added, the device's software version updated).
+            interview = asyncio.get_running_loop().create_task(self._interview(self.client, node_id))
+            self._reads.add(interview)
+            interview.add_done_callback(self._reads.discard)
         endpoint, cluster, _ = path.split("/", 2)
         for entity_id in record.by_cluster.get((int(endpoint), int(cluster)), ()):
             self._write_state(entity_id, record.attributes)
@@ -363,6 +370,14 @@ class MatterController:
         read = asyncio.get_running_loop().create_task(self._read_back(client, link.node_id, paths))
         self._reads.add(read)
         read.add_done_callback(self._reads.discard)
+
+    @staticmethod
+    async def _interview(client: MatterClient, node_id: int) -> None:
+        try:
+            await client.interview_node(node_id)
+            _LOGGER.info("Matter: node %s has new software; interviewed again", node_id)
+        except Exception as err:
+            _LOGGER.warning("Matter: interviewing node %s after its software update failed: %s", node_id, err)
 
     @staticmethod
     async def _read_back(client: MatterClient, node_id: int, paths: list[str]) -> None:

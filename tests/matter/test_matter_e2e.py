@@ -199,7 +199,25 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
     await hub.commands.async_call(light, "turn_off")
     await wait_for(lambda: (s := hub.states.get(light)) and s.value == "off", what="light off after restart")
 
-    # 8. removing a node removes its devices and entities
+    # 8. new firmware: the node is interviewed again and the device shows the new software version
+    await asyncio.to_thread(appliances.set, "light-0", "root",
+                            {"basicInformation": {"softwareVersion": 2, "softwareVersionString": "2.0.0"}})
+    await wait_for(lambda: (d := hub.devices.get(hub.entities.get(light).device_id))  # type: ignore[union-attr,arg-type]
+                   and d.sw_version == "2.0.0", timeout=30, what="software version 2.0.0 on the light's device")
+
+    # 9. multi-admin: a commissioning window for another ecosystem gives a pairing code, and the appliance
+    # announces itself as commissionable again under the discriminator that code carries
+    light_node = matter._links[light].node_id
+    shared = await matter.async_open_commissioning_window(light_node, timeout=180)
+    from qilu_hub.matter.codes import parse_setup_code
+
+    window = parse_setup_code(shared["manual_code"])
+    await wait_for(lambda: any(e["driver"] == "matter" and e["state"] == "pending"
+                               and e["key"] not in keys.values() and (e["key"].rsplit("-", 1)[-1].isdigit())
+                               and int(e["key"].rsplit("-", 1)[-1]) >> 8 == window.discriminator
+                               for e in discovery.inbox_entries()), timeout=30, what="the shared window's advert")
+
+    # 10. removing a node removes its devices and entities
     contact_node = matter._links[contact].node_id
     await matter.async_remove_node(contact_node)
     assert hub.entities.get(contact) is None and contact_node not in matter.nodes

@@ -13,7 +13,8 @@
 //
 // Talks JSON lines. Out (stdout): {"event":"pairing",...} per node, {"event":"ready"}, and {"event":"set",...}
 // for every change taken on stdin. In (stdin): {"node":"contact-2","endpoint":"contact","set":{"booleanState":
-// {"stateValue":false}}} is what a person does at the appliance (open the door, turn the knob).
+// {"stateValue":false}}} is what a person does at the appliance (open the door, turn the knob); endpoint "root"
+// is the node itself ({"basicInformation":{"softwareVersion":2}}: what a firmware update changes).
 import { Endpoint, ServerNode, VendorId } from "@matter/main";
 import { BridgedDeviceBasicInformationServer } from "@matter/main/behaviors/bridged-device-basic-information";
 import { ThermostatServer } from "@matter/main/behaviors/thermostat";
@@ -126,7 +127,9 @@ input.on("line", async line => {
     let request;
     try {
         request = JSON.parse(line);
-        const endpoint = nodes.get(request.node)?.endpoints.get(request.endpoint);
+        const entry = nodes.get(request.node);
+        // "root": the node itself (Basic Information: a firmware update changes its software version)
+        const endpoint = request.endpoint === "root" ? entry?.node : entry?.endpoints.get(request.endpoint);
         if (!endpoint) throw new Error(`no endpoint ${request.node}/${request.endpoint}`);
         await endpoint.set(request.set);
         say({ event: "set", ok: true, node: request.node, endpoint: request.endpoint, t: Date.now() });

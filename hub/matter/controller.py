@@ -66,6 +66,9 @@ class NodeRecord:
     # "ep/cluster/attr" -> value: the node's attributes as reported. The client keeps reports in its endpoint
     # objects only (its node_data.attributes stays the snapshot of the last node update), so the hub keeps its own.
     attributes: dict[str, Any] = field(default_factory=dict)
+    # endpoint (0: the node) -> (what its device was adopted with, the device id): a node updated with nothing
+    # new for a device writes nothing (each device write is a synchronous commit; a bridge has a hundred)
+    adopted: dict[int, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str | None:
@@ -229,12 +232,11 @@ class MatterController:
         ident = f"{vendor or 0:04X}:{product or 0:04X}:{unique}" if unique else f"node:{node_id}"
         identifiers = [(SOURCE, ident)]
         connections = [("serial", serial)] if serial else []
-        root = adopt_device(self.hub, source=SOURCE, name=label or product_name, identifiers=identifiers,
-                            connections=connections, manufacturer=_text(basic.get(mapping.BASIC_INFORMATION, 1)),
-                            model=product_name, sw_version=_text(basic.get(mapping.BASIC_INFORMATION, 10)),
-                            driver=SOURCE)
+        root_id = self._adopt(record, 0, name=label or product_name, identifiers=identifiers,
+                              connections=connections, manufacturer=_text(basic.get(mapping.BASIC_INFORMATION, 1)),
+                              model=product_name, sw_version=_text(basic.get(mapping.BASIC_INFORMATION, 10)))
         record.identifiers = identifiers
-        record.device_ids = [root.id]
+        record.device_ids = [root_id]
         entity_ids: list[str] = []
         by_cluster: dict[tuple[int, int], list[str]] = {}
         endpoints = sorted({int(path.split("/", 1)[0]) for path in attrs})
@@ -244,7 +246,7 @@ class MatterController:
             server_list = attrs.get(f"{endpoint}/{mapping.DESCRIPTOR}/1") or []
             clusters = {int(c) for c in server_list}
             rows = mapping.entity_rows(clusters)
-            device_id = root.id
+            device_id = root_id
             view = mapping.EndpointView(attrs, endpoint)
             name_prefix = label or product_name
             if mapping.BRIDGED_BASIC_INFORMATION in clusters:
@@ -252,13 +254,11 @@ class MatterController:
                 b_serial = _text(view.get(b, 15))
                 b_unique = _text(view.get(b, 18)) or b_serial or f"{ident}/{endpoint}"
                 b_name = _text(view.get(b, 5)) or _text(view.get(b, 3)) or f"{name_prefix} {endpoint}"
-                bridged = adopt_device(
-                    self.hub, source=SOURCE, name=b_name, identifiers=[(SOURCE, f"bridged:{b_unique}")],
+                device_id = self._adopt(
+                    record, endpoint, name=b_name, identifiers=[(SOURCE, f"bridged:{b_unique}")],
                     connections=[("serial", b_serial)] if b_serial else [], manufacturer=_text(view.get(b, 1)),
-                    model=_text(view.get(b, 3)), sw_version=_text(view.get(b, 10)), driver=SOURCE,
-                    via_device_id=root.id)
-                device_id = bridged.id
-                record.device_ids.append(bridged.id)
+                    model=_text(view.get(b, 3)), sw_version=_text(view.get(b, 10)), via_device_id=root_id)
+                record.device_ids.append(device_id)
                 name_prefix = b_name
             for row, caps in rows:
                 entity = self.hub.entities.async_get_or_create(
@@ -277,6 +277,22 @@ class MatterController:
         if node.available:
             for entity_id in entity_ids:
                 self._write_state(entity_id, attrs)
+
+    def _adopt(self, record: NodeRecord, endpoint: int, *, name: str, identifiers: list[tuple[str, str]],
+               connections: list[tuple[str, str]], manufacturer: str | None, model: str | None,
+               sw_version: str | None, via_device_id: str | None = None) -> str:
+        """The device of a node (endpoint 0) or of a bridged endpoint, adopted again only when what it is
+        adopted with changed or the device is gone (merged into another: then found by its identifiers)."""
+        assert self.hub is not None
+        signature = (name, tuple(identifiers), tuple(connections), manufacturer, model, sw_version, via_device_id)
+        known = record.adopted.get(endpoint)
+        if known is not None and known[0] == signature and self.hub.devices.get(known[1]) is not None:
+            return known[1]
+        device = adopt_device(self.hub, source=SOURCE, name=name, identifiers=identifiers, connections=connections,
+                              manufacturer=manufacturer, model=model, sw_version=sw_version, driver=SOURCE,
+                              via_device_id=via_device_id)
+        record.adopted[endpoint] = (signature, device.id)
+        return device.id
 
     def attribute_updated(self, node_id: int, path: str, value: Any) -> None:
         """One attribute report: the entities reading that cluster get their new state now."""

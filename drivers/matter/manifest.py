@@ -19,7 +19,7 @@ MANIFEST = Manifest(
     ble=(BleMatcher(service_data_uuid=MATTER_BLE_SERVICE),),
     capabilities=("on_off", "level", "color_temperature", "thermostat", "contact", "occupancy", "temperature",
                   "humidity", "illuminance", "cover_position", "lock", "fan", "power", "energy", "battery"),
-    quality="silver",
+    quality="bronze",  # its simulator is matter.js (tests/testbeds/matter_devices), not a Python one beside it
     iot_class="local_push",
     requirements=("python-matter-server==7.0.1",),
     documentation="docs/matter.md",

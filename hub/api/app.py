@@ -25,7 +25,7 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from . import dashboard, ha_format, inbox, labels, rest, stream, websocket_ha
+from . import dashboard, ha_format, inbox, labels, matter, rest, stream, websocket_ha
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
 from .http_log import HttpErrorLog
@@ -371,4 +371,5 @@ def build_app(api: ApiServer) -> web.Application:
     labels.add_routes(app)
     dashboard.add_routes(app)
     inbox.add_routes(app)
+    matter.add_routes(app)
     return app

@@ -205,19 +205,35 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
     await wait_for(lambda: (d := hub.devices.get(hub.entities.get(light).device_id))  # type: ignore[union-attr,arg-type]
                    and d.sw_version == "2.0.0", timeout=30, what="software version 2.0.0 on the light's device")
 
-    # 9. multi-admin: a commissioning window for another ecosystem gives a pairing code, and the appliance
-    # announces itself as commissionable again under the discriminator that code carries
+    # 9. multi-admin over REST: a commissioning window for another ecosystem gives a pairing code, and the
+    # appliance announces itself as commissionable again under the discriminator that code carries
     light_node = matter._links[light].node_id
-    shared = await matter.async_open_commissioning_window(light_node, timeout=180)
-    from qilu_hub.matter.codes import parse_setup_code
+    _, viewer = hub.tokens.create("viewer", Scopes(read_only=True))
+    async with aiohttp.ClientSession(headers=headers) as http:
+        share = f"{api.url}/api/matter/nodes/{light_node}/share"
+        async with http.post(share, json={"timeout": 5}) as response:
+            assert response.status == 400  # shorter than the specification allows
+        async with http.post(f"{api.url}/api/matter/nodes/999999/share") as response:
+            assert response.status == 404
+        async with http.post(share, headers={"Authorization": f"Bearer {viewer}"}) as response:
+            assert response.status == 403
+        async with http.post(share, json={"timeout": 180}) as response:
+            assert response.status == 200, await response.text()
+            shared = await response.json()
+        from qilu_hub.matter.codes import parse_setup_code
 
-    window = parse_setup_code(shared["manual_code"])
-    await wait_for(lambda: any(e["driver"] == "matter" and e["state"] == "pending"
-                               and e["key"] not in keys.values() and (e["key"].rsplit("-", 1)[-1].isdigit())
-                               and int(e["key"].rsplit("-", 1)[-1]) >> 8 == window.discriminator
-                               for e in discovery.inbox_entries()), timeout=30, what="the shared window's advert")
+        window = parse_setup_code(shared["manual_code"])
+        await wait_for(lambda: any(e["driver"] == "matter" and e["state"] == "pending"
+                                   and e["key"] not in keys.values() and e["key"].rsplit("-", 1)[-1].isdigit()
+                                   and int(e["key"].rsplit("-", 1)[-1]) >> 8 == window.discriminator
+                                   for e in discovery.inbox_entries()), timeout=30,
+                       what="the shared window's advert")
 
-    # 10. removing a node removes its devices and entities
-    contact_node = matter._links[contact].node_id
-    await matter.async_remove_node(contact_node)
-    assert hub.entities.get(contact) is None and contact_node not in matter.nodes
+        # 10. removing a node removes its devices and entities
+        contact_node = matter._links[contact].node_id
+        async with http.delete(f"{api.url}/api/matter/nodes/{contact_node}") as response:
+            assert response.status == 200, await response.text()
+        assert hub.entities.get(contact) is None and contact_node not in matter.nodes
+        async with http.get(f"{api.url}/api/matter") as response:
+            status = await response.json()
+        assert status["connected"] is True and str(contact_node) not in status["nodes"]

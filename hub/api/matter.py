@@ -91,3 +91,35 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/matter", matter_status)
     app.router.add_post("/api/matter/nodes/{node_id}/share", matter_share)
     app.router.add_delete("/api/matter/nodes/{node_id}", matter_remove)
+
+
+def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """The Matter endpoints for ``/api/openapi.json``; ``common`` holds the shared 401/403/429 answers."""
+
+    def answer(schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    message = {"$ref": "#/components/schemas/Message"}
+    node = {"name": "node_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    missing = answer(message, "Matter is not configured, or no such node")
+    return {
+        "/api/matter": {"get": {
+            "summary": "The Matter companion: connected, the managed server, nodes (admin)",
+            "responses": {"200": answer({"type": "object"}, "Status"), "404": missing, **common}}},
+        "/api/matter/nodes/{node_id}/share": {"post": {
+            "summary": "Open a commissioning window so another controller can add this node (multi-admin; admin)",
+            "parameters": [node],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"timeout": {"type": "integer", "minimum": WINDOW_MIN,
+                                                             "maximum": WINDOW_MAX}}}}}},
+            "responses": {"200": answer({"type": "object", "properties": {
+                "manual_code": {"type": "string"}, "qr_code": {"type": "string"}, "timeout": {"type": "integer"}}},
+                "The pairing codes, valid for timeout seconds"),
+                "400": answer(message, "Bad node id or timeout"), "404": missing,
+                "502": answer(message, "The node or matter-server did not answer"), **common}}},
+        "/api/matter/nodes/{node_id}": {"delete": {
+            "summary": "Remove the node from the fabric, and its devices and entities from the hub (admin)",
+            "parameters": [node],
+            "responses": {"200": answer({"type": "object"}, "Removed"), "400": answer(message, "Bad node id"),
+                          "404": missing, "502": answer(message, "matter-server did not answer"), **common}}},
+    }

@@ -17,6 +17,7 @@
 // is the node itself ({"basicInformation":{"softwareVersion":2}}: what a firmware update changes).
 import { Endpoint, ServerNode, VendorId } from "@matter/main";
 import { BridgedDeviceBasicInformationServer } from "@matter/main/behaviors/bridged-device-basic-information";
+import { OnOffServer } from "@matter/main/behaviors/on-off";
 import { ThermostatServer } from "@matter/main/behaviors/thermostat";
 import { ContactSensorDevice } from "@matter/main/devices/contact-sensor";
 import { DimmableLightDevice } from "@matter/main/devices/dimmable-light";
@@ -48,6 +49,16 @@ const salt = option("salt", "0");
 const say = message => process.stdout.write(`${JSON.stringify(message)}\n`);
 
 const HeatingThermostat = ThermostatDevice.with(ThermostatServer.with("Heating"));
+
+// Broken variants, for the conformance kit's own tests (KIND:FLAW, e.g. plug:ignores-commands):
+//   ignores-commands  On/Off accepts On, Off and Toggle and does nothing
+//   incomplete-info   Basic Information without serial number and unique id
+class IgnoringOnOffServer extends OnOffServer {
+    on() {}
+    off() {}
+    toggle() {}
+}
+const FLAWS = new Set(["ignores-commands", "incomplete-info"]);
 // Each kind: its device type and the initial state a new appliance has.
 const KINDS = {
     light: [DimmableLightDevice, { onOff: { onOff: false }, levelControl: { currentLevel: 128, minLevel: 1, maxLevel: 254 } }],
@@ -60,10 +71,11 @@ const KINDS = {
     occupancy: [OccupancySensorDevice, { occupancySensing: { occupancy: { occupied: false }, occupancySensorType: 0 } }],
 };
 
-function appliance(kind, id, bridgedSerial) {
+function appliance(kind, id, bridgedSerial, flaw) {
     const spec = KINDS[kind];
     if (!spec) throw new Error(`unknown kind ${kind} (one of ${Object.keys(KINDS).join(", ")}, bridge)`);
-    const [type, state] = spec;
+    const [baseType, state] = spec;
+    const type = flaw === "ignores-commands" ? baseType.with(IgnoringOnOffServer) : baseType;
     if (bridgedSerial === undefined) return new Endpoint(type, { id, ...state });
     return new Endpoint(type.with(BridgedDeviceBasicInformationServer), {
         id,
@@ -76,7 +88,9 @@ function appliance(kind, id, bridgedSerial) {
 }
 
 const nodes = new Map(); // node id -> { node, endpoints }
-for (const [i, kind] of kinds.entries()) {
+for (const [i, spec] of kinds.entries()) {
+    const [kind, flaw] = spec.split(":");
+    if (flaw && !FLAWS.has(flaw)) throw new Error(`unknown flaw ${flaw} (one of ${[...FLAWS].join(", ")})`);
     const id = `${kind}-${i}`;
     const node = await ServerNode.create({
         id,
@@ -85,7 +99,8 @@ for (const [i, kind] of kinds.entries()) {
         productDescription: { name: `virtual ${kind}`, deviceType: kind === "bridge" ? AggregatorEndpoint.deviceType : undefined },
         basicInformation: {
             vendorName: "qilu test", vendorId: VendorId(0xfff1), productName: `virtual ${kind}`, productId: 0x8000 + i,
-            nodeLabel: id, serialNumber: `sn-${salt}-${id}`, uniqueId: `uid-${salt}-${id}`, hardwareVersion: 1,
+            nodeLabel: id, hardwareVersion: 1,
+            ...(flaw === "incomplete-info" ? {} : { serialNumber: `sn-${salt}-${id}`, uniqueId: `uid-${salt}-${id}` }),
             softwareVersion: 1, softwareVersionString: "1.0.0",
         },
     });
@@ -103,11 +118,11 @@ for (const [i, kind] of kinds.entries()) {
             }
         }
     } else {
-        const endpoint = appliance(kind, kind);
+        const endpoint = appliance(kind, kind, undefined, flaw);
         await node.add(endpoint);
         endpoints.set(kind, endpoint);
     }
-    nodes.set(id, { node, endpoints, kind, port: port + i });
+    nodes.set(id, { node, endpoints, kind: spec, port: port + i });
 }
 
 for (const [id, { node, kind, endpoints, port: nodePort }] of nodes) {

@@ -243,7 +243,12 @@ class MatterConformanceKit:
                 self.reports.get_nowait()
             await self.client.send_command(APICommand.DEVICE_COMMAND, node_id=self.node_id, endpoint_id=endpoint,
                                            cluster_id=6, command_name="Toggle", payload={})
-            reported = await self._wait_report(lambda v, b=before: v is (not b))
+            expected = not before
+
+            def is_expected(value: Any, expected: bool = expected) -> bool:
+                return value is expected
+
+            reported = await self._wait_report(is_expected)
             after = await self._read(f"{endpoint}/6/0")
             if after == before:
                 raise Fail(f"endpoint {endpoint}: Toggle was accepted but OnOff stayed {before}")

@@ -3,9 +3,11 @@ errors, and the inbox gate that asks for a setup code. (tests/matter/test_matter
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +178,34 @@ def test_companion_unit_installs_beside_the_hubs_and_verifies(tmp_path: Path) ->
     assert main(["service", "uninstall", "--matter-server", "--prefix", str(tmp_path),
                  "--unit-dir", "/etc/systemd/system"]) == 0
     assert not unit.exists()
+
+
+async def test_ble_advert_reaches_the_inbox_through_bluez(bluez: Any, tmp_path: Path) -> None:
+    """An appliance before it has a network, heard by bleak's real BlueZ backend (python-dbusmock's BlueZ):
+    it waits in the inbox for its setup code. Commissioning it over BLE is matter-server's and needs an adapter."""
+    await bluez.add_adapter("hci0")
+    hub = Hub(tmp_path / "config", {"recorder": {"commit_interval": 0.05}}, recorder=False)
+    drivers = DriverManager(builtin=False, entry_points_group=None, drivers=[MatterDriver()])
+    hub.add_component(drivers)
+    lifecycle = ApplianceLifecycle(drivers, mdns_enabled=False, ble_enabled=True, ble_scanning_mode="active")
+    hub.add_component(lifecycle)
+    await hub.async_start()
+    try:
+        assert lifecycle.ble is not None
+        for _ in range(300):  # bounded: the scanner starts
+            if lifecycle.ble.scanners and lifecycle.ble.scanners[0].running:
+                break
+            await asyncio.sleep(0.05)
+        payload = b"\x00" + (912).to_bytes(2, "little") + (0xFFF1).to_bytes(2, "little") \
+            + (0x8000).to_bytes(2, "little")
+        path = await bluez.add_device("hci0", "C0:78:00:00:09:12", "MATTER-0912",
+                                      service_data={MATTER_BLE_SERVICE: payload})
+        for n in range(300):  # bounded: 15 s; the appliance keeps advertising (BlueZ reports each advert)
+            entries = lifecycle.inbox_entries()
+            if entries:
+                break
+            await bluez.update_device(path, rssi=-60 - n % 2)
+            await asyncio.sleep(0.05)
+        assert [(e["key"], e["problem"]) for e in entries] == [("fff1-8000-912", "needs_setup_code")]
+    finally:
+        await hub.async_stop()

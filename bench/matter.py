@@ -98,9 +98,6 @@ def entities_with_state(hub: Hub, device_ids: list[str]) -> list[str]:
 
 async def run(args: argparse.Namespace, lan: bed.MatterLan, appliances: bed.Appliances,
               bridge: bed.Appliances, work: Path) -> dict[str, Any]:
-    from zeroconf import IPVersion
-    from zeroconf.asyncio import AsyncZeroconf
-
     config_dir = work / "config"
     config_dir.mkdir()
     config = load_hub_config(config_dir)
@@ -110,8 +107,7 @@ async def run(args: argparse.Namespace, lan: bed.MatterLan, appliances: bed.Appl
     hub.add_component(matter)
     drivers = DriverManager(builtin=False, entry_points_group=None, drivers=[as_driver(MANIFEST)])
     hub.add_component(drivers)
-    zeroconf = AsyncZeroconf(ip_version=IPVersion.V6Only)
-    lifecycle = ApplianceLifecycle(drivers, zeroconf=zeroconf, ble_enabled=False)
+    lifecycle = ApplianceLifecycle(drivers, mdns_ipv6=True, ble_enabled=False)
     hub.add_component(lifecycle)
     await hub.async_start()
     waiter = StateWaiter(hub)
@@ -183,7 +179,6 @@ async def run(args: argparse.Namespace, lan: bed.MatterLan, appliances: bed.Appl
                             "appliances_node": rss_mb(appliances.process.pid) if appliances.process else None}
     finally:
         await hub.async_stop()
-        await zeroconf.async_close()
     return result
 
 

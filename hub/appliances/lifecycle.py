@@ -144,7 +144,7 @@ class ApplianceLifecycle:
 
             self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
                                    interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
-                                   stats=self.stats)
+                                   stats=self.stats, ipv6=self.settings.mdns_ipv6)
             await self.mdns.async_start()
         if self.settings.ble_enabled and has_ble:
             from qilu_hub.discovery.ble import BleSource

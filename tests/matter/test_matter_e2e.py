@@ -60,9 +60,6 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: st
 
 @pytest.fixture
 async def hub(lan: tuple[bed.MatterLan, bed.Appliances], tmp_path: Path) -> AsyncIterator[Hub]:
-    from zeroconf import IPVersion
-    from zeroconf.asyncio import AsyncZeroconf
-
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     config = load_hub_config(config_dir)
@@ -72,14 +69,12 @@ async def hub(lan: tuple[bed.MatterLan, bed.Appliances], tmp_path: Path) -> Asyn
     instance.add_component(MatterController())
     drivers = DriverManager(builtin=False, entry_points_group=None, drivers=[as_driver(MANIFEST)])
     instance.add_component(drivers)
-    # python-zeroconf listens on IPv4 only by default; Matter's mDNS is IPv6.
-    zeroconf = AsyncZeroconf(ip_version=IPVersion.V6Only)
-    instance.add_component(ApplianceLifecycle(drivers, zeroconf=zeroconf, ble_enabled=False))
+    # discovery.mdns.ipv6: Matter's mDNS is IPv6 (the hub browses IPv4 only unless told)
+    instance.add_component(ApplianceLifecycle(drivers, mdns_ipv6=True, ble_enabled=False))
     instance.add_component(ApiServer("127.0.0.1", 0))
     await instance.async_start()
     yield instance
     await instance.async_stop()
-    await zeroconf.async_close()
 
 
 def key_of(pairing: dict[str, Any]) -> str:

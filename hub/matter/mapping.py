@@ -17,7 +17,6 @@ positions in 0.01 % *closed*, power in mW, energy in mWh, battery in half percen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,8 +106,12 @@ def _cover_attributes(v: EndpointView) -> dict[str, Any]:
     return {} if closed is None else {"current_position": 100 - round(closed / 100)}
 
 
+def _fan_percent(v: EndpointView) -> Any:
+    return v.get(FAN, 3, v.get(FAN, 2))  # PercentCurrent, else PercentSetting
+
+
 def _fan_state(v: EndpointView) -> str:
-    return "on" if (v.get(FAN, 2) or 0) > 0 else "off"
+    return "on" if (_fan_percent(v) or 0) > 0 else "off"
 
 
 def _energy(v: EndpointView) -> float | None:
@@ -149,7 +152,7 @@ ROWS: tuple[Row, ...] = (
     Row(THERMOSTAT, "thermostat", ("thermostat",), _thermostat_mode, _thermostat_attributes),
     Row(WINDOW_COVERING, "cover", ("cover_position",), _cover_state, _cover_attributes),
     Row(DOOR_LOCK, "lock", ("lock",), lambda v: LOCK_STATES.get(v.get(DOOR_LOCK, 0), "unlocked")),
-    Row(FAN, "fan", ("fan",), _fan_state, lambda v: {"percentage": v.get(FAN, 2)}),
+    Row(FAN, "fan", ("fan",), _fan_state, lambda v: {"percentage": _fan_percent(v)}),
     Row(POWER, "power", ("power",), _scaled(POWER, 8, 1000), device_class="power", unit="W"),
     Row(ENERGY, "energy", ("energy",), _energy, device_class="energy", unit="kWh"),
     Row(POWER_SOURCE, "battery", ("battery",), _scaled(POWER_SOURCE, 12, 2, 0), device_class="battery", unit="%"),
@@ -256,12 +259,9 @@ def commands_for(row: Row, endpoint: int, command: str, args: Mapping[str, Any],
         return [MatterCall(endpoint, DOOR_LOCK, "LockDoor" if command == "lock" else "UnlockDoor", fields)]
     if row.cluster == FAN:
         if command in ("set_percentage", "turn_on") and "percentage" in args:
-            return [MatterCall(endpoint, FAN, write=2, value=int(args["percentage"]))]
+            return [MatterCall(endpoint, FAN, write=2, value=int(args["percentage"]))]  # PercentSetting
         if command in ("turn_on", "turn_off", "toggle"):
             on = command == "turn_on" or (command == "toggle" and _fan_state(view) == "off")
             return [MatterCall(endpoint, FAN, write=0, value=3 if on else 0)]  # FanMode High / Off
     raise UnsupportedCommand(command)
 
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

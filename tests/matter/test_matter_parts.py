@@ -100,6 +100,15 @@ def test_cluster_table_reads_and_commands() -> None:
     assert (write.write, write.value) == (18, 2150)
     with pytest.raises(mapping.UnsupportedCommand):
         mapping.commands_for(mapping.ROWS_BY_CLUSTER[69], 2, "turn_on", {}, attrs)
+    # a fan reports what it runs at (PercentCurrent) and is told a setting (PercentSetting)
+    fan = mapping.ROWS_BY_CLUSTER[0x202]
+    assert mapping.read(fan, {"6/514/2": 80, "6/514/3": 40}, 6) == ("on", {"percentage": 40})
+    (setting,) = mapping.commands_for(fan, 6, "set_percentage", {"percentage": 30}, {})
+    assert (setting.cluster, setting.write, setting.value) == (0x202, 2, 30)
+    # electrical power in mW, energy as a struct in mWh, battery in half percent
+    assert mapping.read(mapping.ROWS_BY_CLUSTER[0x90], {"7/144/8": 61500}, 7)[0] == 61.5
+    assert mapping.read(mapping.ROWS_BY_CLUSTER[0x91], {"7/145/1": {"energy": 2_500_000}}, 7)[0] == 2.5
+    assert mapping.read(mapping.ROWS_BY_CLUSTER[0x2F], {"8/47/12": 150}, 8)[0] == 75
 
 
 def test_missing_or_wrong_server_says_what_to_run(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ bash scripts/ha-venv.sh
 
 # The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
 if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
+# matter-server (its own venv), the matter.js appliances and the test PAA roots for the Matter tests, in .cache/.
+bash scripts/setup-matter.sh
 
 .venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests fuzz scripts
 .venv/bin/python -m pytest -q "$@"

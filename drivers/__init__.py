@@ -7,4 +7,4 @@ module named in it when an advert first matches.
 
 # "module:attribute" of each built-in driver's manifest.
 BUILTIN_MANIFESTS = tuple(f"{__name__}.{package}.manifest:MANIFEST"
-                          for package in ("qoap", "shelly", "wled", "bthome", "xiaomi"))
+                          for package in ("qoap", "shelly", "wled", "bthome", "xiaomi", "matter"))

@@ -132,6 +132,11 @@ class Capability:
     # True when the capability only adds to another's commands/attributes (level adds to on_off).
     modifier: bool = False
     description: str = ""
+    # Home Assistant's state class for numeric sensors: "measurement" (a reading now), "total_increasing" (a meter
+    # that only grows, as HA's Energy dashboard needs), "total"; None for non-numeric states.
+    state_class: str | None = None
+    # A Material Design icon where Home Assistant's frontend has none from the domain or device class.
+    icon: str | None = None
 
 
 def _v(type_: ArgType, unit: str | None = None, lo: float | None = None, hi: float | None = None,
@@ -152,9 +157,9 @@ _TOGGLES = {
 
 
 def _sensor(name: str, unit: str | None, lo: float, hi: float, device_class: str, cluster: int | None,
-            description: str) -> Capability:
+            description: str, state_class: str = "measurement") -> Capability:
     return Capability(name, "sensor", _v("float", unit, lo, hi), device_class=device_class,
-                      matter_cluster=cluster, description=description)
+                      matter_cluster=cluster, description=description, state_class=state_class)
 
 
 def _binary(name: str, device_class: str, cluster: int | None, description: str) -> Capability:
@@ -255,11 +260,12 @@ _CATALOGUE: tuple[Capability, ...] = (
             "resume": _cmd("resume"),
             "stop": _cmd("stop"),
         },
-        description="Appliances that run a cycle: washing machines, dishwashers, ovens",
+        description="Appliances that run a cycle: washing machines, dishwashers, ovens", icon="mdi:progress-clock",
     ),
     Capability("button", "button", _v("str"), commands={"press": _cmd("press")}, description="Stateless push"),
     Capability("scene", "scene", _v("str"), commands={"turn_on": _cmd("turn_on", "Activate the home scene")},
-               matter_cluster=0x0062, description="A home scene; its state is the time it was last activated"),
+               matter_cluster=0x0062, description="A home scene; its state is the time it was last activated",
+               icon="mdi:palette"),
     Capability("event", "event", _v("str"), attributes={"event_type": _v("str")}, matter_cluster=0x003B,
                description="Something that happened: a wall switch press, a doorbell"),
     _sensor("temperature", "°C", -60, 150, "temperature", 0x0402, "Temperature"),
@@ -269,7 +275,7 @@ _CATALOGUE: tuple[Capability, ...] = (
     _sensor("co2", "ppm", 0, 10000, "carbon_dioxide", 0x040D, "Carbon dioxide concentration"),
     _sensor("pm25", "µg/m³", 0, 1000, "pm25", 0x042A, "PM2.5 concentration"),
     _sensor("power", "W", -100000, 100000, "power", 0x0090, "Active power"),
-    _sensor("energy", "kWh", 0, 1e9, "energy", 0x0091, "Energy"),
+    _sensor("energy", "kWh", 0, 1e9, "energy", 0x0091, "Energy", state_class="total_increasing"),
     _sensor("voltage", "V", 0, 1000, "voltage", 0x0090, "Voltage"),
     _sensor("battery", "%", 0, 100, "battery", 0x002F, "Battery level"),
     _binary("motion", "motion", 0x0406, "Motion"),

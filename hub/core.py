@@ -18,6 +18,7 @@ from .dir_lock import DirLock
 from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
 from .heap import release_free_heap
 from .model import Pose
+from .presentation import Presentation
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from .resource_limits import install_accept_error_filter, raise_open_file_limit
@@ -61,6 +62,9 @@ class Hub:
         self.areas = AreaRegistry(self.storage, self.bus)
         self.devices = DeviceRegistry(self.storage, self.bus)
         self.entities = EntityRegistry(self.storage, self.bus, self.devices, self.areas)
+        # Every state carries what Home Assistant would show for its entity (friendly_name, unit, ...).
+        self.presentation = Presentation(self.bus, self.states, self.entities, self.devices)
+        self.states.decorate = self.presentation.decorate
         self.tokens = TokenStore(self.storage)
         self.commands = CommandRouter(self.entities, self.bus)
         self.components: dict[str, Component] = {}

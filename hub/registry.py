@@ -196,10 +196,20 @@ class DeviceRegistry:
         for key, prov in other.connections.items():
             keeper.connections.setdefault(key, prov)
         keeper.merged_from.append(other.id)
+        # What only the merged-away device knew fills the keeper's gaps (its own values win, as for reports).
+        keeper.manufacturer = keeper.manufacturer or other.manufacturer
+        keeper.model = keeper.model or other.model
+        keeper.hw_version = keeper.hw_version or other.hw_version
+        keeper.sw_version = keeper.sw_version or other.sw_version
+        keeper.via_device_id = keeper.via_device_id or other.via_device_id
         keeper.area_id = keeper.area_id or other.area_id
         keeper.pose = keeper.pose or other.pose
         del self._devices[other.id]
         self._store.delete("device", other.id, conn)
+        for bridged in self._devices.values():  # devices reached through the merged-away one (a bridge's)
+            if bridged.via_device_id == other.id:
+                bridged.via_device_id = keeper.id
+                self._store.put("device", bridged.id, bridged.to_dict(), conn)
         if self.entities is not None:
             self.entities._move_device(other.id, keeper.id, conn)
         self._index = {k: (keeper.id if v == other.id else v) for k, v in self._index.items()}

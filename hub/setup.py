@@ -15,7 +15,7 @@ from .core import Hub
 # Modules that register a configuration section when imported. They are light (no protocol
 # libraries), so the config can be validated before anything heavy is loaded.
 _CONFIG_SECTION_MODULES = ("qilu_hub.mqtt.settings", "qilu_hub.discovery.settings", "qilu_hub.recognition.settings",
-                           "qilu_hub.scenes.settings", "qilu_hub.backup")
+                           "qilu_hub.scenes.settings", "qilu_hub.backup", "qilu_hub.matter.settings")
 
 
 def load_hub_config(config_dir: Path | str) -> dict[str, Any]:
@@ -37,6 +37,12 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         demo_appliances = DemoAppliances()
         hub.add_component(demo_appliances.fleet_closer())  # first, so the simulators stop last
 
+    matter = config.get("matter") or {}
+    with_matter = matter.get("server") == "managed" or bool(matter.get("url"))
+    if with_matter:
+        from .matter.controller import MatterController
+
+        hub.add_component(MatterController())  # before the drivers: adopted Matter appliances start through it
     drivers = DriverManager()
     hub.add_component(drivers)
     from .appliances.lifecycle import ApplianceLifecycle
@@ -49,6 +55,9 @@ def build_hub(config_dir: Path | str, config: dict[str, Any] | None = None, *, d
         everything.update((config.get("discovery") or {}).get("auto_adopt") or {})
         hub.add_component(ApplianceLifecycle(drivers, mdns_interfaces=["127.0.0.1"], ble_enabled=False,
                                              auto_adopt=everything))
+    elif with_matter:
+        # Matter appliances announce themselves over IPv6 mDNS (often only there): browse it too.
+        hub.add_component(ApplianceLifecycle(drivers, mdns_ipv6=True))
     else:
         hub.add_component(ApplianceLifecycle(drivers))
     if demo:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypedDict
 
 from .bus import EventBus, EventType
@@ -71,15 +71,24 @@ def state_text(value: Any) -> str:
     return str(value)
 
 
-class StateMachine:
-    """Holds the latest State per entity id and fires ``state_changed`` on every change."""
+# (entity_id, value, attributes) -> the attributes to store: how Home Assistant shows the entity, merged in.
+AttributeHook = Callable[[str, Any, Mapping[str, Any]], Mapping[str, Any]]
 
-    __slots__ = ("_bus", "_states", "writes")
+
+class StateMachine:
+    """Holds the latest State per entity id and fires ``state_changed`` on every change.
+
+    ``decorate`` (set by the hub to :meth:`qilu_hub.presentation.Presentation.decorate`) completes the attributes
+    of every state written, so each API serves the same attributes without deriving them again.
+    """
+
+    __slots__ = ("_bus", "_states", "decorate", "writes")
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._states: dict[str, State] = {}
         self.writes = 0
+        self.decorate: AttributeHook | None = None
 
     def get(self, entity_id: str) -> State | None:
         return self._states.get(entity_id)
@@ -108,6 +117,8 @@ class StateMachine:
         old = self._states.get(entity_id)
         if attributes is None:
             attributes = old.attributes if old is not None else _EMPTY
+        if self.decorate is not None:
+            attributes = self.decorate(entity_id, value, attributes)
         now = time.time()
         if old is None:
             last_changed = now

@@ -37,8 +37,13 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 # Home Assistant's own JavaScript client for tests/api/test_ha_clients.py (pinned, cached in .cache/js-clients).
 bash scripts/setup-js-clients.sh
 
+# A pinned Home Assistant Core in its own venv (.cache/ha-venv): the MQTT discovery test validates with its schemas.
+bash scripts/ha-venv.sh
+
 # The real OpenXR runtime (Monado, simulated headset, CPU Vulkan) for the XR tests, cached in .cache/.
 if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
+# matter-server (its own venv), the matter.js appliances and the test PAA roots for the Matter tests, in .cache/.
+bash scripts/setup-matter.sh
 
 .venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests fuzz scripts
 .venv/bin/python -m pytest -q "$@"

@@ -78,6 +78,8 @@ class QoapConnection(DeviceConnection):
         if description["device"]["id"] != self.appliance.key:
             raise ValueError(f"appliance answers as {description['device']['id']!r}, not {self.appliance.key!r}")
         await self._check_identity(description["profile"]["version"])
+        self.context.update_device(name=self.appliance.title, identifiers=self.appliance.identifiers,
+                                   sw_version=description["device"].get("sw_version") or None)
         self.publisher = EntityPublisher(self.context, f"qoap:{self.appliance.key}", descriptions_from(description))
         self.publisher.register()
         ws = await self.session.ws_connect(f"{self.base}{profile.WS_PATH}?format=msgpack", heartbeat=20)

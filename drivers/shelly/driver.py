@@ -85,6 +85,7 @@ DESCRIPTIONS: tuple[EntityDescription, ...] = tuple(
 
 class ShellyConnection(DeviceConnection):
     def __init__(self, context: DeviceContext, appliance: DiscoveredAppliance) -> None:
+        self.context = context
         self.appliance = appliance
         self.session: aiohttp.ClientSession | None = None
         self.device: RpcDevice | None = None
@@ -97,6 +98,8 @@ class ShellyConnection(DeviceConnection):
         self.device = await RpcDevice.create(self.session, None, options)
         self.device.subscribe_updates(self._on_update)
         await self.device.initialize()
+        self.context.update_device(name=self.appliance.title, identifiers=self.appliance.identifiers,
+                                   sw_version=self.device.firmware_version or None)
         status = self.device.status
         self.publisher.register(status)
         self.publisher.publish(status)

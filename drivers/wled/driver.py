@@ -59,6 +59,9 @@ class WledConnection(DeviceConnection):
         self.session = aiohttp.ClientSession()
         self.client = WLED(self.appliance.data["host"], session=self.session)
         device = await self.client.update()
+        # The firmware version, for the device registry (and Home Assistant's device page over MQTT).
+        self.context.update_device(name=self.appliance.title, identifiers=self.appliance.identifiers,
+                                   sw_version=device.info.version or None)
         self.publisher.register(device)
         self.publisher.publish(_as_data(device))
         await self.client.connect()

@@ -32,6 +32,7 @@ from . import (
     inbox,
     labels,
     login_links,
+    matter,
     registry_ws,
     render_template,
     rest,
@@ -429,4 +430,5 @@ def build_app(api: ApiServer) -> web.Application:
     inbox.add_routes(app)
     xr.add_routes(app)
     tls_api.add_routes(app)
+    matter.add_routes(app)
     return app

@@ -1,7 +1,8 @@
 """The discovery inbox over REST: list what the hub has seen, and adopt, ignore, or confirm a move.
 
 ``GET /api/discovery`` lists the inbox; ``POST /api/discovery/{key}/{action}`` acts on one entry, where the
-action is ``adopt`` (optionally with ``{"bind_key": ...}`` for an encrypted BLE sensor), ``ignore``,
+action is ``adopt`` (optionally with ``{"bind_key": ...}`` for an encrypted BLE sensor, or ``{"setup_code": ...}``
+for a Matter appliance), ``ignore``,
 ``unignore``, or, for an adopted appliance announced at another address, ``confirm_move`` / ``reject_move``.
 
 The inbox is provided by the component named ``discovery`` when one is added; it is duck-typed
@@ -90,7 +91,12 @@ async def discovery_action(request: web.Request) -> web.Response:
             naming = _naming(request, body)
             if isinstance(naming, str):
                 return web.json_response({"message": naming}, status=400)
-            if "bind_key" in body:
+            # {"setup_code": "MT:..."} (or the manual code) commissions a Matter appliance; never sent back either.
+            if "setup_code" in body:
+                result = await inbox.async_adopt(  # type: ignore[call-arg]
+                    key, bind_key=body.get("bind_key"), setup_code=body["setup_code"]
+                )
+            elif "bind_key" in body:
                 result = await inbox.async_adopt(key, bind_key=body["bind_key"])
             else:  # a name and a room only: the protocol's one-argument call (bind_key is optional there)
                 result = await inbox.async_adopt(key)

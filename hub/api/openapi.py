@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels, xr
+from . import labels, matter, xr
 
 _STATE = {
     "type": "object",
@@ -112,6 +112,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                                 "schema": {"type": "string", "format": "date-time"}}, *history_params]}},
             **labels.openapi_paths(_COMMON),
             **xr.openapi_paths(_COMMON),
+            **matter.openapi_paths(_COMMON),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         },
     }

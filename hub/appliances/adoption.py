@@ -26,12 +26,15 @@ def adopt_device(
     hub: Hub, *, source: str, name: str, identifiers: Iterable[tuple[str, str]],
     connections: Iterable[tuple[str, str]] = (), manufacturer: str | None = None, model: str | None = None,
     sw_version: str | None = None, area_id: str | None = None, driver: str | None = None,
+    via_device_id: str | None = None,
 ) -> Device:
     """Create the device of an adopted appliance, or update the one it already is (matched by any identifier
-    or identifying connection); ``source`` says where it came from (``qoap``, ``mqtt``, ``virtual``...)."""
+    or identifying connection); ``source`` says where it came from (``qoap``, ``mqtt``, ``virtual``...);
+    ``via_device_id`` is the bridge a bridged appliance is reached through (a Matter aggregator)."""
     return hub.devices.async_get_or_create(
         source=source, name=name, identifiers=list(identifiers), connections=list(connections),
         manufacturer=manufacturer, model=model, sw_version=sw_version, area_id=area_id, driver=driver or source,
+        via_device_id=via_device_id,
     )
 
 

@@ -44,6 +44,7 @@ from .catalog import DriverCatalog
 from .inbox import EntryState, Inbox, InboxEntry, endpoint_changed, where
 from .matching import identify, mdns_type
 from .scanner import offer_ble_lookup
+from .setup_codes import SetupCodeRequired, SetupCodes, check_setup_code, needs_setup_code
 from .sightings import Sightings
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class ApplianceLifecycle:
 
             self.mdns = MdnsSource(mdns_types, self._on_mdns, self._on_mdns_removed,
                                    interfaces=self.settings.mdns_interfaces or None, zeroconf=self._zeroconf,
-                                   stats=self.stats)
+                                   stats=self.stats, ipv6=self.settings.mdns_ipv6)
             await self.mdns.async_start()
         if self.settings.ble_enabled and has_ble:
             from qilu_hub.discovery.ble import BleSource
@@ -231,6 +232,8 @@ class ApplianceLifecycle:
         or what the adopted appliance's connection reports."""
         if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return "needs_bind_key"
+        if self._missing_setup_code(entry):
+            return "needs_setup_code"
         if entry.state is EntryState.ADOPTED and entry.move is not None:
             return "address_change"
         report = getattr(self.catalog, "problem", None)
@@ -247,13 +250,28 @@ class ApplianceLifecycle:
         assert self.hub is not None
         return BindKeys(self.hub.storage)
 
-    async def async_adopt(self, key: str, bind_key: str | BindKey | None = None) -> str:
+    def _missing_setup_code(self, entry: InboxEntry) -> bool:
+        assert self.hub is not None
+        return (entry.state is not EntryState.ADOPTED or entry.key not in self._live) and needs_setup_code(
+            entry.data) and SetupCodes(self.hub.storage).get(entry.driver, entry.key) is None and not entry.pinned
+
+    async def async_adopt(self, key: str, bind_key: str | BindKey | None = None, *,
+                          setup_code: str | None = None) -> str:
         """Adopt now; returns the device id. KeyError if unknown; AdoptError if the driver failed (retried).
+
+        An appliance adopted by commissioning it (Matter) needs ``setup_code`` (its QR payload or manual code)
+        unless one is stored: ``SetupCodeRequired`` or a ValueError naming what is wrong with the code otherwise.
 
         An encrypted appliance needs ``bind_key`` (32 hex digits) unless one is stored: ``BindKeyRequired``,
         ``BindKeyError`` (both ValueErrors) otherwise. A new key for an adopted appliance restarts its connection.
         """
         entry = self._entry(key)
+        assert self.hub is not None
+        if setup_code is not None:
+            SetupCodes(self.hub.storage).set(entry.driver, key, check_setup_code(entry.data, setup_code, entry.title))
+        elif self._missing_setup_code(entry):
+            raise SetupCodeRequired(f"{entry.title} is adopted by commissioning it: give its setup code "
+                                    "(the QR payload MT:... or the manual code on its label)")
         keys = self._bind_keys()
         if bind_key is not None:
             parsed = bind_key if isinstance(bind_key, BindKey) else BindKey.parse(bind_key)
@@ -646,6 +664,8 @@ class ApplianceLifecycle:
     def _schedule_adopt(self, entry: InboxEntry) -> None:
         if missing_bind_key(self._bind_keys(), entry.driver, entry.key, entry.data):
             return  # waits in the inbox, flagged needs_bind_key, until the household gives the key
+        if self._missing_setup_code(entry):
+            return  # waits, flagged needs_setup_code: commissioning needs the code on the appliance's label
         task = self._adopting.get(entry.key)
         if task is not None and not task.done():
             return
@@ -724,6 +744,10 @@ class ApplianceLifecycle:
         assert self.inbox is not None and self.hub is not None
         entry = self.inbox.get(key)
         if entry is None or entry.state is not EntryState.ADOPTED or key not in self._live:
+            return
+        if entry.data.get("availability") == "connection":
+            # The connection knows better than adverts: a commissioned Matter appliance stops announcing itself
+            # as commissionable, and its node's state on matter-server says whether it is reachable.
             return
         device_id = self._device_of(entry)
         if device_id is None:

@@ -7,6 +7,7 @@ import asyncio
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 EXIT_FAIL = 1
@@ -18,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--host", help="an IP appliance's IPv4 address")
     target.add_argument("--ble", metavar="ADDRESS", help="a BLE appliance's Bluetooth address (AA:BB:CC:DD:EE:FF)")
+    target.add_argument("--matter", metavar="CODE", help="a Matter appliance's setup code (MT:... or manual)")
+    parser.add_argument("--matter-url", default=None, help="Matter: a matter-server to use (ws://HOST:5580/ws)")
+    parser.add_argument("--matter-venv", type=Path, default=None,
+                        help="Matter: start a throw-away matter-server from this venv (matter server install)")
+    parser.add_argument("--primary-interface", default=None, help="Matter: the LAN interface the server uses")
+    parser.add_argument("--paa-root-cert-dir", type=Path, default=None, help="Matter: attestation roots (offline)")
     parser.add_argument("--adapter", default=None, help="BLE only: the BlueZ adapter to use (default hci0)")
     parser.add_argument("--scan-timeout", type=float, default=None,
                         help="BLE only: seconds to wait for the appliance's advertisement (default 10)")
@@ -38,6 +45,8 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, result: CheckResult) -> None:
         print(f"[{done}/{total}] {result.status.upper():4} {result.id}: {result.message}", file=sys.stderr, flush=True)
 
+    if args.matter is not None:
+        return _matter(args, progress)
     kit: KitBase
     try:
         if args.ble is not None:
@@ -60,6 +69,25 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
         print(f"qilu-hub firmware-test: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"Checking {what} against profile {args.profile} ...", file=sys.stderr, flush=True)
+    report = asyncio.run(kit.run())
+    print(report.text())
+    if args.junit is not None:
+        args.junit.write_text(report.junit_xml(), encoding="utf-8")
+    if args.report is not None:
+        args.report.write_text(report.html(), encoding="utf-8")
+    return 0 if report.ok else EXIT_FAIL
+
+
+def _matter(args: argparse.Namespace, progress: Any) -> int:
+    from qilu_hub.firmware_tests.matter import MatterConformanceKit
+
+    if args.matter_url is None and args.matter_venv is None:
+        print("qilu-hub firmware-test: --matter needs --matter-url or --matter-venv", file=sys.stderr)
+        return EXIT_USAGE
+    kit = MatterConformanceKit(args.matter, url=args.matter_url, venv=args.matter_venv,
+                               primary_interface=args.primary_interface, paa_root_cert_dir=args.paa_root_cert_dir,
+                               bound=args.bound, progress=progress)
+    print("Checking the Matter appliance ...", file=sys.stderr, flush=True)
     report = asyncio.run(kit.run())
     print(report.text())
     if args.junit is not None:

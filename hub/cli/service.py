@@ -1,4 +1,6 @@
-"""``qilu-hub service``: the systemd unit that runs the hub on a gateway (show, install, uninstall).
+"""``qilu-hub service``: the systemd unit that runs the hub on a gateway (show, install, uninstall), and with
+``--matter-server`` the unit of its Matter companion (matter-server from the venv `qilu-hub matter server install`
+made under the hub's state directory; the hub then reaches it at ``matter: {url: ws://127.0.0.1:5580/ws}``).
 
 The unit is a template in this module, filled with the command of the installation that renders it (the
 ``qilu-hub`` script beside this interpreter, so a venv under ``/opt`` is what the service runs). Why each
@@ -99,6 +101,85 @@ WantedBy=multi-user.target
 """
 
 
+MATTER_UNIT_NAME: Final = "qilu-hub-matter-server.service"
+MATTER_PORT: Final = 5580
+
+MATTER_UNIT_TEMPLATE: Final = """\
+# matter-server, qilu-hub's Matter companion, as a system service; written by
+# `qilu-hub service install --matter-server` (docs/matter.md in the sources). Its venv comes first:
+#   sudo -u {user} qilu-hub --config /var/lib/{state} matter server install
+# and the hub's configuration.yaml says:  matter: {{url: "ws://127.0.0.1:{port}/ws"}}
+[Unit]
+Description=matter-server (Open Home Foundation) for qilu-hub
+Wants=network-online.target
+After=network-online.target dbus.service bluetooth.service
+Before={hub_unit}
+StartLimitIntervalSec=600
+StartLimitBurst=5
+
+[Service]
+Type=simple
+User={user}
+Group={user}
+# The hub's state directory (same user): the venv and the fabric's storage live under matter-server/ there.
+StateDirectory={state} {state}/matter-server/chip
+StateDirectoryMode=0700
+WorkingDirectory=/var/lib/{state}/matter-server
+# The CHIP SDK's Linux layer writes /data/chip_*.ini (a fixed path): give it a folder of its own there.
+BindPaths=/var/lib/{state}/matter-server/chip:/data
+ExecStart=/var/lib/{state}/matter-server/venv/bin/matter-server \\
+    --storage-path /var/lib/{state}/matter-server/storage --port {port} --listen-address 127.0.0.1 \\
+    --listen-address ::1{interface}
+Restart=on-failure
+RestartSec=5s
+TimeoutStopSec=30s
+UMask=0077
+# ~130 MiB with a few nodes, ~150 MiB with 40 endpoints (measured, docs/matter.md).
+MemoryHigh=256M
+MemoryMax=384M
+TasksMax=256
+
+# Sandbox as the hub's. Matter is IPv6 (and IPv4) UDP plus mDNS; BLE commissioning goes through BlueZ over
+# D-Bus, but the CHIP SDK also opens an HCI socket for it: AF_BLUETOOTH stays allowed.
+CapabilityBoundingSet=
+AmbientCapabilities=
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+DevicePolicy=closed
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+KeyringMode=private
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_BLUETOOTH
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def render_matter_unit(port: int = MATTER_PORT, primary_interface: str | None = None) -> str:
+    """The matter-server companion's unit; ``primary_interface`` is the LAN interface for IPv6 link-local."""
+    interface = f" \\\n    --primary-interface {shlex.quote(primary_interface)}" if primary_interface else ""
+    return MATTER_UNIT_TEMPLATE.format(user=SERVICE_USER, state=STATE_DIRECTORY, port=port, interface=interface,
+                                       hub_unit=UNIT_NAME)
+
+
 def default_command() -> list[str]:
     """The command that starts this installation: its ``qilu-hub`` script, else this interpreter with ``-m``."""
     script = Path(sys.executable).parent / "qilu-hub"
@@ -123,11 +204,11 @@ def hidden_by_sandbox(command: list[str]) -> Path | None:
     return None
 
 
-def unit_path(prefix: Path | None, unit_dir: Path) -> Path:
+def unit_path(prefix: Path | None, unit_dir: Path, name: str = UNIT_NAME) -> Path:
     """Where the unit goes: ``unit_dir``, under ``prefix`` when one is given (a staging root, as DESTDIR)."""
     if prefix is None:
-        return unit_dir / UNIT_NAME
-    return prefix / unit_dir.relative_to(unit_dir.anchor) / UNIT_NAME
+        return unit_dir / name
+    return prefix / unit_dir.relative_to(unit_dir.anchor) / name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,12 +226,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="write under this root instead of / (packaging, tests)")
         if name == "install":
             _add_command_option(action)
+        else:
+            action.add_argument("--matter-server", action="store_true", help=f"remove {MATTER_UNIT_NAME}")
         action.set_defaults(func=handler)
 
 
 def _add_command_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exec", dest="exec_command", default=None, metavar="COMMAND",
                         help="command that starts this hub (default: the qilu-hub beside this Python)")
+    parser.add_argument("--matter-server", action="store_true",
+                        help=f"the Matter companion's unit ({MATTER_UNIT_NAME}) instead of the hub's")
+    parser.add_argument("--primary-interface", default=None, metavar="IFACE",
+                        help="with --matter-server: the LAN interface matter-server uses (e.g. eth0)")
+
+
+def _unit_text(args: argparse.Namespace, command: list[str]) -> str:
+    if getattr(args, "matter_server", False):
+        return render_matter_unit(primary_interface=args.primary_interface)
+    return render_unit(command)
+
+
+def _unit_name(args: argparse.Namespace) -> str:
+    return MATTER_UNIT_NAME if getattr(args, "matter_server", False) else UNIT_NAME
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -162,21 +259,21 @@ def cmd_service_show(args: argparse.Namespace) -> int:
     if hidden := hidden_by_sandbox(command):
         print(f"qilu-hub: note: {command[0]} is under {hidden}, which the service cannot see (ProtectHome=yes); "
               "install into a venv outside it, e.g. /opt/qilu-hub", file=sys.stderr)
-    sys.stdout.write(render_unit(command))
+    sys.stdout.write(_unit_text(args, command))
     return 0
 
 
 def cmd_service_install(args: argparse.Namespace) -> int:
     command = _command(args)
-    if hidden := hidden_by_sandbox(command):
+    if (hidden := hidden_by_sandbox(command)) and not args.matter_server:
         print(f"qilu-hub: {command[0]} is under {hidden}, which the service cannot see (ProtectHome=yes); "
               "install qilu-hub into a venv outside it (e.g. python3 -m venv /opt/qilu-hub) and run that "
               "one's `qilu-hub service install`", file=sys.stderr)
         return EXIT_USAGE
-    path = unit_path(args.prefix, args.unit_dir)
+    path = unit_path(args.prefix, args.unit_dir, _unit_name(args))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_unit(command), encoding="utf-8")
+        path.write_text(_unit_text(args, command), encoding="utf-8")
         path.chmod(0o644)
     except OSError as err:
         print(f"qilu-hub: cannot write {path}: {err.strerror or err}", file=sys.stderr)
@@ -186,14 +283,17 @@ def cmd_service_install(args: argparse.Namespace) -> int:
         print("next, as root:")
         print(f"  id {SERVICE_USER} >/dev/null 2>&1 || useradd --system --home-dir /var/lib/{STATE_DIRECTORY} "
               f"--no-create-home --shell /usr/sbin/nologin {SERVICE_USER}")
-        print(f"  systemctl daemon-reload && systemctl enable --now {UNIT_NAME}")
+        if args.matter_server:
+            print(f"  sudo -u {SERVICE_USER} {shlex.join(command)} --config /var/lib/{STATE_DIRECTORY} "
+                  "matter server install")
+        print(f"  systemctl daemon-reload && systemctl enable --now {_unit_name(args)}")
     return 0
 
 
 def cmd_service_uninstall(args: argparse.Namespace) -> int:
-    path = unit_path(args.prefix, args.unit_dir)
+    path = unit_path(args.prefix, args.unit_dir, _unit_name(args))
     # What `systemctl enable` made; left behind it would point at nothing.
-    path.parent.joinpath("multi-user.target.wants", UNIT_NAME).unlink(missing_ok=True)
+    path.parent.joinpath("multi-user.target.wants", _unit_name(args)).unlink(missing_ok=True)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -204,6 +304,6 @@ def cmd_service_uninstall(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"removed {path}")
     if args.prefix is None:
-        print(f"then, as root: systemctl stop {UNIT_NAME}; systemctl daemon-reload "
+        print(f"then, as root: systemctl stop {_unit_name(args)}; systemctl daemon-reload "
               f"(the configuration stays in /var/lib/{STATE_DIRECTORY})")
     return 0

@@ -29,7 +29,7 @@ CACHE_FLUSH_DELAY = 1.2
 
 async def async_resolve(
     zc: Zeroconf, service_type: str, name: str, *, attempts: int = RESOLVE_ATTEMPTS,
-    timeout_ms: int = RESOLVE_TIMEOUT_MS, stats: ParseStats | None = None,
+    timeout_ms: int = RESOLVE_TIMEOUT_MS, stats: ParseStats | None = None, ip_version: IPVersion = IPVersion.V4Only,
 ) -> tuple[MdnsInfo | None, int]:
     """The one mDNS resolver (the hub's sources, the conformance kit, the demo): ``(info, retries)``.
 
@@ -47,7 +47,7 @@ async def async_resolve(
             return None, retries
         # A fresh object each attempt: a timed-out one can stay stuck although the cache is complete.
         if service.load_from_cache(zc) or await service.async_request(zc, timeout_ms):
-            return mdns_info(service_type, name, service.server, service.parsed_addresses(IPVersion.V4Only),
+            return mdns_info(service_type, name, service.server, service.parsed_scoped_addresses(ip_version),
                              service.port, service.properties, stats=stats), retries
         retries += 1
         if attempt + 1 < attempts:
@@ -71,8 +71,11 @@ class MdnsSource:
         interfaces: list[str] | None = None,
         zeroconf: AsyncZeroconf | None = None,
         stats: ParseStats | None = None,
+        ipv6: bool = False,
     ) -> None:
         self.types = sorted(set(types))
+        # IPv4 unless asked: Matter appliances announce over IPv6 (often only there), most others over IPv4.
+        self.ip_version = IPVersion.All if ipv6 else IPVersion.V4Only
         self._on_found = on_found
         self._on_removed = on_removed
         self._interfaces = interfaces
@@ -95,7 +98,7 @@ class MdnsSource:
         if self.aiozc is None:
             # No interfaces configured means every interface: only right on a real home network.
             interfaces = self._interfaces or InterfaceChoice.All
-            self.aiozc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            self.aiozc = AsyncZeroconf(interfaces=interfaces, ip_version=self.ip_version)
         if self.types:
             self._browser = AsyncServiceBrowser(self.aiozc.zeroconf, self.types, handlers=[self._on_change])
 
@@ -150,7 +153,8 @@ class MdnsSource:
 
     async def _request(self, service_type: str, name: str) -> MdnsInfo | None:
         assert self.aiozc is not None
-        info, retries = await async_resolve(self.aiozc.zeroconf, service_type, name, stats=self.stats)
+        info, retries = await async_resolve(self.aiozc.zeroconf, service_type, name, stats=self.stats,
+                                            ip_version=self.ip_version)
         self.resolve_retries += retries
         if info is None and retries == RESOLVE_ATTEMPTS:
             self.resolve_failures += 1

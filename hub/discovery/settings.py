@@ -13,6 +13,7 @@ SCHEMA: Schema = {
         "enabled": f(bool, default=True),
         "interfaces": f(list, default=[], items=(str,),
                         help="IPv4 addresses to use; empty means every interface (a real home network only)"),
+        "ipv6": f(bool, default=False, help="also browse and resolve over IPv6 (Matter appliances announce there)"),
     },
     "ble": {
         "enabled": f(bool, default=True),
@@ -47,6 +48,7 @@ def _auto_adopt(value: dict[Any, Any]) -> dict[str, bool]:
 class DiscoverySettings:
     mdns_enabled: bool = True
     mdns_interfaces: list[str] = field(default_factory=list)
+    mdns_ipv6: bool = False
     ble_enabled: bool = True
     ble_adapters: list[str] = field(default_factory=list)
     ble_scanning_mode: str = "auto"
@@ -66,6 +68,7 @@ class DiscoverySettings:
         return cls(
             mdns_enabled=bool(mdns.get("enabled", True)),
             mdns_interfaces=list(mdns.get("interfaces") or []),
+            mdns_ipv6=bool(mdns.get("ipv6", False)),
             ble_enabled=bool(ble.get("enabled", True)),
             ble_adapters=list(ble.get("adapters") or []),
             ble_scanning_mode=str(ble.get("scanning_mode", "auto")),

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ENTITY_ID = "sensor.household_scene"
+# Not a registry entity, so the presentation does not name it: named here, as Home Assistant clients expect.
+FRIENDLY_NAME = "Household scene"
 EVENT_MODEL_LOADED = "scene_model_loaded"
 DEFAULT_MODEL = Path(str(resources.files("qilu_hub.models") / "household_scene.onnx"))
 # History is read in pages of this many rows and reduced to state changes page by page, so a review of a
@@ -116,7 +118,7 @@ class SceneRecognizer:
             self.error = str(exc)
             if self.model is None:  # the hub keeps running; the reason is on the entity and in the log
                 _LOGGER.error("Scene recognition disabled: %s", exc)
-                attributes = {"error": self.error, "model": str(self.model_path)}
+                attributes = {"friendly_name": FRIENDLY_NAME, "error": self.error, "model": str(self.model_path)}
                 self._hub.states.async_set(ENTITY_ID, "unavailable", attributes)
             else:
                 _LOGGER.error("Model file changed but cannot be used; keeping the loaded model: %s", exc)
@@ -216,6 +218,7 @@ class SceneRecognizer:
         smoothed = self.smoother.probabilities
         self.last = Prediction(label, round(self.smoother.confidence, 4), {k: round(v, 4) for k, v in smoothed.items()})
         attributes = {
+            "friendly_name": FRIENDLY_NAME,
             "confidence": self.last.confidence,
             "probabilities": self.last.probabilities,
             "raw_label": raw.label,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..appliances.availability import availability
 from ..appliances.bind_keys import BindKey, BindKeys
 from ..appliances.scanner import ble_device_lookup
+from ..appliances.setup_codes import SetupCodes
 from ..context import Context
 from ..file_modes import PRIVATE_DIR
 from ._helpers import spawn_tracked
@@ -101,6 +102,20 @@ class DeviceContext:
     def bind_key(self) -> BindKey | None:
         """The household's bind key for this appliance (encrypted BLE sensors), or None."""
         return BindKeys(self._hub.storage).get(self.driver, self.appliance_key)
+
+    def setup_code(self) -> str | None:
+        """The setup code the household gave to commission this appliance (Matter), or None."""
+        return SetupCodes(self._hub.storage).get(self.driver, self.appliance_key)
+
+    def forget_setup_code(self) -> None:
+        """Delete the setup code once it has served (the appliance is commissioned): a secret is kept only as
+        long as it is used."""
+        SetupCodes(self._hub.storage).delete(self.driver, self.appliance_key)
+
+    def companion(self, name: str) -> Any:
+        """The hub's component ``name`` that a driver works through (``"matter"``: the matter-server client),
+        or None when the hub runs without it (then say so in the error that stops the connection)."""
+        return self._hub.components.get(name)
 
     def data_dir(self) -> Path:
         """A private folder for this driver's own files (created on first use), kept across restarts."""

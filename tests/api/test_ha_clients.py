@@ -133,9 +133,6 @@ def _expected_presentation(env: Env) -> dict[str, dict[str, Any]]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="presentation: friendly_name/unit/device_class attributes are the other "
-                                       "half of issue 17 (branch hl-ha); the integrator removes this mark when "
-                                       "merging it")
 async def test_ha_clients_show_friendly_name_unit_and_device_class(env: Env) -> None:
     """Done-when of issue 17: both client libraries read every demo entity with its friendly name, unit and
     device class."""

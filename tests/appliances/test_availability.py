@@ -24,9 +24,14 @@ from qilu_hub.sdk import (
     Manifest,
 )
 from qilu_hub.sdk.testing import wait_for
-from qilu_hub.states import EVENT_STATE_CHANGED, UNAVAILABLE
+from qilu_hub.states import EVENT_STATE_CHANGED, UNAVAILABLE, State
 from tests.mqtt.conftest import broker, settings_for, st, start_hub  # noqa: F401  (broker: a fixture)
 from tests.testbeds.mosquitto import Mosquitto
+
+
+def own(hub: Hub, state: State) -> dict[str, Any]:
+    """The attributes the appliance reported, without what the hub adds for Home Assistant's clients."""
+    return hub.presentation.own_attributes(state.entity_id, state.attributes)
 
 LIGHT = (EntityDescription("light", "Lamp", ("on_off", "level"), value="on",
                            attributes={"brightness": "brightness"}),)
@@ -85,14 +90,15 @@ async def test_a_lost_connection_keeps_attributes_and_restores_the_last_state(tm
     try:
         seen: list[tuple[Any, dict[str, Any]]] = []
         hub.bus.listen(EVENT_STATE_CHANGED, lambda e: seen.append((e.data["new_state"].value,  # type: ignore[arg-type]
-                                                               dict(e.data["new_state"].attributes))))
+                                                               own(hub, e.data["new_state"]))))
         assert driver.live is not None
         driver.live.report_lost("link dropped")
         await wait_for(lambda: driver.starts == 2 and driver.live is not None, what="reconnected")
         # Unavailable with its attributes, then, the driver writing nothing at start, its last good state.
         assert (UNAVAILABLE, {"brightness": 200}) in seen
         state = st(hub, lamp)
-        assert (state.value, dict(state.attributes)) == ("on", {"brightness": 200})
+        assert (state.value, own(hub, state)) == ("on", {"brightness": 200})
+        assert state.attributes["color_mode"] == "brightness"  # the presentation follows the restored state
     finally:
         await hub.async_stop()
 
@@ -118,7 +124,8 @@ async def test_a_silent_publisher_keeps_attributes(tmp_path: Path) -> None:
     pub.publish({"on": "on", "brightness": 12})
     pub.set_unavailable()
     state = st(hub, entity.entity_id)
-    assert (state.value, dict(state.attributes)) == (UNAVAILABLE, {"brightness": 12})
+    assert (state.value, own(hub, state)) == (UNAVAILABLE, {"brightness": 12})
+    assert state.attributes["friendly_name"] == "T Lamp"  # what the entity is stays shown while it is gone
     pub.publish({"on": "off", "brightness": 3})
     assert st(hub, entity.entity_id).value == "off"
     hub.storage.close()
@@ -142,10 +149,9 @@ async def test_sightings_gone_keep_attributes_and_restore(tmp_path: Path) -> Non
         assert conn.entity_id is not None
         hub.states.async_set(conn.entity_id, "on", {"brightness": 7})
         lifecycle.sighting_gone("mdns:qd-1")
-        assert (st(hub, conn.entity_id).value, dict(st(hub, conn.entity_id).attributes)) == (
-            UNAVAILABLE, {"brightness": 7})
+        assert (st(hub, conn.entity_id).value, own(hub, st(hub, conn.entity_id))) == (UNAVAILABLE, {"brightness": 7})
         lifecycle.handle(info, "mdns:qd-1")
-        assert (st(hub, conn.entity_id).value, dict(st(hub, conn.entity_id).attributes)) == ("on", {"brightness": 7})
+        assert (st(hub, conn.entity_id).value, own(hub, st(hub, conn.entity_id))) == ("on", {"brightness": 7})
     finally:
         await hub.async_stop()
 

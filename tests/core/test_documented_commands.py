@@ -60,6 +60,7 @@ NOT_RUN = {
     "qilu-hub --config DIR model train --source recorder --review --per-device --forest leaf20_48trees "
     "--out DIR/home_review.onnx": "needs days of household labels (as above)",
     "pip install 'qilu-hub[xr]'": "installs packages from the network",
+    "adb reverse tcp:8123 tcp:8123": "needs a headset or phone on USB in developer mode",
     "qilu-hub xr --hub ws://HUB:8123/api/stream --token TOKEN --scene scenes/examples/living_room.yaml":
         "needs an OpenXR runtime and a headset (tests/xr run the client against a simulated runtime)",
 }

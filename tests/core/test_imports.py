@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("qilu_hub",)),
     # Sightings to connections: discovery, drivers and their simulators (the lifecycle owner and the SDK join here).
     ("appliances", ("qilu_hub.discovery", "qilu_hub.appliances", "qilu_hub.sdk", "qilu_hub.virtual",
-                    "qilu_hub.drivers")),
+                    "qilu_hub.drivers", "qilu_hub.matter")),
     ("conformance", ("qilu_hub.firmware_tests",)),  # the appliance makers' kit runs our drivers against their device
     ("features", ("qilu_hub.mqtt", "qilu_hub.recognition", "qilu_hub.scenes")),
     ("api", ("qilu_hub.api",)),

@@ -18,7 +18,7 @@ from qilu_hub.drivers.manager import DriverManager
 from qilu_hub.sdk import MdnsInfo
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTOCOL_LIBRARIES = ("aioshelly", "wled", "bthome_ble", "xiaomi_ble")
+PROTOCOL_LIBRARIES = ("aioshelly", "wled", "bthome_ble", "xiaomi_ble", "matter_server", "chip")
 
 SDK = qilu_hub.sdk.__name__
 PROBE = textwrap.dedent("""
@@ -46,7 +46,7 @@ def test_builtin_drivers_start_as_manifests_and_load_on_first_identify() -> None
                                                                 libraries=PROTOCOL_LIBRARIES)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["drivers"] == ["bthome", "qoap", "shelly", "wled", "xiaomi"] and report["errors"] == {}
+    assert report["drivers"] == ["bthome", "matter", "qoap", "shelly", "wled", "xiaomi"] and report["errors"] == {}
     assert report["at_start"] == []  # no protocol library at start
     assert report["matched"] == ["shelly"] and report["after_match"] == []  # matching reads manifests only
     assert report["identified"] == ["a8032ab10001"] and report["after_identify"] == ["aioshelly"]

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from qilu_hub import Hub
+from qilu_hub.appliances.availability import availability
+from qilu_hub.context import Context
+from qilu_hub.states import UNAVAILABLE
 from qilu_hub.virtual import DEFAULT_APPLIANCES
 from tests.mqtt.conftest import settings_for, st, start_hub, wait_for
 from tests.testbeds.mosquitto import Mosquitto
@@ -32,7 +35,10 @@ async def test_entities_published_in_home_assistant_format(broker: Mosquitto, pl
     assert config["schema"] == "json"
     assert config["command_topic"] == "qilu/hub_a/light_living_room_ceiling_light/set"
     assert config["state_topic"] == "qilu/hub_a/light_living_room_ceiling_light/state"
-    assert config["availability"] == [{"topic": "qilu/hub_a/status"}]
+    # Both the hub and the appliance must be reachable: an unreachable appliance is "offline" on its own topic.
+    assert config["availability"] == [{"topic": "qilu/hub_a/status"},
+                                      {"topic": "qilu/hub_a/light_living_room_ceiling_light/availability"}]
+    assert config["availability_mode"] == "all"
     assert config["device"]["name"] == "Ceiling Light"
     assert config["device"]["manufacturer"] == "qilu-hub"
     assert config["device"]["suggested_area"] == "Living Room"
@@ -70,10 +76,10 @@ async def test_commands_from_a_plain_client_change_devices(broker: Mosquitto, pl
     results = await plain("qilu/hub_a/+/result")
     client = results.client
     await client.publish("qilu/hub_a/light_living_room_ceiling_light/set",
-                         json.dumps({"state": "ON", "brightness": 128, "color_temp": 2700}), qos=1)
+                         json.dumps({"state": "ON", "brightness": 128, "color_temp": 370}), qos=1)
     state = await wait_for(lambda: (s := hub.states.get(LIGHT)) is not None and s.value == "on" and s, what="on")
     assert state.attributes["brightness"] == 128
-    assert state.attributes["color_temp_kelvin"] == 2700
+    assert state.attributes["color_temp_kelvin"] == 2703  # Home Assistant's JSON lights send mireds
     assert state.context is not None and state.context.origin == "mqtt"
 
     await client.publish("qilu/hub_a/switch_living_room_tv_plug/set", "ON", qos=1)
@@ -163,6 +169,28 @@ async def test_removed_entity_is_withdrawn_from_home_assistant(broker: Mosquitto
     late = await plain("homeassistant/sensor/hub_a/#")
     await asyncio.sleep(0.3)
     assert late.on(topic) == []
+
+
+async def test_an_unreachable_appliance_is_offline_not_unavailable(broker: Mosquitto, plain: Any, hubs: list[Hub],
+                                                                   tmp_path: Path) -> None:
+    """Its own availability topic says offline; the state topic keeps the last real reading, since Home Assistant's
+    numeric sensors raise errors on a state "unavailable"."""
+    hub, bridge = await start_hub(tmp_path / "a", settings_for(broker, "hub_a"), DEFAULT_APPLIANCES)
+    hubs.append(hub)
+    battery = "sensor.kitchen_motion_battery"
+    await wait_for(lambda: battery in bridge.exported() and bridge.idle, what="export")
+    watcher = await plain("qilu/hub_a/sensor_kitchen_motion_battery/#")
+    availability_topic = "qilu/hub_a/sensor_kitchen_motion_battery/availability"
+    state_topic = "qilu/hub_a/sensor_kitchen_motion_battery/state"
+    await wait_for(lambda: (m := watcher.last(availability_topic)) is not None and m.payload == b"online",
+                   what="retained online")
+    availability(hub).mark_unavailable([battery], Context("test"))
+    await wait_for(lambda: watcher.last(availability_topic).payload == b"offline", what="offline")  # type: ignore[union-attr]
+    availability(hub).mark_available([battery], Context("test"))
+    await wait_for(lambda: watcher.last(availability_topic).payload == b"online", what="online again")  # type: ignore[union-attr]
+    # One connection delivers in order: a state "unavailable" published while offline would have come before.
+    assert all(_json(m)["value"] != UNAVAILABLE and _json(m)["state"] != UNAVAILABLE for m in watcher.on(state_topic))
+    assert _json(watcher.last(state_topic))["value"] == 93.0
 
 
 async def test_tls_with_client_certificate(broker: Mosquitto, hubs: list[Hub], tmp_path: Path) -> None:

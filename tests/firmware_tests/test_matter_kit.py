@@ -1,0 +1,71 @@
+"""The Matter conformance kit against real matter.js appliances on the namespace LAN: a good one conforms, each
+broken variant fails for its reason (the variants are in tests/testbeds/matter_devices/virtual_appliances.mjs)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from qilu_hub.firmware_tests.matter import MatterConformanceKit
+from qilu_hub.matter.server import ManagedServer
+from qilu_hub.matter.settings import MatterSettings
+from tests.conftest import skip_outside_ci
+from tests.testbeds import matter as bed
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def appliances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.Appliances]:
+    reason = bed.missing()
+    if reason:
+        skip_outside_ci(reason)
+    with bed.MatterLan(tmp_path_factory.mktemp("matter-kit")) as lan:
+        found = lan.appliances(["light", "plug:ignores-commands", "temperature:incomplete-info"])
+        lan.enter()
+        yield found
+
+
+@pytest.fixture
+async def server_url(appliances: bed.Appliances, tmp_path: Path) -> AsyncIterator[str]:
+    settings = MatterSettings(**{**bed.managed_server_config(port=20000 + secrets.randbelow(30000)),  # type: ignore[arg-type]
+                                 "venv": bed.SERVER_VENV, "paa_root_cert_dir": bed.PAA})
+    server = ManagedServer(settings, tmp_path)
+    await server.async_start()
+    yield settings.ws_url()
+    await server.async_stop()
+
+
+async def test_good_and_broken_appliances(appliances: bed.Appliances, server_url: str, tmp_path: Path) -> None:
+    # The good light, through the command line in another process: it conforms, with JUnit and HTML reports.
+    junit, html = tmp_path / "junit.xml", tmp_path / "report.html"
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qilu_hub", "firmware-test", "--matter", appliances.qr("light-0"),
+        "--matter-url", server_url, "--junit", str(junit), "--report", str(html),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await asyncio.wait_for(cli.communicate(), 120))[0].decode()
+    assert cli.returncode == 0, output
+    assert "CONFORMS" in output and "PASS  onoff.toggle" in output and "PASS  level.bounds" in output
+    assert 'failures="0"' in junit.read_text() and "Conforms" in html.read_text()
+
+    # A plug that accepts On/Off commands and ignores them
+    report = await MatterConformanceKit(appliances.qr("plug-1"), url=server_url).run()
+    assert not report.ok
+    toggle = report.get("onoff.toggle")
+    assert toggle is not None and toggle.status == "fail" and "stayed" in toggle.message
+    assert report.get("basic.information").status == "pass"  # type: ignore[union-attr]
+
+    # A sensor without a serial number: a hub cannot tell it from another of its kind
+    report = await MatterConformanceKit(appliances.qr("temperature-2"), url=server_url).run()
+    basic = report.get("basic.information")
+    assert basic is not None and basic.status == "fail" and "serial number" in basic.message
+    assert report.get("measurement.range").status == "pass"  # type: ignore[union-attr]
+
+    # A code that is not one fails before anything is commissioned
+    report = await MatterConformanceKit("MT:nonsense", url=server_url).run()
+    assert [(r.id, r.status) for r in report.results] == [("commission", "fail")]

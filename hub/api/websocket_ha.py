@@ -598,6 +598,7 @@ class HaFanout:
             self._entities_unlisten = self._api.hub.bus.listen(EVENT_STATE_CHANGED, self._on_entity_change)
 
         def remove() -> None:
+            entry.held = None  # unsubscribed while lagging: no catch-up under its id
             self._entities = _remove_from_groups(self._entities, entry)
             if not self._entities and self._entities_unlisten is not None:
                 self._entities_unlisten()

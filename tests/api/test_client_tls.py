@@ -66,3 +66,13 @@ def test_the_ca_store_is_read_at_the_first_handshake_and_verification_is_unchang
     other, _ = _cert(tmp_path, "stranger")
     assert _run(cert, key, cert) == "OK hello"  # the store (read late) trusts the server's certificate
     assert _run(cert, key, other) == "REFUSED"  # and a store that does not trust it still refuses
+
+
+def test_the_api_starts_without_the_packages_only_some_hubs_use() -> None:
+    """Memory on a small gateway: importing the API loads neither TLS certificate tooling, nor the template
+    engine, nor QR drawing, nor the scene schema validator; each loads when first used (their own tests)."""
+    heavy = ("cryptography", "jinja2", "segno", "jsonschema")
+    code = f"import sys, qilu_hub.api; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -13,12 +13,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
-
-import yaml
+from typing import TYPE_CHECKING, Any, Union
 
 from .const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from .file_modes import PRIVATE_DIR, write_private
+
+if TYPE_CHECKING:  # imported where a file is read: a hub without configuration.yaml never loads the parser
+    import yaml
 
 
 class ConfigError(Exception):
@@ -126,6 +127,8 @@ def _line(node: yaml.Node) -> int:
 
 
 def _check(path: Path, schema: Schema, node: yaml.Node, prefix: str) -> dict[str, Any]:
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(path, _line(node), prefix or None, "must be a mapping of keys to values")
     result = _defaults(schema)
@@ -172,6 +175,8 @@ def _check(path: Path, schema: Schema, node: yaml.Node, prefix: str) -> dict[str
 
 
 def _check_areas(path: Path, areas: list[dict[str, Any]], node: yaml.Node | None) -> None:
+    import yaml
+
     for i, area in enumerate(areas):
         line = None
         if node is not None:
@@ -218,6 +223,8 @@ def load_config(config_dir: Path | str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, None, None, f"cannot be read: {err}") from err
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:

@@ -16,6 +16,7 @@ from .config import ConfigError, load_config
 from .const import HISTORY_DB, REGISTRY_DB, __version__
 from .dir_lock import DirLock
 from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
+from .heap import release_free_heap
 from .model import Pose
 from .presentation import Presentation
 from .recorder import Recorder, RecorderConfig
@@ -125,6 +126,7 @@ class Hub:
                 raise
             self._started.append(component)
         self.started_at = time.time()
+        release_free_heap()  # what the imports and start-up freed goes back to the system
         self.bus.fire(EVENT_HUB_STARTED, {"version": self.version})
         _LOGGER.info("qilu-hub %s started with %d components", self.version, len(self._started))
 

@@ -51,7 +51,7 @@ def one(data: bytes) -> None:
     before = _snapshot(env, name)
     try:
         _apihub.handle(env["loop"], conn, msg)
-        replies = list(conn._pending)
+        replies = conn.pending_texts()
     finally:
         conn.stop()
     for reply in replies:

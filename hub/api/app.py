@@ -25,7 +25,6 @@ from ..config import ConfigError
 from ..const import CONFIG_FILE, DEFAULT_BIND, DEFAULT_PORT
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..resource_limits import connection_budget
-from ..tls import TlsError
 from . import (
     dashboard,
     ha_extras,
@@ -54,6 +53,7 @@ from .limits import (
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
     MAX_MESSAGE_BYTES,
+    MAX_PENDING_BYTES,
     MAX_TCP_CONNECTIONS,
     MAX_TCP_CONNECTIONS_PER_ADDRESS,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
@@ -61,6 +61,7 @@ from .limits import (
     body_deadline_middleware,
 )
 from .openapi import openapi_document
+from .outbox import Flusher
 from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .tickets import TICKET_PREFIX, TicketStore
@@ -109,6 +110,8 @@ class ApiServer:
         self.state_json = ha_format.StateJsonCache()
         self.state_bytes = StateBytesCache()
         self.ha_connections: set[HaConnection] = set()
+        self.pending_share = MAX_PENDING_BYTES  # bytes each Home Assistant client may queue (websocket_ha)
+        self.flusher = Flusher()  # one write per connection per loop turn, for every WebSocket
         self.ha_fanout = HaFanout(self)
         self.stream_fanout = StreamFanout(self)
         self.sessions = SessionGuard(self)  # ends sessions whose token is revoked or expires
@@ -219,6 +222,8 @@ class ApiServer:
 
     def _start_tls(self, hub: Hub, config_file: Any) -> ssl.SSLContext:
         """HTTPS from the hub's own CA; a CA that cannot be used stops the start (hub.tls says HTTPS is wanted)."""
+        from ..tls import TlsError  # here: the cryptography package loads only for hub.tls: auto
+
         if self.tls is None:
             self.tls = tls_api.HubTls(hub.config_dir)
         try:

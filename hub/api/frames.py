@@ -17,11 +17,15 @@ OP_TEXT = 0x1
 OP_BINARY = 0x2
 
 
-def frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+def header(size: int, opcode: int = OP_TEXT) -> bytes:
+    """The header of a final, unmasked frame whose payload is ``size`` bytes (the payload follows it)."""
     first = 0x80 | opcode  # FIN
-    size = len(payload)
     if size < 126:
-        return bytes((first, size)) + payload
+        return bytes((first, size))
     if size < 65536:
-        return _LEN2(first, 126, size) + payload
-    return _LEN8(first, 127, size) + payload
+        return _LEN2(first, 126, size)
+    return _LEN8(first, 127, size)
+
+
+def frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+    return header(len(payload), opcode) + payload

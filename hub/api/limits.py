@@ -22,9 +22,20 @@ if TYPE_CHECKING:
 
 # Home Assistant's own default for incoming WebSocket messages is 4 MiB; commands are tiny.
 MAX_MESSAGE_BYTES = 256 * 1024
-# Outgoing messages a plain (uncoalesced) Home Assistant client may have pending before it is cut off.
+# Outgoing bytes a Home Assistant client whose socket is full may have queued before it is cut off, as Home
+# Assistant cuts off a client with 4,096 pending messages: about as many events of ~250 bytes.
+MAX_PENDING_BYTES = 1024 * 1024
+# Messages queued in one loop turn (a burst of writes) past which a Home Assistant client is cut off all the
+# same: Home Assistant's own limit.
 MAX_PENDING_MESSAGES = 4096
-# Control replies (results, pongs, errors) a stream client may have queued before it is cut off.
+# All Home Assistant clients' queues together: with many clients each gets a smaller share (a gateway with a
+# thousand dashboards must not hold a gigabyte of backlog), but never less than MIN_PENDING_BYTES.
+TOTAL_PENDING_BYTES = 48 * 1024 * 1024
+MIN_PENDING_BYTES = 64 * 1024
+# Queued bytes past which a client whose socket is full gets subscribe_entities updates coalesced to the
+# latest state per entity instead of queued one by one.
+LAG_BYTES = 64 * 1024
+# Control replies (results, pongs, errors) a client of either WebSocket may have queued before it is cut off.
 MAX_PENDING_CONTROL = 1024
 MAX_CALLS_IN_FLIGHT = 32
 # A client that stopped reading cannot take a close frame either: after this long the socket is dropped.

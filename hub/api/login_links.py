@@ -20,7 +20,6 @@ import io
 import re
 from typing import Any
 
-import segno
 from aiohttp import web
 
 from ..tokens import Scopes
@@ -116,6 +115,8 @@ async def connect(request: web.Request) -> web.Response:
     if opens != "dashboard":
         url += f"?open={opens}"
     # Error correction M: survives a phone camera at arm's length off a laptop screen; dark on light for scanners.
+    import segno  # here: QR codes are drawn when a link is made, not loaded with the API
+
     svg = io.BytesIO()
     # With its namespace (the page parses it as SVG, not HTML) and a viewBox instead of a fixed size (CSS sizes it).
     segno.make(url, error="m").save(svg, kind="svg", scale=5, border=4, dark="#000000", light="#ffffff",

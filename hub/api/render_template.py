@@ -20,10 +20,10 @@ from ..bus import Event
 from ..capabilities import CommandError
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED
-from ..templates import Compiled, HubView, RenderInfo, TemplateError, compile_hub_template, render_hub
 from . import ha_format
 
 if TYPE_CHECKING:
+    from ..templates import Compiled
     from .websocket_ha import HaConnection, HaHandler
 
 MAX_TEMPLATES_PER_CONNECTION = 64
@@ -47,6 +47,8 @@ class TemplateSubscription:
         self.variables = variables
         self.extra_entities = extra_entities
         self.report_errors = report_errors
+        from ..templates import RenderInfo  # jinja2 (~2 MiB) loads with the first template, not with the API
+
         self.info = RenderInfo()
         self.last: Any = _NOTHING
         self.stopped = False
@@ -55,6 +57,8 @@ class TemplateSubscription:
         self._unlisten: list[Callable[[], None]] = []
 
     def render(self) -> Any:
+        from ..templates import HubView, render_hub
+
         view = HubView(self.conn.api.hub, self.conn.principal.can_see)
         try:
             return render_hub(self.compiled, view, self.variables)
@@ -102,6 +106,8 @@ class TemplateSubscription:
         self._handle = loop.call_later(delay, self._rerender) if delay else loop.call_soon(self._rerender)
 
     def _rerender(self) -> None:
+        from ..templates import TemplateError
+
         self._handle = None
         if self.stopped:
             return
@@ -127,6 +133,8 @@ def _bool(msg: dict[str, Any], key: str) -> bool:
 
 
 def ws_render_template(conn: HaConnection, msg_id: int, msg: dict[str, Any]) -> None:
+    from ..templates import TemplateError, compile_hub_template
+
     variables = msg.get("variables") or {}
     if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
         raise CommandError("invalid_format", "variables must be an object")

@@ -7,7 +7,9 @@ each entity it missed, never a growing backlog. The writer awaits the socket
 (TCP back-pressure), and while it waits new changes overwrite older ones.
 
 Each state is msgpack-encoded once (cached per State object) and deltas are
-assembled from those bytes, so the per-subscriber cost is concatenation.
+assembled from those bytes (a one-change delta's tail is cached whole), so the
+per-subscriber cost is concatenation; the API's flusher writes every connection's
+queued messages once per loop turn.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from ..context import Context
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED
 from ..states import EVENT_STATE_CHANGED, State
 from .auth import Principal
+from .frames import OP_BINARY, header
 from .input_checks import MAX_NESTING, BadInput, check_nesting
 from .keys import API_KEY
 from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_CONTROL, close_or_abort
+from .outbox import wait_writable, writing_paused
 from .stream_poses import AREA, DEVICE, PoseKey, area_visible, current_poses, device_visible, pose_entry, poses_message
 from .ws_session import EndableSession, Framing, authenticate, serve
 
@@ -89,24 +93,41 @@ def _map_header(n: int) -> bytes:
     return b"\xdf" + n.to_bytes(4, "big")
 
 
+_REMOVED_NONE = pack("removed") + pack([])
+
+
 def state_entry(state: State) -> dict[str, Any]:
     return {"v": state.value, "a": dict(state.attributes), "lc": state.last_changed, "lu": state.last_updated}
 
 
 class StateBytesCache:
-    """msgpack bytes of ``{"v","a","lc","lu"}`` per entity, computed once per State object."""
+    """msgpack bytes of ``{"v","a","lc","lu"}`` per entity, computed once per State object, with the entity id
+    in front (a delta's or snapshot's map entry) and, for the common delta of one change, the delta's whole
+    tail: each connection then adds only its subscription's prefix."""
 
     __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[State, bytes]] = {}
+        self._entries: dict[str, list[Any]] = {}  # entity id -> [State, entry bytes, one-change tail or None]
+
+    def _entry(self, state: State) -> list[Any]:
+        entry = self._entries.get(state.entity_id)
+        if entry is None or entry[0] is not state:
+            entry = [state, pack(state.entity_id) + pack_any_text(state_entry(state)), None]
+            self._entries[state.entity_id] = entry
+        return entry
 
     def get(self, state: State) -> bytes:
-        entry = self._entries.get(state.entity_id)
-        if entry is not None and entry[0] is state:
-            return entry[1]
-        data = pack_any_text(state_entry(state))
-        self._entries[state.entity_id] = (state, data)
+        """``pack(entity_id) + pack(state entry)``: one map entry of ``states``."""
+        data: bytes = self._entry(state)[1]
+        return data
+
+    def single(self, state: State) -> bytes:
+        """The tail of a delta holding this one state and no removals (after its ``states`` key)."""
+        entry = self._entry(state)
+        if entry[2] is None:
+            entry[2] = b"\x81" + entry[1] + _REMOVED_NONE
+        data: bytes = entry[2]
         return data
 
     def forget(self, entity_id: str) -> None:
@@ -170,8 +191,8 @@ class StreamSubscription:
 class StreamConnection(EndableSession):
     """One authenticated stream client: subscriptions, control replies and one writer."""
 
-    __slots__ = ("_calls", "_control", "_dirty", "_waiter", "api", "closing", "principal", "subs", "transport",
-                 "ws")
+    __slots__ = ("_blocked", "_calls", "_control", "_dirty", "_scheduled", "_waiter", "api", "closing", "principal",
+                 "protocol", "subs", "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -184,6 +205,14 @@ class StreamConnection(EndableSession):
         self._waiter: asyncio.Future[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self.transport: asyncio.BaseTransport | None = None
+        self.protocol: object = None  # aiohttp's request handler: told when the socket's buffer is full
+        self._scheduled = False  # marked in the flusher's current window
+        self._blocked = False  # the socket is full: changes coalesce until it drains
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._blocked:
+            self._scheduled = True
+            self.api.flusher.mark(self)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -203,7 +232,7 @@ class StreamConnection(EndableSession):
             self._wake()
             return
         self._control.append(data)
-        self._wake()
+        self._schedule()
 
     def on_change(self, entity_id: str, new_state: State | None) -> None:
         api, principal = self.api, self.principal
@@ -212,7 +241,7 @@ class StreamConnection(EndableSession):
                 sub.pending[entity_id] = new_state
                 self._dirty.add(sub.id)
         if self._dirty:
-            self._wake()
+            self._schedule()
 
     def invalidate(self) -> None:
         for sub in self.subs.values():
@@ -244,44 +273,82 @@ class StreamConnection(EndableSession):
             sub.pending_poses[pk] = entry
             self._dirty.add(sub.id)
         if self._dirty:
+            self._schedule()
+
+    def _messages(self) -> list[bytes]:
+        """Everything queued, as msgpack messages: control replies first, then each dirty subscription's poses
+        and delta (its changes since the last one, latest state per entity)."""
+        out = list(self._control)
+        self._control.clear()
+        if not self._dirty:
+            return out
+        cache = self.api.state_bytes
+        dirty, self._dirty = self._dirty, set()
+        for sub_id in dirty:
+            sub = self.subs.get(sub_id)
+            if sub is None:
+                continue
+            if sub.pending_poses:
+                poses, sub.pending_poses = sub.pending_poses, {}
+                out.append(pack(poses_message(sub.id, poses)))
+            if not sub.pending:
+                continue
+            pending, sub.pending = sub.pending, {}
+            if len(pending) == 1:
+                [state] = pending.values()
+                if state is not None:  # one change: the shared tail, encoded once for every subscriber
+                    out.append(b"\x84" + sub.prefix + cache.single(state))
+                    continue
+            parts = [b"\x84", sub.prefix, b""]
+            removed: list[str] = []
+            for entity_id, state in pending.items():
+                if state is None:
+                    removed.append(entity_id)
+                else:
+                    parts.append(cache.get(state))
+            parts[2] = _map_header(len(parts) - 3)
+            parts.append(pack("removed"))
+            parts.append(pack(removed))
+            out.append(b"".join(parts))
+        return out
+
+    def flush(self) -> None:
+        """Write everything queued in one system call (called by the flusher, once per loop turn)."""
+        self._scheduled = False
+        transport = self.transport
+        if self.closing or self._blocked or not (self._control or self._dirty):
+            return
+        if not isinstance(transport, asyncio.Transport):  # not a plain socket: the writer task sends
+            self._wake()
+            return
+        if transport.is_closing():
+            return
+        parts: list[bytes] = []
+        for message in self._messages():
+            parts += (header(len(message), OP_BINARY), message)
+        transport.write(b"".join(parts))
+        if writing_paused(self.protocol):
+            self._blocked = True  # changes coalesce per entity in the meantime
             self._wake()
 
     async def write_loop(self) -> None:
+        """Wait out a full socket (and, without a plain transport, send); the flusher does the rest."""
         ws = self.ws
         loop = asyncio.get_running_loop()
-        cache = self.api.state_bytes
         while not self.closing:
-            if self._control:
-                await ws.send_bytes(self._control.popleft())
+            transport = self.transport
+            if not isinstance(transport, asyncio.Transport) and (self._control or self._dirty):
+                for message in self._messages():
+                    await ws.send_bytes(message)
                 continue
-            if not self._dirty:
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
+            if self._blocked and transport is not None:
+                await wait_writable(self.protocol, transport)
+                self._blocked = False
+                self.flush()
                 continue
-            dirty, self._dirty = self._dirty, set()
-            for sub_id in dirty:
-                sub = self.subs.get(sub_id)
-                if sub is not None and sub.pending_poses:
-                    poses, sub.pending_poses = sub.pending_poses, {}
-                    await ws.send_bytes(pack(poses_message(sub.id, poses)))
-                if sub is None or not sub.pending:
-                    continue
-                pending, sub.pending = sub.pending, {}
-                parts = [sub.prefix, b""]
-                removed: list[str] = []
-                count = 0
-                for entity_id, state in pending.items():
-                    if state is None:
-                        removed.append(entity_id)
-                    else:
-                        parts.append(pack(entity_id))
-                        parts.append(cache.get(state))
-                        count += 1
-                parts[1] = _map_header(count)
-                parts.append(pack("removed"))
-                parts.append(pack(removed))
-                await ws.send_bytes(b"\x84" + b"".join(parts))
+            self._waiter = loop.create_future()
+            await self._waiter
+            self._waiter = None
 
     def stop(self) -> None:
         self.closing = True
@@ -345,7 +412,7 @@ class StreamConnection(EndableSession):
         api, principal = self.api, self.principal
         cache = api.state_bytes
         states = [s for s in api.hub.states.all() if sub.matches(api, principal, s.entity_id)]
-        parts = [pack(s.entity_id) + cache.get(s) for s in states]
+        parts = [cache.get(s) for s in states]
         self.send(b"\x83" + pack("type") + pack("snapshot") + pack("id") + pack(msg_id) + pack("states")
                   + _map_header(len(parts)) + b"".join(parts))
         if want_poses:  # queued right behind the snapshot, before any delta or pose change
@@ -474,6 +541,7 @@ async def handle_stream(request: web.Request) -> web.WebSocketResponse:
     await ws.send_bytes(pack({"type": "auth_ok"}))
     conn = StreamConnection(api, ws, principal)
     conn.transport = request.transport
+    conn.protocol = request.protocol
     api.stream_fanout.add(conn)
     writer = asyncio.get_running_loop().create_task(conn.write_loop())
     try:

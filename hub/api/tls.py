@@ -19,11 +19,16 @@ import logging
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..tls import HubNames, TlsError, TlsFiles, lan_names
 from .keys import API_KEY
+
+if TYPE_CHECKING:
+    from ..tls import HubNames
+# ..tls (and with it the cryptography package, ~10 MiB resident) is imported when the hub makes or serves its
+# own certificate (hub.tls: auto), not whenever the API starts.
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,10 +44,12 @@ class HubTls:
     """The API's HTTPS: files, the served context and the renewal task. ``clock`` and ``names`` are injectable."""
 
     def __init__(self, config_dir: Path, *, clock: Callable[[], dt.datetime] = utc_now,
-                 names: Callable[[], HubNames] = lan_names) -> None:
+                 names: Callable[[], HubNames] | None = None) -> None:
+        from ..tls import TlsFiles, lan_names
+
         self.files = TlsFiles(config_dir)
         self.clock = clock
-        self.names = names
+        self.names = names or lan_names
         self.context: ssl.SSLContext | None = None
         self._loaded: bytes = b""  # the served certificate, to notice one `qilu-hub tls rotate` wrote
         self._task: asyncio.Task[None] | None = None
@@ -56,6 +63,8 @@ class HubTls:
 
     def check(self) -> str | None:
         """One scheduled check: re-issue and reload when due. Never raises: serving goes on with what it has."""
+        from ..tls import TlsError
+
         try:
             reason = self.files.refresh(self.names(), self.clock(), create_ca=False)
             current = self.files.cert_path.read_bytes()

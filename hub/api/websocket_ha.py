@@ -5,13 +5,13 @@ Follows developers.home-assistant.io/docs/api/websocket: ``auth_required`` →
 with increasing ids, answered by ``result`` messages, and subscriptions delivering
 ``event`` messages under the subscribing command's id.
 
-Fan-out: one bus listener per event type serves every subscribed connection. Each
-event is serialised once (its JSON is memoised on the event object's identity) and
-wrapped per connection with only the subscription id. Each connection has one
-writer task and a list of pending frames; with ``coalesce_messages`` the pending
-messages go out as one JSON array per write. A client that lets more than
-``MAX_PENDING_MESSAGES`` pile up is disconnected (as Home Assistant does) rather
-than grow the hub's memory.
+Fan-out: one bus listener per event type serves every subscribed connection, grouped
+by scope. Each event is serialised and encoded once per shape; a connection queues
+its subscription's id prefix and that shared body, and the API's flusher writes each
+connection's queue once per loop turn (with ``coalesce_messages`` as JSON arrays).
+A client whose queue passes ``MAX_PENDING_BYTES`` is disconnected (as Home Assistant
+does past 4,096 pending messages) rather than grow the hub's memory; one that only
+lags behind a full socket gets ``subscribe_entities`` updates coalesced instead.
 """
 
 from __future__ import annotations
@@ -30,9 +30,19 @@ from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format
 from .auth import Principal
-from .frames import frame
+from .frames import header
 from .keys import API_KEY
-from .limits import MAX_CALLS_IN_FLIGHT, MAX_PENDING_MESSAGES, close_or_abort
+from .limits import (
+    LAG_BYTES,
+    MAX_CALLS_IN_FLIGHT,
+    MAX_PENDING_BYTES,
+    MAX_PENDING_CONTROL,
+    MAX_PENDING_MESSAGES,
+    MIN_PENDING_BYTES,
+    TOTAL_PENDING_BYTES,
+    close_or_abort,
+)
+from .outbox import wait_writable, writing_paused
 from .services import HA_ERROR_CODES, call_service, services_of
 from .ws_session import EndableSession, Framing, authenticate, serve
 
@@ -42,10 +52,13 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follows
-# Bytes a connection may have queued in its transport before its writer waits for the socket:
-# enough to keep loopback and LAN links busy between the writer's turns, bounded per client.
-WRITE_BUFFER_HIGH = 1024 * 1024
 COALESCE_MAX = 64
+
+
+def pending_share(connections: int) -> int:
+    """Bytes each Home Assistant client may have queued: ``MAX_PENDING_BYTES``, less when many are connected,
+    so that all queues together stay within ``TOTAL_PENDING_BYTES`` (never below ``MIN_PENDING_BYTES``)."""
+    return max(MIN_PENDING_BYTES, min(MAX_PENDING_BYTES, TOTAL_PENDING_BYTES // max(connections, 1)))
 
 
 def _result(msg_id: Any, result: Any = None) -> str:
@@ -60,10 +73,19 @@ def _error(msg_id: Any, code: str, message: str) -> str:
 
 
 class HaConnection(EndableSession):
-    """One authenticated client: its subscriptions and its outgoing queue."""
+    """One authenticated client: its subscriptions and its outgoing queue.
 
-    __slots__ = ("_calls", "_pending", "_waiter", "api", "closing", "coalesce", "last_id", "principal", "subs",
-                 "transport", "ws")
+    The queue holds encoded messages as (prefix, body) pairs: an event's body is one bytes object shared by
+    every connection that receives it, the prefix its subscription's ``{"id":N,...,"event":`` (encoded once at
+    subscribe time). A client behind a full socket is cut off once its queued events pass its byte share
+    (:func:`pending_share`), as Home Assistant cuts off a client with too many pending messages; within one
+    loop turn, past Home Assistant's 4,096 messages; command answers are capped in number. A lagging
+    ``subscribe_entities`` subscription is never cut off: it holds the latest state of each changed entity
+    instead (:class:`EntitiesSubscription`).
+    """
+
+    __slots__ = ("_answers", "_blocked", "_calls", "_lagging", "_pending", "_pending_bytes", "_scheduled", "_waiter",
+                 "api", "closing", "coalesce", "last_id", "principal", "protocol", "subs", "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -73,38 +95,143 @@ class HaConnection(EndableSession):
         self.last_id = 0
         self.subs: dict[int, Callable[[], None]] = {}
         self.closing = False
-        self._pending: list[str] = []
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._pending_bytes = 0  # events queued (answers are counted apart, in _answers)
+        self._answers = 0
+        self._scheduled = False  # marked in the flusher's current window
+        self._blocked = False  # the socket is full: the writer task waits for it to drain
+        self._lagging: list[EntitiesSubscription] = []  # subscriptions holding coalesced updates
         self._waiter: asyncio.Future[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self.transport: asyncio.Transport | None = None
+        self.protocol: object = None  # aiohttp's request handler: told when the socket's buffer is full
 
     # -- outgoing -----------------------------------------------------------------------
     def send(self, text: str) -> None:
+        """Queue one command answer, encoded here. Answers are capped in number (``MAX_PENDING_CONTROL``), not
+        bytes: one may be large (all states), and the client's rate limit bounds how many it asks for."""
         if self.closing:
             return
-        pending = self._pending
-        pending.append(text)
-        if len(pending) > MAX_PENDING_MESSAGES:
+        self._answers += 1
+        if self._answers > MAX_PENDING_CONTROL:
             self._overflow()
             return
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._pending.append((b"", ha_format.encode(text)))
+        self._schedule()
+
+    def send_parts(self, prefix: bytes, body: bytes) -> None:
+        """Queue one event message, ``prefix + body`` (the body's bytes shared with other connections)."""
+        if self.closing:
+            return
+        self._pending.append((prefix, body))
+        self._pending_bytes += len(prefix) + len(body)
+        # Behind a full socket the backlog is the client's: its bytes are bounded. Within one loop turn it is
+        # the hub's own burst (the bodies are shared; a message costs the queue a tuple) and goes out at the
+        # turn's end, bounded in number as Home Assistant bounds it.
+        blocked_over = self._blocked and self._pending_bytes > self.api.pending_share
+        if blocked_over or len(self._pending) > MAX_PENDING_MESSAGES:
+            self._overflow()
+            return
+        self._schedule()
+
+    def send_latest(self, prefix: bytes, body: bytes) -> None:
+        """Queue a catch-up message (latest states after lagging): bounded by the entities, so never cut off."""
+        if self.closing:
+            return
+        self._pending.append((prefix, body))
+        self._pending_bytes += len(prefix) + len(body)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._blocked:
+            self._scheduled = True
+            self.api.flusher.mark(self)
+
+    def lagging(self) -> bool:
+        """Blocked behind a full socket with a queue worth coalescing: entity updates are held as latest-only."""
+        if self._blocked:
+            return self._pending_bytes > min(LAG_BYTES, self.api.pending_share // 4)
+        return len(self._pending) > MAX_PENDING_MESSAGES // 2  # a burst: coalesce rather than be cut off
+
+    def hold(self, sub: EntitiesSubscription) -> None:
+        self._lagging.append(sub)
+        self._schedule()  # its catch-up goes out at the next flush with room
 
     def _overflow(self) -> None:
         self.closing = True
         self._pending.clear()
+        self._pending_bytes = 0
         _LOGGER.warning("Home Assistant API client could not keep up; disconnecting it")
         asyncio.get_running_loop().create_task(
             close_or_abort(self.ws, self.transport, b"Client unable to keep up with pending messages")
         )
+        self._wake()
 
     def pending_count(self) -> int:
         return len(self._pending)
 
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def pending_texts(self) -> list[str]:
+        """The queued messages as text (for tests and fuzzing)."""
+        return [(prefix + body).decode() for prefix, body in self._pending]
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def flush(self) -> None:
+        """Write everything queued in one system call (called by the flusher, once per loop turn)."""
+        self._scheduled = False
+        transport = self.transport
+        if self.closing or self._blocked:
+            return
+        if self._lagging:  # held subscribe_entities updates: the latest states, now that there is room
+            for sub in self._lagging:
+                sub.catch_up()
+            self._lagging.clear()
+        if not self._pending:
+            return
+        if transport is None:  # no raw transport (not a plain socket): the writer task sends through aiohttp
+            self._wake()
+            return
+        if transport.is_closing():
+            return
+        batch, self._pending, self._pending_bytes, self._answers = self._pending, [], 0, 0
+        transport.write(self._framed(batch))
+        if writing_paused(self.protocol):
+            self._blocked = True  # new messages gather (and entity updates coalesce) until it drains
+            self._wake()
+
+    def _framed(self, batch: list[tuple[bytes, bytes]]) -> bytes:
+        parts: list[bytes] = []
+        if self.coalesce and len(batch) > 1:
+            # Arrays of at most COALESCE_MAX messages: small enough for the client to start parsing while the
+            # next ones are on the way, large enough to save most per-frame costs.
+            for i in range(0, len(batch), COALESCE_MAX):
+                chunk = batch[i:i + COALESCE_MAX]
+                if len(chunk) == 1:
+                    prefix, body = chunk[0]
+                    parts += (header(len(prefix) + len(body)), prefix, body)
+                    continue
+                array: list[bytes] = [b"["]
+                size = len(chunk) + 1  # brackets and commas
+                for prefix, body in chunk:
+                    array += (prefix, body, b",")
+                    size += len(prefix) + len(body)
+                array[-1] = b"]"
+                parts.append(header(size))
+                parts += array
+        else:  # many frames, one write (see frames.py)
+            for prefix, body in batch:
+                parts += (header(len(prefix) + len(body)), prefix, body)
+        return b"".join(parts)
+
     async def write_loop(self, transport: asyncio.Transport | None) -> None:
-        """Send queued messages until the connection closes. A failure here is a bug: it is logged and the
-        connection closed, never left open with nobody writing to it."""
+        """Wait out a full socket (and, without a raw transport, send); the flusher does the rest. A failure
+        here is a bug: it is logged and the connection closed, never left open with nobody writing to it."""
         try:
             await self._write(transport)
         except (ConnectionError, asyncio.CancelledError):
@@ -116,36 +243,23 @@ class HaConnection(EndableSession):
             await close_or_abort(self.ws, transport, b"Internal error")
 
     async def _write(self, transport: asyncio.Transport | None) -> None:
-        # Text is encoded with errors="replace": a state holding a lone surrogate (a driver's or an MQTT
-        # device's text) goes out with "?" in its place rather than failing the whole connection.
         ws = self.ws
         loop = asyncio.get_running_loop()
         while not self.closing:
-            if not self._pending:
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
+            if transport is None and self._pending:
+                batch, self._pending, self._pending_bytes, self._answers = self._pending, [], 0, 0
+                for prefix, body in batch:
+                    await ws.send_frame(prefix + body, WSMsgType.TEXT)
                 continue
-            batch, self._pending = self._pending, []
-            if len(batch) == 1 or transport is None:
-                for text in batch:
-                    await ws.send_frame(text.encode("utf-8", "replace"), WSMsgType.TEXT)
+            if self._blocked:
+                if transport is not None:
+                    await wait_writable(self.protocol, transport)
+                self._blocked = False
+                self.flush()  # held entity updates first go out as their latest states
                 continue
-            if transport.is_closing():
-                return
-            if self.coalesce:
-                # Arrays of at most COALESCE_MAX messages: small enough for the client to start parsing
-                # while the next ones are on the way, large enough to save most per-frame costs.
-                transport.write(b"".join([
-                    frame(("[" + ",".join(batch[i:i + COALESCE_MAX]) + "]").encode("utf-8", "replace"))
-                    for i in range(0, len(batch), COALESCE_MAX)
-                ]))
-            else:  # many frames, one write (see frames.py)
-                transport.write(b"".join([frame(text.encode("utf-8", "replace")) for text in batch]))
-            # Respect the socket's back-pressure; meanwhile new messages gather into the next batch.
-            while (transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not transport.is_closing()
-                   and not self.closing):
-                await asyncio.sleep(0.001)
+            self._waiter = loop.create_future()
+            await self._waiter
+            self._waiter = None
 
     def stop(self) -> None:
         self.closing = True
@@ -298,33 +412,141 @@ def command_registry() -> dict[str, HaHandler]:
     return dict(BUILTIN_COMMANDS)
 
 
-class HaFanout:
-    """Bus listeners shared by all Home Assistant protocol connections."""
+def scope_key(principal: Principal) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """What decides which entities a token sees: connections with the same key see the same events."""
+    scopes = principal.scopes
+    return (scopes.areas, scopes.entities)
 
-    __slots__ = ("_api", "_entities", "_entities_unlisten", "_events", "_last_change", "_last_change_json",
-                 "_last_event", "_last_json", "_unlisten")
+
+class ScopeGroup:
+    """Subscribers whose tokens see the same entities: the visibility of an event is decided once for all."""
+
+    __slots__ = ("key", "principal", "subs", "unrestricted")
+
+    def __init__(self, principal: Principal) -> None:
+        self.key = scope_key(principal)
+        self.principal = principal  # any member's: its verdicts are those of every member
+        self.unrestricted = principal.unrestricted
+        self.subs: list[Any] = []
+
+    def sees(self, entity_id: Any) -> bool:
+        return self.unrestricted or (isinstance(entity_id, str) and self.principal.can_see(entity_id))
+
+
+def _add_to_group(groups: list[ScopeGroup], principal: Principal, entry: Any) -> list[ScopeGroup]:
+    """``groups`` with ``entry`` added to its scope's group (copy on write: listeners iterate without copying)."""
+    key = scope_key(principal)
+    out = []
+    placed = False
+    for group in groups:
+        if not placed and group.key == key:
+            fresh = ScopeGroup(group.principal)
+            fresh.subs = [*group.subs, entry]
+            out.append(fresh)
+            placed = True
+        else:
+            out.append(group)
+    if not placed:
+        group = ScopeGroup(principal)
+        group.subs = [entry]
+        out.append(group)
+    return out
+
+
+def _remove_from_groups(groups: list[ScopeGroup], entry: Any) -> list[ScopeGroup]:
+    out = []
+    for group in groups:
+        if any(item is entry for item in group.subs):
+            remaining = [item for item in group.subs if item is not entry]
+            if not remaining:
+                continue
+            fresh = ScopeGroup(group.principal)
+            fresh.subs = remaining
+            group = fresh
+        out.append(group)
+    return out
+
+
+def _event_prefix(msg_id: int) -> bytes:
+    return b'{"id":' + str(msg_id).encode() + b',"type":"event","event":'
+
+
+class EntitiesSubscription:
+    """One ``subscribe_entities`` subscription. While its connection lags it keeps only which entities
+    changed, and once the socket drains sends their current states as one ``a`` (add/replace) message and the
+    removed ones as one ``r`` message: the client ends with the same states, without the backlog."""
+
+    __slots__ = ("conn", "held", "prefix", "wanted")
+
+    def __init__(self, conn: HaConnection, msg_id: int, wanted: frozenset[str] | None) -> None:
+        self.conn = conn
+        self.prefix = _event_prefix(msg_id)
+        self.wanted = wanted
+        self.held: dict[str, None] | None = None
+
+    def deliver(self, entity_id: str, body: bytes) -> None:
+        conn = self.conn
+        held = self.held
+        if held is None and conn.lagging():
+            held = self.held = {}
+            conn.hold(self)
+        if held is not None:
+            held[entity_id] = None
+            return
+        conn.send_parts(self.prefix, body)
+
+    def catch_up(self) -> None:
+        held, self.held = self.held, None
+        if not held:
+            return
+        states = self.conn.api.hub.states
+        added: dict[str, Any] = {}
+        removed: list[str] = []
+        for entity_id in held:
+            state = states.get(entity_id)
+            if state is None:
+                removed.append(entity_id)
+            else:
+                added[entity_id] = ha_format.compressed_state(state)
+        if added:
+            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"a": added})) + b"}")
+        if removed:
+            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"r": removed})) + b"}")
+
+
+class HaFanout:
+    """Bus listeners shared by all Home Assistant protocol connections.
+
+    Subscribers are grouped by scope (:class:`ScopeGroup`). Each event is serialised and UTF-8 encoded once
+    per wire shape (an ``event`` body, a ``subscribe_entities`` change), with the envelope's closing brace;
+    each connection queues its subscription's prefix and that shared body, which the writer frames together:
+    a client receives ``{"id":N,"type":"event","event":`` + body, the same text as if built for it alone.
+    """
+
+    __slots__ = ("_api", "_entities", "_entities_unlisten", "_events", "_last_body", "_last_change",
+                 "_last_change_body", "_last_event", "_unlisten", "encodes")
 
     def __init__(self, api: ApiServer) -> None:
         self._api = api
-        self._events: dict[str, list[tuple[HaConnection, str]]] = {}
+        self._events: dict[str, list[ScopeGroup]] = {}
         self._unlisten: dict[str, Callable[[], None]] = {}
-        self._entities: list[tuple[HaConnection, str, frozenset[str] | None]] = []
+        self._entities: list[ScopeGroup] = []
         self._entities_unlisten: Callable[[], None] | None = None
         self._last_event: Event[Any] | None = None
-        self._last_json = ""
+        self._last_body = b""
         self._last_change: Event[Any] | None = None
-        self._last_change_json = ""
+        self._last_change_body = b""
+        self.encodes = 0  # bodies serialised (for tests and benchmarks: once per event and shape)
 
     # -- subscribe_events ---------------------------------------------------------------
     def add_events(self, event_type: str, conn: HaConnection, msg_id: int) -> Callable[[], None]:
-        entry = (conn, '{"id":' + str(msg_id) + ',"type":"event","event":')
-        subs = self._events.get(event_type, [])
-        self._events[event_type] = [*subs, entry]  # copy on write: the listener iterates without copying
+        entry = (conn, _event_prefix(msg_id))
+        self._events[event_type] = _add_to_group(self._events.get(event_type, []), conn.principal, entry)
         if event_type not in self._unlisten:
             self._unlisten[event_type] = self._api.hub.bus.listen(event_type, self._make_listener(event_type))
 
         def remove() -> None:
-            remaining = [item for item in self._events.get(event_type, ()) if item is not entry]
+            remaining = _remove_from_groups(self._events.get(event_type, []), entry)
             if remaining:
                 self._events[event_type] = remaining
             else:
@@ -335,45 +557,49 @@ class HaFanout:
 
         return remove
 
-    def _event_json(self, event: Event[Any]) -> str:
+    def _event_body(self, event: Event[Any]) -> bytes:
         if event is not self._last_event:
-            self._last_json = ha_format.event_json(event, self._api.state_json)
+            self._last_body = ha_format.encode(ha_format.event_json(event, self._api.state_json)) + b"}"
             self._last_event = event
-        return self._last_json
+            self.encodes += 1
+        return self._last_body
 
     def _make_listener(self, event_type: str) -> Callable[[Event[Any]], None]:
         events = self._events
 
         def on_event(event: Event[Any]) -> None:
-            subs = events.get(event_type)
-            if not subs:
+            groups = events.get(event_type)
+            if not groups:
                 return
-            text = self._event_json(event)
+            body: bytes | None = None
             data = event.data
             entity_id = data.get("entity_id") if isinstance(data, dict) else None
             visible = self._api.event_visibility.get(event.event_type)
-            for conn, prefix in subs:
-                principal = conn.principal
-                if principal.unrestricted:
+            for group in groups:
+                if group.unrestricted:
                     pass
                 elif visible is not None:  # a registry event: the registry module knows who may hear it
-                    if not visible(self._api.hub, principal, data):
+                    if not visible(self._api.hub, group.principal, data):
                         continue
-                elif not isinstance(entity_id, str) or not principal.can_see(entity_id):
+                elif not group.sees(entity_id):
                     continue  # scoped tokens see only events about entities in their scope
-                conn.send(prefix + text + "}")
+                if body is None:
+                    body = self._event_body(event)
+                for conn, prefix in group.subs:
+                    conn.send_parts(prefix, body)
 
         return on_event
 
     # -- subscribe_entities -------------------------------------------------------------
     def add_entities(self, conn: HaConnection, msg_id: int, entity_ids: frozenset[str] | None) -> Callable[[], None]:
-        entry = (conn, '{"id":' + str(msg_id) + ',"type":"event","event":', entity_ids)
-        self._entities = [*self._entities, entry]
+        entry = EntitiesSubscription(conn, msg_id, entity_ids)
+        self._entities = _add_to_group(self._entities, conn.principal, entry)
         if self._entities_unlisten is None:
             self._entities_unlisten = self._api.hub.bus.listen(EVENT_STATE_CHANGED, self._on_entity_change)
 
         def remove() -> None:
-            self._entities = [item for item in self._entities if item is not entry]
+            entry.held = None  # unsubscribed while lagging: no catch-up under its id
+            self._entities = _remove_from_groups(self._entities, entry)
             if not self._entities and self._entities_unlisten is not None:
                 self._entities_unlisten()
                 self._entities_unlisten = None
@@ -382,18 +608,20 @@ class HaFanout:
 
     def _on_entity_change(self, event: Event[Any]) -> None:
         entity_id = event.data["entity_id"]
-        text: str | None = None
-        for conn, prefix, wanted in self._entities:
-            if wanted is not None and entity_id not in wanted:
+        body: bytes | None = None
+        for group in self._entities:
+            if not group.sees(entity_id):
                 continue
-            if not conn.principal.can_see(entity_id):
-                continue
-            if text is None:
-                if event is not self._last_change:
-                    self._last_change_json = ha_format.entities_change_json(event)
-                    self._last_change = event
-                text = self._last_change_json
-            conn.send(prefix + text + "}")
+            for sub in group.subs:
+                if sub.wanted is not None and entity_id not in sub.wanted:
+                    continue
+                if body is None:
+                    if event is not self._last_change:
+                        self._last_change_body = ha_format.encode(ha_format.entities_change_json(event)) + b"}"
+                        self._last_change = event
+                        self.encodes += 1
+                    body = self._last_change_body
+                sub.deliver(entity_id, body)
 
 
 async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
@@ -409,14 +637,17 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.send_str(ha_format.dumps({"type": "auth_ok", "ha_version": HA_VERSION}))
     conn = HaConnection(api, ws, principal)
     api.ha_connections.add(conn)
+    api.pending_share = pending_share(len(api.ha_connections))
     transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
     conn.transport = transport
+    conn.protocol = request.protocol
     writer = asyncio.get_running_loop().create_task(conn.write_loop(transport))
     try:
         await serve(ws, conn, FRAMING, writer, address)
     finally:
         conn.stop()
         api.ha_connections.discard(conn)
+        api.pending_share = pending_share(len(api.ha_connections))
     return ws
 
 

@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from . import yamlpos
@@ -258,6 +257,8 @@ def parse_scene_text(text: str, path: str = "<scene>", catalog: Catalog | None =
         ) from None
     except yaml.YAMLError as e:
         raise SceneError([SceneIssue(path, 1, f"YAML: {e}")]) from None
+    import jsonschema  # here: ~3 MiB a hub without scene files (and the API, which imports this) never needs
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

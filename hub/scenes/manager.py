@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..capabilities import CommandError
 from ..const import EVENT_SCENE_RECOGNIZED
@@ -33,6 +32,8 @@ SCHEDULE_GRACE = 120.0
 def local_zone() -> dt.tzinfo:
     """The system's time zone with its rules (daylight saving), not just today's UTC offset: ``TZ`` when it names
     a zone, else /etc/localtime; today's fixed offset only when neither can be read."""
+    from zoneinfo import ZoneInfo  # here: only schedules need it, and the API imports this package
+
     name = os.environ.get("TZ", "").removeprefix(":")
     try:
         if name:

@@ -278,3 +278,43 @@ async def test_each_event_is_serialised_once_for_all_clients(
             assert (await ws.receive_json())["event"]["data"]["entity_id"] == "sensor.once"
         await ws.close()
     assert calls == ["sensor.once"]
+
+
+async def test_shared_bytes_are_the_text_each_client_would_get_alone(env: Env, session: aiohttp.ClientSession) -> None:
+    """Bodies are encoded once and shared; each client's frame is its own id prefix + that body: valid JSON,
+    character for character the message built for that client alone (plain, coalesced and subscribe_entities),
+    and scoped clients sharing a scope share the body too."""
+    from qilu_hub.api import ha_format
+
+    fired: list[Any] = []
+    env.hub.bus.listen("state_changed", fired.append)
+    plain, coalesced, entities = [await _raw(env, session) for _ in range(3)]
+    kitchens = [await _raw(env, session, env.kitchen) for _ in range(2)]
+    await coalesced.send_json({"id": 1, "type": "supported_features", "features": {"coalesce_messages": 1}})
+    await coalesced.receive_json()
+    for ws in (plain, coalesced, *kitchens):
+        await ws.send_json({"id": 7, "type": "subscribe_events", "event_type": "state_changed"})
+        await ws.receive_json()
+    await entities.send_json({"id": 9, "type": "subscribe_entities", "entity_ids": ["binary_sensor.kitchen_motion"]})
+    await entities.receive_json()
+    await entities.receive_json()  # the initial states
+    encodes = env.api.ha_fanout.encodes
+    env.hub.states.async_set("binary_sensor.kitchen_motion", "on", {"friendly_name": "Motion \u00e9\u6f22"})
+    env.hub.states.async_set("binary_sensor.kitchen_motion", "off", {"friendly_name": "Motion \u00e9\u6f22"})
+    assert env.api.ha_fanout.encodes - encodes == 4  # 2 events x 2 shapes, for 5 subscribers
+    first, second = fired[-2:]
+    cache = ha_format.StateJsonCache()
+    alone = ['{"id":7,"type":"event","event":' + ha_format.event_json(e, cache) + "}" for e in (first, second)]
+    for ws in (plain, *kitchens):
+        assert [(await ws.receive()).data for _ in range(2)] == alone
+    texts: list[str] = []
+    while len(texts) < 1 or (texts[0] != "[" + ",".join(alone) + "]" and len(texts) < 2):
+        texts.append((await coalesced.receive()).data)
+    assert texts in (["[" + ",".join(alone) + "]"], alone)  # one array (or two frames if flushed between)
+    changes = ['{"id":9,"type":"event","event":' + ha_format.entities_change_json(e) + "}" for e in (first, second)]
+    received = [(await entities.receive()).data for _ in range(2)]
+    assert received == changes
+    assert [json.loads(text)["event"]["c"]["binary_sensor.kitchen_motion"]["+"]["s"] for text in received] == [
+        "on", "off"]
+    for ws in (plain, coalesced, entities, *kitchens):
+        await ws.close()

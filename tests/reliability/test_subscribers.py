@@ -18,7 +18,7 @@ import msgpack
 import pytest
 
 from qilu_hub.api import stream as stream_module
-from qilu_hub.api.limits import MAX_PENDING_MESSAGES
+from qilu_hub.api.limits import MAX_PENDING_BYTES
 from qilu_hub.sdk.testing import wait_for
 
 from ..api.conftest import Env
@@ -51,6 +51,7 @@ class StalledClient:
     def __init__(self, env: Env, path: str) -> None:
         self.env, self.path = env, path
         self.writer: asyncio.StreamWriter | None = None
+        self.reader: asyncio.StreamReader | None = None
 
     async def open(self, binary: bool, first: list[Any]) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -58,6 +59,7 @@ class StalledClient:
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.env.api.port or 0))
         reader, self.writer = await asyncio.open_connection(sock=sock)
+        self.reader = reader
         self.writer.write((f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                            "Sec-WebSocket-Version: 13\r\n\r\n").encode())
@@ -99,19 +101,68 @@ async def test_stalled_home_assistant_client_is_cut_off_others_carry_on(
             msg = await healthy.receive_json()  # the healthy client sees every change, in order
             assert msg["event"]["data"]["new_state"]["state"] == str(i)
             received += 1
-            peak = max(peak, env.api.pending_messages())
+            peak = max(peak, stalled_conn.pending_bytes())
             if stalled_conn.closing:
                 break
         # Bounded: the stalled client's queue never passed its cap and it was cut off.
         assert stalled_conn.closing, "a client that never reads must be cut off, not buffered forever"
         await wait_for(lambda: stalled_conn not in env.api.ha_connections, timeout=20, what="stalled client dropped")
-        assert peak <= MAX_PENDING_MESSAGES + 1
+        assert peak <= MAX_PENDING_BYTES + 4096  # measured in bytes: the cap plus at most one message
         env.hub.states.async_set("sensor.after", 1)
         msg = await healthy.receive_json()
         assert msg["event"]["data"]["entity_id"] == "sensor.after"
     finally:
         stalled.close()
         await healthy.close()
+
+
+async def test_stalled_subscribe_entities_client_is_coalesced_and_catches_up(
+        env: Env, session: aiohttp.ClientSession) -> None:
+    """A subscribe_entities client that stops reading is not cut off: while its socket is full it is owed only
+    the latest state of each entity, and the probe client meanwhile gets every change."""
+    stalled = StalledClient(env, "/api/websocket")
+    await stalled.open(False, [{"id": 1, "type": "subscribe_entities"}])
+    [stalled_conn] = env.api.ha_connections
+    probe = await session.ws_connect(env.ws_url)
+    await probe.receive_json()
+    await probe.send_json({"type": "auth", "access_token": env.admin})
+    await probe.receive_json()
+    await probe.send_json({"id": 1, "type": "subscribe_events", "event_type": "state_changed"})
+    await probe.receive_json()
+    held: dict[str, None] | None = None
+    try:
+        for i in range(3000):
+            env.hub.states.async_set(f"sensor.flood{i % 10}", i, {"blob": f"{i}" + "x" * 2000})  # big diffs
+            msg = await probe.receive_json()  # the probe sees every change, in order
+            assert msg["event"]["data"]["new_state"]["state"] == str(i)
+            sub = next(iter(env.api.ha_fanout._entities[0].subs))
+            held = sub.held
+            if held is not None and len(held) == 10 and i > 2000:
+                break
+        assert held is not None, "a stalled subscribe_entities client must be coalesced"
+        assert set(held) == {f"sensor.flood{j}" for j in range(10)}  # one entry per entity, not per change
+        assert not stalled_conn.closing
+        assert stalled_conn.pending_bytes() <= 64 * 1024 + 4096  # nothing more queued once it lags
+        # It starts reading again: applying what it receives (a: add/replace, c: changes) ends at the hub's states.
+        assert stalled.reader is not None
+        seen: dict[str, str] = {}
+        want = {f"sensor.flood{j}": env.hub.states.get(f"sensor.flood{j}").value for j in range(10)}  # type: ignore
+        for _ in range(20000):
+            msg = json.loads(await asyncio.wait_for(_read_frame(stalled.reader), 10))
+            event = msg.get("event", {}) if isinstance(msg, dict) else {}
+            for entity_id, state in event.get("a", {}).items():
+                seen[entity_id] = state["s"]
+            for entity_id, diff in event.get("c", {}).items():
+                if "s" in diff.get("+", {}):
+                    seen[entity_id] = diff["+"]["s"]
+            if all(seen.get(k) == str(v) for k, v in want.items()) and "a" in event and len(event["a"]) == 10:
+                break  # the catch-up message: every flooded entity at its latest state, in one message
+        else:
+            raise AssertionError("no catch-up message")
+        assert sub.held is None
+    finally:
+        stalled.close()
+        await probe.close()
 
 
 async def test_stalled_stream_client_stays_bounded_and_is_cut_off(

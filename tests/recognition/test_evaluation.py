@@ -110,6 +110,13 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
     assert helped["target_weight"] == 3.0 and alone["target_weight"] is None
     assert alone["reference_all_other_days"]["class_accuracy"] == lodo["class_accuracy"]
     assert curve_png.read_bytes()[:4] == b"\x89PNG"
+    # The household's days weighing one home per labelled day, as model train weighs them.
+    assert main(["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "3", "--boot", "20", "--label-days", "2",
+                 "--repeats", "1", "--per-day-weight", "1", "--png", str(tmp_path / "cm.png"),
+                 "--curve-png", str(curve_png)]) == 0
+    helped = json.loads(capsys.readouterr().out)["days_of_labels"][1]
+    assert helped["per_day_weight"] == 1.0 and helped["target_weight"] is None
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--household-weight", type=float, default=4.0, metavar="W",
                        help="recorder source with bootstrap: weight of a labelled household slice against a "
                             "simulated one (default %(default)s)")
+    train.add_argument("--day-weight", type=float, default=1.0, metavar="W",
+                       help="recorder source with --home: the household's labelled days weigh W homes per "
+                            "labelled day beside each --home (default %(default)s; docs/recognition.md)")
+    train.add_argument("--max-bytes", type=int, default=1_000_000, metavar="N",
+                       help="largest ONNX file to write: a forest over it is trained again one level shallower "
+                            "until it fits (default %(default)s; a home with ~100 sensors and --per-device)")
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="score a model on a dataset, or cross-validate training (--cv); JSON out, "
                                      "confusion-matrix PNG")
@@ -79,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--repeats", type=int, default=5, help="days-of-labels: random draws of days per count")
     ev.add_argument("--target-weight", type=float, default=1.0, metavar="W",
                     help="days-of-labels with --home: the target home's labelled days weigh W other homes")
+    ev.add_argument("--per-day-weight", type=float, default=None, metavar="W",
+                    help="days-of-labels with --home: the target's labelled days weigh W homes per labelled day "
+                         "(as model train weighs a household's days beside --home homes; overrides --target-weight)")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
@@ -175,9 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from qilu_hub.recognition.training import (
         FOREST_CONFIGS,
         build_matrix,
-        fit,
         fit_class_bias,
         fit_decoder,
+        fit_within_bytes,
         margin_objective,
         out_of_fold,
         to_onnx,
@@ -213,7 +222,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("qilu-hub model train: --only-if-better compares on the household's labels (--source recorder)",
                   file=sys.stderr)
             return 2
-        gate = _gate(args, dataset, matrix, spec, config)
+        try:
+            gate = _gate(args, dataset, matrix, spec, config)
+        except (DatasetError, OSError) as exc:  # a --home that cannot be read
+            print(f"qilu-hub model train: {exc}", file=sys.stderr)
+            return 1
         if isinstance(gate, str):
             print(f"qilu-hub model train: {gate}", file=sys.stderr)
             return 1
@@ -232,7 +245,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         except (DatasetError, OSError) as exc:
             print(f"qilu-hub model train: {exc}", file=sys.stderr)
             return 1
-    model = fit(matrix.X, matrix.y, config, sample_weight=weights)
+    try:
+        model, capped = fit_within_bytes(matrix.X, matrix.y, config,
+                                         lambda m: len(to_onnx(m, spec, lookahead=args.review)),
+                                         args.max_bytes, sample_weight=weights)
+    except ValueError as exc:
+        print(f"qilu-hub model train: {exc}", file=sys.stderr)
+        return 1
+    depth_capped = capped.max_depth != config.max_depth
+    config = capped
     provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
@@ -259,7 +280,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.replace(partial, args.out)
     report = {"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
               "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
-              "review": args.review,
+              "review": args.review, "max_depth": config.max_depth, "depth_capped_to_fit": depth_capped,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None}
     if gate is not None:
         report.update(written=True, gate=gate)
@@ -297,6 +318,8 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     weights = None
     if args.bootstrap_days > 0:
         train, weights = _with_bootstrap(train, spec, args)
+    if args.home:  # trained as the real run will be: beside the same homes
+        train, weights = _with_homes(train, weights, spec, args)
     candidate = fit(train.X, train.y, config, sample_weight=weights)
     truth = household.y[test]
     labels = sorted(set(truth.tolist()) | {str(c) for c in candidate.classes_})
@@ -347,19 +370,32 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
 
 
 def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    """The --source slices plus each --home's, every home (the --source data counting as one) weighing the
-    same in total, so a 30-day home does not outvote a 14-day one."""
+    """The --source slices plus each --home's, every home weighing the same in total, so a 30-day home does not
+    outvote a 14-day one; but a household's own labelled days (--source recorder) weigh ``--day-weight`` homes
+    per labelled day, so its habits win over the other homes' more as it labels more, while scenes it has not
+    labelled yet still come from them (simulated bootstrap days, if any, weigh one home)."""
     import numpy as np
 
     from qilu_hub.recognition.datasets import load_dataset
-    from qilu_hub.recognition.evaluation import SHARED_SCENES, home_from_dataset
+    from qilu_hub.recognition.evaluation import SHARED_SCENES, home_from_dataset, household_weight
     from qilu_hub.recognition.training import Matrix
 
-    parts = [matrix]
-    for data, mapping in args.home:
-        parts.append(home_from_dataset(Path(mapping).stem, load_dataset(data, mapping), spec, SHARED_SCENES).matrix)
+    cached = getattr(args, "_home_parts", None)
+    if cached is None:  # the --only-if-better gate and the real run join the same homes: read them once
+        cached = [home_from_dataset(Path(mapping).stem, load_dataset(data, mapping), spec, SHARED_SCENES).matrix
+                  for data, mapping in args.home]
+        args._home_parts = cached
+    parts = [matrix, *cached]
     base = np.ones(len(matrix.y)) if weights is None else np.asarray(weights, dtype=float)
-    scaled = [base / base.sum()] + [np.full(len(p.y), 1.0 / len(p.y)) for p in parts[1:]]
+    if args.source == "recorder":
+        days = matrix.days.astype(str)
+        simulated = np.char.startswith(days, "sim:")  # _with_bootstrap's days; the rest are the household's
+        own = ~simulated
+        factor = household_weight(len(np.unique(days[own])), args.day_weight)
+        first = np.where(own, base * factor / max(base[own].sum(), 1e-12), base / max(base[~own].sum(), 1e-12))
+    else:
+        first = base / base.sum()
+    scaled = [first] + [np.full(len(p.y), 1.0 / len(p.y)) for p in parts[1:]]
     total = sum(len(p.y) for p in parts)
     joined = Matrix(
         np.vstack([p.X for p in parts]), np.concatenate([p.y for p in parts]),
@@ -511,7 +547,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
             curves = [days_of_labels(target, config, args.label_days, args.repeats, (), pred, args.seed)]
             if others:
                 curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
-                                             args.seed, target_weight=args.target_weight))
+                                             args.seed, target_weight=args.target_weight,
+                                             per_day_weight=args.per_day_weight))
             result["days_of_labels"] = curves
             learning_curve_png(curves, args.curve_png, f"{name}: class accuracy vs labelled days")
             result["curve_png"] = str(args.curve_png)

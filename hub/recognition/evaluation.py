@@ -284,21 +284,38 @@ def fixed_predictions(model: Any, home: Home) -> np.ndarray:
 
 # --- days of labels (learning curve) ----------------------------------------------------------------------
 
+# A household's labelled days weigh this many other homes per day when trained beside them: its own habits
+# win over the other homes' once it has labelled them, more so as it labels more, while the scenes it has not
+# labelled still come from the other homes (days-of-labels on six homes, docs/recognition.md "Adaptation").
+PER_DAY_WEIGHT = 1.0
+
+
+def household_weight(labelled_days: int, per_day: float = PER_DAY_WEIGHT) -> float:
+    """How many homes a household's labelled days weigh beside other homes: ``per_day`` per labelled day
+    (at least one home's worth once anything is labelled)."""
+    return max(1.0, per_day * labelled_days) if labelled_days > 0 else 0.0
+
 
 def days_of_labels(
     target: Home, config: TrainConfig, counts: Sequence[int] = (1, 2, 3, 5, 7), repeats: int = 5,
-    others: Sequence[Home] = (), reference: np.ndarray | None = None, seed: int = 0, n_boot: int = 200,
-    target_weight: float = 1.0,
+    others: Sequence[Home] = (), reference: np.ndarray | dict[str, Any] | None = None, seed: int = 0,
+    n_boot: int = 200,
+    target_weight: float = 1.0, per_day_weight: float | None = None,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
-    ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes).  The reference is
-    leave-one-day-out on the target (all other days); ``reference`` may pass its predictions."""
+    ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes, or with
+    ``per_day_weight`` that many homes per labelled day: ``household_weight``).  The reference is
+    leave-one-day-out on the target (all other days); ``reference`` may pass its predictions, or its figures
+    from an earlier run with the same ``config`` (leave-one-day-out is deterministic given the seed)."""
     m = target.matrix
     keep = set(target.scenes)
     day_ids = list(dict.fromkeys(m.days.tolist()))
-    ref_pred = lodo_predictions(m, config) if reference is None else reference
-    ref = figures(m.y, ref_pred, m.days, target.scenes, n_boot)
+    if isinstance(reference, dict):
+        ref = reference
+    else:
+        ref_pred = lodo_predictions(m, config) if reference is None else reference
+        ref = figures(m.y, ref_pred, m.days, target.scenes, n_boot)
     rng = np.random.default_rng(seed)
     curve = []
     for n in counts:
@@ -311,7 +328,8 @@ def days_of_labels(
             test = ~train
             part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
             if others:
-                model = train_on_homes(others, config, keep, [part] if n else [], target_weight)
+                weight = target_weight if per_day_weight is None else household_weight(n, per_day_weight)
+                model = train_on_homes(others, config, keep, [part] if n else [], weight)
             else:
                 model = fit(part.X, part.y, config)
             f = figures(m.y[test], model.predict(m.X[test]), m.days[test], target.scenes, n_boot=0)
@@ -330,7 +348,8 @@ def days_of_labels(
     return {
         "home": target.name,
         "with_other_homes": [h.name for h in others],
-        "target_weight": target_weight if others else None,
+        "target_weight": target_weight if others and per_day_weight is None else None,
+        "per_day_weight": per_day_weight if others else None,
         "reference_all_other_days": {k: ref[k] for k in ("timeslice_accuracy", "class_accuracy", "class_ci95")},
         "curve": curve,
     }

@@ -5,7 +5,7 @@ matplotlib, tqdm); the hub runtime never imports this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,45 @@ def fit(
     return model
 
 
+MAX_MODEL_BYTES = 1_000_000  # every model the hub writes stays under 1 MB (a home with ~100 sensors included)
+
+
+def fit_within_bytes(
+    X: np.ndarray, y: np.ndarray, config: TrainConfig, size_of: Callable[[Any], int],
+    max_bytes: int = MAX_MODEL_BYTES, sample_weight: np.ndarray | None = None,
+) -> tuple[Any, TrainConfig]:
+    """``fit``, then, while ``size_of(model)`` (its ONNX bytes) is over ``max_bytes``, fit again shallower: a
+    forest's size is its number of nodes, which depth bounds.  The next depth is the deepest whose nodes in
+    the forest just grown, at the bytes per node just measured, fit (at least one level less each round).
+    Returns the model and the configuration that fitted (its ``max_depth`` says how far the cap cut).
+    Raises ``ValueError`` if even depth 1 does not fit."""
+    while True:
+        model = fit(X, y, config, sample_weight)
+        size = size_of(model)
+        if size <= max_bytes:
+            return model, config
+        grown = max(int(e.tree_.max_depth) for e in model.estimators_)
+        depth = min(config.max_depth or grown, grown) - 1
+        if depth < 1:
+            raise ValueError(f"no forest of this configuration fits in {max_bytes} bytes")
+        counts = np.sum([np.bincount(_node_depths(e.tree_), minlength=grown + 1) for e in model.estimators_], axis=0)
+        within = np.cumsum(counts)  # nodes at depth <= d
+        per_node = size / within[-1]
+        while depth > 1 and within[depth] * per_node > max_bytes:
+            depth -= 1
+        config = replace(config, max_depth=depth)
+
+
+def _node_depths(tree: Any) -> np.ndarray:
+    """Depth of every node of a fitted scikit-learn tree (nodes are numbered parents first)."""
+    depth = np.zeros(tree.node_count, dtype=np.int64)
+    for node in range(tree.node_count):
+        for child in (tree.children_left[node], tree.children_right[node]):
+            if child >= 0:
+                depth[child] = depth[node] + 1
+    return depth
+
+
 def day_sequences(y: np.ndarray, days: np.ndarray) -> list[list[str]]:
     """Label sequences, one per day, in time order (rows of a ``Matrix`` are in time order)."""
     return [[str(v) for v in y[days == day]] for day in np.unique(days)]
@@ -171,6 +210,7 @@ def to_onnx(
         options={id(model): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
+    compact_trees(onx)
     importances = getattr(model, "feature_importances_", None)
     meta = ModelMetadata(
         labels=[str(c) for c in model.classes_],
@@ -188,6 +228,45 @@ def to_onnx(
         prop.key, prop.value = key, value
     onx.doc_string = "qilu-hub household scene " + ("day review" if lookahead else "recogniser")
     return bytes(onx.SerializeToString())
+
+
+def compact_trees(onx: Any) -> None:
+    """Shrink every TreeEnsembleClassifier in ``onx`` in place without changing a single output: a forest
+    leaf lists a probability for every class, most of them 0 (two thirds in the default model), and
+    the summed probabilities are the same without them; ``nodes_hitrates`` (all 1) and
+    ``nodes_missing_value_tracks_true`` (all 0) only restate the operator's defaults.  Halves the file, and
+    onnxruntime's in-memory copy with it.  Two-class ensembles are left alone: the operator reads a single
+    weight per leaf as the binary case."""
+    from onnx import helper
+
+    for node in onx.graph.node:
+        if node.op_type != "TreeEnsembleClassifier":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        labels = attrs.get("classlabels_strings") or attrs.get("classlabels_int64s")
+        n_labels = len(labels.strings) + len(labels.ints) if labels is not None else 0
+        keep_attrs = [a for a in node.attribute
+                      if not (a.name == "nodes_hitrates" and all(v == 1.0 for v in a.floats))
+                      and not (a.name == "nodes_missing_value_tracks_true" and not any(a.ints))]
+        if n_labels > 2 and "class_weights" in attrs:
+            weights = np.asarray(attrs["class_weights"].floats, dtype=np.float32)
+            trees = np.asarray(attrs["class_treeids"].ints, dtype=np.int64)
+            leaves = np.asarray(attrs["class_nodeids"].ints, dtype=np.int64)
+            ids = np.asarray(attrs["class_ids"].ints, dtype=np.int64)
+            keep = weights != 0
+            # Every leaf keeps at least one entry, so it stays a leaf the operator knows.
+            leaf_key = trees * (int(leaves.max(initial=0)) + 1) + leaves
+            _, first = np.unique(leaf_key, return_index=True)
+            keep[first[~np.isin(leaf_key[first], leaf_key[keep])]] = True
+            replaced = {
+                "class_weights": helper.make_attribute("class_weights", weights[keep].tolist()),
+                "class_treeids": helper.make_attribute("class_treeids", trees[keep].tolist()),
+                "class_nodeids": helper.make_attribute("class_nodeids", leaves[keep].tolist()),
+                "class_ids": helper.make_attribute("class_ids", ids[keep].tolist()),
+            }
+            keep_attrs = [replaced.get(a.name, a) for a in keep_attrs]
+        del node.attribute[:]
+        node.attribute.extend(keep_attrs)
 
 
 def metrics(

@@ -110,6 +110,13 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
     assert helped["target_weight"] == 3.0 and alone["target_weight"] is None
     assert alone["reference_all_other_days"]["class_accuracy"] == lodo["class_accuracy"]
     assert curve_png.read_bytes()[:4] == b"\x89PNG"
+    # The household's days weighing one home per labelled day, as model train weighs them.
+    assert main(["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "3", "--boot", "20", "--label-days", "2",
+                 "--repeats", "1", "--per-day-weight", "1", "--png", str(tmp_path / "cm.png"),
+                 "--curve-png", str(curve_png)]) == 0
+    helped = json.loads(capsys.readouterr().out)["days_of_labels"][1]
+    assert helped["per_day_weight"] == 1.0 and helped["target_weight"] is None
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,3 +164,40 @@ def test_train_with_other_homes(two_homes: list[tuple[Path, Path]], tmp_path: Pa
     report = json.loads(capsys.readouterr().out)
     model = SceneModel.load(out, DEFAULT_SPEC)
     assert model.metadata.extra["homes"] == "home1, home2" and report["slices"] > 3 * 1440
+
+
+def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
+    two_homes: list[tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adaptation: a household that calls its kitchen time "eating" (the other homes call it cooking) gets
+    "eating" on its days once it has labelled a few, while "sleeping", which it never labelled, is still
+    recognised from the other homes."""
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.evaluation import household_weight
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import SceneModel
+    from qilu_hub.recognition.training import build_matrix
+
+    assert household_weight(0) == 0 and household_weight(1) < household_weight(3) < household_weight(7)
+    sim = simulate(SimConfig(days=3, homes=1, seed=7))
+    history, labels = tmp_path / "history.jsonl", tmp_path / "labels.jsonl"
+    history.write_text("".join(json.dumps({"ts": e.ts, "area": e.area, "capability": e.capability,
+                                           "value": "on" if e.active else "off", "entity_id": e.source}) + "\n"
+                               for e in sim.events))
+    until = sim.start + 3 * 86400  # the simulator pads the last home with an event-free day
+    own = {"cooking": "eating", "sleeping": None}  # its own word for cooking; nights never labelled
+    labels.write_text("".join(
+        json.dumps({"start": iv.start, "end": min(iv.end, until), "label": own.get(iv.label, iv.label)}) + "\n"
+        for iv in sim.intervals if iv.start < until and own.get(iv.label, iv.label) is not None))
+    out = tmp_path / "household.onnx"
+    (d1, m1), (d2, m2) = two_homes
+    assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--home", str(d1), str(m1), "--home", str(d2), str(m2),
+                 "--trees", "8", "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    truth = build_matrix(sim, DEFAULT_SPEC)  # the simulator's own words, all day
+    pred = np.asarray(model.labels)[model.predict_proba(truth.X).argmax(axis=1)]
+    kitchen, night = pred[truth.y == "cooking"], pred[truth.y == "sleeping"]
+    assert np.mean(kitchen == "eating") > 0.5 and np.mean(kitchen == "eating") > np.mean(kitchen == "cooking")
+    assert np.mean(night == "sleeping") > 0.5

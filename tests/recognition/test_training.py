@@ -151,3 +151,52 @@ def test_nested_with_class_bias_applies_each_blocks_offsets() -> None:
         name = result.chosen[block[0]]
         expected = outer[name][1][sel] * np.exp(offsets)
         np.testing.assert_allclose(result.proba[sel], expected / expected.sum(axis=1, keepdims=True))
+
+
+def test_export_drops_zero_leaf_probabilities_without_changing_outputs(
+    trained: tuple[Any, Path], sim_dataset: Dataset
+) -> None:
+    """A leaf lists no class it never saw: the file shrinks, the probabilities stay the forest's."""
+    import onnx
+
+    model, path = trained
+    (node,) = [n for n in onnx.load(path).graph.node if n.op_type == "TreeEnsembleClassifier"]
+    attrs = {a.name: a for a in node.attribute}
+    leaves = sum(int(e.tree_.node_count - (e.tree_.children_left >= 0).sum()) for e in model.estimators_)
+    assert 0 not in attrs["class_weights"].floats
+    assert leaves <= len(attrs["class_weights"].floats) < leaves * len(model.classes_)
+    assert "nodes_hitrates" not in attrs  # the operator's default restated on every node
+    X = build_matrix(sim_dataset).X[::31]
+    np.testing.assert_allclose(SceneModel.load(path, DEFAULT_SPEC).predict_proba(X), model.predict_proba(X),
+                               atol=1e-5)
+
+
+def test_fit_within_bytes_cuts_depth_until_a_many_sensor_model_fits() -> None:
+    """A home with ~100 sensors and a per-device block: the forest is refitted shallower until its ONNX
+    file is under the cap, and the capped model still loads and recognises."""
+    from dataclasses import replace
+
+    from qilu_hub.recognition.simulator import SimConfig, simulate
+    from qilu_hub.recognition.training import fit_within_bytes, to_onnx
+
+    home = simulate(SimConfig(days=2, homes=1, seed=3))
+    # Seven sensors for each area and capability: ~100 sources in all, each with its own column.
+    events = [replace(e, source=f"{e.area}.{e.capability}.{k}") for e in home.events for k in range(7)]
+    many = replace(home, events=events)
+    spec = DEFAULT_SPEC.with_sources(e.source for e in events)
+    assert len(spec.sources) >= 100
+    matrix = build_matrix(many, spec)
+    config = TrainConfig(n_estimators=3, max_depth=None, min_samples_leaf=1, n_jobs=1)
+
+    def size(m: Any) -> int:
+        return len(to_onnx(m, spec))
+
+    uncapped, _ = fit_within_bytes(matrix.X, matrix.y, config, size, max_bytes=10**9)
+    stump = size(fit_within_bytes(matrix.X, matrix.y, replace(config, max_depth=1), size, 10**9)[0])
+    cap = (size(uncapped) + stump) // 2
+    capped, used = fit_within_bytes(matrix.X, matrix.y, config, size, max_bytes=cap)
+    assert size(capped) <= cap
+    assert used.max_depth is not None and used.max_depth < max(e.tree_.max_depth for e in uncapped.estimators_)
+    assert float(np.mean(capped.predict(matrix.X) == matrix.y)) > 0.5
+    with pytest.raises(ValueError, match="fits in 10 bytes"):
+        fit_within_bytes(matrix.X, matrix.y, config, size, max_bytes=10)

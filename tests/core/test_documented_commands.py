@@ -44,6 +44,8 @@ NOT_RUN = {
     ".venv/bin/qilu-hub firmware-test --host 127.0.0.1 --port PORT":
         "needs an appliance at PORT (tests/firmware_tests run the kit against the simulators)",
     ".venv/bin/qilu-hub firmware-test --ble AA:BB:CC:DD:EE:FF": "needs BLE hardware",
+    ".venv/bin/qilu-hub firmware-test --matter MT:... --matter-venv DIR":
+        "needs a Matter appliance's setup code on an IPv6 LAN (tests/firmware_tests/test_matter_kit.py runs the kit)",
     "bash scripts/test.sh": "the whole test suite, with its set-up",
     "bash scripts/clock-check.sh": "reruns the clock-sensitive tests at seven moments (minutes)",
     "bash scripts/clock-check.sh 2026-12-06T00:49@UTC 2026-10-25T02:30@Europe/Berlin": "as above",

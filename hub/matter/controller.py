@@ -464,7 +464,8 @@ class MatterController:
             "managed": self.settings.managed, "connected": self._connected.is_set(), "problem": self.problem,
             "server_pid": self.server.pid if self.server else None,
             "server_restarts": self.server.restarts if self.server else 0,
-            "nodes": {n: {"available": r.available, "devices": len(r.device_ids), "entities": len(r.entity_ids)}
+            "nodes": {n: {"available": r.available, "devices": len(r.device_ids), "entities": len(r.entity_ids),
+                          "device_ids": list(r.device_ids)}
                       for n, r in self.nodes.items()},
         }
 

@@ -133,13 +133,12 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
             assert response.status == 400 and "another appliance" in (await response.json())["message"]
         async with http.post(url, json={"setup_code": "MT:not-a-code"}) as response:
             assert response.status == 400
-        # 3. adoption = commissioning: QR payload for the light, the manual code for the contact sensor
+        # 3. adoption = commissioning: QR payload for the light over REST
         async with http.post(url, json={"setup_code": appliances.qr("light-0")}) as response:
             assert response.status == 200, await response.text()
-        manual = appliances.pairing["contact-1"]["manual"]
-        async with http.post(f"{api.url}/api/discovery/{keys['contact-1']}/adopt",
-                             json={"setup_code": manual}) as response:
-            assert response.status == 200, await response.text()
+    # ... the contact sensor from the dashboard's "Add devices" page, with its manual code (real Chromium)
+    await adopt_in_dashboard(api.url, admin, keys["contact-1"], wrong=appliances.qr("light-0"),
+                             right=appliances.pairing["contact-1"]["manual"])
     # ... and the bridge from the command line, in another process, while the hub runs (the code from stdin)
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "qilu_hub", "--config", str(hub.config_dir), "matter", "commission", "-",
@@ -289,3 +288,34 @@ async def run_cli(*argv: str, status: int = 0) -> str:
     output = (await asyncio.wait_for(cli.communicate(), 60))[0].decode()
     assert cli.returncode == status, output
     return output
+
+
+async def adopt_in_dashboard(url: str, token: str, key: str, *, wrong: str, right: str) -> None:
+    """The inbox row of an appliance flagged needs_setup_code has a code field: a code for another appliance is
+    refused with the hub's reason, the right one adopts it (the row leaves the page)."""
+    import shutil
+
+    from playwright.async_api import async_playwright, expect
+
+    from tests.api.test_dashboard import sign_in
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await sign_in(page, url, token, then="add")
+            row = page.locator(f'[data-inbox="{key}"]')
+            await page.get_by_test_id(f"setup-code-{key}").fill(wrong)
+            await row.get_by_role("button", name="Add", exact=True).click()
+            await expect(page.locator("#toast")).to_contain_text("another appliance")
+            await page.get_by_test_id(f"setup-code-{key}").fill(right)
+            await page.locator(f'[data-inbox="{key}"]').get_by_role("button", name="Add", exact=True).click()
+            await expect(page.locator(f'[data-inbox="{key}"]')).to_have_count(0)
+            assert errors == []
+        finally:
+            await browser.close()

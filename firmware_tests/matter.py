@@ -10,7 +10,11 @@ kit starts from ``venv`` with a throw-away fabric), then checks, per endpoint an
 * ``attributes.types``: the values a hub reads have their specified types;
 * ``onoff.toggle``: a Toggle changes OnOff (read back) and the change is reported on the subscription;
 * ``level.bounds``: a move to the highest level stays within MinLevel..MaxLevel;
-* ``measurement.range``: measured values lie within their declared minimum and maximum.
+* ``measurement.range``: measured values lie within their declared minimum and maximum;
+* ``restart.state``: after a restart (``restart``: a coroutine function that power-cycles the appliance; the
+  command line's ``--restart-command``) OnOff and CurrentLevel are what they were, as their non-volatile quality
+  requires, unless StartUpOnOff / StartUpCurrentLevel ask for something else;
+* ``restart.subscription``: after the restart a Toggle is still reported on the subscription made before it.
 
 Then it removes the appliance from the kit's fabric. The results are the QOAP kit's :class:`Report` (text,
 JUnit XML, HTML).
@@ -65,7 +69,8 @@ class Skip(Exception):
 class MatterConformanceKit:
     def __init__(self, code: str, *, url: str | None = None, venv: Path | None = None, port: int = 5580,
                  primary_interface: str | None = None, paa_root_cert_dir: Path | None = None, bound: float = 2.0,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, restart: Callable[[], Awaitable[Any]] | None = None,
+                 back_within: float = 60.0) -> None:
         self.code = code
         self.url = url
         self.venv = venv
@@ -74,6 +79,8 @@ class MatterConformanceKit:
         self.paa_root_cert_dir = paa_root_cert_dir
         self.bound = bound
         self.progress = progress
+        self.restart = restart
+        self.back_within = back_within  # how long a restarted appliance may take to answer again
         self.report = Report(target="Matter appliance", profile="matter")
         self.client: Any = None
         self.node_id: int | None = None
@@ -128,6 +135,8 @@ class MatterConformanceKit:
                 ("onoff.toggle", "Toggle changes OnOff and is reported", self.check_toggle),
                 ("level.bounds", "Level stays within MinLevel..MaxLevel", self.check_level),
                 ("measurement.range", "Measured values within their declared range", self.check_ranges),
+                ("restart.state", "OnOff and CurrentLevel survive a restart", self.check_restart_state),
+                ("restart.subscription", "Reports still come after a restart", self.check_restart_subscription),
             ]
             try:
                 for index, (check_id, title, check) in enumerate(checks, 1):
@@ -231,33 +240,39 @@ class MatterConformanceKit:
         return values.get(path) if isinstance(values, dict) else None
 
     async def check_toggle(self, result: CheckResult) -> None:
-        from matter_server.common.models import APICommand
-
         endpoints = [e for e in self._endpoints() if 6 in self._servers(e)]
         if not endpoints:
             raise Skip("no On/Off cluster")
         for endpoint in endpoints:
-            before = await self._read(f"{endpoint}/6/0")
-            await asyncio.sleep(1.1)  # past matter-server's 1 s minimum report interval
-            while not self.reports.empty():
-                self.reports.get_nowait()
-            await self.client.send_command(APICommand.DEVICE_COMMAND, node_id=self.node_id, endpoint_id=endpoint,
-                                           cluster_id=6, command_name="Toggle", payload={})
-            expected = not before
+            await self._toggle_reported(endpoint, result)
 
-            def is_expected(value: Any, expected: bool = expected) -> bool:
-                return value is expected
+    async def _toggle_reported(self, endpoint: int, result: CheckResult, within: float | None = None) -> None:
+        from matter_server.common.models import APICommand
 
-            reported = await self._wait_report(is_expected)
-            after = await self._read(f"{endpoint}/6/0")
-            if after == before:
-                raise Fail(f"endpoint {endpoint}: Toggle was accepted but OnOff stayed {before}")
-            if not reported:
-                raise Fail(f"endpoint {endpoint}: OnOff changed to {after} but no report came within {self.bound:g} s")
-            result.details.append(f"endpoint {endpoint}: {before} -> {after}, reported")
+        before = await self._read(f"{endpoint}/6/0")
+        await asyncio.sleep(1.1)  # past matter-server's 1 s minimum report interval
+        while not self.reports.empty():
+            self.reports.get_nowait()
+        await self.client.send_command(APICommand.DEVICE_COMMAND, node_id=self.node_id, endpoint_id=endpoint,
+                                       cluster_id=6, command_name="Toggle", payload={})
+        expected = not before
 
-    async def _wait_report(self, wanted: Callable[[Any], bool]) -> bool:
-        deadline = time.monotonic() + self.bound
+        def is_expected(value: Any, expected: bool = expected) -> bool:
+            return value is expected
+
+        started = time.monotonic()
+        reported = await self._wait_report(is_expected, within or self.bound)
+        waited = time.monotonic() - started
+        after = await self._read(f"{endpoint}/6/0")
+        if after == before:
+            raise Fail(f"endpoint {endpoint}: Toggle was accepted but OnOff stayed {before}")
+        if not reported:
+            raise Fail(f"endpoint {endpoint}: OnOff changed to {after} but no report came within "
+                       f"{within or self.bound:g} s")
+        result.details.append(f"endpoint {endpoint}: {before} -> {after}, reported after {waited:.2f} s")
+
+    async def _wait_report(self, wanted: Callable[[Any], bool], within: float) -> bool:
+        deadline = time.monotonic() + within
         while (left := deadline - time.monotonic()) > 0:
             try:
                 _, value = await asyncio.wait_for(self.reports.get(), left)
@@ -300,3 +315,75 @@ class MatterConformanceKit:
             raise Fail("; ".join(problems))
         if not checked:
             raise Skip("no measurement cluster")
+
+    # -- restart -------------------------------------------------------------------------------------------
+    async def _command(self, endpoint: int, cluster: int, name: str, payload: dict[str, Any]) -> None:
+        from matter_server.common.models import APICommand
+
+        await self.client.send_command(APICommand.DEVICE_COMMAND, node_id=self.node_id, endpoint_id=endpoint,
+                                       cluster_id=cluster, command_name=name, payload=payload)
+
+    async def _restart_and_wait(self) -> float:
+        """Restart the appliance, then read until it answers again; seconds until it did."""
+        assert self.restart is not None
+        started = time.monotonic()
+        await self.restart()
+        deadline = started + self.back_within
+        while True:
+            try:
+                await asyncio.wait_for(self._read("0/40/9"), max(0.5, min(10.0, deadline - time.monotonic())))
+                return time.monotonic() - started
+            except Exception as err:  # not back yet: the server's session with it is being set up again
+                if time.monotonic() >= deadline:
+                    raise Fail(f"no answer within {self.back_within:g} s of the restart ({err})") from err
+                await asyncio.sleep(0.5)
+
+    async def check_restart_state(self, result: CheckResult) -> None:
+        if self.restart is None:
+            raise Skip("no way to restart the appliance was given (--restart-command)")
+        expected: dict[str, Any] = {}
+        for endpoint in self._endpoints():
+            servers = self._servers(endpoint)
+            # Put it in a state unlike a fresh one: on, at a level away from where it is; what was asked is
+            # what must come back, unless a StartUp attribute tells the appliance to start otherwise.
+            if 6 in servers:
+                await self._command(endpoint, 6, "On", {})
+                if await self._read(f"{endpoint}/6/16387") is None:  # StartUpOnOff null or absent: keep it
+                    expected[f"{endpoint}/6/0"] = True
+            if 8 in servers:
+                low, high = self.attributes.get(f"{endpoint}/8/2", 1), self.attributes.get(f"{endpoint}/8/3", 254)
+                current = await self._read(f"{endpoint}/8/0")
+                target = (low + high) // 3 if current != (low + high) // 3 else (low + high) // 2
+                await self._command(endpoint, 8, "MoveToLevel", {"level": target, "transitionTime": 0,
+                                                                 "optionsMask": 0, "optionsOverride": 0})
+                if await self._read(f"{endpoint}/8/16384") is None:  # StartUpCurrentLevel null or absent
+                    expected[f"{endpoint}/8/0"] = target
+        if not expected:
+            raise Skip("no OnOff or CurrentLevel to keep (or StartUp attributes set)")
+        for path, value in expected.items():
+            if await self._read(path) != value:
+                raise Fail(f"{path} did not become {value!r} before the restart")
+        seconds = await self._restart_and_wait()
+        result.details.append(f"answered again {seconds:.1f} s after the restart began")
+        forgotten = []
+        for path, value in expected.items():
+            after = await self._read(path)
+            if after != value:
+                forgotten.append(f"{path} was {value!r}, is {after!r}")
+        if forgotten:
+            raise Fail("forgot its state on restart: " + "; ".join(forgotten))
+        result.details.append("kept " + ", ".join(f"{p}={v!r}" for p, v in expected.items()))
+
+    async def check_restart_subscription(self, result: CheckResult) -> None:
+        if self.restart is None:
+            raise Skip("no way to restart the appliance was given (--restart-command)")
+        endpoint = next((e for e in self._endpoints() if 6 in self._servers(e)), None)
+        if endpoint is None:
+            raise Skip("no On/Off cluster to be reported")
+        state_check = self.report.get("restart.state")
+        if state_check is None or state_check.status == "skip":  # not restarted yet
+            seconds = await self._restart_and_wait()
+            result.details.append(f"answered again {seconds:.1f} s after the restart began")
+        # The server finds the restarted appliance's subscription gone only when it next hears (or misses) it:
+        # a report may take up to the restart bound, not the usual one.
+        await self._toggle_reported(endpoint, result, within=self.back_within)

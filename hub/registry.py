@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .bus import EventBus, EventType
@@ -26,11 +27,62 @@ EVENT_AREA_REGISTRY_UPDATED: EventType[dict[str, Any]] = EventType("area_registr
 _IDENTIFYING_CONNECTIONS = frozenset({"mac", "ble", "serial", "zigbee", "thread"})
 
 
-class AreaRegistry:
+class _Registry:
+    """What the three registries share: their store and bus, and the events held back during a batch."""
+
     def __init__(self, store: RegistryStore, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
-        self._areas = {key: Area.from_dict(data) for key, data in store.load("area").items()}
+        self._held: list[tuple[EventType[dict[str, Any]], dict[str, Any]]] | None = None
+
+    def _fire(self, event_type: EventType[dict[str, Any]], data: dict[str, Any]) -> None:
+        if self._held is not None:  # in a batch: listeners hear of a change only once it is on disk
+            self._held.append((event_type, data))
+        else:
+            self._bus.fire(event_type, data)
+
+    def _reload(self) -> None:
+        """Memory from disk again: after a batch that failed, disk holds the truth."""
+        raise NotImplementedError
+
+
+@contextmanager
+def registry_batch(*registries: _Registry) -> Iterator[None]:
+    """Registry changes made inside are committed together with one synchronous write, and announced after it.
+
+    If anything inside fails, nothing of it reaches the disk and the registries' memory is loaded again from disk,
+    so memory equals disk and no half-adopted node remains; the events of the undone changes are dropped. A batch
+    inside a batch joins it. Synchronous only: the store's lock is held until the end."""
+    store = registries[0]._store
+    if store.in_batch:
+        with store.batch():
+            yield
+        return
+    held: list[tuple[EventType[dict[str, Any]], dict[str, Any]]] = []
+    for registry in registries:
+        registry._held = held
+    try:
+        with store.batch():
+            yield
+    except BaseException:
+        for registry in registries:
+            registry._held = None
+            registry._reload()
+        raise
+    for registry in registries:
+        registry._held = None
+    bus = registries[0]._bus
+    for event_type, data in held:
+        bus.fire(event_type, data)
+
+
+class AreaRegistry(_Registry):
+    def __init__(self, store: RegistryStore, bus: EventBus) -> None:
+        super().__init__(store, bus)
+        self._reload()
+
+    def _reload(self) -> None:
+        self._areas = {key: Area.from_dict(data) for key, data in self._store.load("area").items()}
 
     def get(self, area_id: str) -> Area | None:
         return self._areas.get(area_id)
@@ -45,7 +97,7 @@ class AreaRegistry:
             area = Area(area_id, name, floor, pose)
             self._areas[area_id] = area
             self._store.put("area", area_id, area.to_dict())
-            self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
+            self._fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
         return area
 
     def async_create(self, name: str, floor: str | None = None, icon: str | None = None) -> Area:
@@ -56,7 +108,7 @@ class AreaRegistry:
         area = Area(area_id, name, floor, icon=icon)
         self._store.put("area", area_id, area.to_dict())  # disk first: no area in memory only
         self._areas[area_id] = area
-        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
+        self._fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "create", "area_id": area_id})
         return area
 
     def async_update(self, area_id: str, **changes: Any) -> Area:
@@ -72,7 +124,7 @@ class AreaRegistry:
         self._store.put("area", area_id, updated.to_dict())  # disk first: memory changes only once stored
         for key, value in changed.items():
             setattr(area, key, value)
-        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "update", "area_id": area_id})
+        self._fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "update", "area_id": area_id})
         return area
 
     def async_remove(self, area_id: str) -> None:
@@ -81,18 +133,20 @@ class AreaRegistry:
             raise KeyError(area_id)
         self._store.delete("area", area_id)
         del self._areas[area_id]
-        self._bus.fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "remove", "area_id": area_id})
+        self._fire(EVENT_AREA_REGISTRY_UPDATED, {"action": "remove", "area_id": area_id})
 
 
-class DeviceRegistry:
+class DeviceRegistry(_Registry):
     def __init__(self, store: RegistryStore, bus: EventBus) -> None:
-        self._store = store
-        self._bus = bus
-        self._devices = {key: Device.from_dict(data) for key, data in store.load("device").items()}
+        super().__init__(store, bus)
+        self._reload()
+        self.entities: EntityRegistry | None = None  # set by the hub, for moving entities on merge
+
+    def _reload(self) -> None:
+        self._devices = {key: Device.from_dict(data) for key, data in self._store.load("device").items()}
         self._index: dict[tuple[str, ...], str] = {}
         for device in self._devices.values():
             self._index_device(device)
-        self.entities: EntityRegistry | None = None  # set by the hub, for moving entities on merge
 
     def _index_device(self, device: Device) -> None:
         for key in device.identifiers:
@@ -176,9 +230,9 @@ class DeviceRegistry:
             self._store.put("device", device.id, device.to_dict(), conn)
             self._devices[device.id] = device
             self._index_device(device)
-        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": action, "device_id": device.id})
+        self._fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": action, "device_id": device.id})
         for gone in absorbed:  # a merged-away device no longer exists: listeners drop it (its pose, caches)
-            self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": gone,
+            self._fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": gone,
                                                            "merged_into": device.id})
         return device
 
@@ -230,7 +284,7 @@ class DeviceRegistry:
         self._store.put("device", device_id, stored.to_dict(), conn)  # disk first, then memory
         for key in old:
             setattr(device, key, changes[key])
-        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "update", "device_id": device_id,
+        self._fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "update", "device_id": device_id,
                                                        "changes": _plain_changes(old)})
         return device
 
@@ -244,18 +298,20 @@ class DeviceRegistry:
             if self.entities is not None:
                 for entity in self.entities.for_device(device_id):
                     self.entities._remove(entity.entity_id, conn)
-        self._bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": device_id})
+        self._fire(EVENT_DEVICE_REGISTRY_UPDATED, {"action": "remove", "device_id": device_id})
 
 
-class EntityRegistry:
+class EntityRegistry(_Registry):
     def __init__(self, store: RegistryStore, bus: EventBus, devices: DeviceRegistry, areas: AreaRegistry) -> None:
-        self._store = store
-        self._bus = bus
+        super().__init__(store, bus)
         self._devices = devices
         self._areas = areas
-        self._entities = {key: Entity.from_dict(data) for key, data in store.load("entity").items()}
-        self._by_unique = {e.unique_id: e.entity_id for e in self._entities.values()}
+        self._reload()
         devices.entities = self
+
+    def _reload(self) -> None:
+        self._entities = {key: Entity.from_dict(data) for key, data in self._store.load("entity").items()}
+        self._by_unique = {e.unique_id: e.entity_id for e in self._entities.values()}
 
     def get(self, entity_id: str) -> Entity | None:
         return self._entities.get(entity_id)
@@ -325,7 +381,7 @@ class EntityRegistry:
         self._store.put("entity", entity_id, entity.to_dict())  # disk first, as for devices
         self._entities[entity_id] = entity
         self._by_unique[unique_id] = entity_id
-        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "create", "entity_id": entity_id})
+        self._fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "create", "entity_id": entity_id})
         return entity
 
     def _move_device(self, old_device_id: str, new_device_id: str, conn: Any) -> None:
@@ -339,7 +395,7 @@ class EntityRegistry:
             return
         self._by_unique.pop(entity.unique_id, None)
         self._store.delete("entity", entity_id, conn)
-        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "remove", "entity_id": entity_id})
+        self._fire(EVENT_ENTITY_REGISTRY_UPDATED, {"action": "remove", "entity_id": entity_id})
 
     def async_remove(self, entity_id: str) -> None:
         self._remove(entity_id)
@@ -359,7 +415,7 @@ class EntityRegistry:
         self._store.put("entity", entity_id, stored, conn)  # disk first, then memory
         for key in old:
             setattr(entity, key, changes[key])
-        self._bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, {
+        self._fire(EVENT_ENTITY_REGISTRY_UPDATED, {
             "action": "update", "entity_id": entity_id,
             "changes": {_ENTITY_FIELDS[key]: value for key, value in old.items()},
         })

@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--matter-url", default=None, help="Matter: a matter-server to use (ws://HOST:5580/ws)")
     parser.add_argument("--matter-venv", type=Path, default=None,
                         help="Matter: start a throw-away matter-server from this venv (matter server install)")
+    parser.add_argument("--restart-command", default=None,
+                        help="Matter: a shell command that restarts (power-cycles) the appliance, for the checks "
+                             "that its state and subscriptions survive a restart (skipped without it)")
     parser.add_argument("--primary-interface", default=None, help="Matter: the LAN interface the server uses")
     parser.add_argument("--paa-root-cert-dir", type=Path, default=None, help="Matter: attestation roots (offline)")
     parser.add_argument("--adapter", default=None, help="BLE only: the BlueZ adapter to use (default hci0)")
@@ -86,7 +89,8 @@ def _matter(args: argparse.Namespace, progress: Any) -> int:
         return EXIT_USAGE
     kit = MatterConformanceKit(args.matter, url=args.matter_url, venv=args.matter_venv,
                                primary_interface=args.primary_interface, paa_root_cert_dir=args.paa_root_cert_dir,
-                               bound=args.bound, progress=progress)
+                               bound=args.bound, progress=progress,
+                               restart=_shell_restart(args.restart_command) if args.restart_command else None)
     print("Checking the Matter appliance ...", file=sys.stderr, flush=True)
     report = asyncio.run(kit.run())
     print(report.text())
@@ -95,3 +99,12 @@ def _matter(args: argparse.Namespace, progress: Any) -> int:
     if args.report is not None:
         args.report.write_text(report.html(), encoding="utf-8")
     return 0 if report.ok else EXIT_FAIL
+
+
+def _shell_restart(command: str) -> Any:
+    async def restart() -> None:
+        process = await asyncio.create_subprocess_shell(command)
+        if await process.wait() != 0:
+            raise RuntimeError(f"the restart command exited with {process.returncode}")
+
+    return restart

@@ -17,7 +17,7 @@ from qilu_hub.matter.settings import MatterSettings
 from tests.conftest import skip_outside_ci
 from tests.testbeds import matter as bed
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(360)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def appliances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.Applian
     if reason:
         skip_outside_ci(reason)
     with bed.MatterLan(tmp_path_factory.mktemp("matter-kit")) as lan:
-        found = lan.appliances(["light", "plug:ignores-commands", "temperature:incomplete-info"])
+        found = lan.appliances(["light", "plug:ignores-commands", "temperature:incomplete-info",
+                                "light:forgets-state"])
         lan.enter()
         yield found
 
@@ -41,17 +42,39 @@ async def server_url(appliances: bed.Appliances, tmp_path: Path) -> AsyncIterato
     await server.async_stop()
 
 
+async def _restart_on_request(appliances: bed.Appliances, flag: Path) -> None:
+    """Restart the appliances whenever the kit's restart command leaves ``flag``; remove it when done."""
+    for _ in range(3000):  # bounded: the test's own timeout ends it sooner
+        if flag.exists():
+            await asyncio.to_thread(appliances.restart)
+            flag.unlink()
+        await asyncio.sleep(0.05)
+
+
 async def test_good_and_broken_appliances(appliances: bed.Appliances, server_url: str, tmp_path: Path) -> None:
     # The good light, through the command line in another process: it conforms, with JUnit and HTML reports.
-    junit, html = tmp_path / "junit.xml", tmp_path / "report.html"
+    # Its --restart-command asks this test to restart the appliances' process (a power cut, storage kept).
+    junit, html, flag = tmp_path / "junit.xml", tmp_path / "report.html", tmp_path / "restart-please"
+    restart_command = f"touch {flag} && timeout 90 sh -c 'while [ -e {flag} ]; do sleep 0.1; done'"
+    restarter = asyncio.create_task(_restart_on_request(appliances, flag))
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "qilu_hub", "firmware-test", "--matter", appliances.qr("light-0"),
         "--matter-url", server_url, "--junit", str(junit), "--report", str(html),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output = (await asyncio.wait_for(cli.communicate(), 120))[0].decode()
+        "--restart-command", restart_command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await asyncio.wait_for(cli.communicate(), 180))[0].decode()
+    restarter.cancel()
     assert cli.returncode == 0, output
     assert "CONFORMS" in output and "PASS  onoff.toggle" in output and "PASS  level.bounds" in output
+    assert "PASS  restart.state" in output and "PASS  restart.subscription" in output
     assert 'failures="0"' in junit.read_text() and "Conforms" in html.read_text()
+
+    # A light that comes back from a restart in its factory state
+    report = await MatterConformanceKit(appliances.qr("light-3"), url=server_url,
+                                        restart=lambda: asyncio.to_thread(appliances.restart)).run()
+    state = report.get("restart.state")
+    assert state is not None and state.status == "fail" and "forgot its state" in state.message, report.text()
+    assert report.get("onoff.toggle").status == "pass"  # type: ignore[union-attr]
+    assert report.get("restart.subscription").status == "pass"  # type: ignore[union-attr]
 
     # A plug that accepts On/Off commands and ignores them
     report = await MatterConformanceKit(appliances.qr("plug-1"), url=server_url).run()

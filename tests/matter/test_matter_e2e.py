@@ -1,11 +1,12 @@
 """Matter end to end, on a namespace LAN: real matter.js appliances, the real matter-server managed by the hub.
 
 discover (mDNS ``_matterc._udp`` into the inbox) → adopt with a setup code (REST with QR and manual codes, the
-``qilu-hub matter commission`` command) →
-devices and entities (a bridge's endpoints as devices of their own) → control from the Home Assistant
-WebSocket API and the msgpack stream → a change made at the appliance reaches the hub → the appliance
-process restarts and is back → the managed matter-server is killed and the hub restarts it → new firmware is
-re-interviewed → a node is shared (commissioning window) → a node removed takes its devices with it.
+``qilu-hub matter commission`` command) → devices and entities (a bridge's endpoints as devices of their own) →
+control from the Home Assistant WebSocket API, the msgpack stream and a home scene (read back from the
+appliance) → a change made at the appliance reaches the hub → the appliance process restarts and is back → the
+managed matter-server is killed and the hub restarts it → new firmware is re-interviewed → a node is shared
+(commissioning window; REST and ``qilu-hub matter share``) → a node removed (``qilu-hub matter remove``) takes
+its devices with it.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from qilu_hub.appliances.lifecycle import ApplianceLifecycle
 from qilu_hub.drivers.manager import DriverManager
 from qilu_hub.drivers.matter.manifest import MANIFEST
 from qilu_hub.matter.controller import MatterController
+from qilu_hub.scenes.manager import SceneManager
 from qilu_hub.sdk._loading import as_driver
 from qilu_hub.setup import load_hub_config
 from tests.conftest import skip_outside_ci
 from tests.testbeds import matter as bed
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,14 @@ async def hub(lan: tuple[bed.MatterLan, bed.Appliances], tmp_path: Path) -> Asyn
     config = load_hub_config(config_dir)
     config["matter"] = bed.managed_server_config(port=20000 + secrets.randbelow(30000))
     config["recorder"]["commit_interval"] = 0.05
+    # A home scene naming the light before it exists: loaded once commissioning creates the entity.
+    scenes = config_dir / "scenes"
+    scenes.mkdir()
+    (scenes / "evening.yaml").write_text(
+        "version: 1\nhome_scenes:\n  - name: matter_evening\n    targets:\n"
+        f"      {SCENE_LIGHT}: {{command: turn_on, args: {{brightness: 77}}}}\n")
     instance = Hub(config_dir, config)
+    instance.add_component(SceneManager([scenes]))
     instance.add_component(MatterController())
     drivers = DriverManager(builtin=False, entry_points_group=None, drivers=[as_driver(MANIFEST)])
     instance.add_component(drivers)
@@ -78,6 +87,9 @@ async def hub(lan: tuple[bed.MatterLan, bed.Appliances], tmp_path: Path) -> Asyn
     await instance.async_start()
     yield instance
     await instance.async_stop()
+
+
+SCENE_LIGHT = "light.light_0"  # the light's node label is light-0
 
 
 def key_of(pairing: dict[str, Any]) -> str:
@@ -121,13 +133,12 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
             assert response.status == 400 and "another appliance" in (await response.json())["message"]
         async with http.post(url, json={"setup_code": "MT:not-a-code"}) as response:
             assert response.status == 400
-        # 3. adoption = commissioning: QR payload for the light, the manual code for the contact sensor
+        # 3. adoption = commissioning: QR payload for the light over REST
         async with http.post(url, json={"setup_code": appliances.qr("light-0")}) as response:
             assert response.status == 200, await response.text()
-        manual = appliances.pairing["contact-1"]["manual"]
-        async with http.post(f"{api.url}/api/discovery/{keys['contact-1']}/adopt",
-                             json={"setup_code": manual}) as response:
-            assert response.status == 200, await response.text()
+    # ... the contact sensor from the dashboard's "Add devices" page, with its manual code (real Chromium)
+    await adopt_in_dashboard(api.url, admin, keys["contact-1"], wrong=appliances.qr("light-0"),
+                             right=appliances.pairing["contact-1"]["manual"])
     # ... and the bridge from the command line, in another process, while the hub runs (the code from stdin)
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "qilu_hub", "--config", str(hub.config_dir), "matter", "commission", "-",
@@ -166,6 +177,23 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
                        what=lambda: f"light on at 128: {hub.states.get(light)}")
         with pytest.raises(Exception, match="brightness"):
             await client.call_service("light", "turn_on", {"brightness": 999}, {"entity_id": light})
+
+        # 4b. a home scene that dims the light, activated through the API, is seen at the appliance itself
+        assert light == SCENE_LIGHT
+        await wait_for(lambda: hub.entities.get("scene.matter_evening"), what="the scene's entity")
+        await client.call_service("scene", "turn_on", {}, {"entity_id": "scene.matter_evening"})
+        link = matter._links[light]
+        assert matter.client is not None
+
+        async def level_at_appliance() -> Any:
+            path = f"{link.endpoint}/8/0"
+            return (await matter.client.read_attribute(link.node_id, path)).get(path)  # type: ignore[union-attr]
+
+        for _ in range(100):  # bounded: the scene's command is on its way
+            if abs((level := await level_at_appliance()) - 77) <= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert abs(level - 77) <= 1, level
 
     # 5. ... and from the msgpack stream, on a bridged endpoint
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{ws_url}/api/stream") as ws:
@@ -226,23 +254,68 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
             assert response.status == 404
         async with http.post(share, headers={"Authorization": f"Bearer {viewer}"}) as response:
             assert response.status == 403
-        async with http.post(share, json={"timeout": 180}) as response:
-            assert response.status == 200, await response.text()
-            shared = await response.json()
-        from qilu_hub.matter.codes import parse_setup_code
+    # ... and from the command line, through the running hub's API, naming the device
+    light_name = hub.devices.get(hub.entities.get(light).device_id).display_name  # type: ignore[union-attr,arg-type]
+    output = await run_cli("matter", "share", light_name, "--timeout", "180", "--hub", api.url, "--token", admin)
+    manual = next(line.split(":", 1)[1].strip() for line in output.splitlines() if "manual pairing code" in line)
+    from qilu_hub.matter.codes import parse_setup_code
 
-        window = parse_setup_code(shared["manual_code"])
-        await wait_for(lambda: any(e["driver"] == "matter" and e["state"] == "pending"
-                                   and e["key"] not in keys.values() and e["key"].rsplit("-", 1)[-1].isdigit()
-                                   and int(e["key"].rsplit("-", 1)[-1]) >> 8 == window.discriminator
-                                   for e in discovery.inbox_entries()), timeout=30,
-                       what="the shared window's advert")
+    window = parse_setup_code(manual)
+    await wait_for(lambda: any(e["driver"] == "matter" and e["state"] == "pending"
+                               and e["key"] not in keys.values() and e["key"].rsplit("-", 1)[-1].isdigit()
+                               and int(e["key"].rsplit("-", 1)[-1]) >> 8 == window.discriminator
+                               for e in discovery.inbox_entries()), timeout=30,
+                   what="the shared window's advert")
 
-        # 10. removing a node removes its devices and entities
-        contact_node = matter._links[contact].node_id
-        async with http.delete(f"{api.url}/api/matter/nodes/{contact_node}") as response:
-            assert response.status == 200, await response.text()
-        assert hub.entities.get(contact) is None and contact_node not in matter.nodes
+    # 10. removing a node (from the command line, by its device's id) removes its devices and entities
+    contact_node = matter._links[contact].node_id
+    contact_device = str(hub.entities.get(contact).device_id)  # type: ignore[union-attr]
+    output = await run_cli("matter", "remove", contact_device, "--hub", api.url, "--token", admin)
+    assert f"node {contact_node}) removed" in output
+    output = await run_cli("matter", "remove", contact_device, "--hub", api.url, "--token", admin, status=1)
+    assert "no device" in output and "Traceback" not in output  # gone now: a clear error, nothing else removed
+    assert hub.entities.get(contact) is None and contact_node not in matter.nodes
+    async with aiohttp.ClientSession(headers=headers) as http:
         async with http.get(f"{api.url}/api/matter") as response:
             status = await response.json()
         assert status["connected"] is True and str(contact_node) not in status["nodes"]
+
+
+async def run_cli(*argv: str, status: int = 0) -> str:
+    """``qilu-hub ARGV`` in another process (it talks to this one's API); its output, after exiting ``status``."""
+    cli = await asyncio.create_subprocess_exec(sys.executable, "-m", "qilu_hub", *argv, stdout=asyncio.subprocess.PIPE,
+                                               stderr=asyncio.subprocess.STDOUT)
+    output = (await asyncio.wait_for(cli.communicate(), 60))[0].decode()
+    assert cli.returncode == status, output
+    return output
+
+
+async def adopt_in_dashboard(url: str, token: str, key: str, *, wrong: str, right: str) -> None:
+    """The inbox row of an appliance flagged needs_setup_code has a code field: a code for another appliance is
+    refused with the hub's reason, the right one adopts it (the row leaves the page)."""
+    import shutil
+
+    from playwright.async_api import async_playwright, expect
+
+    from tests.api.test_dashboard import sign_in
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            await sign_in(page, url, token, then="add")
+            row = page.locator(f'[data-inbox="{key}"]')
+            await page.get_by_test_id(f"setup-code-{key}").fill(wrong)
+            await row.get_by_role("button", name="Add", exact=True).click()
+            await expect(page.locator("#toast")).to_contain_text("another appliance")
+            await page.get_by_test_id(f"setup-code-{key}").fill(right)
+            await page.locator(f'[data-inbox="{key}"]').get_by_role("button", name="Add", exact=True).click()
+            await expect(page.locator(f'[data-inbox="{key}"]')).to_have_count(0)
+            assert errors == []
+        finally:
+            await browser.close()

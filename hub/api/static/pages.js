@@ -74,10 +74,16 @@ function pendingRow(entry) {
     "aria-label": t(entry.problem === "wrong_bind_key" ? "inbox.wrong_bind_key" : "inbox.bind_key"),
     placeholder: t(entry.problem === "wrong_bind_key" ? "inbox.wrong_bind_key" : "inbox.bind_key"),
     "data-testid": `bind-key-${key}` }) : null;
+  // A Matter appliance is commissioned with the code on its label or box: the QR code's MT:... text or the
+  // 11- or 21-digit manual code (dashes and spaces as printed are fine; the hub checks it fits this appliance).
+  const codeInput = entry.problem === "needs_setup_code" ? el("input", { type: "text", size: "26",
+    autocomplete: "off", spellcheck: "false", autocapitalize: "characters", maxlength: "64",
+    "aria-label": t("inbox.setup_code"), placeholder: t("inbox.setup_code"), "data-testid": `setup-code-${key}` }) : null;
   const form = el("form", { class: "form adopt" },
                   el("label", { for: name.id }, t("edit.name")), name,
                   el("label", { for: room.id }, t("edit.room")), room,
                   ...(keyInput ? [keyInput] : []),
+                  ...(codeInput ? [codeInput] : []),
                   el("div", { class: "controls" },
                      el("button", { type: "submit", class: "primary", "data-testid": `adopt-${key}` }, t("inbox.adopt")),
                      el("button", { type: "button", "data-testid": `ignore-${key}`,
@@ -86,6 +92,7 @@ function pendingRow(entry) {
     event.preventDefault();
     const body = { name: name.value.trim() || null, area_id: room.value || null };
     if (keyInput) body.bind_key = keyInput.value;
+    if (codeInput) body.setup_code = codeInput.value.trim();
     if (await inboxAction(key, "adopt", body)) toast(t("inbox.adopted", { name: body.name || title }), "info");
   });
   return el("li", { class: "card", "data-inbox": key, "data-state": entry.state || "pending" },

@@ -53,12 +53,14 @@ const HeatingThermostat = ThermostatDevice.with(ThermostatServer.with("Heating")
 // Broken variants, for the conformance kit's own tests (KIND:FLAW, e.g. plug:ignores-commands):
 //   ignores-commands  On/Off accepts On, Off and Toggle and does nothing
 //   incomplete-info   Basic Information without serial number and unique id
+//   forgets-state     comes back from every restart in its factory state (OnOff and CurrentLevel are non-volatile:
+//                     a light must keep them across a power cut unless its StartUp attributes say otherwise)
 class IgnoringOnOffServer extends OnOffServer {
     on() {}
     off() {}
     toggle() {}
 }
-const FLAWS = new Set(["ignores-commands", "incomplete-info"]);
+const FLAWS = new Set(["ignores-commands", "incomplete-info", "forgets-state"]);
 // Each kind: its device type and the initial state a new appliance has.
 const KINDS = {
     light: [DimmableLightDevice, { onOff: { onOff: false }, levelControl: { currentLevel: 128, minLevel: 1, maxLevel: 254 } }],
@@ -122,11 +124,14 @@ for (const [i, spec] of kinds.entries()) {
         await node.add(endpoint);
         endpoints.set(kind, endpoint);
     }
-    nodes.set(id, { node, endpoints, kind: spec, port: port + i });
+    nodes.set(id, { node, endpoints, kind: spec, port: port + i, flaw, baseKind: kind });
 }
 
-for (const [id, { node, kind, endpoints, port: nodePort }] of nodes) {
+for (const [id, { node, kind, endpoints, port: nodePort, flaw, baseKind }] of nodes) {
     await node.start();
+    if (flaw === "forgets-state") {
+        for (const endpoint of endpoints.values()) await endpoint.set(KINDS[baseKind][1]);
+    }
     const { manualPairingCode, qrPairingCode } = node.state.commissioning.pairingCodes;
     say({
         event: "pairing", node: id, kind, port: nodePort, discriminator: node.state.commissioning.discriminator ?? null,

@@ -79,7 +79,7 @@ def pack_any_text(value: Any) -> bytes:
     try:
         return pack(value)
     except UnicodeEncodeError:
-        return _lenient_packer.pack(value)  # type: ignore[no-any-return]
+        return _lenient_packer.pack(value)
 
 
 def unpack(data: bytes) -> Any:

@@ -223,11 +223,25 @@ def _rss_kib(pid: int) -> int:
 
 
 async def _footprint(runs: int = 5) -> dict[str, Any]:
+    """As run here (bytecode as the environment has it: with PYTHONDONTWRITEBYTECODE set, as on the project's
+    machines, the hub's own modules are compiled from source at every start) and with bytecode cached, as an
+    installed hub has it (pip writes it at install): a private pycache prefix, filled by one uncounted run."""
+    plain = await _footprint_runs(runs, dict(os.environ))
+    with tempfile.TemporaryDirectory(prefix="qilu-pyc-") as pyc:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pyc
+        await _footprint_runs(1, env)  # compiles everything into the prefix
+        cached = await _footprint_runs(runs, env)
+    dont_write = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    return {**plain, "bytecode_cached": cached, "pythondontwritebytecode": dont_write}
+
+
+async def _footprint_runs(runs: int, base_env: dict[str, str]) -> dict[str, Any]:
     import aiohttp
 
     start_times, rss = [], []
     script = str(Path(__file__).with_name("hub_process.py"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**base_env, "PYTHONPATH": os.pathsep.join([str(ROOT), base_env.get("PYTHONPATH", "")])}
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="qilu-bench-") as tmp:
             async with aiohttp.ClientSession() as session:

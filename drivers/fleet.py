@@ -26,14 +26,14 @@ from qilu_hub.discovery.models import BleInfo
 from qilu_hub.sdk.testing import MdnsAdvertiser
 
 from .bthome.simulator import BTHomeSimulator
+from .kinds import BLE_KINDS as BLE_KINDS  # named here too, as before
+from .kinds import KINDS
+from .kinds import NETWORK_KINDS as NETWORK_KINDS
 from .qoap.simulator import QoapSimulator, Variant
 from .shelly.simulator import ShellySimulator
 from .wled.simulator import WledSimulator
 from .xiaomi.simulator import XiaomiSimulator
 
-NETWORK_KINDS = ("shelly", "shelly-cover", "wled", "air_conditioner", "fridge", "washing_machine")
-BLE_KINDS = ("bthome", "bthome-motion", "xiaomi")
-KINDS = NETWORK_KINDS + BLE_KINDS
 # Serials are 16-bit in the MACs and BLE addresses they make; bases leave room for a fleet of a few thousand.
 SERIAL_BASES = 0xF000
 

@@ -14,3 +14,5 @@ HISTORY_DB = "history.db"
 
 # Fired by the scene recognizer when the household scene changes; scene triggers listen for it.
 EVENT_SCENE_RECOGNIZED = "scene_recognized"
+# here rather than in scenes/watch.py: the XR API listens for it without importing the scene package (and YAML)
+EVENT_XR_SCENES_UPDATED = "xr_scenes_updated"

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import msgpack
 from aiohttp import WSMsgType, web
@@ -30,11 +30,11 @@ from qilu_hub.sdk import CommandError, merged_commands, validate_command
 from qilu_hub.sdk.testing import HttpServer, MdnsAdvertiser
 
 from . import profile
+from .variants import VARIANTS as VARIANTS  # named here too, as before (tests, the kit)
+from .variants import Variant
 
 _LOGGER = logging.getLogger(__name__)
 
-Variant = Literal["ok", "bad_txt", "silent", "crashy", "profile_1_0", "unbound_identity"]
-VARIANTS: tuple[Variant, ...] = ("ok", "bad_txt", "silent", "crashy", "profile_1_0", "unbound_identity")
 KINDS = ("air_conditioner", "fridge", "washing_machine")
 
 # Simulated seconds per real second for the washing machine's cycle, so a demo shows progress.

@@ -60,7 +60,6 @@ from .limits import (
     SocketSlots,
     body_deadline_middleware,
 )
-from .openapi import openapi_document
 from .outbox import Flusher
 from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
@@ -412,6 +411,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def get_openapi(request: web.Request) -> web.Response:
+    from .openapi import openapi_document  # built on request; its module (the document as code) loads then
+
     return web.json_response(openapi_document(request.app[API_KEY].hub.version))
 
 

@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 from aiohttp import WSMsgType, web
 
 from ..bus import Event
@@ -53,24 +52,39 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
-_packer = msgpack.Packer(default=_fallback)
+# msgpack loads with the first thing packed or unpacked (a stream client, an XR scene push), not with the API:
+# a hub whose clients all speak Home Assistant's JSON never maps it (~0.6 MiB). The first call of `pack` makes
+# the packers and rebinds `pack` to the packer's own method, so later calls cost nothing extra.
+_packer: Any = None
 # For the rare text with no UTF-8 form (a lone surrogate from a driver or an MQTT device): "?" in its place.
 # Not the default: a Packer with unicode_errors set takes a slower path for every string.
-_lenient_packer = msgpack.Packer(default=_fallback, unicode_errors="replace")
+_lenient_packer: Any = None
 
 
-pack: Callable[[Any], bytes] = _packer.pack  # for what the hub itself names: keys, ids, entity ids
+def _load_msgpack(value: Any) -> bytes:
+    global _packer, _lenient_packer, pack
+    import msgpack
+
+    _packer = msgpack.Packer(default=_fallback)
+    _lenient_packer = msgpack.Packer(default=_fallback, unicode_errors="replace")
+    pack = _packer.pack
+    return pack(value)
+
+
+pack: Callable[[Any], bytes] = _load_msgpack  # for what the hub itself names: keys, ids, entity ids
 
 
 def pack_any_text(value: Any) -> bytes:
     """For values holding text from drivers or devices (states, command results): never fails on it."""
     try:
-        return _packer.pack(value)
+        return pack(value)
     except UnicodeEncodeError:
         return _lenient_packer.pack(value)
 
 
 def unpack(data: bytes) -> Any:
+    import msgpack  # loaded once (sys.modules) by the stream's first message
+
     try:
         value = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True, ext_hook=_reject_ext)
     except msgpack.StackError:  # msgpack's own limit (1024 levels), far above ours
@@ -93,7 +107,7 @@ def _map_header(n: int) -> bytes:
     return b"\xdf" + n.to_bytes(4, "big")
 
 
-_REMOVED_NONE = pack("removed") + pack([])
+_REMOVED_NONE = b"\xa7removed\x90"  # msgpack of "removed" then [] (a 7-byte fixstr, an empty fixarray)
 
 
 def state_entry(state: State) -> dict[str, Any]:

@@ -18,10 +18,9 @@ from aiohttp import web
 
 from ..bus import Event
 from ..capabilities import CommandError
+from ..const import EVENT_XR_SCENES_UPDATED
 from ..model import Pose, slugify
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED
-from ..scenes.resolve import resolve_scene
-from ..scenes.watch import EVENT_XR_SCENES_UPDATED
 from . import ha_format, stream, websocket_ha
 from .auth import Principal
 from .keys import API_KEY, PRINCIPAL_KEY
@@ -65,6 +64,9 @@ def resolved(api: ApiServer, principal: Principal, scene_id: str, with_states: b
     if found is None:
         raise XrApiError(404, "not_found", f"no immersive scene {scene_id!r}")
     scene, path = found
+    # imported here: a hub without immersive scenes never loads the scene package (its YAML loader, ~2.3 MiB)
+    from ..scenes.resolve import resolve_scene
+
     body = resolve_scene(scene, path.name, _poses_lookup(api), principal.can_see, principal.can_control)
     entities = api.hub.entities
     devices: dict[str, str] = {}

@@ -11,13 +11,13 @@ from qilu_hub.discovery.models import BleInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from qilu_hub.drivers.fleet import KINDS
+    from qilu_hub.drivers.kinds import KINDS  # data only: the fleet itself loads when a simulation starts
 
     parser = subparsers.add_parser("simulate", help="run simulated appliances (Shelly, WLED, QOAP, BTHome, Xiaomi)")
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--bind", default="127.0.0.1", help="address to serve and advertise on (default loopback)")
-    from qilu_hub.drivers.qoap.simulator import VARIANTS
+    from qilu_hub.drivers.qoap.variants import VARIANTS
 
     parser.add_argument("--variant", default="ok", choices=VARIANTS,
                         help="QOAP appliances only: a deliberately broken (or older) firmware for the conformance kit")

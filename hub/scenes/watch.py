@@ -14,13 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..const import EVENT_XR_SCENES_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, load_scene_file
 from .model import ImmersiveScene
 
 _LOG = logging.getLogger(__name__)
 
-EVENT_XR_SCENES_UPDATED = "xr_scenes_updated"
+__all__ = ["EVENT_XR_SCENES_UPDATED", "ImmersiveScenes"]
 
 Stamp = tuple[int, int]  # (mtime_ns, size)
 

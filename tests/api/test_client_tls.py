@@ -70,8 +70,11 @@ def test_the_ca_store_is_read_at_the_first_handshake_and_verification_is_unchang
 
 def test_the_api_starts_without_the_packages_only_some_hubs_use() -> None:
     """Memory on a small gateway: importing the API loads neither TLS certificate tooling, nor the template
-    engine, nor QR drawing, nor the scene schema validator; each loads when first used (their own tests)."""
-    heavy = ("cryptography", "jinja2", "segno", "jsonschema")
+    engine, nor QR drawing, nor the scene schema validator, nor the scene package and its YAML parser (the XR
+    API loads them with the first scene it resolves), nor msgpack (the stream's first message), nor the OpenAPI
+    document's module; each loads when first used (their own tests)."""
+    heavy = ("cryptography", "jinja2", "segno", "jsonschema", "qilu_hub.scenes", "yaml", "msgpack",
+             "qilu_hub.api.openapi")
     code = f"import sys, qilu_hub.api; print(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

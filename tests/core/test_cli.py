@@ -262,3 +262,27 @@ def test_unexpected_error_is_one_line_and_its_traceback_only_with_verbose(
     assert err.strip() == "qilu-hub: unexpected error: RuntimeError: boom (run with -v for the traceback)"
     with pytest.raises(RuntimeError, match="boom"):
         main(["devices", "--config", str(tmp_path), "-v"])
+
+
+def test_the_command_line_loads_no_simulator_or_certificate_code_to_parse() -> None:
+    """Every command, ``run`` included, builds the whole parser first; the simulate command's choices once imported
+    the fleet and with it every simulator, cryptography and zeroconf (~15 MiB kept by a running hub)."""
+    heavy = ("cryptography", "zeroconf", "qilu_hub.drivers.fleet", "qilu_hub.drivers.qoap.simulator",
+             "qilu_hub.sdk.testing")
+    code = ("import sys; from qilu_hub.cli import build_parser; build_parser(); "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+    # the choices are still the fleet's and the simulator's
+    from qilu_hub.cli import build_parser
+    from qilu_hub.drivers.fleet import KINDS
+    from qilu_hub.drivers.qoap.simulator import VARIANTS
+
+    parser = build_parser()
+    for kind in KINDS:
+        assert parser.parse_args(["simulate", kind]).kind == kind
+    for variant in VARIANTS:
+        assert parser.parse_args(["simulate", "fridge", "--variant", variant]).variant == variant
+    bad = run_cli("simulate", "toaster")
+    assert bad.returncode == 2 and "invalid choice: 'toaster'" in bad.stderr and "washing_machine" in bad.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..bus import Event
 from ..context import Context
-from ..states import State
+from ..states import State, state_text
 from .input_checks import loads_json
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -76,23 +76,12 @@ def context_dict(context: Context | None) -> dict[str, Any]:
 def state_dict(state: State) -> dict[str, Any]:
     return {
         "entity_id": state.entity_id,
-        "state": _state_text(state.value),
+        "state": state_text(state.value),
         "attributes": dict(state.attributes),
         "last_changed": iso(state.last_changed),
         "last_updated": iso(state.last_updated),
         "context": context_dict(state.context),
     }
-
-
-def _state_text(value: Any) -> str:
-    # Home Assistant's states are always strings (numbers too: "21.5"); clients parse them.
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
 
 
 def dumps(value: Any) -> str:
@@ -136,7 +125,7 @@ class StateJsonCache:
             return entry[1]
         # Assembled by hand (same text as dumps(state_dict(state))): no dict copies, shared context JSON.
         text = (
-            '{"entity_id":' + _dumps(state.entity_id) + ',"state":' + _dumps(_state_text(state.value))
+            '{"entity_id":' + _dumps(state.entity_id) + ',"state":' + _dumps(state_text(state.value))
             + ',"attributes":' + (_dumps(state.attributes) if state.attributes else "{}")
             + ',"last_changed":"' + iso(state.last_changed) + '","last_updated":"' + iso(state.last_updated)
             + '","context":' + self.context(state.context) + "}"
@@ -187,7 +176,7 @@ def _compressed_context(context: Context | None) -> Any:
 
 def compressed_state(state: State) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "s": _state_text(state.value),
+        "s": state_text(state.value),
         "a": dict(state.attributes),
         "c": _compressed_context(state.context),
         "lc": state.last_changed,
@@ -202,7 +191,7 @@ def state_diff(old: State, new: State) -> dict[str, Any]:
     additions: dict[str, Any] = {}
     diff: dict[str, Any] = {"+": additions}
     if old.value != new.value:
-        additions["s"] = _state_text(new.value)
+        additions["s"] = state_text(new.value)
     if old.last_changed != new.last_changed:
         additions["lc"] = new.last_changed
     elif old.last_updated != new.last_updated:

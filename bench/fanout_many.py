@@ -454,11 +454,19 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _tree_measured(package: Path) -> str:
+    """The tree measured, named relative to the project root (results are committed: no machine paths)."""
+    try:
+        return str(package.resolve().relative_to(ROOT))
+    except ValueError:
+        return "installed package (outside the project)"
+
+
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     import qilu_hub
 
     out: dict[str, Any] = {
-        "qilu_hub_from": str(Path(qilu_hub.__file__).parent), "cpus": os.cpu_count(),
+        "qilu_hub_from": _tree_measured(Path(qilu_hub.__file__).parent), "cpus": os.cpu_count(),
         "load_average_at_start": os.getloadavg(), "rate": args.rate, "hold_rate": args.hold_rate,
         "seconds": args.seconds, "runs": args.runs,
         "hub_cpu": args.hub_cpu, "hub_quota": args.hub_quota,

@@ -141,7 +141,12 @@ def _where() -> str:
     import importlib.util
 
     spec = importlib.util.find_spec("qilu_hub")
-    return str(Path(spec.origin).parent) if spec is not None and spec.origin else "?"
+    if spec is None or not spec.origin:
+        return "?"
+    try:  # results are committed: name the tree relative to the project root, never a machine path
+        return str(Path(spec.origin).resolve().parent.relative_to(ROOT))
+    except ValueError:
+        return "installed package (outside the project)"
 
 
 def main() -> None:

@@ -26,6 +26,38 @@ _HIDDEN_BY_PROTECT_HOME: Final = (Path("/home"), Path("/root"), Path("/run/user"
 
 EXIT_USAGE: Final = 2
 
+# The sandbox both units share (the hub's and matter-server's); each adds its own address families.
+_SANDBOX: Final = """\
+CapabilityBoundingSet=
+AmbientCapabilities=
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateMounts=yes
+DevicePolicy=closed
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+KeyringMode=private
+"""
+_SYSTEM_CALLS: Final = """\
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+"""
+
 UNIT_TEMPLATE: Final = """\
 # qilu-hub as a system service; written by `qilu-hub service install` (docs/install.md in the sources).
 # Needs the system user first:
@@ -62,36 +94,10 @@ LimitNOFILE=2048
 
 # Sandbox. No capabilities: BLE goes through BlueZ over D-Bus (a Unix socket), mDNS binds 5353 with
 # SO_REUSEADDR and the API a port above 1024, none of which needs one.
-CapabilityBoundingSet=
-AmbientCapabilities=
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-PrivateMounts=yes
-DevicePolicy=closed
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-RemoveIPC=yes
-KeyringMode=private
-# IP for the API, mDNS and LAN drivers; Unix for D-Bus (BlueZ); netlink to list interfaces (zeroconf).
+{sandbox}# IP for the API, mDNS and LAN drivers; Unix for D-Bus (BlueZ); netlink to list interfaces (zeroconf).
 # No AF_BLUETOOTH: bleak never opens an HCI socket itself.
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-# Not set: MemoryDenyWriteExecute=yes (libffi closures in ctypes/cffi may need writable code; not tried on
+{system_calls}# Not set: MemoryDenyWriteExecute=yes (libffi closures in ctypes/cffi may need writable code; not tried on
 # a gateway), PrivateUsers=yes (D-Bus would see an unmapped user), IPAddressDeny= (a LAN hub),
 # ProcSubset=pid (onnxruntime reads /proc/cpuinfo to learn the CPU's features, on ARM in particular).
 # @resources is denied: onnxruntime would set thread affinity, but the hub gives it one thread (no affinity).
@@ -141,33 +147,8 @@ TasksMax=256
 
 # Sandbox as the hub's. Matter is IPv6 (and IPv4) UDP plus mDNS; BLE commissioning goes through BlueZ over
 # D-Bus, but the CHIP SDK also opens an HCI socket for it: AF_BLUETOOTH stays allowed.
-CapabilityBoundingSet=
-AmbientCapabilities=
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-DevicePolicy=closed
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-RemoveIPC=yes
-KeyringMode=private
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_BLUETOOTH
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-
+{sandbox}RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_BLUETOOTH
+{system_calls}
 [Install]
 WantedBy=multi-user.target
 """
@@ -177,7 +158,7 @@ def render_matter_unit(port: int = MATTER_PORT, primary_interface: str | None = 
     """The matter-server companion's unit; ``primary_interface`` is the LAN interface for IPv6 link-local."""
     interface = f" \\\n    --primary-interface {shlex.quote(primary_interface)}" if primary_interface else ""
     return MATTER_UNIT_TEMPLATE.format(user=SERVICE_USER, state=STATE_DIRECTORY, port=port, interface=interface,
-                                       hub_unit=UNIT_NAME)
+                                       hub_unit=UNIT_NAME, sandbox=_SANDBOX, system_calls=_SYSTEM_CALLS)
 
 
 def default_command() -> list[str]:
@@ -192,7 +173,8 @@ def render_unit(command: list[str]) -> str:
     """The unit file for ``command`` (the program and any leading arguments that start the hub)."""
     if not command:
         raise ValueError("the service needs a command to run")
-    return UNIT_TEMPLATE.format(user=SERVICE_USER, state=STATE_DIRECTORY, command=shlex.join(command))
+    return UNIT_TEMPLATE.format(user=SERVICE_USER, state=STATE_DIRECTORY, command=shlex.join(command),
+                                sandbox=_SANDBOX, system_calls=_SYSTEM_CALLS)
 
 
 def hidden_by_sandbox(command: list[str]) -> Path | None:

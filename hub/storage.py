@@ -184,17 +184,9 @@ class RegistryStore:
                 finally:
                     self._batch_depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
             self._batch_depth = 1
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as err:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(err, sqlite3.Error):
-                    raise StorageError(f"{self.path}: changes not saved: {err}") from err
-                raise
+                yield from self._committed("changes")
             finally:
                 self._batch_depth = 0
 
@@ -209,18 +201,22 @@ class RegistryStore:
             if self._batch_depth:
                 yield from self._savepoint()
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as err:
-                # SQLite may already have rolled back (SQLITE_FULL does): a second ROLLBACK would raise
-                # "no transaction is active" and hide the real cause.
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(err, sqlite3.Error):
-                    raise StorageError(f"{self.path}: change not saved: {err}") from err
-                raise
+            yield from self._committed("change")
+
+    def _committed(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One top-level transaction (a batch's or a lone one's): committed whole, or rolled back whole."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as err:
+            # SQLite may already have rolled back (SQLITE_FULL does): a second ROLLBACK would raise
+            # "no transaction is active" and hide the real cause.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise StorageError(f"{self.path}: {what} not saved: {err}") from err
+            raise
 
     def _savepoint(self) -> Iterator[sqlite3.Connection]:
         """A transaction nested in a batch: undone alone if it fails, committed with the batch otherwise."""

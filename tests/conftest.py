@@ -108,6 +108,10 @@ CLOCK_SENSITIVE = (
     "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history
     "tests/recognition/test_review.py",  # a past day's review
     "tests/scenes/test_scenes.py",  # schedules in local time
+    "tests/core/test_backup.py",  # scheduled daily backups and archive names with the UTC time
+    "tests/api/test_login_links.py",  # one-time sign-in links that expire
+    "tests/recognition/test_evaluation.py",  # days of labels, learning curves over recorded days
+    "tests/recognition/test_model_cli.py",  # training from the recorder's recent days
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -88,6 +89,32 @@ def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
 
     with time_machine.travel(parse_test_clock(clock), tick=True):
         yield
+
+
+_SHARED_DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/tty")
+
+
+def _device_modes() -> dict[str, int]:
+    modes = {}
+    for path in _SHARED_DEVICES:
+        with contextlib.suppress(OSError):
+            modes[path] = os.stat(path).st_mode
+    return modes
+
+
+@pytest.fixture(autouse=True)
+def _machine_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test after which a shared device node changed mode (once, /dev/null became 0600 during a run, so
+    every later ``apt-get update`` on the machine failed; this names the test, then puts the mode back)."""
+    before = _device_modes()
+    yield
+    changed = {path: (mode, after) for path, mode in before.items()
+               if (after := _device_modes().get(path, mode)) != mode}
+    for path, (mode, _after) in changed.items():
+        os.chmod(path, mode & 0o7777)
+    if changed:
+        pytest.fail(f"{request.node.nodeid} (or a process it started) changed "
+                    + ", ".join(f"{p} from {oct(a)} to {oct(b)}" for p, (a, b) in changed.items()))
 
 
 # Tests that read the wall clock or the time zone (directly, or through what they test: the recorder's

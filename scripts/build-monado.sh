@@ -33,7 +33,12 @@ done
 cd "$P"
 mkdir -p debs bw src apt/lists/partial
 # 1. bookworm binaries/headers, extracted only
-(cd debs && apt-get download -q spirv-tools glslang-tools libeigen3-dev libudev-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers)
+# apt's download sandbox user (_apt) cannot write into this folder, and on a machine whose /dev/null had lost
+# its world-writable mode its signature check failed ("gpgv ... not installed"); the files are only extracted
+# into this folder, so fetch them as the invoking user
+SANDBOX="-o APT::Sandbox::User=$(id -un)"
+# shellcheck disable=SC2086
+(cd debs && apt-get $SANDBOX download -q spirv-tools glslang-tools libeigen3-dev libudev-dev libvulkan1 libvulkan-dev mesa-vulkan-drivers)
 for f in debs/*.deb; do dpkg -x "$f" bw; done
 ln -sf /lib/x86_64-linux-gnu/libudev.so.1 bw/usr/lib/x86_64-linux-gnu/libudev.so
 cat > lvp_icd.json <<J
@@ -44,7 +49,7 @@ MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian
 MIRROR=${MIRROR:-$(awk '$1 == "deb" {print ($2 ~ /^\[/ ? $3 : $2); exit}' /etc/apt/sources.list 2>/dev/null || true)}
 [[ -n $MIRROR ]] || { echo "build-monado.sh: no Debian mirror in the apt sources; set MIRROR=<mirror URL>" >&2; exit 1; }
 echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" > apt/src.list
-o="-o Dir::Etc::SourceList=$P/apt/src.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$P/apt/lists"
+o="$SANDBOX -o Dir::Etc::SourceList=$P/apt/src.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$P/apt/lists"
 # shellcheck disable=SC2086
 apt-get $o update -qq
 TARBALL=src/monado_25.0.0+dfsg.orig.tar.xz

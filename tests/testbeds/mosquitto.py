@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.testbeds.ports import listen_port
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -35,9 +37,8 @@ PASSWORD = "s3cret-test-password"
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port for Mosquitto to listen on (see tests/testbeds/ports.py for why not port 0's)."""
+    return listen_port()
 
 
 def _run(*args: str, cwd: Path | None = None) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.xr.xrhelpers import free_port
+from tests.testbeds.ports import listen_port
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -89,7 +89,7 @@ def bridge_cmd() -> Callable[..., list[str]]:
 @pytest.fixture
 def remote_env(monado_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
     """Runtime env using Monado's REMOTE driver on a free port (so parallel runs do not collide)."""
-    port = free_port()
+    port = listen_port()
     cfg = tmp_path / "xdg" / "monado"
     cfg.mkdir(parents=True)
     (cfg / "config_v0.json").write_text(json.dumps({"remote": {"version": 0, "port": port, "view_count": 2}}))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -116,23 +117,26 @@ class WledSimulator:
         app = web.Application()
         app.router.add_get("/json", self._get_full)
         app.router.add_get("/json/si", self._get_si)
-        app.router.add_get("/json/state", lambda r: self._json(self.state))
-        app.router.add_get("/json/info", lambda r: self._json(self.info()))
-        app.router.add_get("/json/eff", lambda r: self._json(EFFECTS))
-        app.router.add_get("/json/effects", lambda r: self._json(EFFECTS))
-        app.router.add_get("/json/pal", lambda r: self._json(PALETTES))
-        app.router.add_get("/json/palettes", lambda r: self._json(PALETTES))
-        app.router.add_get("/json/fxdata", lambda r: self._json([""] * len(EFFECTS)))
+        app.router.add_get("/json/state", self._serve(lambda: self.state))
+        app.router.add_get("/json/info", self._serve(self.info))
+        app.router.add_get("/json/eff", self._serve(lambda: EFFECTS))
+        app.router.add_get("/json/effects", self._serve(lambda: EFFECTS))
+        app.router.add_get("/json/pal", self._serve(lambda: PALETTES))
+        app.router.add_get("/json/palettes", self._serve(lambda: PALETTES))
+        app.router.add_get("/json/fxdata", self._serve(lambda: [""] * len(EFFECTS)))
         app.router.add_get("/json/cfg", self._get_cfg)
-        app.router.add_get("/presets.json", lambda r: self._json({"0": {}}))
+        app.router.add_get("/presets.json", self._serve(lambda: {"0": {}}))
         app.router.add_post("/json/state", self._post_state)
         app.router.add_post("/json", self._post_state)
         app.router.add_get("/ws", self._ws)
         return app
 
     @staticmethod
-    async def _json(data: Any) -> web.Response:
-        return web.json_response(data)
+    def _serve(produce: Callable[[], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A handler answering with ``produce()`` as JSON (a coroutine function: aiohttp deprecates plain ones)."""
+        async def handler(_request: web.Request) -> web.Response:
+            return web.json_response(produce())
+        return handler
 
     async def _get_full(self, request: web.Request) -> web.Response:
         return web.json_response(self.full())

@@ -19,7 +19,7 @@ from ..const import EVENT_SCENE_RECOGNIZED, EVENT_XR_SCENES_UPDATED
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, SceneIssue, load_scene_file
-from .model import HomeScene, SceneFile, ScheduleTrigger, SituationTrigger
+from .model import HomeScene, ImmersiveScene, SceneFile, ScheduleTrigger, SituationTrigger
 from .watch import ImmersiveScenes, SceneFileWatch
 
 _LOG = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ _LOG = logging.getLogger(__name__)
 SCHEDULE_STEP = 30.0
 # A fire time the clock jumped past by more than this (seconds) is skipped, not run hours late.
 SCHEDULE_GRACE = 120.0
+NAME_CLASH = "name_clash"  # SceneIssue.kind: a scene name another file has (read again when that name is freed)
 
 
 def local_zone() -> dt.tzinfo:
@@ -159,6 +160,7 @@ class SceneManager:
 
     def _load_files(self, catalog: HubCatalog, changed: list[Path], gone: list[Path]) -> None:
         """Read `changed` again and drop what `gone` held; each valid file replaces its scenes whole."""
+        names_before = set(self.scenes) | set(self.immersive.scenes)
         parsed: dict[Path, SceneFile] = {}
         for f in changed:
             self.watch.remember(f)  # before reading: a write from now on is seen at the next check
@@ -183,13 +185,19 @@ class SceneManager:
             home_changed |= self._put_home(f, sf.home_scenes)
             xr_changed |= self.immersive.put_file(f, sf.immersive_scenes)
         self._rebuild_gates()
-        if not self._active:
-            return
-        if home_changed:
-            _LOG.info("home scenes changed: %s", ", ".join(sorted(home_changed)))
-        if xr_changed:
-            _LOG.info("immersive scenes changed: %s", ", ".join(sorted(xr_changed)))
-            self._hub.bus.fire(EVENT_XR_SCENES_UPDATED, {"scenes": sorted(xr_changed)})
+        if self._active:
+            if home_changed:
+                _LOG.info("home scenes changed: %s", ", ".join(sorted(home_changed)))
+            if xr_changed:
+                _LOG.info("immersive scenes changed: %s", ", ".join(sorted(xr_changed)))
+                self._hub.bus.fire(EVENT_XR_SCENES_UPDATED, {"scenes": sorted(xr_changed)})
+        # A scene moved to another file, saved there first: that file was refused for the name, which is free now.
+        # (Files read in this round are not read again, so this goes one round deep.)
+        released = names_before - set(self.scenes) - set(self.immersive.scenes)
+        waiting = [f for f, e in self._errors.items()
+                   if f not in changed and any(i.kind == NAME_CLASH for i in e.issues)]
+        if released and waiting:
+            self._load_files(catalog, waiting, [])
 
     def _owned_names(self, f: Path) -> set[str]:
         return {hs.name for hs in self._home_files.get(f, ())} | self.immersive.names_from(f)
@@ -204,12 +212,12 @@ class SceneManager:
                     owners.update((name, f) for name in self._owned_names(f))
             clash: tuple[Path, SceneIssue] | None = None
             for f in sorted(p for p in parsed if p not in refused):
-                scenes = [*parsed[f].home_scenes, *parsed[f].immersive_scenes]
+                scenes: list[HomeScene | ImmersiveScene] = [*parsed[f].home_scenes, *parsed[f].immersive_scenes]
                 for scene in scenes:
                     other = owners.get(scene.name)
                     if other is not None and other != f:
                         clash = f, SceneIssue(str(f), scene.line,
-                                              f"scene name {scene.name!r} is already used in {other}")
+                                              f"scene name {scene.name!r} is already used in {other}", NAME_CLASH)
                         break
                 if clash is not None:
                     break

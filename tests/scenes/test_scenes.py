@@ -398,10 +398,16 @@ async def test_home_scenes_follow_their_file_while_the_hub_runs(tmp_path: Path,
         assert "b.yaml:3: scene name 'evening' is already used in" in str(mgr.errors[0]) and "a.yaml" in str(
             mgr.errors[0])
         assert hub.entities.get("scene.late") is None  # nothing of b.yaml was taken
+        # The scene moved to b.yaml, and a.yaml saved without it afterwards: b.yaml is read again and taken.
+        _write(a, home(late.replace("late", "morning")))
+        await _until(lambda: hub.entities.get("scene.late") is not None, "b.yaml taken once the name is free")
+        assert mgr.errors == [] and sorted(mgr.scenes) == ["evening", "late", "morning"]
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 10  # b.yaml's version
         # Deleted, a file's scenes go with it.
         b.unlink()
         a.unlink()
         await _until(lambda: hub.entities.get("scene.evening") is None, "the deleted file's scene gone")
-        assert mgr.scenes == {} and mgr.errors == []
+        assert mgr.scenes == {} and mgr.errors == [] and hub.entities.get("scene.morning") is None
     finally:
         await hub.async_stop()

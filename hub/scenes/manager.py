@@ -192,7 +192,7 @@ class SceneManager:
                 _LOG.info("immersive scenes changed: %s", ", ".join(sorted(xr_changed)))
                 self._hub.bus.fire(EVENT_XR_SCENES_UPDATED, {"scenes": sorted(xr_changed)})
         # A scene moved to another file, saved there first: that file was refused for the name, which is free now.
-        # (Files read in this round are not read again, so this goes one round deep.)
+        # (It ends: files read in this round are not read again here, and one read again unchanged frees nothing.)
         released = names_before - set(self.scenes) - set(self.immersive.scenes)
         waiting = [f for f, e in self._errors.items()
                    if f not in changed and any(i.kind == NAME_CLASH for i in e.issues)]

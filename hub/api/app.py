@@ -331,11 +331,22 @@ class ApiServer:
         return [registry_ws.device_entry(d) for d in registry_ws.visible_devices(self.hub, principal)]
 
 
+# Pages that show the sign-in form when signed out, and where signing in there returns to.
+SIGN_IN_PAGES = {"/": "/", "/xr": "/xr/", "/xr/": "/xr/"}
+
+
 def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.Response:
-    if (request.path in ("/", "/xr/") and request.method == "GET") or request.path == dashboard.LOGIN_PATH:
+    if request.path in SIGN_IN_PAGES and request.method == "GET":
         if "token" in request.query and status == 401:  # an old bookmark: tokens in links no longer sign in
             message = "Links with ?token= no longer sign in (they leak into history); paste the token below."
-        return dashboard.login_page(message, status)
+        # Back to the page that asked (a headset on /xr/ must not land on the dashboard), its query kept but
+        # never a token in it.
+        query = request.rel_url.query.copy()
+        query.popall("token", None)
+        next_path = str(request.rel_url.with_path(SIGN_IN_PAGES[request.path]).with_query(query))
+        return dashboard.login_page(message, status, next_path)
+    if request.path == dashboard.LOGIN_PATH:
+        return dashboard.login_page(message, status, request.query.get("next", "/"))
     return web.json_response({"message": message}, status=status)
 
 

@@ -9,7 +9,9 @@ commands with the REST service endpoint. The discovery inbox it shows has its ow
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -29,7 +31,7 @@ _LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p lang="zh-CN">此控制面板需要访问令牌（<code>qilu-hub token create --name me</code>）。手机和头显可扫描控制面板
 “连接手机”页面上的二维码登录。</p>
 <p data-testid="login-message">{message}</p>
-<form method="post" action="/login"><input name="token" type="password" placeholder="qh_..."
+<form method="post" action="{action}"><input name="token" type="password" placeholder="qh_..."
  aria-label="Access token" data-testid="login-token" autocomplete="off" autofocus>
 <button type="submit" data-testid="login-submit">Open · 打开</button></form></main></body></html>"""
 
@@ -39,17 +41,41 @@ def _principal(request: web.Request) -> Principal:
     return principal
 
 
-def login_page(message: str = "", status: int = 401) -> web.Response:
+# A path (and query) in printable ASCII without spaces or backslashes: browsers drop tabs and newlines from a URL
+# and read a backslash as a slash, so either would let "/" + one of them + "/evil.example" leave like "//evil.example".
+_RETURN_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+MAX_RETURN_PATH = 512
+
+
+def return_path(value: object) -> str:
+    """Where the browser goes after signing in: a path on this hub (``/xr/?scene=living_room``, the page that
+    showed the form), or ``/`` for anything else. Never another site (an open redirect would lend the hub's name
+    to any link): absolute URLs, ``//host`` and the spellings browsers read as it are refused."""
+    if not isinstance(value, str) or len(value) > MAX_RETURN_PATH or "\\" in value:
+        return "/"
+    if not _RETURN_PATH.fullmatch(value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path.startswith(LOGIN_PATH):  # the form itself takes no GET
+        return "/"
+    return value
+
+
+def login_page(message: str = "", status: int = 401, next_path: str = "/") -> web.Response:
+    """The sign-in form; signing in returns to `next_path` (the page that asked, checked again by ``login``)."""
+    next_path = return_path(next_path)
+    action = LOGIN_PATH if next_path == "/" else f"{LOGIN_PATH}?{urlencode({'next': next_path})}"
     # Referrer-Policy same-origin here (no-referrer elsewhere): under no-referrer a browser sends the form's
     # POST with "Origin: null", which cannot be told from a sandboxed frame on a hostile site. Same-origin
     # still sends nothing to other sites.
-    return web.Response(text=_LOGIN_PAGE.format(message=html.escape(message)), status=status,
-                        content_type="text/html", headers={"Referrer-Policy": "same-origin"})
+    return web.Response(text=_LOGIN_PAGE.format(message=html.escape(message), action=html.escape(action)),
+                        status=status, content_type="text/html", headers={"Referrer-Policy": "same-origin"})
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     """``POST /login`` from the sign-in form (or a sign-in link's page, with ``ticket``): a valid token becomes an
-    HttpOnly cookie and a 303 to ``/``.
+    HttpOnly cookie and a 303 back to the page that showed the form (``?next=``, a path on this hub; ``return_path``)
+    or to ``/``.
 
     Browsers send Origin with every POST; the middleware has refused foreign ones, and one without any is
     refused here, so that no other site can sign a browser in to the hub with the attacker's token (login
@@ -57,10 +83,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     """
     api = request.app[API_KEY]
     if not request.headers.get("Origin"):
-        return login_page("Sign in from the hub's own page (the request carried no Origin).", 403)
+        return login_page("Sign in from the hub's own page (the request carried no Origin).", 403,
+                          request.query.get("next", "/"))
     form = await request.post()
     token, ticket = form.get("token"), form.get("ticket")
-    next_path = "/"
+    next_path = return_path(request.query.get("next", "/"))
     if isinstance(ticket, str) and ticket:
         next_path = login_links.after_sign_in(form.get("open", "dashboard"))
         # A one-time sign-in link from "Connect a phone" (login_links.py): the ticket stands for a token's secret.
@@ -73,7 +100,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         secret = token.strip() if isinstance(token, str) else ""
         if not secret or api.principal_for(secret) is None:
             api.login_limiter.failed(api.client_address(request))
-            return login_page("Invalid access token", 401)
+            return login_page("Invalid access token", 401, next_path)
     response = web.HTTPSeeOther(next_path)
     # HttpOnly: no script (an XSS included) can read the token; the page gets WebSocket tickets instead.
     secure = api.scheme == "https" or api.proxies.forwarded_https(request.remote or "?",

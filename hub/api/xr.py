@@ -68,6 +68,10 @@ def resolved(api: ApiServer, principal: Principal, scene_id: str, with_states: b
     from ..scenes.resolve import resolve_scene
 
     body = resolve_scene(scene, path.name, _poses_lookup(api), principal.can_see, principal.can_control)
+    if not body["panels"]:
+        # Nothing this token may see: the same answer as for a scene that does not exist (as the list leaves it
+        # out, and as entities out of scope answer), so a scoped token cannot probe which scene ids exist.
+        raise XrApiError(404, "not_found", f"no immersive scene {scene_id!r}")
     entities = api.hub.entities
     devices: dict[str, str] = {}
     for panel in body["panels"]:
@@ -88,10 +92,12 @@ def scene_list(api: ApiServer, principal: Principal) -> list[dict[str, Any]]:
     store = immersive_scenes(api)
     out = []
     for name in sorted(store.scenes if store is not None else ()):
-        body = resolved(api, principal, name, with_states=False)
-        if body["panels"]:
-            out.append({"id": name, "description": body["description"], "panels": len(body["panels"]),
-                        "version": body["version"], "source": body["source"]})
+        try:
+            body = resolved(api, principal, name, with_states=False)
+        except XrApiError:  # none of its panels is visible to this token
+            continue
+        out.append({"id": name, "description": body["description"], "panels": len(body["panels"]),
+                    "version": body["version"], "source": body["source"]})
     return out
 
 
@@ -414,8 +420,11 @@ def openapi_paths(common: dict[str, Any]) -> dict[str, Any]:
                                    "responses": {"200": ok({"type": "object"}), **common}}},
         "/api/xr/scenes/{scene_id}": {"get": {
             "summary": "A scene resolved for a client: panels, layout, bindings, placements, states (ETag)",
-            "parameters": scene_id, "responses": {"200": ok({"type": "object"}), "304": {"description": "Unchanged"},
-                                                  "404": err, **common}}},
+            "parameters": scene_id,
+            "responses": {"200": ok({"type": "object"}), "304": {"description": "Unchanged"},
+                          "404": {**err, "description": "No such scene, or none of its controls is visible to the "
+                                                        "token (the same answer, so scene ids cannot be probed)"},
+                          **common}}},
         "/api/xr/poses": {"get": {"summary": "Device and area poses the token may see",
                                   "responses": {"200": ok({"type": "object"}), **common}}},
         "/api/xr/poses/{kind}/{key}": {

@@ -1,9 +1,10 @@
-"""The scenes component: activates home scenes on request, on a schedule,
-or when a situation is recognised."""
+"""The scenes component: activates home scenes on request, on a schedule, or when a situation is recognised, and
+keeps home and immersive scenes current as their files change (``watch.py`` notices the changes)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..capabilities import CommandError
-from ..const import EVENT_SCENE_RECOGNIZED
+from ..const import EVENT_SCENE_RECOGNIZED, EVENT_XR_SCENES_UPDATED
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
-from .loader import SceneError, load_scene_file
-from .model import HomeScene, ScheduleTrigger, SituationTrigger
-from .watch import ImmersiveScenes
+from .loader import SceneError, SceneIssue, load_scene_file
+from .model import HomeScene, ImmersiveScene, SceneFile, ScheduleTrigger, SituationTrigger
+from .watch import ImmersiveScenes, SceneFileWatch
 
 _LOG = logging.getLogger(__name__)
 # A schedule reads the wall clock again at least this often (seconds) instead of trusting one long sleep: asyncio
@@ -27,6 +28,7 @@ _LOG = logging.getLogger(__name__)
 SCHEDULE_STEP = 30.0
 # A fire time the clock jumped past by more than this (seconds) is skipped, not run hours late.
 SCHEDULE_GRACE = 120.0
+NAME_CLASH = "name_clash"  # SceneIssue.kind: a scene name another file has (read again when that name is freed)
 
 
 def local_zone() -> dt.tzinfo:
@@ -78,6 +80,15 @@ class SituationGate:
         return True
 
 
+def _without_line(trigger: Any) -> Any:
+    """A trigger as it acts (an edit elsewhere in the file moves its line, not what it does)."""
+    return dataclasses.replace(trigger, line=0)
+
+
+def _without_lines(triggers: Iterable[Any]) -> list[Any]:
+    return [_without_line(t) for t in triggers]
+
+
 @dataclass
 class ActivationResult:
     scene: str
@@ -86,28 +97,42 @@ class ActivationResult:
 
 
 class SceneManager:
-    """Hub component `scenes`. Loads every *.yaml under the given paths at start,
-    validated against the hub."""
+    """Hub component `scenes`. Loads every *.yaml under the given paths at start, validated against the hub, and
+    again whenever a file changes (``watch_interval`` seconds between looks; 0: at start only).
+
+    A file is taken whole or not at all: a valid one replaces everything the file held before (home scenes with
+    their ``scene.*`` entities, schedules and situation triggers, and immersive scenes); a refused one is logged with
+    file:line, listed in ``errors`` (or ``pending`` when it names only entities not known yet) and its last good
+    scenes keep working. A scene name that another file already uses refuses the file that came later."""
 
     name = "scenes"
 
     def __init__(self, paths: Iterable[str | Path], clock: Callable[[], float] = time.monotonic,
                  watch_interval: float = 0.0) -> None:
         self._paths = [Path(p) for p in paths]
-        self.immersive = ImmersiveScenes(self._files, watch_interval)  # what the scene API serves to headsets
+        self.immersive = ImmersiveScenes()  # what the scene API serves to headsets
+        self.watch = SceneFileWatch(self._files, watch_interval, self._files_changed)
         self._clock = clock
         self.scenes: dict[str, HomeScene] = {}
-        self.errors: list[SceneError] = []
+        self._home_files: dict[Path, tuple[HomeScene, ...]] = {}  # each file's home scenes, as last loaded
+        self._errors: dict[Path, SceneError] = {}
         self._gates: list[tuple[SituationGate, HomeScene]] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # activations started by a recognised situation
+        self._schedules: dict[str, list[asyncio.Task[None]]] = {}
         self._unlisten: Any = None
         self._hub: Any = None
-        self._unregister: list[Callable[[], None]] = []
+        self._active = False  # scenes are entities with schedules (after async_start)
+        self._unregister: dict[str, Callable[[], None]] = {}
         self.pending: dict[Path, SceneError] = {}  # refused only for entities not known yet
         self.retry_delay = 0.5
         self.schedule_step = SCHEDULE_STEP
         self._retry_handle: asyncio.TimerHandle | None = None
         self._unlisten_entities: Any = None
+
+    @property
+    def errors(self) -> list[SceneError]:
+        """Why each refused file (its last good scenes, if any, still work) was refused, as last read."""
+        return list(self._errors.values())
 
     def _files(self) -> list[Path]:
         out: list[Path] = []
@@ -121,46 +146,157 @@ class SceneManager:
     def load(self, hub: Any) -> None:
         """Load all files; a refused file is logged with file:line and skipped (the rest still load). A file
         refused only for entities the hub does not know yet is kept pending and retried as entities appear."""
-        catalog = HubCatalog(hub)
         self.scenes.clear()
+        self._home_files.clear()
         self.immersive.scenes.clear()
         self._gates.clear()
-        self.errors.clear()
+        self._errors.clear()
         self.pending.clear()
-        for f in self._files():
-            self._try_load(f, catalog)
+        self.watch.forget()
+        self._load_files(HubCatalog(hub), self._files(), [])
 
-    def _try_load(self, f: Path, catalog: HubCatalog) -> list[HomeScene]:
-        try:
-            sf = load_scene_file(f, catalog)
-        except SceneError as e:
-            if e.only_unknown_entities:
-                self.pending[f] = e
-                _LOG.warning("scene file waits for entities not known yet (retried as they appear):\n%s", e)
-            else:
-                self.errors.append(e)
-                _LOG.error("scene file refused:\n%s", e)
-            return []
-        self.immersive.put_file(f, sf.immersive_scenes)
-        self.immersive.remember(f)
-        for hs in sf.home_scenes:
-            self.scenes[hs.name] = hs
-            self._gates.extend((SituationGate(t, self._clock), hs) for t in hs.situations)
-        return list(sf.home_scenes)
+    def _files_changed(self, changed: list[Path], gone: list[Path]) -> None:
+        self._load_files(HubCatalog(self._hub), changed, gone)
+
+    def _load_files(self, catalog: HubCatalog, changed: list[Path], gone: list[Path]) -> None:
+        """Read `changed` again and drop what `gone` held; each valid file replaces its scenes whole."""
+        names_before = set(self.scenes) | set(self.immersive.scenes)
+        parsed: dict[Path, SceneFile] = {}
+        for f in changed:
+            self.watch.remember(f)  # before reading: a write from now on is seen at the next check
+            try:
+                parsed[f] = load_scene_file(f, catalog)
+            except SceneError as e:
+                self._refuse(f, e)
+        for f in gone:
+            self._errors.pop(f, None)
+            self.pending.pop(f, None)
+        for f, issue in self._name_clashes(parsed, gone).items():
+            del parsed[f]
+            self._refuse(f, SceneError([issue]))
+        xr_changed: set[str] = set()
+        home_changed: set[str] = set()
+        for f in gone:
+            home_changed |= self._put_home(f, ())
+            xr_changed |= self.immersive.put_file(f, ())
+        for f, sf in parsed.items():
+            self._errors.pop(f, None)
+            self.pending.pop(f, None)
+            home_changed |= self._put_home(f, sf.home_scenes)
+            xr_changed |= self.immersive.put_file(f, sf.immersive_scenes)
+        self._rebuild_gates()
+        if self._active:
+            if home_changed:
+                _LOG.info("home scenes changed: %s", ", ".join(sorted(home_changed)))
+            if xr_changed:
+                _LOG.info("immersive scenes changed: %s", ", ".join(sorted(xr_changed)))
+                self._hub.bus.fire(EVENT_XR_SCENES_UPDATED, {"scenes": sorted(xr_changed)})
+        # A scene moved to another file, saved there first: that file was refused for the name, which is free now.
+        # (It ends: files read in this round are not read again here, and one read again unchanged frees nothing.)
+        released = names_before - set(self.scenes) - set(self.immersive.scenes)
+        waiting = [f for f, e in self._errors.items()
+                   if f not in changed and any(i.kind == NAME_CLASH for i in e.issues)]
+        if released and waiting:
+            self._load_files(catalog, waiting, [])
+
+    def _owned_names(self, f: Path) -> set[str]:
+        return {hs.name for hs in self._home_files.get(f, ())} | self.immersive.names_from(f)
+
+    def _name_clashes(self, parsed: dict[Path, SceneFile], gone: list[Path]) -> dict[Path, SceneIssue]:
+        """Files among `parsed` that would take a scene name another file keeps (first file in order wins)."""
+        refused: dict[Path, SceneIssue] = {}
+        while True:  # a refused file keeps its old names, which may clash with a file accepted before it
+            owners: dict[str, Path] = {}
+            for f in set(self._home_files) | {p for _, p in self.immersive.scenes.values()}:
+                if f not in gone and (f not in parsed or f in refused):
+                    owners.update((name, f) for name in self._owned_names(f))
+            clash: tuple[Path, SceneIssue] | None = None
+            for f in sorted(p for p in parsed if p not in refused):
+                scenes: list[HomeScene | ImmersiveScene] = [*parsed[f].home_scenes, *parsed[f].immersive_scenes]
+                for scene in scenes:
+                    other = owners.get(scene.name)
+                    if other is not None and other != f:
+                        clash = f, SceneIssue(str(f), scene.line,
+                                              f"scene name {scene.name!r} is already used in {other}", NAME_CLASH)
+                        break
+                if clash is not None:
+                    break
+                owners.update((scene.name, f) for scene in scenes)
+            if clash is None:
+                return refused
+            refused[clash[0]] = clash[1]
+
+    def _refuse(self, f: Path, e: SceneError) -> None:
+        kept = f" (its last good scenes keep working: {', '.join(sorted(self._owned_names(f)))})" \
+            if self._owned_names(f) else ""
+        if e.only_unknown_entities:
+            self.pending[f] = e
+            self._errors.pop(f, None)
+            _LOG.warning("scene file waits for entities not known yet (retried as they appear)%s:\n%s", kept, e)
+        else:
+            self._errors[f] = e
+            self.pending.pop(f, None)
+            _LOG.error("scene file refused%s:\n%s", kept, e)
+
+    def _put_home(self, f: Path, scenes: tuple[HomeScene, ...]) -> set[str]:
+        """Replace the home scenes `f` held; once started, their entities and schedules follow. Returns the names
+        that appeared, changed or went."""
+        old = {hs.name: hs for hs in self._home_files.pop(f, ())}
+        new = {hs.name: hs for hs in scenes}
+        if new:
+            self._home_files[f] = scenes
+        for name in old.keys() - new.keys():
+            del self.scenes[name]
+            if self._active:
+                self._retire(name)
+        for name, hs in new.items():
+            self.scenes[name] = hs
+            if not self._active:
+                continue
+            if name not in old:
+                self._activate(hs)
+            elif _without_lines(old[name].schedules) != _without_lines(hs.schedules):
+                self._stop_schedules(name)
+                self._start_schedules(hs)
+        return {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
+
+    def _rebuild_gates(self) -> None:
+        """One gate per situation trigger; a trigger an edit left alone keeps its gate, and so its cooldown."""
+        kept = {(hs.name, _without_line(gate.trigger)): gate for gate, hs in self._gates}
+        self._gates = [(kept.get((hs.name, _without_line(t))) or SituationGate(t, self._clock), hs)
+                       for hs in self.scenes.values() for t in hs.situations]
 
     async def async_start(self, hub: Any) -> None:
         self._hub = hub
         self.load(hub)
-        self.immersive.start(hub)
+        self._active = True
+        self.watch.start()
         self._unlisten = hub.bus.listen(EVENT_SCENE_RECOGNIZED, self._on_recognized)
         self._unlisten_entities = hub.bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry)
-        self._activate_scenes(hub, self.scenes.values())
+        for hs in self.scenes.values():
+            self._activate(hs)
 
-    def _activate_scenes(self, hub: Any, scenes: Iterable[HomeScene]) -> None:
-        for hs in scenes:
-            self._register_entity(hub, hs.name)
-            for trig in hs.schedules:
-                self._tasks.append(asyncio.create_task(self._schedule_loop(hs, trig)))
+    def _activate(self, hs: HomeScene) -> None:
+        self._register_entity(self._hub, hs.name)
+        self._start_schedules(hs)
+
+    def _start_schedules(self, hs: HomeScene) -> None:
+        self._schedules[hs.name] = [asyncio.create_task(self._schedule_loop(hs, trig)) for trig in hs.schedules]
+
+    def _stop_schedules(self, name: str) -> None:
+        for task in self._schedules.pop(name, ()):
+            task.cancel()
+
+    def _retire(self, name: str) -> None:
+        """A home scene gone from its file: no schedule, no command, and no ``scene.*`` entity in any API."""
+        self._stop_schedules(name)
+        unregister = self._unregister.pop(name, None)
+        if unregister is not None:
+            unregister()
+        entity = self._hub.entities.get_by_unique_id(f"scene:{name}")
+        if entity is not None:
+            self._hub.states.async_remove(entity.entity_id)
+            self._hub.entities.async_remove(entity.entity_id)
 
     def _on_entity_registry(self, event: Any) -> None:
         data = getattr(event, "data", event) or {}
@@ -171,21 +307,18 @@ class SceneManager:
 
     def _retry_pending(self) -> None:
         self._retry_handle = None
-        catalog = HubCatalog(self._hub)
-        for f in list(self.pending):
-            del self.pending[f]
-            loaded = self._try_load(f, catalog)
-            if f not in self.pending and loaded:
-                _LOG.info("scene file %s loaded now that its entities exist: %s", f,
-                          ", ".join(hs.name for hs in loaded))
-            self._activate_scenes(self._hub, loaded)
+        waiting = sorted(self.pending)
+        self._load_files(HubCatalog(self._hub), waiting, [])
+        for f in waiting:
+            if f not in self.pending and f not in self._errors:
+                _LOG.info("scene file %s loaded now that its entities exist", f)
 
     def _register_entity(self, hub: Any, name: str) -> None:
         """Each home scene is a ``scene.*`` entity, so every API (HA, stream, MQTT) can activate it."""
         entity = hub.entities.async_get_or_create(unique_id=f"scene:{name}", capabilities=("scene",), name=name)
         if hub.states.get(entity.entity_id) is None:
             hub.states.async_set(entity.entity_id, "unknown", {"friendly_name": name})
-        self._unregister.append(hub.commands.register_entity(entity.entity_id, self._scene_command(name)))
+        self._unregister[name] = hub.commands.register_entity(entity.entity_id, self._scene_command(name))
 
     def _scene_command(self, name: str) -> Any:
         async def handle(entity: Any, command: str, args: dict[str, Any], context: Any) -> None:
@@ -199,14 +332,17 @@ class SceneManager:
         return handle
 
     async def async_stop(self) -> None:
-        await self.immersive.stop()
-        for unregister in self._unregister:
+        self._active = False
+        await self.watch.stop()
+        for unregister in self._unregister.values():
             unregister()
         self._unregister.clear()
-        for t in self._tasks:
+        tasks = [*self._tasks, *(t for ts in self._schedules.values() for t in ts)]
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._schedules.clear()
         for unlisten in (self._unlisten, self._unlisten_entities):
             if callable(unlisten):
                 unlisten()

@@ -15,7 +15,7 @@ SCHEMA: Schema = {
         float, int,
         default=2.0,
         minimum=0,
-        help="seconds between checks of the scene files for changes to immersive scenes (XR clients get the new "
+        help="seconds between checks of the scene files for changes (home scenes follow, XR clients get the new "
              "scene at once); 0 checks only at start",
     ),
 }

@@ -1,10 +1,12 @@
-"""The immersive (XR) scenes the hub serves to headsets, kept current while the hub runs.
+"""Scene files kept current while the hub runs: which files changed on disk, and the immersive (XR) scenes they hold.
 
-The scene files are checked every ``scenes.watch_interval`` seconds (modification time and size); a file that
-changed is parsed again and, if valid, its immersive scenes replace the old ones and ``EVENT_XR_SCENES_UPDATED``
-names them, so the scene API pushes them to clients at once. A file that no longer validates keeps its last good
-scenes (logged with file:line): an edit half-way done never blanks a headset. Home scenes still load at start only
-(their schedules and entities are the scenes component's)."""
+``SceneFileWatch`` looks at the scene files every ``scenes.watch_interval`` seconds (modification time and size) and
+hands the files that changed or went to the scenes component (``manager.SceneManager``), which parses each again
+and swaps a valid file's home and immersive scenes in whole; a file that no longer validates keeps its last good
+scenes (logged with file:line), so an edit half-way done never blanks a headset or drops a schedule.
+
+``ImmersiveScenes`` holds the immersive scenes by name, with their file, for the scene API; when they change the
+component fires ``EVENT_XR_SCENES_UPDATED`` naming them, so the API pushes them to clients at once."""
 
 from __future__ import annotations
 
@@ -12,16 +14,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..const import EVENT_XR_SCENES_UPDATED
-from .catalog import HubCatalog
-from .loader import SceneError, load_scene_file
 from .model import ImmersiveScene
 
 _LOG = logging.getLogger(__name__)
 
-__all__ = ["EVENT_XR_SCENES_UPDATED", "ImmersiveScenes"]
+__all__ = ["EVENT_XR_SCENES_UPDATED", "ImmersiveScenes", "SceneFileWatch"]
 
 Stamp = tuple[int, int]  # (mtime_ns, size)
 
@@ -37,16 +36,14 @@ def _stamp(path: Path) -> Stamp | None:
 class ImmersiveScenes:
     """Immersive scenes by name, with the file each came from."""
 
-    def __init__(self, files: Callable[[], list[Path]], interval: float) -> None:
-        self._files = files
-        self.interval = interval
+    def __init__(self) -> None:
         self.scenes: dict[str, tuple[ImmersiveScene, Path]] = {}
-        self._stamps: dict[Path, Stamp | None] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._hub: Any = None
 
     def get(self, name: str) -> tuple[ImmersiveScene, Path] | None:
         return self.scenes.get(name)
+
+    def names_from(self, path: Path) -> set[str]:
+        return {n for n, (_, p) in self.scenes.items() if p == path}
 
     def put_file(self, path: Path, scenes: tuple[ImmersiveScene, ...]) -> set[str]:
         """Replace what `path` held; returns the names that appeared, changed or went."""
@@ -58,11 +55,28 @@ class ImmersiveScenes:
         new = {s.name: s for s in scenes}
         return {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
 
+
+FilesChanged = Callable[[list[Path], list[Path]], None]  # (changed or new files, files that went)
+
+
+class SceneFileWatch:
+    """Which scene files changed since they were last read, checked every `interval` seconds (0: never)."""
+
+    def __init__(self, files: Callable[[], list[Path]], interval: float, on_change: FilesChanged) -> None:
+        self._files = files
+        self.interval = interval
+        self._on_change = on_change
+        self._stamps: dict[Path, Stamp | None] = {}
+        self._task: asyncio.Task[None] | None = None
+
     def remember(self, path: Path) -> None:
+        """Called just before `path` is read: a write after this shows as a change at the next check."""
         self._stamps[path] = _stamp(path)
 
-    def start(self, hub: Any) -> None:
-        self._hub = hub
+    def forget(self) -> None:
+        self._stamps.clear()
+
+    def start(self) -> None:
         for path in self._files():
             self._stamps.setdefault(path, _stamp(path))
         if self.interval > 0:
@@ -82,28 +96,23 @@ class ImmersiveScenes:
             except Exception:  # a bug here must not end the watching
                 _LOG.exception("checking the scene files failed")
 
-    def check(self) -> set[str]:
-        """Reload the files that changed; fires the event and returns the scene names that changed."""
-        changed: set[str] = set()
+    def check(self) -> tuple[list[Path], list[Path]]:
+        """Hand the files that changed or went since last read to `on_change`; returns them too."""
         files = self._files()
+        listed = set(files)
+        changed: list[Path] = []
+        gone = [p for p in self._stamps if p not in listed]
+        for path in gone:
+            del self._stamps[path]
         for path in files:
             stamp = _stamp(path)
             if stamp == self._stamps.get(path, ()):
                 continue
-            self._stamps[path] = stamp
-            if stamp is None:
-                changed |= self.put_file(path, ())
-                continue
-            try:
-                sf = load_scene_file(path, HubCatalog(self._hub))
-            except SceneError as e:
-                _LOG.error("scene file changed but is refused; XR clients keep its last good scenes:\n%s", e)
-                continue
-            changed |= self.put_file(path, sf.immersive_scenes)
-        for gone in set(self._stamps) - set(files):
-            del self._stamps[gone]
-            changed |= self.put_file(gone, ())
-        if changed:
-            _LOG.info("immersive scenes changed: %s", ", ".join(sorted(changed)))
-            self._hub.bus.fire(EVENT_XR_SCENES_UPDATED, {"scenes": sorted(changed)})
-        return changed
+            if stamp is None:  # a file named in the configuration was deleted
+                self._stamps[path] = None
+                gone.append(path)
+            else:
+                changed.append(path)  # its stamp is taken when it is read (remember)
+        if changed or gone:
+            self._on_change(changed, gone)
+        return changed, gone

@@ -181,3 +181,30 @@ async def test_the_admin_lists_and_revokes_accesses(env: Env, session: aiohttp.C
     assert env.hub.tokens.verify(env.kitchen) is None
     async with session.get(tokens_url, headers=bearer(env.admin)) as resp:
         assert kitchen["id"] not in {t["id"] for t in (await resp.json())["tokens"]}
+
+
+async def test_signing_in_returns_to_the_page_that_asked_and_never_leaves_the_hub(
+        env: Env, session: aiohttp.ClientSession) -> None:
+    """A headset signed out on /xr/ gets the form there; signing in brings it back to /xr/ (its query kept, a
+    token in it dropped), not to the dashboard. Only a path on the hub is followed: no open redirect."""
+    async with session.get(env.url + "/xr/?scene=living_room_vr&token=qh_old") as resp:
+        page = await resp.text()
+        assert resp.status == 401 and 'data-testid="login-token"' in page
+        assert 'action="/login?next=%2Fxr%2F%3Fscene%3Dliving_room_vr"' in page and "qh_old" not in page
+    async with session.get(env.url + "/") as resp:
+        assert 'action="/login"' in await resp.text()  # the dashboard's own form: back to /
+
+    async def sign_in(next_path: str, token: str = env.admin) -> aiohttp.ClientResponse:
+        return await session.post(env.url + "/login", params={"next": next_path}, data={"token": token},
+                                  headers={"Origin": env.url}, allow_redirects=False)
+
+    async with await sign_in("/xr/?scene=living_room_vr") as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/xr/?scene=living_room_vr"
+        assert env.hub.tokens.verify(resp.cookies["qilu_token"].value) is not None
+    async with await sign_in("/xr/", "qh_wrong") as resp:  # a typo: the form again, still going back to /xr/
+        assert resp.status == 401 and 'action="/login?next=%2Fxr%2F"' in await resp.text()
+    # Anything that is not a path on this hub (as browsers read it) goes to the dashboard.
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "/\t/evil.example/",
+                      "http:evil.example", "javascript:alert(1)", "xr/", "/login"):
+        async with await sign_in(elsewhere) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/", elsewhere

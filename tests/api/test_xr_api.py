@@ -89,8 +89,17 @@ async def test_scene_resolved_for_a_client(xenv: Env, session: aiohttp.ClientSes
                            headers={**bearer(xenv.admin), "If-None-Match": f'"{body["version"]}"'}) as r:
         assert r.status == 304
     await _get(session, f"{xenv.url}/api/xr/scenes/nope", xenv.admin, 404)
-    # a token scoped to the kitchen sees none of the living room's controls, so no scene at all
+    # a token scoped to the kitchen sees none of the living room's controls, so no scene at all: not listed, and
+    # asked for by id it answers as a scene that does not exist (no probing which ids exist)
     assert (await _get(session, f"{xenv.url}/api/xr/scenes", xenv.kitchen))["scenes"] == []
+    hidden = await _get(session, f"{xenv.url}/api/xr/scenes/{SCENE}", xenv.kitchen, 404)
+    unknown = await _get(session, f"{xenv.url}/api/xr/scenes/nope", xenv.kitchen, 404)
+    assert hidden == {**unknown, "message": unknown["message"].replace("nope", SCENE)}
+    st = await connect(xenv, session, xenv.kitchen)
+    await send(st, {"type": "xr/subscribe_scene", "id": 3, "scene_id": SCENE})
+    refused = await recv(st)
+    assert refused["success"] is False and refused["error"]["code"] == "not_found"
+    await st.close()
 
 
 async def test_pose_writes_scopes_bad_input_and_persistence(tmp_path: Path, session: aiohttp.ClientSession) -> None:

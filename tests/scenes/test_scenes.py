@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from qilu_hub.capabilities import CommandError
 from qilu_hub.scenes import (
     EVENT_SCENE_RECOGNIZED,
     FixedEntityCatalog,
@@ -296,3 +298,116 @@ def test_configuration_yaml_scenes_section(tmp_path: Path) -> None:
     (tmp_path / "configuration.yaml").write_text("scenes:\n  paths: mine\n")
     with pytest.raises(ConfigError):
         load_config(tmp_path)
+
+
+def _write(path: Path, text: str) -> None:
+    """As an editor that saves by rename does: the watcher never reads half a file (in-place writes are also
+    fine, a half-read file is refused and read again, but the waits below would then have more to sort out)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+async def _until(predicate: Any, what: str) -> None:
+    """Wait for the watcher; the bound only ends a broken run, it asserts nothing about speed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_home_scenes_follow_their_file_while_the_hub_runs(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Home scenes reload when their file changes, as immersive ones do: an edited target, a new scene and a gone
+    one reach the scene.* entities and triggers without a restart; a broken edit is logged and listed in errors and
+    changes nothing (not even the part of it that was valid); a scene name another file has refuses the newcomer."""
+    from qilu_hub import Hub
+    from qilu_hub.virtual import VirtualAppliances
+
+    light = "light.living_room_ceiling_light"
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    a = scenes / "a.yaml"
+
+    def home(*blocks: str) -> str:
+        return "version: 1\nhome_scenes:\n" + "".join(blocks)
+
+    def evening(brightness: int, label: str = "relaxing", command: str = "turn_on") -> str:
+        return (f"  - name: evening\n    targets:\n"
+                f"      {light}: {{command: {command}, args: {{brightness: {brightness}}}}}\n"
+                f"    triggers:\n      - situation: {{label: {label}, min_confidence: 0.5, cooldown: 0}}\n")
+
+    late = f"  - name: late\n    targets:\n      {light}: turn_off\n"
+    _write(a, home(evening(40)))
+    hub = Hub(tmp_path / "config", {}, recorder=False)
+    hub.add_component(VirtualAppliances(animate=False))
+    mgr = SceneManager([scenes], watch_interval=0.02)
+    hub.add_component(mgr)
+    await hub.async_start()
+
+    def brightness() -> Any:
+        return hub.states.get(light).attributes.get("brightness")
+
+    def recognised(label: str) -> None:
+        hub.bus.fire(EVENT_SCENE_RECOGNIZED, {"label": label, "confidence": 0.9, "probabilities": {}})
+
+    try:
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 40
+
+        # Edited target and trigger, and a new scene: all live, through the entity and the situation trigger.
+        _write(a, home(evening(120, label="reading"), late))
+        await _until(lambda: hub.entities.get("scene.late") is not None, "the new scene's entity")
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 120
+        await hub.commands.async_call("scene.late", "turn_on")
+        assert hub.states.get(light).value == "off"
+        recognised("reading")
+        await _until(lambda: brightness() == 120, "the edited situation trigger")
+
+        # A broken edit (one target's command does not exist) that also adds a scene: refused whole.
+        with caplog.at_level(logging.ERROR, logger="qilu_hub.scenes.manager"):
+            _write(a, home(evening(200, command="fly"), late, "  - name: ghost\n    targets:\n"
+                                                               f"      {light}: turn_on\n"))
+            await _until(lambda: any("does not accept command 'fly'" in str(e) for e in mgr.errors),
+                         "the broken edit refused")
+        (err,) = mgr.errors
+        assert "a.yaml:5:" in str(err)
+        assert any("last good scenes keep working: evening, late" in r.getMessage() and "a.yaml:5:" in r.getMessage()
+                   for r in caplog.records)
+        assert "ghost" not in mgr.scenes and hub.entities.get("scene.ghost") is None
+        await hub.commands.async_call("scene.late", "turn_on")
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 120  # the last good version, not the edit's 200
+
+        # Fixed, with `late` deleted: its entity goes from every API; the error is gone too.
+        _write(a, home(evening(80)))
+        await _until(lambda: hub.entities.get("scene.late") is None, "the deleted scene's entity gone")
+        assert mgr.errors == [] and sorted(mgr.scenes) == ["evening"] and hub.states.get("scene.late") is None
+        with pytest.raises(CommandError):
+            await hub.commands.async_call("scene.late", "turn_on")
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 80
+
+        # Another file may not take a name this one has: the newcomer is refused, naming the owner.
+        b = scenes / "b.yaml"
+        _write(b, home(evening(10), late))
+        await _until(lambda: mgr.errors != [], "the name clash refused")
+        assert "b.yaml:3: scene name 'evening' is already used in" in str(mgr.errors[0]) and "a.yaml" in str(
+            mgr.errors[0])
+        assert hub.entities.get("scene.late") is None  # nothing of b.yaml was taken
+        # The scene moved to b.yaml, and a.yaml saved without it afterwards: b.yaml is read again and taken.
+        _write(a, home(late.replace("late", "morning")))
+        await _until(lambda: hub.entities.get("scene.late") is not None, "b.yaml taken once the name is free")
+        assert mgr.errors == [] and sorted(mgr.scenes) == ["evening", "late", "morning"]
+        await hub.commands.async_call("scene.evening", "turn_on")
+        assert brightness() == 10  # b.yaml's version
+        # Deleted, a file's scenes go with it.
+        b.unlink()
+        a.unlink()
+        await _until(lambda: hub.entities.get("scene.evening") is None, "the deleted file's scene gone")
+        assert mgr.scenes == {} and mgr.errors == [] and hub.entities.get("scene.morning") is None
+    finally:
+        await hub.async_stop()

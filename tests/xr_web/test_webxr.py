@@ -159,6 +159,29 @@ def xr(browser: Any, hub: HubThread) -> Iterator[Page]:
     context.close()
 
 
+def test_signing_in_on_the_xr_page_comes_back_to_it(browser: Any, hub: HubThread) -> None:
+    """A headset that opens /xr/ signed out gets the sign-in form there; once signed in it is back on /xr/ with its
+    scene and the WebXR client running, not on the dashboard."""
+    context = browser.new_context()
+    context.route("**/xr/emulator/iwer.js",
+                  lambda route: route.fulfill(path=str(IWER), content_type="text/javascript"))
+    try:
+        page = context.new_page()
+        url = f"{hub.url}/xr/?iwer=1&scene=living_room_vr"
+        page.goto(url)
+        page.get_by_test_id("login-token").fill(hub.token)  # type: ignore[attr-defined]
+        with page.expect_navigation():
+            page.get_by_test_id("login-submit").click()
+        assert page.url == url
+        xr = Page(page, hub)
+        xr.wait_for("() => window.appReady === true || window.appError !== undefined")
+        assert xr.ev("window.appError") is None, xr.ev("window.xrStats.errors")
+        assert page.get_by_test_id("scene").input_value() == "living_room_vr"
+        xr.wait_status("online")
+    finally:
+        context.close()
+
+
 def light_on(hub: HubThread) -> bool:
     return bool(hub.state(LIGHT).value == "on")
 

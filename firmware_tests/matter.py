@@ -75,26 +75,6 @@ def _is_of(value: Any, kinds: tuple[type, ...]) -> bool:
     return isinstance(value, kinds)
 
 
-def _kit_client(url: str, session: Any) -> Any:
-    """python-matter-server's client for the kit. The client builds a typed model of every node it hears of and
-    raises out of its message loop (which then stops listening) when a value does not fit the model: OnOff sent as
-    an integer does that. The kit judges the values as the server decoded them itself, so here a node or update
-    the model refuses is skipped by the model only, and an update is still passed on to the kit."""
-    from matter_server.client import MatterClient
-    from matter_server.common.models import EventMessage, EventType
-
-    class KitClient(MatterClient):
-        def _handle_event_message(self, msg: EventMessage) -> None:
-            try:
-                super()._handle_event_message(msg)
-            except (TypeError, ValueError, KeyError):
-                if msg.event == EventType.ATTRIBUTE_UPDATED:
-                    node_id, path, value = msg.data
-                    self._signal_event(EventType.ATTRIBUTE_UPDATED, data=value, node_id=node_id, attribute_path=path)
-
-    return KitClient(url, session)
-
-
 class Fail(Exception):
     pass
 
@@ -158,8 +138,12 @@ class MatterConformanceKit:
         import aiohttp
         from matter_server.common.models import EventType
 
+        from qilu_hub.matter.client import client_class
+
         async with aiohttp.ClientSession() as session:
-            self.client = client = _kit_client(url, session)
+            # matter-server's client stops listening at a value its typed node model refuses (OnOff as an integer);
+            # this one leaves such a value out of the model and hands it here, and the kit judges it
+            self.client = client = client_class()(url, session, on_refused=self._on_refused)
             await client.connect()
             ready = asyncio.Event()
             listening = asyncio.get_running_loop().create_task(client.start_listening(ready))
@@ -220,6 +204,10 @@ class MatterConformanceKit:
         self.node_id = int(node.node_id)
         self.attributes = dict(node.attributes)  # as the server decoded them, before any typed model
         result.message = f"node {self.node_id}, {len(self._endpoints())} endpoints"
+
+    def _on_refused(self, node_id: int, path: str, value: Any) -> None:
+        if node_id == self.node_id and path in self._watched:
+            self.reports.put_nowait((path, value))
 
     def _watch(self, path: str) -> None:
         """Queue the server's updates of ``path`` in :attr:`reports` from now on. matter-server sends an update

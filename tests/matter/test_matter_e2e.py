@@ -177,6 +177,18 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
                        what=lambda: f"light on at 128: {hub.states.get(light)}")
         with pytest.raises(Exception, match="brightness"):
             await client.call_service("light", "turn_on", {"brightness": 999}, {"entity_id": light})
+        # ... with a transition: the light fades (2 s), the hub's state passes through the levels it reports on the
+        # way (CurrentLevel reports at most once a second during a transition) and ends at the target
+        await client.call_service("light", "turn_on", {"brightness": 230, "transition": 2}, {"entity_id": light})
+        seen: list[int] = []
+        for _ in range(200):  # bounded: 10 s, polling the hub's state
+            brightness = hub.states.get(light).attributes.get("brightness")  # type: ignore[union-attr]
+            if not seen or brightness != seen[-1]:
+                seen.append(brightness)
+            if abs(brightness - 230) <= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert abs(seen[-1] - 230) <= 1 and any(129 < b < 229 for b in seen), seen
 
         # 4b. a home scene that dims the light, activated through the API, is seen at the appliance itself
         assert light == SCENE_LIGHT

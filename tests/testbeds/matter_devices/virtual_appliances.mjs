@@ -4,9 +4,10 @@
 //        [--bridged=light*3,contact] [--port=5540] [--passcode=20202021] [--discriminator=3840] [--salt=TEXT]
 //        [--interface=eth0]
 //
-// Kinds: light (dimmable: On/Off + Level Control; follows a command's TransitionTime), plug (On/Off), contact (Boolean State), thermostat (heating),
-// temperature (Temperature Measurement), occupancy (Occupancy Sensing), bridge (an Aggregator holding the
-// --bridged devices: KIND or KIND*COUNT, each with Bridged Device Basic Information).
+// Kinds: light (dimmable: On/Off + Level Control, following a command's TransitionTime), plug (On/Off), contact
+// (Boolean State), thermostat (heating), temperature (Temperature Measurement), occupancy (Occupancy Sensing),
+// bridge (an Aggregator holding the --bridged devices: KIND or KIND*COUNT, each with Bridged Device Basic
+// Information).
 // Node i listens on port+i, has passcode+i and discriminator (discriminator + 257*i) mod 4096: 257 moves the
 // top four bits too, the only part of the discriminator an 11-digit manual code carries.
 // Storage keeps fabrics across restarts of this process (a restart must not need commissioning again).
@@ -61,8 +62,9 @@ const HeatingThermostat = ThermostatDevice.with(ThermostatServer.with("Heating")
 //   ignores-transitions  jumps to a level command's target whatever its TransitionTime (matter.js's own default)
 //   wrong-types       sends OnOff as an unsigned integer (0/1) and CurrentLevel as a UTF-8 string in every read
 //                     and report
-// matter.js keeps its own state valid and reports every change, so the last two work below its API, on the
-// node's protocol view (node.protocol: endpoint number -> cluster id -> what reads and reports are made of).
+// matter.js keeps its own state valid and reports every change, so never-reports and wrong-types work below its
+// API, on the node's protocol view (node.protocol: endpoint number -> cluster id -> what reads and reports are
+// made of).
 class IgnoringOnOffServer extends OnOffServer {
     on() {}
     off() {}
@@ -92,7 +94,9 @@ function encodeWrongTypes(node, endpoint) {
     for (const [clusterId, encoders] of Object.entries(WRONG_TLV)) {
         const cluster = node.protocol[endpoint.number]?.[clusterId];
         if (cluster === undefined) continue;
-        const list = [...cluster.type.attributes].map(attr => (attr.id in encoders ? { ...attr, tlv: encoders[attr.id] } : attr));
+        const list = [...cluster.type.attributes].map(
+            attr => (attr.id in encoders ? { ...attr, tlv: encoders[attr.id] } : attr),
+        );
         const attributes = { [Symbol.iterator]: () => list[Symbol.iterator]() };
         for (const attr of list) attributes[attr.id] = attr;
         cluster.type = { ...cluster.type, attributes };

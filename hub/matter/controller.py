@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from ..capabilities import CommandError
 from ..context import Context
 from ..registry import registry_batch
 from . import mapping
+from .client import client_class
 from .codes import parse_setup_code
 from .server import ManagedServer, ServerUnavailable
 from .settings import MatterSettings
@@ -99,6 +99,8 @@ class MatterController:
         # timeout), so the next attempt waits for the same commissioning instead of starting a second one.
         self._commissioning: dict[str, asyncio.Task[int]] = {}
         self._reads: set[asyncio.Task[None]] = set()
+        # (node id, attribute path) -> the last value of a type the client's node model refused (dropped)
+        self.refused: dict[tuple[int, str], Any] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -163,13 +165,14 @@ class MatterController:
     async def _run(self) -> None:
         import aiohttp
 
-        client_class = _client_class()
+        make_client = client_class()
         delay = RECONNECT[0]
         while True:
             listening: asyncio.Task[None] | None = None
             try:
                 self._session = aiohttp.ClientSession()
-                self.client = client_class(self.settings.ws_url(), self._session, self.attribute_updated)
+                self.client = make_client(self.settings.ws_url(), self._session, self.attribute_updated,
+                                          self.value_refused)
                 await self.client.connect()
                 ready = asyncio.Event()
                 listening = asyncio.get_running_loop().create_task(self.client.start_listening(ready))
@@ -310,6 +313,14 @@ class MatterController:
                               via_device_id=via_device_id)
         record.adopted[endpoint] = (signature, device.id)
         return device.id
+
+    def value_refused(self, node_id: int, path: str, value: Any) -> None:
+        """An appliance sent a value of the wrong type (OnOff as an integer): the hub does not act on it, says so
+        once per attribute, and keeps everything else of the node."""
+        if (node_id, path) not in self.refused:
+            _LOGGER.warning("Matter: node %s sent %s = %r, not of the type the specification gives it; ignored "
+                            "(`qilu-hub firmware-test --matter` shows such faults)", node_id, path, value)
+        self.refused[(node_id, path)] = value
 
     def attribute_updated(self, node_id: int, path: str, value: Any) -> None:
         """One attribute report: the entities reading that cluster get their new state now."""
@@ -464,6 +475,7 @@ class MatterController:
             "managed": self.settings.managed, "connected": self._connected.is_set(), "problem": self.problem,
             "server_pid": self.server.pid if self.server else None,
             "server_restarts": self.server.restarts if self.server else 0,
+            "refused": sorted(f"{node} {path}" for node, path in self.refused),  # values of the wrong type
             "nodes": {n: {"available": r.available, "devices": len(r.device_ids), "entities": len(r.entity_ids),
                           "device_ids": list(r.device_ids)}
                       for n, r in self.nodes.items()},
@@ -472,27 +484,3 @@ class MatterController:
 
 def data_dir(config_dir: Path) -> Path:
     return config_dir / DATA_FOLDER
-
-
-def _client_class() -> Callable[[str, aiohttp.ClientSession, Any], MatterClient]:
-    """python-matter-server's client, telling :meth:`MatterController.attribute_updated` *which* attribute
-    changed: its public subscriptions pass the new value only, and a subscription per attribute path of every
-    node would be thousands of callbacks. It hooks the one place the client signals events (pinned version)."""
-    from matter_server.client import MatterClient
-    from matter_server.common.models import EventType
-
-    class ReportingClient(MatterClient):
-        def __init__(self, url: str, session: aiohttp.ClientSession, on_attribute: Any) -> None:
-            super().__init__(url, session)
-            self._on_attribute = on_attribute
-
-        def _signal_event(self, event: EventType, data: Any = None, node_id: int | None = None,
-                          attribute_path: str | None = None) -> None:
-            super()._signal_event(event, data, node_id, attribute_path)
-            if event is EventType.ATTRIBUTE_UPDATED and node_id is not None and attribute_path:
-                try:
-                    self._on_attribute(node_id, attribute_path, data)
-                except Exception:  # a bad report costs that report only
-                    _LOGGER.exception("Matter: handling report %s of node %s failed", attribute_path, node_id)
-
-    return ReportingClient

@@ -1,5 +1,7 @@
 """The Matter conformance kit against real matter.js appliances on the namespace LAN: a good one conforms, each
-broken variant fails for its reason (the variants are in tests/testbeds/matter_devices/virtual_appliances.mjs)."""
+broken variant fails for its reason (the variants are in tests/testbeds/matter_devices/virtual_appliances.mjs:
+ignores commands, incomplete Basic Information, forgets its state, never reports, wrong attribute types, ignores
+transition times)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def appliances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.Applian
         skip_outside_ci(reason)
     with bed.MatterLan(tmp_path_factory.mktemp("matter-kit")) as lan:
         found = lan.appliances(["light", "plug:ignores-commands", "temperature:incomplete-info",
-                                "light:forgets-state"])
+                                "light:forgets-state", "plug:never-reports", "light:wrong-types",
+                                "light:ignores-transitions"])
         lan.enter()
         yield found
 
@@ -65,6 +68,7 @@ async def test_good_and_broken_appliances(appliances: bed.Appliances, server_url
     restarter.cancel()
     assert cli.returncode == 0, output
     assert "CONFORMS" in output and "PASS  onoff.toggle" in output and "PASS  level.bounds" in output
+    assert "PASS  level.transition" in output  # the light follows a 2 s transition and reports its end
     assert "PASS  restart.state" in output and "PASS  restart.subscription" in output
     assert 'failures="0"' in junit.read_text() and "Conforms" in html.read_text()
 
@@ -88,6 +92,27 @@ async def test_good_and_broken_appliances(appliances: bed.Appliances, server_url
     basic = report.get("basic.information")
     assert basic is not None and basic.status == "fail" and "serial number" in basic.message
     assert report.get("measurement.range").status == "pass"  # type: ignore[union-attr]
+
+    # A plug that takes the subscription and stays silent on it: the change is read back, never reported
+    report = await MatterConformanceKit(appliances.qr("plug-4"), url=server_url).run()
+    toggle = report.get("onoff.toggle")
+    assert toggle is not None and toggle.status == "fail", report.text()
+    assert "changed to True (read back) but no report of it came" in toggle.message
+    assert report.get("attributes.types").status == "pass"  # type: ignore[union-attr]
+
+    # A light that sends OnOff as an integer and CurrentLevel as a string (the kit's client keeps listening)
+    report = await MatterConformanceKit(appliances.qr("light-5"), url=server_url).run()
+    types = report.get("attributes.types")
+    assert types is not None and types.status == "fail", report.text()
+    assert "1/6/0 (OnOff) is int" in types.message and "1/8/0 (CurrentLevel) is str" in types.message
+    assert "not a boolean" in report.get("onoff.toggle").message  # type: ignore[union-attr]
+    assert report.get("basic.information").status == "pass"  # type: ignore[union-attr]
+
+    # A light that jumps to a level command's target whatever its transition time
+    report = await MatterConformanceKit(appliances.qr("light-6"), url=server_url).run()
+    transition = report.get("level.transition")
+    assert transition is not None and transition.status == "fail" and "jumped" in transition.message, report.text()
+    assert report.get("level.bounds").status == "pass"  # type: ignore[union-attr]
 
     # A code that is not one fails before anything is commissioned
     report = await MatterConformanceKit("MT:nonsense", url=server_url).run()

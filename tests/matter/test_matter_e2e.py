@@ -177,6 +177,18 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
                        what=lambda: f"light on at 128: {hub.states.get(light)}")
         with pytest.raises(Exception, match="brightness"):
             await client.call_service("light", "turn_on", {"brightness": 999}, {"entity_id": light})
+        # ... with a transition: the light fades (2 s), the hub's state passes through the levels it reports on the
+        # way (CurrentLevel reports at most once a second during a transition) and ends at the target
+        await client.call_service("light", "turn_on", {"brightness": 230, "transition": 2}, {"entity_id": light})
+        seen: list[int] = []
+        for _ in range(200):  # bounded: 10 s, polling the hub's state
+            brightness = hub.states.get(light).attributes.get("brightness")  # type: ignore[union-attr]
+            if not seen or brightness != seen[-1]:
+                seen.append(brightness)
+            if abs(brightness - 230) <= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert abs(seen[-1] - 230) <= 1 and any(129 < b < 229 for b in seen), seen
 
         # 4b. a home scene that dims the light, activated through the API, is seen at the appliance itself
         assert light == SCENE_LIGHT
@@ -279,6 +291,27 @@ async def test_discover_commission_control_restart_remove(lan: tuple[bed.MatterL
         async with http.get(f"{api.url}/api/matter") as response:
             status = await response.json()
         assert status["connected"] is True and str(contact_node) not in status["nodes"]
+
+
+async def test_an_appliance_sending_wrong_types_costs_only_those_values(lan: tuple[bed.MatterLan, bed.Appliances],
+                                                                       hub: Hub) -> None:
+    # OnOff sent as an integer: python-matter-server's client raises out of its message loop at it, when the node
+    # is added and again in the server's dump of all nodes at every reconnect
+    matter_lan, _ = lan
+    odd = await asyncio.to_thread(matter_lan.appliances, ["light:wrong-types"], first_port=5640)
+    matter: MatterController = hub.components["matter"]  # type: ignore[assignment]
+    node_id = await matter.async_commission(odd.qr("light-0"))
+    light = await wait_for(lambda: entity_of(hub, f"sn-{matter_lan.salt}-light-0", "light"), what="its light")
+    assert (node_id, "1/6/0") in matter.refused and matter.status()["connected"], matter.status()
+    assert matter.status()["refused"] == [f"{node_id} 1/6/0"]
+
+    # the managed server restarts: the hub reconnects, and the dump with the odd node does not stop it
+    assert matter.server is not None and matter.server.pid is not None
+    os.kill(matter.server.pid, signal.SIGKILL)
+    await wait_for(lambda: matter.server is not None and matter.server.restarts == 1 and matter.status()["connected"]
+                   and (s := hub.states.get(light)) and s.value != "unavailable", timeout=90,
+                   what=lambda: f"reconnected with the odd light available: {matter.status()}")
+    assert matter.problem is None
 
 
 async def run_cli(*argv: str, status: int = 0) -> str:

@@ -79,8 +79,13 @@ class Appliances:
     log: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 90.0) -> Appliances:
-        # The appliances copy next to their node_modules: Node resolves packages from the script's own folder.
-        script = DEVICES / SCRIPT.name
+        # Node resolves packages from the script's own folder: the script goes into this run's folder beside a
+        # link to the cached node_modules, so the cache is only read (other checkouts share it, perhaps at once).
+        folder = self.lan.work / "appliance-script"
+        folder.mkdir(exist_ok=True)
+        if not (folder / "node_modules").exists():
+            (folder / "node_modules").symlink_to(DEVICES / "node_modules")
+        script = folder / SCRIPT.name
         shutil.copyfile(SCRIPT, script)
         argv = [node_binary() or "node", str(script), f"--storage-path={self.storage}",
                 f"--nodes={','.join(self.kinds)}", f"--port={self.base_port}", f"--passcode={self.passcode}",
@@ -91,7 +96,7 @@ class Appliances:
         env = {**os.environ, "MATTER_MDNS_IPV4": "false", "MATTER_LOG_LEVEL": "warn"}
         self.process = subprocess.Popen(["ip", "netns", "exec", self.lan.appliance_ns, *argv], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                        cwd=DEVICES, bufsize=1)
+                                        cwd=folder, bufsize=1)
         self._events = queue.Queue()
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         deadline = time.monotonic() + timeout

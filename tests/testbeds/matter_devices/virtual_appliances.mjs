@@ -4,9 +4,10 @@
 //        [--bridged=light*3,contact] [--port=5540] [--passcode=20202021] [--discriminator=3840] [--salt=TEXT]
 //        [--interface=eth0]
 //
-// Kinds: light (dimmable: On/Off + Level Control), plug (On/Off), contact (Boolean State), thermostat (heating),
-// temperature (Temperature Measurement), occupancy (Occupancy Sensing), bridge (an Aggregator holding the
-// --bridged devices: KIND or KIND*COUNT, each with Bridged Device Basic Information).
+// Kinds: light (dimmable: On/Off + Level Control, following a command's TransitionTime), plug (On/Off), contact
+// (Boolean State), thermostat (heating), temperature (Temperature Measurement), occupancy (Occupancy Sensing),
+// bridge (an Aggregator holding the --bridged devices: KIND or KIND*COUNT, each with Bridged Device Basic
+// Information).
 // Node i listens on port+i, has passcode+i and discriminator (discriminator + 257*i) mod 4096: 257 moves the
 // top four bits too, the only part of the discriminator an 11-digit manual code carries.
 // Storage keeps fabrics across restarts of this process (a restart must not need commissioning again).
@@ -26,6 +27,7 @@ import { OnOffPlugInUnitDevice } from "@matter/main/devices/on-off-plug-in-unit"
 import { TemperatureSensorDevice } from "@matter/main/devices/temperature-sensor";
 import { ThermostatDevice } from "@matter/main/devices/thermostat";
 import { AggregatorEndpoint } from "@matter/main/endpoints/aggregator";
+import { TlvString, TlvUInt8, TlvWrapper } from "@matter/main/types";
 import { createInterface } from "node:readline";
 
 function option(name, fallback) {
@@ -55,15 +57,60 @@ const HeatingThermostat = ThermostatDevice.with(ThermostatServer.with("Heating")
 //   incomplete-info   Basic Information without serial number and unique id
 //   forgets-state     comes back from every restart in its factory state (OnOff and CurrentLevel are non-volatile:
 //                     a light must keep them across a power cut unless its StartUp attributes say otherwise)
+//   never-reports     accepts subscriptions (priming report and keep-alives as usual) but reports no change of
+//                     its own endpoints' attributes; reads still give the current values
+//   ignores-transitions  jumps to a level command's target whatever its TransitionTime (matter.js's own default)
+//   wrong-types       sends OnOff as an unsigned integer (0/1) and CurrentLevel as a UTF-8 string in every read
+//                     and report
+// matter.js keeps its own state valid and reports every change, so never-reports and wrong-types work below its
+// API, on the node's protocol view (node.protocol: endpoint number -> cluster id -> what reads and reports are
+// made of).
 class IgnoringOnOffServer extends OnOffServer {
     on() {}
     off() {}
     toggle() {}
 }
-const FLAWS = new Set(["ignores-commands", "incomplete-info", "forgets-state"]);
+const FLAWS = new Set([
+    "ignores-commands", "incomplete-info", "forgets-state", "never-reports", "wrong-types", "ignores-transitions",
+]);
+
+// never-reports: subscriptions learn of changes from the node protocol's attrsChanged (endpoint number, cluster
+// id, attribute ids, version); dropping those of the appliance's endpoints leaves the subscription alive and
+// silent. Endpoint 0 (fabrics, commissioning) still reports.
+function neverReport(node) {
+    const changes = node.protocol.attrsChanged;
+    const emit = changes.emit.bind(changes);
+    changes.emit = (endpointNumber, ...rest) => (endpointNumber === 0 ? emit(endpointNumber, ...rest) : undefined);
+}
+
+// wrong-types: reads and reports encode each value with the TLV schema of its attribute in the cluster's protocol
+// type, which matter.js caches per behaviour class and shares between endpoints; this endpoint's cluster gets its
+// own copy of the type with other encoders for these attributes (cluster id -> attribute id -> TLV schema).
+const WRONG_TLV = {
+    6: { 0: new TlvWrapper(TlvUInt8, on => (on ? 1 : 0), number => number !== 0) }, // OnOff as an unsigned integer
+    8: { 0: new TlvWrapper(TlvString, level => String(level), text => Number(text)) }, // CurrentLevel as a string
+};
+function encodeWrongTypes(node, endpoint) {
+    for (const [clusterId, encoders] of Object.entries(WRONG_TLV)) {
+        const cluster = node.protocol[endpoint.number]?.[clusterId];
+        if (cluster === undefined) continue;
+        const list = [...cluster.type.attributes].map(
+            attr => (attr.id in encoders ? { ...attr, tlv: encoders[attr.id] } : attr),
+        );
+        const attributes = { [Symbol.iterator]: () => list[Symbol.iterator]() };
+        for (const attr of list) attributes[attr.id] = attr;
+        cluster.type = { ...cluster.type, attributes };
+    }
+}
+
 // Each kind: its device type and the initial state a new appliance has.
 const KINDS = {
-    light: [DimmableLightDevice, { onOff: { onOff: false }, levelControl: { currentLevel: 128, minLevel: 1, maxLevel: 254 } }],
+    // managedTransitionTimeHandling: matter.js steps CurrentLevel over a command's TransitionTime (every 100 ms)
+    // instead of jumping to the target, as a real dimmer fades
+    light: [DimmableLightDevice, {
+        onOff: { onOff: false },
+        levelControl: { currentLevel: 128, minLevel: 1, maxLevel: 254, managedTransitionTimeHandling: true },
+    }],
     plug: [OnOffPlugInUnitDevice, { onOff: { onOff: false } }],
     contact: [ContactSensorDevice, { booleanState: { stateValue: true } }],
     thermostat: [HeatingThermostat, {
@@ -76,8 +123,11 @@ const KINDS = {
 function appliance(kind, id, bridgedSerial, flaw) {
     const spec = KINDS[kind];
     if (!spec) throw new Error(`unknown kind ${kind} (one of ${Object.keys(KINDS).join(", ")}, bridge)`);
-    const [baseType, state] = spec;
+    const [baseType, kindState] = spec;
     const type = flaw === "ignores-commands" ? baseType.with(IgnoringOnOffServer) : baseType;
+    const state = flaw === "ignores-transitions"
+        ? { ...kindState, levelControl: { ...kindState.levelControl, managedTransitionTimeHandling: false } }
+        : kindState;
     if (bridgedSerial === undefined) return new Endpoint(type, { id, ...state });
     return new Endpoint(type.with(BridgedDeviceBasicInformationServer), {
         id,
@@ -124,6 +174,7 @@ for (const [i, spec] of kinds.entries()) {
         await node.add(endpoint);
         endpoints.set(kind, endpoint);
     }
+    if (flaw === "never-reports") neverReport(node);
     nodes.set(id, { node, endpoints, kind: spec, port: port + i, flaw, baseKind: kind });
 }
 
@@ -131,6 +182,9 @@ for (const [id, { node, kind, endpoints, port: nodePort, flaw, baseKind }] of no
     await node.start();
     if (flaw === "forgets-state") {
         for (const endpoint of endpoints.values()) await endpoint.set(KINDS[baseKind][1]);
+    }
+    if (flaw === "wrong-types") {
+        for (const endpoint of endpoints.values()) encodeWrongTypes(node, endpoint);
     }
     const { manualPairingCode, qrPairingCode } = node.state.commissioning.pairingCodes;
     say({

@@ -9,7 +9,8 @@ The rule (what Home Assistant users expect):
 * The last good value and attributes are remembered here (in memory). When the appliance is
   available again and its driver has not written a state by then, the remembered one is
   restored; a state the driver writes first wins and the remembered one is dropped.
-* An entity that never had a state gets ``unavailable`` with no attributes.
+* An entity that never had a state gets ``unavailable`` with no attributes, and ``unknown`` when the
+  appliance is back and nothing has written a state by then (available, value not known yet).
 
 Every source (driver connections, discovery sightings, entity publishers, MQTT import) calls
 :meth:`Availability.mark_unavailable` / :meth:`Availability.mark_available` on the hub's one
@@ -22,7 +23,7 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from qilu_hub.states import UNAVAILABLE
+from qilu_hub.states import UNAVAILABLE, UNKNOWN
 
 if TYPE_CHECKING:
     from qilu_hub.context import Context
@@ -57,8 +58,12 @@ class Availability:
         for entity_id in entity_ids:
             saved = self._saved.pop(entity_id, None)
             current = self._states.get(entity_id)
-            if saved is not None and current is not None and current.value == UNAVAILABLE:
+            if current is None or current.value != UNAVAILABLE:
+                continue
+            if saved is not None:
                 self._states.async_set(entity_id, saved[0], saved[1], context)
+            else:  # never had a value: reachable now, value not known yet
+                self._states.async_set(entity_id, UNKNOWN, dict(current.attributes), context)
 
     def remembered(self, entity_id: str) -> tuple[Any, dict[str, Any]] | None:
         """The last good (value, attributes) of an unavailable entity, if one is remembered."""

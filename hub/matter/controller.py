@@ -26,6 +26,7 @@ from ..appliances.availability import availability
 from ..capabilities import CommandError
 from ..context import Context
 from ..registry import registry_batch
+from ..states import UNKNOWN
 from . import mapping
 from .client import client_class
 from .codes import parse_setup_code
@@ -349,7 +350,9 @@ class MatterController:
             _LOGGER.warning("Matter: node %s endpoint %s sent values the %s entity cannot read", link.node_id,
                             link.endpoint, link.row.key, exc_info=True)
             return
-        if value is None:
+        if value is None:  # not given yet, or refused: keep what the entity shows, or say it is not known
+            if self.hub.states.get(entity_id) is None:
+                self.hub.states.async_set(entity_id, UNKNOWN, attributes, self._origin)
             return
         self.hub.states.async_set(entity_id, value, attributes, self._origin)
 

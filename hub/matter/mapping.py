@@ -51,8 +51,23 @@ class EndpointView:
         return default if value is None else value
 
 
-def _onoff(v: EndpointView) -> str:
-    return "on" if v.get(ON_OFF, 0) else "off"
+# A state function returns None when the appliance has not given the value, or gave it in a type the cluster
+# does not have (a refused report): the entity then keeps what it showed, or stays unknown, instead of showing a
+# guess such as "off".
+def _two_state(cluster: int, attribute: int, when_true: str, when_false: str) -> Callable[[EndpointView], str | None]:
+    def state(v: EndpointView) -> str | None:
+        raw = v.get(cluster, attribute)
+        return None if not isinstance(raw, bool) else when_true if raw else when_false
+
+    return state
+
+
+_onoff = _two_state(ON_OFF, 0, "on", "off")
+
+
+def _occupancy(v: EndpointView) -> str | None:
+    raw = v.get(OCCUPANCY, 0)  # a bitmap: bit 0 is "occupied"
+    return None if not isinstance(raw, int) or isinstance(raw, bool) else "on" if raw & 1 else "off"
 
 
 def _scaled(cluster: int, attribute: int, divisor: float, digits: int = 2) -> Callable[[EndpointView], Any]:
@@ -81,12 +96,12 @@ def _light_attributes(v: EndpointView) -> dict[str, Any]:
     return out
 
 
-def _thermostat_mode(v: EndpointView) -> str:
-    return SYSTEM_MODES.get(v.get(THERMOSTAT, 28, 4), "heat")
+def _thermostat_mode(v: EndpointView) -> str | None:
+    return SYSTEM_MODES.get(v.get(THERMOSTAT, 28))
 
 
 def _thermostat_attributes(v: EndpointView) -> dict[str, Any]:
-    mode = _thermostat_mode(v)
+    mode = _thermostat_mode(v) or "heat"
     setpoint = v.get(THERMOSTAT, 17 if mode == "cool" else 18)
     local = v.get(THERMOSTAT, 0)
     return {
@@ -96,9 +111,9 @@ def _thermostat_attributes(v: EndpointView) -> dict[str, Any]:
     }
 
 
-def _cover_state(v: EndpointView) -> str:
-    closed = v.get(WINDOW_COVERING, 14)
-    return "closed" if closed == 10000 else "open"
+def _cover_state(v: EndpointView) -> str | None:
+    closed = v.get(WINDOW_COVERING, 14)  # CurrentPositionLiftPercent100ths
+    return None if not isinstance(closed, int) else "closed" if closed == 10000 else "open"
 
 
 def _cover_attributes(v: EndpointView) -> dict[str, Any]:
@@ -110,8 +125,9 @@ def _fan_percent(v: EndpointView) -> Any:
     return v.get(FAN, 3, v.get(FAN, 2))  # PercentCurrent, else PercentSetting
 
 
-def _fan_state(v: EndpointView) -> str:
-    return "on" if (_fan_percent(v) or 0) > 0 else "off"
+def _fan_state(v: EndpointView) -> str | None:
+    percent = _fan_percent(v)
+    return None if not isinstance(percent, int) else "on" if percent > 0 else "off"
 
 
 def _energy(v: EndpointView) -> float | None:
@@ -140,10 +156,9 @@ class Row:
 ROWS: tuple[Row, ...] = (
     Row(ON_OFF, "onoff", ("on_off",), _onoff, _light_attributes,
         modifiers={LEVEL: "level", COLOR: "color_temperature"}),
-    Row(BOOLEAN_STATE, "contact", ("contact",), lambda v: "off" if v.get(BOOLEAN_STATE, 0) else "on",
+    Row(BOOLEAN_STATE, "contact", ("contact",), _two_state(BOOLEAN_STATE, 0, "off", "on"),
         device_class="opening"),  # StateValue true: the contact is closed
-    Row(OCCUPANCY, "occupancy", ("occupancy",), lambda v: "on" if (v.get(OCCUPANCY, 0) or 0) & 1 else "off",
-        device_class="occupancy"),
+    Row(OCCUPANCY, "occupancy", ("occupancy",), _occupancy, device_class="occupancy"),
     Row(TEMPERATURE, "temperature", ("temperature",), _scaled(TEMPERATURE, 0, 100), device_class="temperature",
         unit="°C"),
     Row(HUMIDITY, "humidity", ("humidity",), _scaled(HUMIDITY, 0, 100), device_class="humidity", unit="%"),
@@ -151,7 +166,7 @@ ROWS: tuple[Row, ...] = (
     Row(PRESSURE, "pressure", ("pressure",), _scaled(PRESSURE, 0, 1, 1), device_class="pressure", unit="hPa"),
     Row(THERMOSTAT, "thermostat", ("thermostat",), _thermostat_mode, _thermostat_attributes),
     Row(WINDOW_COVERING, "cover", ("cover_position",), _cover_state, _cover_attributes),
-    Row(DOOR_LOCK, "lock", ("lock",), lambda v: LOCK_STATES.get(v.get(DOOR_LOCK, 0), "unlocked")),
+    Row(DOOR_LOCK, "lock", ("lock",), lambda v: LOCK_STATES.get(v.get(DOOR_LOCK, 0))),
     Row(FAN, "fan", ("fan",), _fan_state, lambda v: {"percentage": _fan_percent(v)}),
     Row(POWER, "power", ("power",), _scaled(POWER, 8, 1000), device_class="power", unit="W"),
     Row(ENERGY, "energy", ("energy",), _energy, device_class="energy", unit="kWh"),

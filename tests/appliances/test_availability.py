@@ -9,6 +9,7 @@ from typing import Any
 
 import aiomqtt
 
+from qilu_hub.appliances.availability import availability
 from qilu_hub.context import Context
 from qilu_hub.core import Hub
 from qilu_hub.discovery.models import DiscoveryInfo, MdnsInfo, MdnsMatcher
@@ -24,7 +25,7 @@ from qilu_hub.sdk import (
     Manifest,
 )
 from qilu_hub.sdk.testing import wait_for
-from qilu_hub.states import EVENT_STATE_CHANGED, UNAVAILABLE, State
+from qilu_hub.states import EVENT_STATE_CHANGED, UNAVAILABLE, UNKNOWN, State
 from tests.mqtt.conftest import broker, settings_for, st, start_hub  # noqa: F401  (broker: a fixture)
 from tests.testbeds.mosquitto import Mosquitto
 
@@ -111,6 +112,25 @@ async def test_what_the_driver_writes_on_return_wins_over_the_remembered_state(t
         driver.live.report_lost("link dropped")
         await wait_for(lambda: driver.starts == 2 and driver.live is not None, what="reconnected")
         assert st(hub, lamp).value == "off"  # fresh from the appliance, not the remembered "on"
+    finally:
+        await hub.async_stop()
+
+
+async def test_an_entity_that_never_had_a_value_is_unknown_once_its_appliance_is_back(tmp_path: Path) -> None:
+    """Reachable with no value yet (an appliance that has not reported, or reported only what the hub refused) is
+    ``unknown``, as Home Assistant shows it, not ``unavailable`` forever."""
+    hub = Hub(tmp_path, {}, recorder=False)
+    await hub.async_start()
+    try:
+        rule, context = availability(hub), Context()
+        rule.mark_unavailable(["light.never_reported"], context)
+        assert st(hub, "light.never_reported").value == UNAVAILABLE
+        rule.mark_available(["light.never_reported"], context)
+        assert st(hub, "light.never_reported").value == UNKNOWN
+        hub.states.async_set("light.never_reported", "on", {}, context)
+        rule.mark_unavailable(["light.never_reported"], context)
+        rule.mark_available(["light.never_reported"], context)
+        assert st(hub, "light.never_reported").value == "on"  # a value it had comes back, not "unknown"
     finally:
         await hub.async_stop()
 

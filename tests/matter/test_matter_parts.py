@@ -109,6 +109,15 @@ def test_cluster_table_reads_and_commands() -> None:
     assert mapping.read(mapping.ROWS_BY_CLUSTER[0x90], {"7/144/8": 61500}, 7)[0] == 61.5
     assert mapping.read(mapping.ROWS_BY_CLUSTER[0x91], {"7/145/1": {"energy": 2_500_000}}, 7)[0] == 2.5
     assert mapping.read(mapping.ROWS_BY_CLUSTER[0x2F], {"8/47/12": 150}, 8)[0] == 75
+    # a value the appliance has not given, or gave in a type the cluster does not have, is no state at all
+    # (the entity keeps what it showed or stays unknown), not a guess such as "off"
+    for cluster, endpoint, wrong in ((6, 1, 1), (69, 2, "closed"), (0x406, 9, True), (0x201, 4, "heat"),
+                                     (0x102, 5, None), (0x101, 10, None), (0x202, 6, "fast")):
+        row = mapping.ROWS_BY_CLUSTER[cluster]
+        assert mapping.read(row, {}, endpoint)[0] is None, cluster
+        primary = {6: 0, 69: 0, 0x406: 0, 0x201: 28, 0x102: 14, 0x101: 0, 0x202: 3}[cluster]
+        if wrong is not None:
+            assert mapping.read(row, {f"{endpoint}/{cluster}/{primary}": wrong}, endpoint)[0] is None, cluster
 
 
 def test_missing_or_wrong_server_says_what_to_run(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""The Godot 4 snippet in docs/xr.md (section 3), checked without Godot: no Godot 4 binary is packaged for this
-machine (Debian has only godot3, PyPI has none), so it is never executed here. Instead gdtoolkit parses it with its
-Godot 4 grammar, and a small interpreter of the few statements it uses (ws.send of a Msgpack.encode'd literal,
-`match` branches, `if`, assignments, calls of the engine's own functions) plays it against a real hub: the message
-it sends when the socket opens, then for each message the hub answers the statements of the branch that matches
-its type. Every key a branch reads must be in the hub's message, and what the snippet would hand to its panels
-(build_panels, update_panels) is checked."""
+"""The Godot 4 snippet in docs/xr.md (section 3), checked without Godot: no Godot 4 binary can be installed on this
+machine (Debian 12 has only godot3; no PyPI package found carries one), so it is never executed here. Instead
+gdtoolkit parses it with its Godot 4 grammar, and a small interpreter of the few statements it uses (ws.send of a
+Msgpack.encode'd literal, `match` branches, `if`, assignments, calls of the engine's own functions) plays it
+against a real hub: the message it sends when the socket opens, then for each message the hub answers the
+statements of the branch that matches its type. Every key a branch reads must be in the hub's message, and what
+the snippet would hand to its panels (build_panels, update_panels) is checked."""
 
 from __future__ import annotations
 

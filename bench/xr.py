@@ -1,9 +1,9 @@
 """XR bridge benchmark against the headless Monado runtime (scripts/build-monado.sh). Prints JSON.
 
-  python bench/xr.py [--samples 60] [--frames 60] [--graphics vulkan,opengl]
+  python bench/xr.py [--samples 60] [--frames 60] [--graphics vulkan,opengl] [--runs 3]
 
-1. latency: a state change at a (stand-in) hub -> the panel showing it released to its swapchain and
-   submitted with xrEndFrame; in ms and in frames (the null compositor paces frames at 20 FPS).
+1. latency: a state change at the hub -> the panel showing it released to its swapchain and submitted with
+   xrEndFrame, and -> the predicted display time of that frame ("on screen"); in ms and in frames.
 2. frame cost with 20 and 100 panels (idle; one panel changing every frame; all changing every frame; a
    "burst": one change shown on every panel, every 24th frame, as when one state appears on all panels):
    wall time per frame spent in the bridge (xrWaitFrame excluded) split
@@ -15,12 +15,22 @@ llvmpipe; upload = glTexSubImage2D + glFlush). Each scenario runs in its own pro
 per process). A scenario ending in ":sync" paints every changed panel inside the frame, as the bridge did before
 panels were painted off the frame loop (xr_bridge/painter.py), for comparison on the same machine.
 
-Monado's null compositor paces frames at 20 FPS and cannot be set to 90 Hz; the equivalent measured here is
-the bridge's own time per frame (from xrWaitFrame's return to xrEndFrame's): at 90 Hz it must stay within one
-frame, 11.1 ms. On a machine shared with other work, wall time includes time the process was not scheduled;
-the main thread's CPU time per frame does not.
+Frame pacing: scripts/build-monado.sh patches Monado's null compositor (upstream: a fixed 20 FPS) to pace at
+XRT_COMPOSITOR_NULL_FPS, which its env.sh sets to 90. Dropped frames are counted from what the runtime says:
+`missed_frames` is the number of display refreshes (the shortest predicted display period seen) skipped between
+consecutive frames' predicted display times (xrWaitFrame), `late_frames` the frames whose xrEndFrame returned
+after their own predicted display time (XR_KHR_convert_timespec_time), `over_budget_frames` those in which the
+bridge itself (xrWaitFrame's return to xrEndFrame's) took longer than one refresh, `over_budget_cpu_frames` those
+whose main-thread CPU time alone did (the rest of the over-budget frames were waiting to be scheduled); all counted
+after the first 10 frames. The idle scenarios give the machine's own floor of missed frames. On a machine shared
+with other work, wall time includes time the process was not scheduled; the main thread's CPU time per frame
+does not. The latency scenario runs the real hub in the bench's own process (a thread), so the hub's work
+competes with the frame loop for the GIL, which a hub in its own process does not. With --runs N every scenario
+runs N times (round after round) and each figure is the median over the runs (`per_run` keeps the key ones per
+run: a median of p99s hides a bad run).
 
-  python bench/xr.py --only 20:burst,20:burst:sync,100:burst,100:burst:sync --frames 240 --graphics vulkan"""
+  python bench/xr.py --only latency,20:idle,20:one,20:burst,20:burst:sync,100:idle,100:one,100:burst,100:burst:sync \
+      --graphics vulkan --frames 240 --runs 3"""
 
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ import json
 import os
 import random
 import shlex
+import statistics
 import subprocess
 import sys
 import threading
@@ -175,11 +186,17 @@ def run_latency(samples: int, graphics: str) -> dict[str, Any]:
         driver_hub = DevHubDriver(n)
     bridge = _bridge(n, driver_hub.url, driver_hub.token, driver_hub.scene, graphics)
     bridge.create()
-    changes: dict[int, tuple[float, int]] = {}  # seq -> (perf_counter at the hub, bridge frame then)
-    results: list[tuple[float, int]] = []
+    changes: dict[int, tuple[float, int]] = {}  # seq -> (monotonic clock at the hub, bridge frame then)
+    results: list[tuple[float, int, float | None]] = []
     done = threading.Event()
+    margins: list[float] = []
 
     def on_frame(b: Any) -> None:
+        shown_now = display_time_s(b)
+        if b.core.frame == WARM_FRAMES:  # pacing counted from here: set-up and the first full draw excluded
+            clear_stats(b.stats)
+        elif b.core.frame > WARM_FRAMES and shown_now is not None:
+            margins.append(shown_now - time.monotonic())
         last = b.core._diff._last.get("p7")
         if last is None:
             return
@@ -189,24 +206,25 @@ def run_latency(samples: int, graphics: str) -> dict[str, Any]:
             return
         if seq in changes:
             t0, f0 = changes.pop(seq)
-            results.append((time.perf_counter() - t0, b.core.frame - f0))
+            results.append((time.monotonic() - t0, b.core.frame - f0, None if shown_now is None else shown_now - t0))
             if len(results) >= samples:
                 done.set()
 
     bridge.on_frame = on_frame
 
     def driver() -> None:
-        while bridge.core.frame < 10:  # let the session reach FOCUSED and draw everything once
+        while bridge.core.frame < WARM_FRAMES:  # let the session reach FOCUSED and draw everything once
             time.sleep(0.05)
         for seq in range(1, samples + 1):
-            time.sleep(random.uniform(0.08, 0.2))  # random phase against the 20 FPS frame clock
-            driver_hub.set(seq, lambda seq=seq: changes.__setitem__(seq, (time.perf_counter(), bridge.core.frame)))
+            time.sleep(random.uniform(0.08, 0.2))  # random phase against the runtime's frame clock
+            driver_hub.set(seq, lambda seq=seq: changes.__setitem__(seq, (time.monotonic(), bridge.core.frame)))
         done.wait(30)
         bridge.request_exit()
 
     threading.Thread(target=driver, daemon=True).start()
     bridge.run()
     period = summarize(bridge.stats.frame_period_s)
+    pacing = pacing_stats(bridge.stats, margins)
     bridge.destroy()
     driver_hub.stop()
     lat = sorted(r[0] for r in results)
@@ -215,6 +233,7 @@ def run_latency(samples: int, graphics: str) -> dict[str, Any]:
         "hub": driver_hub.kind,
         "samples": len(results),
         "latency_ms": summarize(lat),
+        "latency_to_display_ms": summarize(r[2] for r in results if r[2] is not None),
         "latency_frames": {
             "p50": frames[len(frames) // 2],
             "p99": frames[min(len(frames) - 1, int(0.99 * len(frames)))],
@@ -223,6 +242,51 @@ def run_latency(samples: int, graphics: str) -> dict[str, Any]:
         if frames
         else {},
         "frame_period_ms": period,
+        **pacing,
+    }
+
+
+WARM_FRAMES = 10
+
+
+def clear_stats(stats: Any) -> None:
+    for f in vars(stats).values():
+        if hasattr(f, "clear"):  # the per-frame series; the refresh period stays
+            f.clear()
+
+
+def display_time_s(b: Any) -> float | None:
+    """The frame just submitted's predicted display time on the monotonic clock (time.monotonic), or None
+    where the runtime cannot convert XrTime (no XR_KHR_convert_timespec_time)."""
+    import xr
+
+    if b.last_display_time is None or "XR_KHR_convert_timespec_time" not in b.extensions:
+        return None
+    ts = xr.convert_time_to_timespec_time_khr(b.instance, b.last_display_time)
+    return float(ts.tv_sec) + ts.tv_nsec / 1e9
+
+
+def pacing_stats(s: Any, margins_s: list[float]) -> dict[str, Any]:
+    """Dropped frames as the runtime saw them (see the module docstring), and the display period it paced at."""
+    period_s = s.refresh_period_ns / 1e9 if s.refresh_period_ns else None
+    work = [a + b + c for a, b, c in zip(s.render_s, s.upload_s, s.logic_s, strict=True)]
+    cpu = list(s.cpu_s)
+    m = sorted(margins_s)
+    return {
+        "refresh_period_ms": round(1e3 * period_s, 3) if period_s else None,
+        "missed_frames": sum(s.missed),
+        "frames_after_a_miss": sum(1 for x in s.missed if x),
+        "over_budget_frames": sum(1 for w in work if period_s and w > period_s),
+        # of those, the frames whose main-thread CPU time alone exceeded a refresh (the others were preempted)
+        "over_budget_cpu_frames": sum(1 for c in cpu if period_s and c > period_s),
+        "late_frames": sum(1 for x in m if x < 0) if m else None,
+        "submit_margin_ms": {  # predicted display time minus xrEndFrame's return; below 0: late
+            "p50": round(1e3 * statistics.median(m), 3),
+            "p1": round(1e3 * m[int(0.01 * len(m))], 3),
+            "min": round(1e3 * m[0], 3),
+        }
+        if m
+        else {},
     }
 
 
@@ -249,27 +313,37 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
     )
     # measured from the first frame after 10 in which every panel has been drawn once (its swapchain made):
     # drawn off the frame loop, the first full draw spreads over frames, and making swapchains is set-up cost
-    warm = [10]
+    warm = [WARM_FRAMES]
     tick = [0]
     cpu0: list[float] = []
     bursts: dict[int, int] = {}  # value shown on every panel -> frame it was set
     shown_after: list[int] = []  # frames until the last panel showed it
+    margins: list[float] = []  # per measured frame: predicted display time - xrEndFrame's return, s
+
+    def shows(view: Any, value: int) -> bool:
+        try:
+            return int(float(view.controls[1].text.split()[0])) >= value
+        except (ValueError, IndexError):
+            return False
 
     def all_show(b: Any, value: int) -> bool:
+        """Every panel shows this burst's value or a later burst's (a burst that takes longer than BURST_EVERY
+        frames to reach every panel is overtaken by the next one, and must still be counted, not dropped)."""
         last = b.core._diff._last
-        return all(
-            (v := last.get(f"p{i}")) is not None and v.controls[1].text.split()[0] == str(value) for i in range(n)
-        )
+        return all((v := last.get(f"p{i}")) is not None and shows(v, value) for i in range(n))
 
     def on_frame(b: Any) -> None:
+        shown = display_time_s(b)  # first: on_frame runs right after xrEndFrame
+        now = time.monotonic()
         tick[0] += 1
+        if cpu0 and shown is not None:
+            margins.append(shown - now)
         if not cpu0:
             if tick[0] < warm[0] or len(b.chains) < n:
                 return
             warm[0] = tick[0]
             cpu0.append(time.process_time())
-            for f in vars(b.stats).values():
-                f.clear()
+            clear_stats(b.stats)
         if mode == "one":  # one panel's state changes every frame
             b.core.apply_stream([StreamEvent("delta", {f"sensor.s{tick[0] % n}": {"v": tick[0], "a": {}}})])
         elif mode == "all":  # every panel changes every frame (worst case)
@@ -305,15 +379,63 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
         "main_thread_cpu_ms": summarize(s.cpu_s),
         "process_cpu_per_frame_ms": round(1e3 * proc_cpu, 3),
         "frame_period_ms": summarize(s.frame_period_s),
+        **pacing_stats(s, margins),
     }
     if mode == "burst":
         shown_after.sort()
         out["burst_shown_on_all_panels_after_frames"] = {
             "bursts": len(shown_after),
+            "not_shown_by_the_end": len(bursts),
             "p50": shown_after[len(shown_after) // 2] if shown_after else None,
             "max": shown_after[-1] if shown_after else None,
         }
     bridge.destroy()
+    return out
+
+
+def run_scenario(graphics: str, sc: str, samples: int, frames: int, env: dict[str, str]) -> dict[str, Any]:
+    """One scenario in its own process (one OpenXR instance per process)."""
+    r = subprocess.run(
+        [sys.executable, __file__, "--scenario", f"{graphics}/{sc}", "--samples", str(samples),
+         "--frames", str(frames)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-2000:]}
+
+
+PER_RUN = ("missed_frames", "late_frames", "over_budget_frames", "over_budget_cpu_frames")
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every number over the runs (the first run's value for anything else); the pacing counts and
+    the main thread's and latency's p99 are also kept per run, since a median of p99s hides a bad run."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+
+    def med(vals: list[Any]) -> Any:
+        if all(isinstance(v, dict) for v in vals):
+            return {k: med([v[k] for v in vals if k in v]) for k in vals[0]}
+        nums = [v for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(nums) == len(vals) and nums:
+            m = statistics.median(nums)
+            return int(m) if m == int(m) and all(isinstance(v, int) for v in nums) else round(m, 3)
+        return vals[0]
+
+    out: dict[str, Any] = med(ok)
+    if len(runs) > 1:
+        per: dict[str, Any] = {k: [r.get(k) for r in ok] for k in PER_RUN if k in ok[0]}
+        for key in ("main_thread_cpu_ms", "latency_ms", "latency_to_display_ms"):
+            if key in ok[0]:
+                per[key + "_p99"] = [r[key].get("p99_ms") for r in ok]
+        if "latency_frames" in ok[0]:
+            per["latency_frames_p99"] = [r["latency_frames"].get("p99") for r in ok]
+        out["per_run"] = per
+        out["failed_runs"] = len(runs) - len(ok)
     return out
 
 
@@ -323,6 +445,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--graphics", default="vulkan,opengl", help="bindings to measure, comma-separated")
     ap.add_argument("--only", help="scenarios to run, comma-separated (e.g. latency,20:burst,20:burst:sync)")
+    ap.add_argument("--runs", type=int, default=1, help="runs of each scenario; figures are medians over runs")
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.scenario:  # child process: one scenario, JSON on the last stdout line
@@ -339,31 +462,22 @@ def main() -> None:
     scenarios = a.only.split(",") if a.only else [
         "latency", "20:idle", "20:one", "20:all", "20:burst", "20:burst:sync", "100:idle", "100:one", "100:all",
         "100:burst", "100:burst:sync"]
+    fps = env.get("XRT_COMPOSITOR_NULL_FPS") or "20 (unpatched)"
     report: dict[str, Any] = {
-        "runtime": "Monado 25 headless (null compositor, 20 FPS) + lavapipe (Vulkan) / llvmpipe (OpenGL on EGL)",
+        "runtime": f"Monado 25 headless (null compositor, XRT_COMPOSITOR_NULL_FPS={fps}) + lavapipe (Vulkan) / "
+        "llvmpipe (OpenGL on EGL)",
         "cpus": os.cpu_count(),
+        "runs": a.runs,
+        "load_average_1min": {"start": round(os.getloadavg()[0], 2)},
     }
-    for graphics, sc in ((g, sc) for g in a.graphics.split(",") for sc in scenarios):
-        r = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--scenario",
-                f"{graphics}/{sc}",
-                "--samples",
-                str(a.samples),
-                "--frames",
-                str(a.frames),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-        report.setdefault(graphics, {})[sc] = (
-            json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-2000:]}
-        )
+    todo = [(g, sc) for g in a.graphics.split(",") for sc in scenarios]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in todo}
+    for _ in range(a.runs):  # round after round, so that a busy spell on a shared machine hits every scenario
+        for graphics, sc in todo:
+            runs[graphics, sc].append(run_scenario(graphics, sc, a.samples, a.frames, env))
+    for graphics, sc in todo:
+        report.setdefault(graphics, {})[sc] = merge_runs(runs[graphics, sc])
+    report["load_average_1min"]["end"] = round(os.getloadavg()[0], 2)
     budget_90hz_ms = 1000 / 90
     report["notes"] = {
         "frame_budget_90hz_ms": round(budget_90hz_ms, 2),

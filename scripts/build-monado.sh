@@ -16,7 +16,7 @@ P=${1:-${QILU_MONADO_DIR:-$ROOT/.cache/monado}}
 mkdir -p "$P"
 P=$(cd "$P" && pwd)
 # bump when the build's options change, so an older cache is rebuilt instead of silently lacking a feature
-FEATURES="monado-25.0.0 null-compositor simulated remote vulkan opengl-egl service"
+FEATURES="monado-25.0.0 null-compositor null-fps-option simulated remote vulkan opengl-egl service"
 if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so \
       && -x $P/build-service/src/xrt/targets/service/monado-service \
       && "$(cat "$P/features" 2>/dev/null)" == "$FEATURES" ]]; then
@@ -60,6 +60,14 @@ rm -rf src/monado-v25.0.0 && tar -C src -xf "$TARBALL"
 S=$P/src/monado-v25.0.0
 # upstream bug: the in-process target links comp_main even with the main compositor disabled
 sed -i '/^\t\t\tcomp_main$/d' "$S"/src/xrt/targets/openxr/CMakeLists.txt
+# the null compositor paces frames at a hard-coded 20 Hz; make the rate an option (XRT_COMPOSITOR_NULL_FPS, upstream's
+# 20 when unset) so the bench measures frame drops at a headset's 90 Hz. Fails loudly if the source moved.
+NULLC=$S/src/xrt/compositor/null/null_compositor.c
+grep -q 'frame_interval_ns = U_TIME_1S_IN_NS / 20; // 20 FPS' "$NULLC" \
+  || { echo "build-monado: null compositor's frame interval not found; update the patch" >&2; exit 1; }
+sed -i -e '/^DEBUG_GET_ONCE_LOG_OPTION(log, "XRT_COMPOSITOR_LOG"/a DEBUG_GET_ONCE_NUM_OPTION(null_fps, "XRT_COMPOSITOR_NULL_FPS", 20)' \
+  -e 's|frame_interval_ns = U_TIME_1S_IN_NS / 20; // 20 FPS|frame_interval_ns = U_TIME_1S_IN_NS / (uint64_t)(debug_get_num_option_null_fps() > 0 ? debug_get_num_option_null_fps() : 20);|' \
+  "$NULLC"
 # 3. configure + build: simulated + remote (remote links aux_vive, so AUX_VIVE stays on), null compositor only;
 #    OPENGL + EGL on (the client compositor imports the Vulkan swapchain images into GL through
 #    GL_EXT_memory_object_fd, which llvmpipe offers), GLX/X11 off (no display on CI)
@@ -95,7 +103,7 @@ cat > env.sh <<E
 export XR_RUNTIME_JSON=$P/build/openxr_monado-dev.json
 export VK_ICD_FILENAMES=$P/lvp_icd.json
 export LD_LIBRARY_PATH=$P/bw/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
-export XRT_COMPOSITOR_NULL=1 SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
+export XRT_COMPOSITOR_NULL=1 XRT_COMPOSITOR_NULL_FPS=\${XRT_COMPOSITOR_NULL_FPS:-90} SIMULATED_ENABLE=1 SIMULATED_LEFT=simple SIMULATED_RIGHT=simple
 export OXR_NO_PRINTING=1 XRT_LOG=warning
 E
 # the GL client imports lavapipe's images, so GL must be Mesa too (llvmpipe), even where another EGL vendor exists

@@ -97,6 +97,12 @@ class FrameStats:
         self.cpu_s: deque[float] = deque(maxlen=STATS_FRAMES)  # main-thread CPU, excluding xrWaitFrame
         self.uploads: deque[int] = deque(maxlen=STATS_FRAMES)
         self.frame_period_s: deque[float] = deque(maxlen=STATS_FRAMES)
+        # display refreshes that went by without a new frame from us before this one (0: none missed), from
+        # xrWaitFrame's predicted display times: what the compositor saw, not what the bridge measured itself
+        self.missed: deque[int] = deque(maxlen=STATS_FRAMES)
+        # the display's refresh period: the shortest predictedDisplayPeriod seen (a runtime that throttles a slow
+        # app reports a multiple of it, e.g. Monado after a stall, so the latest one would hide misses)
+        self.refresh_period_ns = 0
 
 
 def _pose(p: xr.Posef) -> Pose:
@@ -186,6 +192,7 @@ class XrBridge:
         self.running = False
         self.exit_code: int | None = None
         self._last_frame_t: float | None = None
+        self.last_display_time: int | None = None  # XrTime the frame being drawn is predicted to show at
         self.format = 0
         self._exit_requested = False
         self._lost = False
@@ -679,11 +686,16 @@ class XrBridge:
         if self._last_frame_t is not None:
             self.stats.frame_period_s.append(t0 - self._last_frame_t)
         self._last_frame_t = t0
+        t, period = fs.predicted_display_time, fs.predicted_display_period
+        if period > 0 and (period < self.stats.refresh_period_ns or not self.stats.refresh_period_ns):
+            self.stats.refresh_period_ns = period
+        if self.last_display_time is not None and self.stats.refresh_period_ns:
+            self.stats.missed.append(max(0, round((t - self.last_display_time) / self.stats.refresh_period_ns) - 1))
+        self.last_display_time = t
         xr.begin_frame(self.session, xr.FrameBeginInfo())
         self.core.frame += 1
         if self.stream is not None:
             self.core.apply_stream(self.stream.drain())
-        t = fs.predicted_display_time
         if self.state == xr.SessionState.FOCUSED:
             self.core.input(self._read_input(t))
         self._update_anchors(t)
@@ -710,7 +722,7 @@ class XrBridge:
 
     def run(self) -> int:
         """Frame loop until the session exits; returns the process exit code."""
-        self._last_frame_t = None
+        self._last_frame_t = self.last_display_time = None
         if self.stream is not None:
             self.stream.start()
         frames = 0
@@ -767,6 +779,10 @@ class XrBridge:
                 self._lost = True
                 break
             frames += 1
+        s = self.stats
+        # what the runtime paced at and how many of its display periods went by without a frame from us
+        self.trace("frames", frames=frames, missed=sum(s.missed), frames_after_a_miss=sum(1 for m in s.missed if m),
+                   refresh_period_ns=s.refresh_period_ns or None)
         return EXIT_OK if self.exit_code is None else self.exit_code
 
     def destroy(self) -> None:

@@ -239,7 +239,7 @@ async def _footprint(runs: int = 5) -> dict[str, Any]:
 async def _footprint_runs(runs: int, base_env: dict[str, str]) -> dict[str, Any]:
     import aiohttp
 
-    start_times, rss = [], []
+    start_times, rss, floor_times = [], [], []
     script = str(Path(__file__).with_name("hub_process.py"))
     env = {**base_env, "PYTHONPATH": os.pathsep.join([str(ROOT), base_env.get("PYTHONPATH", "")])}
     for _ in range(runs):
@@ -269,9 +269,15 @@ async def _footprint_runs(runs: int, base_env: dict[str, str]) -> dict[str, Any]
                 finally:
                     proc.terminate()
                     proc.wait()
+        # The floor under it, in the same rounds: a fresh interpreter that imports asyncio and aiohttp's server.
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import asyncio, aiohttp.web"], env=env, check=True)
+        floor_times.append(time.perf_counter() - t0)
     return {
         "start_to_api_ready_s_median": round(statistics.median(start_times), 3),
         "start_to_api_ready_s_runs": [round(t, 3) for t in start_times],
+        "floor_import_asyncio_aiohttp_web_s_median": round(statistics.median(floor_times), 3),
+        "floor_import_asyncio_aiohttp_web_s_runs": [round(t, 3) for t in floor_times],
         "rss_mib_1000_entities_median": round(statistics.median(rss), 1),
         "rss_mib_runs": [round(r, 1) for r in rss],
     }

@@ -3,15 +3,19 @@
 BLE controllers handle few connection attempts at once (often 1-3) and fail
 unhelpfully beyond that, so every driver connects through :func:`async_connect`,
 which waits for a free slot first.
+
+bleak-retry-connector (with bluetooth-adapters and what they import: ~4 MiB) loads with the first connection:
+every hub with BLE discovery sets the cap at start, and most never connect to a BLE appliance.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bleak.backends.device import BLEDevice
-from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
+if TYPE_CHECKING:
+    from bleak.backends.device import BLEDevice
+    from bleak_retry_connector import BleakClientWithServiceCache
 
 DEFAULT_MAX_CONNECTIONS = 3
 
@@ -45,6 +49,8 @@ async def async_connect(ble_device: BLEDevice, name: str | None = None, *, max_a
     Pass the :class:`BLEDevice` from discovery (``ApplianceLifecycle.ble_device(address)``):
     connecting by address alone makes BlueZ scan again first.
     """
+    from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
+
     async with _semaphore():
         return await establish_connection(
             BleakClientWithServiceCache, ble_device, name or ble_device.address, max_attempts=max_attempts, **kwargs,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .features import DeviceEvent, FeatureSpec, slice_times
+from .interval import Interval as Interval  # re-exported: callers name it with the datasets
 from .mapping import CASAS_ACTIVE_VALUES, IDLE, is_active
 from .mapping_file import UNKNOWN, DatasetMapping, load_mapping
 
@@ -31,13 +32,6 @@ BUILTIN_MAPPINGS = Path(__file__).with_name("mappings")
 
 class DatasetError(ValueError):
     """A dataset file could not be understood."""
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    start: float
-    end: float
-    label: str
 
 
 @dataclass

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .datasets import Interval
+from .interval import Interval
 from .mapping import SCENES
 
 if TYPE_CHECKING:

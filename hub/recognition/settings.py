@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qilu_hub.config import f, register_section
 
@@ -45,10 +44,14 @@ def household_model(config_dir: Path | None, review: bool = False) -> Path | Non
 
 def recognizer_from_config(config: dict[str, Any], config_dir: Path | None = None) -> SceneRecognizer | None:
     """The component configured by ``config`` (a loaded hub config), or None when disabled."""
-    from .component import DEFAULT_MODEL, SceneRecognizer  # only when building, not when validating config
     section = config.get(SECTION) or {}
     if not section.get("enabled", True):
         return None
+    # Only when building an enabled recognizer: validating the configuration, or a hub with recognition off,
+    # does not load numpy and the model's runtime with the component.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .component import DEFAULT_MODEL, SceneRecognizer
 
     def configured(key: str) -> Path | None:
         """A model path from the section; relative paths are relative to the config dir."""

@@ -10,8 +10,9 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .datasets import Dataset, Interval
+from .datasets import Dataset
 from .features import DeviceEvent
+from .interval import Interval
 
 # (area, capability, kind, rate): "pulse" = brief activations at ``rate`` per minute; "hold" = on for the
 # whole scene (TV, shower water, lights).

@@ -268,7 +268,8 @@ def test_the_command_line_loads_no_simulator_or_certificate_code_to_parse() -> N
     """Every command, ``run`` included, builds the whole parser first; the simulate command's choices once imported
     the fleet and with it every simulator, cryptography and zeroconf (~15 MiB kept by a running hub)."""
     heavy = ("cryptography", "zeroconf", "qilu_hub.drivers.fleet", "qilu_hub.drivers.qoap.simulator",
-             "qilu_hub.sdk.testing")
+             "qilu_hub.sdk.testing",
+             "aiohttp")  # the area commands' client: imported before the API, it read the CA bundle again at start
     code = ("import sys; from qilu_hub.cli import build_parser; build_parser(); "
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 from qilu_hub.discovery import BleInfo
@@ -207,6 +209,16 @@ async def test_async_connect_reads_and_writes_gatt(bluez: MockBluez) -> None:
             await client.disconnect()
     finally:
         await source.async_stop()
+
+
+def test_the_connection_cap_loads_no_connector_until_a_driver_connects() -> None:
+    """Every hub with BLE discovery sets the cap at start; bleak-retry-connector and bluetooth-adapters (~4 MiB)
+    load with the first connection (the test above connects through them)."""
+    code = ("import sys; from qilu_hub.discovery.connect import set_max_connections; set_max_connections(2); "
+            "print(','.join(m for m in ('bleak_retry_connector', 'bluetooth_adapters') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
 
 
 async def test_identical_adverts_are_deduplicated_and_bursts_coalesced() -> None:

@@ -22,6 +22,8 @@ receipt minus that (CLOCK_MONOTONIC is system-wide on Linux). Clients are raw as
 count messages without decoding them (the probe decodes), so that hundreds fit on a small machine; they
 still share its cores with the hub, which the figures include. The hub runs without the recorder.
 
+``--hub-cpu 0 --clients-cpu 1`` gives the hub a core of its own and puts every client on the other, the probe
+above the counting workers in priority: on a two-core machine, the nearest to clients on other machines.
 ``--hub-cpu N`` pins the hub process to CPU N (``sched_setaffinity``); ``--hub-quota F`` caps it at F of a
 CPU with a cgroup (v1 ``cpu`` controller or v2 ``cpu.max``; needs root; reported as not applied otherwise).
 Point ``PYTHONPATH`` at another checkout to measure that one (old versus new).
@@ -209,9 +211,13 @@ class Probe:
         }
 
 
-async def _worker(url: str, token: str, modes: list[str], probe: bool) -> None:
+async def _worker(url: str, token: str, modes: list[str], probe: bool, cpu: int | None, nice: int) -> None:
     import gc
 
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    if nice:
+        os.nice(nice)
     gc.disable()  # the measuring side must not add its own pauses
     loop = asyncio.get_running_loop()
     port = int(url.rsplit(":", 1)[1])
@@ -370,7 +376,12 @@ async def _spawn(*args: str) -> asyncio.subprocess.Process:
                                                 stdout=asyncio.subprocess.PIPE)
 
 
-async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None, quota: float | None) -> dict[str, Any]:
+async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None, quota: float | None,
+                   clients_cpu: int | None = None) -> dict[str, Any]:
+    # --clients-cpu: every client process on that CPU, the counting workers at a lower priority than the probe, so
+    # that on a two-core machine the hub has a core of its own and the probe's figures are the hub's, not the
+    # crowd's (an approximation of clients on other machines)
+    placed = ["--cpu", str(clients_cpu)] if clients_cpu is not None else []
     hub = await _spawn("--hub", str(clients), *(["--cpu", str(hub_cpu)] if hub_cpu is not None else []))
     cgroup = Quota(quota) if quota else None
     workers: list[asyncio.subprocess.Process] = []
@@ -381,8 +392,8 @@ async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None,
         modes = [MODES[i % len(MODES)] for i in range(clients)]
         for i in range(0, clients, PER_WORKER):
             workers.append(await _spawn("--worker", ",".join(modes[i:i + PER_WORKER]), "--url", url,
-                                        "--token", token))
-        probe = await _spawn("--worker", "ha_plain", "--url", url, "--token", token, "--probe")
+                                        "--token", token, *placed, *(["--nice", "10"] if placed else [])))
+        probe = await _spawn("--worker", "ha_plain", "--url", url, "--token", token, "--probe", *placed)
         for proc in (*workers, probe):
             await _line(proc)  # READY
         await asyncio.sleep(0.5)
@@ -469,13 +480,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "qilu_hub_from": _tree_measured(Path(qilu_hub.__file__).parent), "cpus": os.cpu_count(),
         "load_average_at_start": os.getloadavg(), "rate": args.rate, "hold_rate": args.hold_rate,
         "seconds": args.seconds, "runs": args.runs,
-        "hub_cpu": args.hub_cpu, "hub_quota": args.hub_quota,
+        "hub_cpu": args.hub_cpu, "hub_quota": args.hub_quota, "clients_cpu": args.clients_cpu,
     }
     parts = {"many": (args.clients, args.rate), "hold": (args.hold, args.hold_rate), "single": (0, args.rate)}
     for name, (clients, rate) in parts.items():
         if args.only and name not in args.only:
             continue
-        runs = [await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota) for _ in range(args.runs)]
+        runs = [await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota, args.clients_cpu)
+                for _ in range(args.runs)]
         out[name] = _median(runs)
     return out
 
@@ -491,7 +503,10 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=("many", "hold", "single"), default=[])
     parser.add_argument("--hub-cpu", type=int, help="pin the hub process to this CPU")
     parser.add_argument("--hub-quota", type=float, help="cap the hub process at this fraction of a CPU")
+    parser.add_argument("--clients-cpu", type=int,
+                        help="pin every client process to this CPU, the probe above the others in priority")
     parser.add_argument("--hub", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--nice", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -501,7 +516,7 @@ def main() -> None:
     if args.hub is not None:
         asyncio.run(_hub(args.hub, args.cpu))
     elif args.worker:
-        asyncio.run(_worker(args.url, args.token, args.worker.split(","), args.probe))
+        asyncio.run(_worker(args.url, args.token, args.worker.split(","), args.probe, args.cpu, args.nice))
     else:
         print(json.dumps(asyncio.run(_main(args)), indent=2))
 

@@ -272,6 +272,7 @@ function renderAdminPages() {
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpConnect();
+  i18n.onChange(loadInbox);  // the inbox's rows are built with the words of the language they were made in
   document.getElementById("room-new").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = document.getElementById("room-new-name");

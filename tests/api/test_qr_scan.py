@@ -3,8 +3,8 @@
 Chromium's fake capture device plays a Y4M file made here from a QR code drawn by segno (the code a household
 finds on the appliance's label). A real hub (the Matter driver's inbox entry for an appliance announced over
 mDNS, the API on a loopback port) serves the dashboard; the test presses Scan beside the entry's setup-code
-field as a person would. What it shows: a Matter code fills the field with the exact payload and the camera
-stops; the form then sends that code and the hub takes it for this appliance; a QR code that is not Matter's
+field as a person would. What it shows: over the hub's own HTTPS (``hub.tls: auto``) at its LAN name, as on a
+phone, a Matter code fills the field with the exact payload and the camera stops; the form then sends that code and the hub takes it for this appliance; a QR code that is not Matter's
 is refused with a message while the camera keeps looking; Cancel and leaving the page stop the camera; the
 browser's BarcodeDetector is used where it reads QR codes, and jsQR is downloaded only when a scan needs it;
 on plain http under a LAN name (not a secure context) the button says why there is no camera.
@@ -12,6 +12,7 @@ on plain http under a LAN name (not a secure context) the button says why there 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -24,12 +25,14 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from qilu_hub import Hub, Scopes
 from qilu_hub.api import ApiServer, LoginLimiter
+from qilu_hub.api.tls import HubTls
 from qilu_hub.appliances.lifecycle import ApplianceLifecycle
 from qilu_hub.appliances.setup_codes import SetupCodes
 from qilu_hub.config import load_config
 from qilu_hub.discovery.parse import mdns_info
 from qilu_hub.drivers.manager import DriverManager
 from qilu_hub.drivers.matter.driver import MatterDriver
+from qilu_hub.tls import HubNames, spki_sha256
 
 from .test_dashboard import ARGS, CHROMIUM, open_page, sign_in
 
@@ -39,6 +42,7 @@ JSQR = ROOT / "hub" / "api" / "static" / "vendor" / "jsqr"
 # The pairing code matter.js prints for its test appliance with discriminator 912 (vendor 0xFFF1, product 0x8000).
 MATTER_QR = "MT:Y.K90AFN00Y00648G00"
 KEY = "fff1-8000-912"
+LAN_NAME = "qilutest"  # the hub's host name in the HTTPS test; Chromium maps qilutest.local to loopback
 OTHER_QR = "WIFI:T:WPA;S:Home;P:not-a-matter-code;;"  # the kind of QR code also found in a home
 PHONE = {"width": 390, "height": 844}
 # Records each camera stream the page opens, so the test can see whether its track still runs. An init script
@@ -85,22 +89,30 @@ def camera_args(video: Path) -> list[str]:
 @dataclass
 class Bed:
     hub: Hub
-    url: str
+    api: ApiServer
     admin: str
     driver: str
 
+    @property
+    def url(self) -> str:
+        return self.api.url
 
-@pytest.fixture
-async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
-    """A hub whose inbox holds one commissionable Matter appliance (heard over mDNS) waiting for its code."""
-    config = load_config(tmp_path)
+
+async def start_bed(config_dir: Path, tls: bool) -> Bed:
+    """A hub whose inbox holds one commissionable Matter appliance (heard over mDNS) waiting for its code;
+    with ``tls`` it serves HTTPS with its own CA (``hub.tls: auto``), as a household's phone reaches it."""
+    if tls:
+        (config_dir / "configuration.yaml").write_text("hub:\n  tls: auto\n")
+    config = load_config(config_dir)
     config["recorder"]["commit_interval"] = 0.05
-    hub = Hub(tmp_path, config)
+    hub = Hub(config_dir, config)
     drivers = DriverManager(builtin=False, entry_points_group=None, drivers=[MatterDriver()])
     hub.add_component(drivers)
     lifecycle = ApplianceLifecycle(drivers, mdns_enabled=False, ble_enabled=False)
     hub.add_component(lifecycle)
     api = ApiServer("127.0.0.1", 0, login_limiter=LoginLimiter(max_failures=1000))
+    if tls:
+        api.tls = HubTls(config_dir, names=lambda: HubNames(LAN_NAME))
     hub.add_component(api)
     await hub.async_start()
     try:
@@ -111,9 +123,25 @@ async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
         (entry,) = lifecycle.inbox_entries()
         assert entry["key"] == KEY and entry["problem"] == "needs_setup_code"
         _, admin = hub.tokens.create("parent", Scopes(admin=True))
-        yield Bed(hub, api.url, admin, entry["driver"])
-    finally:
+    except BaseException:
         await hub.async_stop()
+        raise
+    return Bed(hub, api, admin, entry["driver"])
+
+
+@pytest.fixture
+async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
+    """Plain http on loopback (a secure context only as 127.0.0.1; under a LAN name it is not)."""
+    started = await start_bed(tmp_path, tls=False)
+    yield started
+    await started.hub.async_stop()
+
+
+@pytest.fixture
+async def https_bed(tmp_path: Path) -> AsyncIterator[Bed]:
+    started = await start_bed(tmp_path, tls=True)
+    yield started
+    await started.hub.async_stop()
 
 
 async def phone(browser: Browser, url: str, admin: str, init_scripts: tuple[str, ...] = (WATCH_CAMERA,)
@@ -145,10 +173,18 @@ def jsqr_loads(fetched: list[str]) -> int:
     return sum(url.endswith("/static/vendor/jsqr/jsQR.js") for url in fetched)
 
 
-async def test_scanning_a_matter_code_fills_the_field_and_the_form_sends_it(bed: Bed, tmp_path: Path) -> None:
+async def test_scanning_a_matter_code_fills_the_field_and_the_form_sends_it(https_bed: Bed, tmp_path: Path) -> None:
+    """As on a household's phone: the dashboard at the hub's LAN name over its HTTPS, the hub's CA trusted."""
+    bed = https_bed
+    assert bed.api.tls is not None
     video = qr_video(MATTER_QR, tmp_path / "matter.y4m")
+    # No certutil here for an NSS store: the CA is trusted through Chromium's SPKI list (as tests/api/test_tls.py).
+    spki = base64.b64encode(spki_sha256(bed.api.tls.files.ca_certificate())).decode()
+    args = [*camera_args(video), f"--host-resolver-rules=MAP {LAN_NAME}.local 127.0.0.1",
+            f"--ignore-certificate-errors-spki-list={spki}"]
+    url = f"https://{LAN_NAME}.local:{bed.api.port}"
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=camera_args(video))
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             # Where the browser's BarcodeDetector reads QR codes (Chrome on Android), it is used and jsQR is not
             # downloaded. Desktop Linux has none, so this page gets a stand-in that reads any playing video.
@@ -164,7 +200,7 @@ async def test_scanning_a_matter_code_fills_the_field_and_the_form_sends_it(bed:
               }
             };
             """.replace("MATTER_QR", MATTER_QR)
-            context, page, errors, fetched = await phone(browser, bed.url, bed.admin, (WATCH_CAMERA, detector))
+            context, page, errors, fetched = await phone(browser, url, bed.admin, (WATCH_CAMERA, detector))
             field = page.get_by_test_id(f"setup-code-{KEY}")
             await page.get_by_test_id(f"scan-{KEY}").click()
             await expect(field).to_have_value(MATTER_QR, timeout=20000)
@@ -175,7 +211,8 @@ async def test_scanning_a_matter_code_fills_the_field_and_the_form_sends_it(bed:
             await context.close()
 
             # Linux Chromium as it is: no BarcodeDetector, so the vendored jsQR reads the fake camera's frames.
-            context, page, errors, fetched = await phone(browser, bed.url, bed.admin)
+            context, page, errors, fetched = await phone(browser, url, bed.admin)
+            assert await page.evaluate("window.isSecureContext") is True  # the HTTPS address lends the camera
             field = page.get_by_test_id(f"setup-code-{KEY}")
             await expect(field).to_have_value("")
             assert jsqr_loads(fetched) == 0  # the dashboard does not download the decoder until a scan

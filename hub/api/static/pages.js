@@ -26,15 +26,16 @@ async function loadInbox() {
   }
   if (seq !== inboxSeq) return;  // a newer answer is on its way
   const list = document.getElementById("inbox-list");
-  // Keep what someone is typing into a row: rows with focus are not rebuilt.
-  const focused = list.contains(document.activeElement) ? document.activeElement.closest("[data-inbox]") : null;
+  // Keep what someone is typing into a row, and a row whose camera is reading a QR code: those are not rebuilt.
+  const kept = new Map([...list.children].filter((row) => row.contains(document.activeElement) || row.dataset.scanning)
+    .map((row) => [row.dataset.inbox, row]));
   const waiting = data.entries.filter((e) => (e.state || "pending") === "pending" || e.problem === "wrong_bind_key");
   const ignored = data.entries.filter((e) => e.state === "ignored");
   // An adopted appliance announced at another address that did not prove it is the same one: the hub keeps
   // talking to the adopted address until the household confirms the move (anyone on the LAN can announce).
   const moves = data.entries.filter((e) => e.state === "adopted" && e.move);
   const rows = [...moves.map(moveRow), ...waiting.map(pendingRow), ...ignored.map(ignoredRow)];
-  list.replaceChildren(...rows.map((row) => (focused && row.dataset.inbox === focused.dataset.inbox ? focused : row)));
+  list.replaceChildren(...rows.map((row) => kept.get(row.dataset.inbox) || row));
   document.getElementById("inbox-empty").hidden = rows.length > 0;
   const count = document.getElementById("inbox-count");
   count.textContent = String(waiting.length);
@@ -76,6 +77,7 @@ function pendingRow(entry) {
     "data-testid": `bind-key-${key}` }) : null;
   // A Matter appliance is commissioned with the code on its label or box: the QR code's MT:... text or the
   // 11- or 21-digit manual code (dashes and spaces as printed are fine; the hub checks it fits this appliance).
+  // The Scan button beside it reads the QR code with the camera (qrscan.js).
   const codeInput = entry.problem === "needs_setup_code" ? el("input", { type: "text", size: "26",
     autocomplete: "off", spellcheck: "false", autocapitalize: "characters", maxlength: "64",
     "aria-label": t("inbox.setup_code"), placeholder: t("inbox.setup_code"), "data-testid": `setup-code-${key}` }) : null;
@@ -83,7 +85,7 @@ function pendingRow(entry) {
                   el("label", { for: name.id }, t("edit.name")), name,
                   el("label", { for: room.id }, t("edit.room")), room,
                   ...(keyInput ? [keyInput] : []),
-                  ...(codeInput ? [codeInput] : []),
+                  ...(codeInput ? [setupCodeScanner(codeInput, key)] : []),
                   el("div", { class: "controls" },
                      el("button", { type: "submit", class: "primary", "data-testid": `adopt-${key}` }, t("inbox.adopt")),
                      el("button", { type: "button", "data-testid": `ignore-${key}`,
@@ -270,6 +272,7 @@ function renderAdminPages() {
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpConnect();
+  i18n.onChange(loadInbox);  // the inbox's rows are built with the words of the language they were made in
   document.getElementById("room-new").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = document.getElementById("room-new-name");

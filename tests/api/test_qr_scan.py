@@ -4,7 +4,8 @@ Chromium's fake capture device plays a Y4M file made here from a QR code drawn b
 finds on the appliance's label). A real hub (the Matter driver's inbox entry for an appliance announced over
 mDNS, the API on a loopback port) serves the dashboard; the test presses Scan beside the entry's setup-code
 field as a person would. What it shows: over the hub's own HTTPS (``hub.tls: auto``) at its LAN name, as on a
-phone, a Matter code fills the field with the exact payload and the camera stops; the form then sends that code and the hub takes it for this appliance; a QR code that is not Matter's
+phone, a Matter code fills the field with the exact payload and the camera stops; the form then sends that
+code and the hub takes it for this appliance; a QR code that is not Matter's
 is refused with a message while the camera keeps looking; Cancel and leaving the page stop the camera; the
 browser's BarcodeDetector is used where it reads QR codes, and jsQR is downloaded only when a scan needs it;
 on plain http under a LAN name (not a secure context) the button says why there is no camera.
@@ -292,6 +293,30 @@ async def test_other_qr_codes_are_refused_and_the_camera_stops_when_cancelled(be
             await expect(page.get_by_role("button", name="扫描二维码")).to_be_visible()
             await page.get_by_role("button", name="扫描二维码").click()
             await expect(page.get_by_test_id(f"scan-status-{KEY}")).to_have_text(re.compile("HTTPS 地址"))
+            assert errors == []
+            await context.close()
+        finally:
+            await browser.close()
+
+
+async def test_a_code_typed_into_the_inbox_survives_its_refreshes(bed: Bed) -> None:
+    """The inbox rebuilds its rows as appliances come and go (every inbox event, every 30 s). A setup code being
+    typed keeps its field's focus through a refresh, and a code typed and left (a tap elsewhere) is still there
+    after the next refreshes: before, the first refresh dropped the focus and the second one the code."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context, page, errors, _ = await phone(browser, bed.url, bed.admin, ())
+            field = page.get_by_test_id(f"setup-code-{KEY}")
+            await field.fill("3497-0112-332")
+            await expect(field).to_be_focused()
+            for _ in range(2):
+                await page.evaluate("loadInbox()")
+            await expect(field).to_be_focused()
+            await page.get_by_test_id("lang").focus()  # the household looks elsewhere before pressing Add
+            for _ in range(2):
+                await page.evaluate("loadInbox()")
+            await expect(page.get_by_test_id(f"setup-code-{KEY}")).to_have_value("3497-0112-332")
             assert errors == []
             await context.close()
         finally:

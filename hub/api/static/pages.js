@@ -14,6 +14,11 @@ function roomOptions(selected) {
 // -- Add devices ---------------------------------------------------------------------------------------------------
 let inboxSeq = 0;
 
+// A row whose fields hold something other than what the hub filled in: someone's typing, kept until they act on it.
+function typedInto(row) {
+  return [...row.querySelectorAll("input")].some((input) => input.value !== input.defaultValue);
+}
+
 async function loadInbox() {
   if (!isAdmin()) return;
   const seq = ++inboxSeq;
@@ -26,8 +31,11 @@ async function loadInbox() {
   }
   if (seq !== inboxSeq) return;  // a newer answer is on its way
   const list = document.getElementById("inbox-list");
-  // Keep what someone is typing into a row, and a row whose camera is reading a QR code: those are not rebuilt.
-  const kept = new Map([...list.children].filter((row) => row.contains(document.activeElement) || row.dataset.scanning)
+  // Keep a row someone is in, has typed into (a setup code, then a click elsewhere) or whose camera is reading a
+  // QR code: those are not rebuilt, and not even moved (taking a focused field out of the page, even to put it
+  // back at once, drops the focus, and the next refresh would then rebuild the row and lose what was typed).
+  const kept = new Map([...list.children]
+    .filter((row) => row.contains(document.activeElement) || row.dataset.scanning || typedInto(row))
     .map((row) => [row.dataset.inbox, row]));
   const waiting = data.entries.filter((e) => (e.state || "pending") === "pending" || e.problem === "wrong_bind_key");
   const ignored = data.entries.filter((e) => e.state === "ignored");
@@ -35,7 +43,11 @@ async function loadInbox() {
   // talking to the adopted address until the household confirms the move (anyone on the LAN can announce).
   const moves = data.entries.filter((e) => e.state === "adopted" && e.move);
   const rows = [...moves.map(moveRow), ...waiting.map(pendingRow), ...ignored.map(ignoredRow)];
-  list.replaceChildren(...rows.map((row) => kept.get(row.dataset.inbox) || row));
+  const next = rows.map((row) => kept.get(row.dataset.inbox) || row);
+  const staying = new Set(next);
+  for (const child of [...list.children]) if (!staying.has(child)) child.remove();
+  // Kept rows keep their order among themselves, so only new rows are inserted around them.
+  next.forEach((row, i) => { if (list.children[i] !== row) list.insertBefore(row, list.children[i] || null); });
   document.getElementById("inbox-empty").hidden = rows.length > 0;
   const count = document.getElementById("inbox-count");
   count.textContent = String(waiting.length);
@@ -68,7 +80,7 @@ function pendingRow(entry) {
   const title = entryTitle(entry);
   const safe = key.replace(/[^A-Za-z0-9_-]/g, "_");
   const name = el("input", { id: `adopt-name-${safe}`, maxlength: "100", "data-testid": `adopt-name-${key}` });
-  name.value = title;
+  name.defaultValue = title;  // its value until someone edits it (typedInto tells the two apart)
   const room = el("select", { id: `adopt-room-${safe}`, "data-testid": `adopt-room-${key}` }, ...roomOptions(""));
   const needsKey = entry.problem === "needs_bind_key" || entry.problem === "wrong_bind_key";
   const keyInput = needsKey ? el("input", { type: "password", size: "34", autocomplete: "off",

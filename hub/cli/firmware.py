@@ -56,6 +56,8 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
         return _matter(args, progress)
     kit: KitBase
     try:
+        if args.reference:
+            raise ValueError("--reference applies to --matter only")
         if args.ble is not None:
             if args.port is not None:
                 raise ValueError("--port applies to --host only")
@@ -69,8 +71,6 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
         else:
             if args.adapter is not None or args.scan_timeout is not None:
                 raise ValueError("--adapter and --scan-timeout apply to --ble only")
-        if args.reference:
-            raise ValueError("--reference applies to --matter only")
             kit = ConformanceKit(args.host, args.port, profile_name=args.profile, bound=args.bound,
                                  mdns_timeout=args.mdns_timeout, progress=progress)
             what = f"{args.host}{f':{args.port}' if args.port else ''}"

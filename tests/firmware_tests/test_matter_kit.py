@@ -198,3 +198,9 @@ async def test_cli_refuses_a_bad_reference_before_commissioning() -> None:
     assert cli.returncode == 2, output
     assert "--reference 'humidity=45±ten': the tolerance 'ten' is not a number" in output
     assert "Checking" not in output  # nothing was started
+    # A reference means something to the Matter kit only
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "qilu_hub", "firmware-test", "--host", "127.0.0.1", "--reference", "temperature=21",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await asyncio.wait_for(cli.communicate(), 60))[0].decode()
+    assert cli.returncode == 2 and "--reference applies to --matter only" in output, output

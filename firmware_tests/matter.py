@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .matter_units import BY_CLUSTER, Reference, Unit, judge, outside_limits
+from .matter_units import BY_CLUSTER, UNITS, Reference, Unit, judge, outside_limits
 from .results import CheckResult, Report
 
 Progress = Callable[[int, int, CheckResult], None]
@@ -427,10 +427,11 @@ class MatterConformanceKit:
             raise Skip("no measurement cluster")
 
     def _measured(self) -> list[tuple[int, Unit]]:
-        """Every (endpoint, unit) whose cluster the appliance serves, endpoint 0 included (Power Source)."""
+        """Every (endpoint, unit) whose cluster and measured attribute the appliance has (the server's interview
+        read them all), endpoint 0 included (Power Source; a mains-powered one has no BatPercentRemaining)."""
         endpoints = sorted({int(path.split("/", 1)[0]) for path in self.attributes})
         return [(endpoint, unit) for endpoint in endpoints for cluster, unit in sorted(BY_CLUSTER.items())
-                if cluster in self._servers(endpoint)]
+                if cluster in self._servers(endpoint) and f"{endpoint}/{cluster}/{unit.attribute}" in self.attributes]
 
     async def check_units(self, result: CheckResult) -> None:
         measured = self._measured()
@@ -461,9 +462,9 @@ class MatterConformanceKit:
         for reference in self.references:
             if reference not in used:
                 where = "no endpoint has" if reference.endpoint is None else f"endpoint {reference.endpoint} has no"
-                unit = next(u for u in BY_CLUSTER.values() if u.quantity == reference.quantity)
+                unit = UNITS[reference.quantity]
                 problems.append(f"a reference for {reference.quantity} was given, but {where} "
-                                f"{unit.cluster_name} cluster (0x{unit.cluster:04X})")
+                                f"{unit.cluster_name} (0x{unit.cluster:04X}) {unit.attribute_name}")
         if problems:
             raise Fail("; ".join(problems))
         if not measured:

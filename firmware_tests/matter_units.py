@@ -84,6 +84,12 @@ def _kelvin(scale: float) -> Decode:
     return lambda raw: raw * scale - 273.15
 
 
+# power in W and energy in kWh: a firmware off by powers of ten is in one of these
+_SI_NAMES = {
+    "W": {-6: "µW", -5: "10 µW", -4: "100 µW", -3: "mW", -2: "10 mW", -1: "100 mW", 1: "10 W", 2: "100 W", 3: "kW"},
+    "kWh": {-9: "µWh", -8: "10 µWh", -7: "100 µWh", -6: "mWh", -5: "10 mWh", -4: "100 mWh", -3: "Wh", -2: "10 Wh",
+            -1: "100 Wh"},
+}
 _INT64 = 2 ** 62  # power-mW and energy-mWh: int64, constrained to ±2^62 by the specification
 
 UNITS: dict[str, Unit] = {unit.quantity: unit for unit in (
@@ -113,11 +119,11 @@ UNITS: dict[str, Unit] = {unit.quantity: unit for unit in (
          accepted_units=frozenset({"m³/h", "m3/h"})),
     Unit("power", 0x0090, "Electrical Power Measurement", 8, "ActivePower", "W", "mW", _linear(0.001),
          (-_INT64, _INT64), "Application Cluster Specification § 2.13.6.9 (ActivePower in mW)",
-         lambda v: max(1.0, abs(v) * 0.1), _powers("W", 0.001, range(-6, 4), {-6: "µW", -3: "mW", 3: "kW"}),
+         lambda v: max(1.0, abs(v) * 0.1), _powers("W", 0.001, range(-6, 4), _SI_NAMES["W"]),
          range_attributes=None, accepted_units=frozenset({"W"})),
     Unit("energy", 0x0091, "Electrical Energy Measurement", 1, "CumulativeEnergyImported", "kWh", "mWh",
          _linear(1e-6), (0, _INT64), "Application Cluster Specification § 2.12.5.2.1 and § 2.12.6.2 (energy in mWh)",
-         lambda v: max(0.01, abs(v) * 0.05), _powers("kWh", 1e-6, range(-9, 1), {-9: "µWh", -6: "mWh", -3: "Wh"}),
+         lambda v: max(0.01, abs(v) * 0.05), _powers("kWh", 1e-6, range(-9, 1), _SI_NAMES["kWh"]),
          struct_field="0", range_attributes=None, accepted_units=frozenset({"kWh"})),
     Unit("battery", 0x002F, "Power Source", 12, "BatPercentRemaining", "%", "half percent", _linear(0.5),
          (0, 200), "Core Specification § 11.7.7.13 (BatPercentRemaining in half percent, 0 to 200)",

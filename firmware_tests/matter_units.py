@@ -12,7 +12,7 @@ MeasuredValue is 100 × °C, Relative Humidity's 100 × %, ...). A firmware that
 * :func:`judge`: one reading against the unit's limits and a reference, with the scaling that would have matched.
 
 Section numbers are those of the Matter 1.6 specifications (as matter.js 0.17.9's generated model cites them);
-the measurement clusters' sections are the same in Matter 1.4, which the test bed's CHIP SDK implements.
+docs/matter.md says where earlier versions (1.4, which the test bed's CHIP SDK implements) number them alike.
 """
 
 from __future__ import annotations

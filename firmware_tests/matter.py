@@ -17,6 +17,11 @@ kit starts from ``venv`` with a throw-away fabric), then checks, per endpoint an
   the transition), and the target is reported on the subscription within the transition time plus ``bound``; the
   levels reported on the way are listed;
 * ``measurement.range``: measured values lie within their declared minimum and maximum;
+* ``measurement.units``: measured values (and their declared minimum and maximum) are values the specification's
+  unit can mean (humidity at most 10000 hundredths of a percent, ...), and, for each ``references`` entry (the
+  command line's ``--reference temperature=21.5±1.5``), the reading decoded in that unit matches the reference;
+  a mismatch names the scaling the reading would match (whole °C instead of 0.01 °C, ...). A quantity without a
+  reference is reported as not judged (the check is skipped unless every measured quantity had one);
 * ``restart.state``: after a restart (``restart``: a coroutine function that power-cycles the appliance; the
   command line's ``--restart-command``) OnOff and CurrentLevel are what they were, as their non-volatile quality
   requires, unless StartUpOnOff / StartUpCurrentLevel ask for something else;
@@ -36,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from .matter_units import BY_CLUSTER, UNITS, Reference, Unit, judge, outside_limits
 from .results import CheckResult, Report
 
 Progress = Callable[[int, int, CheckResult], None]
@@ -63,7 +69,7 @@ ATTRIBUTE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "1030/0": ("Occupancy", (int,)),
 }
 TRANSITION_S = 2.0  # the transition level.transition asks for (whole tenths: the command's unit)
-MEASUREMENTS = (0x0402, 0x0405, 0x0400, 0x0403)  # MeasuredValue 0, MinMeasuredValue 1, MaxMeasuredValue 2
+MEASUREMENTS = (0x0402, 0x0405, 0x0400, 0x0403, 0x0404)  # MeasuredValue 0, MinMeasuredValue 1, MaxMeasuredValue 2
 BASIC = {1: ("vendor name", str), 2: ("vendor id", int), 3: ("product name", str), 4: ("product id", int),
          9: ("software version", int), 15: ("serial number", str), 18: ("unique id", str)}
 
@@ -87,7 +93,7 @@ class MatterConformanceKit:
     def __init__(self, code: str, *, url: str | None = None, venv: Path | None = None, port: int = 5580,
                  primary_interface: str | None = None, paa_root_cert_dir: Path | None = None, bound: float = 2.0,
                  progress: Progress | None = None, restart: Callable[[], Awaitable[Any]] | None = None,
-                 back_within: float = 60.0) -> None:
+                 back_within: float = 60.0, references: list[Reference] | None = None) -> None:
         self.code = code
         self.url = url
         self.venv = venv
@@ -98,6 +104,7 @@ class MatterConformanceKit:
         self.progress = progress
         self.restart = restart
         self.back_within = back_within  # how long a restarted appliance may take to answer again
+        self.references = list(references or [])  # what the maker knows the measured quantities to be
         self.report = Report(target="Matter appliance", profile="matter")
         self.client: Any = None
         self.node_id: int | None = None
@@ -157,6 +164,7 @@ class MatterConformanceKit:
                 ("level.bounds", "Level stays within MinLevel..MaxLevel", self.check_level),
                 ("level.transition", "A level transition is followed and its end reported", self.check_transition),
                 ("measurement.range", "Measured values within their declared range", self.check_ranges),
+                ("measurement.units", "Measured values in the specification's units", self.check_units),
                 ("restart.state", "OnOff and CurrentLevel survive a restart", self.check_restart_state),
                 ("restart.subscription", "Reports still come after a restart", self.check_restart_subscription),
             ]
@@ -417,6 +425,54 @@ class MatterConformanceKit:
             raise Fail("; ".join(problems))
         if not checked:
             raise Skip("no measurement cluster")
+
+    def _measured(self) -> list[tuple[int, Unit]]:
+        """Every (endpoint, unit) whose cluster and measured attribute the appliance has (the server's interview
+        read them all), endpoint 0 included (Power Source; a mains-powered one has no BatPercentRemaining)."""
+        endpoints = sorted({int(path.split("/", 1)[0]) for path in self.attributes})
+        return [(endpoint, unit) for endpoint in endpoints for cluster, unit in sorted(BY_CLUSTER.items())
+                if cluster in self._servers(endpoint) and f"{endpoint}/{cluster}/{unit.attribute}" in self.attributes]
+
+    async def check_units(self, result: CheckResult) -> None:
+        measured = self._measured()
+        problems: list[str] = []
+        unjudged: list[str] = []
+        used: set[Reference] = set()
+        for endpoint, unit in measured:
+            for attribute in unit.range_attributes or ():
+                name = "MinMeasuredValue" if attribute == 1 else "MaxMeasuredValue"
+                limit = outside_limits(unit, name, self.attributes.get(f"{endpoint}/{unit.cluster}/{attribute}"))
+                if limit is not None:
+                    problems.append(f"endpoint {endpoint}: {limit}")
+            # The reading now (a reference describes the conditions while the kit runs), as the server decodes it
+            path = f"{endpoint}/{unit.cluster}/{unit.attribute}"
+            with contextlib.suppress(Exception):  # unanswered: the value from commissioning is recent enough
+                self.attributes[path] = await self._read(path)
+            reference = next((r for r in self.references if r.quantity == unit.quantity and r.endpoint == endpoint),
+                             None) or next((r for r in self.references
+                                            if r.quantity == unit.quantity and r.endpoint is None), None)
+            if reference is not None:
+                used.add(reference)
+            judgement = judge(unit, endpoint, unit.raw_value(self.attributes, endpoint), reference)
+            result.details.append(judgement.note)
+            if judgement.problem is not None:
+                problems.append(judgement.problem)
+            elif not judgement.judged_scale:
+                unjudged.append(f"{unit.quantity} (endpoint {endpoint})")
+        for reference in self.references:
+            if reference not in used:
+                where = "no endpoint has" if reference.endpoint is None else f"endpoint {reference.endpoint} has no"
+                unit = UNITS[reference.quantity]
+                problems.append(f"a reference for {reference.quantity} was given, but {where} "
+                                f"{unit.cluster_name} (0x{unit.cluster:04X}) {unit.attribute_name}")
+        if problems:
+            raise Fail("; ".join(problems))
+        if not measured:
+            raise Skip("no measured quantity whose unit the kit knows")
+        if unjudged:
+            raise Skip("within the specification's limits; the scale of " + ", ".join(unjudged) + " not judged: "
+                       "only a reference tells 0.21 °C from 21 °C (--reference QUANTITY=VALUE±TOLERANCE)")
+        result.message = f"{len(measured)} reading(s) match their references"
 
     # -- restart -------------------------------------------------------------------------------------------
     async def _command(self, endpoint: int, cluster: int, name: str, payload: dict[str, Any]) -> None:

@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--restart-command", default=None,
                         help="Matter: a shell command that restarts (power-cycles) the appliance, for the checks "
                              "that its state and subscriptions survive a restart (skipped without it)")
+    parser.add_argument("--reference", action="append", default=None, metavar="QUANTITY[@ENDPOINT]=VALUE[±TOL]",
+                        help="Matter: what a measured quantity is while the kit runs, in °C, %%, lx, kPa, m³/h, W, "
+                             "kWh (e.g. temperature=21.5±1.5, humidity@2=45±10; repeat for more): the reading, "
+                             "decoded in the specification's unit, must match it")
     parser.add_argument("--primary-interface", default=None, help="Matter: the LAN interface the server uses")
     parser.add_argument("--paa-root-cert-dir", type=Path, default=None, help="Matter: attestation roots (offline)")
     parser.add_argument("--adapter", default=None, help="BLE only: the BlueZ adapter to use (default hci0)")
@@ -52,6 +56,8 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
         return _matter(args, progress)
     kit: KitBase
     try:
+        if args.reference:
+            raise ValueError("--reference applies to --matter only")
         if args.ble is not None:
             if args.port is not None:
                 raise ValueError("--port applies to --host only")
@@ -83,14 +89,21 @@ def cmd_firmware_test(args: argparse.Namespace) -> int:
 
 def _matter(args: argparse.Namespace, progress: Any) -> int:
     from qilu_hub.firmware_tests.matter import MatterConformanceKit
+    from qilu_hub.firmware_tests.matter_units import BadReference, parse_references
 
     if args.matter_url is None and args.matter_venv is None:
         print("qilu-hub firmware-test: --matter needs --matter-url or --matter-venv", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        references = parse_references(args.reference)
+    except BadReference as err:  # before anything is commissioned
+        print(f"qilu-hub firmware-test: {err}", file=sys.stderr)
+        return EXIT_USAGE
     kit = MatterConformanceKit(args.matter, url=args.matter_url, venv=args.matter_venv,
                                primary_interface=args.primary_interface, paa_root_cert_dir=args.paa_root_cert_dir,
                                bound=args.bound, progress=progress,
-                               restart=_shell_restart(args.restart_command) if args.restart_command else None)
+                               restart=_shell_restart(args.restart_command) if args.restart_command else None,
+                               references=references)
     print("Checking the Matter appliance ...", file=sys.stderr, flush=True)
     report = asyncio.run(kit.run())
     print(report.text())

@@ -5,7 +5,8 @@
 //        [--interface=eth0]
 //
 // Kinds: light (dimmable: On/Off + Level Control, following a command's TransitionTime), plug (On/Off), contact
-// (Boolean State), thermostat (heating), temperature (Temperature Measurement), occupancy (Occupancy Sensing),
+// (Boolean State), thermostat (heating), temperature (Temperature Measurement, 21.5 °C), humidity (Relative Humidity
+// Measurement, 45 %), occupancy (Occupancy Sensing),
 // bridge (an Aggregator holding the --bridged devices: KIND or KIND*COUNT, each with Bridged Device Basic
 // Information).
 // Node i listens on port+i, has passcode+i and discriminator (discriminator + 257*i) mod 4096: 257 moves the
@@ -22,6 +23,7 @@ import { OnOffServer } from "@matter/main/behaviors/on-off";
 import { ThermostatServer } from "@matter/main/behaviors/thermostat";
 import { ContactSensorDevice } from "@matter/main/devices/contact-sensor";
 import { DimmableLightDevice } from "@matter/main/devices/dimmable-light";
+import { HumiditySensorDevice } from "@matter/main/devices/humidity-sensor";
 import { OccupancySensorDevice } from "@matter/main/devices/occupancy-sensor";
 import { OnOffPlugInUnitDevice } from "@matter/main/devices/on-off-plug-in-unit";
 import { TemperatureSensorDevice } from "@matter/main/devices/temperature-sensor";
@@ -62,6 +64,10 @@ const HeatingThermostat = ThermostatDevice.with(ThermostatServer.with("Heating")
 //   ignores-transitions  jumps to a level command's target whatever its TransitionTime (matter.js's own default)
 //   wrong-types       sends OnOff as an unsigned integer (0/1) and CurrentLevel as a UTF-8 string in every read
 //                     and report
+//   wrong-scale       a sensor that forgot the specification's scaling: temperature in whole °C (22 where the good
+//                     one sends 2150 for 21.5 °C; its declared range -40..85 too), humidity in whole % (45, range
+//                     0..100): valid values within their declared range, so only a reference tells them from 0.22 °C
+//                     and 0.45 %
 // matter.js keeps its own state valid and reports every change, so never-reports and wrong-types work below its
 // API, on the node's protocol view (node.protocol: endpoint number -> cluster id -> what reads and reports are
 // made of).
@@ -72,6 +78,7 @@ class IgnoringOnOffServer extends OnOffServer {
 }
 const FLAWS = new Set([
     "ignores-commands", "incomplete-info", "forgets-state", "never-reports", "wrong-types", "ignores-transitions",
+    "wrong-scale",
 ]);
 
 // never-reports: subscriptions learn of changes from the node protocol's attrsChanged (endpoint number, cluster
@@ -103,6 +110,12 @@ function encodeWrongTypes(node, endpoint) {
     }
 }
 
+// wrong-scale: the same readings in whole units (what a firmware that forgot the ×100 sends)
+const WRONG_SCALE = {
+    temperature: { temperatureMeasurement: { measuredValue: 22, minMeasuredValue: -40, maxMeasuredValue: 85 } },
+    humidity: { relativeHumidityMeasurement: { measuredValue: 45, minMeasuredValue: 0, maxMeasuredValue: 100 } },
+};
+
 // Each kind: its device type and the initial state a new appliance has.
 const KINDS = {
     // managedTransitionTimeHandling: matter.js steps CurrentLevel over a command's TransitionTime (every 100 ms)
@@ -117,6 +130,7 @@ const KINDS = {
         thermostat: { localTemperature: 2100, occupiedHeatingSetpoint: 2000, controlSequenceOfOperation: 2, systemMode: 4 },
     }],
     temperature: [TemperatureSensorDevice, { temperatureMeasurement: { measuredValue: 2150, minMeasuredValue: -4000, maxMeasuredValue: 8500 } }],
+    humidity: [HumiditySensorDevice, { relativeHumidityMeasurement: { measuredValue: 4500, minMeasuredValue: 0, maxMeasuredValue: 10000 } }],
     occupancy: [OccupancySensorDevice, { occupancySensing: { occupancy: { occupied: false }, occupancySensorType: 0 } }],
 };
 
@@ -124,10 +138,11 @@ function appliance(kind, id, bridgedSerial, flaw) {
     const spec = KINDS[kind];
     if (!spec) throw new Error(`unknown kind ${kind} (one of ${Object.keys(KINDS).join(", ")}, bridge)`);
     const [baseType, kindState] = spec;
+    if (flaw === "wrong-scale" && !WRONG_SCALE[kind]) throw new Error(`wrong-scale is for ${Object.keys(WRONG_SCALE)}`);
     const type = flaw === "ignores-commands" ? baseType.with(IgnoringOnOffServer) : baseType;
     const state = flaw === "ignores-transitions"
         ? { ...kindState, levelControl: { ...kindState.levelControl, managedTransitionTimeHandling: false } }
-        : kindState;
+        : flaw === "wrong-scale" ? { ...kindState, ...WRONG_SCALE[kind] } : kindState;
     if (bridgedSerial === undefined) return new Endpoint(type, { id, ...state });
     return new Endpoint(type.with(BridgedDeviceBasicInformationServer), {
         id,

@@ -162,6 +162,13 @@ class Connections:
                 out.append((driver, appliance))
         return out
 
+    async def async_identify(self, info: DiscoveryInfo) -> list[tuple[Driver, DiscoveredAppliance]]:
+        """:meth:`identify`, with the matching drivers not loaded yet imported off the event loop first."""
+        for driver in self.match(info):
+            with contextlib.suppress(ImportError):  # reported once by the driver; it identifies nothing
+                await async_loaded(driver)
+        return self.identify(info)
+
     # -- adoption -----------------------------------------------------------------------
     def is_adopted(self, driver_name: str, appliance_key: str) -> bool:
         return f"{driver_name}:{appliance_key}" in self.adopted

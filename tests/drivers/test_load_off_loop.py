@@ -218,3 +218,21 @@ async def test_an_adopted_appliance_starting_loads_its_driver_off_the_loop(
         await catalog.async_stop()
     finally:
         await hub.async_stop()
+
+
+async def test_identify_on_the_loop_loads_the_matching_drivers_off_it(
+        tmp_path: Path, gated: Callable[..., threading.Event], executor: CountingExecutor) -> None:
+    gate = gated("acmeident")
+    gated("acmeidentbroken", extra="import no_such_protocol_library  # not installed").set()
+    hub, manager, _ = await start_hub(tmp_path, executor)
+    try:
+        driver = manager.drivers["acmeident"]
+        ticker = Ticker(lambda: loading(driver), gate)
+        [(found, appliance)] = await manager.async_identify(advert("acmeident", "i1"))
+        await ticker.stop()
+        assert ticker.while_loading >= TURNS_WHILE_LOADING
+        assert found is driver and appliance.key == "i1"
+        assert await manager.async_identify(advert("acmeidentbroken", "x1")) == []  # reported, not raised
+        assert list(manager.load_errors) == ["entry point acmeidentbroken"]
+    finally:
+        await hub.async_stop()

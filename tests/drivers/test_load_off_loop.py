@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from qilu_hub.appliances import ApplianceLifecycle, StaticCatalog
+from qilu_hub.appliances import lifecycle as lifecycle_module
 from qilu_hub.core import Hub
 from qilu_hub.drivers.manager import DriverManager
 from qilu_hub.sdk import DiscoveredAppliance, MdnsInfo
@@ -137,23 +138,31 @@ async def start_hub(tmp_path: Path, executor: CountingExecutor) -> tuple[Hub, Dr
 
 
 async def test_first_match_loads_off_the_loop_once_and_every_waiting_advert_is_handled(
-        tmp_path: Path, gated: Callable[..., threading.Event], executor: CountingExecutor) -> None:
+        tmp_path: Path, gated: Callable[..., threading.Event], executor: CountingExecutor,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     gate = gated("acmegated")
     hub, manager, lifecycle = await start_hub(tmp_path, executor)
     try:
         driver = manager.drivers["acmegated"]
         ticker = Ticker(lambda: loading(driver), gate)
-        # Three adverts of two appliances while the driver loads, as the mDNS source hands them over.
+        # Adverts while the driver loads, as the mDNS source hands them over: three of two appliances first.
         lifecycle.handle(advert("acmegated", "k1"), "mdns:k1")
         lifecycle.handle(advert("acmegated", "k2"), "mdns:k2")
         lifecycle.handle(advert("acmegated", "k1"), "mdns:k1")
+        # One gone before the load ended (an mDNS goodbye): not handled. One beyond the cap: dropped, counted.
+        lifecycle.handle(advert("acmegated", "k3"), "mdns:k3")
+        lifecycle.sighting_gone("mdns:k3")
+        monkeypatch.setattr(lifecycle_module, "MAX_WAITING_FOR_LOAD", 2)
+        lifecycle.handle(advert("acmegated", "k4"), "mdns:k4")
         assert lifecycle.inbox is not None
         inbox = lifecycle.inbox
         await wait_for(lambda: inbox.get("k1") is not None and inbox.get("k2") is not None)
         await ticker.stop()
         assert ticker.while_loading >= TURNS_WHILE_LOADING  # the loop turned while the module was imported
         assert driver.loaded and manager.load_errors == {}
-        assert executor.imports_of("acmegated.driver:Driver") == 1  # one import, in a worker thread, for all three
+        assert executor.imports_of("acmegated.driver:Driver") == 1  # one import, in a worker thread, for all
+        await lifecycle.async_wait_for_loads()
+        assert inbox.get("k3") is None and inbox.get("k4") is None and lifecycle.stats["load_wait_dropped"] == 1
     finally:
         await hub.async_stop()
 

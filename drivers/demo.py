@@ -81,7 +81,7 @@ class DemoAppliances:
             wanted = sum(1 for sim in self.fleet.network if type_.startswith(_service_prefix(sim)))
             infos += await browse(type_, expect=wanted, timeout=10.0, accept=ours)
         for info in infos:
-            for driver, appliance in manager.identify(info):
+            for driver, appliance in await manager.async_identify(info):  # drivers load off the loop
                 self.adopted.append(await manager.async_adopt(driver.manifest.name, appliance))
         if len(infos) < expected:
             _LOGGER.warning("Demo: resolved %d of %d simulated network appliances", len(infos), expected)

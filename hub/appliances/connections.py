@@ -30,6 +30,7 @@ from qilu_hub.context import Context
 from qilu_hub.core import EVENT_HUB_STOPPING
 from qilu_hub.discovery.models import DiscoveryInfo, MdnsInfo
 from qilu_hub.sdk._helpers import Backoff  # the drivers' reconnect backoff (with jitter), the same for supervisors
+from qilu_hub.sdk._loading import async_loaded
 
 from .adoption import adopt_appliance
 from .appliance import DiscoveredAppliance
@@ -160,6 +161,13 @@ class Connections:
             if appliance is not None:
                 out.append((driver, appliance))
         return out
+
+    async def async_identify(self, info: DiscoveryInfo) -> list[tuple[Driver, DiscoveredAppliance]]:
+        """:meth:`identify`, with the matching drivers not loaded yet imported off the event loop first."""
+        for driver in self.match(info):
+            with contextlib.suppress(ImportError):  # reported once by the driver; it identifies nothing
+                await async_loaded(driver)
+        return self.identify(info)
 
     # -- adoption -----------------------------------------------------------------------
     def is_adopted(self, driver_name: str, appliance_key: str) -> bool:
@@ -366,7 +374,9 @@ class Connections:
         rec.lost.clear()
         conn: DeviceConnection | None = None
         try:
-            conn = driver.connect(self._context(rec), rec.appliance)
+            # A driver not loaded yet (the first start after the hub started) is imported off the loop; one
+            # that cannot load fails this start with its import error, as a driver that cannot connect does.
+            conn = (await async_loaded(driver)).connect(self._context(rec), rec.appliance)
             conn._lost_callback = lambda reason, rec=rec: self._mark_lost(rec, reason)
             await asyncio.wait_for(conn.async_start(), self.timing.start_timeout)
         except BaseException:

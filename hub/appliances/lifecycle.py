@@ -26,6 +26,7 @@ advertised address and overall; the least recently seen are dropped, counted and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -37,6 +38,7 @@ from qilu_hub.discovery.models import BleInfo, DiscoveryInfo, MdnsInfo
 from qilu_hub.discovery.parse import ParseStats
 from qilu_hub.discovery.settings import DiscoverySettings
 from qilu_hub.log_limit import LogLimiter
+from qilu_hub.sdk._loading import async_loaded, needs_loading
 
 from .availability import availability, device_entity_ids
 from .bind_keys import BindKey, BindKeys, missing_bind_key, needs_bind_key, require_bind_key
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from qilu_hub.core import Hub
     from qilu_hub.discovery.ble import BleSource
     from qilu_hub.discovery.mdns import MdnsSource
+    from qilu_hub.sdk import Driver
 
     from .appliance import DiscoveredAppliance
 
@@ -68,6 +71,9 @@ ADOPT_BACKOFF_MAX = 60.0
 # (an appliance that just moved may not answer yet; an impostor must not make the hub a challenge pump).
 MOVE_RETRY_INTERVAL = 30.0
 MOVE_PROOF_TIMEOUT = 10.0
+# Sightings whose adverts wait for a driver to load (under a second); a flood of new ones meanwhile is dropped
+# beyond this (counted), as the inbox caps pending entries: a real appliance advertises again.
+MAX_WAITING_FOR_LOAD = 1024
 
 
 class AdoptError(Exception):
@@ -122,6 +128,10 @@ class ApplianceLifecycle:
         self.evicted = 0
         self._move_log = LogLimiter(interval=60.0, max_per_interval=20)
         self._evict_log = LogLimiter(interval=60.0, max_per_interval=1)
+        # Adverts matched by a driver whose module is being imported (off the loop): the newest advert of each
+        # sighting, handled again once the load ends; one load task per driver, whatever the number of adverts.
+        self._waiting_for_load: dict[str, DiscoveryInfo] = {}
+        self._loads: dict[str, tuple[asyncio.Task[None], set[str]]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
     async def async_start(self, hub: Hub) -> None:
@@ -172,12 +182,15 @@ class ApplianceLifecycle:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
             self._watcher = None
-        for task in [*self._adopting.values(), *self._proving.values()]:
-            task.cancel()
-        if self._adopting or self._proving:
-            await asyncio.gather(*self._adopting.values(), *self._proving.values(), return_exceptions=True)
+        loads = [task for task, _ in self._loads.values()]
+        for task in [*self._adopting.values(), *self._proving.values(), *loads]:
+            task.cancel()  # a load's import goes on in its thread; only waiting for it stops
+        if self._adopting or self._proving or loads:
+            await asyncio.gather(*self._adopting.values(), *self._proving.values(), *loads, return_exceptions=True)
         self._adopting.clear()
         self._proving.clear()
+        self._loads.clear()
+        self._waiting_for_load.clear()
         if self.mdns is not None:
             await self.mdns.async_stop()
             self.mdns = None
@@ -451,6 +464,10 @@ class ApplianceLifecycle:
                 self.sightings.last_info[entry.key] = info
                 self.catalog.discovery_updated(entry.key, info)
             return
+        loading = [driver for driver in drivers if needs_loading(driver)]
+        if loading:
+            self._wait_for_load(loading, info, sighting)
+            return
         entries: list[InboxEntry] = []
         for driver in drivers:
             appliance = identify(driver, info, self.stats)
@@ -462,6 +479,35 @@ class ApplianceLifecycle:
         if (isinstance(info, BleInfo) and entries and len(entries) == len(drivers)
                 and all(e.state is EntryState.ADOPTED and e.key in self._live for e in entries)):
             self._fast[sighting] = (list(drivers), entries)
+
+    def _wait_for_load(self, drivers: list[Driver], info: DiscoveryInfo, sighting: str) -> None:
+        """Handle the advert once ``drivers`` are loaded: their imports run off the loop, one per driver."""
+        if sighting not in self._waiting_for_load and len(self._waiting_for_load) >= MAX_WAITING_FOR_LOAD:
+            self.stats["load_wait_dropped"] += 1
+            return
+        self._waiting_for_load[sighting] = info  # a newer advert of the sighting replaces the one waiting
+        for driver in drivers:
+            name = driver.manifest.name
+            load = self._loads.get(name)
+            if load is None:
+                task = asyncio.get_running_loop().create_task(self._load(driver), name=f"load-driver-{name}")
+                load = self._loads[name] = (task, set())
+            load[1].add(sighting)
+
+    async def _load(self, driver: Driver) -> None:
+        name = driver.manifest.name
+        with contextlib.suppress(ImportError):  # reported once by the driver (the driver manager's load_errors)
+            await async_loaded(driver)
+        _, sightings = self._loads.pop(name, (None, set()))
+        for sighting in sightings:
+            info = self._waiting_for_load.pop(sighting, None)
+            if info is not None:  # not gone meanwhile; waits again if another of its drivers still loads
+                self.handle(info, sighting)
+
+    async def async_wait_for_loads(self) -> None:
+        """Return once no advert waits for a driver to load, each one that waited handled (tests, benchmarks)."""
+        while self._loads:  # handling a waiting advert may start the load of another driver it matches
+            await asyncio.gather(*(task for task, _ in list(self._loads.values())), return_exceptions=True)
 
     def _appliance(self, driver: str, appliance: DiscoveredAppliance, info: DiscoveryInfo,
                    sighting: str) -> InboxEntry | None:
@@ -724,6 +770,7 @@ class ApplianceLifecycle:
         """A source lost a sighting (mDNS goodbye or expiry, BLE timeout): the appliances it vouched for and
         no other sighting does become unavailable. Sources call this and :meth:`handle`, nothing else."""
         self._fast.pop(sighting, None)
+        self._waiting_for_load.pop(sighting, None)
         for key in self.sightings.gone(sighting):
             self._update_availability(key)
 

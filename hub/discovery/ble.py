@@ -19,6 +19,11 @@ may belong to a new socket (bleak's new bus, another D-Bus client, an API connec
 which would go deaf for good. So the old scan is stopped after bleak reconnected, or,
 while the bus is still down, kept aside and stopped once it is back, before a new scan
 starts (a StopDiscovery sent after it would stop the new scan, on the same connection).
+
+A machine with no D-Bus system bus (a container, a gateway without Bluetooth) has no BlueZ
+either: while the bus's socket is absent the scanner says so once, looks for the socket
+again every few seconds (a ``stat``) or at a restart request, and never loads bleak's BlueZ
+backend (dbus-fast) meanwhile; no retries, no backoff, no repeated log lines.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -51,6 +57,25 @@ PASSIVE_PATTERNS = [OrPattern(0, AdvertisementDataType.FLAGS, bytes([flags])) fo
 WATCHDOG_CHECK = 1.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
+# The system bus's address when DBUS_SYSTEM_BUS_ADDRESS is unset (the D-Bus specification's well-known one).
+DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket"
+
+
+def missing_system_bus() -> str | None:
+    """The socket path of the D-Bus system bus if every address names a socket file that is not there, else None.
+
+    Read before bleak's BlueZ backend is touched: no bus means no BlueZ, and nothing to load dbus-fast for.
+    Addresses this cannot check (abstract sockets, TCP) count as present; dbus-fast finds out."""
+    if sys.platform != "linux":
+        return None
+    missing = None
+    for address in (os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or DEFAULT_SYSTEM_BUS).split(";"):
+        transport, _, options = address.partition(":")
+        path = dict(option.partition("=")[::2] for option in options.split(",")).get("path")
+        if transport != "unix" or not path or os.path.exists(path):
+            return None
+        missing = missing or path
+    return missing
 
 
 async def _bus_ready(timeout: float) -> bool:
@@ -102,6 +127,8 @@ class AdapterScanner:
         self.last_error: str | None = None
         self.running = False
         self.passive_silent = False  # a passive scan that heard nothing: BlueZ without working monitors
+        self.no_system_bus: str | None = None  # the bus socket looked for and not there (said once)
+        self.bus_looks = 0  # times the socket was looked for in vain
         # Scans lost with the D-Bus connection, stopped once the connection is back (never over the dead one).
         self._stale: list[BleakScanner] = []
         self._task: asyncio.Task[None] | None = None
@@ -170,6 +197,9 @@ class AdapterScanner:
     async def _run(self) -> None:
         delay = BACKOFF_START
         while True:
+            if not self._stale and self._waited_for_bus():
+                await self._sleep(self.source.bus_check)
+                continue
             try:
                 # Before the new scan, never after: StopDiscovery over the new connection would stop that scan too.
                 await self._stop_stale()
@@ -205,6 +235,23 @@ class AdapterScanner:
                             time.monotonic() - self.last_advert)
             await self._stop_scanner()
 
+    def _waited_for_bus(self) -> bool:
+        """Whether there is no system bus to scan over (logged once until it appears)."""
+        missing = missing_system_bus()
+        if missing is None:
+            if self.no_system_bus is not None:
+                _LOGGER.info("D-Bus system bus at %s is there now: BLE scanning on %s starts", self.no_system_bus,
+                             self.name)
+                self.no_system_bus = None
+            return False
+        self.bus_looks += 1
+        if self.no_system_bus is None:
+            self.no_system_bus = missing
+            self.last_error = f"no D-Bus system bus ({missing}): no BlueZ"
+            _LOGGER.warning("BLE scanning on %s is off: no D-Bus system bus at %s, so no BlueZ; it starts when "
+                            "the bus appears", self.name, missing)
+        return True
+
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, or return True early when a restart is requested."""
         self._wake.clear()
@@ -234,6 +281,7 @@ class BleSource:
         min_interval: float = 0.05,
         refresh: float = 60.0,
         start_timeout: float = 10.0,
+        bus_check: float = 5.0,
         stats: ParseStats | None = None,
     ) -> None:
         self._on_advert = on_advert
@@ -244,6 +292,7 @@ class BleSource:
         self.min_interval = min_interval
         self.refresh = refresh
         self.start_timeout = start_timeout
+        self.bus_check = bus_check  # seconds between looks for a system bus that was not there
         self.stats = stats if stats is not None else ParseStats()
         self.tracks: dict[str, Track] = {}
         self.scanners = [AdapterScanner(self, a) for a in (adapters or [None])]  # type: ignore[list-item]
@@ -369,7 +418,7 @@ class BleSource:
         return {
             "adapters": [
                 {"adapter": s.name, "running": s.running, "mode": s.mode, "restarts": s.restarts,
-                 "failures": s.failures, "last_error": s.last_error}
+                 "failures": s.failures, "last_error": s.last_error, "no_system_bus": s.no_system_bus is not None}
                 for s in self.scanners
             ],
             "devices": len(self.tracks), "adverts": self.adverts, "dispatched": self.dispatched,

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from qilu_hub.discovery import BleInfo
 from qilu_hub.discovery.ble import BleSource
@@ -305,3 +310,62 @@ async def test_a_clock_stepped_back_delays_neither_changes_nor_expiry() -> None:
     await wait_for(lambda: any(i.manufacturer_data[QD_COMPANY] == b"\x02" for i in got), timeout=5)
     assert source.expire(now=stepped + 1) == []
     assert sorted(source.expire(now=stepped + 1 + source.timeout + 1)) == [addr(1), addr(2)]
+
+
+NO_BUS_PROBE = """
+import asyncio, json, logging, sys
+from {module} import BleSource
+
+said = []
+class Keep(logging.Handler):
+    def emit(self, record): said.append(record.levelname + " " + record.getMessage())
+logger = logging.getLogger("{module}")
+logger.addHandler(Keep())
+logger.setLevel(logging.DEBUG)
+
+async def main():
+    source = BleSource(lambda info: None, lambda address: None, bus_check=0.001)
+    await source.async_start()
+    [scanner] = source.scanners
+    for _ in range(10_000):  # bounded: until the socket was looked for a few dozen times
+        if scanner.bus_looks >= 30:
+            break
+        await asyncio.sleep(0.001)
+    status = source.status()["adapters"][0]
+    await source.async_stop()
+    print(json.dumps({{"looks": scanner.bus_looks, "said": said, "status": status,
+                      "dbus_fast": "dbus_fast" in sys.modules}}))
+
+asyncio.run(main())
+"""
+
+
+def test_without_a_system_bus_the_scanner_says_so_once_and_loads_no_dbus_library(tmp_path: Path) -> None:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus' / 'system_bus_socket'}"}
+    out = subprocess.run([sys.executable, "-c", NO_BUS_PROBE.format(module=BleSource.__module__)], env=env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["looks"] >= 30  # looked for the bus again and again ...
+    [said] = report["said"]  # ... and said so once, at WARNING, with no retries, backoff or failures
+    assert said.startswith("WARNING") and "no D-Bus system bus" in said and "no-bus" in said
+    assert report["status"]["no_system_bus"] and not report["status"]["running"]
+    assert report["status"]["failures"] == 0 and "no BlueZ" in report["status"]["last_error"]
+    assert not report["dbus_fast"]  # bleak's BlueZ backend never loaded
+
+
+async def test_a_system_bus_that_appears_is_scanned_at_a_restart_request(
+        bluez: MockBluez, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await bluez.add_adapter("hci0")
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'system_bus_socket'}")
+    source = BleSource(lambda info: None, lambda address: None, scanning_mode="active", bus_check=3600)
+    await source.async_start()
+    try:
+        [scanner] = source.scanners
+        await wait_for(lambda: scanner.no_system_bus is not None)
+        assert not scanner.running and scanner.failures == 0
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bluez.address)  # the bus (and BlueZ) come up
+        scanner.restart_now()  # the explicit event: not the hour-long interval
+        await wait_for(lambda: scanner.running)
+        assert scanner.no_system_bus is None and scanner.failures == 0
+    finally:
+        await source.async_stop()

@@ -62,10 +62,11 @@ class Running:
             await self.hub.async_stop()
             self.hub = None
 
-    def feed(self, sim: Sim, count: int = 1) -> None:
+    async def feed(self, sim: Sim, count: int = 1) -> None:
         for _ in range(count):
             sim.step()
             self.discovery.handle(sim.advert(), f"ble:{sim.address}")
+            await self.discovery.async_wait_for_loads()  # a first advert waits for its driver's import
 
     async def wait_running(self, sim: Sim) -> None:
         await wait_for(lambda: any(r.appliance.key == sim.address and r.state == "running"
@@ -87,7 +88,7 @@ class Running:
         """Feed adverts until the temperature entity shows the simulator's value."""
         expected = sim.values["temperature"] if isinstance(sim, BTHomeSimulator) else sim.temperature
         for _ in range(200):
-            self.feed(sim)
+            await self.feed(sim)
             value = self.temperature(sim)
             if isinstance(value, float) and abs(value - float(expected)) < 0.5:
                 return value
@@ -115,7 +116,7 @@ async def test_bthome_waits_flagged_then_adopts_with_its_key_over_rest(
         running: Running, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     sim = BTHomeSimulator("climate", 21, bind_key=KEY)
-    running.feed(sim, 3)
+    await running.feed(sim, 3)
     entry = running.entry(sim)
     assert entry["state"] == "pending" and entry["problem"] == "needs_bind_key" and not entry["bind_key_set"]
     assert running.drivers.status() == []  # not adopted into a sensor that could never report
@@ -154,7 +155,7 @@ async def test_restart_keeps_the_key(tmp_path: Path) -> None:
     run = await Running(tmp_path / "config").start()
     sim = XiaomiSimulator(22, bind_key=KEY)
     try:
-        run.feed(sim)
+        await run.feed(sim)
         assert run.entry(sim)["problem"] == "needs_bind_key"
         with pytest.raises(BindKeyRequired):
             await run.discovery.async_adopt(sim.address)
@@ -178,11 +179,11 @@ async def test_restart_keeps_the_key(tmp_path: Path) -> None:
 async def test_wrong_key_says_so_once_and_the_right_key_fixes_it(
         running: Running, caplog: pytest.LogCaptureFixture, make: Any) -> None:
     sim = make(KEY)
-    running.feed(sim)
+    await running.feed(sim)
     caplog.set_level(logging.DEBUG)
     await running.discovery.async_adopt(sim.address, bind_key=WRONG.hex())
     await running.wait_running(sim)
-    running.feed(sim, 40)
+    await running.feed(sim, 40)
     entry = running.entry(sim)
     assert entry["state"] == "adopted" and entry["problem"] == "wrong_bind_key"
     [status] = running.drivers.status()
@@ -205,8 +206,8 @@ async def test_auto_adopt_skips_encrypted_sensors_until_keyed(tmp_path: Path) ->
     try:
         plain, secret = BTHomeSimulator("climate", 24), BTHomeSimulator("motion", 24, bind_key=KEY)
         for _ in range(20):
-            run.feed(plain)
-            run.feed(secret)
+            await run.feed(plain)
+            await run.feed(secret)
         await wait_for(lambda: len(run.drivers.status()) == 1, what="the plain sensor auto-adopted")
         assert run.entry(plain)["state"] == "adopted"
         assert run.entry(secret)["state"] == "pending" and run.entry(secret)["problem"] == "needs_bind_key"
@@ -217,7 +218,7 @@ async def test_auto_adopt_skips_encrypted_sensors_until_keyed(tmp_path: Path) ->
 
 async def test_ignoring_forgets_the_key(running: Running) -> None:
     sim = BTHomeSimulator("climate", 25, bind_key=KEY)
-    running.feed(sim)
+    await running.feed(sim)
     await running.discovery.async_adopt(sim.address, bind_key=KEY.hex())
     await running.readings(sim)
     await running.discovery.async_ignore(sim.address)
@@ -229,13 +230,13 @@ async def test_ignoring_forgets_the_key(running: Running) -> None:
 
 async def test_plaintext_adverts_from_a_keyed_sensor_are_dropped(running: Running) -> None:
     sim = BTHomeSimulator("climate", 26, bind_key=KEY)
-    running.feed(sim)
+    await running.feed(sim)
     await running.discovery.async_adopt(sim.address, bind_key=KEY.hex())
     real = await running.readings(sim)
     await running.wait_running(sim)
     spoof = BTHomeSimulator("climate", 26)  # same address, no encryption: what anyone nearby could send
     spoof.values["temperature"] = 99.0
-    running.feed(spoof, 5)
+    await running.feed(spoof, 5)
     assert running.temperature(sim) == real
     [rec] = running.drivers.adopted.values()
     assert getattr(rec.connection, "plaintext_dropped", 0) == 5
@@ -245,8 +246,8 @@ async def test_cli_adopt_with_bind_key(tmp_path: Path, capsys: pytest.CaptureFix
                                        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     run = await Running(tmp_path / "config").start()
     one, two = XiaomiSimulator(27, bind_key=KEY), BTHomeSimulator("climate", 27, bind_key=KEY)
-    run.feed(one)
-    run.feed(two)
+    await run.feed(one)
+    await run.feed(two)
     await run.stop()
     config = str(tmp_path / "config")
     assert main(["--config", config, "inbox", "list"]) == 0
@@ -283,7 +284,7 @@ async def test_dashboard_adopts_with_a_typed_key(running: Running) -> None:
     from tests.api.test_dashboard import sign_in
 
     sim = XiaomiSimulator(28, bind_key=KEY)
-    running.feed(sim)
+    await running.feed(sim)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium",

@@ -58,7 +58,8 @@ async def test_driver_adopts_and_controls(hub_with_drivers: tuple[Hub, DriverMan
         await wait_for(lambda: len(hub.entities.for_device(device_id)) == 2, what="entities")
         light = next(e.entity_id for e in hub.entities.for_device(device_id) if e.domain == "light")
         power = next(e.entity_id for e in hub.entities.for_device(device_id) if e.domain == "sensor")
-        await wait_for(lambda: hub.states.get(light) is not None, what="state")
+        # commands wait for the connection to be up: until then the light is "unavailable (starting)"
+        await wait_for(lambda: (s := hub.states.get(light)) is not None and s.value != "unavailable", what="state")
         await hub.commands.async_call(light, "turn_on", {"brightness": 200, "rgb_color": [0, 0, 255]})
         await wait_for(lambda: hub.states.get(light).value == "on", what="on")  # type: ignore[union-attr]
         await wait_for(lambda: hub.states.get(light).attributes.get("rgb_color") == [0, 0, 255], what="blue")  # type: ignore[union-attr]

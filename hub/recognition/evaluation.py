@@ -196,17 +196,19 @@ def _home_weights(parts: Sequence[Matrix], scale: Sequence[float] | None = None)
 
 def train_on_homes(
     homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = (),
-    extra_weight: float = 1.0,
+    extra_weight: float = 1.0, balance_per_home: bool = False,
 ) -> Any:
     """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
-    home), labels outside ``keep`` counted as idle."""
+    home), labels outside ``keep`` counted as idle; with ``balance_per_home`` the classes are balanced within
+    each part rather than over all of them (``training.class_weights``)."""
     parts = [h.matrix for h in homes] + list(extra)
     X = np.vstack([m.X for m in parts])
     y = np.concatenate([m.y for m in parts])
     if keep is not None:
         y = _collapse(y, keep)
     scale = [1.0] * len(homes) + [extra_weight] * len(extra)
-    return fit(X, y, config, sample_weight=_home_weights(parts, scale))
+    groups = np.concatenate([np.full(len(m.y), i) for i, m in enumerate(parts)]) if balance_per_home else None
+    return fit(X, y, config, sample_weight=_home_weights(parts, scale), groups=groups)
 
 
 def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:

@@ -92,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--per-day-weight", type=float, default=None, metavar="W",
                     help="days-of-labels with --home: the target's labelled days weigh W homes per labelled day "
                          "(as model train weighs a household's days beside --home homes; overrides --target-weight)")
+    ev.add_argument("--class-balance", choices=("per-home", "pooled"), default="per-home",
+                    help="days-of-labels with --home: balance the scenes within each home or pooled over all "
+                         "(default %(default)s, as model train --source recorder)")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
@@ -564,7 +567,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
             if others:
                 curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
                                              args.seed, target_weight=args.target_weight,
-                                             per_day_weight=args.per_day_weight))
+                                             per_day_weight=args.per_day_weight,
+                                             balance_per_home=args.class_balance == "per-home"))
             result["days_of_labels"] = curves
             learning_curve_png(curves, args.curve_png, f"{name}: class accuracy vs labelled days")
             result["curve_png"] = str(args.curve_png)

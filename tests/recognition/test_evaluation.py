@@ -117,6 +117,7 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
                  "--curve-png", str(curve_png)]) == 0
     helped = json.loads(capsys.readouterr().out)["days_of_labels"][1]
     assert helped["per_day_weight"] == 1.0 and helped["target_weight"] is None
+    assert helped["class_balance"] == "per-home" and alone["class_balance"] is None
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,7 +55,12 @@ class Rule:
     balance_per_home: bool
 
 
-# The candidates nested selection chooses between, the one model train used before this bench first.
+# The candidates nested selection chooses between, the one model train used before this bench first.  Only
+# the ``default``-forest ones are what ``model train --source recorder --home …`` can do by default: with
+# ``leaf20_48trees`` a household model lost a scene the household never labelled on simulated homes
+# (tests/recognition/test_evaluation.py::test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes:
+# sleeping 0.87 -> 0.10 with 8 trees, 0.59 with 48), which these draws, all scenes labelled, cannot show.
+HUB_RULES = ("default_pooled", "default_per_home")
 RULES: dict[str, Rule] = {
     "default_pooled": Rule("default", False),
     "default_per_home": Rule("default", True),
@@ -86,6 +91,21 @@ def pooled_class_accuracy(count: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def per_class(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict[str, float]:
     return {c: round(float(np.mean(pred[y == c] == c)), 3) for c in labels if np.any(y == c)}
+
+
+def nest(rows: dict[str, Any], rules: list[str]) -> None:
+    """Each home's rule chosen on the other scored homes only (highest mean share; ties: the first listed),
+    among all ``rules`` (``chosen``) and among the ``HUB_RULES`` (``hub``, what model train does)."""
+    for key, among in (("", rules), ("hub_", [r for r in HUB_RULES if r in rules])):
+        for name, row in rows.items():
+            if not among:
+                continue
+            peers = [rows[n] for n in rows if n != name]
+            scores = {r: round(float(np.mean([p["rules"][r]["share_mean"] for p in peers])), 4) if peers else 0.0
+                      for r in among}
+            row[f"{key}rule_scores_on_other_homes"] = scores
+            row[f"{key}chosen_rule"] = max(among, key=lambda r: scores[r])
+            row[f"{key}chosen"] = row["rules"][row[f"{key}chosen_rule"]]
 
 
 def main() -> int:
@@ -182,13 +202,7 @@ def main() -> int:
         rows[name] = row
         print(name, json.dumps({k: v["share"] for k, v in row["rules"].items()}), round(time.perf_counter() - t0),
               file=sys.stderr, flush=True)
-    for name, row in rows.items():  # nested: each home's rule chosen on the other scored homes only
-        peers = [rows[n] for n in rows if n != name]
-        scores = {r: round(float(np.mean([p["rules"][r]["share_mean"] for p in peers])), 4) if peers else 0.0
-                  for r in args.rules}
-        row["rule_scores_on_other_homes"] = scores
-        row["chosen_rule"] = max(args.rules, key=lambda r: scores[r])  # ties: the first listed
-        row["chosen"] = row["rules"][row["chosen_rule"]]
+    nest(rows, args.rules)
     result: dict[str, Any] = {
         "what": f"{args.label_days} labelled days beside the other homes, share of the all-other-days class accuracy "
                 "on the same remaining days; rule per home chosen on the other homes (nested)",
@@ -197,7 +211,8 @@ def main() -> int:
         "forests": {p: {k: v for k, v in c.__dict__.items() if k != "n_jobs"} for p, c in configs.items()},
         "per_day_weight": PER_DAY_WEIGHT, "label_days": args.label_days, "draws": args.draws,
         "homes": rows,
-        "reach_90pct_of_reference": {n: r["chosen"]["share_mean"] >= 0.9 for n, r in rows.items()},
+        "hub_rules": [r for r in HUB_RULES if r in args.rules],
+        "mean_share_at_least_0.9": {n: r["chosen"]["share_mean"] >= 0.9 for n, r in rows.items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     text = json.dumps(result, indent=1)

@@ -14,6 +14,13 @@ SOURCES = ("simulator", "kasteren", "casas", "recorder")
 CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")  # = evaluation.CV_CHOICES
 
 
+# A household's labelled days trained beside other homes (--source recorder --home …) use this forest preset:
+# with per-home class balance, every one of six real homes picks it from the other five, and it keeps a scene
+# the household never labelled at least as well as `default` (bench/recognition_adaptation.py and
+# bench/recognition_adaptation_unlabelled.py; docs/recognition.md "Adaptation").
+HOUSEHOLD_FOREST = "leaf20_48trees"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     model = subparsers.add_parser("model", help="train and evaluate the scene recognition model")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -25,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--review", action="store_true",
                        help="a day-review model: also reads what happens after each minute, so it labels finished "
                             "days (label suggestions, recognition.review_model) but never runs live")
-    train.add_argument("--forest", default="default", help="named forest configuration, 'default' or "
-                       "'leaf20_48trees' (the one nested selection picks on Kasteren; see docs/recognition.md)")
+    train.add_argument("--forest", default=None, help="named forest configuration, 'default' or 'leaf20_48trees' "
+                       "(default: leaf20_48trees for --source recorder with --home, the household rule every "
+                       "benchmarked home picks from the others; 'default' otherwise; see docs/recognition.md)")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
     train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
@@ -205,6 +213,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: --review cannot be combined with --decoder (a causal filter for live models)",
               file=sys.stderr)
         return 2
+    if args.forest is None:
+        args.forest = HOUSEHOLD_FOREST if args.source == "recorder" and args.home else "default"
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)

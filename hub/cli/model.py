@@ -14,6 +14,13 @@ SOURCES = ("simulator", "kasteren", "casas", "recorder")
 CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")  # = evaluation.CV_CHOICES
 
 
+# A household's labelled days trained beside other homes (--source recorder --home …) use this forest preset:
+# with per-home class balance, every one of six real homes picks it from the other five, and it keeps a scene
+# the household never labelled at least as well as `default` (bench/recognition_adaptation.py and
+# bench/recognition_adaptation_unlabelled.py; docs/recognition.md "Adaptation").
+HOUSEHOLD_FOREST = "leaf20_48trees"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     model = subparsers.add_parser("model", help="train and evaluate the scene recognition model")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -25,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--review", action="store_true",
                        help="a day-review model: also reads what happens after each minute, so it labels finished "
                             "days (label suggestions, recognition.review_model) but never runs live")
-    train.add_argument("--forest", default="default", help="named forest configuration, 'default' or "
-                       "'leaf20_48trees' (the one nested selection picks on Kasteren; see docs/recognition.md)")
+    train.add_argument("--forest", default=None, help="named forest configuration, 'default' or 'leaf20_48trees' "
+                       "(default: leaf20_48trees for --source recorder with --home, the household rule every "
+                       "benchmarked home picks from the others; 'default' otherwise; see docs/recognition.md)")
     train.add_argument("--trees", type=int, default=None, help="number of trees (default: TrainConfig)")
     train.add_argument("--depth", type=int, default=None, help="maximum tree depth (default: TrainConfig)")
     train.add_argument("--min-leaf", type=int, default=None, help="minimum samples per leaf (default: TrainConfig)")
@@ -59,6 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--day-weight", type=float, default=1.0, metavar="W",
                        help="recorder source with --home: the household's labelled days weigh W homes per "
                             "labelled day beside each --home (default %(default)s; docs/recognition.md)")
+    train.add_argument("--class-balance", choices=("per-home", "pooled"), default=None,
+                       help="with --home: balance the scenes within each home (the household's days, the simulated "
+                            "days and each --home apart) or over all of them pooled (default: per-home for "
+                            "--source recorder, pooled otherwise; docs/recognition.md)")
     train.add_argument("--max-bytes", type=int, default=1_000_000, metavar="N",
                        help="largest ONNX file to write: a forest over it is trained again one level shallower "
                             "until it fits (default %(default)s; a home with ~100 sensors and --per-device)")
@@ -88,6 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--per-day-weight", type=float, default=None, metavar="W",
                     help="days-of-labels with --home: the target's labelled days weigh W homes per labelled day "
                          "(as model train weighs a household's days beside --home homes; overrides --target-weight)")
+    ev.add_argument("--class-balance", choices=("per-home", "pooled"), default="per-home",
+                    help="days-of-labels with --home: balance the scenes within each home or pooled over all "
+                         "(default %(default)s, as model train --source recorder)")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default="default", help="named forest configuration (as for train)")
     ev.add_argument("--trees", type=int, default=None, help="number of trees (default: the forest's)")
@@ -198,6 +213,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: --review cannot be combined with --decoder (a causal filter for live models)",
               file=sys.stderr)
         return 2
+    if args.forest is None:
+        args.forest = HOUSEHOLD_FOREST if args.source == "recorder" and args.home else "default"
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)
@@ -235,20 +252,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("qilu-hub model train: trained without the newest labelled days, the new model recognised them "
                   "less well than the current one; the current model is kept", file=sys.stderr)
             return 0
-    weights = None
+    weights = groups = None
     bootstrap = args.source == "recorder" and args.bootstrap_days > 0
     if bootstrap:
         matrix, weights = _with_bootstrap(matrix, spec, args)
     if args.home:
         try:
-            matrix, weights = _with_homes(matrix, weights, spec, args)
+            matrix, weights, groups = _with_homes(matrix, weights, spec, args)
         except (DatasetError, OSError) as exc:
             print(f"qilu-hub model train: {exc}", file=sys.stderr)
             return 1
     try:
         model, capped = fit_within_bytes(matrix.X, matrix.y, config,
                                          lambda m: len(to_onnx(m, spec, lookahead=args.review)),
-                                         args.max_bytes, sample_weight=weights)
+                                         args.max_bytes, sample_weight=weights, groups=groups)
     except ValueError as exc:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
@@ -259,6 +276,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
     if args.home:
         provenance["homes"] = ", ".join(Path(m).stem for _d, m in args.home)
+        provenance["class_balance"] = _class_balance(args)
     if bootstrap:
         provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
                                    f"household weight {args.household_weight}")
@@ -315,12 +333,12 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     held = days[-max(1, round(len(days) / 5)):]
     test = np.isin(household.days, held)
     train = Matrix(household.X[~test], household.y[~test], household.days[~test], household.times[~test])
-    weights = None
+    weights = groups = None
     if args.bootstrap_days > 0:
         train, weights = _with_bootstrap(train, spec, args)
     if args.home:  # trained as the real run will be: beside the same homes
-        train, weights = _with_homes(train, weights, spec, args)
-    candidate = fit(train.X, train.y, config, sample_weight=weights)
+        train, weights, groups = _with_homes(train, weights, spec, args)
+    candidate = fit(train.X, train.y, config, sample_weight=weights, groups=groups)
     truth = household.y[test]
     labels = sorted(set(truth.tolist()) | {str(c) for c in candidate.classes_})
 
@@ -369,11 +387,18 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     return joined, weights
 
 
-def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+def _class_balance(args: argparse.Namespace) -> str:
+    """--class-balance, or its default: per home for a household's days (bench/recognition_adaptation.py)."""
+    return str(args.class_balance or ("per-home" if args.source == "recorder" else "pooled"))
+
+
+def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The --source slices plus each --home's, every home weighing the same in total, so a 30-day home does not
     outvote a 14-day one; but a household's own labelled days (--source recorder) weigh ``--day-weight`` homes
     per labelled day, so its habits win over the other homes' more as it labels more, while scenes it has not
-    labelled yet still come from them (simulated bootstrap days, if any, weigh one home)."""
+    labelled yet still come from them (simulated bootstrap days, if any, weigh one home).  Returns the joined
+    matrix, sample weights and, with per-home class balance, the group of each row (the household's days, the
+    simulated days, each --home) that ``training.fit`` balances the scenes within; else None."""
     import numpy as np
 
     from qilu_hub.recognition.datasets import load_dataset
@@ -387,6 +412,7 @@ def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) 
         args._home_parts = cached
     parts = [matrix, *cached]
     base = np.ones(len(matrix.y)) if weights is None else np.asarray(weights, dtype=float)
+    simulated = np.zeros(len(matrix.y), dtype=bool)
     if args.source == "recorder":
         days = matrix.days.astype(str)
         simulated = np.char.startswith(days, "sim:")  # _with_bootstrap's days; the rest are the household's
@@ -402,7 +428,10 @@ def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) 
         np.concatenate([np.char.add(f"h{i}:", p.days.astype(str)) for i, p in enumerate(parts)]),
         np.concatenate([p.times for p in parts]),
     )
-    return joined, np.concatenate(scaled) * total
+    groups = None
+    if _class_balance(args) == "per-home":
+        groups = np.concatenate([simulated.astype(int)] + [np.full(len(p.y), 2 + i) for i, p in enumerate(parts[1:])])
+    return joined, np.concatenate(scaled) * total, groups
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -548,7 +577,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
             if others:
                 curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
                                              args.seed, target_weight=args.target_weight,
-                                             per_day_weight=args.per_day_weight))
+                                             per_day_weight=args.per_day_weight,
+                                             balance_per_home=args.class_balance == "per-home"))
             result["days_of_labels"] = curves
             learning_curve_png(curves, args.curve_png, f"{name}: class accuracy vs labelled days")
             result["curve_png"] = str(args.curve_png)

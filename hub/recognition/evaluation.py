@@ -196,17 +196,19 @@ def _home_weights(parts: Sequence[Matrix], scale: Sequence[float] | None = None)
 
 def train_on_homes(
     homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = (),
-    extra_weight: float = 1.0,
+    extra_weight: float = 1.0, balance_per_home: bool = False,
 ) -> Any:
     """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
-    home), labels outside ``keep`` counted as idle."""
+    home), labels outside ``keep`` counted as idle; with ``balance_per_home`` the classes are balanced within
+    each part rather than over all of them (``training.class_weights``)."""
     parts = [h.matrix for h in homes] + list(extra)
     X = np.vstack([m.X for m in parts])
     y = np.concatenate([m.y for m in parts])
     if keep is not None:
         y = _collapse(y, keep)
     scale = [1.0] * len(homes) + [extra_weight] * len(extra)
-    return fit(X, y, config, sample_weight=_home_weights(parts, scale))
+    groups = np.concatenate([np.full(len(m.y), i) for i, m in enumerate(parts)]) if balance_per_home else None
+    return fit(X, y, config, sample_weight=_home_weights(parts, scale), groups=groups)
 
 
 def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:
@@ -300,12 +302,13 @@ def days_of_labels(
     target: Home, config: TrainConfig, counts: Sequence[int] = (1, 2, 3, 5, 7), repeats: int = 5,
     others: Sequence[Home] = (), reference: np.ndarray | dict[str, Any] | None = None, seed: int = 0,
     n_boot: int = 200,
-    target_weight: float = 1.0, per_day_weight: float | None = None,
+    target_weight: float = 1.0, per_day_weight: float | None = None, balance_per_home: bool = False,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
     ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes, or with
-    ``per_day_weight`` that many homes per labelled day: ``household_weight``).  The reference is
+    ``per_day_weight`` that many homes per labelled day: ``household_weight``; ``balance_per_home`` as for
+    ``train_on_homes``).  The reference is
     leave-one-day-out on the target (all other days); ``reference`` may pass its predictions, or its figures
     from an earlier run with the same ``config`` (leave-one-day-out is deterministic given the seed)."""
     m = target.matrix
@@ -329,7 +332,7 @@ def days_of_labels(
             part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
             if others:
                 weight = target_weight if per_day_weight is None else household_weight(n, per_day_weight)
-                model = train_on_homes(others, config, keep, [part] if n else [], weight)
+                model = train_on_homes(others, config, keep, [part] if n else [], weight, balance_per_home)
             else:
                 model = fit(part.X, part.y, config)
             f = figures(m.y[test], model.predict(m.X[test]), m.days[test], target.scenes, n_boot=0)
@@ -350,6 +353,7 @@ def days_of_labels(
         "with_other_homes": [h.name for h in others],
         "target_weight": target_weight if others and per_day_weight is None else None,
         "per_day_weight": per_day_weight if others else None,
+        "class_balance": ("per-home" if balance_per_home else "pooled") if others else None,
         "reference_all_other_days": {k: ref[k] for k in ("timeslice_accuracy", "class_accuracy", "class_ci95")},
         "curve": curve,
     }

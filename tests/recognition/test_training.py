@@ -200,3 +200,16 @@ def test_fit_within_bytes_cuts_depth_until_a_many_sensor_model_fits() -> None:
     assert float(np.mean(capped.predict(matrix.X) == matrix.y)) > 0.5
     with pytest.raises(ValueError, match="fits in 10 bytes"):
         fit_within_bytes(matrix.X, matrix.y, config, size, max_bytes=10)
+
+
+def test_class_weights_balance_within_each_group() -> None:
+    from qilu_hub.recognition.training import class_weights
+
+    y = np.array(["a", "a", "b", "b", "b", "b", "b", "b", "b", "b"])
+    groups = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])  # group 0: a x2, b x4; group 1: b x4
+    pooled = class_weights(y, 1.0)
+    assert np.allclose(pooled, [2.5, 2.5] + [10 / 16] * 8)  # b counted over both groups
+    within = class_weights(y, 1.0, groups)
+    assert np.allclose(within, [1.5, 1.5, 0.75, 0.75, 0.75, 0.75, 1, 1, 1, 1])  # group 0: 6 / (2 * count)
+    assert np.isclose(within[:6].sum(), 6) and np.isclose(within[6:].sum(), 4)  # each group keeps its rows' worth
+    assert np.allclose(class_weights(y, 0.0, groups), 1.0)

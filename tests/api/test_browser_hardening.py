@@ -11,7 +11,7 @@ from playwright.async_api import async_playwright, expect
 from qilu_hub.api import LoginLimiter
 
 from .conftest import LIGHT, Env, bearer, start_env
-from .test_dashboard import ARGS, CHROMIUM, sign_in
+from .test_dashboard import ARGS, CHROMIUM, sign_in, until_true
 
 LOGIN = "/login"
 
@@ -109,7 +109,7 @@ async def test_dashboard_works_under_its_content_security_policy(env: Env) -> No
             assert errors == []
             await page.evaluate("() => { const s = document.createElement('script'); "
                                 "s.textContent = 'window.__inline = 1'; document.body.append(s); }")
-            await page.wait_for_function("window.__csp.length > 0")
+            await until_true(page, "window.__csp.length > 0")
             assert await page.evaluate("window.__inline") is None
             assert (await page.evaluate("window.__csp"))[0].startswith("script-src")
         finally:

@@ -18,6 +18,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
+async def until_true(page: Page, expression: str, polls: int = 400) -> Any:
+    """Poll a JS expression until it is truthy (bounded). Not page.wait_for_function: once its first check fails
+    it polls with eval inside the page, which the hub's Content-Security-Policy forbids, so it errors out exactly
+    when the page is slow (seen under load)."""
+    for _ in range(polls):
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        await page.wait_for_timeout(25)
+    raise AssertionError(f"never true: {expression}")
+
+
 async def sign_in(page: Page, url: str, token: str, then: str = "") -> None:
     """Sign in as a person does: open the hub and paste the token into its form (a POST, never a URL); ``then``
     opens one of the dashboard's pages by its menu (``scenes``, ``add``, ...)."""

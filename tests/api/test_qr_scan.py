@@ -35,7 +35,7 @@ from qilu_hub.drivers.manager import DriverManager
 from qilu_hub.drivers.matter.driver import MatterDriver
 from qilu_hub.tls import HubNames, spki_sha256
 
-from .test_dashboard import ARGS, CHROMIUM, open_page, sign_in
+from .test_dashboard import ARGS, CHROMIUM, open_page, sign_in, until_true
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
@@ -269,9 +269,9 @@ async def test_other_qr_codes_are_refused_and_the_camera_stops_when_cancelled(be
             # Leaving the page turns the camera off too.
             await page.get_by_test_id(f"scan-{KEY}").click()
             await expect(page.get_by_test_id(f"scan-video-{KEY}")).to_be_visible()
-            await page.wait_for_function("window.cameraStreams.length === 2")
+            await until_true(page, "window.cameraStreams.length === 2")
             await open_page(page, "home")
-            await page.wait_for_function("window.cameraStreams[1].stream.getVideoTracks()[0].readyState === 'ended'")
+            await until_true(page, "window.cameraStreams[1].stream.getVideoTracks()[0].readyState === 'ended'")
             assert errors == []
             await context.close()
 

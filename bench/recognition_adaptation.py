@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
@@ -215,10 +216,7 @@ def main() -> int:
         "mean_share_at_least_0.9": {n: r["chosen"]["share_mean"] >= 0.9 for n, r in rows.items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    text = json.dumps(result, indent=1)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

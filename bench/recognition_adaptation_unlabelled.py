@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.recognition_adaptation import RULES, per_class  # noqa: E402
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
@@ -83,10 +84,7 @@ def main() -> int:
     result = {"what": f"{args.label_days} labelled days without any '{args.scene}' label, beside the other homes: "
                       f"recall of '{args.scene}' and class accuracy on the remaining days",
               "per_day_weight": PER_DAY_WEIGHT, "homes": rows, "seconds": round(time.perf_counter() - t0, 1)}
-    text = json.dumps(result, indent=1)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -30,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import emit  # noqa: E402
 from qilu_hub.cli import main as cli  # noqa: E402
 from qilu_hub.recognition.evaluation import learning_curve_png  # noqa: E402
 
@@ -105,10 +106,7 @@ def main() -> int:
             for n, c in curves.items()
         }
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(result, indent=1)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

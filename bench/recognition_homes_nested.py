@@ -13,7 +13,6 @@ Homes, mapping files and scene sets as in ``bench/recognition_homes.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     figures,
@@ -80,10 +80,7 @@ def main() -> int:
     result["mean_class_accuracy"] = round(float(np.mean([r["ours"]["class_accuracy"]
                                                          for r in result["homes"].values()])), 4)
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(result, indent=1)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

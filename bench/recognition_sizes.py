@@ -10,7 +10,6 @@ FILE [--per-device] --forest NAME`` does (scenes as in bench/datasets/*.yaml).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.features import DEFAULT_SPEC  # noqa: E402
 from qilu_hub.recognition.training import FOREST_CONFIGS, build_matrix, fit, to_onnx  # noqa: E402
@@ -47,10 +47,7 @@ def main() -> int:
                     "tree_nodes": int(sum(t.tree_.node_count for t in model.estimators_)),
                     "onnx_bytes": len(to_onnx(model, spec)),
                 }
-    text = json.dumps(out, indent=1)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(out, args.out)
     return 0
 
 

@@ -10,17 +10,7 @@ import pytest
 
 from qilu_hub.xr_bridge.runtime import EXIT_AUTH, EXIT_NO_GRAPHICS, EXIT_NO_RUNTIME, EXIT_SCENE
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
-
-SCENE = """\
-version: 1
-immersive_scenes:
-  - name: s
-    panels:
-      - id: p
-        placement: {relative_to: stage}
-        controls:
-          - {type: toggle, entity: light.living_room}
-"""
+from tests.xr.xrhelpers import ONE_TOGGLE_SCENE as SCENE
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -12,18 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
+from tests.xr.xrhelpers import ONE_TOGGLE_SCENE as SCENE
 from tests.xr.xrhelpers import TraceReader
 
-SCENE = """\
-version: 1
-immersive_scenes:
-  - name: s
-    panels:
-      - id: p
-        placement: {relative_to: stage}
-        controls:
-          - {type: toggle, entity: light.living_room}
-"""
 STALL_S = 0.25  # the bridge (and the in-process runtime with it) stopped this long: about 22 periods at 90 Hz
 
 

@@ -9,6 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# One panel with one toggle at the stage origin: the smallest scene a bridge test can run.
+ONE_TOGGLE_SCENE = """\
+version: 1
+immersive_scenes:
+  - name: s
+    panels:
+      - id: p
+        placement: {relative_to: stage}
+        controls:
+          - {type: toggle, entity: light.living_room}
+"""
+
 
 class TraceReader:
     """Follows the bridge's --trace JSON-lines file. `wait` bounds how long we wait for the bridge to get

@@ -16,8 +16,8 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from . import ha_format, login_links
-from .auth import COOKIE, Principal
-from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
+from .auth import COOKIE
+from .keys import API_KEY, CREDENTIALS_KEY, principal_of
 
 STATIC = Path(__file__).with_name("static")
 SCENE_ENTITY = "sensor.household_scene"
@@ -35,10 +35,6 @@ _LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
  aria-label="Access token" data-testid="login-token" autocomplete="off" autofocus>
 <button type="submit" data-testid="login-submit">Open · 打开</button></form></main></body></html>"""
 
-
-def _principal(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL_KEY]
-    return principal
 
 
 # A path (and query) in printable ASCII without spaces or backslashes: browsers drop tabs and newlines from a URL
@@ -117,7 +113,7 @@ async def registry(request: web.Request) -> web.Response:
     """Areas, devices and entities (with their commands) visible to the token."""
     api = request.app[API_KEY]
     hub = api.hub
-    principal = _principal(request)
+    principal = principal_of(request)
     entities = []
     for entity in hub.entities.all():
         if not principal.can_see(entity.entity_id):

@@ -17,8 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from aiohttp import web
 
 from . import ha_format
-from .auth import Principal
-from .keys import API_KEY, PRINCIPAL_KEY
+from .keys import API_KEY, principal_of
 
 __all__ = ["ACTIONS", "DiscoveryInbox", "add_routes"]
 
@@ -38,10 +37,6 @@ class DiscoveryInbox(Protocol):
     async def async_ignore(self, key: str) -> Any: ...
 
 
-def _principal(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL_KEY]
-    return principal
-
 
 def _inbox(request: web.Request) -> DiscoveryInbox | None:
     component = request.app[API_KEY].hub.components.get("discovery")
@@ -60,14 +55,14 @@ async def discovery_list(request: web.Request) -> web.Response:
     inbox = _inbox(request)
     # Unadopted appliances (names, addresses, MACs) anywhere in the home are for admins only: a guest's
     # area token must not map the house. Others get an empty list so their dashboard still renders.
-    admin = _principal(request).admin
+    admin = principal_of(request).admin
     entries = [_plain(e) for e in inbox.inbox_entries()] if inbox is not None and admin else []
     body = {"available": inbox is not None, "entries": entries, "admin_only": not admin}
     return web.Response(text=ha_format.dumps(body), content_type="application/json")
 
 
 async def discovery_action(request: web.Request) -> web.Response:
-    if not _principal(request).admin:
+    if not principal_of(request).admin:
         return web.json_response({"message": "adopting or ignoring devices needs an admin token"}, status=403)
     inbox = _inbox(request)
     if inbox is None:

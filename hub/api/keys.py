@@ -16,3 +16,15 @@ API_KEY: web.AppKey[ApiServer] = web.AppKey("api")
 CREDENTIALS_KEY: web.RequestKey[tuple[str, str]] = web.RequestKey("credentials", tuple)
 # Who an authenticated request acts for (set by the auth middleware, read by every handler).
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+
+
+def api_of(request: web.Request) -> ApiServer:
+    """The API server that handles ``request``."""
+    api: ApiServer = request.app[API_KEY]
+    return api
+
+
+def principal_of(request: web.Request) -> Principal:
+    """Who ``request`` acts for (authenticated routes only: the auth middleware sets it)."""
+    principal: Principal = request[PRINCIPAL_KEY]
+    return principal

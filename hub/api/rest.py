@@ -15,13 +15,12 @@ from ..bus import Event
 from ..capabilities import CommandError
 from ..states import EVENT_STATE_CHANGED
 from . import ha_format
-from .auth import Principal
 from .input_checks import BadInput, log_refused
-from .keys import API_KEY, PRINCIPAL_KEY
+from .keys import api_of, principal_of
 from .services import call_service
 
 if TYPE_CHECKING:
-    from .app import ApiServer
+    pass
 
 _STATUS = {
     "not_found": 404, "not_supported": 400, "invalid_format": 400, "out_of_range": 400, "unauthorized": 403,
@@ -40,14 +39,6 @@ def _message(message: str, status: int) -> web.Response:
     return _json(ha_format.dumps({"message": message}), status)
 
 
-def _api(request: web.Request) -> ApiServer:
-    api: ApiServer = request.app[API_KEY]
-    return api
-
-
-def _principal(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL_KEY]
-    return principal
 
 
 async def api_root(request: web.Request) -> web.Response:
@@ -59,18 +50,18 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def get_config(request: web.Request) -> web.Response:
-    return _json(ha_format.dumps(_api(request).config_dict()))
+    return _json(ha_format.dumps(api_of(request).config_dict()))
 
 
 async def get_states(request: web.Request) -> web.Response:
-    api, principal = _api(request), _principal(request)
+    api, principal = api_of(request), principal_of(request)
     cache = api.state_json
     items = [cache.get(s) for s in api.hub.states.all() if principal.can_see(s.entity_id)]
     return _json("[" + ",".join(items) + "]")
 
 
 async def get_state(request: web.Request) -> web.Response:
-    api, principal = _api(request), _principal(request)
+    api, principal = api_of(request), principal_of(request)
     entity_id = request.match_info["entity_id"]
     state = api.hub.states.get(entity_id)
     if state is None or not principal.can_see(entity_id):
@@ -80,7 +71,7 @@ async def get_state(request: web.Request) -> web.Response:
 
 async def post_service(request: web.Request) -> web.Response:
     """Call a service; the answer lists the states that changed while it ran (as Home Assistant's does)."""
-    api, principal = _api(request), _principal(request)
+    api, principal = api_of(request), principal_of(request)
     body = await request.read()
     try:
         data: Any = ha_format.json_loads(body) if body.strip() else {}
@@ -110,7 +101,7 @@ async def post_service(request: web.Request) -> web.Response:
 
 async def get_history(request: web.Request) -> web.Response:
     """``/api/history/period/{start}``: a list per entity of its states in the period, oldest first."""
-    api, principal = _api(request), _principal(request)
+    api, principal = api_of(request), principal_of(request)
     start_text = request.match_info.get("start")
     if start_text:
         start = ha_format.parse_time(start_text)

@@ -23,7 +23,7 @@ from ..model import Pose, slugify
 from ..registry import EVENT_AREA_REGISTRY_UPDATED, EVENT_DEVICE_REGISTRY_UPDATED
 from . import ha_format, stream, websocket_ha
 from .auth import Principal
-from .keys import API_KEY, PRINCIPAL_KEY
+from .keys import api_of, principal_of
 from .stream_poses import AREA, DEVICE, area_visible, current_poses, device_visible, pose_entry, poses_message
 
 if TYPE_CHECKING:
@@ -168,14 +168,6 @@ def set_pose(api: ApiServer, principal: Principal, kind: str, key: str, body: An
 
 
 # -- REST -----------------------------------------------------------------------------------
-def _api(request: web.Request) -> ApiServer:
-    api: ApiServer = request.app[API_KEY]
-    return api
-
-
-def _principal(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL_KEY]
-    return principal
 
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -188,12 +180,12 @@ def _error(err: XrApiError) -> web.Response:
 
 
 async def get_scenes(request: web.Request) -> web.Response:
-    return _json({"scenes": scene_list(_api(request), _principal(request))})
+    return _json({"scenes": scene_list(api_of(request), principal_of(request))})
 
 
 async def get_scene(request: web.Request) -> web.Response:
     try:
-        body = resolved(_api(request), _principal(request), request.match_info["scene_id"])
+        body = resolved(api_of(request), principal_of(request), request.match_info["scene_id"])
     except XrApiError as err:
         return _error(err)
     # The ETag covers the scene, not its states (those change all the time; clients follow them on a stream).
@@ -204,7 +196,7 @@ async def get_scene(request: web.Request) -> web.Response:
 
 
 async def get_poses(request: web.Request) -> web.Response:
-    msg = poses_message(None, current_poses(_api(request).hub, _principal(request)))
+    msg = poses_message(None, current_poses(api_of(request).hub, principal_of(request)))
     return _json({DEVICE: msg[DEVICE], AREA: msg[AREA]})
 
 
@@ -217,7 +209,7 @@ async def put_pose(request: web.Request) -> web.Response:
         except ValueError:
             return _error(XrApiError(400, "invalid_format", "the body is not JSON"))
     try:
-        result = set_pose(_api(request), _principal(request), kind, request.match_info["key"], body, request.method)
+        result = set_pose(api_of(request), principal_of(request), kind, request.match_info["key"], body, request.method)
     except XrApiError as err:
         return _error(err)
     return _json(result)

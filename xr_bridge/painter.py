@@ -11,8 +11,12 @@ OpenXR and Vulkan call, waited for it after each (measured: p99 frame time 76 ms
 Pixels come back through one shared-memory block per panel, so the frame loop copies each image once, into
 the swapchain's staging memory, as before; requests and answers are small pickles over a pipe.
 
-One request per panel is in flight at a time; a newer view asked for meanwhile waits, and an image of a view
-that is no longer wanted is dropped, never shown.
+A request names the view the panel shows now (its base) as well as the wanted one, and the painter sends back
+only the rectangle in which the two differ (render.paint_region): a sensor's value changing on 100 panels
+costs 100 small rectangles, not 100 panels. An answer is used only while the panel still shows that base.
+
+One request per panel is in flight at a time; a newer request asked for meanwhile waits, and an image that is
+no longer wanted is dropped, never shown.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ __all__ = ["Painter"]
 
 _LOG = logging.getLogger(__name__)
 
-Render = Callable[[Any, Any], bytes]  # (view, layout) -> RGBA bytes
+Rect = tuple[int, int, int, int]
+# (base view or None, view, layout) -> the rectangle that differs and its RGBA rows, or None if none does
+Render = Callable[[Any, Any, Any], "tuple[Rect, bytes] | None"]
+Key = tuple[Hashable, Hashable]  # (base, view): what a request paints
+Done = tuple[Key, "Rect | None", memoryview]
 
 
 def _buffer(block: SharedMemory) -> memoryview:
@@ -40,7 +48,8 @@ def _buffer(block: SharedMemory) -> memoryview:
 
 
 def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
-    """The painter process: paint each request into the panel's shared block, answer with its size."""
+    """The painter process: paint each request into the panel's shared block, answer with its rectangle and
+    size (None: nothing to draw)."""
     blocks: dict[str, SharedMemory] = {}
     try:
         while True:
@@ -50,16 +59,20 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
                 return
             if msg is None:
                 return
-            panel_id, block_name, view, layout = msg
+            panel_id, block_name, base, view, layout = msg
             try:
-                pixels = render(view, layout)
+                painted = render(base, view, layout)
+                if painted is None:
+                    conn.send((panel_id, None))
+                    continue
+                rect, pixels = painted
                 block = blocks.get(panel_id)
                 if block is None or block.name != block_name:
                     if block is not None:
                         block.close()
                     block = blocks[panel_id] = SharedMemory(block_name)
                 _buffer(block)[: len(pixels)] = pixels
-                conn.send((panel_id, len(pixels)))
+                conn.send((panel_id, (rect, len(pixels))))
             except Exception as err:  # a view that cannot be drawn costs that panel, never the others
                 conn.send((panel_id, repr(err)))
     finally:
@@ -68,7 +81,8 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
 
 
 class Painter:
-    """Paints panel views in a child process; ``take`` hands a finished image (a view of shared memory) over."""
+    """Paints panel views in a child process; ``take`` hands a finished rectangle (a view of shared memory)
+    over."""
 
     __slots__ = ("_blocks", "_conn", "_done", "_in_flight", "_poller", "_proc", "_queued", "_sizes", "working")
 
@@ -84,29 +98,36 @@ class Painter:
         self._poller.register(self._conn.fileno(), select.POLLIN)
         self._sizes = dict(sizes)
         self._blocks: dict[str, SharedMemory] = {}
-        self._in_flight: dict[str, Hashable] = {}
-        self._queued: dict[str, tuple[Hashable, Any]] = {}
-        self._done: dict[str, tuple[Hashable, memoryview]] = {}
+        self._in_flight: dict[str, Key] = {}
+        self._queued: dict[str, tuple[Key, Any]] = {}
+        self._done: dict[str, Done] = {}
         self.working = True  # False once the painter process is gone: the frame loop then paints by itself
 
-    def request(self, panel_id: str, view: Hashable, layout: Any) -> None:
-        """Paint ``view`` for the panel unless that view is already being painted or finished (as of the last
-        :meth:`collect`)."""
+    @property
+    def pid(self) -> int | None:
+        """The painter process's id (benchmarks read its CPU time)."""
+        return self._proc.pid
+
+    def request(self, panel_id: str, base: Hashable, view: Hashable, layout: Any) -> None:
+        """Paint what differs between ``base`` (what the panel shows; None: nothing yet) and ``view`` unless that
+        is already being painted or finished (as of the last :meth:`collect`)."""
+        key = (base, view)
         done = self._done.get(panel_id)
-        if done is not None and done[0] == view:
+        if done is not None and done[0] == key:
             return
-        self._done.pop(panel_id, None)  # another view's image: stale
+        self._done.pop(panel_id, None)  # another request's rectangle: stale
         if panel_id in self._in_flight:
-            if self._in_flight[panel_id] != view:
-                self._queued[panel_id] = (view, layout)
+            if self._in_flight[panel_id] != key:
+                self._queued[panel_id] = (key, layout)
             else:
                 self._queued.pop(panel_id, None)
             return
-        self._send(panel_id, view, layout)
+        self._send(panel_id, key, layout)
 
-    def take(self, panel_id: str) -> tuple[Hashable, memoryview] | None:
-        """The finished image for the panel, if any (as of the last :meth:`collect`). The memory stays valid
-        until the next request for the panel: upload it before asking again."""
+    def take(self, panel_id: str) -> Done | None:
+        """The finished request for the panel, if any (as of the last :meth:`collect`): its (base, view), the
+        rectangle (None: the two are drawn alike) and its pixels. The memory stays valid until the next request
+        for the panel: upload it before asking again."""
         return self._done.pop(panel_id, None)
 
     def forget(self, panel_id: str) -> None:
@@ -130,13 +151,13 @@ class Painter:
                 block.unlink()
         self._blocks.clear()
 
-    def _send(self, panel_id: str, view: Hashable, layout: Any) -> None:
+    def _send(self, panel_id: str, key: Key, layout: Any) -> None:
         block = self._blocks.get(panel_id)
         if block is None:
             block = self._blocks[panel_id] = SharedMemory(create=True, size=max(1, self._sizes[panel_id]))
-        self._in_flight[panel_id] = view
+        self._in_flight[panel_id] = key
         try:
-            self._conn.send((panel_id, block.name, view, layout))
+            self._conn.send((panel_id, block.name, *key, layout))
         except OSError as err:
             self._lost(err)
 
@@ -156,11 +177,15 @@ class Painter:
             except (OSError, EOFError) as err:  # killed (out of memory?) or crashed
                 self._lost(err)
                 return
-            view = self._in_flight.pop(panel_id)
+            key = self._in_flight.pop(panel_id)
             queued = self._queued.pop(panel_id, None)
             if isinstance(result, str):
                 _LOG.error("painting panel %s failed: %s", panel_id, result)
-            elif queued is None or queued[0] == view:
-                self._done[panel_id] = (view, _buffer(self._blocks[panel_id])[:result])
-            if queued is not None and queued[0] != view:
+            elif queued is None or queued[0] == key:
+                if result is None:
+                    self._done[panel_id] = (key, None, memoryview(b""))
+                else:
+                    rect, size = result
+                    self._done[panel_id] = (key, rect, _buffer(self._blocks[panel_id])[:size])
+            if queued is not None and queued[0] != key:
                 self._send(panel_id, *queued)

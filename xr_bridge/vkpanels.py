@@ -193,6 +193,7 @@ class PanelSwapchain:
     _mapped: Any = None
     _staging: Any = None  # the mapped buffer as rows of pixels: always the whole current panel
     _damage: ImageDamage | None = None
+    _recorded: list[Any] = field(default_factory=list)  # per image: the regions its command buffer copies
     _index: int = -1
     _rb: tuple[Any, Any, Any] | None = None
 
@@ -207,6 +208,7 @@ class PanelSwapchain:
         # and each image is brought up to date from it with the rectangles that image missed
         self._staging = np.frombuffer(self._mapped, dtype=np.uint8, count=nbytes).reshape(self.height, -1)
         self._damage = ImageDamage(len(self.images), self.width, self.height)
+        self._recorded = [None] * len(self.images)
         self.cmds = vk.vkAllocateCommandBuffers(
             self.ctx.device,
             vk.VkCommandBufferAllocateInfo(
@@ -228,8 +230,12 @@ class PanelSwapchain:
         self.uploaded_bytes = sum((r[2] - r[0]) * (r[3] - r[1]) * 4 for r in regions)
         whole = regions == [self._damage.full]
         img, cb = self.images[self._index], self.cmds[self._index]
-        # recorded per upload (a few calls): the regions change; the previous use finished (submit_and_wait)
-        vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo(flags=vk.VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT))
+        if self._recorded[self._index] == (whole, regions):
+            return cb  # the same copies as last time (the steady state: one value changing): submitted again
+        # recorded again when the regions change (a dozen calls through cffi, about as long as the copy of a
+        # small rectangle on lavapipe); the previous submission of it has finished (submit_and_wait)
+        self._recorded[self._index] = (whole, regions)
+        vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo())
         # a partial update keeps the rest of the image: leave its layout from the last release (UNDEFINED would
         # allow the driver to discard the contents); a whole-image write may discard them
         _barrier(

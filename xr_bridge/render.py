@@ -161,6 +161,11 @@ def dirty_rect(old: PanelView | None, new: PanelView, layout: PanelLayout) -> Re
     return out
 
 
+def render_region(view: PanelView, layout: PanelLayout, rect: Rect) -> bytes:
+    """The RGBA rows of ``rect`` of the panel, tightly packed (what the painter process sends back)."""
+    return _paint(view, layout, rect).tobytes()
+
+
 def paint_region(old: PanelView | None, new: PanelView, layout: PanelLayout) -> tuple[Rect, bytes] | None:
     """The pixels that differ between ``old`` (what the panel shows; None: nothing yet) and ``new``: their
     rectangle and its RGBA rows, tightly packed. None when the two are drawn alike."""

@@ -6,6 +6,7 @@ between the runtime, the hub stream thread and the core."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import signal
 import statistics
@@ -30,7 +31,7 @@ from .environment import (
 )
 from .geometry import Pose
 from .painter import Painter
-from .render import paint_region
+from .render import dirty_rect, render_region
 from .stream import AuthError, StreamThread
 from .swapchains import GraphicsUnsupportedError, Rect
 
@@ -46,6 +47,7 @@ EXIT_GRACE_S = 5.0
 STATS_FRAMES = 10_000
 INLINE_PAINTS = 2  # panels painted inside the frame: a change on one or two shows in the frame it arrived
 MAX_UPLOADS = 8  # panel changes swapped in per frame at most (each a staging copy); more wait a frame
+MAX_REQUESTS = 16  # requests sent to the painter per frame at most (each a pickled view): two frames' uploads
 
 HANDS = ("left", "right")
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
@@ -181,6 +183,7 @@ class XrBridge:
         blend: tuple[str, ...] = DEFAULT_BLEND,
         inline_paints: int = INLINE_PAINTS,
         max_uploads: int = MAX_UPLOADS,
+        max_requests: int = MAX_REQUESTS,
     ) -> None:
         self.core = core
         self.stream = stream
@@ -217,7 +220,7 @@ class XrBridge:
         self._passthrough: Any = None  # XR_FB_passthrough: the feature and its layer, when used
         self._passthrough_layer: Any = None
         self._passthrough_ptr: Any = None
-        self.inline_paints, self.max_uploads = inline_paints, max_uploads
+        self.inline_paints, self.max_uploads, self.max_requests = inline_paints, max_uploads, max_requests
         self.painter: Painter | None = None
         self.graphics = ""
         self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext
@@ -306,8 +309,7 @@ class XrBridge:
         self.trace("blend", mode=xr.EnvironmentBlendMode(self.blend_mode).name, choice=blend.name,
                    offered=[xr.EnvironmentBlendMode(m).name for m in blends],
                    passthrough_layer=self._passthrough_layer is not None)
-        sizes = {pid: pp.layout.width * pp.layout.height * 4 for pid, pp in self.core.placed.items()}
-        self.painter = Painter(paint_region, sizes)
+        self.painter = Painter(render_region, {pid: pp.layout for pid, pp in self.core.placed.items()})
         self.aim_spaces = [
             xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))
             for h in self.hand_paths
@@ -592,35 +594,37 @@ class XrBridge:
     def _paint(self, dirty: list[str]) -> dict[str, tuple[Any, Rect | None, bytes | memoryview]]:
         """What to swap in this frame, per panel: its view, the rectangle that differs from what it shows (None:
         nothing to copy) and that rectangle's pixels; finished ones from the painter, and up to
-        ``inline_paints`` painted here; every other dirty panel is handed to the painter and swapped in on a
-        later frame."""
+        ``inline_paints`` painted here; the painter is asked for up to ``max_requests`` more, which later
+        frames swap in (the other dirty panels are asked for in later frames)."""
         core, painter = self.core, self.painter
         ready: dict[str, tuple[Any, Rect | None, bytes | memoryview]] = {}
-        inline = self.inline_paints
+        inline, requests = self.inline_paints, self.max_requests
         if painter is not None:
             painter.collect()
             if not painter.working:
                 painter = None  # its process is gone: paint here, still at most max_uploads a frame
         for pid in dirty:
+            full = len(ready) >= self.max_uploads  # this frame is full: keep (or ask for) the image for a later one
+            if full and (painter is None or requests <= 0):
+                continue
             view = core.current_view(pid)
             # what its swapchain holds (the full copy it keeps): only the difference to it is painted and copied
             base = core.shown_view(pid) if pid in self.chains else None
             layout = core.placed[pid].layout
-            if len(ready) >= self.max_uploads:  # this frame is full: keep (or ask for) the image for a later one
-                if painter is not None:
-                    painter.request(pid, base, view, layout)
+            rect = dirty_rect(base, view, layout)
+            if rect is None:  # drawn exactly as what it shows (e.g. a value that came back): nothing to copy
+                ready[pid] = (view, None, b"")
                 continue
-            done = painter.take(pid) if painter is not None else None
+            done = painter.take(pid) if painter is not None and not full else None
             if done is not None and done[0] == (base, view):
-                ready[pid] = (view, done[1], done[2])
-            elif painter is None or inline > 0:  # (without a painter every panel is painted here, in turns)
+                ready[pid] = (view, rect, done[2])
+            elif not full and (painter is None or inline > 0):  # (without a painter every panel is painted here)
                 inline -= 1
                 if painter is not None:
                     painter.forget(pid)
-                painted = paint_region(base, view, layout)
-                ready[pid] = (view, None, b"") if painted is None else (view, *painted)
-            else:  # painted meanwhile (a stale image taken above is dropped, the current view asked for)
-                painter.request(pid, base, view, layout)
+                ready[pid] = (view, rect, render_region(view, layout, rect))
+            elif painter is not None and requests > 0:  # (a stale image taken above is dropped)
+                requests -= painter.request(pid, (base, view), view, rect)
         return ready
 
     def _upload(self, dirty: list[str]) -> tuple[float, float, int, int]:
@@ -737,6 +741,11 @@ class XrBridge:
     def run(self) -> int:
         """Frame loop until the session exits; returns the process exit code."""
         self._last_frame_t = self.last_display_time = None
+        # what the bridge has built so far (modules, scene, runtime bindings) lives as long as it does: kept out
+        # of the cyclic collector's full passes, which otherwise walk all of it inside a frame (measured: 45-70 ms
+        # once every few hundred frames with 100 panels)
+        gc.collect()
+        gc.freeze()
         if self.stream is not None:
             self.stream.start()
         frames = 0

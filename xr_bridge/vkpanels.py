@@ -133,11 +133,20 @@ def _range() -> Any:
     )
 
 
+_BEGIN = vk.VkCommandBufferBeginInfo()
+
+
 def _barrier(
     cb: Any, img: Any, old: int, new: int, src_access: int, dst_access: int, src_stage: int, dst_stage: int
 ) -> None:
-    vk.vkCmdPipelineBarrier(
-        cb,
+    vk.vkCmdPipelineBarrier(cb, *_barrier_args(img, old, new, src_access, dst_access, src_stage, dst_stage))
+
+
+def _barrier_args(
+    img: Any, old: int, new: int, src_access: int, dst_access: int, src_stage: int, dst_stage: int
+) -> tuple[Any, ...]:
+    """vkCmdPipelineBarrier's arguments after the command buffer: one image layout transition."""
+    return (
         src_stage,
         dst_stage,
         0,
@@ -194,6 +203,8 @@ class PanelSwapchain:
     _staging: Any = None  # the mapped buffer as rows of pixels: always the whole current panel
     _damage: ImageDamage | None = None
     _recorded: list[Any] = field(default_factory=list)  # per image: the regions its command buffer copies
+    _regions: dict[Rect, Any] = field(default_factory=dict)  # VkBufferImageCopy per rectangle
+    _barrier_args: dict[tuple[int, bool], Any] = field(default_factory=dict)
     _index: int = -1
     _rb: tuple[Any, Any, Any] | None = None
 
@@ -229,45 +240,59 @@ class PanelSwapchain:
         regions = self._damage.write(self._index, rect)
         self.uploaded_bytes = sum((r[2] - r[0]) * (r[3] - r[1]) * 4 for r in regions)
         whole = regions == [self._damage.full]
-        img, cb = self.images[self._index], self.cmds[self._index]
+        cb = self.cmds[self._index]
         if self._recorded[self._index] == (whole, regions):
             return cb  # the same copies as last time (the steady state: one value changing): submitted again
-        # recorded again when the regions change (a dozen calls through cffi, about as long as the copy of a
-        # small rectangle on lavapipe); the previous submission of it has finished (submit_and_wait)
+        # recorded again when the regions change; the previous submission of it has finished (submit_and_wait).
+        # Every Vulkan struct built in Python costs tens of microseconds: the barriers and copy regions are kept
         self._recorded[self._index] = (whole, regions)
-        vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo())
-        # a partial update keeps the rest of the image: leave its layout from the last release (UNDEFINED would
-        # allow the driver to discard the contents); a whole-image write may discard them
-        _barrier(
-            cb,
-            img,
-            vk.VK_IMAGE_LAYOUT_UNDEFINED if whole else vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
-            vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-            0 if whole else vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
-            vk.VK_ACCESS_TRANSFER_WRITE_BIT,
-            vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT if whole else vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
-            vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
-        )
-        vk.vkCmdCopyBufferToImage(
-            cb,
-            self._buf,
-            img,
-            vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-            len(regions),
-            [_copy_region(self.width, self.height, r) for r in regions],
-        )
-        _barrier(
-            cb,
-            img,
-            vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-            vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
-            vk.VK_ACCESS_TRANSFER_WRITE_BIT,
-            vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
-            vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
-            vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
-        )
+        before, after = self._barriers(self._index, whole)
+        copies = [self._copy(r) for r in regions]
+        vk.vkBeginCommandBuffer(cb, _BEGIN)
+        vk.vkCmdPipelineBarrier(cb, *before)
+        vk.vkCmdCopyBufferToImage(cb, self._buf, self.images[self._index], vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                                  len(copies), copies)
+        vk.vkCmdPipelineBarrier(cb, *after)
         vk.vkEndCommandBuffer(cb)
         return cb
+
+    def _copy(self, rect: Rect) -> Any:
+        region = self._regions.get(rect)
+        if region is None:
+            if len(self._regions) >= 64:  # bounded: a panel has a handful of pieces, unions of them a few more
+                self._regions.clear()
+            region = self._regions[rect] = _copy_region(self.width, self.height, rect)
+        return region
+
+    def _barriers(self, index: int, whole: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """vkCmdPipelineBarrier's arguments (after the command buffer) around the copy into image ``index``."""
+        key = (index, whole)
+        pair = self._barrier_args.get(key)
+        if pair is None:
+            img = self.images[index]
+            # a partial update keeps the rest of the image: leave its layout from the last release (UNDEFINED
+            # would allow the driver to discard the contents); a whole-image write may discard them
+            pair = self._barrier_args[key] = (
+                _barrier_args(
+                    img,
+                    vk.VK_IMAGE_LAYOUT_UNDEFINED if whole else vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                    vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                    0 if whole else vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                    vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                    vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT if whole else vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+                    vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+                ),
+                _barrier_args(
+                    img,
+                    vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                    vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                    vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                    vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                    vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+                    vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+                ),
+            )
+        return pair
 
     @property
     def image_index(self) -> int:

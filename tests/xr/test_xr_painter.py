@@ -14,7 +14,7 @@ from typing import Any
 from qilu_hub.scenes import parse_scene_text
 from qilu_hub.xr_bridge.layout import layout_panel
 from qilu_hub.xr_bridge.painter import Painter
-from qilu_hub.xr_bridge.render import paint_region, render_bytes
+from qilu_hub.xr_bridge.render import dirty_rect, paint_region, render_bytes, render_region
 from qilu_hub.xr_bridge.runtime import INLINE_PAINTS, MAX_UPLOADS
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 from qilu_hub.xr_bridge.view import ControlView, PanelView
@@ -51,30 +51,31 @@ def _take(painter: Painter, panel_id: str) -> Any:
 
 def test_painter_returns_the_latest_view_and_never_a_stale_one() -> None:
     layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
-    painter = Painter(paint_region, {"p0": layout.width * layout.height * 4})
+    whole = (0, 0, layout.width, layout.height)
+    painter = Painter(render_region, {"p0": layout})
     try:
-        painter.request("p0", None, _view("1 W"), layout)
-        painter.request("p0", None, _view("2 W"), layout)  # while the first may be painting: it must not be shown
+        assert painter.request("p0", (None, _view("1 W")), _view("1 W"), whole)
+        # while the first may be painting: it must not be shown
+        painter.request("p0", (None, _view("2 W")), _view("2 W"), whole)
         key, rect, pixels = _take(painter, "p0")
         if key == (None, _view("1 W")):  # the first finished before the second was asked for: the second follows
             key, rect, pixels = _take(painter, "p0")
-        assert key == (None, _view("2 W"))
-        assert rect == (0, 0, layout.width, layout.height)  # nothing shown yet: the whole panel
+        assert (key, rect) == ((None, _view("2 W")), whole)
         assert bytes(pixels) == render_bytes(_view("2 W"), layout)
         pixels.release()  # a view of the painter's shared memory: let go before the painter closes it
-        painter.request("p0", _view("2 W"), _view("3 W"), layout)
-        painter.request("p0", _view("2 W"), _view("3 W"), layout)  # the same request twice: painted once
+        change = dirty_rect(_view("2 W"), _view("3 W"), layout)
+        assert change is not None
+        assert painter.request("p0", (_view("2 W"), _view("3 W")), _view("3 W"), change)
+        assert not painter.request("p0", (_view("2 W"), _view("3 W")), _view("3 W"), change)  # painted once
         key, rect, pixels = _take(painter, "p0")
-        assert key == (_view("2 W"), _view("3 W"))
+        assert (key, rect) == ((_view("2 W"), _view("3 W")), change)
         # only the value text's part of the panel, byte for byte what a full drawing has there
-        assert rect is not None and (rect[2] - rect[0]) * (rect[3] - rect[1]) < layout.width * layout.height / 2
+        assert (change[2] - change[0]) * (change[3] - change[1]) < layout.width * layout.height / 2
         assert (rect, bytes(pixels)) == paint_region(_view("2 W"), _view("3 W"), layout)
         pixels.release()
         time.sleep(0.2)
         painter.collect()
         assert painter.take("p0") is None
-        painter.request("p0", _view("3 W"), _view("3 W"), layout)  # drawn alike: nothing to copy
-        assert _take(painter, "p0")[1] is None
     finally:
         painter.close()
 
@@ -125,15 +126,16 @@ def test_a_painter_process_that_dies_is_noticed_not_raised() -> None:
     import signal
 
     layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
-    painter = Painter(paint_region, {"p0": layout.width * layout.height * 4})
+    whole = (0, 0, layout.width, layout.height)
+    painter = Painter(render_region, {"p0": layout})
     try:
-        painter.request("p0", None, _view("1 W"), layout)
+        painter.request("p0", 1, _view("1 W"), whole)
         os.kill(painter._proc.pid or 0, signal.SIGKILL)
         painter._proc.join(10)
         deadline = time.monotonic() + 10
         while painter.working and time.monotonic() < deadline:
             painter.collect()
-            painter.request("p0", None, _view(f"{time.monotonic()} W"), layout)
+            painter.request("p0", time.monotonic(), _view(f"{time.monotonic()} W"), whole)
             time.sleep(0.01)
         assert not painter.working
         assert painter.take("p0") is None

@@ -12,8 +12,10 @@ a panel's cost: about 1 ms of 1.2 ms for a 287x184 panel)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import replace
-from functools import cache, lru_cache
+from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -31,7 +33,7 @@ UNAVAILABLE = (55, 55, 55, 255)
 HOVER = (120, 180, 255, 255)
 OFFLINE_BG = (90, 20, 20, 235)
 
-PIECE_CACHE = 256  # pieces kept per process (a 1 m, 1024 px/m panel's control half is ~0.5 MB at most)
+PIECE_CACHE_BYTES = 16 << 20  # pieces kept per process (a 287x184 panel's pieces are 40 KB or less each)
 
 
 @cache
@@ -60,7 +62,37 @@ def _background(offline: bool) -> tuple[int, int, int, int]:
     return OFFLINE_BG if offline else BG
 
 
-@lru_cache(maxsize=PIECE_CACHE)
+class _Pieces:
+    """Least recently used pieces, bounded in bytes (not in count: a big panel's pieces are megabytes)."""
+
+    __slots__ = ("_bytes", "_items", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[Hashable, Image.Image] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, draw: Callable[..., Image.Image], *args: Hashable) -> Image.Image:
+        """``draw(*args)``, drawn once while it stays in the cache."""
+        key = (draw, *args)
+        im = self._items.get(key)
+        if im is not None:
+            self._items.move_to_end(key)
+            return im
+        im = draw(*args)
+        size = im.width * im.height * 4
+        if size <= self.limit // 4:  # a piece bigger than that would evict the rest for one use
+            self._items[key] = im
+            self._bytes += size
+            while self._bytes > self.limit:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.width * old.height * 4
+        return im
+
+
+PIECES = _Pieces(PIECE_CACHE_BYTES)
+
+
 def _title_piece(title: str, offline: bool, w: int, h: int) -> Image.Image:
     im = Image.new("RGBA", (w, h), TITLE_BG)
     fs = max(10, h * 3 // 5)
@@ -69,7 +101,6 @@ def _title_piece(title: str, offline: bool, w: int, h: int) -> Image.Image:
     return im
 
 
-@lru_cache(maxsize=PIECE_CACHE)
 def _control_piece(cv: ControlView, offline: bool, w: int, h: int, top: int, bottom: int) -> Image.Image:
     """Rows ``top``..``bottom`` of a ``w`` x ``h`` control: the whole control is drawn at an offset and clipped,
     so the two parts fit together seamlessly. ``cv`` has its label (lower part) or text (upper part) blanked by
@@ -108,18 +139,19 @@ def _paint(view: PanelView, layout: PanelLayout, region: Rect) -> Image.Image:
     im = Image.new("RGBA", (rx1 - rx0, ry1 - ry0), _background(view.offline))
     title = layout.title
     if _intersects(title, region):
-        im.paste(_title_piece(view.title, view.offline, title[2] - title[0], title[3] - title[1]),
-                 (title[0] - rx0, title[1] - ry0))
+        tw, th = title[2] - title[0], title[3] - title[1]
+        piece = PIECES.get(_title_piece, view.title, view.offline, tw, th)
+        im.paste(piece, (title[0] - rx0, title[1] - ry0))
     for cv, rect in zip(view.controls, layout.controls, strict=True):
         if not _intersects(rect, region):
             continue
         x0, y0, x1, y1 = rect
         w, h, mid = x1 - x0, y1 - y0, split_y(rect)
         if _intersects((x0, y0, x1, mid), region):
-            piece = _control_piece(replace(cv, text=""), view.offline, w, h, 0, mid - y0)
+            piece = PIECES.get(_control_piece, replace(cv, text=""), view.offline, w, h, 0, mid - y0)
             im.paste(piece, (x0 - rx0, y0 - ry0))
         if _intersects((x0, mid, x1, y1), region):
-            piece = _control_piece(replace(cv, label=""), view.offline, w, h, mid - y0, h)
+            piece = PIECES.get(_control_piece, replace(cv, label=""), view.offline, w, h, mid - y0, h)
             im.paste(piece, (x0 - rx0, mid - ry0))
     return im
 

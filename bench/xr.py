@@ -411,7 +411,7 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
     proc_cpu = (time.process_time() - cpu0[0]) / max(1, measured) if cpu0 else 0.0
     painter_end = painter_cpu_s(bridge)
     painter_s = painter_end - painter0[0] if painter0 and painter0[0] is not None and painter_end is not None else None
-    sent = max(1, changes[0])
+    sent = changes[0] or None  # idle: no change to divide by
     upload_bytes = getattr(s, "upload_bytes", None)  # (absent before partial uploads: --tree with older code)
     out = {
         "panels": n,
@@ -430,9 +430,9 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
         # time (clock ticks, so 10 ms steps over the whole run) and the bytes copied into swapchain images
         "per_change": {
             "changes": changes[0],
-            "painter_cpu_ms": round(1e3 * painter_s / sent, 3) if painter_s is not None else None,
-            "upload_bytes": round(sum(upload_bytes) / sent) if upload_bytes is not None else None,
-            "panel_uploads": round(sum(s.uploads) / sent, 2),
+            "painter_cpu_ms": round(1e3 * painter_s / sent, 3) if painter_s is not None and sent else None,
+            "upload_bytes": round(sum(upload_bytes) / sent) if upload_bytes is not None and sent else None,
+            "panel_uploads": round(sum(s.uploads) / sent, 2) if sent else None,
         },
         "frame_period_ms": summarize(s.frame_period_s),
         **pacing_stats(s, margins),

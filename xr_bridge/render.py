@@ -7,8 +7,9 @@ drawn clipped to its rectangle, so a change touches only the pieces whose inputs
 draws just that rectangle, byte for byte what a full :func:`render_panel` has there.
 
 Pieces are cached by what they depend on (not by panel): when one state shows on many panels, as a sensor's
-value on a wall of them, its value part is drawn once and pasted into each (Pillow's text rendering was most of
-a panel's cost: about 1 ms of 1.2 ms for a 287x184 panel)."""
+value on a wall of them, its value part is drawn once and pasted into each. Pillow's text rendering is most of
+a piece's cost; measured in one process, one value changing on 100 panels of 287x184 px took 3 ms to paint with
+the cache and 8.8 ms without (and 75 ms as 100 whole panels)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,12 @@ runs N times (round after round) and each figure is the median over the runs (`p
 run: a median of p99s hides a bad run).
 
   python bench/xr.py --only latency,20:idle,20:one,20:burst,20:burst:sync,100:idle,100:one,100:burst,100:burst:sync \
-      --graphics vulkan --frames 240 --runs 3"""
+      --graphics vulkan --frames 240 --runs 3
+
+`per_change` gives, per state change the scenario sent (a burst counts once), the painter process's CPU time and
+the bytes copied into swapchain images. `--tree old=PATH` runs every scenario also with the code of another
+checkout (e.g. a `git worktree` of an older commit with its own .nsroot), interleaved in the same rounds, so the
+two are compared under the same load; its figures appear as `SCENARIO@old`."""
 
 from __future__ import annotations
 
@@ -291,6 +296,22 @@ def pacing_stats(s: Any, margins_s: list[float]) -> dict[str, Any]:
 
 
 BURST_EVERY = 24  # frames: 100 panels at 8 swapped in per frame need 13
+# changes shown on every panel before measuring: a swapchain cycles through its images (Monado: 3) and an image's
+# first write is the whole panel, so measuring starts once each image of each panel has been written
+PRIME_CHANGES = 2
+
+
+def painter_cpu_s(bridge: Any) -> float | None:
+    """CPU time (user + system) the bridge's painter process has used so far, from /proc (Linux)."""
+    painter = getattr(bridge, "painter", None)
+    proc = getattr(painter, "_proc", None)
+    if proc is None or proc.pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) -> dict[str, Any]:
@@ -311,11 +332,16 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
             StreamEvent("online"),
         ]
     )
-    # measured from the first frame after 10 in which every panel has been drawn once (its swapchain made):
-    # drawn off the frame loop, the first full draw spreads over frames, and making swapchains is set-up cost
+    # measured from the first frame after 10 in which every panel has been drawn once (its swapchain made) and
+    # PRIME_CHANGES changes since: drawn off the frame loop, the first full draw spreads over frames, and making
+    # swapchains and writing each of their images once is set-up cost
     warm = [WARM_FRAMES]
     tick = [0]
     cpu0: list[float] = []
+    painter0: list[float | None] = []
+    changes = [0]  # state changes sent while measuring (a burst is one change shown on every panel)
+    primed: list[int] = []
+    sent_prime: list[int] = []
     bursts: dict[int, int] = {}  # value shown on every panel -> frame it was set
     shown_after: list[int] = []  # frames until the last panel showed it
     margins: list[float] = []  # per measured frame: predicted display time - xrEndFrame's return, s
@@ -323,6 +349,12 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
     def shows(view: Any, value: int) -> bool:
         try:
             return int(float(view.controls[1].text.split()[0])) >= value
+        except (ValueError, IndexError):
+            return False
+
+    def shows_exactly(view: Any, value: int) -> bool:
+        try:
+            return view is not None and int(float(view.controls[1].text.split()[0])) == value
         except (ValueError, IndexError):
             return False
 
@@ -341,9 +373,21 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
         if not cpu0:
             if tick[0] < warm[0] or len(b.chains) < n:
                 return
+            if len(primed) < PRIME_CHANGES:  # every panel's swapchain images written once (see PRIME_CHANGES)
+                value = -1 - len(primed)
+                if sent_prime[-1:] != [value]:
+                    sent_prime.append(value)
+                    b.core.apply_stream([StreamEvent("delta", {f"sensor.s{i}": {"v": value, "a": {}}
+                                                               for i in range(n)})])
+                elif all(shows_exactly(b.core._diff._last.get(f"p{i}"), value) for i in range(n)):
+                    primed.append(value)
+                return
             warm[0] = tick[0]
             cpu0.append(time.process_time())
+            painter0.append(painter_cpu_s(b))
             clear_stats(b.stats)
+        if mode in ("one", "all") or (mode == "burst" and (tick[0] - warm[0]) % BURST_EVERY == 0):
+            changes[0] += 1
         if mode == "one":  # one panel's state changes every frame
             b.core.apply_stream([StreamEvent("delta", {f"sensor.s{tick[0] % n}": {"v": tick[0], "a": {}}})])
         elif mode == "all":  # every panel changes every frame (worst case)
@@ -365,6 +409,10 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
     s = bridge.stats
     measured = len(s.cpu_s)
     proc_cpu = (time.process_time() - cpu0[0]) / max(1, measured) if cpu0 else 0.0
+    painter_end = painter_cpu_s(bridge)
+    painter_s = painter_end - painter0[0] if painter0 and painter0[0] is not None and painter_end is not None else None
+    sent = changes[0] or None  # idle: no change to divide by
+    upload_bytes = getattr(s, "upload_bytes", None)  # (absent before partial uploads: --tree with older code)
     out = {
         "panels": n,
         "mode": mode + (":sync" if sync else ""),
@@ -378,6 +426,14 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
         "logic_ms": summarize(s.logic_s),
         "main_thread_cpu_ms": summarize(s.cpu_s),
         "process_cpu_per_frame_ms": round(1e3 * proc_cpu, 3),
+        # per state change sent (a burst counts once, however many panels show it): the painter process's CPU
+        # time (clock ticks, so 10 ms steps over the whole run) and the bytes copied into swapchain images
+        "per_change": {
+            "changes": changes[0],
+            "painter_cpu_ms": round(1e3 * painter_s / sent, 3) if painter_s is not None and sent else None,
+            "upload_bytes": round(sum(upload_bytes) / sent) if upload_bytes is not None and sent else None,
+            "panel_uploads": round(sum(s.uploads) / sent, 2) if sent else None,
+        },
         "frame_period_ms": summarize(s.frame_period_s),
         **pacing_stats(s, margins),
     }
@@ -391,6 +447,11 @@ def run_cost(n: int, mode: str, frames: int, graphics: str, sync: bool = False) 
         }
     bridge.destroy()
     return out
+
+
+def tree_env(env: dict[str, str], tree: Path) -> dict[str, str]:
+    """The runtime env with another checkout's code under test (its .nsroot first, as the tests lay it out)."""
+    return dict(env, PYTHONPATH=os.pathsep.join((str(tree / ".nsroot"), str(tree))))
 
 
 def run_scenario(graphics: str, sc: str, samples: int, frames: int, env: dict[str, str]) -> dict[str, Any]:
@@ -446,6 +507,9 @@ def main() -> None:
     ap.add_argument("--graphics", default="vulkan,opengl", help="bindings to measure, comma-separated")
     ap.add_argument("--only", help="scenarios to run, comma-separated (e.g. latency,20:burst,20:burst:sync)")
     ap.add_argument("--runs", type=int, default=1, help="runs of each scenario; figures are medians over runs")
+    ap.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
+                    help="also run every scenario with another checkout's code (e.g. old=../xr-old), in the same "
+                    "rounds; its figures are reported as SCENARIO@LABEL")
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.scenario:  # child process: one scenario, JSON on the last stdout line
@@ -470,13 +534,18 @@ def main() -> None:
         "runs": a.runs,
         "load_average_1min": {"start": round(os.getloadavg()[0], 2)},
     }
-    todo = [(g, sc) for g in a.graphics.split(",") for sc in scenarios]
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in todo}
+    envs = {"": env}
+    for spec in a.tree:
+        label, _, path = spec.partition("=")
+        envs["@" + label] = tree_env(env, Path(path).resolve())
+    report["trees"] = {"this": str(ROOT), **{k[1:]: v["PYTHONPATH"].split(os.pathsep)[1] for k, v in envs.items() if k}}
+    todo = [(g, sc, t) for g in a.graphics.split(",") for sc in scenarios for t in envs]
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {k: [] for k in todo}
     for _ in range(a.runs):  # round after round, so that a busy spell on a shared machine hits every scenario
-        for graphics, sc in todo:
-            runs[graphics, sc].append(run_scenario(graphics, sc, a.samples, a.frames, env))
-    for graphics, sc in todo:
-        report.setdefault(graphics, {})[sc] = merge_runs(runs[graphics, sc])
+        for graphics, sc, tree in todo:  # (and the trees compared side by side, scenario by scenario)
+            runs[graphics, sc, tree].append(run_scenario(graphics, sc, a.samples, a.frames, envs[tree]))
+    for graphics, sc, tree in todo:
+        report.setdefault(graphics, {})[sc + tree] = merge_runs(runs[graphics, sc, tree])
     report["load_average_1min"]["end"] = round(os.getloadavg()[0], 2)
     budget_90hz_ms = 1000 / 90
     report["notes"] = {

@@ -331,9 +331,15 @@ class BridgeCore:
         """What the panel should show now (as of the last :meth:`dirty`)."""
         return self._views[panel_id]
 
-    def committed(self, panel_id: str, view: PanelView | None = None) -> None:
+    def shown_view(self, panel_id: str) -> PanelView | None:
+        """The view the panel's image shows (as last :meth:`committed`; None: none yet)."""
+        return self._diff.last(panel_id)
+
+    def committed(self, panel_id: str, view: PanelView | None = None, *, rect: tuple[int, int, int, int] | None
+                  = None, uploaded: int = 0) -> None:
         """Called once the panel's new image, of ``view`` (default: the current one), was released to its
-        swapchain (it shows from this frame on)."""
+        swapchain (it shows from this frame on); ``rect`` is the rectangle that changed (None: no pixel did)
+        and ``uploaded`` the bytes copied into the swapchain image for it (traced for tests)."""
         view = self._views[panel_id] if view is None else view
         self._diff.commit(panel_id, view)
         self._uncommitted.discard(panel_id)
@@ -344,6 +350,8 @@ class BridgeCore:
                 frame=self.frame,
                 offline=view.offline,
                 controls=[[c.text, c.status, c.on, c.hovered] for c in view.controls],
+                rect=rect,
+                uploaded=uploaded,
             )
 
     def invalidate(self) -> None:

@@ -2,7 +2,8 @@
 
 The session is bound through XR_KHR_opengl_enable + XR_MNDX_egl_enable (XrGraphicsBindingEGLMNDX): a
 headless EGL context (Mesa's surfaceless platform when offered, so no X server or window is needed). Each
-swapchain image is a GL texture; a redraw is one glTexSubImage2D from the Pillow bytes. libEGL and libOpenGL
+swapchain image is a GL texture; a redraw is one glTexSubImage2D of the changed rectangle (and of what the
+acquired image missed meanwhile). libEGL and libOpenGL
 are called through ctypes: the bridge needs a dozen entry points, and PyOpenGL's platform is pinned to GLX
 by pyopenxr at import time, which would route EGL calls wrongly."""
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+import numpy as np
 import xr
 
-from .swapchains import GraphicsUnsupportedError, acquire_image, create_panel_swapchain
+from .swapchains import GraphicsUnsupportedError, ImageDamage, Rect, acquire_image, create_panel_swapchain
 
 GL_SRGB8_ALPHA8 = 0x8C43
 GL_RGBA8 = 0x8058
@@ -204,7 +206,8 @@ def flip_rows(pixels: bytes, width: int, height: int) -> bytes:
 class GlPanelSwapchain:
     """One panel's swapchain; the same interface as vkpanels.PanelSwapchain."""
 
-    __slots__ = ("_index", "ctx", "fmt", "height", "session", "swapchain", "textures", "width")
+    __slots__ = ("_damage", "_full", "_index", "ctx", "fmt", "height", "session", "swapchain", "textures",
+                 "uploaded_bytes", "width")
 
     def __init__(self, ctx: GlContext, session: xr.Session, width: int, height: int, fmt: int) -> None:
         self.ctx = ctx
@@ -214,6 +217,10 @@ class GlPanelSwapchain:
         self.fmt = fmt
         self.swapchain: Any = None
         self.textures: list[int] = []
+        self.uploaded_bytes = 0
+        # the whole current panel, top-down rows: images are brought up to date from it (swapchains.ImageDamage)
+        self._full = np.zeros((height, width * 4), dtype=np.uint8)
+        self._damage = ImageDamage(0, width, height)
         self._index = -1
 
     def create(self) -> None:
@@ -221,24 +228,30 @@ class GlPanelSwapchain:
         self.textures = [
             int(i.image) for i in xr.enumerate_swapchain_images(self.swapchain, xr.SwapchainImageOpenGLKHR)
         ]
+        self._damage = ImageDamage(len(self.textures), self.width, self.height)
 
-    def acquire(self, pixels: bytes) -> None:
-        """Acquire + wait an image and upload the panel into its texture (bottom row first)."""
+    def acquire(self, pixels: Any, rect: Rect | None = None) -> None:
+        """Acquire + wait an image and upload into its texture what it lacks: ``pixels``, the rows of ``rect``
+        (default: the whole panel), and what was written into the other images since it was last written."""
         gl = self.ctx.gl
+        x0, y0, x1, y1 = rect = rect or (0, 0, self.width, self.height)
+        self._full[y0:y1, x0 * 4 : x1 * 4] = np.frombuffer(pixels, dtype=np.uint8).reshape(y1 - y0, -1)
         self._index = acquire_image(self.swapchain)
+        regions = self._damage.write(self._index, rect)
+        self.uploaded_bytes = 0
         gl.BindTexture(_GL_TEXTURE_2D, self.textures[self._index])
-        gl.TexSubImage2D(
-            _GL_TEXTURE_2D,
-            0,
-            0,
-            0,
-            self.width,
-            self.height,
-            _GL_RGBA,
-            _GL_UNSIGNED_BYTE,
-            flip_rows(pixels, self.width, self.height),
-        )
+        for rx0, ry0, rx1, ry1 in regions:
+            # GL rows run bottom-up: the rectangle's rows reversed, placed from the bottom of the texture
+            rows = np.ascontiguousarray(self._full[ry0:ry1, rx0 * 4 : rx1 * 4][::-1])
+            gl.TexSubImage2D(_GL_TEXTURE_2D, 0, rx0, self.height - ry1, rx1 - rx0, ry1 - ry0, _GL_RGBA,
+                             _GL_UNSIGNED_BYTE, rows.tobytes())
+            self.uploaded_bytes += rows.nbytes
         gl.BindTexture(_GL_TEXTURE_2D, 0)
+
+    @property
+    def image_index(self) -> int:
+        """The swapchain image acquired last."""
+        return self._index
 
     def release(self) -> None:
         xr.release_swapchain_image(self.swapchain, xr.SwapchainImageReleaseInfo())

@@ -49,9 +49,23 @@ class PlacedPanel:
 def pick(aim: Pose, panels: Iterable[PlacedPanel]) -> PanelTarget | None:
     """Nearest visible panel the aim ray hits, and the control under the hit point."""
     origin, direction = aim_ray(aim)
+    ox, oy, oz = origin
+    dx, dy, dz = direction
+    dd = dx * dx + dy * dy + dz * dz
+    if dd < 1e-18:
+        return None  # no direction (a degenerate aim pose): it points at nothing
     best: PanelTarget | None = None
     for pp in panels:
         if not pp.visible:
+            continue
+        # a ray that passes farther from the panel's centre than its half-diagonal cannot hit it: ruled out with
+        # a few multiplications instead of the full intersection (both rays, every panel, every frame: with 100
+        # panels the intersections alone took about 1 ms a frame)
+        cx, cy, cz = pp.pose.position
+        vx, vy, vz = cx - ox, cy - oy, cz - oz
+        along = vx * dx + vy * dy + vz * dz
+        reach = (pp.panel.width_m * pp.panel.width_m + pp.panel.height_m * pp.panel.height_m) / 4
+        if vx * vx + vy * vy + vz * vz - along * along / dd > reach * 1.0001 + 1e-9:
             continue
         h = ray_quad(origin, direction, pp.pose, pp.panel.width_m, pp.panel.height_m)
         if h is not None and (best is None or h.distance < best.hit.distance):

@@ -11,8 +11,15 @@ OpenXR and Vulkan call, waited for it after each (measured: p99 frame time 76 ms
 Pixels come back through one shared-memory block per panel, so the frame loop copies each image once, into
 the swapchain's staging memory, as before; requests and answers are small pickles over a pipe.
 
-One request per panel is in flight at a time; a newer view asked for meanwhile waits, and an image of a view
-that is no longer wanted is dropped, never shown.
+A request carries the wanted view and the rectangle in which it differs from what the panel shows (the
+caller's render.dirty_rect), and the painter sends back only that rectangle's pixels: a sensor's value changing
+on 100 panels costs 100 small rectangles, not 100 panels. Each request has a key, the caller's (shown view,
+wanted view): an answer is used only while both still hold. Layouts go to the process once, at its start, and
+requests are sent a few per frame at most (``budget``): pickling 100 views in the frame a burst arrives took
+4-7 ms of the frame loop's CPU, and the painter cannot use them faster than the frame loop swaps images in.
+
+One request per panel is in flight at a time; a newer request asked for meanwhile waits, and an image that is
+no longer wanted is dropped, never shown.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import select
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
@@ -30,7 +37,9 @@ __all__ = ["Painter"]
 
 _LOG = logging.getLogger(__name__)
 
-Render = Callable[[Any, Any], bytes]  # (view, layout) -> RGBA bytes
+Rect = tuple[int, int, int, int]
+Render = Callable[[Any, Any, Rect], bytes]  # (view, layout, rectangle) -> that rectangle's RGBA rows
+Done = tuple[Hashable, Rect, memoryview]  # (request key, rectangle, its pixels)
 
 
 def _buffer(block: SharedMemory) -> memoryview:
@@ -39,8 +48,8 @@ def _buffer(block: SharedMemory) -> memoryview:
     return buf
 
 
-def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
-    """The painter process: paint each request into the panel's shared block, answer with its size."""
+def _serve(conn: multiprocessing.connection.Connection, render: Render, layouts: Mapping[str, Any]) -> None:
+    """The painter process: paint each request's rectangle into the panel's shared block, answer with its size."""
     blocks: dict[str, SharedMemory] = {}
     try:
         while True:
@@ -50,9 +59,9 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
                 return
             if msg is None:
                 return
-            panel_id, block_name, view, layout = msg
+            panel_id, block_name, view, rect = msg
             try:
-                pixels = render(view, layout)
+                pixels = render(view, layouts[panel_id], rect)
                 block = blocks.get(panel_id)
                 if block is None or block.name != block_name:
                     if block is not None:
@@ -68,45 +77,54 @@ def _serve(conn: multiprocessing.connection.Connection, render: Render) -> None:
 
 
 class Painter:
-    """Paints panel views in a child process; ``take`` hands a finished image (a view of shared memory) over."""
+    """Paints panel views in a child process; ``take`` hands a finished rectangle (a view of shared memory)
+    over."""
 
     __slots__ = ("_blocks", "_conn", "_done", "_in_flight", "_poller", "_proc", "_queued", "_sizes", "working")
 
-    def __init__(self, render: Render, sizes: dict[str, int]) -> None:
-        """``sizes``: each panel's image size in bytes (its shared block is made that big once)."""
+    def __init__(self, render: Render, layouts: Mapping[str, Any]) -> None:
+        """``layouts``: each panel's layout (``width`` x ``height`` pixels; its shared block is made that big,
+        once)."""
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding an OpenXR session
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, render), name="qilu-panel-painter", daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, render, dict(layouts)), name="qilu-panel-painter",
+                                 daemon=True)
         self._proc.start()
         child.close()
         # Connection.poll builds a selector per call (about 0.1 ms): one poll object, asked once per frame
         self._poller = select.poll()
         self._poller.register(self._conn.fileno(), select.POLLIN)
-        self._sizes = dict(sizes)
+        self._sizes = {pid: lay.width * lay.height * 4 for pid, lay in layouts.items()}
         self._blocks: dict[str, SharedMemory] = {}
-        self._in_flight: dict[str, Hashable] = {}
-        self._queued: dict[str, tuple[Hashable, Any]] = {}
-        self._done: dict[str, tuple[Hashable, memoryview]] = {}
+        self._in_flight: dict[str, tuple[Hashable, Rect]] = {}
+        self._queued: dict[str, tuple[Hashable, Any, Rect]] = {}
+        self._done: dict[str, Done] = {}
         self.working = True  # False once the painter process is gone: the frame loop then paints by itself
 
-    def request(self, panel_id: str, view: Hashable, layout: Any) -> None:
-        """Paint ``view`` for the panel unless that view is already being painted or finished (as of the last
-        :meth:`collect`)."""
+    @property
+    def pid(self) -> int | None:
+        """The painter process's id (benchmarks read its CPU time)."""
+        return self._proc.pid
+
+    def request(self, panel_id: str, key: Hashable, view: Any, rect: Rect) -> bool:
+        """Paint ``rect`` of ``view`` for the panel, unless the request ``key`` is already being painted or
+        finished (as of the last :meth:`collect`). True if a request was sent now (what the caller budgets)."""
         done = self._done.get(panel_id)
-        if done is not None and done[0] == view:
-            return
-        self._done.pop(panel_id, None)  # another view's image: stale
+        if done is not None and done[0] == key:
+            return False
+        self._done.pop(panel_id, None)  # another request's rectangle: stale
         if panel_id in self._in_flight:
-            if self._in_flight[panel_id] != view:
-                self._queued[panel_id] = (view, layout)
+            if self._in_flight[panel_id][0] != key:
+                self._queued[panel_id] = (key, view, rect)
             else:
                 self._queued.pop(panel_id, None)
-            return
-        self._send(panel_id, view, layout)
+            return False
+        self._send(panel_id, key, view, rect)
+        return True
 
-    def take(self, panel_id: str) -> tuple[Hashable, memoryview] | None:
-        """The finished image for the panel, if any (as of the last :meth:`collect`). The memory stays valid
-        until the next request for the panel: upload it before asking again."""
+    def take(self, panel_id: str) -> Done | None:
+        """The finished request for the panel, if any (as of the last :meth:`collect`): its key, rectangle and
+        pixels. The memory stays valid until the next request for the panel: upload it before asking again."""
         return self._done.pop(panel_id, None)
 
     def forget(self, panel_id: str) -> None:
@@ -130,13 +148,13 @@ class Painter:
                 block.unlink()
         self._blocks.clear()
 
-    def _send(self, panel_id: str, view: Hashable, layout: Any) -> None:
+    def _send(self, panel_id: str, key: Hashable, view: Any, rect: Rect) -> None:
         block = self._blocks.get(panel_id)
         if block is None:
             block = self._blocks[panel_id] = SharedMemory(create=True, size=max(1, self._sizes[panel_id]))
-        self._in_flight[panel_id] = view
+        self._in_flight[panel_id] = (key, rect)
         try:
-            self._conn.send((panel_id, block.name, view, layout))
+            self._conn.send((panel_id, block.name, view, rect))
         except OSError as err:
             self._lost(err)
 
@@ -156,11 +174,11 @@ class Painter:
             except (OSError, EOFError) as err:  # killed (out of memory?) or crashed
                 self._lost(err)
                 return
-            view = self._in_flight.pop(panel_id)
+            key, rect = self._in_flight.pop(panel_id)
             queued = self._queued.pop(panel_id, None)
             if isinstance(result, str):
                 _LOG.error("painting panel %s failed: %s", panel_id, result)
-            elif queued is None or queued[0] == view:
-                self._done[panel_id] = (view, _buffer(self._blocks[panel_id])[:result])
-            if queued is not None and queued[0] != view:
+            elif queued is None or queued[0] == key:
+                self._done[panel_id] = (key, rect, _buffer(self._blocks[panel_id])[:result])
+            if queued is not None and queued[0] != key:
                 self._send(panel_id, *queued)

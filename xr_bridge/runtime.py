@@ -6,6 +6,7 @@ between the runtime, the hub stream thread and the core."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import signal
 import statistics
@@ -30,9 +31,9 @@ from .environment import (
 )
 from .geometry import Pose
 from .painter import Painter
-from .render import render_bytes
+from .render import dirty_rect, render_region
 from .stream import AuthError, StreamThread
-from .swapchains import GraphicsUnsupportedError
+from .swapchains import GraphicsUnsupportedError, Rect
 
 _LOG = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ EXIT_RUNTIME_LOST = 7
 EXIT_GRACE_S = 5.0
 STATS_FRAMES = 10_000
 INLINE_PAINTS = 2  # panels painted inside the frame: a change on one or two shows in the frame it arrived
-MAX_UPLOADS = 8  # panel images swapped in per frame at most (each a staging copy); more wait a frame
+MAX_UPLOADS = 8  # panel changes swapped in per frame at most (each a staging copy); more wait a frame
+MAX_REQUESTS = 16  # requests sent to the painter per frame at most (each a pickled view): two frames' uploads
 
 HANDS = ("left", "right")
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
@@ -96,6 +98,7 @@ class FrameStats:
         self.logic_s: deque[float] = deque(maxlen=STATS_FRAMES)
         self.cpu_s: deque[float] = deque(maxlen=STATS_FRAMES)  # main-thread CPU, excluding xrWaitFrame
         self.uploads: deque[int] = deque(maxlen=STATS_FRAMES)
+        self.upload_bytes: deque[int] = deque(maxlen=STATS_FRAMES)  # copied into swapchain images
         self.frame_period_s: deque[float] = deque(maxlen=STATS_FRAMES)
         # display refreshes that went by without a new frame from us before this one (0: none missed), from
         # xrWaitFrame's predicted display times: what the compositor saw, not what the bridge measured itself
@@ -180,6 +183,7 @@ class XrBridge:
         blend: tuple[str, ...] = DEFAULT_BLEND,
         inline_paints: int = INLINE_PAINTS,
         max_uploads: int = MAX_UPLOADS,
+        max_requests: int = MAX_REQUESTS,
     ) -> None:
         self.core = core
         self.stream = stream
@@ -216,7 +220,7 @@ class XrBridge:
         self._passthrough: Any = None  # XR_FB_passthrough: the feature and its layer, when used
         self._passthrough_layer: Any = None
         self._passthrough_ptr: Any = None
-        self.inline_paints, self.max_uploads = inline_paints, max_uploads
+        self.inline_paints, self.max_uploads, self.max_requests = inline_paints, max_uploads, max_requests
         self.painter: Painter | None = None
         self.graphics = ""
         self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext
@@ -305,8 +309,7 @@ class XrBridge:
         self.trace("blend", mode=xr.EnvironmentBlendMode(self.blend_mode).name, choice=blend.name,
                    offered=[xr.EnvironmentBlendMode(m).name for m in blends],
                    passthrough_layer=self._passthrough_layer is not None)
-        sizes = {pid: pp.layout.width * pp.layout.height * 4 for pid, pp in self.core.placed.items()}
-        self.painter = Painter(render_bytes, sizes)
+        self.painter = Painter(render_region, {pid: pp.layout for pid, pp in self.core.placed.items()})
         self.aim_spaces = [
             xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))
             for h in self.hand_paths
@@ -588,57 +591,71 @@ class XrBridge:
         if moved:  # anchors drift as the runtime refines its map; panels follow
             self.core.update_poses()
 
-    def _paint(self, dirty: list[str]) -> dict[str, tuple[Any, bytes | memoryview]]:
-        """The panel images to swap in this frame: finished ones from the painter, and up to ``inline_paints``
-        painted here; every other dirty panel is handed to the painter and swapped in on a later frame."""
+    def _paint(self, dirty: list[str]) -> dict[str, tuple[Any, Rect | None, bytes | memoryview]]:
+        """What to swap in this frame, per panel: its view, the rectangle that differs from what it shows (None:
+        nothing to copy) and that rectangle's pixels; finished ones from the painter, and up to
+        ``inline_paints`` painted here; the painter is asked for up to ``max_requests`` more, which later
+        frames swap in (the other dirty panels are asked for in later frames)."""
         core, painter = self.core, self.painter
-        ready: dict[str, tuple[Any, bytes | memoryview]] = {}
-        inline = self.inline_paints
+        ready: dict[str, tuple[Any, Rect | None, bytes | memoryview]] = {}
+        inline, requests = self.inline_paints, self.max_requests
         if painter is not None:
             painter.collect()
             if not painter.working:
                 painter = None  # its process is gone: paint here, still at most max_uploads a frame
         for pid in dirty:
-            view = core.current_view(pid)
-            if len(ready) >= self.max_uploads:  # this frame is full: keep (or ask for) the image for a later one
-                if painter is not None:
-                    painter.request(pid, view, core.placed[pid].layout)
+            full = len(ready) >= self.max_uploads  # this frame is full: keep (or ask for) the image for a later one
+            if full and (painter is None or requests <= 0):
                 continue
-            done = painter.take(pid) if painter is not None else None
-            if done is not None and done[0] == view:
-                ready[pid] = done
-            elif painter is None or inline > 0:  # (without a painter every panel is painted here, in turns)
+            view = core.current_view(pid)
+            # what its swapchain holds (the full copy it keeps): only the difference to it is painted and copied
+            base = core.shown_view(pid) if pid in self.chains else None
+            layout = core.placed[pid].layout
+            rect = dirty_rect(base, view, layout)
+            if rect is None:  # drawn exactly as what it shows (e.g. a value that came back): nothing to copy
+                ready[pid] = (view, None, b"")
+                continue
+            done = painter.take(pid) if painter is not None and not full else None
+            if done is not None and done[0] == (base, view):
+                ready[pid] = (view, rect, done[2])
+            elif not full and (painter is None or inline > 0):  # (without a painter every panel is painted here)
                 inline -= 1
                 if painter is not None:
                     painter.forget(pid)
-                ready[pid] = (view, render_bytes(view, core.placed[pid].layout))
-            else:  # painted meanwhile (a stale image taken above is dropped, the current view asked for)
-                painter.request(pid, view, core.placed[pid].layout)
+                ready[pid] = (view, rect, render_region(view, layout, rect))
+            elif painter is not None and requests > 0:  # (a stale image taken above is dropped)
+                requests -= painter.request(pid, (base, view), view, rect)
         return ready
 
-    def _upload(self, dirty: list[str]) -> tuple[float, float, int]:
+    def _upload(self, dirty: list[str]) -> tuple[float, float, int, int]:
+        """Paint and upload this frame's panels: (paint s, upload s, panels swapped in, bytes copied)."""
         t0 = time.perf_counter()
         ready = self._paint(dirty)
         t1 = time.perf_counter()
         if not ready:
-            return t1 - t0, 0.0, 0
-        pixels = {pid: px for pid, (_, px) in ready.items()}
+            return t1 - t0, 0.0, 0, 0
         cbs, chains = [], []
-        for pid in ready:
+        for pid, (view, rect, pixels) in ready.items():
+            if rect is None:  # drawn exactly as what it shows (e.g. a value that came back): nothing to copy
+                self.core.committed(pid, view)
+                continue
             ch = self.chains.get(pid)
             if ch is None:
                 w, h = self.core.placed[pid].panel.pixel_size
                 ch = self.chains[pid] = self.gfx.new_swapchain(self.session, w, h, self.format)
                 ch.create()
-            cbs.append(ch.acquire(pixels[pid]))
+            cbs.append(ch.acquire(pixels, rect))
             chains.append((pid, ch))
         self.gfx.submit_and_wait(cbs)
+        nbytes = 0
         for pid, ch in chains:
             if self.dump_dir is not None:
                 self._dump(pid, ch)
             ch.release()
-            self.core.committed(pid, ready[pid][0])
-        return t1 - t0, time.perf_counter() - t1, len(ready)
+            view, rect, _ = ready[pid]
+            nbytes += ch.uploaded_bytes
+            self.core.committed(pid, view, rect=rect, uploaded=ch.uploaded_bytes)
+        return t1 - t0, time.perf_counter() - t1, len(chains), nbytes
 
     def _dump(self, pid: str, ch: Any) -> None:
         from PIL import Image
@@ -648,7 +665,7 @@ class XrBridge:
         self.dump_dir.mkdir(parents=True, exist_ok=True)
         path = self.dump_dir / f"{pid}-{self.core.frame:06d}.png"
         Image.frombytes("RGBA", (ch.width, ch.height), raw).save(path)
-        self.trace("dump", panel=pid, frame=self.core.frame, path=str(path))
+        self.trace("dump", panel=pid, frame=self.core.frame, path=str(path), image=ch.image_index)
 
     def _layers(self) -> list[Any]:
         layers = [] if self._passthrough_ptr is None else [self._passthrough_ptr]  # the room first, panels over it
@@ -701,11 +718,11 @@ class XrBridge:
         self._update_anchors(t)
         render_s = upload_s = 0.0
         layers: list[Any] = []
-        n = 0
+        n = nbytes = 0
         if fs.should_render:
             dirty = self.core.dirty()
             if dirty:
-                render_s, upload_s, n = self._upload(dirty)
+                render_s, upload_s, n, nbytes = self._upload(dirty)
             layers = self._layers()
         xr.end_frame(
             self.session,
@@ -717,12 +734,18 @@ class XrBridge:
         self.stats.logic_s.append(total - render_s - upload_s)
         self.stats.cpu_s.append(time.thread_time() - c0)
         self.stats.uploads.append(n)
+        self.stats.upload_bytes.append(nbytes)
         if self.on_frame is not None:
             self.on_frame(self)
 
     def run(self) -> int:
         """Frame loop until the session exits; returns the process exit code."""
         self._last_frame_t = self.last_display_time = None
+        # what the bridge has built so far (modules, scene, runtime bindings) lives as long as it does: kept out
+        # of the cyclic collector's full passes, which otherwise walk all of it inside a frame (measured: 45-70 ms
+        # once every few hundred frames with 100 panels)
+        gc.collect()
+        gc.freeze()
         if self.stream is not None:
             self.stream.start()
         frames = 0

@@ -84,6 +84,10 @@ class ViewDiff:
     def changed(self, views: Mapping[str, PanelView]) -> list[str]:
         return [pid for pid, v in views.items() if self._last.get(pid) != v]
 
+    def last(self, panel_id: str) -> PanelView | None:
+        """The view last submitted for the panel (None: none yet)."""
+        return self._last.get(panel_id)
+
     def commit(self, panel_id: str, view: PanelView) -> None:
         self._last[panel_id] = view
 

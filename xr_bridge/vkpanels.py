@@ -1,6 +1,8 @@
 """Vulkan side of the panels: one small swapchain per panel, filled from a persistently mapped staging
 buffer with vkCmdCopyBufferToImage (no render pass: the panel is already an image). Pattern from the
-project recipe (docs/xr.md): UNDEFINED -> TRANSFER_DST -> COLOR_ATTACHMENT_OPTIMAL before release."""
+project recipe (docs/xr.md): UNDEFINED -> TRANSFER_DST -> COLOR_ATTACHMENT_OPTIMAL before release. A change
+copies only its rectangle (plus what the acquired image missed while the others were written, see
+swapchains.ImageDamage), from COLOR_ATTACHMENT_OPTIMAL so that the rest of the image is kept."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import ctypes
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import vulkan as vk
 import xr
 
-from .swapchains import acquire_image, create_panel_swapchain
+from .swapchains import ImageDamage, Rect, acquire_image, create_panel_swapchain
 
 SRGB_FORMATS = (43, 37)  # VK_FORMAT_R8G8B8A8_SRGB, VK_FORMAT_R8G8B8A8_UNORM (Pillow gives sRGB-encoded RGBA)
 
@@ -130,11 +133,20 @@ def _range() -> Any:
     )
 
 
+_BEGIN = vk.VkCommandBufferBeginInfo()
+
+
 def _barrier(
     cb: Any, img: Any, old: int, new: int, src_access: int, dst_access: int, src_stage: int, dst_stage: int
 ) -> None:
-    vk.vkCmdPipelineBarrier(
-        cb,
+    vk.vkCmdPipelineBarrier(cb, *_barrier_args(img, old, new, src_access, dst_access, src_stage, dst_stage))
+
+
+def _barrier_args(
+    img: Any, old: int, new: int, src_access: int, dst_access: int, src_stage: int, dst_stage: int
+) -> tuple[Any, ...]:
+    """vkCmdPipelineBarrier's arguments after the command buffer: one image layout transition."""
+    return (
         src_stage,
         dst_stage,
         0,
@@ -158,16 +170,19 @@ def _barrier(
     )
 
 
-def _copy_region(w: int, h: int) -> Any:
+def _copy_region(w: int, h: int, rect: Rect | None = None) -> Any:
+    """One buffer->image (or back) copy of ``rect`` (default: the whole w x h image); the buffer holds the whole
+    image, rows of ``w`` pixels, so the rectangle's rows are picked out of it by offset and row length."""
+    x0, y0, x1, y1 = rect or (0, 0, w, h)
     return vk.VkBufferImageCopy(
-        bufferOffset=0,
-        bufferRowLength=0,
+        bufferOffset=(y0 * w + x0) * 4,
+        bufferRowLength=w,
         bufferImageHeight=0,
         imageSubresource=vk.VkImageSubresourceLayers(
             aspectMask=vk.VK_IMAGE_ASPECT_COLOR_BIT, mipLevel=0, baseArrayLayer=0, layerCount=1
         ),
-        imageOffset=vk.VkOffset3D(0, 0, 0),
-        imageExtent=vk.VkExtent3D(w, h, 1),
+        imageOffset=vk.VkOffset3D(x0, y0, 0),
+        imageExtent=vk.VkExtent3D(x1 - x0, y1 - y0, 1),
     )
 
 
@@ -181,9 +196,15 @@ class PanelSwapchain:
     swapchain: Any = None
     images: list[Any] = field(default_factory=list)
     cmds: list[Any] = field(default_factory=list)
+    uploaded_bytes: int = 0  # copied into the image by the last acquire
     _buf: Any = None
     _mem: Any = None
     _mapped: Any = None
+    _staging: Any = None  # the mapped buffer as rows of pixels: always the whole current panel
+    _damage: ImageDamage | None = None
+    _recorded: list[Any] = field(default_factory=list)  # per image: the regions its command buffer copies
+    _regions: dict[Rect, Any] = field(default_factory=dict)  # VkBufferImageCopy per rectangle
+    _barrier_args: dict[tuple[int, bool], Any] = field(default_factory=dict)
     _index: int = -1
     _rb: tuple[Any, Any, Any] | None = None
 
@@ -194,7 +215,11 @@ class PanelSwapchain:
         self.images = [vk.ffi.cast("VkImage", ctypes.cast(i.image, ctypes.c_void_p).value) for i in imgs]
         nbytes = self.width * self.height * 4
         self._buf, self._mem, self._mapped = self.ctx.host_buffer(nbytes, vk.VK_BUFFER_USAGE_TRANSFER_SRC_BIT)
-        # one pre-recorded copy per swapchain image: a redraw costs a memcpy + one submit, no recording
+        # the staging buffer is the panel's full copy on the CPU side: a change is written into its rectangle,
+        # and each image is brought up to date from it with the rectangles that image missed
+        self._staging = np.frombuffer(self._mapped, dtype=np.uint8, count=nbytes).reshape(self.height, -1)
+        self._damage = ImageDamage(len(self.images), self.width, self.height)
+        self._recorded = [None] * len(self.images)
         self.cmds = vk.vkAllocateCommandBuffers(
             self.ctx.device,
             vk.VkCommandBufferAllocateInfo(
@@ -203,43 +228,76 @@ class PanelSwapchain:
                 commandBufferCount=len(self.images),
             ),
         )
-        for img, cb in zip(self.images, self.cmds, strict=True):
-            vk.vkBeginCommandBuffer(cb, vk.VkCommandBufferBeginInfo())
-            _barrier(
-                cb,
-                img,
-                vk.VK_IMAGE_LAYOUT_UNDEFINED,
-                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                0,
-                vk.VK_ACCESS_TRANSFER_WRITE_BIT,
-                vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
-                vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
-            )
-            vk.vkCmdCopyBufferToImage(
-                cb,
-                self._buf,
-                img,
-                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                1,
-                [_copy_region(self.width, self.height)],
-            )
-            _barrier(
-                cb,
-                img,
-                vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
-                vk.VK_ACCESS_TRANSFER_WRITE_BIT,
-                vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
-                vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
-                vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
-            )
-            vk.vkEndCommandBuffer(cb)
 
-    def acquire(self, pixels: bytes) -> Any:
-        """Acquire + wait an image, stage the pixels; returns the command buffer to submit."""
+    def acquire(self, pixels: Any, rect: Rect | None = None) -> Any:
+        """Acquire + wait an image and stage ``pixels``, the rows of ``rect`` (default: the whole panel);
+        returns the command buffer to submit, which copies into the image what it lacks (the rectangle, and
+        those written into the other images since it was last written)."""
+        x0, y0, x1, y1 = rect = rect or (0, 0, self.width, self.height)
+        assert self._damage is not None and self._staging is not None, "acquire before create"
         self._index = acquire_image(self.swapchain)
-        self._mapped[0 : len(pixels)] = pixels
-        return self.cmds[self._index]
+        self._staging[y0:y1, x0 * 4 : x1 * 4] = np.frombuffer(pixels, dtype=np.uint8).reshape(y1 - y0, -1)
+        regions = self._damage.write(self._index, rect)
+        self.uploaded_bytes = sum((r[2] - r[0]) * (r[3] - r[1]) * 4 for r in regions)
+        whole = regions == [self._damage.full]
+        cb = self.cmds[self._index]
+        if self._recorded[self._index] == (whole, regions):
+            return cb  # the same copies as last time (the steady state: one value changing): submitted again
+        # recorded again when the regions change; the previous submission of it has finished (submit_and_wait).
+        # Every Vulkan struct built in Python costs tens of microseconds: the barriers and copy regions are kept
+        self._recorded[self._index] = (whole, regions)
+        before, after = self._barriers(self._index, whole)
+        copies = [self._copy(r) for r in regions]
+        vk.vkBeginCommandBuffer(cb, _BEGIN)
+        vk.vkCmdPipelineBarrier(cb, *before)
+        vk.vkCmdCopyBufferToImage(cb, self._buf, self.images[self._index], vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                                  len(copies), copies)
+        vk.vkCmdPipelineBarrier(cb, *after)
+        vk.vkEndCommandBuffer(cb)
+        return cb
+
+    def _copy(self, rect: Rect) -> Any:
+        region = self._regions.get(rect)
+        if region is None:
+            if len(self._regions) >= 64:  # bounded: a panel has a handful of pieces, unions of them a few more
+                self._regions.clear()
+            region = self._regions[rect] = _copy_region(self.width, self.height, rect)
+        return region
+
+    def _barriers(self, index: int, whole: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """vkCmdPipelineBarrier's arguments (after the command buffer) around the copy into image ``index``."""
+        key = (index, whole)
+        pair = self._barrier_args.get(key)
+        if pair is None:
+            img = self.images[index]
+            # a partial update keeps the rest of the image: leave its layout from the last release (UNDEFINED
+            # would allow the driver to discard the contents); a whole-image write may discard them
+            pair = self._barrier_args[key] = (
+                _barrier_args(
+                    img,
+                    vk.VK_IMAGE_LAYOUT_UNDEFINED if whole else vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                    vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                    0 if whole else vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                    vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                    vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT if whole else vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+                    vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+                ),
+                _barrier_args(
+                    img,
+                    vk.VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                    vk.VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                    vk.VK_ACCESS_TRANSFER_WRITE_BIT,
+                    vk.VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                    vk.VK_PIPELINE_STAGE_TRANSFER_BIT,
+                    vk.VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+                ),
+            )
+        return pair
+
+    @property
+    def image_index(self) -> int:
+        """The swapchain image acquired last."""
+        return self._index
 
     def release(self) -> None:
         xr.release_swapchain_image(self.swapchain, xr.SwapchainImageReleaseInfo())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from qilu_hub.scenes import parse_scene_text
 from qilu_hub.xr_bridge.core import BridgeCore, HandInput
 from qilu_hub.xr_bridge.geometry import Pose, aim_ray, ray_quad, rotate, yaw_quat
 from qilu_hub.xr_bridge.layout import layout_panel
-from qilu_hub.xr_bridge.mapping import BridgeIntent, CommandIntent, EdgeDetector, PanelMover
+from qilu_hub.xr_bridge.mapping import BridgeIntent, CommandIntent, EdgeDetector, PanelMover, PlacedPanel, pick
 from qilu_hub.xr_bridge.placement import PlacementStore
 from qilu_hub.xr_bridge.render import OFF, OFFLINE_BG, ON, render_panel
 from qilu_hub.xr_bridge.stream import StreamEvent
@@ -266,3 +267,36 @@ def test_toggle_view(entity: str, value: str, on: bool) -> None:
     core, _ = _core()
     core.apply_stream([StreamEvent("delta", {entity: {"v": value, "a": {}}})])
     assert core.views()["lights"].controls[0].on is on
+
+
+def test_pick_rules_out_panels_cheaply_but_finds_the_same_panel_as_testing_every_one() -> None:
+    """pick skips panels whose centre is farther from the ray than their half-diagonal; over random walls of
+    panels and random rays it must find exactly the nearest hit that intersecting every panel finds."""
+    rng = random.Random(3)  # a fixed sample: the same walls and rays on every run
+    panels = scene().panels
+    for _ in range(60):
+        placed = [
+            PlacedPanel(p, layout_panel(p), Pose((rng.uniform(-1, 1), rng.uniform(0.5, 2), rng.uniform(-2, -0.5)),
+                                                 yaw_quat(rng.uniform(-60, 60))))
+            for p in panels
+        ]
+        for _ in range(20):
+            target = rng.choice(placed).pose.position
+            aim_from = (rng.uniform(-0.5, 0.5), rng.uniform(1, 2), rng.uniform(0, 0.5))
+            jitter = rng.uniform(-0.4, 0.4)
+            d = (target[0] - aim_from[0] + jitter, target[1] - aim_from[1], target[2] - aim_from[2])
+            yaw = math.degrees(math.atan2(-d[0], -d[2]))
+            pitch = math.atan2(d[1], math.hypot(d[0], d[2]))
+            qy = yaw_quat(yaw)
+            qx = (math.sin(pitch / 2), 0.0, 0.0, math.cos(pitch / 2))
+            q = (qy[3] * qx[0], qy[1] * qx[3], -qy[1] * qx[0], qy[3] * qx[3])  # yaw * pitch
+            aim = Pose(aim_from, q)
+            origin, direction = aim_ray(aim)
+            hits = [(h.distance, pp.panel.id) for pp in placed
+                    if (h := ray_quad(origin, direction, pp.pose, pp.panel.width_m, pp.panel.height_m))]
+            got = pick(aim, placed)
+            if not hits:
+                assert got is None
+            else:
+                assert got is not None and got.panel_id == min(hits)[1]
+

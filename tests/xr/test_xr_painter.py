@@ -1,6 +1,7 @@
-"""Panels painted off the frame loop: the painter process returns exactly the requested view's pixels and never
-a stale one; against Monado, one change shown on many panels is spread over frames (at most two painted inside
-a frame, at most MAX_UPLOADS swapped in per frame) and every panel ends up showing the last value."""
+"""Panels painted off the frame loop: the painter process returns exactly the pixels in which the requested view
+differs from the one shown, and never a stale answer; against Monado, one change shown on many panels is spread
+over frames (at most two painted inside a frame, at most MAX_UPLOADS swapped in per frame) and every panel ends
+up showing the last value."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from qilu_hub.scenes import parse_scene_text
 from qilu_hub.xr_bridge.layout import layout_panel
 from qilu_hub.xr_bridge.painter import Painter
-from qilu_hub.xr_bridge.render import render_bytes
+from qilu_hub.xr_bridge.render import dirty_rect, paint_region, render_bytes, render_region
 from qilu_hub.xr_bridge.runtime import INLINE_PAINTS, MAX_UPLOADS
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 from qilu_hub.xr_bridge.view import ControlView, PanelView
@@ -50,19 +51,28 @@ def _take(painter: Painter, panel_id: str) -> Any:
 
 def test_painter_returns_the_latest_view_and_never_a_stale_one() -> None:
     layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
-    painter = Painter(render_bytes, {"p0": layout.width * layout.height * 4})
+    whole = (0, 0, layout.width, layout.height)
+    painter = Painter(render_region, {"p0": layout})
     try:
-        painter.request("p0", _view("1 W"), layout)
-        painter.request("p0", _view("2 W"), layout)  # while the first may be painting: it must not be shown
-        view, pixels = _take(painter, "p0")
-        if view == _view("1 W"):  # the first finished before the second was asked for: the second follows
-            view, pixels = _take(painter, "p0")
-        assert view == _view("2 W")
+        assert painter.request("p0", (None, _view("1 W")), _view("1 W"), whole)
+        # while the first may be painting: it must not be shown
+        painter.request("p0", (None, _view("2 W")), _view("2 W"), whole)
+        key, rect, pixels = _take(painter, "p0")
+        if key == (None, _view("1 W")):  # the first finished before the second was asked for: the second follows
+            key, rect, pixels = _take(painter, "p0")
+        assert (key, rect) == ((None, _view("2 W")), whole)
         assert bytes(pixels) == render_bytes(_view("2 W"), layout)
         pixels.release()  # a view of the painter's shared memory: let go before the painter closes it
-        painter.request("p0", _view("3 W"), layout)
-        painter.request("p0", _view("3 W"), layout)  # the same view twice: painted once
-        assert _take(painter, "p0")[0] == _view("3 W")
+        change = dirty_rect(_view("2 W"), _view("3 W"), layout)
+        assert change is not None
+        assert painter.request("p0", (_view("2 W"), _view("3 W")), _view("3 W"), change)
+        assert not painter.request("p0", (_view("2 W"), _view("3 W")), _view("3 W"), change)  # painted once
+        key, rect, pixels = _take(painter, "p0")
+        assert (key, rect) == ((_view("2 W"), _view("3 W")), change)
+        # only the value text's part of the panel, byte for byte what a full drawing has there
+        assert (change[2] - change[0]) * (change[3] - change[1]) < layout.width * layout.height / 2
+        assert (rect, bytes(pixels)) == paint_region(_view("2 W"), _view("3 W"), layout)
+        pixels.release()
         time.sleep(0.2)
         painter.collect()
         assert painter.take("p0") is None
@@ -116,15 +126,16 @@ def test_a_painter_process_that_dies_is_noticed_not_raised() -> None:
     import signal
 
     layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
-    painter = Painter(render_bytes, {"p0": layout.width * layout.height * 4})
+    whole = (0, 0, layout.width, layout.height)
+    painter = Painter(render_region, {"p0": layout})
     try:
-        painter.request("p0", _view("1 W"), layout)
+        painter.request("p0", 1, _view("1 W"), whole)
         os.kill(painter._proc.pid or 0, signal.SIGKILL)
         painter._proc.join(10)
         deadline = time.monotonic() + 10
         while painter.working and time.monotonic() < deadline:
             painter.collect()
-            painter.request("p0", _view(f"{time.monotonic()} W"), layout)
+            painter.request("p0", time.monotonic(), _view(f"{time.monotonic()} W"), whole)
             time.sleep(0.01)
         assert not painter.working
         assert painter.take("p0") is None

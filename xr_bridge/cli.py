@@ -61,6 +61,12 @@ def register(subparsers: Any) -> None:
         help="environment blend modes in order of preference; the first the runtime offers is used "
         "(passthrough: XR_FB_passthrough under an opaque frame) (default: %(default)s)",
     )
+    p.add_argument(
+        "--whole-panel-uploads",
+        action="store_true",
+        help="copy whole panels into swapchain images, never only what changed: for a runtime that does not keep "
+        "an image's pixels between acquires (OpenXR does not promise it; Monado does)",
+    )
     p.set_defaults(func=handler)
 
 
@@ -104,8 +110,10 @@ def handler(args: argparse.Namespace) -> int:
         install_signal_handlers,
     )
     from qilu_hub.xr_bridge.stream import StreamThread
+    from qilu_hub.xr_bridge.swapchains import ImageDamage
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ImageDamage.partial = not args.whole_panel_uploads
     try:
         blend = parse_blend(args.blend)
     except ValueError as e:

@@ -62,6 +62,9 @@ class ImageDamage:
     __slots__ = ("_missing", "full")
 
     MAX_RECTS = 4  # more missed rectangles than this per image are merged into their bounding box
+    # OpenXR does not promise that an image keeps its pixels between acquires (Monado does, and the tests read
+    # them back): `qilu-hub xr --whole-panel-uploads` turns partial copies off for a runtime that does not.
+    partial = True
 
     def __init__(self, images: int, width: int, height: int) -> None:
         self.full: Rect = (0, 0, width, height)
@@ -77,7 +80,7 @@ class ImageDamage:
                     self._missing[i] = [_bounds(missing)]
         before = self._missing[index]
         self._missing[index] = []
-        if before is None:
+        if before is None or not self.partial:
             return [self.full]
         rects = before if rect in before else [*before, rect]
         # the copies of one command must not overlap in the image (vkCmdCopyBufferToImage): merge if any do

@@ -4,15 +4,19 @@ swapchains.ImageDamage brings every image of a cycling swapchain up to date from
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qilu_hub.scenes import parse_scene_text
+from qilu_hub.xr_bridge.cli import register
 from qilu_hub.xr_bridge.layout import PanelLayout, layout_panel
 from qilu_hub.xr_bridge.render import dirty_rect, paint_region, render_panel, split_y
+from qilu_hub.xr_bridge.runtime import EXIT_SCENE
 from qilu_hub.xr_bridge.swapchains import ImageDamage, Rect
 from qilu_hub.xr_bridge.view import ControlView, PanelView
 
@@ -143,3 +147,19 @@ def test_a_cycling_swapchain_catches_each_image_up_with_what_it_missed() -> None
     assert damage.write(0, b) == [a, b]  # image 0 missed the first change (written into 1 and 2)
     assert damage.write(1, a) == [a, b]  # 1 missed b; a again is copied once
     assert damage.write(2, (15, 15, 55, 35)) == [(10, 10, 60, 40)]  # overlapping: merged into their bounds
+
+
+
+def test_whole_panel_uploads_copy_the_whole_panel_into_every_image(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """`qilu-hub xr --whole-panel-uploads`, for a runtime that does not keep pixels between acquires."""
+    monkeypatch.setattr(ImageDamage, "partial", True)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["xr", "--hub", "ws://127.0.0.1:1", "--scene", str(tmp_path / "missing.yaml"),
+                              "--whole-panel-uploads"])
+    assert args.func(args) == EXIT_SCENE  # stops at the scene, after taking the flag
+    assert ImageDamage.partial is False
+    damage = ImageDamage(3, 100, 50)
+    for index in (0, 1, 2, 0, 1):
+        assert damage.write(index, (10, 10, 20, 20)) == [(0, 0, 100, 50)]

@@ -46,10 +46,12 @@ if [ -f scripts/build-monado.sh ]; then bash scripts/build-monado.sh; fi
 bash scripts/setup-matter.sh
 
 .venv/bin/ruff check hub drivers xr_bridge firmware_tests scenes models bench tests fuzz scripts
-.venv/bin/python -m pytest -q "$@"
+# --durations: the CI log shows where the time goes (the whole run must stay within its budget)
+.venv/bin/python -m pytest -q --durations=25 "$@"
 
 # A full run also runs the clock-sensitive tests at two moments where time-of-day bugs live (just after UTC
-# midnight, and a daylight-saving change in Berlin); scripts/clock-check.sh with no arguments runs all seven.
+# midnight, and a daylight-saving change in Berlin), both in one pytest process; scripts/clock-check.sh with no
+# arguments runs all seven.
 if [ $# -eq 0 ]; then
   PYTHON=.venv/bin/python bash scripts/clock-check.sh 2026-12-06T00:05@UTC 2026-03-29T01:59@Europe/Berlin
 fi

@@ -46,9 +46,16 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
 # QILU_TEST_CLOCK="2026-12-06T00:05@UTC" (a local wall time @ an IANA zone) runs every test marked
 # clock_sensitive with the wall clock set to that moment when the test starts, flowing on from there, and with
 # TZ set to that zone (time-machine moves time.time, datetime and time.localtime, and calls tzset; the
-# monotonic clock, and so asyncio's timers, keep running untouched). scripts/clock-check.sh runs the marked
-# tests under several such clocks. Subprocesses a test starts see the real clock: marked tests run in-process.
+# monotonic clock, and so asyncio's timers, keep running untouched). Several clocks, separated by spaces, run
+# each marked test once per clock in the same pytest process (its id ends in [clock=...]): one start-up and one
+# collection for all of them. scripts/clock-check.sh runs the marked tests so. Subprocesses a test starts see the
+# real clock: marked tests run in-process.
 CLOCK_ENV = "QILU_TEST_CLOCK"
+
+
+def named_clocks() -> list[str]:
+    """The clocks QILU_TEST_CLOCK names, in order (none: the real clock)."""
+    return os.environ.get(CLOCK_ENV, "").split()
 
 
 def parse_test_clock(text: str) -> dt.datetime:
@@ -66,8 +73,7 @@ def parse_test_clock(text: str) -> dt.datetime:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    clock = os.environ.get(CLOCK_ENV)
-    if clock:
+    for clock in named_clocks():
         try:
             parse_test_clock(clock)
         except (ValueError, KeyError) as err:  # KeyError: ZoneInfoNotFoundError
@@ -75,19 +81,33 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    clock = os.environ.get(CLOCK_ENV)
-    return f"clock-sensitive tests start at {parse_test_clock(clock).isoformat()} ({CLOCK_ENV})" if clock else None
+    moments = ", ".join(parse_test_clock(clock).isoformat() for clock in named_clocks())
+    return f"clock-sensitive tests start at {moments} ({CLOCK_ENV})" if moments else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Under QILU_TEST_CLOCK, a clock-sensitive test runs once per clock named there."""
+    clocks = named_clocks()
+    definition = metafunc.definition
+    if clocks and (_listed_clock_sensitive(definition.nodeid) or definition.get_closest_marker("clock_sensitive")):
+        metafunc.parametrize("test_clock", clocks, indirect=True, ids=[f"clock={c}" for c in clocks])
+
+
+@pytest.fixture
+def test_clock(request: pytest.FixtureRequest) -> dt.datetime | None:
+    """The moment this clock-sensitive test starts at under QILU_TEST_CLOCK; None on the real clock."""
+    clock = getattr(request, "param", None)
+    return parse_test_clock(clock) if clock else None
 
 
 @pytest.fixture(autouse=True)
-def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
-    clock = os.environ.get(CLOCK_ENV)
-    if not clock or request.node.get_closest_marker("clock_sensitive") is None:
+def _test_clock(test_clock: dt.datetime | None) -> Iterator[None]:
+    if test_clock is None:
         yield
         return
     import time_machine
 
-    with time_machine.travel(parse_test_clock(clock), tick=True):
+    with time_machine.travel(test_clock, tick=True):
         yield
 
 
@@ -142,7 +162,12 @@ CLOCK_SENSITIVE = (
 )
 
 
+def _listed_clock_sensitive(nodeid: str) -> bool:
+    test = nodeid.partition("[")[0]  # a parametrised test is listed by its function
+    return any(test == entry or test.startswith(entry + "::") for entry in CLOCK_SENSITIVE)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if any(item.nodeid == entry or item.nodeid.startswith(entry + "::") for entry in CLOCK_SENSITIVE):
+        if _listed_clock_sensitive(item.nodeid):
             item.add_marker(pytest.mark.clock_sensitive)

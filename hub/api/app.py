@@ -33,6 +33,7 @@ from . import (
     labels,
     login_links,
     matter,
+    problems,
     registry_ws,
     render_template,
     rest,
@@ -448,4 +449,5 @@ def build_app(api: ApiServer) -> web.Application:
     xr.add_routes(app)
     tls_api.add_routes(app)
     matter.add_routes(app)
+    problems.add_routes(app)
     return app

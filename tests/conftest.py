@@ -138,27 +138,32 @@ def _machine_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Tests that read the wall clock or the time zone (directly, or through what they test: the recorder's
-# retention and windows, labels, day review, training from the recorder, schedules, token last_used). Kept here,
-# in one place, so that a test file need not change to join the clock check; an entry is a file or a test id.
+# retention and windows, labels, the recogniser's local zone, training from the recorder, schedules, token
+# last_used). Kept here, in one place, so that a test file need not change to join the clock check; an entry is
+# a file or a test id. Not here, because nothing they run reads the clock or the zone (each rerun at a clock
+# cost minutes and could find nothing): the recognition tests on fixed simulated, Kasteren, CASAS or exported
+# data with an explicit zone (test_evaluation, test_model_cli, test_review, test_features, test_datasets), and
+# the recorder's write storm (its size cap; the age purge is the other recorder tests').
 CLOCK_SENSITIVE = (
     "tests/api/test_label_suggestions.py",  # two simulated days ending at the last UTC midnight
     "tests/api/test_labels.py",  # label windows around now, "last night" in local time
     "tests/api/test_rest.py::test_history",  # history from a minute ago
     "tests/api/test_ha_format.py",  # timestamps formatted as UTC ISO text
-    "tests/core/test_recorder.py",  # retention against now
+    # retention against now (every start purges what is older than keep_days)
+    "tests/core/test_recorder.py::test_history_is_recorded_and_queryable",
+    "tests/core/test_recorder.py::test_corrupt_history_does_not_stop_the_hub",
+    "tests/core/test_recorder.py::test_excluded_domains_are_not_recorded",
+    "tests/core/test_recorder.py::test_full_disk_costs_history_not_the_hub",
+    "tests/core/test_recorder.py::test_a_stop_keeps_the_batch_the_commit_loop_has_taken",
+    "tests/core/test_recorder.py::test_a_cancelled_history_request_keeps_the_batch_it_flushed",
     "tests/core/test_tokens.py",  # last_used
     "tests/core/test_cli.py::test_token_list_shows_last_use",  # today's date in the local zone
-    "tests/recognition/test_component.py",  # time-of-day features in a zone
-    "tests/recognition/test_datasets.py",  # midnight of the recorder's first day
-    "tests/recognition/test_features.py",  # time-of-day features
+    "tests/recognition/test_component.py",  # time-of-day features in the system's zone
     "tests/recognition/test_labels.py",  # labels against now, at most a year back
-    "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history
-    "tests/recognition/test_review.py",  # a past day's review
+    "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history (and its purge)
     "tests/scenes/test_scenes.py",  # schedules in local time
     "tests/core/test_backup.py",  # scheduled daily backups and archive names with the UTC time
     "tests/api/test_login_links.py",  # one-time sign-in links that expire
-    "tests/recognition/test_evaluation.py",  # days of labels, learning curves over recorded days
-    "tests/recognition/test_model_cli.py",  # training from the recorder's recent days
 )
 
 

@@ -47,6 +47,11 @@ log=$(mktemp "${TMPDIR:-/tmp}/clock-check.XXXXXX")
 QILU_TEST_CLOCK="${CLOCKS[*]}" "$PY" -m pytest -m clock_sensitive -q -rfE -p no:cacheprovider \
   ${CLOCK_CHECK_PYTEST_ARGS:-} "${FILES[@]}" > "$log" 2>&1
 rc=$?
+summary=$(tail -n 1 "$log")
+if [ $rc -ne 0 ] && ! grep -qE '^(FAILED|ERROR) ' "$log"; then  # no test's verdict: a usage error, a crash, nothing run
+  echo "clock check: pytest exited $rc ($summary); log: $log"
+  exit 1
+fi
 failed=0
 for clock in "${CLOCKS[@]}"; do
   # a test's id names its clock: [clock=CLOCK], or [clock=CLOCK-...] with a test's own parameters
@@ -59,11 +64,11 @@ for clock in "${CLOCKS[@]}"; do
     failed=1
   fi
 done
-summary=$(tail -n 1 "$log")
-if [ $rc -ne 0 ] && [ $failed -eq 0 ]; then  # not a test's failure: a usage error, a crash, nothing collected
-  echo "clock check: pytest exited $rc ($summary); log: $log"
+echo "clock check: ${#CLOCKS[@]} clocks, $summary"
+if [ $rc -ne 0 ] && [ $failed -eq 0 ]; then  # a failure no clock's id names (a collection error)
+  grep -E '^(FAILED|ERROR) ' "$log" | sed 's/^/    /'
+  echo "clock check: pytest exited $rc; log: $log"
   exit 1
 fi
-echo "clock check: ${#CLOCKS[@]} clocks, $summary"
 [ $failed -eq 0 ] && rm -f "$log"
 exit $failed

@@ -19,6 +19,7 @@ from .file_modes import PRIVATE_DIR, secret_files, warn_exposed
 from .heap import release_free_heap
 from .model import Pose
 from .presentation import Presentation
+from .problems import Problems
 from .recorder import Recorder, RecorderConfig
 from .registry import AreaRegistry, DeviceRegistry, EntityRegistry
 from .resource_limits import install_accept_error_filter, raise_open_file_limit
@@ -67,6 +68,7 @@ class Hub:
         self.states.decorate = self.presentation.decorate
         self.tokens = TokenStore(self.storage)
         self.commands = CommandRouter(self.entities, self.bus)
+        self.problems = Problems(self.bus)  # what is wrong now and needs a person (GET /api/problems)
         self.components: dict[str, Component] = {}
         self.dir_lock = DirLock(self.config_dir)  # held while running: `backup restore` refuses then
         self._order: list[Component] = []

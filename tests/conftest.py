@@ -46,9 +46,16 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
 # QILU_TEST_CLOCK="2026-12-06T00:05@UTC" (a local wall time @ an IANA zone) runs every test marked
 # clock_sensitive with the wall clock set to that moment when the test starts, flowing on from there, and with
 # TZ set to that zone (time-machine moves time.time, datetime and time.localtime, and calls tzset; the
-# monotonic clock, and so asyncio's timers, keep running untouched). scripts/clock-check.sh runs the marked
-# tests under several such clocks. Subprocesses a test starts see the real clock: marked tests run in-process.
+# monotonic clock, and so asyncio's timers, keep running untouched). Several clocks, separated by spaces, run
+# each marked test once per clock in the same pytest process (its id ends in [clock=...]): one start-up and one
+# collection for all of them. scripts/clock-check.sh runs the marked tests so. Subprocesses a test starts see the
+# real clock: marked tests run in-process.
 CLOCK_ENV = "QILU_TEST_CLOCK"
+
+
+def named_clocks() -> list[str]:
+    """The clocks QILU_TEST_CLOCK names, in order (none: the real clock)."""
+    return os.environ.get(CLOCK_ENV, "").split()
 
 
 def parse_test_clock(text: str) -> dt.datetime:
@@ -66,8 +73,7 @@ def parse_test_clock(text: str) -> dt.datetime:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    clock = os.environ.get(CLOCK_ENV)
-    if clock:
+    for clock in named_clocks():
         try:
             parse_test_clock(clock)
         except (ValueError, KeyError) as err:  # KeyError: ZoneInfoNotFoundError
@@ -75,19 +81,33 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    clock = os.environ.get(CLOCK_ENV)
-    return f"clock-sensitive tests start at {parse_test_clock(clock).isoformat()} ({CLOCK_ENV})" if clock else None
+    moments = ", ".join(parse_test_clock(clock).isoformat() for clock in named_clocks())
+    return f"clock-sensitive tests start at {moments} ({CLOCK_ENV})" if moments else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Under QILU_TEST_CLOCK, a clock-sensitive test runs once per clock named there."""
+    clocks = named_clocks()
+    definition = metafunc.definition
+    if clocks and (_listed_clock_sensitive(definition.nodeid) or definition.get_closest_marker("clock_sensitive")):
+        metafunc.parametrize("test_clock", clocks, indirect=True, ids=[f"clock={c}" for c in clocks])
+
+
+@pytest.fixture
+def test_clock(request: pytest.FixtureRequest) -> dt.datetime | None:
+    """The moment this clock-sensitive test starts at under QILU_TEST_CLOCK; None on the real clock."""
+    clock = getattr(request, "param", None)
+    return parse_test_clock(clock) if clock else None
 
 
 @pytest.fixture(autouse=True)
-def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
-    clock = os.environ.get(CLOCK_ENV)
-    if not clock or request.node.get_closest_marker("clock_sensitive") is None:
+def _test_clock(test_clock: dt.datetime | None) -> Iterator[None]:
+    if test_clock is None:
         yield
         return
     import time_machine
 
-    with time_machine.travel(parse_test_clock(clock), tick=True):
+    with time_machine.travel(test_clock, tick=True):
         yield
 
 
@@ -118,31 +138,41 @@ def _machine_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Tests that read the wall clock or the time zone (directly, or through what they test: the recorder's
-# retention and windows, labels, day review, training from the recorder, schedules, token last_used). Kept here,
-# in one place, so that a test file need not change to join the clock check; an entry is a file or a test id.
+# retention and windows, labels, the recogniser's local zone, training from the recorder, schedules, token
+# last_used). Kept here, in one place, so that a test file need not change to join the clock check; an entry is
+# a file or a test id. Not here, because nothing they run reads the clock or the zone (each rerun at a clock
+# cost minutes and could find nothing): the recognition tests on fixed simulated, Kasteren, CASAS or exported
+# data with an explicit zone (test_evaluation, test_model_cli, test_review, test_features, test_datasets), and
+# the recorder's write storm (its size cap; the age purge is the other recorder tests').
 CLOCK_SENSITIVE = (
     "tests/api/test_label_suggestions.py",  # two simulated days ending at the last UTC midnight
     "tests/api/test_labels.py",  # label windows around now, "last night" in local time
     "tests/api/test_rest.py::test_history",  # history from a minute ago
     "tests/api/test_ha_format.py",  # timestamps formatted as UTC ISO text
-    "tests/core/test_recorder.py",  # retention against now
+    # retention against now (every start purges what is older than keep_days)
+    "tests/core/test_recorder.py::test_history_is_recorded_and_queryable",
+    "tests/core/test_recorder.py::test_corrupt_history_does_not_stop_the_hub",
+    "tests/core/test_recorder.py::test_excluded_domains_are_not_recorded",
+    "tests/core/test_recorder.py::test_full_disk_costs_history_not_the_hub",
+    "tests/core/test_recorder.py::test_a_stop_keeps_the_batch_the_commit_loop_has_taken",
+    "tests/core/test_recorder.py::test_a_cancelled_history_request_keeps_the_batch_it_flushed",
     "tests/core/test_tokens.py",  # last_used
     "tests/core/test_cli.py::test_token_list_shows_last_use",  # today's date in the local zone
-    "tests/recognition/test_component.py",  # time-of-day features in a zone
-    "tests/recognition/test_datasets.py",  # midnight of the recorder's first day
-    "tests/recognition/test_features.py",  # time-of-day features
+    "tests/recognition/test_component.py",  # time-of-day features in the system's zone
     "tests/recognition/test_labels.py",  # labels against now, at most a year back
-    "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history
-    "tests/recognition/test_review.py",  # a past day's review
+    "tests/recognition/test_recorder_source.py",  # training from the recorder's recent history (and its purge)
     "tests/scenes/test_scenes.py",  # schedules in local time
     "tests/core/test_backup.py",  # scheduled daily backups and archive names with the UTC time
     "tests/api/test_login_links.py",  # one-time sign-in links that expire
-    "tests/recognition/test_evaluation.py",  # days of labels, learning curves over recorded days
-    "tests/recognition/test_model_cli.py",  # training from the recorder's recent days
 )
+
+
+def _listed_clock_sensitive(nodeid: str) -> bool:
+    test = nodeid.partition("[")[0]  # a parametrised test is listed by its function
+    return any(test == entry or test.startswith(entry + "::") for entry in CLOCK_SENSITIVE)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if any(item.nodeid == entry or item.nodeid.startswith(entry + "::") for entry in CLOCK_SENSITIVE):
+        if _listed_clock_sensitive(item.nodeid):
             item.add_marker(pytest.mark.clock_sensitive)

@@ -33,6 +33,7 @@ from . import (
     labels,
     login_links,
     matter,
+    problems,
     registry_ws,
     render_template,
     rest,
@@ -352,11 +353,16 @@ def _unauthorized(request: web.Request, message: str, status: int = 401) -> web.
 
 # Sent with every answer. The dashboard loads only its own files (no inline script or style, no other
 # hosts), may not be framed (clickjacking) and leaks nothing through Referer; answers that carry home
-# state are not stored by browsers or proxies (static files may be).
+# state are not stored by browsers or proxies (static files may be). Of the browser's powerful features the
+# pages may use only the camera (the dashboard's QR scan of a Matter code) and WebXR (/xr/), and only for
+# this origin; the others named here are refused outright (also to any script that got in).
+PERMISSIONS_POLICY = ("camera=(self), xr-spatial-tracking=(self), microphone=(), geolocation=(), payment=(), "
+                      "usb=(), serial=(), hid=(), midi=(), display-capture=(), browsing-topics=()")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                                "frame-ancestors 'none'",
+    "Permissions-Policy": PERMISSIONS_POLICY,
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -443,4 +449,5 @@ def build_app(api: ApiServer) -> web.Application:
     xr.add_routes(app)
     tls_api.add_routes(app)
     matter.add_routes(app)
+    problems.add_routes(app)
     return app

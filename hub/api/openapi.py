@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels, matter, xr
+from . import labels, matter, problems, xr
 
 _STATE = {
     "type": "object",
@@ -59,7 +59,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from `qilu-hub token create`"}},
             "schemas": {"State": _STATE, "Message": _MESSAGE, "Label": labels.LABEL_SCHEMA,
-                        "LabelError": labels.LABEL_ERROR_SCHEMA},
+                        "LabelError": labels.LABEL_ERROR_SCHEMA, "Problem": problems.PROBLEM_SCHEMA},
         },
         "paths": {
             "/api/health": {"get": {"summary": "Liveness (no token needed)", "security": [],
@@ -113,6 +113,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             **labels.openapi_paths(_COMMON),
             **xr.openapi_paths(_COMMON),
             **matter.openapi_paths(_COMMON),
+            **problems.openapi_paths(_COMMON),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         },
     }

@@ -32,6 +32,7 @@ ENTITY_ID = "sensor.household_scene"
 # Not a registry entity, so the presentation does not name it: named here, as Home Assistant clients expect.
 FRIENDLY_NAME = "Household scene"
 EVENT_MODEL_LOADED = "scene_model_loaded"
+MODEL_PROBLEM = "recognition:model"  # its id in the hub's problem list (hub.problems) while the model file is unusable
 DEFAULT_MODEL = Path(str(resources.files("qilu_hub.models") / "household_scene.onnx"))
 # History is read in pages of this many rows and reduced to state changes page by page, so a review of a
 # busy home (power meters reporting every few seconds) never holds more than one page of rows.
@@ -120,9 +121,13 @@ class SceneRecognizer:
                 _LOGGER.error("Scene recognition disabled: %s", exc)
                 attributes = {"friendly_name": FRIENDLY_NAME, "error": self.error, "model": str(self.model_path)}
                 self._hub.states.async_set(ENTITY_ID, "unavailable", attributes)
+                told = f"scene recognition is off: {exc}"
             else:
                 _LOGGER.error("Model file changed but cannot be used; keeping the loaded model: %s", exc)
+                told = f"the model file cannot be used (the loaded model keeps working): {exc}"
+            self._hub.problems.report(MODEL_PROBLEM, "recognition", told, file=str(self.model_path))
             return False
+        self._hub.problems.clear(MODEL_PROBLEM)
         replacing = self.model is not None
         self.model, self.error = model, None
         if model.spec != self.spec:  # a per-device model: extract its device block too
@@ -154,6 +159,8 @@ class SceneRecognizer:
             self._unsub()
             self._unsub = None
         self._wake.set()
+        if self._hub is not None:  # no longer watched: a fixed file would not clear it
+            self._hub.problems.clear(MODEL_PROBLEM)
 
     # -- events -------------------------------------------------------------------------
     def channel_for(self, entity_id: str) -> tuple[str, str] | None:

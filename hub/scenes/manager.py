@@ -16,6 +16,7 @@ from typing import Any
 
 from ..capabilities import CommandError
 from ..const import EVENT_SCENE_RECOGNIZED, EVENT_XR_SCENES_UPDATED
+from ..problems import Problems
 from ..registry import EVENT_ENTITY_REGISTRY_UPDATED
 from .catalog import HubCatalog
 from .loader import SceneError, SceneIssue, load_scene_file
@@ -29,6 +30,7 @@ SCHEDULE_STEP = 30.0
 # A fire time the clock jumped past by more than this (seconds) is skipped, not run hours late.
 SCHEDULE_GRACE = 120.0
 NAME_CLASH = "name_clash"  # SceneIssue.kind: a scene name another file has (read again when that name is freed)
+PROBLEM_PREFIX = "scenes:"  # + a refused file's path: its id in the hub's problem list (hub.problems)
 
 
 def local_zone() -> dt.tzinfo:
@@ -128,6 +130,7 @@ class SceneManager:
         self.schedule_step = SCHEDULE_STEP
         self._retry_handle: asyncio.TimerHandle | None = None
         self._unlisten_entities: Any = None
+        self._problem_list: Problems | None = None  # the hub's, where refused files are listed (load sets it)
 
     @property
     def errors(self) -> list[SceneError]:
@@ -150,6 +153,9 @@ class SceneManager:
         self._home_files.clear()
         self.immersive.scenes.clear()
         self._gates.clear()
+        self._problem_list = getattr(hub, "problems", None)
+        for f in [*self._errors, *self.pending]:
+            self._problem_gone(f)
         self._errors.clear()
         self.pending.clear()
         self.watch.forget()
@@ -171,6 +177,7 @@ class SceneManager:
         for f in gone:
             self._errors.pop(f, None)
             self.pending.pop(f, None)
+            self._problem_gone(f)
         for f, issue in self._name_clashes(parsed, gone).items():
             del parsed[f]
             self._refuse(f, SceneError([issue]))
@@ -182,6 +189,7 @@ class SceneManager:
         for f, sf in parsed.items():
             self._errors.pop(f, None)
             self.pending.pop(f, None)
+            self._problem_gone(f)
             home_changed |= self._put_home(f, sf.home_scenes)
             xr_changed |= self.immersive.put_file(f, sf.immersive_scenes)
         self._rebuild_gates()
@@ -237,6 +245,26 @@ class SceneManager:
             self._errors[f] = e
             self.pending.pop(f, None)
             _LOG.error("scene file refused%s:\n%s", kept, e)
+        self._problem(f, e, kept)
+
+    def _problem(self, f: Path, e: SceneError, kept: str) -> None:
+        """The hub's problem list names the refused file at its first issue, until the file loads or goes."""
+        problems = self._problem_list
+        if problems is None or not e.issues:
+            return
+        first = e.issues[0]
+        more = f" (and {len(e.issues) - 1} more)" if len(e.issues) > 1 else ""
+        if e.only_unknown_entities:
+            message = f"scene file waits for entities not known yet: {first.message}{more}"
+        else:
+            message = f"scene file refused: {first.message}{more}{kept}"
+        problems.report(f"{PROBLEM_PREFIX}{f}", "scenes", message,
+                        severity="warning" if e.only_unknown_entities else "error",
+                        file=first.file, line=first.line or None, details=tuple(map(str, e.issues)))
+
+    def _problem_gone(self, f: Path) -> None:
+        if self._problem_list is not None:
+            self._problem_list.clear(f"{PROBLEM_PREFIX}{f}")
 
     def _put_home(self, f: Path, scenes: tuple[HomeScene, ...]) -> set[str]:
         """Replace the home scenes `f` held; once started, their entities and schedules follow. Returns the names
@@ -334,6 +362,8 @@ class SceneManager:
     async def async_stop(self) -> None:
         self._active = False
         await self.watch.stop()
+        for f in [*self._errors, *self.pending]:  # no longer watched: a fix would not clear them
+            self._problem_gone(f)
         for unregister in self._unregister.values():
             unregister()
         self._unregister.clear()

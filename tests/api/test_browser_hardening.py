@@ -85,6 +85,9 @@ async def test_hardening_headers_on_every_answer(env: Env, session: aiohttp.Clie
             assert h.get("Referrer-Policy") == referrer, (what, h)
             if what != "script":
                 assert "no-store" in h.get("Cache-Control", ""), (what, h)
+            policy = dict(item.split("=", 1) for item in h.get("Permissions-Policy", "").split(", ") if item)
+            assert policy.get("camera") == "(self)" and policy.get("xr-spatial-tracking") == "(self)", (what, h)
+            assert all(policy.get(f) == "()" for f in ("microphone", "geolocation", "payment", "usb")), (what, h)
 
 
 async def test_dashboard_works_under_its_content_security_policy(env: Env) -> None:
@@ -106,6 +109,22 @@ async def test_dashboard_works_under_its_content_security_policy(env: Env) -> No
             await expect(page.get_by_test_id(f"state-{LIGHT}")).to_have_text("On · 100%")
             assert await page.evaluate("window.__csp") == []
             assert not [line for line in console if "Content Security Policy" in line], console
+            # The Permissions-Policy is in force as written (Chromium names any feature it does not know)
+            allowed = await page.evaluate("['camera', 'xr-spatial-tracking', 'microphone', 'geolocation', 'usb']"
+                                          ".map((f) => document.featurePolicy.allowsFeature(f))")
+            assert allowed == [True, True, False, False, False]
+            assert not [line for line in console if "Permissions-Policy" in line], console
+            # The hub's problem list shows on top of the page as the hub reports a problem, and goes when cleared
+            problems = page.get_by_test_id("problems")
+            await expect(problems).to_be_hidden()
+            env.hub.problems.report("scenes:/config/scenes/a.yaml", "scenes", "scene file refused: <b>fly</b>",
+                                    file="/config/scenes/a.yaml", line=5)
+            await expect(problems).to_be_visible()
+            await expect(page.get_by_test_id("problem")).to_contain_text("scene file refused: <b>fly</b>")  # as text
+            await expect(page.get_by_test_id("problem-where")).to_have_text("/config/scenes/a.yaml:5")
+            env.hub.problems.clear("scenes:/config/scenes/a.yaml")
+            await expect(problems).to_be_hidden()
+            assert await page.evaluate("window.__csp") == []
             assert errors == []
             await page.evaluate("() => { const s = document.createElement('script'); "
                                 "s.textContent = 'window.__inline = 1'; document.body.append(s); }")

@@ -4,12 +4,11 @@ moment and in the zone QILU_TEST_CLOCK names, and a wall time that does not exis
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 
 import pytest
 
-from tests.conftest import CLOCK_ENV, parse_test_clock
+from tests.conftest import CLOCK_ENV, named_clocks, parse_test_clock
 
 
 def test_clock_text_names_a_wall_time_in_a_zone() -> None:
@@ -22,13 +21,29 @@ def test_clock_text_names_a_wall_time_in_a_zone() -> None:
 
 
 @pytest.mark.clock_sensitive
-def test_a_clock_sensitive_test_runs_at_the_given_clock() -> None:
-    clock = os.environ.get(CLOCK_ENV)
-    if not clock:
+def test_a_clock_sensitive_test_runs_at_the_given_clock(request: pytest.FixtureRequest,
+                                                         test_clock: dt.datetime | None) -> None:
+    if test_clock is None:
         pytest.skip(f"{CLOCK_ENV} is not set: the real clock")
-    start = parse_test_clock(clock)
+    named = named_clocks()
+    assert request.node.callspec.params["test_clock"] in named  # once per clock named, each with its own id
+    assert f"[clock={request.node.callspec.params['test_clock']}]" in request.node.nodeid
     now = time.time()
-    assert 0 <= now - start.timestamp() < 120  # time flows on from the clock, for this test's few seconds
+    assert 0 <= now - test_clock.timestamp() < 120  # time flows on from the clock, for this test's few seconds
     local = time.localtime(now)
-    assert local.tm_gmtoff == start.utcoffset().total_seconds()  # type: ignore[union-attr]
-    assert dt.datetime.now().astimezone().utcoffset() == start.utcoffset()
+    assert local.tm_gmtoff == test_clock.utcoffset().total_seconds()  # type: ignore[union-attr]
+    assert dt.datetime.now().astimezone().utcoffset() == test_clock.utcoffset()
+
+
+@pytest.mark.clock_sensitive
+def test_each_named_clock_is_a_run_of_every_clock_sensitive_test(request: pytest.FixtureRequest) -> None:
+    """With several clocks named, the marked tests run once per clock in this one session."""
+    named = named_clocks()
+    marked = [item for item in request.session.items if item.get_closest_marker("clock_sensitive")]
+    assert request.node in marked
+    if not named:  # the real clock: each marked test runs once, as written
+        assert not any("[clock=" in item.nodeid for item in marked)
+        return
+    for clock in named:
+        assert any(item.nodeid.endswith(f"[clock={clock}]") for item in marked), clock
+    assert all("[clock=" in item.nodeid for item in marked)

@@ -74,6 +74,9 @@ async def test_corrupt_model_leaves_hub_running(tmp_path: Path) -> None:
         state = hub.states.get(ENTITY_ID)
         assert state is not None and state.value == "unavailable"
         assert "could not be loaded" in state.attributes["error"]
+        (problem,) = hub.problems.all()  # listed for the household's admin too, naming the file
+        assert problem.domain == "recognition" and problem.file == str(bad)
+        assert "scene recognition is off" in problem.message
         assert recognizer.infer() is None
         hub.states.async_set("binary_sensor.x", "on")  # the hub still works
         assert hub.states.get("binary_sensor.x") is not None
@@ -210,11 +213,16 @@ async def test_a_retrained_model_file_is_picked_up_without_restart(
         state = hub.states.get(ENTITY_ID)
         assert state is not None and set(state.attributes["probabilities"]) == {"idle", "sleeping"}
 
+        assert hub.problems.all() == []
         path.write_bytes(b"\x00not a model")
         assert not recognizer.check_model_file()
         assert recognizer.error is not None and "could not be loaded" in recognizer.error
         assert recognizer.model is not None and recognizer.model.labels == ["idle", "sleeping"]
         assert recognizer.infer() is not None and len(loaded) == 1
+        (problem,) = hub.problems.all()
+        assert problem.file == str(path) and "the loaded model keeps working" in problem.message
+        shutil.copy(trained[1], path)
+        assert recognizer.check_model_file() and hub.problems.all() == []  # a usable file clears it
     finally:
         await hub.async_stop()
 

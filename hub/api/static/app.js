@@ -12,7 +12,7 @@ let registry = null;
 const PAGES = ["home", "add", "scenes", "rooms", "connect"];
 const ADMIN_PAGES = new Set(["add", "rooms", "connect"]);
 const WATCHED_EVENTS = ["area_registry_updated", "device_registry_updated", "entity_registry_updated",
-                        "discovery_inbox_updated"];
+                        "discovery_inbox_updated", "problems_updated"];
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -198,6 +198,7 @@ function scheduleRefresh(inbox) {
     refreshInbox = false;
     refreshRegistry().catch((err) => toast(err.message));
     if (withInbox || isAdmin()) loadInbox();
+    loadProblems();
   }, 100);
 }
 
@@ -258,6 +259,7 @@ async function main() {
   await refreshRegistry();
   connect();
   if (isAdmin()) loadInbox();
+  loadProblems();
   // Inbox events announce new, adopted and ignored appliances; this slow look also catches what has none
   // (an appliance going offline, a wrong bind key found out).
   setInterval(() => { if (isAdmin()) loadInbox(); }, 30000);

@@ -11,6 +11,35 @@ function roomOptions(selected) {
   return options;
 }
 
+// -- Problems ------------------------------------------------------------------------------------------------------
+// What the hub says is wrong now and needs a person (GET /api/problems: a scene file that no longer validates, at
+// its file:line), on top of every page for admins; refreshed when the hub announces a change (problems_updated).
+let problemsSeq = 0;
+
+async function loadProblems() {
+  const box = document.getElementById("problems");
+  if (!isAdmin()) { box.hidden = true; return; }
+  const seq = ++problemsSeq;
+  let problems;
+  try {
+    problems = await api("GET", "/api/problems");
+  } catch (err) {
+    toast(err.message);
+    return;
+  }
+  if (seq !== problemsSeq) return;  // a newer answer is on its way
+  document.getElementById("problem-list").replaceChildren(...problems.map(problemRow));
+  box.hidden = problems.length === 0;
+}
+
+function problemRow(problem) {
+  const where = problem.file ? `${problem.file}${problem.line ? `:${problem.line}` : ""}` : null;
+  const row = el("li", { class: `problem ${problem.severity}`, "data-testid": "problem", "data-problem": problem.id },
+                 el("strong", {}, t(`problems.${problem.severity}`)), " ", el("span", {}, problem.message));
+  if (where) row.append(" ", el("code", { "data-testid": "problem-where" }, where));
+  return row;
+}
+
 // -- Add devices ---------------------------------------------------------------------------------------------------
 let inboxSeq = 0;
 

@@ -264,7 +264,7 @@ def _rss() -> dict[str, float]:
     return out
 
 
-async def _hub(clients: int, cpu: int | None) -> None:
+async def _hub(clients: int, cpu: int | None, profile: str | None = None) -> None:
     import tempfile
 
     if cpu is not None:
@@ -305,7 +305,15 @@ async def _hub(clients: int, cpu: int | None) -> None:
             if line[0] == "PACE":
                 rate, seconds = int(line[1]), float(line[2])
                 n = int(rate * seconds)
+                profiler = None
+                if profile:
+                    import cProfile
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
                 cpu0 = time.process_time()
+                times0 = os.times()
+                flushes0 = api.flusher.flushes
                 t0 = clock()
                 start = loop.time()
                 for i in range(n):
@@ -316,7 +324,13 @@ async def _hub(clients: int, cpu: int | None) -> None:
                 t1 = clock()
                 late = loop.time() - start - seconds
                 await asyncio.sleep(1.0)  # let the queues drain (counted: delivering them is the hub's work)
-                print("DONE", t0, t1, round(time.process_time() - cpu0, 4), n, round(late, 4), flush=True)
+                cpu_s = time.process_time() - cpu0
+                times1 = os.times()
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
+                print("DONE", t0, t1, round(cpu_s, 4), n, round(late, 4), round(times1.system - times0.system, 4),
+                      api.flusher.flushes - flushes0, flush=True)
             elif line[0] == "STATS":
                 connected = len(api.ha_connections) + len(api.stream_fanout.connections)
                 print(json.dumps({"hub_connected": connected, **_rss()}), flush=True)
@@ -377,12 +391,13 @@ async def _spawn(*args: str) -> asyncio.subprocess.Process:
 
 
 async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None, quota: float | None,
-                   clients_cpu: int | None = None) -> dict[str, Any]:
+                   clients_cpu: int | None = None, profile: str | None = None) -> dict[str, Any]:
     # --clients-cpu: every client process on that CPU, the counting workers at a lower priority than the probe, so
     # that on a two-core machine the hub has a core of its own and the probe's figures are the hub's, not the
     # crowd's (an approximation of clients on other machines)
     placed = ["--cpu", str(clients_cpu)] if clients_cpu is not None else []
-    hub = await _spawn("--hub", str(clients), *(["--cpu", str(hub_cpu)] if hub_cpu is not None else []))
+    hub = await _spawn("--hub", str(clients), *(["--cpu", str(hub_cpu)] if hub_cpu is not None else []),
+                       *(["--profile", profile] if profile else []))
     cgroup = Quota(quota) if quota else None
     workers: list[asyncio.subprocess.Process] = []
     try:
@@ -410,7 +425,7 @@ async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None,
 
         before, _ = await counts()
         await _tell(hub, f"PACE {rate} {seconds}")
-        _, t0, t1, cpu_s, writes, late = await _line(hub, seconds * 10 + 60)
+        _, t0, t1, cpu_s, writes, late, sys_s, flushes = await _line(hub, seconds * 10 + 60)
         after, closed = await counts()
         await _tell(probe, f"REPORT {t0} {t1} {writes}")
         result: dict[str, Any] = json.loads(await _read_json(probe))
@@ -422,6 +437,9 @@ async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None,
             "delivered_messages": delivered,
             "hub_cpu_s": float(cpu_s),
             "hub_cpu_us_per_delivered": round(float(cpu_s) / max(delivered, 1) * 1e6, 2),
+            # of which in the kernel (system calls: the sockets' writes): what batching can cut
+            "hub_sys_us_per_delivered": round(float(sys_s) / max(delivered, 1) * 1e6, 2),
+            "hub_flushes": int(flushes),  # windows in which the hub wrote to its clients
             "clients_cut_off": sum(closed.values()),
             **{f"clients_cut_off_{mode}": n for mode, n in closed.items()},
             "hub_connected_at_end": stats["hub_connected"],
@@ -486,7 +504,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     for name, (clients, rate) in parts.items():
         if args.only and name not in args.only:
             continue
-        runs = [await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota, args.clients_cpu)
+        runs = [await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota, args.clients_cpu,
+                               args.profile)
                 for _ in range(args.runs)]
         out[name] = _median(runs)
     return out
@@ -505,6 +524,7 @@ def main() -> None:
     parser.add_argument("--hub-quota", type=float, help="cap the hub process at this fraction of a CPU")
     parser.add_argument("--clients-cpu", type=int,
                         help="pin every client process to this CPU, the probe above the others in priority")
+    parser.add_argument("--profile", help="write a cProfile of the hub while it writes to this file (slows it)")
     parser.add_argument("--hub", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--nice", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
@@ -514,7 +534,7 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hub is not None:
-        asyncio.run(_hub(args.hub, args.cpu))
+        asyncio.run(_hub(args.hub, args.cpu, args.profile))
     elif args.worker:
         asyncio.run(_worker(args.url, args.token, args.worker.split(","), args.probe, args.cpu, args.nice))
     else:

@@ -175,6 +175,7 @@ class Channel:
         window, self.window = self.window, []
         if not window or not self.riders:
             return
+        self.api.ha_fanout.framings += 1
         prefix = self.prefix
         data = ha_batch([(prefix, body) for body in window], self.coalesce)
         for member in self.members:
@@ -242,7 +243,7 @@ class HaFanout:
     """
 
     __slots__ = ("_api", "_entities", "_entities_unlisten", "_events", "_last_body", "_last_change",
-                 "_last_change_body", "_last_event", "_unlisten", "encodes")
+                 "_last_change_body", "_last_event", "_unlisten", "encodes", "framings")
 
     def __init__(self, api: ApiServer) -> None:
         self._api = api
@@ -255,6 +256,7 @@ class HaFanout:
         self._last_change: Event[Any] | None = None
         self._last_change_body = b""
         self.encodes = 0  # bodies serialised (for tests and benchmarks: once per event and shape)
+        self.framings = 0  # windows framed for the connections in step with a channel (once for all of them)
 
     # -- subscribe_events ---------------------------------------------------------------
     def add_events(self, event_type: str, conn: HaConnection, msg_id: int) -> Callable[[], None]:

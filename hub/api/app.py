@@ -272,8 +272,7 @@ class ApiServer:
 
     def _registry_changed(self, event: Any) -> None:
         self.areas.invalidate()
-        for conn in self.stream_fanout.connections:
-            conn.invalidate()
+        self.stream_fanout.invalidate()
 
     def _forget_removed(self, event: Any) -> None:
         if event.data["new_state"] is None:

@@ -68,10 +68,11 @@ async def test_clients_in_step_share_one_framing_per_window(env: Env, session: a
 async def test_an_answer_between_events_keeps_its_place(env: Env, session: aiohttp.ClientSession) -> None:
     """A command answered while a client is in step goes out between the events before and after it; the
     client then rejoins its channel (the next burst is framed once for it and the other client)."""
-    ws, other = await _raw(env, session), await _raw(env, session)
-    for client in (ws, other):
-        await _subscribe(client, 1)
-    conn = next(c for c in env.api.ha_connections if c.last_id == 1 and c.riding is not None)
+    ws = await _raw(env, session)
+    await _subscribe(ws, 1)
+    [conn] = env.api.ha_connections
+    other = await _raw(env, session)
+    await _subscribe(other, 1)
     env.hub.states.async_set("sensor.a", 1, {"n": 1})
     conn.handle({"id": 2, "type": "ping"})  # as if its frame had been read in this same loop turn
     env.hub.states.async_set("sensor.a", 2, {"n": 2})
@@ -164,3 +165,48 @@ async def test_js_client_reads_every_coalesced_message_beside_a_client_that_neve
             node.kill()
         await node.wait()
         stalled.close()
+
+
+async def test_stream_clients_in_step_share_one_delta_and_a_reply_keeps_their_changes(
+        env: Env, session: aiohttp.ClientSession) -> None:
+    """Stream subscriptions with the same id, filters and scope take one delta built once per window; a client
+    that is sent a reply mid-window still gets every change of that window (after the reply, as ever), a
+    filtered subscription only its own, and a client that unsubscribes none after."""
+    from .test_stream import connect, recv, send
+
+    clients = [await connect(env, session) for _ in range(4)]
+    for ws in clients:
+        await send(ws, {"type": "subscribe", "id": "all"})
+        assert (await recv(ws))["type"] == "snapshot"
+    lights = await connect(env, session)
+    await send(lights, {"type": "subscribe", "id": "all", "entities": ["sensor.s1"]})
+    await recv(lights)
+    first = next(c for c in env.api.stream_fanout.connections if c.riding is not None and c.riding.shared)
+    framings = env.api.stream_fanout.framings
+    for window in range(3):
+        for j in range(3):
+            env.hub.states.async_set(f"sensor.s{j}", window * 10 + j)
+        if window == 1:
+            first.handle({"type": "ping", "id": "mid"})  # as if read in this loop turn
+        await asyncio.sleep(0.05)  # the next changes fall in a later window
+    got: dict[int, list[dict[str, Any]]] = {}
+    for n, ws in enumerate(clients):
+        got[n] = []
+        while sum(len(m.get("states", {})) for m in got[n]) < 9:
+            got[n].append(await recv(ws))
+    for messages in got.values():
+        deltas = [{k: v["v"] for k, v in m["states"].items()} for m in messages if m["type"] == "delta"]
+        assert deltas == [{f"sensor.s{j}": w * 10 + j for j in range(3)} for w in range(3)]
+    assert sum(m["type"] == "pong" for messages in got.values() for m in messages) == 1
+    assert [{k: v["v"] for k, v in (await recv(lights))["states"].items()} for _ in range(3)] == [
+        {"sensor.s1": w * 10 + 1} for w in range(3)]
+    # Three windows, two channels (the filtered one apart); the replied-to client had its own delta once.
+    assert env.api.stream_fanout.framings - framings == 6
+    await send(clients[0], {"type": "unsubscribe", "id": 9, "subscription": "all"})
+    assert (await recv(clients[0]))["success"] is True
+    env.hub.states.async_set("sensor.s0", "after")
+    assert (await recv(clients[1]))["states"]["sensor.s0"]["v"] == "after"
+    await send(clients[0], {"type": "ping", "id": "end"})
+    assert await recv(clients[0]) == {"type": "pong", "id": "end"}  # no delta came before it
+    for ws in (*clients, lights):
+        await ws.close()

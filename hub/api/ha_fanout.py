@@ -129,6 +129,7 @@ class Channel:
 
     def deliver(self, entity_id: Any, body: bytes) -> None:
         """One event for every member: appended once for those in step, queued for each of the others."""
+        private = self.private  # as it stands: members that leave step below already hold this event
         if self.riders:
             window = self.window
             window.append(body)
@@ -137,7 +138,7 @@ class Channel:
                 self.api.flusher.mark_channel(self)
             elif len(window) > MAX_WINDOW_MESSAGES:
                 self.scatter()
-        for member in self.private:
+        for member in private:
             member.deliver(entity_id, body)
 
     def add(self, member: Member) -> None:

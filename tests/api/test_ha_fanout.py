@@ -210,3 +210,34 @@ async def test_stream_clients_in_step_share_one_delta_and_a_reply_keeps_their_ch
     assert await recv(clients[0]) == {"type": "pong", "id": "end"}  # no delta came before it
     for ws in (*clients, lights):
         await ws.close()
+
+
+async def test_a_burst_too_long_to_share_is_bounded_per_client(env: Env, session: aiohttp.ClientSession) -> None:
+    """3,000 changes in one loop turn: past half of Home Assistant's 4,096 the window is no longer shared; the
+    subscribe_entities client in step is then coalesced (never a change twice, ends at the hub's states) and
+    stays connected, as it would without the channel."""
+    ws = await _raw(env, session)
+    await ws.send_json({"id": 1, "type": "subscribe_entities"})
+    assert (await ws.receive_json())["success"] is True
+    await ws.receive_json()  # the initial states
+    [conn] = env.api.ha_connections
+    assert conn.riding is not None and conn.riding.shared
+    for i in range(3000):
+        env.hub.states.async_set(f"sensor.flood{i % 10}", i)
+    want = {f"sensor.flood{j}": str(2990 + j) for j in range(10)}
+    seen: dict[str, list[str]] = {}
+    messages = 0
+    while {k: v[-1] for k, v in seen.items() if v} != want:
+        data = await asyncio.wait_for(ws.receive_json(), 10)
+        for item in data if isinstance(data, list) else [data]:
+            messages += 1
+            event = item["event"]
+            changed = {**event.get("a", {}), **{k: d["+"] for k, d in event.get("c", {}).items()}}
+            for entity_id, state in changed.items():
+                if "s" in state:
+                    seen.setdefault(entity_id, []).append(state["s"])
+    assert messages < 3000  # coalesced
+    for values in seen.values():
+        assert [int(v) for v in values] == sorted(int(v) for v in set(values))  # in order, none twice
+    assert not conn.closing
+    await ws.close()

@@ -532,6 +532,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         # so that a machine busy with something else slows every tree alike.
         trees: dict[str, str | None] = {"": None}
         if args.tree:
+            out["qilu_hub_from"] = "each --tree, as named in the results"
             sys.path.insert(0, str(ROOT))
             from bench.driver_loading import _import_root
 

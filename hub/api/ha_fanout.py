@@ -112,7 +112,7 @@ class Channel:
     delivery may move a member while the list is being walked)."""
 
     __slots__ = ("api", "coalesce", "hot", "members", "prefix", "private", "riders", "scheduled", "wanted",
-                 "window")
+                 "window", "window_bytes")
 
     def __init__(self, api: ApiServer, prefix: bytes, coalesce: bool, wanted: frozenset[str] | None,
                  hot: bool) -> None:
@@ -125,6 +125,7 @@ class Channel:
         self.private: list[Member] = []
         self.riders = 0  # members in step
         self.window: list[bytes] = []  # bodies since the last flush, for the members in step
+        self.window_bytes = 0  # their length together (what each member in step is owed, less the prefixes)
         self.scheduled = False
 
     def deliver(self, entity_id: Any, body: bytes) -> None:
@@ -133,6 +134,7 @@ class Channel:
         if self.riders:
             window = self.window
             window.append(body)
+            self.window_bytes += len(body)
             if not self.scheduled:
                 self.scheduled = True
                 self.api.flusher.mark_channel(self)
@@ -157,6 +159,7 @@ class Channel:
         self.private = [*self.private, member]
         if not self.riders:
             self.window = []
+            self.window_bytes = 0
 
     def share(self, member: Member) -> None:
         member.shared = True
@@ -174,6 +177,7 @@ class Channel:
         flushes connections' own queues, so that a connection rejoins only after its window went out)."""
         self.scheduled = False
         window, self.window = self.window, []
+        self.window_bytes = 0
         if not window or not self.riders:
             return
         self.api.ha_fanout.framings += 1

@@ -231,10 +231,17 @@ class HaConnection(EndableSession):
         return self._pending
 
     def pending_count(self) -> int:
-        return len(self._queued())
+        member = self.riding
+        if member is not None and member.shared:
+            return len(member.channel.window)
+        return len(self._pending)
 
     def pending_bytes(self) -> int:
-        return sum(len(prefix) + len(body) for prefix, body in self._queued())
+        member = self.riding
+        if member is not None and member.shared:
+            channel = member.channel
+            return channel.window_bytes + len(channel.window) * len(member.prefix)
+        return self._pending_bytes
 
     def pending_texts(self) -> list[str]:
         """The queued messages as text (for tests and fuzzing)."""

@@ -3,6 +3,7 @@
     python bench/fanout_many.py                       # 200 mixed clients, 1,000 clients, 1 client; JSON
     python bench/fanout_many.py --only many --runs 5
     python bench/fanout_many.py --hub-cpu 0 --hub-quota 0.5   # the hub pinned to CPU 0, half a core
+    python bench/fanout_many.py --only many --tree . --tree ../old-checkout   # old versus new, alternated
 
 Parts (each run starts a fresh hub process; medians over ``--runs`` are reported):
 
@@ -26,7 +27,8 @@ still share its cores with the hub, which the figures include. The hub runs with
 above the counting workers in priority: on a two-core machine, the nearest to clients on other machines.
 ``--hub-cpu N`` pins the hub process to CPU N (``sched_setaffinity``); ``--hub-quota F`` caps it at F of a
 CPU with a cgroup (v1 ``cpu`` controller or v2 ``cpu.max``; needs root; reported as not applied otherwise).
-Point ``PYTHONPATH`` at another checkout to measure that one (old versus new).
+``--tree . --tree OLD`` measures several source trees' hubs in one session, their runs alternated (results
+per tree): old versus new on a machine whose load changes.
 """
 
 from __future__ import annotations
@@ -241,7 +243,9 @@ async def _worker(url: str, token: str, modes: list[str], probe: bool, cpu: int 
             break
         if line[0] == "MARK":
             closed = {mode: sum(c.closed for c in clients if c.mode == mode) for mode in MODES}
-            print("COUNT", sum(c.count for c in clients), json.dumps(closed, separators=(",", ":")), flush=True)
+            counts = {mode: sum(c.count for c in clients if c.mode == mode) for mode in MODES}
+            print("COUNT", sum(c.count for c in clients), json.dumps(closed, separators=(",", ":")),
+                  json.dumps(counts, separators=(",", ":")), flush=True)
         elif line[0] == "REPORT" and probe_state is not None:
             t0, t1, expected = int(line[1]), int(line[2]), int(line[3])
             for _ in range(100):  # a hub that fell behind may still be sending: up to 10 s more
@@ -264,7 +268,7 @@ def _rss() -> dict[str, float]:
     return out
 
 
-async def _hub(clients: int, cpu: int | None) -> None:
+async def _hub(clients: int, cpu: int | None, profile: str | None = None) -> None:
     import tempfile
 
     if cpu is not None:
@@ -305,7 +309,15 @@ async def _hub(clients: int, cpu: int | None) -> None:
             if line[0] == "PACE":
                 rate, seconds = int(line[1]), float(line[2])
                 n = int(rate * seconds)
+                profiler = None
+                if profile:
+                    import cProfile
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
                 cpu0 = time.process_time()
+                times0 = os.times()
+                flushes0 = api.flusher.flushes
                 t0 = clock()
                 start = loop.time()
                 for i in range(n):
@@ -316,7 +328,13 @@ async def _hub(clients: int, cpu: int | None) -> None:
                 t1 = clock()
                 late = loop.time() - start - seconds
                 await asyncio.sleep(1.0)  # let the queues drain (counted: delivering them is the hub's work)
-                print("DONE", t0, t1, round(time.process_time() - cpu0, 4), n, round(late, 4), flush=True)
+                cpu_s = time.process_time() - cpu0
+                times1 = os.times()
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
+                print("DONE", t0, t1, round(cpu_s, 4), n, round(late, 4), round(times1.system - times0.system, 4),
+                      api.flusher.flushes - flushes0, flush=True)
             elif line[0] == "STATS":
                 connected = len(api.ha_connections) + len(api.stream_fanout.connections)
                 print(json.dumps({"hub_connected": connected, **_rss()}), flush=True)
@@ -371,18 +389,23 @@ async def _tell(proc: asyncio.subprocess.Process, text: str) -> None:
     await proc.stdin.drain()
 
 
-async def _spawn(*args: str) -> asyncio.subprocess.Process:
+async def _spawn(*args: str, path: str | None = None) -> asyncio.subprocess.Process:
+    env = None
+    if path is not None:  # another tree's import root first: that tree's hub is measured
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))}
     return await asyncio.create_subprocess_exec(sys.executable, __file__, *args, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.PIPE, env=env)
 
 
 async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None, quota: float | None,
-                   clients_cpu: int | None = None) -> dict[str, Any]:
+                   clients_cpu: int | None = None, profile: str | None = None,
+                   tree_path: str | None = None) -> dict[str, Any]:
     # --clients-cpu: every client process on that CPU, the counting workers at a lower priority than the probe, so
     # that on a two-core machine the hub has a core of its own and the probe's figures are the hub's, not the
     # crowd's (an approximation of clients on other machines)
     placed = ["--cpu", str(clients_cpu)] if clients_cpu is not None else []
-    hub = await _spawn("--hub", str(clients), *(["--cpu", str(hub_cpu)] if hub_cpu is not None else []))
+    hub = await _spawn("--hub", str(clients), *(["--cpu", str(hub_cpu)] if hub_cpu is not None else []),
+                       *(["--profile", profile] if profile else []), path=tree_path)
     cgroup = Quota(quota) if quota else None
     workers: list[asyncio.subprocess.Process] = []
     try:
@@ -398,20 +421,31 @@ async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None,
             await _line(proc)  # READY
         await asyncio.sleep(0.5)
 
-        async def counts() -> tuple[int, dict[str, int]]:
-            total, closed = 0, dict.fromkeys(MODES, 0)
+        async def counts() -> tuple[int, dict[str, int], dict[str, int]]:
+            total, closed, by_mode = 0, dict.fromkeys(MODES, 0), dict.fromkeys(MODES, 0)
             for proc in workers:
                 await _tell(proc, "MARK")
-                _, count, gone = await _line(proc)
+                _, count, gone, got = await _line(proc)
                 total += int(count)
                 for mode, n in json.loads(gone).items():
                     closed[mode] += n
-            return total, closed
+                for mode, n in json.loads(got).items():
+                    by_mode[mode] += n
+            return total, closed, by_mode
 
-        before, _ = await counts()
+        before, _, before_by_mode = await counts()
         await _tell(hub, f"PACE {rate} {seconds}")
-        _, t0, t1, cpu_s, writes, late = await _line(hub, seconds * 10 + 60)
-        after, closed = await counts()
+        _, t0, t1, cpu_s, writes, late, sys_s, flushes = await _line(hub, seconds * 10 + 60)
+        # Clients that fell behind (they share a core, at a lower priority) may still be reading what the kernel
+        # holds for them: count until two counts half a second apart agree (at most 20 s).
+        after, closed, after_by_mode = await counts()
+        first_count = after
+        for _ in range(40):
+            await asyncio.sleep(0.5)
+            settled = after
+            after, closed, after_by_mode = await counts()
+            if after == settled:
+                break
         await _tell(probe, f"REPORT {t0} {t1} {writes}")
         result: dict[str, Any] = json.loads(await _read_json(probe))
         await _tell(hub, "STATS")
@@ -420,8 +454,16 @@ async def run_part(clients: int, seconds: float, rate: int, hub_cpu: int | None,
         result.update({
             "clients": clients, "writes": int(writes), "writer_late_s": float(late),
             "delivered_messages": delivered,
+            # counted 1 s after the last write: below delivered_messages when the clients were still reading
+            "delivered_by_then": first_count - before + result["probe_received"],
             "hub_cpu_s": float(cpu_s),
             "hub_cpu_us_per_delivered": round(float(cpu_s) / max(delivered, 1) * 1e6, 2),
+            # of which in the kernel (system calls: the sockets' writes): what batching can cut
+            "hub_sys_us_per_delivered": round(float(sys_s) / max(delivered, 1) * 1e6, 2),
+            "hub_flushes": int(flushes),  # windows in which the hub wrote to its clients
+            # per kind of client (the stream's deltas count states: a window's repeated changes of one entity
+            # coalesce into one, so it may be below the writes times its clients when the hub falls behind)
+            **{f"delivered_{mode}": after_by_mode[mode] - before_by_mode[mode] for mode in MODES},
             "clients_cut_off": sum(closed.values()),
             **{f"clients_cut_off_{mode}": n for mode, n in closed.items()},
             "hub_connected_at_end": stats["hub_connected"],
@@ -474,6 +516,8 @@ def _tree_measured(package: Path) -> str:
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
     import qilu_hub
 
     out: dict[str, Any] = {
@@ -483,12 +527,30 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "hub_cpu": args.hub_cpu, "hub_quota": args.hub_quota, "clients_cpu": args.clients_cpu,
     }
     parts = {"many": (args.clients, args.rate), "hold": (args.hold, args.hold_rate), "single": (0, args.rate)}
-    for name, (clients, rate) in parts.items():
-        if args.only and name not in args.only:
-            continue
-        runs = [await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota, args.clients_cpu)
-                for _ in range(args.runs)]
-        out[name] = _median(runs)
+    with tempfile.TemporaryDirectory(prefix="qilu-fanout-trees-") as tmp:
+        # --tree: each tree laid out as installed (bench/driver_loading.py), its runs alternating with the others'
+        # so that a machine busy with something else slows every tree alike.
+        trees: dict[str, str | None] = {"": None}
+        if args.tree:
+            out["qilu_hub_from"] = "each --tree, as named in the results"
+            sys.path.insert(0, str(ROOT))
+            from bench.driver_loading import _import_root
+
+            trees = {name: str(_import_root(Path(name).resolve(), Path(tmp) / f"site{i}")[0])
+                     for i, name in enumerate(args.tree)}
+        for name, (clients, rate) in parts.items():
+            if args.only and name not in args.only:
+                continue
+            runs: dict[str, list[dict[str, Any]]] = {tree: [] for tree in trees}
+            for _ in range(args.runs):
+                for tree, path in trees.items():
+                    runs[tree].append(await run_part(clients, args.seconds, rate, args.hub_cpu, args.hub_quota,
+                                                     args.clients_cpu, args.profile, path))
+            if args.tree:
+                out[name] = {tree: _median(tree_runs) for tree, tree_runs in runs.items()}
+            else:
+                out[name] = _median(runs[""])
+    out["load_average_at_end"] = os.getloadavg()
     return out
 
 
@@ -505,6 +567,9 @@ def main() -> None:
     parser.add_argument("--hub-quota", type=float, help="cap the hub process at this fraction of a CPU")
     parser.add_argument("--clients-cpu", type=int,
                         help="pin every client process to this CPU, the probe above the others in priority")
+    parser.add_argument("--tree", action="append", default=[],
+                        help="measure this source tree's hub (several: alternated, results per tree)")
+    parser.add_argument("--profile", help="write a cProfile of the hub while it writes to this file (slows it)")
     parser.add_argument("--hub", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--nice", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
@@ -514,7 +579,7 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hub is not None:
-        asyncio.run(_hub(args.hub, args.cpu))
+        asyncio.run(_hub(args.hub, args.cpu, args.profile))
     elif args.worker:
         asyncio.run(_worker(args.url, args.token, args.worker.split(","), args.probe, args.cpu, args.nice))
     else:

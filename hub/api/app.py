@@ -45,6 +45,7 @@ from . import tls as tls_api
 from .advert import HubAdvert, serves_lan
 from .auth import AreaLookup, LoginLimiter, Principal, ProxyTrust, credentials, origin_allowed
 from .connection_guard import ConnectionGuard
+from .ha_fanout import HaFanout
 from .http_log import HttpErrorLog
 from .input_checks import log_refused
 from .keys import API_KEY, CREDENTIALS_KEY, PRINCIPAL_KEY
@@ -65,7 +66,7 @@ from .outbox import Flusher
 from .sessions import SessionGuard
 from .stream import StateBytesCache, StreamFanout, handle_stream
 from .tickets import TICKET_PREFIX, TicketStore
-from .websocket_ha import HaConnection, HaFanout, handle_websocket
+from .websocket_ha import HaConnection, handle_websocket
 
 if TYPE_CHECKING:
     from ..core import Hub
@@ -272,8 +273,7 @@ class ApiServer:
 
     def _registry_changed(self, event: Any) -> None:
         self.areas.invalidate()
-        for conn in self.stream_fanout.connections:
-            conn.invalidate()
+        self.stream_fanout.invalidate()
 
     def _forget_removed(self, event: Any) -> None:
         if event.data["new_state"] is None:

@@ -1,7 +1,8 @@
 """One flush per event-loop turn for every WebSocket with something to send, and waiting out a full socket.
 
-A state change reaches each subscribed connection as an append to its queue; the connection asks the
-:class:`Flusher` to flush it, and the flusher writes every such connection's queue once, after the code that
+A state change reaches each subscribed connection as an append to its queue (or, for connections in step
+with a shared channel, one append to the channel's window: see :mod:`.ha_fanout`); the connection or channel
+asks the :class:`Flusher` to flush it, and the flusher writes every such queue once, after the code that
 fired the events has finished its turn of the loop. All connections share that coalescing window: a burst of
 writes becomes one ``transport.write`` per connection, and no connection's task is woken per event.
 
@@ -30,12 +31,13 @@ class Flushable(Protocol):
 
 
 class Flusher:
-    """The connections to flush at the end of the current loop turn."""
+    """The connections (and shared channels) to flush at the end of the current loop turn."""
 
-    __slots__ = ("_dirty", "_next", "_scheduled", "flushes")
+    __slots__ = ("_channels", "_dirty", "_next", "_scheduled", "flushes")
 
     def __init__(self) -> None:
         self._dirty: list[Flushable] = []
+        self._channels: list[Flushable] = []
         self._scheduled = False
         self._next = 0.0  # loop time before which the next window does not open
         self.flushes = 0
@@ -43,6 +45,15 @@ class Flusher:
     def mark(self, conn: Flushable) -> None:
         """Flush ``conn`` soon; the caller keeps its own flag so that it is marked once per window."""
         self._dirty.append(conn)
+        self._schedule()
+
+    def mark_channel(self, channel: Flushable) -> None:
+        """Flush a shared channel soon, before any connection: a connection that rejoins a channel in its own
+        flush must find that channel's window already written (or it would receive it twice)."""
+        self._channels.append(channel)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             loop = asyncio.get_running_loop()
@@ -56,6 +67,9 @@ class Flusher:
         start = loop.time()
         self._scheduled = False
         self.flushes += 1
+        channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.flush()
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn.flush()

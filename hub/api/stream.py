@@ -148,6 +148,25 @@ class StateBytesCache:
         self._entries.pop(entity_id, None)
 
 
+def _delta(prefix: bytes, pending: dict[str, State | None], cache: StateBytesCache) -> bytes:
+    """A ``delta`` message: ``prefix`` (type, id and the ``states`` key) and the pending changes."""
+    if len(pending) == 1:
+        [state] = pending.values()
+        if state is not None:  # one change: the shared tail, encoded once for every subscriber
+            return b"\x84" + prefix + cache.single(state)
+    parts = [b"\x84", prefix, b""]
+    removed: list[str] = []
+    for entity_id, state in pending.items():
+        if state is None:
+            removed.append(entity_id)
+        else:
+            parts.append(cache.get(state))
+    parts[2] = _map_header(len(parts) - 3)
+    parts.append(pack("removed"))
+    parts.append(pack(removed))
+    return b"".join(parts)
+
+
 def _error(msg_id: Any, code: str, message: str) -> bytes:
     return pack({"type": "result", "id": msg_id, "success": False, "error": {"code": code, "message": message}})
 
@@ -206,7 +225,7 @@ class StreamConnection(EndableSession):
     """One authenticated stream client: subscriptions, control replies and one writer."""
 
     __slots__ = ("_blocked", "_calls", "_control", "_dirty", "_scheduled", "_waiter", "api", "closing", "principal",
-                 "protocol", "subs", "transport", "ws")
+                 "protocol", "riding", "subs", "transport", "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -222,6 +241,49 @@ class StreamConnection(EndableSession):
         self.protocol: object = None  # aiohttp's request handler: told when the socket's buffer is full
         self._scheduled = False  # marked in the flusher's current window
         self._blocked = False  # the socket is full: changes coalesce until it drains
+        self.riding: StreamMember | None = None  # its one subscription's shared channel (see StreamChannel)
+
+    # -- the shared channel -------------------------------------------------------------
+    def leave_step(self) -> None:
+        """Take the channel's pending changes into its own subscription's, and from now on receive changes one
+        by one: something else is about to be queued (a reply, a second subscription, a full socket)."""
+        member = self.riding
+        if member is None or not member.shared:
+            return
+        channel = member.channel
+        if channel.pending and not self.closing:
+            member.sub.pending.update(channel.pending)
+            self._dirty.add(member.sub.id)
+            self._schedule()
+        channel.unshare(member)
+        self.api.stream_fanout.went_private(self)
+
+    def _rejoin(self) -> None:
+        """Back in step once everything owed went out, with one subscription, and an empty channel window."""
+        member = self.riding
+        if (member is not None and not member.shared and not self._blocked and not self.closing
+                and not self._control and not self._dirty and len(self.subs) == 1 and not member.channel.pending
+                and self.subs.get(member.sub.id) is member.sub):
+            member.channel.share(member)
+            self.api.stream_fanout.went_in_step(self)
+
+    def owed(self, sub_id: Any) -> dict[str, State | None]:
+        """The changes a subscription is owed: its own, or (in step) its channel's (for tests)."""
+        member = self.riding
+        if member is not None and member.shared and member.sub.id == sub_id:
+            return member.channel.pending
+        return self.subs[sub_id].pending
+
+    def write_shared(self, data: bytes) -> None:
+        """The channel's delta, framed once for every member in step."""
+        transport = self.transport
+        if self.closing or not isinstance(transport, asyncio.Transport) or transport.is_closing():
+            return
+        transport.write(data)
+        if writing_paused(self.protocol):
+            self._blocked = True  # changes coalesce in its own subscription in the meantime
+            self.leave_step()
+            self._wake()
 
     def _schedule(self) -> None:
         if not self._scheduled and not self._blocked:
@@ -245,6 +307,7 @@ class StreamConnection(EndableSession):
                 close_or_abort(self.ws, self.transport, b"Client unable to keep up with pending messages"))
             self._wake()
             return
+        self.leave_step()
         self._control.append(data)
         self._schedule()
 
@@ -308,29 +371,17 @@ class StreamConnection(EndableSession):
             if not sub.pending:
                 continue
             pending, sub.pending = sub.pending, {}
-            if len(pending) == 1:
-                [state] = pending.values()
-                if state is not None:  # one change: the shared tail, encoded once for every subscriber
-                    out.append(b"\x84" + sub.prefix + cache.single(state))
-                    continue
-            parts = [b"\x84", sub.prefix, b""]
-            removed: list[str] = []
-            for entity_id, state in pending.items():
-                if state is None:
-                    removed.append(entity_id)
-                else:
-                    parts.append(cache.get(state))
-            parts[2] = _map_header(len(parts) - 3)
-            parts.append(pack("removed"))
-            parts.append(pack(removed))
-            out.append(b"".join(parts))
+            out.append(_delta(sub.prefix, pending, cache))
         return out
 
     def flush(self) -> None:
         """Write everything queued in one system call (called by the flusher, once per loop turn)."""
         self._scheduled = False
         transport = self.transport
-        if self.closing or self._blocked or not (self._control or self._dirty):
+        if self.closing or self._blocked:
+            return
+        if not (self._control or self._dirty):
+            self._rejoin()
             return
         if not isinstance(transport, asyncio.Transport):  # not a plain socket: the writer task sends
             self._wake()
@@ -344,6 +395,8 @@ class StreamConnection(EndableSession):
         if writing_paused(self.protocol):
             self._blocked = True  # changes coalesce per entity in the meantime
             self._wake()
+        else:
+            self._rejoin()
 
     async def write_loop(self) -> None:
         """Wait out a full socket (and, without a plain transport, send); the flusher does the rest."""
@@ -366,6 +419,7 @@ class StreamConnection(EndableSession):
 
     def stop(self) -> None:
         self.closing = True
+        self.leave_step()
         self.subs.clear()
         for task in self._calls:
             task.cancel()
@@ -390,10 +444,15 @@ class StreamConnection(EndableSession):
                 self._subscribe(msg_id, msg)
             elif kind == "unsubscribe":
                 target = msg.get("subscription", msg_id)
-                sub = self.subs.pop(target, None) if isinstance(target, int | str) else None
+                sub = self.subs.get(target) if isinstance(target, int | str) else None
                 if sub is None:
                     raise CommandError("not_found", "no such subscription")
+                self.leave_step()  # its pending changes are dropped with it, as a private subscription's are
+                del self.subs[target]
                 self._dirty.discard(sub.id)
+                if self.riding is not None and self.riding.sub is sub:
+                    self.api.stream_fanout.leave(self.riding)
+                    self.riding = None
                 self.send(pack({"type": "result", "id": msg_id, "success": True}))
             elif kind == "call":
                 self._call(msg_id, msg)
@@ -433,7 +492,8 @@ class StreamConnection(EndableSession):
             sub.sent_poses = current_poses(api.hub, principal)
             self.send(pack(poses_message(msg_id, sub.sent_poses)))
         self.subs[msg_id] = sub  # registered with the snapshot queued: every later change arrives as a delta
-
+        if self.riding is None and not want_poses and isinstance(self.transport, asyncio.Transport):
+            self.riding = api.stream_fanout.join(self, sub)  # in step once the snapshot has gone out
     def _call(self, msg_id: Any, msg: dict[str, Any]) -> None:
         entity_id, command, args = msg.get("entity_id"), msg.get("command"), msg.get("args")
         if not isinstance(entity_id, str) or not isinstance(command, str):
@@ -493,18 +553,87 @@ class StreamConnection(EndableSession):
 StreamHandler = Callable[[StreamConnection, Any, dict[str, Any]], Any]
 
 
-class StreamFanout:
-    """One state_changed listener for all stream connections."""
+class StreamMember:
+    """One connection's subscription in a :class:`StreamChannel`."""
 
-    __slots__ = ("_api", "_unlisten", "connections")
+    __slots__ = ("channel", "conn", "shared", "sub")
+
+    def __init__(self, conn: StreamConnection, sub: StreamSubscription, channel: StreamChannel) -> None:
+        self.conn = conn
+        self.sub = sub
+        self.channel = channel
+        self.shared = False  # in step: receives the channel's deltas as shared bytes
+
+
+class StreamChannel:
+    """Subscriptions that receive the same deltas: one scope, one subscription id, the same filters, no poses.
+
+    While a connection's only subscription is in step with its channel (nothing else owed, socket not full),
+    a change costs it nothing: the channel keeps the window's latest state per entity once, builds the delta
+    once per flush and writes the same bytes to every member in step. A member that leaves step takes the
+    window's changes into its own subscription first, so what it receives is unchanged."""
+
+    __slots__ = ("api", "key", "matcher", "members", "pending", "riders", "scheduled")
+
+    def __init__(self, api: ApiServer, key: tuple[Any, ...], principal: Principal, sub: StreamSubscription) -> None:
+        self.api = api
+        self.key = key
+        # The filters and visibility of every member (their tokens have the same scope): decided once here.
+        self.matcher = (StreamSubscription(sub.id, sub.entities, sub.areas, sub.capabilities), principal)
+        self.members: list[StreamMember] = []
+        self.riders = 0
+        self.pending: dict[str, State | None] = {}
+        self.scheduled = False
+
+    def on_change(self, entity_id: str, new_state: State | None) -> None:
+        matcher, principal = self.matcher
+        if matcher.matches(self.api, principal, entity_id):
+            self.pending[entity_id] = new_state
+            if not self.scheduled:
+                self.scheduled = True
+                self.api.flusher.mark_channel(self)
+
+    def share(self, member: StreamMember) -> None:
+        member.shared = True
+        self.riders += 1
+
+    def unshare(self, member: StreamMember) -> None:
+        member.shared = False
+        self.riders -= 1
+        if not self.riders:
+            self.pending = {}
+
+    def flush(self) -> None:
+        """One delta for every member in step (before connections flush their own queues: see Flusher)."""
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        if not pending or not self.riders:
+            return
+        self.api.stream_fanout.framings += 1
+        message = _delta(self.matcher[0].prefix, pending, self.api.state_bytes)
+        data = header(len(message), OP_BINARY) + message
+        for member in self.members:
+            if member.shared:
+                member.conn.write_shared(data)
+
+
+class StreamFanout:
+    """One state_changed listener for all stream connections: each change goes once to every channel with
+    members in step, and to each connection that is not in step."""
+
+    __slots__ = ("_api", "_private", "_unlisten", "channels", "connections", "framings")
 
     def __init__(self, api: ApiServer) -> None:
         self._api = api
         self.connections: list[StreamConnection] = []
+        self._private: list[StreamConnection] = []  # not in step with a channel: changes go to them one by one
+        self.channels: list[StreamChannel] = []
         self._unlisten: list[Callable[[], None]] = []
+        self.framings = 0  # deltas built for the connections in step with a channel (once for all of them)
 
     def add(self, conn: StreamConnection) -> None:
         self.connections = [*self.connections, conn]
+        self._private = [*self._private, conn]
         if not self._unlisten:
             bus = self._api.hub.bus
             self._unlisten = [
@@ -514,11 +643,49 @@ class StreamFanout:
             ]
 
     def remove(self, conn: StreamConnection) -> None:
+        if conn.riding is not None:
+            self.leave(conn.riding)
+            conn.riding = None
         self.connections = [c for c in self.connections if c is not conn]
+        self._private = [c for c in self._private if c is not conn]
         if not self.connections:
             for unlisten in self._unlisten:
                 unlisten()
             self._unlisten = []
+
+    # -- channels -----------------------------------------------------------------------
+    def join(self, conn: StreamConnection, sub: StreamSubscription) -> StreamMember:
+        principal = conn.principal
+        scopes = principal.scopes
+        key = (scopes.areas, scopes.entities, sub.id, sub.entities, sub.areas, sub.capabilities)
+        channel = next((c for c in self.channels if c.key == key), None)
+        if channel is None:
+            channel = StreamChannel(self._api, key, principal, sub)
+            self.channels = [*self.channels, channel]
+        member = StreamMember(conn, sub, channel)
+        channel.members = [*channel.members, member]
+        return member
+
+    def leave(self, member: StreamMember) -> None:
+        if member.shared:
+            member.conn.leave_step()
+        channel = member.channel
+        channel.members = [m for m in channel.members if m is not member]
+        if not channel.members:
+            self.channels = [c for c in self.channels if c is not channel]
+
+    def went_private(self, conn: StreamConnection) -> None:
+        self._private = [*self._private, conn]
+
+    def went_in_step(self, conn: StreamConnection) -> None:
+        self._private = [c for c in self._private if c is not conn]
+
+    def invalidate(self) -> None:
+        """The registries changed: which entities an area or capability filter matches may have too."""
+        for conn in self.connections:
+            conn.invalidate()
+        for channel in self.channels:
+            channel.matcher[0].invalidate()
 
     def _on_device(self, event: Event[Any]) -> None:
         self._pose_changed(DEVICE, event.data.get("device_id"))
@@ -540,7 +707,10 @@ class StreamFanout:
     def _on_event(self, event: Event[Any]) -> None:
         data = event.data
         entity_id, new_state = data["entity_id"], data["new_state"]
-        for conn in self.connections:
+        for channel in self.channels:
+            if channel.riders:
+                channel.on_change(entity_id, new_state)
+        for conn in self._private:
             if conn.subs:
                 conn.on_change(entity_id, new_state)
 

@@ -5,13 +5,15 @@ Follows developers.home-assistant.io/docs/api/websocket: ``auth_required`` →
 with increasing ids, answered by ``result`` messages, and subscriptions delivering
 ``event`` messages under the subscribing command's id.
 
-Fan-out: one bus listener per event type serves every subscribed connection, grouped
-by scope. Each event is serialised and encoded once per shape; a connection queues
-its subscription's id prefix and that shared body, and the API's flusher writes each
-connection's queue once per loop turn (with ``coalesce_messages`` as JSON arrays).
-A client whose queue passes ``MAX_PENDING_BYTES`` is disconnected (as Home Assistant
-does past 4,096 pending messages) rather than grow the hub's memory; one that only
-lags behind a full socket gets ``subscribe_entities`` updates coalesced instead.
+Fan-out (:mod:`.ha_fanout`): one bus listener per event type serves every subscribed
+connection, grouped by scope and by what they receive byte for byte. Each event is
+serialised and encoded once per shape, and framed once per window for every connection
+in step; a connection that owes something else queues its subscription's id prefix and
+that shared body, and the API's flusher writes each connection's queue once per loop
+turn (with ``coalesce_messages`` as JSON arrays). A client whose queue passes
+``MAX_PENDING_BYTES`` is disconnected (as Home Assistant does past 4,096 pending
+messages) rather than grow the hub's memory; one that only lags behind a full socket
+gets ``subscribe_entities`` updates coalesced instead.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from ..bus import MATCH_ALL, Event
+from ..bus import MATCH_ALL
 from ..capabilities import CommandError
-from ..states import EVENT_STATE_CHANGED
 from . import ha_format
 from .auth import Principal
-from .frames import header
+from .frames import ha_batch
+from .ha_fanout import EntitiesSubscription, Member
 from .keys import API_KEY
 from .limits import (
     LAG_BYTES,
@@ -52,7 +54,6 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 HA_VERSION = "2024.3.3"  # the Home Assistant release whose protocol this follows
-COALESCE_MAX = 64
 
 
 def pending_share(connections: int) -> int:
@@ -77,15 +78,17 @@ class HaConnection(EndableSession):
 
     The queue holds encoded messages as (prefix, body) pairs: an event's body is one bytes object shared by
     every connection that receives it, the prefix its subscription's ``{"id":N,...,"event":`` (encoded once at
-    subscribe time). A client behind a full socket is cut off once its queued events pass its byte share
-    (:func:`pending_share`), as Home Assistant cuts off a client with too many pending messages; within one
-    loop turn, past Home Assistant's 4,096 messages; command answers are capped in number. A lagging
-    ``subscribe_entities`` subscription is never cut off: it holds the latest state of each changed entity
-    instead (:class:`EntitiesSubscription`).
+    subscribe time). While it owes nothing but one subscription's events it takes them from that subscription's
+    shared channel instead, and its queue stays empty (see :mod:`.ha_fanout`). A client behind a full socket is
+    cut off once its queued events pass its byte share (:func:`pending_share`), as Home Assistant cuts off a
+    client with too many pending messages; within one loop turn, past Home Assistant's 4,096 messages; command
+    answers are capped in number. A lagging ``subscribe_entities`` subscription is never cut off: it holds the
+    latest state of each changed entity instead (:class:`~.ha_fanout.EntitiesSubscription`).
     """
 
     __slots__ = ("_answers", "_blocked", "_calls", "_lagging", "_pending", "_pending_bytes", "_scheduled", "_waiter",
-                 "api", "closing", "coalesce", "last_id", "principal", "protocol", "subs", "transport", "ws")
+                 "api", "closing", "coalesce", "last_id", "principal", "protocol", "riding", "subs", "transport",
+                 "ws")
 
     def __init__(self, api: ApiServer, ws: web.WebSocketResponse, principal: Principal) -> None:
         self.api = api
@@ -105,6 +108,56 @@ class HaConnection(EndableSession):
         self._calls: set[asyncio.Task[None]] = set()
         self.transport: asyncio.Transport | None = None
         self.protocol: object = None  # aiohttp's request handler: told when the socket's buffer is full
+        self.riding: Member | None = None  # the subscription whose channel it takes shared bytes from, in step
+
+    # -- the shared channel -------------------------------------------------------------
+    def ride(self, member: Member) -> None:
+        """A new subscription: ride its channel if there is none yet, or if it carries every state change and
+        the one ridden does not (a dashboard's subscribe_entities, not its rare registry events)."""
+        if self.transport is None or member.channel.coalesce != self.coalesce:
+            return
+        current = self.riding
+        if current is None or (member.channel.hot and not current.channel.hot):
+            self.leave_step()
+            self.riding = member  # in step once its queue (the subscription's answer) has been written
+
+    def unride(self, member: Member) -> None:
+        if self.riding is member:
+            self.riding = None
+
+    def leave_step(self) -> None:
+        """Take the shared window's messages so far into this connection's own queue, and from now on receive
+        its channel's messages there: something else is about to be queued behind them."""
+        member = self.riding
+        if member is None or not member.shared:
+            return
+        channel = member.channel
+        if channel.window and not self.closing:
+            prefix = member.prefix
+            pending = self._pending
+            for body in channel.window:
+                pending.append((prefix, body))
+                self._pending_bytes += len(prefix) + len(body)
+            self._schedule()
+        channel.unshare(member)
+
+    def _rejoin(self) -> None:
+        """Back in step once everything owed went out and its channel's window is empty (written first)."""
+        member = self.riding
+        if (member is not None and not member.shared and not self._pending and not self._blocked
+                and not self._lagging and not self.closing and not member.channel.window):
+            member.channel.share(member)
+
+    def write_shared(self, data: bytes) -> None:
+        """The channel's window, framed once for every member in step."""
+        transport = self.transport
+        if self.closing or transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if writing_paused(self.protocol):
+            self._blocked = True  # its channel's messages now gather in its own queue (and coalesce)
+            self.leave_step()
+            self._wake()
 
     # -- outgoing -----------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -112,6 +165,7 @@ class HaConnection(EndableSession):
         bytes: one may be large (all states), and the client's rate limit bounds how many it asks for."""
         if self.closing:
             return
+        self.leave_step()
         self._answers += 1
         if self._answers > MAX_PENDING_CONTROL:
             self._overflow()
@@ -123,6 +177,7 @@ class HaConnection(EndableSession):
         """Queue one event message, ``prefix + body`` (the body's bytes shared with other connections)."""
         if self.closing:
             return
+        self.leave_step()
         self._pending.append((prefix, body))
         self._pending_bytes += len(prefix) + len(body)
         # Behind a full socket the backlog is the client's: its bytes are bounded. Within one loop turn it is
@@ -138,6 +193,7 @@ class HaConnection(EndableSession):
         """Queue a catch-up message (latest states after lagging): bounded by the entities, so never cut off."""
         if self.closing:
             return
+        self.leave_step()
         self._pending.append((prefix, body))
         self._pending_bytes += len(prefix) + len(body)
         self._schedule()
@@ -167,15 +223,29 @@ class HaConnection(EndableSession):
         )
         self._wake()
 
+    def _queued(self) -> list[tuple[bytes, bytes]]:
+        """What the client is owed: its own queue, or (in step) its channel's window."""
+        member = self.riding
+        if member is not None and member.shared:
+            return [(member.prefix, body) for body in member.channel.window]
+        return self._pending
+
     def pending_count(self) -> int:
+        member = self.riding
+        if member is not None and member.shared:
+            return len(member.channel.window)
         return len(self._pending)
 
     def pending_bytes(self) -> int:
+        member = self.riding
+        if member is not None and member.shared:
+            channel = member.channel
+            return channel.window_bytes + len(channel.window) * len(member.prefix)
         return self._pending_bytes
 
     def pending_texts(self) -> list[str]:
         """The queued messages as text (for tests and fuzzing)."""
-        return [(prefix + body).decode() for prefix, body in self._pending]
+        return [(prefix + body).decode() for prefix, body in self._queued()]
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -193,6 +263,7 @@ class HaConnection(EndableSession):
                 sub.catch_up()
             self._lagging.clear()
         if not self._pending:
+            self._rejoin()
             return
         if transport is None:  # no raw transport (not a plain socket): the writer task sends through aiohttp
             self._wake()
@@ -200,34 +271,12 @@ class HaConnection(EndableSession):
         if transport.is_closing():
             return
         batch, self._pending, self._pending_bytes, self._answers = self._pending, [], 0, 0
-        transport.write(self._framed(batch))
+        transport.write(ha_batch(batch, self.coalesce))
         if writing_paused(self.protocol):
             self._blocked = True  # new messages gather (and entity updates coalesce) until it drains
             self._wake()
-
-    def _framed(self, batch: list[tuple[bytes, bytes]]) -> bytes:
-        parts: list[bytes] = []
-        if self.coalesce and len(batch) > 1:
-            # Arrays of at most COALESCE_MAX messages: small enough for the client to start parsing while the
-            # next ones are on the way, large enough to save most per-frame costs.
-            for i in range(0, len(batch), COALESCE_MAX):
-                chunk = batch[i:i + COALESCE_MAX]
-                if len(chunk) == 1:
-                    prefix, body = chunk[0]
-                    parts += (header(len(prefix) + len(body)), prefix, body)
-                    continue
-                array: list[bytes] = [b"["]
-                size = len(chunk) + 1  # brackets and commas
-                for prefix, body in chunk:
-                    array += (prefix, body, b",")
-                    size += len(prefix) + len(body)
-                array[-1] = b"]"
-                parts.append(header(size))
-                parts += array
-        else:  # many frames, one write (see frames.py)
-            for prefix, body in batch:
-                parts += (header(len(prefix) + len(body)), prefix, body)
-        return b"".join(parts)
+        else:
+            self._rejoin()
 
     async def write_loop(self, transport: asyncio.Transport | None) -> None:
         """Wait out a full socket (and, without a raw transport, send); the flusher does the rest. A failure
@@ -313,6 +362,9 @@ class HaConnection(EndableSession):
         self.send(_result(msg_id))
         # Set after the result so that the result itself is never part of an array.
         self.coalesce = bool(features.get("coalesce_messages"))
+        if self.riding is not None and self.riding.channel.coalesce != self.coalesce:
+            self.leave_step()  # its channel frames the other way: its subscriptions' messages are its own now
+            self.riding = None
 
     def cmd_get_states(self, msg_id: int, msg: dict[str, Any]) -> None:
         cache = self.api.state_json
@@ -410,218 +462,6 @@ BUILTIN_COMMANDS: Mapping[str, HaHandler] = MappingProxyType({
 def command_registry() -> dict[str, HaHandler]:
     """A fresh registry for one API server: the built-in commands, to which features add their own."""
     return dict(BUILTIN_COMMANDS)
-
-
-def scope_key(principal: Principal) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-    """What decides which entities a token sees: connections with the same key see the same events."""
-    scopes = principal.scopes
-    return (scopes.areas, scopes.entities)
-
-
-class ScopeGroup:
-    """Subscribers whose tokens see the same entities: the visibility of an event is decided once for all."""
-
-    __slots__ = ("key", "principal", "subs", "unrestricted")
-
-    def __init__(self, principal: Principal) -> None:
-        self.key = scope_key(principal)
-        self.principal = principal  # any member's: its verdicts are those of every member
-        self.unrestricted = principal.unrestricted
-        self.subs: list[Any] = []
-
-    def sees(self, entity_id: Any) -> bool:
-        return self.unrestricted or (isinstance(entity_id, str) and self.principal.can_see(entity_id))
-
-
-def _add_to_group(groups: list[ScopeGroup], principal: Principal, entry: Any) -> list[ScopeGroup]:
-    """``groups`` with ``entry`` added to its scope's group (copy on write: listeners iterate without copying)."""
-    key = scope_key(principal)
-    out = []
-    placed = False
-    for group in groups:
-        if not placed and group.key == key:
-            fresh = ScopeGroup(group.principal)
-            fresh.subs = [*group.subs, entry]
-            out.append(fresh)
-            placed = True
-        else:
-            out.append(group)
-    if not placed:
-        group = ScopeGroup(principal)
-        group.subs = [entry]
-        out.append(group)
-    return out
-
-
-def _remove_from_groups(groups: list[ScopeGroup], entry: Any) -> list[ScopeGroup]:
-    out = []
-    for group in groups:
-        if any(item is entry for item in group.subs):
-            remaining = [item for item in group.subs if item is not entry]
-            if not remaining:
-                continue
-            fresh = ScopeGroup(group.principal)
-            fresh.subs = remaining
-            group = fresh
-        out.append(group)
-    return out
-
-
-def _event_prefix(msg_id: int) -> bytes:
-    return b'{"id":' + str(msg_id).encode() + b',"type":"event","event":'
-
-
-class EntitiesSubscription:
-    """One ``subscribe_entities`` subscription. While its connection lags it keeps only which entities
-    changed, and once the socket drains sends their current states as one ``a`` (add/replace) message and the
-    removed ones as one ``r`` message: the client ends with the same states, without the backlog."""
-
-    __slots__ = ("conn", "held", "prefix", "wanted")
-
-    def __init__(self, conn: HaConnection, msg_id: int, wanted: frozenset[str] | None) -> None:
-        self.conn = conn
-        self.prefix = _event_prefix(msg_id)
-        self.wanted = wanted
-        self.held: dict[str, None] | None = None
-
-    def deliver(self, entity_id: str, body: bytes) -> None:
-        conn = self.conn
-        held = self.held
-        if held is None and conn.lagging():
-            held = self.held = {}
-            conn.hold(self)
-        if held is not None:
-            held[entity_id] = None
-            return
-        conn.send_parts(self.prefix, body)
-
-    def catch_up(self) -> None:
-        held, self.held = self.held, None
-        if not held:
-            return
-        states = self.conn.api.hub.states
-        added: dict[str, Any] = {}
-        removed: list[str] = []
-        for entity_id in held:
-            state = states.get(entity_id)
-            if state is None:
-                removed.append(entity_id)
-            else:
-                added[entity_id] = ha_format.compressed_state(state)
-        if added:
-            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"a": added})) + b"}")
-        if removed:
-            self.conn.send_latest(self.prefix, ha_format.encode(ha_format.dumps({"r": removed})) + b"}")
-
-
-class HaFanout:
-    """Bus listeners shared by all Home Assistant protocol connections.
-
-    Subscribers are grouped by scope (:class:`ScopeGroup`). Each event is serialised and UTF-8 encoded once
-    per wire shape (an ``event`` body, a ``subscribe_entities`` change), with the envelope's closing brace;
-    each connection queues its subscription's prefix and that shared body, which the writer frames together:
-    a client receives ``{"id":N,"type":"event","event":`` + body, the same text as if built for it alone.
-    """
-
-    __slots__ = ("_api", "_entities", "_entities_unlisten", "_events", "_last_body", "_last_change",
-                 "_last_change_body", "_last_event", "_unlisten", "encodes")
-
-    def __init__(self, api: ApiServer) -> None:
-        self._api = api
-        self._events: dict[str, list[ScopeGroup]] = {}
-        self._unlisten: dict[str, Callable[[], None]] = {}
-        self._entities: list[ScopeGroup] = []
-        self._entities_unlisten: Callable[[], None] | None = None
-        self._last_event: Event[Any] | None = None
-        self._last_body = b""
-        self._last_change: Event[Any] | None = None
-        self._last_change_body = b""
-        self.encodes = 0  # bodies serialised (for tests and benchmarks: once per event and shape)
-
-    # -- subscribe_events ---------------------------------------------------------------
-    def add_events(self, event_type: str, conn: HaConnection, msg_id: int) -> Callable[[], None]:
-        entry = (conn, _event_prefix(msg_id))
-        self._events[event_type] = _add_to_group(self._events.get(event_type, []), conn.principal, entry)
-        if event_type not in self._unlisten:
-            self._unlisten[event_type] = self._api.hub.bus.listen(event_type, self._make_listener(event_type))
-
-        def remove() -> None:
-            remaining = _remove_from_groups(self._events.get(event_type, []), entry)
-            if remaining:
-                self._events[event_type] = remaining
-            else:
-                self._events.pop(event_type, None)
-                unlisten = self._unlisten.pop(event_type, None)
-                if unlisten is not None:
-                    unlisten()
-
-        return remove
-
-    def _event_body(self, event: Event[Any]) -> bytes:
-        if event is not self._last_event:
-            self._last_body = ha_format.encode(ha_format.event_json(event, self._api.state_json)) + b"}"
-            self._last_event = event
-            self.encodes += 1
-        return self._last_body
-
-    def _make_listener(self, event_type: str) -> Callable[[Event[Any]], None]:
-        events = self._events
-
-        def on_event(event: Event[Any]) -> None:
-            groups = events.get(event_type)
-            if not groups:
-                return
-            body: bytes | None = None
-            data = event.data
-            entity_id = data.get("entity_id") if isinstance(data, dict) else None
-            visible = self._api.event_visibility.get(event.event_type)
-            for group in groups:
-                if group.unrestricted:
-                    pass
-                elif visible is not None:  # a registry event: the registry module knows who may hear it
-                    if not visible(self._api.hub, group.principal, data):
-                        continue
-                elif not group.sees(entity_id):
-                    continue  # scoped tokens see only events about entities in their scope
-                if body is None:
-                    body = self._event_body(event)
-                for conn, prefix in group.subs:
-                    conn.send_parts(prefix, body)
-
-        return on_event
-
-    # -- subscribe_entities -------------------------------------------------------------
-    def add_entities(self, conn: HaConnection, msg_id: int, entity_ids: frozenset[str] | None) -> Callable[[], None]:
-        entry = EntitiesSubscription(conn, msg_id, entity_ids)
-        self._entities = _add_to_group(self._entities, conn.principal, entry)
-        if self._entities_unlisten is None:
-            self._entities_unlisten = self._api.hub.bus.listen(EVENT_STATE_CHANGED, self._on_entity_change)
-
-        def remove() -> None:
-            entry.held = None  # unsubscribed while lagging: no catch-up under its id
-            self._entities = _remove_from_groups(self._entities, entry)
-            if not self._entities and self._entities_unlisten is not None:
-                self._entities_unlisten()
-                self._entities_unlisten = None
-
-        return remove
-
-    def _on_entity_change(self, event: Event[Any]) -> None:
-        entity_id = event.data["entity_id"]
-        body: bytes | None = None
-        for group in self._entities:
-            if not group.sees(entity_id):
-                continue
-            for sub in group.subs:
-                if sub.wanted is not None and entity_id not in sub.wanted:
-                    continue
-                if body is None:
-                    if event is not self._last_change:
-                        self._last_change_body = ha_format.encode(ha_format.entities_change_json(event)) + b"}"
-                        self._last_change = event
-                        self.encodes += 1
-                    body = self._last_change_body
-                sub.deliver(entity_id, body)
 
 
 async def handle_websocket(request: web.Request) -> web.WebSocketResponse:

@@ -61,7 +61,7 @@ async def test_slow_subscriber_gets_latest_state_per_entity(env: Env, session: a
         env.hub.states.async_set(f"sensor.s{i % 10}", i)
     env.hub.states.async_remove("sensor.s3")
     conn = env.api.stream_fanout.connections[0]
-    assert len(conn.subs["all"].pending) == 10  # bounded by entities, not by writes
+    assert len(conn.owed("all")) == 10  # bounded by entities, not by writes
     delta = await recv(ws)
     assert delta["type"] == "delta"
     assert {k: v["v"] for k, v in delta["states"].items()} == {

@@ -135,7 +135,7 @@ async def test_stalled_subscribe_entities_client_is_coalesced_and_catches_up(
             env.hub.states.async_set(f"sensor.flood{i % 10}", i, {"blob": f"{i}" + "x" * 2000})  # big diffs
             msg = await probe.receive_json()  # the probe sees every change, in order
             assert msg["event"]["data"]["new_state"]["state"] == str(i)
-            sub = next(iter(env.api.ha_fanout._entities[0].subs))
+            sub = env.api.ha_fanout._entities[0].channels[0].members[0]
             held = sub.held
             if held is not None and len(held) == 10 and i > 2000:
                 break

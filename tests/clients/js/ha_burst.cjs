@@ -1,0 +1,49 @@
+// Home Assistant's JavaScript client (home-assistant-js-websocket) reading a burst of state changes.
+// Run by tests/api/test_ha_fanout.py: node ha_burst.cjs '{"url", "token", "entity_id", "count"}'.
+// Prints "READY" once subscribed, then one JSON object: the attribute "n" of each change of entity_id as the
+// library handed it over, and how many frames (and JSON arrays among them: coalesce_messages) carried them.
+// Exits non-zero on any failure, and after 20 s at most.
+"use strict";
+const path = require("node:path");
+const { createRequire } = require("node:module");
+
+const modules = process.env.QILU_JS_CLIENTS;
+if (!modules) {
+  console.error("QILU_JS_CLIENTS must name the folder scripts/setup-js-clients.sh installed into");
+  process.exit(2);
+}
+const load = createRequire(path.join(path.resolve(modules), "package.json"));
+global.WebSocket = load("ws"); // Node 20 has no WebSocket of its own; the library uses the global one
+const haws = load("home-assistant-js-websocket");
+
+const deadline = setTimeout(() => {
+  console.error("timed out");
+  process.exit(3);
+}, 20000);
+
+async function main() {
+  const args = JSON.parse(process.argv[2]);
+  const auth = haws.createLongLivedTokenAuth(args.url, args.token);
+  const conn = await haws.createConnection({ auth });
+  const out = { ns: [], frames: 0, arrays: 0 };
+  conn.socket.addEventListener("message", (event) => {
+    out.frames += 1;
+    if (String(event.data).startsWith("[")) out.arrays += 1;
+  });
+  await new Promise((resolve, reject) => {
+    conn.subscribeEvents((event) => {
+      if (event.data.entity_id !== args.entity_id) return;
+      out.ns.push(event.data.new_state.attributes.n);
+      if (out.ns.length === args.count) resolve();
+    }, "state_changed").catch(reject);
+    conn.sendMessagePromise({ type: "ping" }).then(() => process.stdout.write("READY\n"));
+  });
+  conn.close();
+  clearTimeout(deadline);
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : JSON.stringify(err));
+  process.exit(1);
+});

@@ -138,13 +138,29 @@ def figures(
     }
 
 
+def day_resample_weights(n_days: int, n_boot: int, rng: np.random.Generator, block_days: int = 1) -> np.ndarray:
+    """[n_boot, n_days] counts of each day in bootstrap resamples.  ``block_days`` 1: days drawn independently;
+    more: a circular moving-block bootstrap, runs of ``block_days`` consecutive days (in the order given)
+    drawn until ``n_days`` are drawn, which keeps the dependence between neighbouring days (a week's routine)
+    that resampling single days breaks."""
+    if block_days <= 1:
+        return rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_boot).astype(float)
+    n_blocks = -(-n_days // block_days)
+    starts = rng.integers(0, n_days, size=(n_boot, n_blocks))
+    picked = (starts[:, :, None] + np.arange(block_days)).reshape(n_boot, -1)[:, :n_days] % n_days
+    weights = np.zeros((n_boot, n_days))
+    np.add.at(weights, (np.arange(n_boot)[:, None], picked), 1.0)
+    return weights
+
+
 def paired_difference(
     y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, days: np.ndarray, labels: Sequence[str],
-    n_boot: int = 1000, seed: int = 0,
+    n_boot: int = 1000, seed: int = 0, block_days: int = 1,
 ) -> dict[str, list[float]]:
     """95 % bootstrap intervals of (a - b) in pooled time-slice and class accuracy, both models scored on
     the same resampled days: sharper than comparing two separate intervals, since a hard day is hard for
-    both.  An interval wholly above 0 says a is better on these days."""
+    both.  An interval wholly above 0 says a is better on these days.  ``block_days``: resample runs of that
+    many consecutive days (``day_resample_weights``)."""
     y = np.asarray(y).astype(str)
     index = {c: i for i, c in enumerate(labels)}
     day_ids = list(dict.fromkeys(np.asarray(days).tolist()))
@@ -158,7 +174,7 @@ def paired_difference(
         np.add.at(count[d], truth[known], 1)
         for key, pred in (("a", pred_a), ("b", pred_b)):
             np.add.at(right[key][d], truth[known], (np.asarray(pred).astype(str)[sel] == y[sel])[known])
-    w = np.random.default_rng(seed).multinomial(D, np.full(D, 1.0 / D), size=n_boot).astype(float)
+    w = day_resample_weights(D, n_boot, np.random.default_rng(seed), block_days)
     c = w @ count
 
     def accuracies(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,24 @@ def test_paired_difference_over_the_same_days() -> None:
     assert better["class_ci95"][0] > 0 and better["timeslice_ci95"][0] > 0
 
 
+def test_block_bootstrap_keeps_runs_of_consecutive_days() -> None:
+    from qilu_hub.recognition.evaluation import day_resample_weights
+
+    rng = np.random.default_rng(0)
+    single = day_resample_weights(10, 200, rng)
+    assert single.shape == (200, 10) and np.all(single.sum(axis=1) == 10)
+    whole = day_resample_weights(10, 50, rng, block_days=10)  # one block of every day, wrapped around
+    assert np.all(whole == 1)
+    weekly = day_resample_weights(14, 300, rng, block_days=7)  # two runs of 7 consecutive days (circular)
+    assert np.all(weekly.sum(axis=1) == 14)
+    for row in weekly:
+        drawn = np.flatnonzero(row)
+        # A run of 7 covers days s..s+6 (mod 14): every drawn day's successor or predecessor is drawn too.
+        assert all(row[(d + 1) % 14] or row[(d - 1) % 14] for d in drawn)
+    # Runs move a day's neighbours with it, so fewer distinct resamples than single days (mostly 2 runs).
+    assert len({tuple(r) for r in weekly}) < len({tuple(r) for r in day_resample_weights(14, 300, rng)})
+
+
 def export_home(sim: Dataset, root: Path) -> tuple[Path, Path]:
     """A simulated home as a recorder JSONL export plus the mapping file that reads it back."""
     root.mkdir(parents=True)

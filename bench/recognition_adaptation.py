@@ -10,10 +10,11 @@ weigh ``evaluation.PER_DAY_WEIGHT`` homes per labelled day, as ``qilu-hub model 
 weighs them), a forest trained on the other five homes plus those days, scored on the home's remaining days. Each
 rule also comes with ``_prior``: the same forest deciding with its probabilities divided by the class masses it
 was trained with (``training.prior_correction``, what ``model train`` embeds as the model's class bias), so every
-scene of the home weighs the same when deciding. The reference is leave-one-day-out on the home itself with the
-same forest preset (each day predicted by a model trained on all its other days), scored on the *same* remaining
-days, so a draw's share is (adapted class accuracy) ÷ (reference class accuracy) on identical slices. Everything
-is scored on the shared scene set (a home's other scenes are idle), the reference included.
+scene of the home weighs the same when deciding; ``_prior50``: divided by their square root. The reference is
+leave-one-day-out on the home itself with the same forest preset (each day predicted by a model trained on all its
+other days), scored on the *same* remaining days, so a draw's share is (adapted class accuracy) ÷ (reference class
+accuracy) on identical slices. Everything is scored on the shared scene set (a home's other scenes are idle), the
+reference included.
 
 Nested choice: for each home the rule with the highest mean share over the other five homes' draws is its
 rule (ties: the first listed); the home's own figures never take part in choosing it.  House A shaped the
@@ -59,7 +60,8 @@ class Rule:
     balance_per_home: bool
     # Divide the forest's probabilities by the class masses it was trained with (``training.prior_correction``):
     # a scene few homes label (eating) is otherwise decided against with the prior of one or two homes.
-    prior_correction: bool = False
+    # 1: divided by the masses; 0.5: by their square root (half-way in log terms); 0: not at all.
+    prior_correction: float = 0.0
 
 
 # The candidates nested selection chooses between, the one model train used before this bench first
@@ -72,10 +74,14 @@ RULES: dict[str, Rule] = {
     "default_per_home": Rule("default", True),
     "leaf20_48trees_pooled": Rule("leaf20_48trees", False),
     "leaf20_48trees_per_home": Rule("leaf20_48trees", True),
-    "default_pooled_prior": Rule("default", False, True),
-    "default_per_home_prior": Rule("default", True, True),
-    "leaf20_48trees_pooled_prior": Rule("leaf20_48trees", False, True),
-    "leaf20_48trees_per_home_prior": Rule("leaf20_48trees", True, True),
+    "default_pooled_prior": Rule("default", False, 1.0),
+    "default_per_home_prior": Rule("default", True, 1.0),
+    "leaf20_48trees_pooled_prior": Rule("leaf20_48trees", False, 1.0),
+    "leaf20_48trees_per_home_prior": Rule("leaf20_48trees", True, 1.0),
+    "default_pooled_prior50": Rule("default", False, 0.5),
+    "default_per_home_prior50": Rule("default", True, 0.5),
+    "leaf20_48trees_pooled_prior50": Rule("leaf20_48trees", False, 0.5),
+    "leaf20_48trees_per_home_prior50": Rule("leaf20_48trees", True, 0.5),
 }
 DEFAULT_FOREST_RULES = tuple(name for name, rule in RULES.items() if rule.forest == "default")
 
@@ -179,12 +185,12 @@ def main() -> int:
                 model = fit(train.X, train.y, configs[forest], sample_weight=train.sample_weight, groups=train.groups)
                 proba = model.predict_proba(m.X[test])
                 scene_of = np.asarray(model.classes_).astype(str)
-                corrected = train.prior_correction(configs[forest]).apply(proba)
                 for rule_name in args.rules:
                     rule = RULES[rule_name]
                     if (rule.forest, rule.balance_per_home) == (forest, per_home):
-                        predictions[rule_name, i] = scene_of[(corrected if rule.prior_correction else proba)
-                                                            .argmax(axis=1)]
+                        decided = (train.prior_correction(configs[forest], rule.prior_correction).apply(proba)
+                                   if rule.prior_correction else proba)
+                        predictions[rule_name, i] = scene_of[decided.argmax(axis=1)]
         for rule_name in args.rules:
             rule = RULES[rule_name]
             ref = reference[rule.forest]

@@ -242,9 +242,9 @@ class TrainingSet:
     sample_weight: np.ndarray
     groups: np.ndarray | None
 
-    def prior_correction(self, config: TrainConfig) -> ClassBias:
+    def prior_correction(self, config: TrainConfig, power: float = 1.0) -> ClassBias:
         """``training.prior_correction`` of the class masses a forest trained with ``config`` learns."""
-        return prior_correction(class_mass(self.y, config.balance, self.sample_weight, self.groups))
+        return prior_correction(class_mass(self.y, config.balance, self.sample_weight, self.groups), power)
 
 
 def homes_training_set(

@@ -152,11 +152,12 @@ def class_mass(
     return {str(c): float(weights[y == c].sum()) for c in np.unique(y)}
 
 
-def prior_correction(mass: dict[str, float]) -> ClassBias:
+def prior_correction(mass: dict[str, float], power: float = 1.0) -> ClassBias:
     """Decision offsets that divide the forest's probabilities by the training prior ``mass`` (``class_mass``)
     so every class weighs the same when deciding (Bayes' rule with equal priors): what class accuracy, the
-    mean per-class recall, rewards.  Labels sorted, as a forest's ``classes_``; a class with no weight keeps
-    offset 0 (it is never trained on, so its probability stays 0)."""
+    mean per-class recall, rewards; ``power`` < 1 divides by the prior to that power only (half-way, in log
+    terms).  Labels sorted, as a forest's ``classes_``; a class with no weight keeps offset 0 (it is never
+    trained on, so its probability stays 0)."""
     labels = sorted(mass)
     values = np.array([mass[c] for c in labels], dtype=float)
     positive = values > 0
@@ -164,7 +165,7 @@ def prior_correction(mass: dict[str, float]) -> ClassBias:
     if positive.any():
         share = values[positive] / values[positive].sum()
         # Relative to the mean log-share, so offsets stay small numbers; only their differences matter.
-        offsets[positive] = np.clip(-(np.log(share) - np.log(share).mean()), -50, 50)
+        offsets[positive] = np.clip(-power * (np.log(share) - np.log(share).mean()), -50, 50)
     return ClassBias(labels, offsets)
 
 

@@ -141,8 +141,8 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
 def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """days-of-labels beside other homes scores what model train writes for a household's days beside them:
-    the household forest preset (48 trees, leaves of at least 20 slices) deciding with the prior correction;
-    alone, or with the options given, it scores what was asked."""
+    the household forest preset (48 trees, leaves of at least 20 slices); alone, or with the options given, it
+    scores what was asked."""
     from qilu_hub.cli import main
 
     (d1, m1), (d2, m2) = two_homes
@@ -152,11 +152,11 @@ def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path
     assert main([*common, "--home", str(d2), str(m2)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "leaf20_48trees" and result["config"]["min_samples_leaf"] == 20
-    assert result["days_of_labels"][1]["prior_correction"] is True
-    assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--no-prior-correction"]) == 0
+    assert result["days_of_labels"][1]["prior_correction"] is False
+    assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "default" and result["config"]["min_samples_leaf"] == 5
-    assert result["days_of_labels"][1]["prior_correction"] is False
+    assert result["days_of_labels"][1]["prior_correction"] is True
     assert main(common) == 0  # one home's days alone: what model train --source DATA writes
     assert json.loads(capsys.readouterr().out)["forest"] == "default"
 
@@ -246,10 +246,16 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     kitchen, night = pred[truth.y == "cooking"], pred[truth.y == "sleeping"]
     assert np.mean(kitchen == "eating") > 0.5 and np.mean(kitchen == "eating") > np.mean(kitchen == "cooking")
     assert np.mean(night == "sleeping") > 0.5
-    # Decided with each scene's training weight divided out: the two scenes the household (weighing three homes)
+    assert report["decision"] == "plain" and model.class_bias is None  # the prior correction is opt-in
+    # With it, each scene's training weight is divided out: the two scenes the household (weighing three homes)
     # never uses, "sleeping" and its neighbours' word "cooking", have the least weight and get the largest boost.
-    assert report["decision"] == "prior-correction" and model.class_bias is not None
-    offset = dict(zip(model.class_bias.labels, np.round(model.class_bias.offsets, 4), strict=True))
+    assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--home", str(d1), str(m1), "--home", str(d2), str(m2), "--trees", "4",
+                 "--prior-correction", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "prior-correction"
+    bias = SceneModel.load(out, DEFAULT_SPEC).class_bias
+    assert bias is not None
+    offset = dict(zip(bias.labels, np.round(bias.offsets, 4), strict=True))
     assert {scene for scene, v in offset.items() if v == max(offset.values())} == {"cooking", "sleeping"}, offset
 
 

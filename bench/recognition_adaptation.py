@@ -83,7 +83,8 @@ RULES: dict[str, Rule] = {
     "leaf20_48trees_pooled_prior50": Rule("leaf20_48trees", False, 0.5),
     "leaf20_48trees_per_home_prior50": Rule("leaf20_48trees", True, 0.5),
 }
-DEFAULT_FOREST_RULES = tuple(name for name, rule in RULES.items() if rule.forest == "default")
+DEFAULT_FOREST_RULES = tuple(name for name, rule in RULES.items()
+                             if rule.forest == "default" and not rule.prior_correction)
 
 
 def class_counts(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> tuple[np.ndarray, ...]:
@@ -112,8 +113,11 @@ def per_class(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict[str, f
 
 def nest(rows: dict[str, Any], rules: list[str]) -> None:
     """Each home's rule chosen on the other scored homes only (highest mean share; ties: the first listed),
-    among all ``rules`` (``chosen``) and among the ``DEFAULT_FOREST_RULES`` (``default_forest_chosen``)."""
-    for key, among in (("", rules), ("default_forest_", [r for r in DEFAULT_FOREST_RULES if r in rules])):
+    among all ``rules`` (``chosen``), among the ``DEFAULT_FOREST_RULES`` (``default_forest_chosen``) and among
+    the rules without prior correction (``plain_chosen``: what ``model train`` does by default)."""
+    plain = [r for r in rules if not RULES[r].prior_correction]
+    for key, among in (("", rules), ("default_forest_", [r for r in DEFAULT_FOREST_RULES if r in rules]),
+                       ("plain_", plain)):
         for name, row in rows.items():
             if not among:
                 continue
@@ -243,6 +247,8 @@ def main() -> int:
         "homes": rows,
         "default_forest_rules": [r for r in DEFAULT_FOREST_RULES if r in args.rules],
         "mean_share_at_least_0.9": {n: r["chosen"]["share_mean"] >= 0.9 for n, r in rows.items()},
+        "plain_mean_share_at_least_0.9": {n: r["plain_chosen"]["share_mean"] >= 0.9 for n, r in rows.items()
+                                          if "plain_chosen" in r},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     emit(result, args.out)

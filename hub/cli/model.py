@@ -133,12 +133,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
-    # Off by default: it lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days class accuracy) but
-    # costs ARAS (0.92 -> 0.90), and the nested choice does not pick it for C (bench/recognition_adaptation.py).
-    p.add_argument("--prior-correction", action="store_true",
-                   help=f"{where}decide with the forest's probabilities divided by each scene's total training weight, "
-                        "so a scene only a few of the homes label weighs as much as the others (in a written model: "
-                        "its class bias); off by default, see docs/recognition.md \"Adaptation\"")
+    # Off by default: it lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days class accuracy; half-way
+    # 0.94) but full costs ARAS (0.92 -> 0.90), and the choice nested on the other homes does not pick either for C
+    # (bench/recognition_adaptation.py).
+    p.add_argument("--prior-correction", type=float, nargs="?", const=1.0, default=0.0, metavar="POWER",
+                   help=f"{where}decide with the forest's probabilities divided by each scene's total training weight "
+                        "(to POWER, default 1; 0.5: half-way), so a scene only a few of the homes label weighs as much "
+                        "as the others (in a written model: its class bias); off by default, see docs/recognition.md "
+                        "\"Adaptation\"")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -240,6 +242,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
+    if not 0 <= args.prior_correction <= 4:
+        print("qilu-hub model train: --prior-correction POWER must be between 0 and 4", file=sys.stderr)
+        return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)
@@ -316,7 +321,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
     elif args.prior_correction:  # the scenes' training weights divided out: each decides with the same prior
-        bias = prior_correction(class_mass(matrix.y, config.balance, weights, groups))
+        bias = prior_correction(class_mass(matrix.y, config.balance, weights, groups), args.prior_correction)
     blob = to_onnx(model, spec, provenance, decoder, bias, lookahead=args.review)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a running hub reloads the file when it changes and must never see half of it.
@@ -327,7 +332,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
               "review": args.review, "max_depth": config.max_depth, "depth_capped_to_fit": depth_capped,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None,
-              "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction else "plain"}
+              "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction else "plain",
+              "prior_correction": args.prior_correction if not args.class_bias else 0.0}
     if gate is not None:
         report.update(written=True, gate=gate)
     print(json.dumps(report))
@@ -369,7 +375,8 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     candidate = fit(train.X, train.y, config, sample_weight=weights, groups=groups)
     proba = candidate.predict_proba(household.X[test])
     if args.prior_correction and not args.class_bias:  # decided as the written model will decide
-        proba = prior_correction(class_mass(train.y, config.balance, weights, groups)).apply(proba)
+        mass = class_mass(train.y, config.balance, weights, groups)
+        proba = prior_correction(mass, args.prior_correction).apply(proba)
     truth = household.y[test]
     labels = sorted(set(truth.tolist()) | {str(c) for c in candidate.classes_})
 
@@ -526,6 +533,9 @@ def _cross_validate(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home, args.cv)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
+    if not 0 <= args.prior_correction <= 4:
+        print("qilu-hub model eval: --prior-correction POWER must be between 0 and 4", file=sys.stderr)
+        return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model eval: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)

@@ -354,14 +354,14 @@ def days_of_labels(
     others: Sequence[Home] = (), reference: np.ndarray | dict[str, Any] | None = None, seed: int = 0,
     n_boot: int = 200,
     target_weight: float = 1.0, per_day_weight: float | None = None, balance_per_home: bool = False,
-    prior_correction: bool = False,
+    prior_correction: float = 0.0,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
     ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes, or with
     ``per_day_weight`` that many homes per labelled day: ``household_weight``; ``balance_per_home`` as for
-    ``train_on_homes``; ``prior_correction``: decide with ``TrainingSet.prior_correction``, as ``model train``
-    embeds it).  The reference is
+    ``train_on_homes``; ``prior_correction``: decide with ``TrainingSet.prior_correction`` to that power, as
+    ``model train --prior-correction`` embeds it; 0: not).  The reference is
     leave-one-day-out on the target (all other days); ``reference`` may pass its predictions, or its figures
     from an earlier run with the same ``config`` (leave-one-day-out is deterministic given the seed)."""
     m = target.matrix
@@ -389,7 +389,7 @@ def days_of_labels(
                 model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
                 proba = model.predict_proba(m.X[test])
                 if prior_correction:
-                    proba = rows.prior_correction(config).apply(proba)
+                    proba = rows.prior_correction(config, prior_correction).apply(proba)
                 pred = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)]
             else:
                 pred = fit(part.X, part.y, config).predict(m.X[test])

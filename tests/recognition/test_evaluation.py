@@ -152,13 +152,15 @@ def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path
     assert main([*common, "--home", str(d2), str(m2)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "leaf20_48trees" and result["config"]["min_samples_leaf"] == 20
-    assert result["days_of_labels"][1]["prior_correction"] is False
-    assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction"]) == 0
+    assert result["days_of_labels"][1]["prior_correction"] == 0
+    assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction", "0.5"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "default" and result["config"]["min_samples_leaf"] == 5
-    assert result["days_of_labels"][1]["prior_correction"] is True
+    assert result["days_of_labels"][1]["prior_correction"] == 0.5
     assert main(common) == 0  # one home's days alone: what model train --source DATA writes
     assert json.loads(capsys.readouterr().out)["forest"] == "default"
+    assert main([*common, "--prior-correction", "-1"]) == 2
+    assert "between 0 and 4" in capsys.readouterr().err
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,7 +254,7 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
                  "--bootstrap-days", "0", "--home", str(d1), str(m1), "--home", str(d2), str(m2), "--trees", "4",
                  "--prior-correction", "--no-progress", "--out", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out)["decision"] == "prior-correction"
+    assert json.loads(capsys.readouterr().out)["prior_correction"] == 1.0
     bias = SceneModel.load(out, DEFAULT_SPEC).class_bias
     assert bias is not None
     offset = dict(zip(bias.labels, np.round(bias.offsets, 4), strict=True))

@@ -4,14 +4,17 @@ Prints one JSON document (and writes it with --out).
 
     python bench/recognition_adaptation.py ../shared/data [--out bench/results/recognition-adaptation.json]
 
-Per home: ``--draws`` random draws of n labelled days (``--label-days``, default 3); for each draw and each
-rule (``RULES``: forest preset, class balance pooled over all homes or within each home; the household's
-days always weigh ``evaluation.PER_DAY_WEIGHT`` homes per labelled day, as ``qilu-hub model train --source
-recorder --home …`` weighs them), a forest trained on the other five homes plus those days, scored on the
-home's remaining days.  The reference is leave-one-day-out on the home itself with the same forest preset
-(each day predicted by a model trained on all its other days), scored on the *same* remaining days, so a
-draw's share is (adapted class accuracy) ÷ (reference class accuracy) on identical slices.  Everything is
-scored on the shared scene set (a home's other scenes are idle), the reference included.
+Per home: ``--draws`` random draws of n labelled days (``--label-days``, default 3); for each draw and each rule
+(``RULES``: forest preset, class balance pooled over all homes or within each home; the household's days always
+weigh ``evaluation.PER_DAY_WEIGHT`` homes per labelled day, as ``qilu-hub model train --source recorder --home …``
+weighs them), a forest trained on the other five homes plus those days, scored on the home's remaining days. Each
+rule also comes with ``_prior``: the same forest deciding with its probabilities divided by the class masses it
+was trained with (``training.prior_correction``, what ``model train`` embeds as the model's class bias), so every
+scene of the home weighs the same when deciding; ``_prior50``: divided by their square root. The reference is
+leave-one-day-out on the home itself with the same forest preset (each day predicted by a model trained on all its
+other days), scored on the *same* remaining days, so a draw's share is (adapted class accuracy) ÷ (reference class
+accuracy) on identical slices. Everything is scored on the shared scene set (a home's other scenes are idle), the
+reference included.
 
 Nested choice: for each home the rule with the highest mean share over the other five homes' draws is its
 rule (ties: the first listed); the home's own figures never take part in choosing it.  House A shaped the
@@ -43,6 +46,7 @@ from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
     Home,
     home_from_dataset,
+    homes_training_set,
     household_weight,
     lodo_predictions,
     train_on_homes,
@@ -54,6 +58,10 @@ from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, fit  # noqa: E
 class Rule:
     forest: str
     balance_per_home: bool
+    # Divide the forest's probabilities by the class masses it was trained with (``training.prior_correction``):
+    # a scene few homes label (eating) is otherwise decided against with the prior of one or two homes.
+    # 1: divided by the masses; 0.5: by their square root (half-way in log terms); 0: not at all.
+    prior_correction: float = 0.0
 
 
 # The candidates nested selection chooses between, the one model train used before this bench first
@@ -61,13 +69,22 @@ class Rule:
 # The nested choice is also reported among the ``default``-forest rules alone (``model train --forest
 # default``).  These draws label every scene; whether a rule keeps a scene the household has not labelled
 # yet is bench/recognition_adaptation_unlabelled.py's question.
-DEFAULT_FOREST_RULES = ("default_pooled", "default_per_home")
 RULES: dict[str, Rule] = {
     "default_pooled": Rule("default", False),
     "default_per_home": Rule("default", True),
     "leaf20_48trees_pooled": Rule("leaf20_48trees", False),
     "leaf20_48trees_per_home": Rule("leaf20_48trees", True),
+    "default_pooled_prior": Rule("default", False, 1.0),
+    "default_per_home_prior": Rule("default", True, 1.0),
+    "leaf20_48trees_pooled_prior": Rule("leaf20_48trees", False, 1.0),
+    "leaf20_48trees_per_home_prior": Rule("leaf20_48trees", True, 1.0),
+    "default_pooled_prior50": Rule("default", False, 0.5),
+    "default_per_home_prior50": Rule("default", True, 0.5),
+    "leaf20_48trees_pooled_prior50": Rule("leaf20_48trees", False, 0.5),
+    "leaf20_48trees_per_home_prior50": Rule("leaf20_48trees", True, 0.5),
 }
+DEFAULT_FOREST_RULES = tuple(name for name, rule in RULES.items()
+                             if rule.forest == "default" and not rule.prior_correction)
 
 
 def class_counts(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> tuple[np.ndarray, ...]:
@@ -96,8 +113,11 @@ def per_class(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict[str, f
 
 def nest(rows: dict[str, Any], rules: list[str]) -> None:
     """Each home's rule chosen on the other scored homes only (highest mean share; ties: the first listed),
-    among all ``rules`` (``chosen``) and among the ``DEFAULT_FOREST_RULES`` (``default_forest_chosen``)."""
-    for key, among in (("", rules), ("default_forest_", [r for r in DEFAULT_FOREST_RULES if r in rules])):
+    among all ``rules`` (``chosen``), among the ``DEFAULT_FOREST_RULES`` (``default_forest_chosen``) and among
+    the rules without prior correction (``plain_chosen``: what ``model train`` does by default)."""
+    plain = [r for r in rules if not RULES[r].prior_correction]
+    for key, among in (("", rules), ("default_forest_", [r for r in DEFAULT_FOREST_RULES if r in rules]),
+                       ("plain_", plain)):
         for name, row in rows.items():
             if not among:
                 continue
@@ -158,17 +178,30 @@ def main() -> int:
             none.append(float(np.mean([np.mean(pn[m.y[test] == c] == c) for c in labels if np.any(m.y[test] == c)])))
         row["labelled_days_alone_class_accuracy"] = [round(v, 4) for v in alone]
         row["other_homes_only_class_accuracy"] = [round(v, 4) for v in none]
+        # One forest per (preset, balance) and draw; the prior-corrected rules decide on its probabilities.
+        predictions: dict[tuple[str, int], np.ndarray] = {}
+        for i, draw in enumerate(draws):
+            test = ~np.isin(m.days, draw)
+            part = Matrix(m.X[~test], m.y[~test], m.days[~test], m.times[~test])
+            for forest, per_home in dict.fromkeys((RULES[r].forest, RULES[r].balance_per_home) for r in args.rules):
+                train = homes_training_set(others, keep, [part], household_weight(len(draw), PER_DAY_WEIGHT),
+                                           balance_per_home=per_home)
+                model = fit(train.X, train.y, configs[forest], sample_weight=train.sample_weight, groups=train.groups)
+                proba = model.predict_proba(m.X[test])
+                scene_of = np.asarray(model.classes_).astype(str)
+                for rule_name in args.rules:
+                    rule = RULES[rule_name]
+                    if (rule.forest, rule.balance_per_home) == (forest, per_home):
+                        decided = (train.prior_correction(configs[forest], rule.prior_correction).apply(proba)
+                                   if rule.prior_correction else proba)
+                        predictions[rule_name, i] = scene_of[decided.argmax(axis=1)]
         for rule_name in args.rules:
             rule = RULES[rule_name]
-            config = configs[rule.forest]
             ref = reference[rule.forest]
             accs, refs, shares, classes, counts = [], [], [], [], []
-            for draw in draws:
+            for i, draw in enumerate(draws):
                 test = ~np.isin(m.days, draw)
-                part = Matrix(m.X[~test], m.y[~test], m.days[~test], m.times[~test])
-                model = train_on_homes(others, config, keep, [part], household_weight(len(draw), PER_DAY_WEIGHT),
-                                       balance_per_home=rule.balance_per_home)
-                pred = model.predict(m.X[test])
+                pred = predictions[rule_name, i]
                 c_ad = class_counts(m.y[test], pred, m.days[test], labels)
                 c_ref = class_counts(m.y[test], ref[test], m.days[test], labels)
                 a = float(pooled_class_accuracy(c_ad[0].sum(0), c_ad[1].sum(0)))
@@ -207,13 +240,15 @@ def main() -> int:
     result: dict[str, Any] = {
         "what": f"{args.label_days} labelled days beside the other homes, share of the all-other-days class accuracy "
                 "on the same remaining days; rule per home chosen on the other homes (nested)",
-        "rules": {k: {"forest": v.forest, "balance_per_home": v.balance_per_home} for k, v in RULES.items()
-                  if k in args.rules},
+        "rules": {k: {"forest": v.forest, "balance_per_home": v.balance_per_home,
+                      "prior_correction": v.prior_correction} for k, v in RULES.items() if k in args.rules},
         "forests": {p: {k: v for k, v in c.__dict__.items() if k != "n_jobs"} for p, c in configs.items()},
         "per_day_weight": PER_DAY_WEIGHT, "label_days": args.label_days, "draws": args.draws,
         "homes": rows,
         "default_forest_rules": [r for r in DEFAULT_FOREST_RULES if r in args.rules],
         "mean_share_at_least_0.9": {n: r["chosen"]["share_mean"] >= 0.9 for n, r in rows.items()},
+        "plain_mean_share_at_least_0.9": {n: r["plain_chosen"]["share_mean"] >= 0.9 for n, r in rows.items()
+                                          if "plain_chosen" in r},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     emit(result, args.out)

@@ -35,10 +35,10 @@ from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
     home_from_dataset,
+    homes_training_set,
     household_weight,
-    train_on_homes,
 )
-from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, fit  # noqa: E402
 
 
 def main() -> int:
@@ -47,7 +47,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--homes", nargs="+", default=list(HOMES), choices=list(HOMES))
     parser.add_argument("--rules", nargs="+", default=["default_pooled", "default_per_home",
-                                                        "leaf20_48trees_per_home"], choices=list(RULES))
+                                                        "leaf20_48trees_per_home", "leaf20_48trees_per_home_prior"],
+                        choices=list(RULES))
     parser.add_argument("--scene", default="sleeping", help="the scene the household never labels")
     parser.add_argument("--label-days", type=int, default=3)
     parser.add_argument("--draws", type=int, default=3)
@@ -73,9 +74,13 @@ def main() -> int:
                 chosen = np.isin(m.days, draw)
                 train = chosen & (m.y != args.scene)
                 part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
-                model = train_on_homes(others, config, keep, [part], household_weight(len(draw), PER_DAY_WEIGHT),
-                                       balance_per_home=rule.balance_per_home)
-                pred, y = model.predict(m.X[~chosen]), m.y[~chosen]
+                ts = homes_training_set(others, keep, [part], household_weight(len(draw), PER_DAY_WEIGHT),
+                                        balance_per_home=rule.balance_per_home)
+                model = fit(ts.X, ts.y, config, sample_weight=ts.sample_weight, groups=ts.groups)
+                proba = model.predict_proba(m.X[~chosen])
+                if rule.prior_correction:
+                    proba = ts.prior_correction(config).apply(proba)
+                pred, y = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)], m.y[~chosen]
                 recall.append(round(float(np.mean(pred[y == args.scene] == args.scene)), 3))
                 accuracy.append(round(float(np.mean(list(per_class(y, pred, labels).values()))), 4))
             row["rules"][rule_name] = {f"{args.scene}_recall": recall, "class_accuracy": accuracy}

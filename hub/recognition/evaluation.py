@@ -22,8 +22,20 @@ import numpy as np
 
 from .baselines import fit_hmm, sensor_matrix
 from .datasets import Dataset
+from .decision import ClassBias
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
-from .training import Matrix, TrainConfig, build_matrix, fit, leave_one_day_out, metrics, pyplot, save_png
+from .training import (
+    Matrix,
+    TrainConfig,
+    build_matrix,
+    class_mass,
+    fit,
+    leave_one_day_out,
+    metrics,
+    prior_correction,
+    pyplot,
+    save_png,
+)
 
 CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")
 # The scenes every benchmarked home can be scored on; a home's other scenes count as idle.
@@ -126,13 +138,29 @@ def figures(
     }
 
 
+def day_resample_weights(n_days: int, n_boot: int, rng: np.random.Generator, block_days: int = 1) -> np.ndarray:
+    """[n_boot, n_days] counts of each day in bootstrap resamples.  ``block_days`` 1: days drawn independently;
+    more: a circular moving-block bootstrap, runs of ``block_days`` consecutive days (in the order given)
+    drawn until ``n_days`` are drawn, which keeps the dependence between neighbouring days (a week's routine)
+    that resampling single days breaks."""
+    if block_days <= 1:
+        return rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_boot).astype(float)
+    n_blocks = -(-n_days // block_days)
+    starts = rng.integers(0, n_days, size=(n_boot, n_blocks))
+    picked = (starts[:, :, None] + np.arange(block_days)).reshape(n_boot, -1)[:, :n_days] % n_days
+    weights = np.zeros((n_boot, n_days))
+    np.add.at(weights, (np.arange(n_boot)[:, None], picked), 1.0)
+    return weights
+
+
 def paired_difference(
     y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, days: np.ndarray, labels: Sequence[str],
-    n_boot: int = 1000, seed: int = 0,
+    n_boot: int = 1000, seed: int = 0, block_days: int = 1,
 ) -> dict[str, list[float]]:
     """95 % bootstrap intervals of (a - b) in pooled time-slice and class accuracy, both models scored on
     the same resampled days: sharper than comparing two separate intervals, since a hard day is hard for
-    both.  An interval wholly above 0 says a is better on these days."""
+    both.  An interval wholly above 0 says a is better on these days.  ``block_days``: resample runs of that
+    many consecutive days (``day_resample_weights``)."""
     y = np.asarray(y).astype(str)
     index = {c: i for i, c in enumerate(labels)}
     day_ids = list(dict.fromkeys(np.asarray(days).tolist()))
@@ -146,7 +174,7 @@ def paired_difference(
         np.add.at(count[d], truth[known], 1)
         for key, pred in (("a", pred_a), ("b", pred_b)):
             np.add.at(right[key][d], truth[known], (np.asarray(pred).astype(str)[sel] == y[sel])[known])
-    w = np.random.default_rng(seed).multinomial(D, np.full(D, 1.0 / D), size=n_boot).astype(float)
+    w = day_resample_weights(D, n_boot, np.random.default_rng(seed), block_days)
     c = w @ count
 
     def accuracies(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +229,29 @@ def train_on_homes(
     """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
     home), labels outside ``keep`` counted as idle; with ``balance_per_home`` the classes are balanced within
     each part rather than over all of them (``training.class_weights``)."""
+    rows = homes_training_set(homes, keep, extra, extra_weight, balance_per_home)
+    return fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
+
+
+@dataclass
+class TrainingSet:
+    """The rows ``train_on_homes`` fits, with their weights and class-balance groups."""
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray
+    groups: np.ndarray | None
+
+    def prior_correction(self, config: TrainConfig, power: float = 1.0) -> ClassBias:
+        """``training.prior_correction`` of the class masses a forest trained with ``config`` learns."""
+        return prior_correction(class_mass(self.y, config.balance, self.sample_weight, self.groups), power)
+
+
+def homes_training_set(
+    homes: Sequence[Home], keep: set[str] | None = None, extra: Sequence[Matrix] = (), extra_weight: float = 1.0,
+    balance_per_home: bool = False,
+) -> TrainingSet:
+    """The rows, weights and groups of ``train_on_homes`` (same arguments, less the forest)."""
     parts = [h.matrix for h in homes] + list(extra)
     X = np.vstack([m.X for m in parts])
     y = np.concatenate([m.y for m in parts])
@@ -208,7 +259,7 @@ def train_on_homes(
         y = _collapse(y, keep)
     scale = [1.0] * len(homes) + [extra_weight] * len(extra)
     groups = np.concatenate([np.full(len(m.y), i) for i, m in enumerate(parts)]) if balance_per_home else None
-    return fit(X, y, config, sample_weight=_home_weights(parts, scale), groups=groups)
+    return TrainingSet(X, y, _home_weights(parts, scale), groups)
 
 
 def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:
@@ -303,12 +354,14 @@ def days_of_labels(
     others: Sequence[Home] = (), reference: np.ndarray | dict[str, Any] | None = None, seed: int = 0,
     n_boot: int = 200,
     target_weight: float = 1.0, per_day_weight: float | None = None, balance_per_home: bool = False,
+    prior_correction: float = 0.0,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
     ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes, or with
     ``per_day_weight`` that many homes per labelled day: ``household_weight``; ``balance_per_home`` as for
-    ``train_on_homes``).  The reference is
+    ``train_on_homes``; ``prior_correction``: decide with ``TrainingSet.prior_correction`` to that power, as
+    ``model train --prior-correction`` embeds it; 0: not).  The reference is
     leave-one-day-out on the target (all other days); ``reference`` may pass its predictions, or its figures
     from an earlier run with the same ``config`` (leave-one-day-out is deterministic given the seed)."""
     m = target.matrix
@@ -332,10 +385,15 @@ def days_of_labels(
             part = Matrix(m.X[train], m.y[train], m.days[train], m.times[train])
             if others:
                 weight = target_weight if per_day_weight is None else household_weight(n, per_day_weight)
-                model = train_on_homes(others, config, keep, [part] if n else [], weight, balance_per_home)
+                rows = homes_training_set(others, keep, [part] if n else [], weight, balance_per_home)
+                model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
+                proba = model.predict_proba(m.X[test])
+                if prior_correction:
+                    proba = rows.prior_correction(config, prior_correction).apply(proba)
+                pred = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)]
             else:
-                model = fit(part.X, part.y, config)
-            f = figures(m.y[test], model.predict(m.X[test]), m.days[test], target.scenes, n_boot=0)
+                pred = fit(part.X, part.y, config).predict(m.X[test])
+            f = figures(m.y[test], pred, m.days[test], target.scenes, n_boot=0)
             runs.append((f["class_accuracy"], f["timeslice_accuracy"]))
         cls = np.array([r[0] for r in runs])
         ts = np.array([r[1] for r in runs])
@@ -354,6 +412,7 @@ def days_of_labels(
         "target_weight": target_weight if others and per_day_weight is None else None,
         "per_day_weight": per_day_weight if others else None,
         "class_balance": ("per-home" if balance_per_home else "pooled") if others else None,
+        "prior_correction": prior_correction if others else None,
         "reference_all_other_days": {k: ref[k] for k in ("timeslice_accuracy", "class_accuracy", "class_ci95")},
         "curve": curve,
     }

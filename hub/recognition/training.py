@@ -139,6 +139,36 @@ def fit(
     return model
 
 
+def class_mass(
+    y: np.ndarray, balance: float = 1.0, sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Each class's total training weight as ``fit`` weighs the rows (class weights times ``sample_weight``):
+    the prior the forest's leaves learn.  Balanced over one pool it is the same for every class; balanced
+    within each home it is larger for a scene every home labels than for one only a few homes label."""
+    weights = class_weights(y, balance, groups)
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype=float)
+    y = np.asarray(y).astype(str)
+    return {str(c): float(weights[y == c].sum()) for c in np.unique(y)}
+
+
+def prior_correction(mass: dict[str, float], power: float = 1.0) -> ClassBias:
+    """Decision offsets that divide the forest's probabilities by the training prior ``mass`` (``class_mass``)
+    so every class weighs the same when deciding (Bayes' rule with equal priors): what class accuracy, the
+    mean per-class recall, rewards; ``power`` < 1 divides by the prior to that power only (half-way, in log
+    terms).  Labels sorted, as a forest's ``classes_``; a class with no weight keeps offset 0 (it is never
+    trained on, so its probability stays 0)."""
+    labels = sorted(mass)
+    values = np.array([mass[c] for c in labels], dtype=float)
+    positive = values > 0
+    offsets = np.zeros(len(labels))
+    if positive.any():
+        share = values[positive] / values[positive].sum()
+        # Relative to the mean log-share, so offsets stay small numbers; only their differences matter.
+        offsets[positive] = np.clip(-power * (np.log(share) - np.log(share).mean()), -50, 50)
+    return ClassBias(labels, offsets)
+
+
 MAX_MODEL_BYTES = 1_000_000  # every model the hub writes stays under 1 MB (a home with ~100 sensors included)
 
 

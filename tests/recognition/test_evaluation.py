@@ -44,6 +44,24 @@ def test_paired_difference_over_the_same_days() -> None:
     assert better["class_ci95"][0] > 0 and better["timeslice_ci95"][0] > 0
 
 
+def test_block_bootstrap_keeps_runs_of_consecutive_days() -> None:
+    from qilu_hub.recognition.evaluation import day_resample_weights
+
+    rng = np.random.default_rng(0)
+    single = day_resample_weights(10, 200, rng)
+    assert single.shape == (200, 10) and np.all(single.sum(axis=1) == 10)
+    whole = day_resample_weights(10, 50, rng, block_days=10)  # one block of every day, wrapped around
+    assert np.all(whole == 1)
+    weekly = day_resample_weights(14, 300, rng, block_days=7)  # two runs of 7 consecutive days (circular)
+    assert np.all(weekly.sum(axis=1) == 14)
+    for row in weekly:
+        drawn = np.flatnonzero(row)
+        # A run of 7 covers days s..s+6 (mod 14): every drawn day's successor or predecessor is drawn too.
+        assert all(row[(d + 1) % 14] or row[(d - 1) % 14] for d in drawn)
+    # Runs move a day's neighbours with it, so fewer distinct resamples than single days (mostly 2 runs).
+    assert len({tuple(r) for r in weekly}) < len({tuple(r) for r in day_resample_weights(14, 300, rng)})
+
+
 def export_home(sim: Dataset, root: Path) -> tuple[Path, Path]:
     """A simulated home as a recorder JSONL export plus the mapping file that reads it back."""
     root.mkdir(parents=True)
@@ -118,6 +136,31 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
     helped = json.loads(capsys.readouterr().out)["days_of_labels"][1]
     assert helped["per_day_weight"] == 1.0 and helped["target_weight"] is None
     assert helped["class_balance"] == "per-home" and alone["class_balance"] is None
+
+
+def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """days-of-labels beside other homes scores what model train writes for a household's days beside them:
+    the household forest preset (48 trees, leaves of at least 20 slices); alone, or with the options given, it
+    scores what was asked."""
+    from qilu_hub.cli import main
+
+    (d1, m1), (d2, m2) = two_homes
+    common = ["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1), "--trees", "3",
+              "--boot", "10", "--label-days", "1", "--repeats", "1", "--png", str(tmp_path / "cm.png"),
+              "--curve-png", str(tmp_path / "curve.png")]
+    assert main([*common, "--home", str(d2), str(m2)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["forest"] == "leaf20_48trees" and result["config"]["min_samples_leaf"] == 20
+    assert result["days_of_labels"][1]["prior_correction"] == 0
+    assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction", "0.5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["forest"] == "default" and result["config"]["min_samples_leaf"] == 5
+    assert result["days_of_labels"][1]["prior_correction"] == 0.5
+    assert main(common) == 0  # one home's days alone: what model train --source DATA writes
+    assert json.loads(capsys.readouterr().out)["forest"] == "default"
+    assert main([*common, "--prior-correction", "-1"]) == 2
+    assert "between 0 and 4" in capsys.readouterr().err
 
 
 def test_eval_cv_refuses_one_home(two_homes: list[tuple[Path, Path]], capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,7 +238,7 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
                  "--bootstrap-days", "0", "--home", str(d1), str(m1), "--home", str(d2), str(m2),
                  "--no-progress", "--out", str(out)]) == 0
-    capsys.readouterr()
+    report = json.loads(capsys.readouterr().out)
     # The household preset as it ships (leaf20_48trees, 48 trees): cut to 8 trees, its leaves of at least 20
     # slices over these two small simulated homes lose the unlabelled nights (0.10); on real homes it keeps
     # them at least as well as the default forest (bench/recognition_adaptation_unlabelled.py).
@@ -205,6 +248,17 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     kitchen, night = pred[truth.y == "cooking"], pred[truth.y == "sleeping"]
     assert np.mean(kitchen == "eating") > 0.5 and np.mean(kitchen == "eating") > np.mean(kitchen == "cooking")
     assert np.mean(night == "sleeping") > 0.5
+    assert report["decision"] == "plain" and model.class_bias is None  # the prior correction is opt-in
+    # With it, each scene's training weight is divided out: the two scenes the household (weighing three homes)
+    # never uses, "sleeping" and its neighbours' word "cooking", have the least weight and get the largest boost.
+    assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--home", str(d1), str(m1), "--home", str(d2), str(m2), "--trees", "4",
+                 "--prior-correction", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["prior_correction"] == 1.0
+    bias = SceneModel.load(out, DEFAULT_SPEC).class_bias
+    assert bias is not None
+    offset = dict(zip(bias.labels, np.round(bias.offsets, 4), strict=True))
+    assert {scene for scene, v in offset.items() if v == max(offset.values())} == {"cooking", "sleeping"}, offset
 
 
 

@@ -213,3 +213,24 @@ def test_class_weights_balance_within_each_group() -> None:
     assert np.allclose(within, [1.5, 1.5, 0.75, 0.75, 0.75, 0.75, 1, 1, 1, 1])  # group 0: 6 / (2 * count)
     assert np.isclose(within[:6].sum(), 6) and np.isclose(within[6:].sum(), 4)  # each group keeps its rows' worth
     assert np.allclose(class_weights(y, 0.0, groups), 1.0)
+
+
+def test_prior_correction_decides_as_if_every_scene_weighed_the_same() -> None:
+    """Balanced within each home, a scene only one home labels ("eating") carries less training weight than one
+    every home labels ("sleeping"), and a forest's leaves learn that prior; dividing it out turns a window the
+    forest finds 70:30 sleeping:eating into eating, since eating had a third of sleeping's prior."""
+    from qilu_hub.recognition.training import class_mass, prior_correction
+
+    y = np.array(["sleeping"] * 50 + ["eating"] * 50 + ["sleeping"] * 80)
+    groups = np.array([0] * 100 + [1] * 80)  # home 0 labels both scenes, home 1 only sleeping
+    weights = np.concatenate([np.full(100, 1 / 100), np.full(80, 1 / 80)])  # each home weighs the same
+    mass = class_mass(y, 1.0, weights, groups)
+    assert mass["sleeping"] == pytest.approx(3 * mass["eating"])  # half of home 0 plus all of home 1
+    bias = prior_correction(mass)
+    assert bias.labels == ["eating", "sleeping"]
+    assert bias.offsets[0] - bias.offsets[1] == pytest.approx(np.log(3))
+    ambiguous = np.array([[0.3, 0.7]])  # columns in label order: eating, sleeping
+    assert bias.apply(ambiguous).argmax() == 0
+    assert np.allclose(bias.apply(np.array([[0.25, 0.75]])), 0.5)  # the prior itself becomes uniform
+    assert class_mass(y, 1.0)["eating"] == pytest.approx(class_mass(y, 1.0)["sleeping"])  # pooled: already equal
+    assert prior_correction({"a": 1.0, "b": 0.0}).offsets[1] == 0  # never trained on: left alone

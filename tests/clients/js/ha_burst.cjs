@@ -4,22 +4,7 @@
 // library handed it over, and how many frames (and JSON arrays among them: coalesce_messages) carried them.
 // Exits non-zero on any failure, and after 20 s at most.
 "use strict";
-const path = require("node:path");
-const { createRequire } = require("node:module");
-
-const modules = process.env.QILU_JS_CLIENTS;
-if (!modules) {
-  console.error("QILU_JS_CLIENTS must name the folder scripts/setup-js-clients.sh installed into");
-  process.exit(2);
-}
-const load = createRequire(path.join(path.resolve(modules), "package.json"));
-global.WebSocket = load("ws"); // Node 20 has no WebSocket of its own; the library uses the global one
-const haws = load("home-assistant-js-websocket");
-
-const deadline = setTimeout(() => {
-  console.error("timed out");
-  process.exit(3);
-}, 20000);
+const { haws, deadline } = require("./load_client.cjs").loadClient(20);
 
 async function main() {
   const args = JSON.parse(process.argv[2]);

@@ -532,12 +532,17 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         # so that a machine busy with something else slows every tree alike.
         trees: dict[str, str | None] = {"": None}
         if args.tree:
-            out["qilu_hub_from"] = "each --tree, as named in the results"
+            out["qilu_hub_from"] = "each --tree, named by its git revision in the results"
             sys.path.insert(0, str(ROOT))
             from bench.driver_loading import _import_root
+            from bench.report import tree_name
 
-            trees = {name: str(_import_root(Path(name).resolve(), Path(tmp) / f"site{i}")[0])
-                     for i, name in enumerate(args.tree)}
+            # results are named by each tree's revision, never by the path given (results are committed)
+            trees = {}
+            for i, name in enumerate(args.tree):
+                label = tree_name(Path(name))
+                label = label if label not in trees else f"{label} (tree {i + 1})"
+                trees[label] = str(_import_root(Path(name).resolve(), Path(tmp) / f"site{i}")[0])
         for name, (clients, rate) in parts.items():
             if args.only and name not in args.only:
                 continue

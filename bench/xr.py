@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import tree_name  # noqa: E402  (after the path is set)
+
 
 def runtime_env() -> dict[str, str]:
     d = Path(os.environ.get("QILU_MONADO_DIR") or ROOT / ".cache" / "monado")
@@ -538,7 +540,8 @@ def main() -> None:
     for spec in a.tree:
         label, _, path = spec.partition("=")
         envs["@" + label] = tree_env(env, Path(path).resolve())
-    report["trees"] = {"this": str(ROOT), **{k[1:]: v["PYTHONPATH"].split(os.pathsep)[1] for k, v in envs.items() if k}}
+    report["trees"] = {"this": tree_name(ROOT),
+                       **{k[1:]: tree_name(Path(v["PYTHONPATH"].split(os.pathsep)[1])) for k, v in envs.items() if k}}
     todo = [(g, sc, t) for g in a.graphics.split(",") for sc in scenarios for t in envs]
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {k: [] for k in todo}
     for _ in range(a.runs):  # round after round, so that a busy spell on a shared machine hits every scenario

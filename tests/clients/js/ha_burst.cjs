@@ -4,12 +4,9 @@
 // library handed it over, and how many frames (and JSON arrays among them: coalesce_messages) carried them.
 // Exits non-zero on any failure, and after 20 s at most.
 "use strict";
-const { haws, deadline } = require("./load_client.cjs").loadClient(20);
+const { run } = require("./load_client.cjs");
 
-async function main() {
-  const args = JSON.parse(process.argv[2]);
-  const auth = haws.createLongLivedTokenAuth(args.url, args.token);
-  const conn = await haws.createConnection({ auth });
+run(20, async (haws, conn, args) => {
   const out = { ns: [], frames: 0, arrays: 0 };
   conn.socket.addEventListener("message", (event) => {
     out.frames += 1;
@@ -23,12 +20,5 @@ async function main() {
     }, "state_changed").catch(reject);
     conn.sendMessagePromise({ type: "ping" }).then(() => process.stdout.write("READY\n"));
   });
-  conn.close();
-  clearTimeout(deadline);
-  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
-}
-
-main().catch((err) => {
-  console.error(err && err.stack ? err.stack : JSON.stringify(err));
-  process.exit(1);
+  return out;
 });

@@ -2,7 +2,7 @@
 // Run by tests/api/test_ha_clients.py: node ha_client.cjs '{"url", "token", "light", "device_id"}'.
 // Prints one JSON object: what the client saw. Exits non-zero on any failure, and after 20 s at most.
 "use strict";
-const { haws, deadline } = require("./load_client.cjs").loadClient(20);
+const { run } = require("./load_client.cjs");
 
 function firstMatch(subscribe, test) {
   return new Promise((resolve) => {
@@ -19,10 +19,7 @@ function firstMatch(subscribe, test) {
   });
 }
 
-async function main() {
-  const args = JSON.parse(process.argv[2]);
-  const auth = haws.createLongLivedTokenAuth(args.url, args.token);
-  const conn = await haws.createConnection({ auth });
+run(20, async (haws, conn, args) => {
   const out = { haVersion: conn.haVersion };
 
   // every entity, as subscribeEntities delivers it
@@ -60,14 +57,5 @@ async function main() {
   });
   await Promise.all(Object.values(seen));
   out.events = events;
-  conn.close();
-  clearTimeout(deadline);
-  // The library keeps a collection's subscription for 5 s after its last listener leaves (in case one
-  // comes back); nothing is left to wait for here.
-  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
-}
-
-main().catch((err) => {
-  console.error(err && err.stack ? err.stack : JSON.stringify(err));
-  process.exit(1);
+  return out;
 });

@@ -20,6 +20,11 @@ requests are sent a few per frame at most (``budget``): pickling 100 views in th
 
 One request per panel is in flight at a time; a newer request asked for meanwhile waits, and an image that is
 no longer wanted is dropped, never shown.
+
+The painter runs at a lower CPU priority than the frame loop (``PAINTER_NICENESS``): its images are wanted a frame
+or more later anyway, while the frame loop, the runtime's compositor and (with a CPU Vulkan driver) the image
+copies must finish within the refresh. On a machine with few cores all of them compete for the same CPUs when a
+burst is painted; the scheduler then gives the painter what is left over.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import select
 from collections.abc import Callable, Hashable, Mapping
 from multiprocessing.shared_memory import SharedMemory
@@ -40,6 +46,7 @@ _LOG = logging.getLogger(__name__)
 Rect = tuple[int, int, int, int]
 Render = Callable[[Any, Any, Rect], bytes]  # (view, layout, rectangle) -> that rectangle's RGBA rows
 Done = tuple[Hashable, Rect, memoryview]  # (request key, rectangle, its pixels)
+PAINTER_NICENESS = 10  # added to the bridge's niceness in the painter process (CFS weight about a tenth)
 
 
 def _buffer(block: SharedMemory) -> memoryview:
@@ -50,6 +57,8 @@ def _buffer(block: SharedMemory) -> memoryview:
 
 def _serve(conn: multiprocessing.connection.Connection, render: Render, layouts: Mapping[str, Any]) -> None:
     """The painter process: paint each request's rectangle into the panel's shared block, answer with its size."""
+    with contextlib.suppress(OSError):  # a sandbox may refuse it; the painter then works at the frame loop's priority
+        os.nice(PAINTER_NICENESS)
     blocks: dict[str, SharedMemory] = {}
     try:
         while True:

@@ -5,6 +5,7 @@ up showing the last value."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ from typing import Any
 
 from qilu_hub.scenes import parse_scene_text
 from qilu_hub.xr_bridge.layout import layout_panel
-from qilu_hub.xr_bridge.painter import Painter
+from qilu_hub.xr_bridge.painter import PAINTER_NICENESS, Painter
 from qilu_hub.xr_bridge.render import dirty_rect, paint_region, render_bytes, render_region
 from qilu_hub.xr_bridge.runtime import INLINE_PAINTS, MAX_UPLOADS
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
@@ -76,6 +77,22 @@ def test_painter_returns_the_latest_view_and_never_a_stale_one() -> None:
         time.sleep(0.2)
         painter.collect()
         assert painter.take("p0") is None
+    finally:
+        painter.close()
+
+
+def test_the_painter_yields_the_cpu_to_the_frame_loop() -> None:
+    """The painter runs at a lower priority than the process that owns the frame loop, so that on a machine with
+    few cores a burst of painting waits for the frame rather than the frame for the painting."""
+    layout = layout_panel(parse_scene_text(_scene(1)).immersive().panels[0])
+    painter = Painter(render_region, {"p0": layout})
+    try:
+        assert painter.request("p0", (None, _view("1 W")), _view("1 W"), (0, 0, layout.width, layout.height))
+        _take(painter, "p0")[2].release()  # answered: the process has set its priority before its first paint
+        assert painter.pid is not None
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, painter.pid) == min(19, ours + PAINTER_NICENESS)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the frame loop's own priority is left alone
     finally:
         painter.close()
 

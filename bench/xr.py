@@ -7,10 +7,11 @@
 2. frame cost with 20 and 100 panels (idle; one panel changing every frame; all changing every frame; a
    "burst": one change shown on every panel, every 24th frame, as when one state appears on all panels):
    wall time per frame spent in the bridge (xrWaitFrame excluded) split
-   into render (Pillow), upload (staging copy + vkQueueSubmit + fence; lavapipe copies on the CPU) and logic
+   into render (Pillow), upload (staging copy + vkQueueSubmit; lavapipe copies on the CPU, beside the frame) and logic
    (stream, input, hit tests, layers, xrBegin/EndFrame); plus the main thread's CPU time and the whole
    process's CPU (which also holds the in-process runtime and lavapipe threads).
-Both with the Vulkan binding (upload = staging copy + vkQueueSubmit + fence) and the OpenGL one (EGL on
+Both with the Vulkan binding (upload = staging copy + vkQueueSubmit, whose fence is waited for a frame later, before
+the staging memory is written again) and the OpenGL one (EGL on
 llvmpipe; upload = glTexSubImage2D + glFlush). Each scenario runs in its own process (one OpenXR instance
 per process). A scenario ending in ":sync" paints every changed panel inside the frame, as the bridge did before
 panels were painted off the frame loop (xr_bridge/painter.py), for comparison on the same machine.

@@ -180,9 +180,12 @@ class GlContext:
     def new_swapchain(self, session: xr.Session, width: int, height: int, fmt: int) -> GlPanelSwapchain:
         return GlPanelSwapchain(self, session, width, height, fmt)
 
-    def submit_and_wait(self, _pending: list[Any]) -> None:
+    def submit(self, _pending: list[Any]) -> None:
         # the uploads are already queued on this context; the runtime fences them when the frame ends
         self.gl.Flush()
+
+    def settle(self) -> None:
+        """Nothing to wait for: glTexSubImage2D has read the pixels by the time it returns."""
 
     def wait_idle(self) -> None:
         self.gl.Finish()

@@ -635,6 +635,7 @@ class XrBridge:
         if not ready:
             return t1 - t0, 0.0, 0, 0
         cbs, chains = [], []
+        self.gfx.settle()  # last frame's copies read the staging memory written below (long finished by now)
         for pid, (view, rect, pixels) in ready.items():
             if rect is None:  # drawn exactly as what it shows (e.g. a value that came back): nothing to copy
                 self.core.committed(pid, view)
@@ -646,7 +647,7 @@ class XrBridge:
                 ch.create()
             cbs.append(ch.acquire(pixels, rect))
             chains.append((pid, ch))
-        self.gfx.submit_and_wait(cbs)
+        self.gfx.submit(cbs)  # not waited for: released on the same queue, the runtime sees them done
         nbytes = 0
         for pid, ch in chains:
             if self.dump_dir is not None:

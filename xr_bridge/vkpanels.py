@@ -73,6 +73,7 @@ class VkContext:
             None,
         )
         self.fence = vk.vkCreateFence(self.device, vk.VkFenceCreateInfo(), None)
+        self._in_flight = False  # a submission signals self.fence when done
         self.mem_props = vk.vkGetPhysicalDeviceMemoryProperties(self.phys)
 
     formats = SRGB_FORMATS
@@ -114,10 +115,26 @@ class VkContext:
         mapped = vk.vkMapMemory(self.device, mem, 0, size, 0)
         return buf, mem, mapped
 
-    def submit_and_wait(self, cbs: list[Any]) -> None:
+    def submit(self, cbs: list[Any]) -> None:
+        """Queue the frame's copies and return without waiting for them. The swapchain images may be released at
+        once: they are released to the runtime on this same queue, which orders the runtime's use after the copies
+        (XR_KHR_vulkan_enable: a released image is owned by the binding's queue). What must wait is reuse of what
+        the copies read, the staging buffers and command buffers: ``settle`` before touching them again. With a
+        CPU driver (lavapipe) the copy then runs beside the rest of the frame instead of inside it."""
+        self.settle()  # one fence, one submission in flight at a time
         vk.vkQueueSubmit(self.queue, 1, [vk.VkSubmitInfo(commandBufferCount=len(cbs), pCommandBuffers=cbs)], self.fence)
-        vk.vkWaitForFences(self.device, 1, [self.fence], vk.VK_TRUE, 5_000_000_000)
-        vk.vkResetFences(self.device, 1, [self.fence])
+        self._in_flight = True
+
+    def settle(self) -> None:
+        """Wait until the last submission has finished (normally long done: it was queued a frame ago)."""
+        if self._in_flight:
+            vk.vkWaitForFences(self.device, 1, [self.fence], vk.VK_TRUE, 5_000_000_000)
+            vk.vkResetFences(self.device, 1, [self.fence])
+            self._in_flight = False
+
+    def submit_and_wait(self, cbs: list[Any]) -> None:
+        self.submit(cbs)
+        self.settle()
 
     def destroy(self) -> None:
         vk.vkDeviceWaitIdle(self.device)
@@ -243,7 +260,7 @@ class PanelSwapchain:
         cb = self.cmds[self._index]
         if self._recorded[self._index] == (whole, regions):
             return cb  # the same copies as last time (the steady state: one value changing): submitted again
-        # recorded again when the regions change; the previous submission of it has finished (submit_and_wait).
+        # recorded again when the regions change; the previous submission of it has finished (the caller settled).
         # Every Vulkan struct built in Python costs tens of microseconds: the barriers and copy regions are kept
         self._recorded[self._index] = (whole, regions)
         before, after = self._barriers(self._index, whole)

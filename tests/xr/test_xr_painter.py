@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from qilu_hub.scenes import parse_scene_text
 from qilu_hub.xr_bridge.layout import layout_panel
 from qilu_hub.xr_bridge.painter import PAINTER_NICENESS, Painter
@@ -158,3 +160,39 @@ def test_a_painter_process_that_dies_is_noticed_not_raised() -> None:
         assert painter.take("p0") is None
     finally:
         painter.close()
+
+
+def test_a_panel_waiting_for_its_turn_is_not_compared_again_every_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a burst every dirty panel is looked at each frame until it is swapped in; its dirty rectangle is
+    computed once per (shown, wanted) pair of views, not once per frame (100 panels cost ~1 ms a frame)."""
+    from qilu_hub.xr_bridge import runtime
+    from qilu_hub.xr_bridge.core import BridgeCore
+    from qilu_hub.xr_bridge.placement import PlacementStore
+    from qilu_hub.xr_bridge.stream import StreamEvent
+
+    n = 30
+    core = BridgeCore(parse_scene_text(_scene(n)).immersive(), PlacementStore(None), lambda *a: None)
+    core.apply_stream([StreamEvent("snapshot", {"sensor.power": {"v": 1, "a": {}}}), StreamEvent("online")])
+    bridge = runtime.XrBridge(core, None)
+    for pid in core.dirty():  # every panel shows the first value, as if swapped in
+        bridge.chains[pid] = object()
+        core.committed(pid)
+    calls: list[str] = []
+    real = runtime.dirty_rect
+    monkeypatch.setattr(runtime, "dirty_rect", lambda old, new, layout: calls.append("x") or real(old, new, layout))
+    bridge.painter = Painter(render_region, {pid: pp.layout for pid, pp in core.placed.items()})
+    try:
+        core.apply_stream([StreamEvent("delta", {"sensor.power": {"v": 2, "a": {}}})])
+        rects = set()
+        for _ in range(6):  # frames in which nothing is swapped in (no commit): every panel stays dirty
+            dirty = core.dirty()
+            assert len(dirty) == n
+            ready = bridge._paint(dirty)
+            assert len(ready) <= runtime.MAX_UPLOADS
+            rects |= {rect for _, rect, _ in ready.values()}
+        assert len(calls) == n  # once per panel, not 6 * n
+        # the memo gives the same answer: the value's half of the readout, never the whole panel
+        whole = (0, 0, core.placed["p0"].layout.width, core.placed["p0"].layout.height)
+        assert rects and whole not in rects
+    finally:
+        bridge.painter.close()

@@ -306,9 +306,12 @@ class XrBridge:
                    offered=sorted(xr.ReferenceSpaceType(k).name for k in spaces))
         if blend.passthrough_layer:
             self._start_passthrough()
-        self.trace("blend", mode=xr.EnvironmentBlendMode(self.blend_mode).name, choice=blend.name,
-                   offered=[xr.EnvironmentBlendMode(m).name for m in blends],
+        offered, mode = [xr.EnvironmentBlendMode(m).name for m in blends], xr.EnvironmentBlendMode(self.blend_mode).name
+        self.trace("blend", mode=mode, choice=blend.name, offered=offered,
                    passthrough_layer=self._passthrough_layer is not None)
+        # said once at start: whether the room shows around the panels depends on it, and on the runtime's offer
+        _LOG.info("environment blend mode %s%s; the runtime offers %s", mode,
+                  " with an XR_FB_passthrough layer" if self._passthrough_layer is not None else "", ", ".join(offered))
         self.painter = Painter(render_region, {pid: pp.layout for pid, pp in self.core.placed.items()})
         self.aim_spaces = [
             xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))

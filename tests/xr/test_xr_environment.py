@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 import xr
+from PIL import Image
 
 from qilu_hub.xr_bridge.environment import EnvironmentChoiceError, choose_blend, choose_space, parse_blend
+from qilu_hub.xr_bridge.render import BG
 from qilu_hub.xr_bridge.runtime import EXIT_NO_GRAPHICS
 from qilu_hub.xr_bridge.testing import DevHub, DevHubThread
 from tests.xr.xrhelpers import TraceReader
@@ -160,3 +162,19 @@ def test_the_bridge_reports_the_runtimes_offer_and_follows_its_own_preference(
     assert (blend["offered"], blend["choice"]) == (["OPAQUE", "ALPHA_BLEND"], "alpha_blend")
     _ran_every_frame_with(tr, err, "ALPHA_BLEND")
     assert "environment blend mode ALPHA_BLEND; the runtime offers OPAQUE, ALPHA_BLEND" in err
+
+
+def test_panels_are_composited_as_drawn_over_the_room(remote_env: Any, bridge_cmd: Any, tmp_path: Path) -> None:
+    # with ALPHA_BLEND the room shows through the panel's translucent background; the swapchain holds that
+    # background as drawn (straight alpha, as Pillow draws), so the layer must say its colours are not
+    # premultiplied, or the runtime composites those pixels too bright
+    code, err, tr = _run_bridge(remote_env, bridge_cmd, tmp_path, "--dump-dir", str(tmp_path / "dump"),
+                                offer="alpha_blend,opaque")
+    assert code == 0, err[-2000:]
+    _ran_every_frame_with(tr, err, "ALPHA_BLEND")
+    layer = tr.wait(lambda e: e["ev"] == "layer" and e["panel"] == "p", "the panel's layer")
+    dump = tr.wait(lambda e: e["ev"] == "dump" and e["panel"] == "p", "the panel read back from its swapchain")
+    img = Image.open(dump["path"]).convert("RGBA")
+    assert BG[3] < 255
+    assert img.getpixel((2, img.height - 3)) == BG
+    assert set(layer["flags"]) == {"BLEND_TEXTURE_SOURCE_ALPHA_BIT", "UNPREMULTIPLIED_ALPHA_BIT"}

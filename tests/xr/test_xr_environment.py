@@ -73,8 +73,9 @@ def _run_bridge(remote_env: Any, bridge_cmd: Any, tmp_path: Path, *extra: str,
     """Runs the bridge for 40 frames; ``offer``: the blend modes Monado's head offers, in its order
     (scripts/build-monado.sh's XRT_COMPOSITOR_NULL_BLEND_MODES; None: the device's own, OPAQUE)."""
     env, _ = remote_env
+    env = {k: v for k, v in env.items() if k != "XRT_COMPOSITOR_NULL_BLEND_MODES"}  # None: really the device's own
     if offer is not None:
-        env = dict(env, XRT_COMPOSITOR_NULL_BLEND_MODES=offer)
+        env["XRT_COMPOSITOR_NULL_BLEND_MODES"] = offer
     (tmp_path / "trace.jsonl").unlink(missing_ok=True)  # a second run in one test reads only its own trace
     ht = DevHubThread(DevHub("t", ["light.living_room"]))
     port = ht.start()

@@ -16,7 +16,7 @@ P=${1:-${QILU_MONADO_DIR:-$ROOT/.cache/monado}}
 mkdir -p "$P"
 P=$(cd "$P" && pwd)
 # bump when the build's options change, so an older cache is rebuilt instead of silently lacking a feature
-FEATURES="monado-25.0.0 null-compositor null-fps-option simulated remote vulkan opengl-egl service"
+FEATURES="monado-25.0.0 null-compositor null-fps-option null-blend-modes-option simulated remote vulkan opengl-egl service"
 if [[ -f $P/env.sh && -f $P/build/openxr_monado-dev.json && -f $P/build/src/xrt/targets/openxr/libopenxr_monado.so \
       && -x $P/build-service/src/xrt/targets/service/monado-service \
       && "$(cat "$P/features" 2>/dev/null)" == "$FEATURES" ]]; then
@@ -68,6 +68,71 @@ grep -q 'frame_interval_ns = U_TIME_1S_IN_NS / 20; // 20 FPS' "$NULLC" \
 sed -i -e '/^DEBUG_GET_ONCE_LOG_OPTION(log, "XRT_COMPOSITOR_LOG"/a DEBUG_GET_ONCE_NUM_OPTION(null_fps, "XRT_COMPOSITOR_NULL_FPS", 20)' \
   -e 's|frame_interval_ns = U_TIME_1S_IN_NS / 20; // 20 FPS|frame_interval_ns = U_TIME_1S_IN_NS / (uint64_t)(debug_get_num_option_null_fps() > 0 ? debug_get_num_option_null_fps() : 20);|' \
   "$NULLC"
+# the null compositor offers whatever blend modes the head device lists (the simulated and remote heads: OPAQUE only);
+# XRT_COMPOSITOR_NULL_BLEND_MODES (e.g. "alpha_blend,opaque" or "additive"; unset: the device's own list) replaces
+# that list, so the tests run clients against what an AR headset offers. The device's list is changed, not only
+# the compositor's copy of it, because xrEndFrame checks the frame's blend mode against the device's list.
+grep -qx $'\t// Copy the list directly.' "$NULLC" \
+  || { echo "build-monado: null compositor's blend mode copy not found; update the patch" >&2; exit 1; }
+cat > null_blend_modes.c <<'C'
+#include <string.h>
+DEBUG_GET_ONCE_OPTION(null_blend_modes, "XRT_COMPOSITOR_NULL_BLEND_MODES", NULL)
+
+/* qilu-hub patch (scripts/build-monado.sh): the head's blend modes from XRT_COMPOSITOR_NULL_BLEND_MODES. */
+static bool
+null_override_blend_modes(struct xrt_device *xdev)
+{
+	const char *s = debug_get_option_null_blend_modes();
+	if (s == NULL || *s == '\0') {
+		return true;
+	}
+	enum xrt_blend_mode modes[XRT_MAX_DEVICE_BLEND_MODES];
+	size_t count = 0;
+	while (*s != '\0') {
+		while (*s == ' ') {
+			s++;
+		}
+		size_t n = strcspn(s, ",");
+		enum xrt_blend_mode m;
+		if (n == 6 && strncmp(s, "opaque", n) == 0) {
+			m = XRT_BLEND_MODE_OPAQUE;
+		} else if (n == 8 && strncmp(s, "additive", n) == 0) {
+			m = XRT_BLEND_MODE_ADDITIVE;
+		} else if (n == 11 && strncmp(s, "alpha_blend", n) == 0) {
+			m = XRT_BLEND_MODE_ALPHA_BLEND;
+		} else {
+			U_LOG_E("XRT_COMPOSITOR_NULL_BLEND_MODES: unknown blend mode '%.*s' (use opaque, additive, alpha_blend)",
+			        (int)n, s);
+			return false;
+		}
+		for (size_t i = 0; i < count; i++) {
+			if (modes[i] == m) {
+				U_LOG_E("XRT_COMPOSITOR_NULL_BLEND_MODES: '%.*s' given twice", (int)n, s);
+				return false;
+			}
+		}
+		modes[count++] = m;  // at most one of each of the three modes, so it fits
+		s += n;
+		if (*s == ',') {
+			s++;
+		}
+	}
+	if (count == 0) {
+		U_LOG_E("XRT_COMPOSITOR_NULL_BLEND_MODES: no blend mode given");
+		return false;
+	}
+	for (size_t i = 0; i < count; i++) {
+		xdev->hmd->blend_modes[i] = modes[i];
+	}
+	xdev->hmd->blend_mode_count = count;
+	return true;
+}
+C
+sed -i -e "/^DEBUG_GET_ONCE_NUM_OPTION(null_fps, /r $P/null_blend_modes.c" \
+  -e $'s|^\t// Copy the list directly.$|\tif (!null_override_blend_modes(xdev)) {\\n\t\treturn false;\\n\t}\\n\t// Copy the list directly.|' \
+  "$NULLC"
+grep -q '^null_override_blend_modes(struct xrt_device \*xdev)$' "$NULLC" && grep -q 'if (!null_override_blend_modes(xdev))' "$NULLC" \
+  || { echo "build-monado: blend mode patch did not apply" >&2; exit 1; }
 # 3. configure + build: simulated + remote (remote links aux_vive, so AUX_VIVE stays on), null compositor only;
 #    OPENGL + EGL on (the client compositor imports the Vulkan swapchain images into GL through
 #    GL_EXT_memory_object_fd, which llvmpipe offers), GLX/X11 off (no display on CI)

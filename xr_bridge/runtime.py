@@ -50,6 +50,11 @@ MAX_UPLOADS = 8  # panel changes swapped in per frame at most (each a staging co
 MAX_REQUESTS = 16  # requests sent to the painter per frame at most (each a pickled view): two frames' uploads
 
 HANDS = ("left", "right")
+# panels are see-through where their background is (alpha < 255: the room shows through on a passthrough or
+# see-through headset), and Pillow draws straight (not premultiplied) alpha; without UNPREMULTIPLIED the runtime
+# would take the colours as already multiplied by alpha and composite those pixels too bright
+QUAD_FLAGS = (xr.CompositionLayerFlags.BLEND_TEXTURE_SOURCE_ALPHA_BIT
+              | xr.CompositionLayerFlags.UNPREMULTIPLIED_ALPHA_BIT)
 # (action, hand or None for both, input subpath); a boolean action bound to a float input is thresholded by
 # the runtime. system/click is reserved on most runtimes, so "menu" uses the free face button where needed.
 PROFILES: dict[str, list[tuple[str, str | None, str]]] = {
@@ -309,9 +314,12 @@ class XrBridge:
                    offered=sorted(xr.ReferenceSpaceType(k).name for k in spaces))
         if blend.passthrough_layer:
             self._start_passthrough()
-        self.trace("blend", mode=xr.EnvironmentBlendMode(self.blend_mode).name, choice=blend.name,
-                   offered=[xr.EnvironmentBlendMode(m).name for m in blends],
+        offered, mode = [xr.EnvironmentBlendMode(m).name for m in blends], xr.EnvironmentBlendMode(self.blend_mode).name
+        self.trace("blend", mode=mode, choice=blend.name, offered=offered,
                    passthrough_layer=self._passthrough_layer is not None)
+        # said once at start: whether the room shows around the panels depends on it, and on the runtime's offer
+        _LOG.info("environment blend mode %s%s; the runtime offers %s", mode,
+                  " with an XR_FB_passthrough layer" if self._passthrough_layer is not None else "", ", ".join(offered))
         self.painter = Painter(render_region, {pid: pp.layout for pid, pp in self.core.placed.items()})
         self.aim_spaces = [
             xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(action=self.aim, subaction_path=h))
@@ -685,7 +693,7 @@ class XrBridge:
             q = self.quads.get(pid)
             if q is None:
                 q = self.quads[pid] = xr.CompositionLayerQuad(
-                    layer_flags=xr.CompositionLayerFlags.BLEND_TEXTURE_SOURCE_ALPHA_BIT,
+                    layer_flags=QUAD_FLAGS,
                     space=self.base,
                     eye_visibility=xr.EyeVisibility.BOTH,
                     sub_image=xr.SwapchainSubImage(
@@ -695,6 +703,8 @@ class XrBridge:
                     ),
                     size=xr.Extent2Df(pp.panel.width_m, pp.panel.height_m),
                 )
+                if self.trace:
+                    self.trace("layer", panel=pid, flags=[f.name for f in xr.CompositionLayerFlags if f & QUAD_FLAGS])
             if self._quad_pose.get(pid) != pp.pose:  # building a Posef per panel per frame adds up at 100
                 q.pose = _posef(pp.pose)
                 self._quad_pose[pid] = pp.pose

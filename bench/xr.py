@@ -33,6 +33,9 @@ run: a median of p99s hides a bad run).
   python bench/xr.py --only latency,20:idle,20:one,20:burst,20:burst:sync,100:idle,100:one,100:burst,100:burst:sync \
       --graphics vulkan --frames 240 --runs 3
 
+`--busy N` keeps N CPU-bound processes running beside every scenario, at the bench's priority: the frame loop then
+competes for the cores with other work, as on a PC that runs something else while a headset is on.
+
 `per_change` gives, per state change the scenario sent (a burst counts once), the painter process's CPU time and
 the bytes copied into swapchain images. `--tree old=PATH` runs every scenario also with the code of another
 checkout (e.g. a `git worktree` of an older commit with its own .nsroot), interleaved in the same rounds, so the
@@ -513,6 +516,9 @@ def main() -> None:
     ap.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
                     help="also run every scenario with another checkout's code (e.g. old=../xr-old), in the same "
                     "rounds; its figures are reported as SCENARIO@LABEL")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="N CPU-bound processes at the bench's own priority run beside every scenario: other work "
+                    "on the PC (a game, a compile) competing for its cores, as a headset's host rarely sits idle")
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.scenario:  # child process: one scenario, JSON on the last stdout line
@@ -545,9 +551,16 @@ def main() -> None:
                        **{k[1:]: tree_name(Path(v["PYTHONPATH"].split(os.pathsep)[1])) for k, v in envs.items() if k}}
     todo = [(g, sc, t) for g in a.graphics.split(",") for sc in scenarios for t in envs]
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {k: [] for k in todo}
-    for _ in range(a.runs):  # round after round, so that a busy spell on a shared machine hits every scenario
-        for graphics, sc, tree in todo:  # (and the trees compared side by side, scenario by scenario)
-            runs[graphics, sc, tree].append(run_scenario(graphics, sc, a.samples, a.frames, envs[tree]))
+    report["busy_processes"] = a.busy
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]
+    try:
+        for _ in range(a.runs):  # round after round, so that a busy spell on a shared machine hits every scenario
+            for graphics, sc, tree in todo:  # (and the trees compared side by side, scenario by scenario)
+                runs[graphics, sc, tree].append(run_scenario(graphics, sc, a.samples, a.frames, envs[tree]))
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
     for graphics, sc, tree in todo:
         report.setdefault(graphics, {})[sc + tree] = merge_runs(runs[graphics, sc, tree])
     report["load_average_1min"]["end"] = round(os.getloadavg()[0], 2)

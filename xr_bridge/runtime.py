@@ -228,7 +228,7 @@ class XrBridge:
         self.inline_paints, self.max_uploads, self.max_requests = inline_paints, max_uploads, max_requests
         self.painter: Painter | None = None
         # per panel: (shown view, wanted view, their dirty rectangle). In a burst every dirty panel is looked at
-        # each frame until its turn comes; recomputing the rectangle for 100 panels cost ~1 ms of such a frame (cProfile)
+        # each frame until its turn comes; recomputing the rectangle for 100 panels cost ~1 ms of such a frame
         self._rects: dict[str, tuple[Any, Any, Rect | None]] = {}
         self.graphics = ""
         self.gfx: Any = None  # vkpanels.VkContext or glpanels.GlContext

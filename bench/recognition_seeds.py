@@ -1,0 +1,161 @@
+"""Does the forest's seed decide "above the HMM"?  Leave-one-home-out class accuracy per home for forest presets
+and several forest seeds, against the rebuilt HMM (causal; it has no seed, so it is computed once per home), and
+optionally the preset chosen per test home by the nested protocol.  Prints one JSON document.
+
+    python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
+        [--candidate NAME TREES DEPTH LEAF] [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
+        [--out bench/results/recognition-seeds.json]
+
+Per test home and preset: ours trained on the other five homes (each weighing the same, as
+``evaluation.train_on_homes``), pooled class accuracy for each seed, its mean and spread (min, max) over seeds,
+and ours − HMM for each seed.  Only the point figures: ``bench/recognition_paired.py`` gives the paired
+bootstrap over days for one seed.  Why: with ``leaf20_48trees`` the seed moved the difference more than the
+bootstrap's width (docs/recognition.md "How sure is above the HMM?"); a forest with more trees averages that out.
+
+``--household-profile`` (exploration, not a shipped feature): appends to every home's slices two columns
+computed from that home's own *unlabelled* event history, as a hub could before any label exists: the share of
+its days with any event in the slice's half hour of the day, and that share's rank among the day's 48 half
+hours (0..1).  The idea: silence at an hour this household is usually active suggests away, at its usual quiet
+hours sleeping, whatever its clock.
+
+``--nested``: for each test home, each preset is scored by leave-one-home-out over the *other* five homes only
+(mean class accuracy, seed 0), exactly as ``bench/recognition_homes_nested.py``; the winner's outer figures are
+reported per seed.  ``--inner-from`` reuses inner means of presets already scored by that bench (same code,
+same seed 0, so the same numbers) instead of refitting them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
+from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
+from qilu_hub.recognition.evaluation import Home, figures, hmm_predictions, home_from_dataset, train_on_homes  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, TrainConfig, to_onnx  # noqa: E402
+
+PROFILE_BINS = 48  # half hours
+
+
+def add_household_profile(home: Home) -> None:
+    """``--household-profile``: append the home's own time-of-day activity profile (from its events, no labels)."""
+    ts = np.array([e.ts for e in home.events])
+    day = np.floor(ts / 86400).astype(int)
+    bins = ((ts % 86400) / 86400 * PROFILE_BINS).astype(int)
+    active = np.zeros(PROFILE_BINS)
+    for _day, b in set(zip(day.tolist(), bins.tolist(), strict=True)):
+        active[b] += 1
+    share = active / max(len(np.unique(day)), 1)
+    rank = np.argsort(np.argsort(share)) / (PROFILE_BINS - 1)
+    m = home.matrix
+    at = (((m.times - home.spec.slice_seconds / 2) % 86400) / 86400 * PROFILE_BINS).astype(int)
+    m.X = np.hstack([m.X, np.stack([share[at], rank[at]], axis=1)])
+
+
+def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: list[int] | None = None) -> float:
+    """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``."""
+    m = test.matrix
+    model = train_on_homes(train, config, set(test.scenes))
+    if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
+        sizes.append(len(to_onnx(model, test.spec)))
+    pred = model.predict(m.X)
+    return float(figures(m.y, pred, m.days, test.scenes, n_boot=0)["class_accuracy"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--presets", nargs="*", default=list(FOREST_CONFIGS), choices=list(FOREST_CONFIGS))
+    parser.add_argument("--candidate", nargs=4, action="append", default=[], metavar=("NAME", "TREES", "DEPTH", "LEAF"),
+                        help="also a forest not among the presets (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--homes", nargs="+", default=list(HOMES), choices=list(HOMES), help="test homes")
+    parser.add_argument("--nested", action="store_true", help="also choose the preset per test home, nested")
+    parser.add_argument("--inner-from", type=Path, default=None,
+                        help="bench/recognition_homes_nested.py JSON whose inner means to reuse")
+    parser.add_argument("--household-profile", action="store_true",
+                        help="exploration: add each home's own time-of-day activity profile (unlabelled history)")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    configs = {n: replace(FOREST_CONFIGS[n], n_jobs=args.n_jobs) for n in args.presets}
+    for name, trees, depth, leaf in args.candidate:
+        configs[name] = TrainConfig(n_estimators=int(trees), max_depth=int(depth) or None, min_samples_leaf=int(leaf),
+                                    n_jobs=args.n_jobs)
+    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    if args.household_profile:
+        for home in homes:
+            add_household_profile(home)
+    reused: dict[str, dict[str, float]] = {}
+    if args.inner_from is not None:
+        previous = json.loads(args.inner_from.read_text())
+        reused = {home: row["inner_mean"] for home, row in previous["homes"].items()}
+    rows: dict[str, Any] = {}
+    for target in (h for h in homes if h.name in args.homes):
+        others = [h for h in homes if h.name != target.name]
+        m = target.matrix
+        hmm = float(figures(m.y, hmm_predictions(others, target, set(target.scenes))["causal"], m.days,
+                            target.scenes, n_boot=0)["class_accuracy"])
+        row: dict[str, Any] = {"shaped_the_design": target.name in DESIGN_DATA, "days": target.n_days,
+                               "hmm_causal_class_accuracy": round(hmm, 4), "presets": {}}
+        for name, config in configs.items():
+            sizes: list[int] = []
+            ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None)
+                    for s in args.seeds}
+            diff = np.array([ours[s] - hmm for s in args.seeds])
+            row["presets"][name] = {
+                "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
+                "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
+                "onnx_bytes_first_seed": sizes[0] if sizes else None,
+                "ours_minus_hmm": {str(s): round(float(d), 4) for s, d in zip(args.seeds, diff, strict=True)},
+                "ours_minus_hmm_mean_min_max": [round(float(diff.mean()), 4), round(float(diff.min()), 4),
+                                                round(float(diff.max()), 4)],
+            }
+            print(target.name, name, row["presets"][name]["ours_minus_hmm"], round(time.perf_counter() - t0),
+                  file=sys.stderr, flush=True)
+        if args.nested:
+            inner: dict[str, float] = {}
+            for name, config in configs.items():
+                if name in reused.get(target.name, {}):
+                    inner[name] = reused[target.name][name]
+                    continue
+                inner[name] = round(float(np.mean([
+                    class_accuracy([h for h in others if h.name != held.name], held, replace(config, seed=0))
+                    for held in others])), 4)
+            chosen = max(configs, key=lambda n: inner[n])  # ties: the first listed
+            row["nested"] = {"inner_mean": inner, "reused_from_file": sorted(set(reused.get(target.name, {}))
+                                                                                & set(configs)),
+                             "chosen": chosen}
+            print(target.name, "nested", inner, chosen, file=sys.stderr, flush=True)
+        rows[target.name] = row
+    result: dict[str, Any] = {
+        "what": "leave-one-home-out pooled class accuracy per forest preset and seed, minus the rebuilt causal HMM "
+                "trained on the same homes" + ("; preset chosen per test home by inner leave-one-home-out over "
+                                               "the other homes (seed 0)" if args.nested else ""),
+        "presets": {n: {k: v for k, v in c.__dict__.items() if k not in ("n_jobs", "seed")}
+                    for n, c in configs.items()},
+        "seeds": args.seeds, "household_profile": args.household_profile, "homes": rows,
+        "mean_class_accuracy": {n: round(float(np.mean([r["presets"][n]["class_accuracy_mean"]
+                                                        for r in rows.values()])), 4) for n in configs},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.inner_from is not None:
+        result["inner_from"] = args.inner_from.name
+    emit(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,7 @@ optionally the preset chosen per test home by the nested protocol.  Prints one J
 
     python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
         [--candidate NAME TREES DEPTH LEAF] [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
-        [--out bench/results/recognition-seeds.json]
+        [--self-train [--self-train-share 0.5]] [--out bench/results/recognition-seeds.json]
 
 Per test home and preset: ours trained on the other five homes (each weighing the same, as
 ``evaluation.train_on_homes``), pooled class accuracy for each seed, its mean and spread (min, max) over seeds,
@@ -17,6 +17,18 @@ computed from that home's own *unlabelled* event history, as a hub could before 
 its days with any event in the slice's half hour of the day, and that share's rank among the day's 48 half
 hours (0..1).  The idea: silence at an hour this household is usually active suggests away, at its usual quiet
 hours sleeping, whatever its clock.
+
+``--self-train`` (exploration, not a shipped feature): one round of self-training on the test home's own
+*unlabelled* slices, as a hub could before any label exists (it has the household's recorded history).  For each
+seed: fit on the other five homes as above; predict the test home's slices; keep, within each predicted class,
+the ``--self-train-share`` (0.5) of its slices with the highest top probability (the forest's vote share); refit
+on the other five homes plus those pseudo-labelled slices, the test home weighing like one home (``extra`` of
+``evaluation.train_on_homes``, weight 1); score the refit on the test home's true labels.  Why a share per
+predicted class rather than one probability threshold: a threshold keeps mostly the long, easy scenes (sleeping,
+away) and would drop exactly the near-tied classes whose flips make the sign depend on the seed, so the refit
+would only learn the household's majority more firmly; a share per class keeps the predicted class mix.  The rule
+and the 0.5 were fixed before any self-trained score was seen.  The labels are read only to score: the pseudo
+labels' accuracy on the kept slices is reported as a diagnosis, never used to choose anything.
 
 ``--nested``: for each test home, each preset is scored by leave-one-home-out over the *other* five homes only
 (mean class accuracy, seed 0), exactly as ``bench/recognition_homes_nested.py``; the winner's outer figures are
@@ -43,7 +55,7 @@ from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import Home, figures, hmm_predictions, home_from_dataset, train_on_homes  # noqa: E402
-from qilu_hub.recognition.training import FOREST_CONFIGS, TrainConfig, to_onnx  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, to_onnx  # noqa: E402
 
 PROFILE_BINS = 48  # half hours
 
@@ -73,6 +85,63 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
     return float(figures(m.y, pred, m.days, test.scenes, n_boot=0)["class_accuracy"])
 
 
+def self_trained(train: list[Home], test: Home, config: TrainConfig, share: float,
+                 sizes: list[int] | None = None) -> dict[str, Any]:
+    """``--self-train``: class accuracy before and after one round of self-training on ``test``'s own slices
+    (its labels only score), with the pseudo labels' share kept and their accuracy on the kept slices, and per
+    class the recall and the share of slices predicted, before and after."""
+    m = test.matrix
+    keep = set(test.scenes)
+    model = train_on_homes(train, config, keep)
+    proba = model.predict_proba(m.X)
+    pred = model.classes_[proba.argmax(axis=1)]
+    top = proba.max(axis=1)
+    chosen = np.zeros(len(pred), dtype=bool)
+    for scene in np.unique(pred):
+        rows = np.flatnonzero(pred == scene)
+        n_keep = int(np.ceil(share * len(rows)))
+        chosen[rows[np.argsort(-top[rows], kind="stable")[:n_keep]]] = True
+    pseudo = Matrix(m.X[chosen], pred[chosen], m.days[chosen], m.times[chosen])
+    refit = train_on_homes(train, config, keep, extra=[pseudo], extra_weight=1.0)
+    if sizes is not None and m.X.shape[1] == test.spec.n_features:
+        sizes.append(len(to_onnx(refit, test.spec)))
+    after_pred = refit.predict(m.X)
+    after = figures(m.y, after_pred, m.days, test.scenes, n_boot=0)
+    before = figures(m.y, pred, m.days, test.scenes, n_boot=0)
+    return {"before": float(before["class_accuracy"]), "after": float(after["class_accuracy"]),
+            "kept": float(chosen.mean()), "pseudo_label_accuracy": float(np.mean(pred[chosen] == m.y[chosen])),
+            "recall_before": before["per_class_accuracy"], "recall_after": after["per_class_accuracy"],
+            "predicted_share_before": {c: round(float(np.mean(pred == c)), 4) for c in test.scenes},
+            "predicted_share_after": {c: round(float(np.mean(after_pred == c)), 4) for c in test.scenes}}
+
+
+def self_train_row(others: list[Home], target: Home, config: TrainConfig, seeds: list[int], share: float,
+                   hmm: float) -> dict[str, Any]:
+    """One preset's ``--self-train`` figures on ``target``: without (as the default run) and with self-training."""
+    sizes: list[int] = []
+    runs = {s: self_trained(others, target, replace(config, seed=s), share, sizes if s == seeds[0] else None)
+            for s in seeds}
+
+    def summary(key: str) -> dict[str, Any]:
+        acc = {s: runs[s][key] for s in seeds}
+        diff = np.array([acc[s] - hmm for s in seeds])
+        return {"class_accuracy": {str(s): round(v, 4) for s, v in acc.items()},
+                "class_accuracy_mean": round(float(np.mean(list(acc.values()))), 4),
+                "ours_minus_hmm": {str(s): round(float(d), 4) for s, d in zip(seeds, diff, strict=True)},
+                "ours_minus_hmm_mean_min_max": [round(float(diff.mean()), 4), round(float(diff.min()), 4),
+                                                round(float(diff.max()), 4)]}
+
+    out = summary("before")
+    out["self_trained"] = {**summary("after"), "onnx_bytes_first_seed": sizes[0] if sizes else None,
+                           "kept_share": {str(s): round(runs[s]["kept"], 4) for s in seeds},
+                           "pseudo_label_accuracy_on_kept": {str(s): round(runs[s]["pseudo_label_accuracy"], 4)
+                                                             for s in seeds},
+                           **{key: {str(s): runs[s][key] for s in seeds}
+                              for key in ("recall_before", "recall_after", "predicted_share_before",
+                                          "predicted_share_after")}}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
@@ -87,6 +156,10 @@ def main() -> int:
                         help="bench/recognition_homes_nested.py JSON whose inner means to reuse")
     parser.add_argument("--household-profile", action="store_true",
                         help="exploration: add each home's own time-of-day activity profile (unlabelled history)")
+    parser.add_argument("--self-train", action="store_true",
+                        help="exploration: one round of self-training on the test home's unlabelled slices")
+    parser.add_argument("--self-train-share", type=float, default=0.5,
+                        help="share of each predicted class's slices kept as pseudo labels (fixed a priori)")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -111,6 +184,11 @@ def main() -> int:
         row: dict[str, Any] = {"shaped_the_design": target.name in DESIGN_DATA, "days": target.n_days,
                                "hmm_causal_class_accuracy": round(hmm, 4), "presets": {}}
         for name, config in configs.items():
+            if args.self_train:
+                row["presets"][name] = self_train_row(others, target, config, args.seeds, args.self_train_share, hmm)
+                print(target.name, name, row["presets"][name]["self_trained"]["ours_minus_hmm"],
+                      round(time.perf_counter() - t0), file=sys.stderr, flush=True)
+                continue
             sizes: list[int] = []
             ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None)
                     for s in args.seeds}
@@ -140,15 +218,20 @@ def main() -> int:
                              "chosen": chosen}
             print(target.name, "nested", inner, chosen, file=sys.stderr, flush=True)
         rows[target.name] = row
+    st = {"self_train_share_per_predicted_class": args.self_train_share} if args.self_train else {}
     result: dict[str, Any] = {
         "what": "leave-one-home-out pooled class accuracy per forest preset and seed, minus the rebuilt causal HMM "
                 "trained on the same homes" + ("; preset chosen per test home by inner leave-one-home-out over "
                                                "the other homes (seed 0)" if args.nested else ""),
         "presets": {n: {k: v for k, v in c.__dict__.items() if k not in ("n_jobs", "seed")}
                     for n, c in configs.items()},
-        "seeds": args.seeds, "household_profile": args.household_profile, "homes": rows,
+        "seeds": args.seeds, "household_profile": args.household_profile, "self_train": args.self_train, **st,
+        "homes": rows,
         "mean_class_accuracy": {n: round(float(np.mean([r["presets"][n]["class_accuracy_mean"]
                                                         for r in rows.values()])), 4) for n in configs},
+        **({"mean_class_accuracy_self_trained": {
+            n: round(float(np.mean([r["presets"][n]["self_trained"]["class_accuracy_mean"] for r in rows.values()])), 4)
+            for n in configs}} if args.self_train else {}),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if args.inner_from is not None:

@@ -461,7 +461,7 @@ class ApplianceLifecycle:
             # skip identify and go straight to the connections (tens of thousands of adverts a second).
             for entry in fast[1]:
                 entry.last_seen = info.time
-                self.sightings.last_info[entry.key] = info
+                self.sightings.note(entry.key, info)
                 self.catalog.discovery_updated(entry.key, info)
             return
         loading = [driver for driver in drivers if needs_loading(driver)]
@@ -525,15 +525,16 @@ class ApplianceLifecycle:
         if entry.driver != driver:
             self.stats["key_collision"] += 1  # another driver claimed this key first
             return None
-        self.sightings.last_info[key] = info
-        self._sighted(key, sighting)
+        self.sightings.note(key, info)
+        told = self._sighted(key, sighting)  # back online: the connection already has this advert
         if new:
             self._fire_inbox("new", entry)
         if entry.state is EntryState.IGNORED:
             return entry
         if entry.state is EntryState.ADOPTED:
             if key in self._live:
-                self.catalog.discovery_updated(key, info)
+                if not told:
+                    self.catalog.discovery_updated(key, info)
             else:
                 self._schedule_adopt(entry)  # adopted before a restart, or still retrying
             return entry
@@ -690,7 +691,7 @@ class ApplianceLifecycle:
             self._live.discard(key)
             await self.catalog.async_unload(key)
         if claim is not None:
-            self.sightings.last_info[key] = claim[0]
+            self.sightings.note(key, claim[0])
             self._sighted(key, claim[1])
         if key not in self._live:
             self._schedule_adopt(entry)
@@ -724,14 +725,14 @@ class ApplianceLifecycle:
             # The connection data it is adopted with: a sighting elsewhere does not move it.
             entry.pinned = dict(entry.data)
         appliance = replace(entry.appliance(), data=dict(entry.pinned))
-        info = self.sightings.last_info.get(entry.key)
         started_with = self._bind_keys().get(entry.driver, entry.key)
         device_id = await self.catalog.async_adopt(entry.driver, appliance)
         self._live.add(entry.key)
         self._started_with[entry.key] = started_with
         self.inbox.set_state(entry.key, EntryState.ADOPTED, device_id)
         self._fire_inbox("adopted", entry)
-        if info is not None:
+        # what each radio said last (including while the connection started): one that uses both hears both
+        for info in self.sightings.latest(entry.key):
             self.catalog.discovery_updated(entry.key, info)
         self._update_availability(entry.key)
         return device_id
@@ -762,9 +763,9 @@ class ApplianceLifecycle:
                 del self._adopting[key]
 
     # -- availability -------------------------------------------------------------------
-    def _sighted(self, key: str, sighting: str) -> None:
-        if self.sightings.add(key, sighting):
-            self._update_availability(key)
+    def _sighted(self, key: str, sighting: str) -> bool:
+        """Note the sighting; True when it brought the key's device back and its connection was told."""
+        return self.sightings.add(key, sighting) and self._update_availability(key)
 
     def sighting_gone(self, sighting: str) -> None:
         """A source lost a sighting (mDNS goodbye or expiry, BLE timeout): the appliances it vouched for and
@@ -787,28 +788,29 @@ class ApplianceLifecycle:
         found = self.hub.devices.find(entry.identifiers, entry.connections)
         return found[0].id if found else None
 
-    def _update_availability(self, key: str) -> None:
+    def _update_availability(self, key: str) -> bool:
+        """Mark the key's device available or not from its sightings; True when it came back and its
+        connection was handed each source's last advert (the caller need not pass the newest one again)."""
         assert self.inbox is not None and self.hub is not None
         entry = self.inbox.get(key)
         if entry is None or entry.state is not EntryState.ADOPTED or key not in self._live:
-            return
+            return False
         if entry.data.get("availability") == "connection":
             # The connection knows better than adverts: a commissioned Matter appliance stops announcing itself
             # as commissionable, and its node's state on matter-server says whether it is reachable.
-            return
+            return False
         device_id = self._device_of(entry)
         if device_id is None:
-            return
+            return False
         online = any(self.is_online(e.key) for e in self._entries_of_device(device_id))
         if online == (device_id not in self._offline_devices):
-            return
+            return False
         entity_ids = device_entity_ids(self.hub, device_id)
         if online:
             self._offline_devices.discard(device_id)
             availability(self.hub).mark_available(entity_ids, self._context)
-            last = self.sightings.last_info.get(key)
-            if last is not None:
-                assert self.catalog is not None
+            assert self.catalog is not None
+            for last in self.sightings.latest(key):
                 self.catalog.discovery_updated(key, last)
         else:
             self._offline_devices.add(device_id)
@@ -816,6 +818,7 @@ class ApplianceLifecycle:
         _LOGGER.info("%s is %s", entry.title, "back online" if online else "unavailable")
         self.hub.bus.fire(EVENT_DEVICE_AVAILABILITY, {"device_id": device_id, "key": key, "available": online},
                           self._context)
+        return online
 
     def _entries_of_device(self, device_id: str) -> Iterable[InboxEntry]:
         assert self.inbox is not None

@@ -1,4 +1,4 @@
-"""Sightings: which sources currently vouch for which appliance keys, and the last advert of each key.
+"""Sightings: which sources currently vouch for which appliance keys, and the last advert of each key per source.
 
 A *sighting* is one thing a source hears: an mDNS instance (``"mdns:<name>"``) or a BLE address
 (``"ble:<address>"``). An appliance key is online while at least one sighting vouches for it; when
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 class Sightings:
-    """Keys ↔ the sightings vouching for them, the last advert per key, and waiters for a key's next sighting."""
+    """Keys ↔ the sightings vouching for them, the last advert per key and source, and waiters for a key's next
+    sighting."""
 
     __slots__ = ("_keys_of", "_seen", "_tokens", "last_info")
 
@@ -24,11 +25,25 @@ class Sightings:
         self._tokens: dict[str, set[str]] = {}  # key -> sightings present
         self._keys_of: dict[str, set[str]] = {}  # sighting -> keys
         self._seen: dict[str, asyncio.Event] = {}  # key -> set at its next new sighting
-        self.last_info: dict[str, DiscoveryInfo] = {}  # key -> the last advert that named it
+        # key -> source ("mdns", "ble") -> the last advert from that source that named it: an appliance heard over
+        # both radios keeps both, so a connection started later hears each (a BLE advert every second would
+        # otherwise hide the one mDNS record, which carries the connection details)
+        self.last_info: dict[str, dict[str, DiscoveryInfo]] = {}
 
     def __len__(self) -> int:
         """How many keys the book holds (bounded by the inbox: a dropped entry is forgotten here too)."""
         return len(self._tokens)
+
+    def note(self, key: str, info: DiscoveryInfo) -> None:
+        """``info`` is the newest advert from its source that named ``key``."""
+        infos = self.last_info.get(key)
+        if infos is None:
+            infos = self.last_info[key] = {}
+        infos[info.source] = info
+
+    def latest(self, key: str) -> list[DiscoveryInfo]:
+        """The last advert of each source that named ``key``, oldest first (so the newest is passed on last)."""
+        return sorted(self.last_info.get(key, {}).values(), key=lambda info: info.time)
 
     def online(self, key: str) -> bool:
         return bool(self._tokens.get(key))
@@ -54,9 +69,20 @@ class Sightings:
             if tokens is None:
                 continue
             tokens.discard(sighting)
+            self._drop_stale(key, sighting, tokens)
             if not tokens:
                 offline.append(key)
         return offline
+
+    def _drop_stale(self, key: str, sighting: str, tokens: set[str]) -> None:
+        """A source's last advert for ``key`` is no longer what it says once none of its sightings vouch for the
+        key (an mDNS goodbye, a BLE timeout): a connection started later must not be handed it."""
+        source = sighting.partition(":")[0]
+        if any(t.partition(":")[0] == source for t in tokens):
+            return
+        infos = self.last_info.get(key)
+        if infos is not None:
+            infos.pop(source, None)
 
     def withdraw(self, key: str, sighting: str) -> bool:
         """``sighting`` no longer vouches for ``key`` (it claims the key elsewhere); True when the key went offline."""
@@ -64,6 +90,7 @@ class Sightings:
         if tokens is None or sighting not in tokens:
             return False
         tokens.discard(sighting)
+        self._drop_stale(key, sighting, tokens)
         keys = self._keys_of.get(sighting)
         if keys is not None:
             keys.discard(key)

@@ -291,7 +291,8 @@ async def test_one_appliance_over_mdns_and_ble_is_one_device(bluez: MockBluez, h
             await wait_for(lambda: live(manager, driver, 1), timeout=30)
             assert len(hub.devices) == 1 and len(manager.inbox_entries()) == 1 and driver.starts == 1
             [conn] = driver.connections.values()
-            # The connection hears the appliance over both radios.
+            # The connection hears the appliance over both radios: the one mDNS record too, which it got at its
+            # start even when a stream of adverts had come after it (the lifecycle keeps each source's last one).
             await wait_for(lambda: {type(u).__name__ for u in conn.updates} == {"MdnsInfo", "BleInfo"}, timeout=30)
 
 

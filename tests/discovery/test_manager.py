@@ -168,6 +168,30 @@ async def test_seen_over_mdns_and_ble_is_one_device(hubs: HubFactory) -> None:
     assert len(hub.devices) == 1 and driver.starts == 1
 
 
+async def test_a_connection_started_later_hears_what_each_radio_said_last(hubs: HubFactory) -> None:
+    """Heard once over mDNS, then over BLE again and again, and adopted afterwards: the new connection gets the
+    last mDNS record (its connection details) and the last BLE advert, not only the newest advert; the same when
+    the appliance comes back after being lost on both radios, except what a radio said before it lost it."""
+    hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
+    manager.handle(mdns(), "mdns:a")
+    for rssi in range(-70, -60):  # an advert every second drowns the one mDNS record
+        manager.handle(ble(rssi=rssi), f"ble:{MAC.upper()}")
+    [entry] = manager.inbox_entries()
+    await manager.async_adopt(entry["key"])
+    await wait_for(lambda: live(manager, driver, 1))
+    [conn] = driver.connections.values()
+    assert [type(u).__name__ for u in conn.updates] == ["MdnsInfo", "BleInfo"]  # oldest first, newest last
+    last = conn.updates[-1]
+    assert isinstance(last, BleInfo) and last.rssi == -61
+    conn.updates.clear()
+    manager.sighting_gone("mdns:a")
+    manager.sighting_gone(f"ble:{MAC.upper()}")
+    manager.handle(ble(rssi=-50), f"ble:{MAC.upper()}")  # back, over BLE only so far
+    assert [(type(u).__name__, getattr(u, "rssi", None)) for u in conn.updates] == [("BleInfo", -50)]
+    manager.handle(mdns(), "mdns:a")  # and over mDNS again: the fresh record reaches the connection too
+    assert [type(u).__name__ for u in conn.updates] == ["BleInfo", "MdnsInfo"]
+
+
 async def test_two_drivers_one_appliance_merge_by_mac(hubs: HubFactory) -> None:
     """Different drivers (different keys) for the two radios: the device registry merges by MAC."""
     from qilu_hub import Hub

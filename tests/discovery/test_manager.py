@@ -172,7 +172,7 @@ async def test_a_connection_started_later_hears_what_each_radio_said_last(hubs: 
     """Heard once over mDNS, then over BLE again and again, and adopted afterwards: the new connection gets the
     last mDNS record (its connection details) and the last BLE advert, not only the newest advert; the same when
     the appliance comes back after being lost on both radios, except what a radio said before it lost it."""
-    hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
+    _hub, manager, driver = await hubs.start(QdDriver(auto_adopt=False))
     manager.handle(mdns(), "mdns:a")
     for rssi in range(-70, -60):  # an advert every second drowns the one mDNS record
         manager.handle(ble(rssi=rssi), f"ble:{MAC.upper()}")

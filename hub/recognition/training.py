@@ -157,15 +157,22 @@ def fit(
 
 
 def _fit_hgb(X: np.ndarray, y: np.ndarray, config: TrainConfig, weights: np.ndarray) -> Any:
-    """Gradient-boosted trees on the same weighted rows as the forest.  Nothing is drawn at random: early
-    stopping is off (it would hold out a random validation share) and every round sees every row and feature.
-    ``random_state`` is still passed because scikit-learn bins the features on a random subsample of 200 000
-    rows when there are more; below that (every leave-one-home-out fold here) the seed changes nothing.
-    OpenMP threads are capped at ``n_jobs`` like the forest's workers."""
+    """Gradient-boosted trees on the same weighted rows as the forest, behind a step that drops the features
+    constant in the training rows.  Nothing is drawn at random: early stopping is off (it would hold out a
+    random validation share) and every round sees every row and feature.  ``random_state`` is still passed
+    because scikit-learn bins the features on a random subsample of 200 000 rows when there are more; below
+    that (every leave-one-home-out fold here) the seed changes nothing.  Why the first step: a constant
+    feature can never be split on, so the trees are the same without it, but every round builds a histogram
+    for every feature and two thirds of ours are constant across homes (per-channel columns of channels the
+    training homes lack): it makes a fit on five homes about three times faster.  OpenMP threads are capped
+    at ``n_jobs`` like the forest's workers.  The result is a ``Pipeline``: ``classes_``, ``predict_proba``
+    and ``to_onnx`` work as for a forest; the boosting step is ``model[-1]``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
 
-    model = HistGradientBoostingClassifier(
+    boosted = HistGradientBoostingClassifier(
         max_iter=config.max_iter,
         max_leaf_nodes=config.max_leaf_nodes,
         max_depth=config.max_depth,
@@ -175,8 +182,9 @@ def _fit_hgb(X: np.ndarray, y: np.ndarray, config: TrainConfig, weights: np.ndar
         early_stopping=False,
         random_state=config.seed,
     )
+    model = Pipeline([("varying", VarianceThreshold(0.0)), ("boosted", boosted)])
     with threadpool_limits(limits=config.n_jobs, user_api="openmp"):
-        model.fit(X, y, sample_weight=weights)
+        model.fit(X, y, boosted__sample_weight=weights)
     return model
 
 
@@ -232,7 +240,7 @@ def fit_within_bytes(
         if size <= max_bytes:
             return model, config
         if config.estimator == "hgb":
-            rounds = int(model.n_iter_)
+            rounds = int(model[-1].n_iter_)
             fewer = min(rounds - 1, int(rounds * max_bytes / size))
             if fewer < 1:
                 raise ValueError(f"no gradient-boosted model of this configuration fits in {max_bytes} bytes")

@@ -267,7 +267,7 @@ def test_gradient_boosting_is_deterministic_and_weighs_rows_as_the_forest_does()
 
     toy = _toy_matrix(rows=30)  # 240 rows: fewer than bins, so quick to bin (``sim_rows``)
     first = fit(toy.X, toy.y, HGB)
-    assert isinstance(first, HistGradientBoostingClassifier) and first.n_iter_ == HGB.max_iter
+    assert isinstance(first[-1], HistGradientBoostingClassifier) and first[-1].n_iter_ == HGB.max_iter
     proba = first.predict_proba(toy.X)
     assert np.array_equal(proba, fit(toy.X, toy.y, HGB).predict_proba(toy.X))
     assert np.array_equal(proba, fit(toy.X, toy.y, replace(HGB, seed=7)).predict_proba(toy.X))
@@ -278,6 +278,25 @@ def test_gradient_boosting_is_deterministic_and_weighs_rows_as_the_forest_does()
                 sample_weight=class_weights(toy.y, 1.0, groups)).predict_proba(toy.X)
     assert np.array_equal(balanced, given)
     assert not np.array_equal(balanced, fit(toy.X, toy.y, replace(HGB, balance=0.0)).predict_proba(toy.X))
+
+
+def test_gradient_boosting_without_the_constant_features_is_the_same_model(sim_rows: Matrix) -> None:
+    """The step that drops features constant in training only saves time: the boosted trees are those
+    scikit-learn grows on every column, to the bit."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    from qilu_hub.recognition.training import class_weights, fit
+
+    model = fit(sim_rows.X, sim_rows.y, HGB)
+    assert 0 < model[0].get_support().sum() < sim_rows.X.shape[1]  # the simulated homes leave columns constant
+    every_column = HistGradientBoostingClassifier(
+        max_iter=HGB.max_iter, max_leaf_nodes=HGB.max_leaf_nodes, learning_rate=HGB.learning_rate,
+        min_samples_leaf=HGB.min_samples_leaf, l2_regularization=HGB.l2_regularization, early_stopping=False,
+    )
+    with threadpool_limits(limits=1, user_api="openmp"):  # as ``fit`` with n_jobs=1
+        every_column.fit(sim_rows.X, sim_rows.y, sample_weight=class_weights(sim_rows.y))
+    assert np.array_equal(model.predict_proba(sim_rows.X), every_column.predict_proba(sim_rows.X))
 
 
 def test_gradient_boosting_exports_to_onnx_with_the_same_probabilities(sim_rows: Matrix, tmp_path: Path) -> None:
@@ -305,6 +324,6 @@ def test_fit_within_bytes_cuts_boosting_rounds_until_the_model_fits(sim_rows: Ma
     cap = size(uncapped) * 3 // 5  # every round adds about as many bytes: two or three rounds fewer fit
     capped, used = fit_within_bytes(sim_rows.X, sim_rows.y, HGB, size, max_bytes=cap)
     assert size(capped) <= cap
-    assert 1 <= used.max_iter < HGB.max_iter and capped.n_iter_ == used.max_iter
+    assert 1 <= used.max_iter < HGB.max_iter and capped[-1].n_iter_ == used.max_iter
     with pytest.raises(ValueError, match="no gradient-boosted model of this configuration fits in 10 bytes"):
         fit_within_bytes(sim_rows.X, sim_rows.y, HGB, size, max_bytes=10)

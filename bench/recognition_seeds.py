@@ -13,7 +13,10 @@ and ours − HMM for each seed.  Only the point figures: ``bench/recognition_pai
 bootstrap over days for one seed.  Why: with ``leaf20_48trees`` the seed moved the difference more than the
 bootstrap's width (docs/recognition.md "How sure is above the HMM?"); a forest with more trees averages that out.
 Per preset also the ONNX bytes (after ``compact_trees``) and the fit seconds of the first seed's model, and a
-digest of its predicted probabilities on the test home (equal digests: bit-identical outputs).
+digest of its predicted probabilities on the test home (equal digests: bit-identical outputs).  ``--paired``: for
+the first seed, also the paired bootstrap of ours − HMM (causal and offline) over single days and 7-day blocks,
+``evaluation.paired_difference`` exactly as ``bench/recognition_paired.py`` calls it (1000 resamples, seed 0), so
+a candidate's intervals come without fitting it again.
 
 ``--hgb NAME`` (candidates, not shipped presets): gradient-boosted trees (``TrainConfig(estimator="hgb")``), in
 ``HGB_CONFIGS``.  Early stopping is off and nothing is subsampled, so they draw nothing at random and the seed
@@ -64,10 +67,18 @@ sys.path.insert(0, str(ROOT))
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
-from qilu_hub.recognition.evaluation import Home, figures, hmm_predictions, home_from_dataset, train_on_homes  # noqa: E402
+from qilu_hub.recognition.evaluation import (  # noqa: E402
+    Home,
+    figures,
+    hmm_predictions,
+    home_from_dataset,
+    paired_difference,
+    train_on_homes,
+)
 from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, to_onnx  # noqa: E402
 
 PROFILE_BINS = 48  # half hours
+BLOCK_DAYS = 7  # --paired: as bench/recognition_paired.py
 
 # ``--hgb`` candidates: fixed a priori (see the docstring), ``max_depth`` None as scikit-learn's default.
 HGB_CONFIGS: dict[str, TrainConfig] = {
@@ -111,10 +122,10 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
     proba = np.ascontiguousarray(model.predict_proba(m.X))
+    pred = model.classes_[proba.argmax(axis=1)]
     if facts is not None:
         facts.update(fit_seconds=round(fit_seconds, 1),
-                     proba_sha256=hashlib.sha256(proba.tobytes()).hexdigest()[:16])
-    pred = model.classes_[proba.argmax(axis=1)]
+                     proba_sha256=hashlib.sha256(proba.tobytes()).hexdigest()[:16], pred=pred)
     return float(figures(m.y, pred, m.days, test.scenes, n_boot=0)["class_accuracy"])
 
 
@@ -195,6 +206,8 @@ def main() -> int:
                         help="exploration: one round of self-training on the test home's unlabelled slices")
     parser.add_argument("--self-train-share", type=float, default=0.5,
                         help="share of each predicted class's slices kept as pseudo labels (fixed a priori)")
+    parser.add_argument("--paired", action="store_true",
+                        help="also the paired bootstrap of ours - HMM over days for the first seed")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -215,10 +228,13 @@ def main() -> int:
     for target in (h for h in homes if h.name in args.homes):
         others = [h for h in homes if h.name != target.name]
         m = target.matrix
-        hmm = float(figures(m.y, hmm_predictions(others, target, set(target.scenes))["causal"], m.days,
-                            target.scenes, n_boot=0)["class_accuracy"])
+        hmm_pred = hmm_predictions(others, target, set(target.scenes))
+        hmm = float(figures(m.y, hmm_pred["causal"], m.days, target.scenes, n_boot=0)["class_accuracy"])
         row: dict[str, Any] = {"shaped_the_design": target.name in DESIGN_DATA, "days": target.n_days,
                                "hmm_causal_class_accuracy": round(hmm, 4), "presets": {}}
+        if args.paired:
+            row["hmm_offline_class_accuracy"] = round(float(figures(m.y, hmm_pred["offline"], m.days, target.scenes,
+                                                                    n_boot=0)["class_accuracy"]), 4)
         for name, config in configs.items():
             if args.self_train:
                 row["presets"][name] = self_train_row(others, target, config, args.seeds, args.self_train_share, hmm)
@@ -230,6 +246,12 @@ def main() -> int:
             ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None,
                                       facts[s]) for s in args.seeds}
             diff = np.array([ours[s] - hmm for s in args.seeds])
+            first = facts[args.seeds[0]]["pred"]
+            paired = {f"ours_minus_hmm_{decoding}_first_seed": {
+                "day": paired_difference(m.y, first, pred, m.days, target.scenes, 1000),
+                f"block{BLOCK_DAYS}": paired_difference(m.y, first, pred, m.days, target.scenes, 1000,
+                                                        block_days=BLOCK_DAYS)}
+                for decoding, pred in hmm_pred.items()} if args.paired else {}
             row["presets"][name] = {
                 "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
                 "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
@@ -239,6 +261,7 @@ def main() -> int:
                 "ours_minus_hmm": {str(s): round(float(d), 4) for s, d in zip(args.seeds, diff, strict=True)},
                 "ours_minus_hmm_mean_min_max": [round(float(diff.mean()), 4), round(float(diff.min()), 4),
                                                 round(float(diff.max()), 4)],
+                **paired,
             }
             print(target.name, name, row["presets"][name]["ours_minus_hmm"], round(time.perf_counter() - t0),
                   file=sys.stderr, flush=True)

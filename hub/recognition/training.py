@@ -5,7 +5,7 @@ matplotlib, tqdm); the hub runtime never imports this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; one of {', '.join(ESTIMATORS)}")
+
+    def __repr__(self) -> str:
+        """The fields the estimator reads: a forest's reads as before the "hgb" fields existed, so the provenance
+        ``model train`` embeds in a forest's ONNX file (``repr(config)``) is unchanged."""
+        boosting = ("estimator", "max_iter", "max_leaf_nodes", "learning_rate", "l2_regularization")
+        skip = {"n_estimators"} if self.estimator == "hgb" else set(boosting)
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in skip)
+        return f"TrainConfig({shown})"
 
 
 # The forest configurations nested selection chooses between on a home's own data (bench/recognition.py);

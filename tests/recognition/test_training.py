@@ -255,6 +255,11 @@ def test_default_config_is_a_random_forest_and_an_unknown_estimator_is_refused(s
     from qilu_hub.recognition.training import fit
 
     assert isinstance(fit(sim_rows.X, sim_rows.y, TrainConfig(n_estimators=2, n_jobs=1)), RandomForestClassifier)
+    # A forest's provenance (``model train`` embeds repr(config)) reads as before the boosting fields existed.
+    forest = "TrainConfig(n_estimators=24, max_depth=10, min_samples_leaf=5, seed=0, n_jobs=2, balance=1.0)"
+    assert repr(TrainConfig()) == forest
+    boosted = repr(TrainConfig(estimator="hgb"))
+    assert "max_iter=100" in boosted and "n_estimators" not in boosted
     with pytest.raises(ValueError, match="unknown estimator 'boosted'"):
         TrainConfig(estimator="boosted")
 

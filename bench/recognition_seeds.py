@@ -123,10 +123,12 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
         sizes.append(len(to_onnx(model, test.spec)))
     proba = np.ascontiguousarray(model.predict_proba(m.X))
     pred = model.classes_[proba.argmax(axis=1)]
+    scored = figures(m.y, pred, m.days, test.scenes, n_boot=0)
     if facts is not None:
         facts.update(fit_seconds=round(fit_seconds, 1),
-                     proba_sha256=hashlib.sha256(proba.tobytes()).hexdigest()[:16], pred=pred)
-    return float(figures(m.y, pred, m.days, test.scenes, n_boot=0)["class_accuracy"])
+                     proba_sha256=hashlib.sha256(proba.tobytes()).hexdigest()[:16], pred=pred,
+                     recall={c: round(float(v), 4) for c, v in scored["per_class_accuracy"].items()})
+    return float(scored["class_accuracy"])
 
 
 def self_trained(train: list[Home], test: Home, config: TrainConfig, share: float,
@@ -258,6 +260,7 @@ def main() -> int:
                 "onnx_bytes_first_seed": sizes[0] if sizes else None,
                 "fit_seconds": {str(s): facts[s]["fit_seconds"] for s in args.seeds},
                 "proba_sha256": {str(s): facts[s]["proba_sha256"] for s in args.seeds},
+                "recall": {str(s): facts[s]["recall"] for s in args.seeds},
                 "ours_minus_hmm": {str(s): round(float(d), 4) for s, d in zip(args.seeds, diff, strict=True)},
                 "ours_minus_hmm_mean_min_max": [round(float(diff.mean()), 4), round(float(diff.min()), 4),
                                                 round(float(diff.max()), 4)],

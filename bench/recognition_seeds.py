@@ -4,7 +4,7 @@ optionally the preset chosen per test home by the nested protocol.  Prints one J
 
     python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
         [--candidate NAME TREES DEPTH LEAF] [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
-        [--self-train [--self-train-share 0.5]] [--out bench/results/recognition-seeds.json]
+        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--out bench/results/recognition-seeds.json]
 
 Per test home and preset: ours trained on the other five homes (each weighing the same, as
 ``evaluation.train_on_homes``), pooled class accuracy for each seed, its mean and spread (min, max) over seeds,
@@ -30,6 +30,10 @@ would only learn the household's majority more firmly; a share per class keeps t
 and the 0.5 were fixed before any self-trained score was seen.  The labels are read only to score: the pseudo
 labels' accuracy on the kept slices is reported as a diagnosis, never used to choose anything.
 
+``--max-bytes N``: each forest is fitted as ``qilu-hub model train --max-bytes N`` fits it
+(``training.fit_within_bytes``: refit shallower until its ONNX file is at most N bytes), so the figures are
+those of a model that would ship; without it the forest is scored as grown, whatever its size.
+
 ``--nested``: for each test home, each preset is scored by leave-one-home-out over the *other* five homes only
 (mean class accuracy, seed 0), exactly as ``bench/recognition_homes_nested.py``; the winner's outer figures are
 reported per seed.  ``--inner-from`` reuses inner means of presets already scored by that bench (same code,
@@ -54,10 +58,19 @@ sys.path.insert(0, str(ROOT))
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
-from qilu_hub.recognition.evaluation import Home, figures, hmm_predictions, home_from_dataset, train_on_homes  # noqa: E402
-from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, to_onnx  # noqa: E402
+from qilu_hub.recognition.evaluation import (  # noqa: E402
+    Home,
+    figures,
+    hmm_predictions,
+    home_from_dataset,
+    homes_training_set,
+    train_on_homes,
+)
+from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, fit_within_bytes, to_onnx  # noqa: E402
 
 PROFILE_BINS = 48  # half hours
+MAX_BYTES = [0]  # --max-bytes (0: score the forest as grown)
+DEPTHS: list[int | None] = []  # the depth each capped fit ended at, in order
 
 
 def add_household_profile(home: Home) -> None:
@@ -78,7 +91,13 @@ def add_household_profile(home: Home) -> None:
 def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: list[int] | None = None) -> float:
     """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``."""
     m = test.matrix
-    model = train_on_homes(train, config, set(test.scenes))
+    if MAX_BYTES[0]:  # --max-bytes: the forest as ``model train`` would write it, refit shallower until it fits
+        rows = homes_training_set(train, set(test.scenes))
+        model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), MAX_BYTES[0],
+                                       rows.sample_weight, rows.groups)
+        DEPTHS.append(used.max_depth)
+    else:
+        model = train_on_homes(train, config, set(test.scenes))
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
     pred = model.predict(m.X)
@@ -160,8 +179,12 @@ def main() -> int:
                         help="exploration: one round of self-training on the test home's unlabelled slices")
     parser.add_argument("--self-train-share", type=float, default=0.5,
                         help="share of each predicted class's slices kept as pseudo labels (fixed a priori)")
+    parser.add_argument("--max-bytes", type=int, default=0, metavar="N",
+                        help="refit each forest shallower until its ONNX file is at most N bytes, as 'model train "
+                             "--max-bytes' does (default: score the forest as grown)")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
+    MAX_BYTES[0] = args.max_bytes
     t0 = time.perf_counter()
     configs = {n: replace(FOREST_CONFIGS[n], n_jobs=args.n_jobs) for n in args.presets}
     for name, trees, depth, leaf in args.candidate:
@@ -193,7 +216,10 @@ def main() -> int:
             ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None)
                     for s in args.seeds}
             diff = np.array([ours[s] - hmm for s in args.seeds])
+            capped = DEPTHS[-len(args.seeds):] if args.max_bytes else []
             row["presets"][name] = {
+                **({"max_depth_after_cap": {str(s): d for s, d in zip(args.seeds, capped, strict=True)}}
+                   if args.max_bytes else {}),
                 "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
                 "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
                 "onnx_bytes_first_seed": sizes[0] if sizes else None,
@@ -225,7 +251,8 @@ def main() -> int:
                                                "the other homes (seed 0)" if args.nested else ""),
         "presets": {n: {k: v for k, v in c.__dict__.items() if k not in ("n_jobs", "seed")}
                     for n, c in configs.items()},
-        "seeds": args.seeds, "household_profile": args.household_profile, "self_train": args.self_train, **st,
+        "seeds": args.seeds, "max_bytes": args.max_bytes or None, "household_profile": args.household_profile,
+        "self_train": args.self_train, **st,
         "homes": rows,
         "mean_class_accuracy": {n: round(float(np.mean([r["presets"][n]["class_accuracy_mean"]
                                                         for r in rows.values()])), 4) for n in configs},

@@ -194,7 +194,7 @@ def _compact_nodes(node: Any, prefix: str) -> tuple[list[Any], list[Any]] | None
 
     features_in = node.input[0]
     probabilities = node.output[1]
-    common = {
+    common: dict[str, Any] = {
         "tree_roots": roots,
         "nodes_featureids": n_features,
         "nodes_splits": numpy_helper.from_array(np.asarray(splits, dtype=np.float32)),

@@ -4,7 +4,8 @@ optionally the preset chosen per test home by the nested protocol.  Prints one J
 
     python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
         [--candidate NAME TREES DEPTH LEAF] [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
-        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--out bench/results/recognition-seeds.json]
+        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--unlabelled open] \
+        [--out bench/results/recognition-seeds.json]
 
 Per test home and preset: ours trained on the other five homes (each weighing the same, as
 ``evaluation.train_on_homes``), pooled class accuracy for each seed, its mean and spread (min, max) over seeds,
@@ -33,6 +34,9 @@ labels' accuracy on the kept slices is reported as a diagnosis, never used to ch
 ``--max-bytes N``: each forest is fitted as ``qilu-hub model train --max-bytes N`` fits it
 (``training.fit_within_bytes``: refit shallower until its ONNX file is at most N bytes), so the figures are
 those of a model that would ship; without it the forest is scored as grown, whatever its size.
+
+``--unlabelled open``: a training home's unlabelled time is spread over ``idle`` and the scenes that home never
+labels (``evaluation.spread_unlabelled``) instead of being taken as idle.
 
 ``--nested``: for each test home, each preset is scored by leave-one-home-out over the *other* five homes only
 (mean class accuracy, seed 0), exactly as ``bench/recognition_homes_nested.py``; the winner's outer figures are
@@ -70,6 +74,7 @@ from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, f
 
 PROFILE_BINS = 48  # half hours
 MAX_BYTES = [0]  # --max-bytes (0: score the forest as grown)
+OPEN_UNLABELLED = [False]  # --unlabelled open
 DEPTHS: list[int | None] = []  # the depth each capped fit ended at, in order
 
 
@@ -92,12 +97,12 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
     """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``."""
     m = test.matrix
     if MAX_BYTES[0]:  # --max-bytes: the forest as ``model train`` would write it, refit shallower until it fits
-        rows = homes_training_set(train, set(test.scenes))
+        rows = homes_training_set(train, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
         model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), MAX_BYTES[0],
-                                       rows.sample_weight, rows.groups)
+                                       rows.sample_weight, rows.groups, rows.share)
         DEPTHS.append(used.max_depth)
     else:
-        model = train_on_homes(train, config, set(test.scenes))
+        model = train_on_homes(train, config, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
     pred = model.predict(m.X)
@@ -182,9 +187,13 @@ def main() -> int:
     parser.add_argument("--max-bytes", type=int, default=0, metavar="N",
                         help="refit each forest shallower until its ONNX file is at most N bytes, as 'model train "
                              "--max-bytes' does (default: score the forest as grown)")
+    parser.add_argument("--unlabelled", choices=("idle", "open"), default="idle",
+                        help="a training home's unlabelled time: idle, or open to the scenes that home never labels "
+                             "(evaluation.spread_unlabelled)")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     MAX_BYTES[0] = args.max_bytes
+    OPEN_UNLABELLED[0] = args.unlabelled == "open"
     t0 = time.perf_counter()
     configs = {n: replace(FOREST_CONFIGS[n], n_jobs=args.n_jobs) for n in args.presets}
     for name, trees, depth, leaf in args.candidate:
@@ -251,7 +260,8 @@ def main() -> int:
                                                "the other homes (seed 0)" if args.nested else ""),
         "presets": {n: {k: v for k, v in c.__dict__.items() if k not in ("n_jobs", "seed")}
                     for n, c in configs.items()},
-        "seeds": args.seeds, "max_bytes": args.max_bytes or None, "household_profile": args.household_profile,
+        "seeds": args.seeds, "max_bytes": args.max_bytes or None, "unlabelled": args.unlabelled,
+        "household_profile": args.household_profile,
         "self_train": args.self_train, **st,
         "homes": rows,
         "mean_class_accuracy": {n: round(float(np.mean([r["presets"][n]["class_accuracy_mean"]

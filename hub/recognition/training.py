@@ -101,28 +101,35 @@ FOREST_CONFIGS: dict[str, TrainConfig] = {
 }
 
 
-def class_weights(y: np.ndarray, balance: float = 1.0, groups: np.ndarray | None = None) -> np.ndarray:
+def class_weights(
+    y: np.ndarray, balance: float = 1.0, groups: np.ndarray | None = None, share: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-row class weights, (balanced weight) ** ``balance``.  With ``groups`` (e.g. one id per home), classes
     are balanced within each group instead of over all rows: every home teaches each of its scenes with the
     same weight, so a household's few labelled minutes of a scene are not outvoted by another home that has
-    hours of it (with ``balance`` 1 each group's weights still sum to its number of rows)."""
+    hours of it (with ``balance`` 1 each group's weights still sum to its number of rows).  ``share``: the part
+    of a slice each row stands for (``evaluation.spread_unlabelled`` splits a slice over several labels), so
+    a class is counted in slices, not rows."""
     y = np.asarray(y)
+    part = np.ones(len(y)) if share is None else np.asarray(share, dtype=float)
     weights = np.empty(len(y), dtype=float)
     for group in (np.unique(groups) if groups is not None else [None]):
         rows = np.flatnonzero(np.asarray(groups) == group) if groups is not None else np.arange(len(y))
-        _classes, inverse, counts = np.unique(y[rows], return_inverse=True, return_counts=True)
-        weights[rows] = ((len(rows) / (len(counts) * counts)) ** balance)[inverse]
+        _classes, inverse = np.unique(y[rows], return_inverse=True)
+        counts = np.bincount(inverse, weights=part[rows])
+        weights[rows] = ((part[rows].sum() / (len(counts) * counts)) ** balance)[inverse]
     return weights
 
 
 def fit(
     X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig(), sample_weight: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
+    groups: np.ndarray | None = None, share: np.ndarray | None = None,
 ) -> Any:
     """A class-balanced random forest: balanced weights keep rare scenes (a shower) from being drowned by
     long ones (sleep, away), which is what the class-average accuracy measures. ``sample_weight``
     multiplies in (e.g. a household's own slices against simulated ones); with ``groups`` the classes are
-    balanced within each group (``class_weights``)."""
+    balanced within each group (``class_weights``); ``share`` (already in ``sample_weight``) makes the
+    balance count slices rather than rows."""
     _require_training_deps()
     from sklearn.ensemble import RandomForestClassifier
 
@@ -133,7 +140,7 @@ def fit(
         n_jobs=config.n_jobs,
         random_state=config.seed,
     )
-    weights = class_weights(y, config.balance, groups)
+    weights = class_weights(y, config.balance, groups, share)
     if sample_weight is not None:
         weights = weights * sample_weight
     model.fit(X, y, sample_weight=weights)
@@ -142,11 +149,12 @@ def fit(
 
 def class_mass(
     y: np.ndarray, balance: float = 1.0, sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None,
+    share: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Each class's total training weight as ``fit`` weighs the rows (class weights times ``sample_weight``):
     the prior the forest's leaves learn.  Balanced over one pool it is the same for every class; balanced
     within each home it is larger for a scene every home labels than for one only a few homes label."""
-    weights = class_weights(y, balance, groups)
+    weights = class_weights(y, balance, groups, share)
     if sample_weight is not None:
         weights = weights * np.asarray(sample_weight, dtype=float)
     y = np.asarray(y).astype(str)
@@ -176,6 +184,7 @@ MAX_MODEL_BYTES = 1_000_000  # every model the hub writes stays under 1 MB (a ho
 def fit_within_bytes(
     X: np.ndarray, y: np.ndarray, config: TrainConfig, size_of: Callable[[Any], int],
     max_bytes: int = MAX_MODEL_BYTES, sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None,
+    share: np.ndarray | None = None,
 ) -> tuple[Any, TrainConfig]:
     """``fit``, then, while ``size_of(model)`` (its ONNX bytes) is over ``max_bytes``, fit again shallower: a
     forest's size is its number of nodes, which depth bounds.  The next depth is the deepest whose nodes in
@@ -183,7 +192,7 @@ def fit_within_bytes(
     Returns the model and the configuration that fitted (its ``max_depth`` says how far the cap cut).
     Raises ``ValueError`` if even depth 1 does not fit."""
     while True:
-        model = fit(X, y, config, sample_weight, groups)
+        model = fit(X, y, config, sample_weight, groups, share)
         size = size_of(model)
         if size <= max_bytes:
             return model, config

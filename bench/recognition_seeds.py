@@ -5,7 +5,8 @@ optionally the preset chosen per test home by the nested protocol.  Prints one J
     python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
         [--candidate NAME TREES DEPTH LEAF] [--hgb NAME ...] \
         [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
-        [--self-train [--self-train-share 0.5]] [--out bench/results/recognition-seeds.json]
+        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--unlabelled open] [--paired] \
+        [--out bench/results/recognition-seeds.json]
 
 Per test home and preset: ours trained on the other five homes (each weighing the same, as
 ``evaluation.train_on_homes``), pooled class accuracy for each seed, its mean and spread (min, max) over seeds,
@@ -42,6 +43,13 @@ would only learn the household's majority more firmly; a share per class keeps t
 and the 0.5 were fixed before any self-trained score was seen.  The labels are read only to score: the pseudo
 labels' accuracy on the kept slices is reported as a diagnosis, never used to choose anything.
 
+``--max-bytes N``: each forest is fitted as ``qilu-hub model train --max-bytes N`` fits it
+(``training.fit_within_bytes``: refit shallower until its ONNX file is at most N bytes), so the figures are
+those of a model that would ship; without it the forest is scored as grown, whatever its size.
+
+``--unlabelled open``: a training home's unlabelled time is spread over ``idle`` and the scenes that home never
+labels (``evaluation.spread_unlabelled``) instead of being taken as idle.
+
 ``--nested``: for each test home, each preset is scored by leave-one-home-out over the *other* five homes only
 (mean class accuracy, seed 0), exactly as ``bench/recognition_homes_nested.py``; the winner's outer figures are
 reported per seed.  ``--inner-from`` reuses inner means of presets already scored by that bench (same code,
@@ -72,13 +80,17 @@ from qilu_hub.recognition.evaluation import (  # noqa: E402
     figures,
     hmm_predictions,
     home_from_dataset,
+    homes_training_set,
     paired_difference,
     train_on_homes,
 )
-from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, to_onnx  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, fit_within_bytes, to_onnx  # noqa: E402
 
 PROFILE_BINS = 48  # half hours
 BLOCK_DAYS = 7  # --paired: as bench/recognition_paired.py
+MAX_BYTES = [0]  # --max-bytes (0: score the forest as grown)
+OPEN_UNLABELLED = [False]  # --unlabelled open
+DEPTHS: list[int | None] = []  # the depth each capped fit ended at, in order
 
 # ``--hgb`` candidates: fixed a priori (see the docstring), ``max_depth`` None as scikit-learn's default.
 HGB_CONFIGS: dict[str, TrainConfig] = {
@@ -117,7 +129,13 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
     ``facts`` gets the fit's seconds and a digest of the predicted probabilities."""
     m = test.matrix
     started = time.perf_counter()
-    model = train_on_homes(train, config, set(test.scenes))
+    if MAX_BYTES[0]:  # --max-bytes: the forest as ``model train`` would write it, refit shallower until it fits
+        rows = homes_training_set(train, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
+        model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), MAX_BYTES[0],
+                                       rows.sample_weight, rows.groups, rows.share)
+        DEPTHS.append(used.max_depth)
+    else:
+        model = train_on_homes(train, config, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
     fit_seconds = time.perf_counter() - started
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
@@ -210,8 +228,16 @@ def main() -> int:
                         help="share of each predicted class's slices kept as pseudo labels (fixed a priori)")
     parser.add_argument("--paired", action="store_true",
                         help="also the paired bootstrap of ours - HMM over days for the first seed")
+    parser.add_argument("--max-bytes", type=int, default=0, metavar="N",
+                        help="refit each forest shallower until its ONNX file is at most N bytes, as 'model train "
+                             "--max-bytes' does (default: score the forest as grown)")
+    parser.add_argument("--unlabelled", choices=("idle", "open"), default="idle",
+                        help="a training home's unlabelled time: idle, or open to the scenes that home never labels "
+                             "(evaluation.spread_unlabelled)")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
+    MAX_BYTES[0] = args.max_bytes
+    OPEN_UNLABELLED[0] = args.unlabelled == "open"
     t0 = time.perf_counter()
     configs = {n: replace(FOREST_CONFIGS[n], n_jobs=args.n_jobs) for n in args.presets}
     for name, trees, depth, leaf in args.candidate:
@@ -254,7 +280,10 @@ def main() -> int:
                 f"block{BLOCK_DAYS}": paired_difference(m.y, first, pred, m.days, target.scenes, 1000,
                                                         block_days=BLOCK_DAYS)}
                 for decoding, pred in hmm_pred.items()} if args.paired else {}
+            capped = DEPTHS[-len(args.seeds):] if args.max_bytes else []
             row["presets"][name] = {
+                **({"max_depth_after_cap": {str(s): d for s, d in zip(args.seeds, capped, strict=True)}}
+                   if args.max_bytes else {}),
                 "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
                 "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
                 "onnx_bytes_first_seed": sizes[0] if sizes else None,
@@ -289,7 +318,9 @@ def main() -> int:
                 "trained on the same homes" + ("; preset chosen per test home by inner leave-one-home-out over "
                                                "the other homes (seed 0)" if args.nested else ""),
         "presets": {n: config_fields(c) for n, c in configs.items()},
-        "seeds": args.seeds, "household_profile": args.household_profile, "self_train": args.self_train, **st,
+        "seeds": args.seeds, "max_bytes": args.max_bytes or None, "unlabelled": args.unlabelled,
+        "household_profile": args.household_profile,
+        "self_train": args.self_train, **st,
         "homes": rows,
         "mean_class_accuracy": {n: round(float(np.mean([r["presets"][n]["class_accuracy_mean"]
                                                         for r in rows.values()])), 4) for n in configs},

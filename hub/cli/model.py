@@ -81,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="with --home: balance the scenes within each home (the household's days, the simulated "
                             "days and each --home apart) or over all of them pooled (default: per-home for "
                             "--source recorder, pooled otherwise; docs/recognition.md)")
+    train.add_argument("--unlabelled", choices=("idle", "open"), default="idle",
+                       help="with --home: each home's unlabelled time is idle, or open to the scenes that home never "
+                            "labels (evaluation.spread_unlabelled; default %(default)s)")
     train.add_argument("--max-bytes", type=int, default=1_000_000, metavar="N",
                        help="largest ONNX file to write: a forest over it is trained again one level shallower "
                             "until it fits (default %(default)s; a home with ~100 sensors and --per-device)")
@@ -113,6 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--class-balance", choices=("per-home", "pooled"), default="per-home",
                     help="days-of-labels with --home: balance the scenes within each home or pooled over all "
                          "(default %(default)s, as model train --source recorder)")
+    ev.add_argument("--unlabelled", choices=("idle", "open"), default="idle",
+                    help="leave-one-home-out: a training home's unlabelled time is idle, or open to the scenes that "
+                         "home never labels (evaluation.spread_unlabelled; default %(default)s)")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default=None,
                     help="named forest configuration (default as for train: leaf20_48trees with --source recorder "
@@ -239,6 +245,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: --review cannot be combined with --decoder (a causal filter for live models)",
               file=sys.stderr)
         return 2
+    if args.unlabelled == "open" and args.home and (args.decoder or args.class_bias):
+        # Both learn from the rows in time order, which an open slice repeats under several labels.
+        print("qilu-hub model train: --unlabelled open cannot be combined with --decoder or --class-bias",
+              file=sys.stderr)
+        return 2
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
@@ -282,31 +293,33 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("qilu-hub model train: trained without the newest labelled days, the new model recognised them "
                   "less well than the current one; the current model is kept", file=sys.stderr)
             return 0
-    weights = groups = None
+    weights = groups = share = None
     bootstrap = args.source == "recorder" and args.bootstrap_days > 0
     if bootstrap:
         matrix, weights = _with_bootstrap(matrix, spec, args)
     if args.home:
         try:
-            matrix, weights, groups = _with_homes(matrix, weights, spec, args)
+            matrix, weights, groups, share = _with_homes(matrix, weights, spec, args)
         except (DatasetError, OSError) as exc:
             print(f"qilu-hub model train: {exc}", file=sys.stderr)
             return 1
     try:
         model, capped = fit_within_bytes(matrix.X, matrix.y, config,
                                          lambda m: len(to_onnx(m, spec, lookahead=args.review)),
-                                         args.max_bytes, sample_weight=weights, groups=groups)
+                                         args.max_bytes, sample_weight=weights, groups=groups, share=share)
     except ValueError as exc:
         print(f"qilu-hub model train: {exc}", file=sys.stderr)
         return 1
     depth_capped = capped.max_depth != config.max_depth
     config = capped
-    provenance = {"source": args.source, "slices": str(len(matrix.y)), "config": repr(config)}
+    slices = len(matrix.y) if share is None else round(float(share.sum()))  # an open slice is several rows
+    provenance = {"source": args.source, "slices": str(slices), "config": repr(config)}
     if args.source == "simulator":
         provenance["simulator"] = f"days={args.days} homes={args.homes} seed={args.seed}"
     if args.home:
         provenance["homes"] = ", ".join(Path(m).stem for _d, m in args.home)
         provenance["class_balance"] = _class_balance(args)
+        provenance["unlabelled"] = args.unlabelled
     if bootstrap:
         provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
                                    f"household weight {args.household_weight}")
@@ -321,7 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
     elif args.prior_correction:  # the scenes' training weights divided out: each decides with the same prior
-        bias = prior_correction(class_mass(matrix.y, config.balance, weights, groups), args.prior_correction)
+        bias = prior_correction(class_mass(matrix.y, config.balance, weights, groups, share), args.prior_correction)
     blob = to_onnx(model, spec, provenance, decoder, bias, lookahead=args.review)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a running hub reloads the file when it changes and must never see half of it.
@@ -329,7 +342,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     partial.write_bytes(blob)
     os.replace(partial, args.out)
     report = {"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-              "slices": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+              "slices": slices, "rows": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
               "review": args.review, "max_depth": config.max_depth, "depth_capped_to_fit": depth_capped,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None,
               "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction else "plain",
@@ -370,12 +383,13 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     weights = groups = None
     if args.bootstrap_days > 0:
         train, weights = _with_bootstrap(train, spec, args)
+    share = None
     if args.home:  # trained as the real run will be: beside the same homes
-        train, weights, groups = _with_homes(train, weights, spec, args)
-    candidate = fit(train.X, train.y, config, sample_weight=weights, groups=groups)
+        train, weights, groups, share = _with_homes(train, weights, spec, args)
+    candidate = fit(train.X, train.y, config, sample_weight=weights, groups=groups, share=share)
     proba = candidate.predict_proba(household.X[test])
     if args.prior_correction and not args.class_bias:  # decided as the written model will decide
-        mass = class_mass(train.y, config.balance, weights, groups)
+        mass = class_mass(train.y, config.balance, weights, groups, share)
         proba = prior_correction(mass, args.prior_correction).apply(proba)
     truth = household.y[test]
     labels = sorted(set(truth.tolist()) | {str(c) for c in candidate.classes_})
@@ -430,13 +444,14 @@ def _class_balance(args: argparse.Namespace) -> str:
     return str(args.class_balance or ("per-home" if args.source == "recorder" else "pooled"))
 
 
-def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """The --source slices plus each --home's, every home weighing the same in total, so a 30-day home does not
     outvote a 14-day one; but a household's own labelled days (--source recorder) weigh ``--day-weight`` homes
     per labelled day, so its habits win over the other homes' more as it labels more, while scenes it has not
     labelled yet still come from them (simulated bootstrap days, if any, weigh one home).  Returns the joined
-    matrix, sample weights and, with per-home class balance, the group of each row (the household's days, the
-    simulated days, each --home) that ``training.fit`` balances the scenes within; else None."""
+    matrix, sample weights, with per-home class balance the group of each row (the household's days, the
+    simulated days, each --home) that ``training.fit`` balances the scenes within (else None), and with
+    ``--unlabelled open`` the share of a slice each row stands for (else None)."""
     import numpy as np
 
     from qilu_hub.recognition.datasets import load_dataset
@@ -469,7 +484,16 @@ def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) 
     groups = None
     if _class_balance(args) == "per-home":
         groups = np.concatenate([simulated.astype(int)] + [np.full(len(p.y), 2 + i) for i, p in enumerate(parts[1:])])
-    return joined, np.concatenate(scaled) * total, groups
+    weights = np.concatenate(scaled) * total
+    if args.unlabelled == "idle":
+        return joined, weights, groups, None
+    # Each --home's unlabelled time is open to the scenes it never labels; the --source slices (the household's
+    # own labels, or the simulator's, which label every scene) are kept as they are.
+    from qilu_hub.recognition.evaluation import spread_parts
+
+    index, labels, share = spread_parts(joined.y, [len(p.y) for p in parts], closed=[0])
+    spread = Matrix(joined.X[index], labels, joined.days[index], joined.times[index])
+    return spread, weights[index] * share, groups[index] if groups is not None else None, share
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -591,8 +615,9 @@ def _cross_validate(args: argparse.Namespace) -> int:
                       f"({', '.join(h.name for h in built)})", file=sys.stderr)
                 return 2
             result["train_homes"] = args.train_homes
+        result["unlabelled"] = args.unlabelled
         result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
-                                             args.train_homes, fixed)
+                                             args.train_homes, fixed, open_unlabelled=args.unlabelled == "open")
         rows = result["homes"].values()
         for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
             scored = [r[who] for r in rows if r.get(who)]

@@ -13,8 +13,9 @@ and 95 % bootstrap intervals that resample whole days.  Needs the ``train`` extr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -224,13 +225,34 @@ def _home_weights(parts: Sequence[Matrix], scale: Sequence[float] | None = None)
 
 def train_on_homes(
     homes: Sequence[Home], config: TrainConfig, keep: set[str] | None = None, extra: Sequence[Matrix] = (),
-    extra_weight: float = 1.0, balance_per_home: bool = False,
+    extra_weight: float = 1.0, balance_per_home: bool = False, open_unlabelled: bool = False,
 ) -> Any:
     """A forest trained on these homes (each weighted equally; each ``extra`` part ``extra_weight`` times a
     home), labels outside ``keep`` counted as idle; with ``balance_per_home`` the classes are balanced within
-    each part rather than over all of them (``training.class_weights``)."""
-    rows = homes_training_set(homes, keep, extra, extra_weight, balance_per_home)
-    return fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
+    each part rather than over all of them (``training.class_weights``); ``open_unlabelled``: see
+    ``spread_unlabelled``."""
+    rows = homes_training_set(homes, keep, extra, extra_weight, balance_per_home, open_unlabelled)
+    return fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups, share=rows.share)
+
+
+def spread_unlabelled(y: np.ndarray, scenes: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One home's rows with its unlabelled time left open: a home that never labels a scene (van Kasteren A
+    and B label no ``relaxing`` or ``eating``) calls the time its resident spent on it ``idle``, so its idle
+    slices are no evidence against that scene.  Each idle slice becomes one row per label it may be, ``idle``
+    and every scene in ``scenes`` the home never uses, sharing the slice equally.  Returns (row of ``y`` each
+    new row comes from, its label, its share).  A home that labels every scene, or has no idle time, is
+    returned as it is (shares of 1)."""
+    y = np.asarray(y).astype(str)
+    own = set(y.tolist())
+    open_to = [IDLE, *sorted(set(scenes) - own - {IDLE})]
+    if IDLE not in own or len(open_to) == 1:
+        return np.arange(len(y)), y, np.ones(len(y))
+    idle = y == IDLE
+    rows = np.concatenate([np.flatnonzero(~idle), np.repeat(np.flatnonzero(idle), len(open_to))])
+    labels = np.concatenate([y[~idle], np.tile(np.asarray(open_to), int(idle.sum()))])
+    share = np.concatenate([np.ones(int((~idle).sum())), np.full(int(idle.sum()) * len(open_to), 1 / len(open_to))])
+    order = np.argsort(rows, kind="stable")  # rows stay in time order (each slice's copies together)
+    return rows[order], labels[order], share[order]
 
 
 @dataclass
@@ -241,15 +263,17 @@ class TrainingSet:
     y: np.ndarray
     sample_weight: np.ndarray
     groups: np.ndarray | None
+    share: np.ndarray | None = None  # the part of a slice each row stands for (``spread_unlabelled``)
 
     def prior_correction(self, config: TrainConfig, power: float = 1.0) -> ClassBias:
         """``training.prior_correction`` of the class masses a forest trained with ``config`` learns."""
-        return prior_correction(class_mass(self.y, config.balance, self.sample_weight, self.groups), power)
+        return prior_correction(
+            class_mass(self.y, config.balance, self.sample_weight, self.groups, self.share), power)
 
 
 def homes_training_set(
     homes: Sequence[Home], keep: set[str] | None = None, extra: Sequence[Matrix] = (), extra_weight: float = 1.0,
-    balance_per_home: bool = False,
+    balance_per_home: bool = False, open_unlabelled: bool = False,
 ) -> TrainingSet:
     """The rows, weights and groups of ``train_on_homes`` (same arguments, less the forest)."""
     parts = [h.matrix for h in homes] + list(extra)
@@ -258,8 +282,34 @@ def homes_training_set(
     if keep is not None:
         y = _collapse(y, keep)
     scale = [1.0] * len(homes) + [extra_weight] * len(extra)
+    weights = _home_weights(parts, scale)
     groups = np.concatenate([np.full(len(m.y), i) for i, m in enumerate(parts)]) if balance_per_home else None
-    return TrainingSet(X, y, _home_weights(parts, scale), groups)
+    if not open_unlabelled:
+        return TrainingSet(X, y, weights, groups)
+    index, labels, share = spread_parts(y, [len(m.y) for m in parts])
+    return TrainingSet(X[index], labels, weights[index] * share, groups[index] if groups is not None else None,
+                       share)
+
+
+def spread_parts(
+    y: np.ndarray, sizes: Sequence[int], closed: Iterable[int] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``spread_unlabelled`` over consecutive parts of ``y`` (one per home, ``sizes`` rows each), against every
+    label some part uses (what the forest will learn); the parts numbered in ``closed`` keep their rows as they
+    are.  Returns (row of ``y`` each new row comes from, its label, its share)."""
+    y = np.asarray(y).astype(str)
+    scenes = set(y.tolist())
+    starts = np.cumsum([0, *sizes]).tolist()
+    rows, labels, shares = [], [], []
+    for number, (start, end) in enumerate(pairwise(starts)):
+        if number in set(closed):
+            r, lab, sh = np.arange(end - start), y[start:end], np.ones(end - start)
+        else:
+            r, lab, sh = spread_unlabelled(y[start:end], scenes)
+        rows.append(r + start)
+        labels.append(lab)
+        shares.append(sh)
+    return np.concatenate(rows), np.concatenate(labels), np.concatenate(shares)
 
 
 def channel_binary(home: Home, representation: str = "changepoint+last") -> np.ndarray:
@@ -291,7 +341,7 @@ def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[s
 def leave_one_home_out(
     homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
-    train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None,
+    train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None, open_unlabelled: bool = False,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
@@ -311,7 +361,7 @@ def leave_one_home_out(
             "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
         }
         if others or extra:
-            pred = train_on_homes(others, config, keep, extra).predict(m.X)
+            pred = train_on_homes(others, config, keep, extra, open_unlabelled=open_unlabelled).predict(m.X)
             if predictions is not None:
                 predictions[target.name] = pred
             row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)

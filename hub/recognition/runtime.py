@@ -98,7 +98,10 @@ class SceneModel:
 
             session = ort.InferenceSession(str(p), sess_options=_session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelLoadError(f"scene model {p} could not be loaded: {exc}") from exc
+            hint = ""
+            if "TreeEnsemble(5)" in str(exc):  # models from this release on use the compact tree operator
+                hint = f" (onnxruntime {ort.__version__} predates the TreeEnsemble operator: install 1.21 or later)"
+            raise ModelLoadError(f"scene model {p} could not be loaded: {exc}{hint}") from exc
         props = dict(session.get_modelmeta().custom_metadata_map)
         try:
             meta = ModelMetadata.from_props(props)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -338,3 +339,75 @@ def test_only_if_better_beside_other_homes(two_homes: list[tuple[Path, Path]], t
     assert main([*train, "--trees", "1", "--depth", "1", "--min-leaf", "500"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["written"] is False and out.read_bytes() == good
+
+
+def test_a_homes_unlabelled_time_is_spread_over_the_scenes_it_never_labels() -> None:
+    from qilu_hub.recognition.evaluation import spread_unlabelled
+
+    y = np.array(["away", "idle", "idle", "cooking"])
+    rows, labels, share = spread_unlabelled(y, {"away", "idle", "cooking", "relaxing", "eating"})
+    assert rows.tolist() == [0, 1, 1, 1, 2, 2, 2, 3]
+    assert labels.tolist() == ["away", "idle", "eating", "relaxing", "idle", "eating", "relaxing", "cooking"]
+    np.testing.assert_allclose(share, [1, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1])
+    # A home that labels every scene the model learns keeps its rows as they are.
+    rows, labels, share = spread_unlabelled(y, {"away", "idle", "cooking"})
+    assert rows.tolist() == [0, 1, 2, 3] and labels.tolist() == y.tolist() and share.tolist() == [1.0] * 4
+
+
+def test_class_balance_counts_slices_not_the_rows_a_slice_was_spread_over() -> None:
+    from qilu_hub.recognition.training import class_weights
+
+    y = np.array(["away", "idle", "relaxing", "idle", "relaxing"])
+    weights = class_weights(y, share=np.array([1, 0.5, 0.5, 0.5, 0.5]))
+    # One slice of each class: each weighs as one slice in total.
+    assert weights[0] == pytest.approx(weights[1] * 0.5 * 2) and weights[1] == pytest.approx(weights[2])
+    assert class_weights(y).tolist() != weights.tolist()
+
+
+def _toy_home(name: str, rows: list[tuple[float, str, int]]) -> Any:
+    """A home of one feature: (value, label, how many slices)."""
+    from qilu_hub.recognition.evaluation import Home
+    from qilu_hub.recognition.training import Matrix
+
+    X = np.array([[v] for v, _label, n in rows for _ in range(n)], dtype=np.float32)
+    y = np.array([label for _v, label, n in rows for _ in range(n)])
+    days = np.arange(len(y)) // 50
+    return Home(name, Matrix(X, y, days, np.arange(len(y)) * 60.0), [])
+
+
+def test_a_home_that_never_labels_a_scene_does_not_teach_against_it() -> None:
+    """Home X labels relaxing (feature 1 or 3); home Y never does, so its resident's relaxing (feature 1)
+    is in its idle time.  Taken as idle, Y outvotes X at feature 1; left open, relaxing is recognised."""
+    from qilu_hub.recognition.evaluation import train_on_homes
+    from qilu_hub.recognition.training import TrainConfig
+
+    x = _toy_home("x", [(0.0, "idle", 200), (1.0, "relaxing", 50), (3.0, "relaxing", 50), (2.0, "sleeping", 100)])
+    y = _toy_home("y", [(1.0, "idle", 300), (2.0, "sleeping", 100)])
+    config = TrainConfig(n_estimators=4, n_jobs=1)
+    probe = np.array([[1.0]], dtype=np.float32)
+    assert train_on_homes([x, y], config).predict(probe).tolist() == ["idle"]
+    assert train_on_homes([x, y], config, open_unlabelled=True).predict(probe).tolist() == ["relaxing"]
+    # Y's own idle time away from feature 1 is still idle.
+    assert train_on_homes([x, y], config, open_unlabelled=True).predict(np.array([[0.0]])).tolist() == ["idle"]
+
+
+def test_train_with_other_homes_leaving_their_unlabelled_time_open(
+    two_homes: list[tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = two_homes
+    common = ["model", "train", "--source", "simulator", "--days", "2", "--homes", "1", "--home", str(d1), str(m1),
+              "--home", str(d2), str(m2), "--trees", "2", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "idle.onnx")]) == 0
+    idle = json.loads(capsys.readouterr().out)
+    assert main([*common, "--unlabelled", "open", "--out", str(tmp_path / "open.onnx")]) == 0
+    opened = json.loads(capsys.readouterr().out)
+    assert opened["slices"] == idle["slices"] == idle["rows"]  # the same slices,
+    assert opened["rows"] > opened["slices"]  # the homes' idle ones spread over the scenes they never label
+    assert SceneModel.load(tmp_path / "open.onnx", DEFAULT_SPEC).metadata.extra["unlabelled"] == "open"
+    assert main([*common, "--unlabelled", "open", "--decoder", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "--unlabelled open cannot be combined" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

@@ -154,24 +154,6 @@ def test_nested_with_class_bias_applies_each_blocks_offsets() -> None:
         np.testing.assert_allclose(result.proba[sel], expected / expected.sum(axis=1, keepdims=True))
 
 
-def test_export_drops_zero_leaf_probabilities_without_changing_outputs(
-    trained: tuple[Any, Path], sim_dataset: Dataset
-) -> None:
-    """A leaf lists no class it never saw: the file shrinks, the probabilities stay the forest's."""
-    import onnx
-
-    model, path = trained
-    (node,) = [n for n in onnx.load(path).graph.node if n.op_type == "TreeEnsembleClassifier"]
-    attrs = {a.name: a for a in node.attribute}
-    leaves = sum(int(e.tree_.node_count - (e.tree_.children_left >= 0).sum()) for e in model.estimators_)
-    assert 0 not in attrs["class_weights"].floats
-    assert leaves <= len(attrs["class_weights"].floats) < leaves * len(model.classes_)
-    assert "nodes_hitrates" not in attrs  # the operator's default restated on every node
-    X = build_matrix(sim_dataset).X[::31]
-    np.testing.assert_allclose(SceneModel.load(path, DEFAULT_SPEC).predict_proba(X), model.predict_proba(X),
-                               atol=1e-5)
-
-
 def test_fit_within_bytes_cuts_depth_until_a_many_sensor_model_fits() -> None:
     """A home with ~100 sensors and a per-device block: the forest is refitted shallower until its ONNX
     file is under the cap, and the capped model still loads and recognises."""

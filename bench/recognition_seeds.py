@@ -13,7 +13,7 @@ Per test home and preset: ours trained on the other five homes (each weighing th
 and ours − HMM for each seed.  Only the point figures: ``bench/recognition_paired.py`` gives the paired
 bootstrap over days for one seed.  Why: with ``leaf20_48trees`` the seed moved the difference more than the
 bootstrap's width (docs/recognition.md "How sure is above the HMM?"); a forest with more trees averages that out.
-Per preset also the ONNX bytes (after ``compact_trees``) and the fit seconds of the first seed's model, and a
+Per preset also the ONNX bytes (as ``to_onnx`` writes the file) and the fit seconds of the first seed's model, and a
 digest of its predicted probabilities on the test home (equal digests: bit-identical outputs).  ``--paired``: for
 the first seed, also the paired bootstrap of ours − HMM (causal and offline) over single days and 7-day blocks,
 ``evaluation.paired_difference`` exactly as ``bench/recognition_paired.py`` calls it (1000 resamples, seed 0), so

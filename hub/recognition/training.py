@@ -182,7 +182,8 @@ def _fit_hgb(X: np.ndarray, y: np.ndarray, config: TrainConfig, weights: np.ndar
     for every feature and two thirds of ours are constant across homes (per-channel columns of channels the
     training homes lack): it makes a fit on five homes about three times faster.  OpenMP threads are capped
     at ``n_jobs`` like the forest's workers.  The result is a ``Pipeline``: ``classes_``, ``predict_proba``
-    and ``to_onnx`` work as for a forest; the boosting step is ``model[-1]``."""
+    and ``to_onnx`` work as for a forest (its splits route missing values, so ``rewrite_forests`` leaves it in
+    skl2onnx's encoding); the boosting step is ``model[-1]``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.pipeline import Pipeline

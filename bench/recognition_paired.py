@@ -1,7 +1,8 @@
 """Ours against the rebuilt HMM across homes, paired: how sure is "above the HMM" on each home?  Prints one
 JSON document (and writes it with --out).
 
-    python bench/recognition_paired.py ../shared/data [--out bench/results/recognition-paired.json]
+    python bench/recognition_paired.py ../shared/data [--forest NAME] [--seeds 0 1 2] \
+        [--out bench/results/recognition-paired.json]
 
 Per test home, leave-one-home-out as in ``bench/recognition_homes_nested.py``: ours (``--forest``, default
 ``leaf20_48trees``, the preset the nested choice picks for every home there) and the rebuilt HMM, both trained
@@ -14,6 +15,9 @@ accuracy (ours − HMM, both on the same resampled days) is given three ways:
   intervals too narrow when neighbouring days move together;
 * ``seeds``: the point difference for forest seeds ``--seeds`` (the HMM has no seed): the intervals above
   hold the trained forest fixed, so the spread over seeds says how much of a difference is the forest's draw.
+
+``--forest`` also takes the gradient-boosted candidates of ``bench/recognition_seeds.py`` (``HGB_CONFIGS``,
+not shipped presets); they draw nothing at random, so one seed (``--seeds 0``) says all.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_seeds import HGB_CONFIGS  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
@@ -47,7 +52,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    parser.add_argument("--forest", default="leaf20_48trees", choices=list(FOREST_CONFIGS))
+    configs = {**FOREST_CONFIGS, **HGB_CONFIGS}
+    parser.add_argument("--forest", default="leaf20_48trees", choices=list(configs))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="forest seeds (the first: intervals)")
     parser.add_argument("--homes", nargs="+", default=list(HOMES), choices=list(HOMES), help="test homes")
     parser.add_argument("--boot", type=int, default=1000)
@@ -60,7 +66,7 @@ def main() -> int:
         others = [h for h in homes if h.name != target.name]
         keep, m, labels = set(target.scenes), target.matrix, target.scenes
         hmm = hmm_predictions(others, target, keep)
-        ours = {seed: train_on_homes(others, replace(FOREST_CONFIGS[args.forest], seed=seed, n_jobs=args.n_jobs),
+        ours = {seed: train_on_homes(others, replace(configs[args.forest], seed=seed, n_jobs=args.n_jobs),
                                      keep).predict(m.X) for seed in args.seeds}
         first = ours[args.seeds[0]]
         row: dict[str, Any] = {"shaped_the_design": target.name in DESIGN_DATA, "days": target.n_days,

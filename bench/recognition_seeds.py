@@ -3,8 +3,9 @@ and several forest seeds, against the rebuilt HMM (causal; it has no seed, so it
 optionally the preset chosen per test home by the nested protocol.  Prints one JSON document.
 
     python bench/recognition_seeds.py ../shared/data --presets leaf20_48trees --seeds 0 1 2 \
-        [--candidate NAME TREES DEPTH LEAF] [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
-        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--unlabelled open] \
+        [--candidate NAME TREES DEPTH LEAF] [--hgb NAME ...] \
+        [--nested [--inner-from bench/results/recognition-homes-nested.json]] \
+        [--self-train [--self-train-share 0.5]] [--max-bytes 1000000] [--unlabelled open] [--paired] \
         [--out bench/results/recognition-seeds.json]
 
 Per test home and preset: ours trained on the other five homes (each weighing the same, as
@@ -12,6 +13,17 @@ Per test home and preset: ours trained on the other five homes (each weighing th
 and ours − HMM for each seed.  Only the point figures: ``bench/recognition_paired.py`` gives the paired
 bootstrap over days for one seed.  Why: with ``leaf20_48trees`` the seed moved the difference more than the
 bootstrap's width (docs/recognition.md "How sure is above the HMM?"); a forest with more trees averages that out.
+Per preset also the ONNX bytes (as ``to_onnx`` writes the file) and the fit seconds of the first seed's model, and a
+digest of its predicted probabilities on the test home (equal digests: bit-identical outputs).  ``--paired``: for
+the first seed, also the paired bootstrap of ours − HMM (causal and offline) over single days and 7-day blocks,
+``evaluation.paired_difference`` exactly as ``bench/recognition_paired.py`` calls it (1000 resamples, seed 0), so
+a candidate's intervals come without fitting it again.
+
+``--hgb NAME`` (candidates, not shipped presets): gradient-boosted trees (``TrainConfig(estimator="hgb")``), in
+``HGB_CONFIGS``.  Early stopping is off and nothing is subsampled, so they draw nothing at random and the seed
+cannot move them (compare the digests of two seeds).  Both configurations were fixed before any of their scores
+was seen, and not tuned after: a few rounds of large leaves at the usual step (``hgb_leaf15``), or twice the
+rounds of small, well-filled leaves at half the step (``hgb_leaf7_slow``), both with l2 regularisation 1.
 
 ``--household-profile`` (exploration, not a shipped feature): appends to every home's slices two columns
 computed from that home's own *unlabelled* event history, as a hub could before any label exists: the share of
@@ -47,6 +59,7 @@ same seed 0, so the same numbers) instead of refitting them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -68,14 +81,31 @@ from qilu_hub.recognition.evaluation import (  # noqa: E402
     hmm_predictions,
     home_from_dataset,
     homes_training_set,
+    paired_difference,
     train_on_homes,
 )
 from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, fit_within_bytes, to_onnx  # noqa: E402
 
 PROFILE_BINS = 48  # half hours
+BLOCK_DAYS = 7  # --paired: as bench/recognition_paired.py
 MAX_BYTES = [0]  # --max-bytes (0: score the forest as grown)
 OPEN_UNLABELLED = [False]  # --unlabelled open
 DEPTHS: list[int | None] = []  # the depth each capped fit ended at, in order
+
+# ``--hgb`` candidates: fixed a priori (see the docstring), ``max_depth`` None as scikit-learn's default.
+HGB_CONFIGS: dict[str, TrainConfig] = {
+    "hgb_leaf15": TrainConfig(estimator="hgb", max_iter=100, max_leaf_nodes=15, learning_rate=0.1,
+                              min_samples_leaf=20, l2_regularization=1.0, max_depth=None),
+    "hgb_leaf7_slow": TrainConfig(estimator="hgb", max_iter=200, max_leaf_nodes=7, learning_rate=0.05,
+                                  min_samples_leaf=100, l2_regularization=1.0, max_depth=None),
+}
+HGB_ONLY = ("max_iter", "max_leaf_nodes", "learning_rate", "l2_regularization")
+
+
+def config_fields(config: TrainConfig) -> dict[str, Any]:
+    """A configuration as reported: the fields its estimator reads (less seed and threads)."""
+    skip = {"n_jobs", "seed"} | ({"n_estimators"} if config.estimator == "hgb" else {"estimator", *HGB_ONLY})
+    return {k: v for k, v in config.__dict__.items() if k not in skip}
 
 
 def add_household_profile(home: Home) -> None:
@@ -93,9 +123,12 @@ def add_household_profile(home: Home) -> None:
     m.X = np.hstack([m.X, np.stack([share[at], rank[at]], axis=1)])
 
 
-def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: list[int] | None = None) -> float:
-    """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``."""
+def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: list[int] | None = None,
+                   facts: dict[str, Any] | None = None) -> float:
+    """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``;
+    ``facts`` gets the fit's seconds and a digest of the predicted probabilities."""
     m = test.matrix
+    started = time.perf_counter()
     if MAX_BYTES[0]:  # --max-bytes: the forest as ``model train`` would write it, refit shallower until it fits
         rows = homes_training_set(train, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
         model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), MAX_BYTES[0],
@@ -103,10 +136,17 @@ def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: li
         DEPTHS.append(used.max_depth)
     else:
         model = train_on_homes(train, config, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
+    fit_seconds = time.perf_counter() - started
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
-    pred = model.predict(m.X)
-    return float(figures(m.y, pred, m.days, test.scenes, n_boot=0)["class_accuracy"])
+    proba = np.ascontiguousarray(model.predict_proba(m.X))
+    pred = model.classes_[proba.argmax(axis=1)]
+    scored = figures(m.y, pred, m.days, test.scenes, n_boot=0)
+    if facts is not None:
+        facts.update(fit_seconds=round(fit_seconds, 1),
+                     proba_sha256=hashlib.sha256(proba.tobytes()).hexdigest()[:16], pred=pred,
+                     recall={c: round(float(v), 4) for c, v in scored["per_class_accuracy"].items()})
+    return float(scored["class_accuracy"])
 
 
 def self_trained(train: list[Home], test: Home, config: TrainConfig, share: float,
@@ -173,6 +213,8 @@ def main() -> int:
     parser.add_argument("--presets", nargs="*", default=list(FOREST_CONFIGS), choices=list(FOREST_CONFIGS))
     parser.add_argument("--candidate", nargs=4, action="append", default=[], metavar=("NAME", "TREES", "DEPTH", "LEAF"),
                         help="also a forest not among the presets (repeatable)")
+    parser.add_argument("--hgb", nargs="*", default=[], choices=list(HGB_CONFIGS),
+                        help="also these gradient-boosted candidates (HGB_CONFIGS)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--homes", nargs="+", default=list(HOMES), choices=list(HOMES), help="test homes")
     parser.add_argument("--nested", action="store_true", help="also choose the preset per test home, nested")
@@ -184,6 +226,8 @@ def main() -> int:
                         help="exploration: one round of self-training on the test home's unlabelled slices")
     parser.add_argument("--self-train-share", type=float, default=0.5,
                         help="share of each predicted class's slices kept as pseudo labels (fixed a priori)")
+    parser.add_argument("--paired", action="store_true",
+                        help="also the paired bootstrap of ours - HMM over days for the first seed")
     parser.add_argument("--max-bytes", type=int, default=0, metavar="N",
                         help="refit each forest shallower until its ONNX file is at most N bytes, as 'model train "
                              "--max-bytes' does (default: score the forest as grown)")
@@ -199,6 +243,7 @@ def main() -> int:
     for name, trees, depth, leaf in args.candidate:
         configs[name] = TrainConfig(n_estimators=int(trees), max_depth=int(depth) or None, min_samples_leaf=int(leaf),
                                     n_jobs=args.n_jobs)
+    configs.update({n: replace(HGB_CONFIGS[n], n_jobs=args.n_jobs) for n in args.hgb})
     homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
     if args.household_profile:
         for home in homes:
@@ -211,10 +256,13 @@ def main() -> int:
     for target in (h for h in homes if h.name in args.homes):
         others = [h for h in homes if h.name != target.name]
         m = target.matrix
-        hmm = float(figures(m.y, hmm_predictions(others, target, set(target.scenes))["causal"], m.days,
-                            target.scenes, n_boot=0)["class_accuracy"])
+        hmm_pred = hmm_predictions(others, target, set(target.scenes))
+        hmm = float(figures(m.y, hmm_pred["causal"], m.days, target.scenes, n_boot=0)["class_accuracy"])
         row: dict[str, Any] = {"shaped_the_design": target.name in DESIGN_DATA, "days": target.n_days,
                                "hmm_causal_class_accuracy": round(hmm, 4), "presets": {}}
+        if args.paired:
+            row["hmm_offline_class_accuracy"] = round(float(figures(m.y, hmm_pred["offline"], m.days, target.scenes,
+                                                                    n_boot=0)["class_accuracy"]), 4)
         for name, config in configs.items():
             if args.self_train:
                 row["presets"][name] = self_train_row(others, target, config, args.seeds, args.self_train_share, hmm)
@@ -222,9 +270,16 @@ def main() -> int:
                       round(time.perf_counter() - t0), file=sys.stderr, flush=True)
                 continue
             sizes: list[int] = []
-            ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None)
-                    for s in args.seeds}
+            facts: dict[int, dict[str, Any]] = {s: {} for s in args.seeds}
+            ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None,
+                                      facts[s]) for s in args.seeds}
             diff = np.array([ours[s] - hmm for s in args.seeds])
+            first = facts[args.seeds[0]]["pred"]
+            paired = {f"ours_minus_hmm_{decoding}_first_seed": {
+                "day": paired_difference(m.y, first, pred, m.days, target.scenes, 1000),
+                f"block{BLOCK_DAYS}": paired_difference(m.y, first, pred, m.days, target.scenes, 1000,
+                                                        block_days=BLOCK_DAYS)}
+                for decoding, pred in hmm_pred.items()} if args.paired else {}
             capped = DEPTHS[-len(args.seeds):] if args.max_bytes else []
             row["presets"][name] = {
                 **({"max_depth_after_cap": {str(s): d for s, d in zip(args.seeds, capped, strict=True)}}
@@ -232,9 +287,13 @@ def main() -> int:
                 "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
                 "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
                 "onnx_bytes_first_seed": sizes[0] if sizes else None,
+                "fit_seconds": {str(s): facts[s]["fit_seconds"] for s in args.seeds},
+                "proba_sha256": {str(s): facts[s]["proba_sha256"] for s in args.seeds},
+                "recall": {str(s): facts[s]["recall"] for s in args.seeds},
                 "ours_minus_hmm": {str(s): round(float(d), 4) for s, d in zip(args.seeds, diff, strict=True)},
                 "ours_minus_hmm_mean_min_max": [round(float(diff.mean()), 4), round(float(diff.min()), 4),
                                                 round(float(diff.max()), 4)],
+                **paired,
             }
             print(target.name, name, row["presets"][name]["ours_minus_hmm"], round(time.perf_counter() - t0),
                   file=sys.stderr, flush=True)
@@ -258,8 +317,7 @@ def main() -> int:
         "what": "leave-one-home-out pooled class accuracy per forest preset and seed, minus the rebuilt causal HMM "
                 "trained on the same homes" + ("; preset chosen per test home by inner leave-one-home-out over "
                                                "the other homes (seed 0)" if args.nested else ""),
-        "presets": {n: {k: v for k, v in c.__dict__.items() if k not in ("n_jobs", "seed")}
-                    for n, c in configs.items()},
+        "presets": {n: config_fields(c) for n, c in configs.items()},
         "seeds": args.seeds, "max_bytes": args.max_bytes or None, "unlabelled": args.unlabelled,
         "household_profile": args.household_profile,
         "self_train": args.self_train, **st,

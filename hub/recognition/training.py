@@ -5,7 +5,7 @@ matplotlib, tqdm); the hub runtime never imports this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -80,16 +80,39 @@ def build_matrix(
     return Matrix(X[keep], np.array(labels), days, times)
 
 
+ESTIMATORS = ("forest", "hgb")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # Sized so the default model stays well under 1 MB as ONNX.
     n_estimators: int = 24
-    max_depth: int | None = 10  # None: grow until min_samples_leaf stops it
+    max_depth: int | None = 10  # None: grow until min_samples_leaf (hgb: also max_leaf_nodes) stops it
     min_samples_leaf: int = 5
     seed: int = 0
     n_jobs: int = 2
     # Class weights are (balanced weight) ** balance: 1 = fully balanced, 0 = none.
     balance: float = 1.0
+    # "forest": scikit-learn's RandomForestClassifier (n_estimators trees).  "hgb": its
+    # HistGradientBoostingClassifier (max_iter rounds of one tree per class, max_leaf_nodes leaves each), with
+    # early stopping off and no row or feature subsampling, so it draws nothing at random (``fit``).
+    estimator: str = "forest"
+    max_iter: int = 100  # hgb only, as are the three below
+    max_leaf_nodes: int | None = 31
+    learning_rate: float = 0.1
+    l2_regularization: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; one of {', '.join(ESTIMATORS)}")
+
+    def __repr__(self) -> str:
+        """The fields the estimator reads: a forest's reads as before the "hgb" fields existed, so the provenance
+        ``model train`` embeds in a forest's ONNX file (``repr(config)``) is unchanged."""
+        boosting = ("estimator", "max_iter", "max_leaf_nodes", "learning_rate", "l2_regularization")
+        skip = {"n_estimators"} if self.estimator == "hgb" else set(boosting)
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in skip)
+        return f"TrainConfig({shown})"
 
 
 # The forest configurations nested selection chooses between on a home's own data (bench/recognition.py);
@@ -125,12 +148,17 @@ def fit(
     X: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig(), sample_weight: np.ndarray | None = None,
     groups: np.ndarray | None = None, share: np.ndarray | None = None,
 ) -> Any:
-    """A class-balanced random forest: balanced weights keep rare scenes (a shower) from being drowned by
-    long ones (sleep, away), which is what the class-average accuracy measures. ``sample_weight``
-    multiplies in (e.g. a household's own slices against simulated ones); with ``groups`` the classes are
-    balanced within each group (``class_weights``); ``share`` (already in ``sample_weight``) makes the
-    balance count slices rather than rows."""
+    """A class-balanced random forest (or, with ``config.estimator`` "hgb", gradient-boosted trees): balanced
+    weights keep rare scenes (a shower) from being drowned by long ones (sleep, away), which is what the
+    class-average accuracy measures. ``sample_weight`` multiplies in (e.g. a household's own slices against
+    simulated ones); with ``groups`` the classes are balanced within each group (``class_weights``);
+    ``share`` (already in ``sample_weight``) makes the balance count slices rather than rows."""
     _require_training_deps()
+    weights = class_weights(y, config.balance, groups, share)
+    if sample_weight is not None:
+        weights = weights * sample_weight
+    if config.estimator == "hgb":
+        return _fit_hgb(X, y, config, weights)
     from sklearn.ensemble import RandomForestClassifier
 
     model = RandomForestClassifier(
@@ -140,10 +168,40 @@ def fit(
         n_jobs=config.n_jobs,
         random_state=config.seed,
     )
-    weights = class_weights(y, config.balance, groups, share)
-    if sample_weight is not None:
-        weights = weights * sample_weight
     model.fit(X, y, sample_weight=weights)
+    return model
+
+
+def _fit_hgb(X: np.ndarray, y: np.ndarray, config: TrainConfig, weights: np.ndarray) -> Any:
+    """Gradient-boosted trees on the same weighted rows as the forest, behind a step that drops the features
+    constant in the training rows.  Nothing is drawn at random: early stopping is off (it would hold out a
+    random validation share) and every round sees every row and feature.  ``random_state`` is still passed
+    because scikit-learn bins the features on a random subsample of 200 000 rows when there are more; below
+    that (every leave-one-home-out fold here) the seed changes nothing.  Why the first step: a constant
+    feature can never be split on, so the trees are the same without it, but every round builds a histogram
+    for every feature and two thirds of ours are constant across homes (per-channel columns of channels the
+    training homes lack): it makes a fit on five homes about three times faster.  OpenMP threads are capped
+    at ``n_jobs`` like the forest's workers.  The result is a ``Pipeline``: ``classes_``, ``predict_proba``
+    and ``to_onnx`` work as for a forest (its splits route missing values, so ``rewrite_forests`` leaves it in
+    skl2onnx's encoding); the boosting step is ``model[-1]``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
+
+    boosted = HistGradientBoostingClassifier(
+        max_iter=config.max_iter,
+        max_leaf_nodes=config.max_leaf_nodes,
+        max_depth=config.max_depth,
+        learning_rate=config.learning_rate,
+        min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization,
+        early_stopping=False,
+        random_state=config.seed,
+    )
+    model = Pipeline([("varying", VarianceThreshold(0.0)), ("boosted", boosted)])
+    with threadpool_limits(limits=config.n_jobs, user_api="openmp"):
+        model.fit(X, y, boosted__sample_weight=weights)
     return model
 
 
@@ -190,12 +248,23 @@ def fit_within_bytes(
     forest's size is its number of nodes, which depth bounds.  The next depth is the deepest whose nodes in
     the forest just grown, at the bytes per node just measured, fit (at least one level less each round).
     Returns the model and the configuration that fitted (its ``max_depth`` says how far the cap cut).
-    Raises ``ValueError`` if even depth 1 does not fit."""
+    Raises ``ValueError`` if even depth 1 does not fit.
+
+    Gradient-boosted trees (``config.estimator`` "hgb") are cut in rounds instead: every round adds trees of
+    at most ``max_leaf_nodes`` leaves, so the size grows with the rounds, and the next ``max_iter`` is the
+    largest whose rounds, at the bytes per round just measured, fit (at least one fewer each time)."""
     while True:
         model = fit(X, y, config, sample_weight, groups, share)
         size = size_of(model)
         if size <= max_bytes:
             return model, config
+        if config.estimator == "hgb":
+            rounds = int(model[-1].n_iter_)
+            fewer = min(rounds - 1, int(rounds * max_bytes / size))
+            if fewer < 1:
+                raise ValueError(f"no gradient-boosted model of this configuration fits in {max_bytes} bytes")
+            config = replace(config, max_iter=fewer)
+            continue
         grown = max(int(e.tree_.max_depth) for e in model.estimators_)
         depth = min(config.max_depth or grown, grown) - 1
         if depth < 1:
@@ -253,7 +322,9 @@ def to_onnx(
 ) -> bytes:
     """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``.
 
-    ``lookahead``: the model was trained on ``build_matrix(..., lookahead=True)``, a day-review model."""
+    ``lookahead``: the model was trained on ``build_matrix(..., lookahead=True)``, a day-review model.
+    A model without ``feature_importances_`` (gradient-boosted trees) carries none, and the hub's
+    ``SceneModel.drivers`` then names no drivers."""
     _require_training_deps()
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -264,6 +335,7 @@ def to_onnx(
         initial_types=[("features", FloatTensorType([None, width]))],
         options={id(model): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
+        custom_conversion_functions=_hgb_converter(),
     )
     compact_trees(onx)
     rewrite_forests(onx)  # the compact ai.onnx.ml 5 encoding: about 2.3 times smaller
@@ -284,6 +356,37 @@ def to_onnx(
         prop.key, prop.value = key, value
     onx.doc_string = "qilu-hub household scene " + ("day review" if lookahead else "recogniser")
     return bytes(onx.SerializeToString())
+
+
+class _IntegerFlagsContainer:
+    """skl2onnx's conversion container, passing every call through but one: its HistGradientBoosting converter
+    (skl2onnx 1.20) hands the per-node ``nodes_missing_value_tracks_true`` flags over as Python bools, which
+    protobuf 7 refuses in an integer attribute ("Expected an int, got a boolean"); they go in as 0/1, the
+    values the operator defines."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def add_node(self, *args: Any, **attrs: Any) -> Any:
+        flags = attrs.get("nodes_missing_value_tracks_true")
+        if flags is not None:
+            attrs["nodes_missing_value_tracks_true"] = [int(v) for v in flags]
+        return self._container.add_node(*args, **attrs)
+
+
+def _hgb_converter() -> dict[type, Callable[[Any, Any, Any], None]]:
+    """``convert_sklearn``'s ``custom_conversion_functions`` for gradient-boosted trees: skl2onnx's own
+    converter, writing through ``_IntegerFlagsContainer``."""
+    from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        convert_sklearn_random_forest_classifier(scope, operator, _IntegerFlagsContainer(container))
+
+    return {HistGradientBoostingClassifier: convert}
 
 
 def compact_trees(onx: Any) -> None:

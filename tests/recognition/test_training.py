@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,100 @@ def test_prior_correction_decides_as_if_every_scene_weighed_the_same() -> None:
     assert np.allclose(bias.apply(np.array([[0.25, 0.75]])), 0.5)  # the prior itself becomes uniform
     assert class_mass(y, 1.0)["eating"] == pytest.approx(class_mass(y, 1.0)["sleeping"])  # pooled: already equal
     assert prior_correction({"a": 1.0, "b": 0.0}).offsets[1] == 0  # never trained on: left alone
+
+
+HGB = TrainConfig(estimator="hgb", max_iter=6, max_leaf_nodes=5, min_samples_leaf=5, l2_regularization=1.0,
+                  max_depth=None, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def sim_rows(sim_dataset: Dataset) -> Matrix:
+    """Every 60th slice of the simulated homes: fewer rows than histogram bins, so scikit-learn bins each feature
+    at its distinct values instead of computing one weighted percentile per bin edge (seconds per fit)."""
+    m = build_matrix(sim_dataset)
+    return Matrix(m.X[::60], m.y[::60], m.days[::60], m.times[::60])
+
+
+def test_default_config_is_a_random_forest_and_an_unknown_estimator_is_refused(sim_rows: Matrix) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from qilu_hub.recognition.training import fit
+
+    assert isinstance(fit(sim_rows.X, sim_rows.y, TrainConfig(n_estimators=2, n_jobs=1)), RandomForestClassifier)
+    # A forest's provenance (``model train`` embeds repr(config)) reads as before the boosting fields existed.
+    forest = "TrainConfig(n_estimators=24, max_depth=10, min_samples_leaf=5, seed=0, n_jobs=2, balance=1.0)"
+    assert repr(TrainConfig()) == forest
+    boosted = repr(TrainConfig(estimator="hgb"))
+    assert "max_iter=100" in boosted and "n_estimators" not in boosted
+    with pytest.raises(ValueError, match="unknown estimator 'boosted'"):
+        TrainConfig(estimator="boosted")
+
+
+def test_gradient_boosting_is_deterministic_and_weighs_rows_as_the_forest_does() -> None:
+    """No seed moves it (nothing is drawn at random), and the class balance within groups reaches it."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from qilu_hub.recognition.training import class_weights, fit
+
+    toy = _toy_matrix(rows=30)  # 240 rows: fewer than bins, so quick to bin (``sim_rows``)
+    first = fit(toy.X, toy.y, HGB)
+    assert isinstance(first[-1], HistGradientBoostingClassifier) and first[-1].n_iter_ == HGB.max_iter
+    proba = first.predict_proba(toy.X)
+    assert np.array_equal(proba, fit(toy.X, toy.y, HGB).predict_proba(toy.X))
+    assert np.array_equal(proba, fit(toy.X, toy.y, replace(HGB, seed=7)).predict_proba(toy.X))
+    assert float(np.mean(first.predict(toy.X) == toy.y)) > 0.8
+    groups = (np.arange(len(toy.y)) * 2 // len(toy.y)).astype(int)  # first and second half
+    balanced = fit(toy.X, toy.y, HGB, groups=groups).predict_proba(toy.X)
+    given = fit(toy.X, toy.y, replace(HGB, balance=0.0),
+                sample_weight=class_weights(toy.y, 1.0, groups)).predict_proba(toy.X)
+    assert np.array_equal(balanced, given)
+    assert not np.array_equal(balanced, fit(toy.X, toy.y, replace(HGB, balance=0.0)).predict_proba(toy.X))
+
+
+def test_gradient_boosting_without_the_constant_features_is_the_same_model(sim_rows: Matrix) -> None:
+    """The step that drops features constant in training only saves time: the boosted trees are those
+    scikit-learn grows on every column, to the bit."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    from qilu_hub.recognition.training import class_weights, fit
+
+    model = fit(sim_rows.X, sim_rows.y, HGB)
+    assert 0 < model[0].get_support().sum() < sim_rows.X.shape[1]  # the simulated homes leave columns constant
+    every_column = HistGradientBoostingClassifier(
+        max_iter=HGB.max_iter, max_leaf_nodes=HGB.max_leaf_nodes, learning_rate=HGB.learning_rate,
+        min_samples_leaf=HGB.min_samples_leaf, l2_regularization=HGB.l2_regularization, early_stopping=False,
+    )
+    with threadpool_limits(limits=1, user_api="openmp"):  # as ``fit`` with n_jobs=1
+        every_column.fit(sim_rows.X, sim_rows.y, sample_weight=class_weights(sim_rows.y))
+    assert np.array_equal(model.predict_proba(sim_rows.X), every_column.predict_proba(sim_rows.X))
+
+
+def test_gradient_boosting_exports_to_onnx_with_the_same_probabilities(sim_rows: Matrix, tmp_path: Path) -> None:
+    """skl2onnx's converter (through the bool-flag fix) and ``compact_trees``: onnxruntime gives scikit-learn's
+    probabilities; no importances are embedded, so the hub names no drivers rather than wrong ones."""
+    from qilu_hub.recognition.training import fit, to_onnx
+
+    model = fit(sim_rows.X, sim_rows.y, HGB)
+    path = tmp_path / "hgb.onnx"
+    path.write_bytes(to_onnx(model, DEFAULT_SPEC))
+    scene = SceneModel.load(path, DEFAULT_SPEC)
+    assert scene.labels == list(model.classes_)
+    assert scene.metadata.importances == []
+    assert scene.drivers(sim_rows.X[0]) == {}
+    np.testing.assert_allclose(scene.predict_proba(sim_rows.X), model.predict_proba(sim_rows.X), atol=1e-5)
+
+
+def test_fit_within_bytes_cuts_boosting_rounds_until_the_model_fits(sim_rows: Matrix) -> None:
+    from qilu_hub.recognition.training import fit_within_bytes, to_onnx
+
+    def size(m: Any) -> int:
+        return len(to_onnx(m, DEFAULT_SPEC))
+
+    uncapped, _ = fit_within_bytes(sim_rows.X, sim_rows.y, HGB, size, max_bytes=10**9)
+    cap = size(uncapped) * 3 // 5  # every round adds about as many bytes: two or three rounds fewer fit
+    capped, used = fit_within_bytes(sim_rows.X, sim_rows.y, HGB, size, max_bytes=cap)
+    assert size(capped) <= cap
+    assert 1 <= used.max_iter < HGB.max_iter and capped[-1].n_iter_ == used.max_iter
+    with pytest.raises(ValueError, match="no gradient-boosted model of this configuration fits in 10 bytes"):
+        fit_within_bytes(sim_rows.X, sim_rows.y, HGB, size, max_bytes=10)

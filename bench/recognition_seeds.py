@@ -88,9 +88,6 @@ from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, TrainConfig, f
 
 PROFILE_BINS = 48  # half hours
 BLOCK_DAYS = 7  # --paired: as bench/recognition_paired.py
-MAX_BYTES = [0]  # --max-bytes (0: score the forest as grown)
-OPEN_UNLABELLED = [False]  # --unlabelled open
-DEPTHS: list[int | None] = []  # the depth each capped fit ended at, in order
 
 # ``--hgb`` candidates: fixed a priori (see the docstring), ``max_depth`` None as scikit-learn's default.
 HGB_CONFIGS: dict[str, TrainConfig] = {
@@ -124,18 +121,20 @@ def add_household_profile(home: Home) -> None:
 
 
 def class_accuracy(train: list[Home], test: Home, config: TrainConfig, sizes: list[int] | None = None,
-                   facts: dict[str, Any] | None = None) -> float:
+                   facts: dict[str, Any] | None = None, *, max_bytes: int = 0, open_unlabelled: bool = False) -> float:
     """Pooled class accuracy on ``test`` of a forest trained on ``train``; appends its ONNX bytes to ``sizes``;
-    ``facts`` gets the fit's seconds and a digest of the predicted probabilities."""
+    ``facts`` gets the fit's seconds, a digest of the predicted probabilities and, with ``max_bytes`` (the forest
+    as ``model train`` would write it, refit shallower until it fits), the depth it ended at."""
     m = test.matrix
     started = time.perf_counter()
-    if MAX_BYTES[0]:  # --max-bytes: the forest as ``model train`` would write it, refit shallower until it fits
-        rows = homes_training_set(train, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
-        model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), MAX_BYTES[0],
+    if max_bytes:
+        rows = homes_training_set(train, set(test.scenes), open_unlabelled=open_unlabelled)
+        model, used = fit_within_bytes(rows.X, rows.y, config, lambda f: len(to_onnx(f, test.spec)), max_bytes,
                                        rows.sample_weight, rows.groups, rows.share)
-        DEPTHS.append(used.max_depth)
+        if facts is not None:
+            facts["max_depth"] = used.max_depth
     else:
-        model = train_on_homes(train, config, set(test.scenes), open_unlabelled=OPEN_UNLABELLED[0])
+        model = train_on_homes(train, config, set(test.scenes), open_unlabelled=open_unlabelled)
     fit_seconds = time.perf_counter() - started
     if sizes is not None and m.X.shape[1] == test.spec.n_features:  # a profile column has no ONNX input
         sizes.append(len(to_onnx(model, test.spec)))
@@ -236,8 +235,7 @@ def main() -> int:
                              "(evaluation.spread_unlabelled)")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
-    MAX_BYTES[0] = args.max_bytes
-    OPEN_UNLABELLED[0] = args.unlabelled == "open"
+    fit_options = {"max_bytes": args.max_bytes, "open_unlabelled": args.unlabelled == "open"}
     t0 = time.perf_counter()
     configs = {n: replace(FOREST_CONFIGS[n], n_jobs=args.n_jobs) for n in args.presets}
     for name, trees, depth, leaf in args.candidate:
@@ -272,7 +270,7 @@ def main() -> int:
             sizes: list[int] = []
             facts: dict[int, dict[str, Any]] = {s: {} for s in args.seeds}
             ours = {s: class_accuracy(others, target, replace(config, seed=s), sizes if s == args.seeds[0] else None,
-                                      facts[s]) for s in args.seeds}
+                                      facts[s], **fit_options) for s in args.seeds}
             diff = np.array([ours[s] - hmm for s in args.seeds])
             first = facts[args.seeds[0]]["pred"]
             paired = {f"ours_minus_hmm_{decoding}_first_seed": {
@@ -280,9 +278,8 @@ def main() -> int:
                 f"block{BLOCK_DAYS}": paired_difference(m.y, first, pred, m.days, target.scenes, 1000,
                                                         block_days=BLOCK_DAYS)}
                 for decoding, pred in hmm_pred.items()} if args.paired else {}
-            capped = DEPTHS[-len(args.seeds):] if args.max_bytes else []
             row["presets"][name] = {
-                **({"max_depth_after_cap": {str(s): d for s, d in zip(args.seeds, capped, strict=True)}}
+                **({"max_depth_after_cap": {str(s): facts[s]["max_depth"] for s in args.seeds}}
                    if args.max_bytes else {}),
                 "class_accuracy": {str(s): round(v, 4) for s, v in ours.items()},
                 "class_accuracy_mean": round(float(np.mean(list(ours.values()))), 4),
@@ -304,7 +301,8 @@ def main() -> int:
                     inner[name] = reused[target.name][name]
                     continue
                 inner[name] = round(float(np.mean([
-                    class_accuracy([h for h in others if h.name != held.name], held, replace(config, seed=0))
+                    class_accuracy([h for h in others if h.name != held.name], held, replace(config, seed=0),
+                                   **fit_options)
                     for held in others])), 4)
             chosen = max(configs, key=lambda n: inner[n])  # ties: the first listed
             row["nested"] = {"inner_mean": inner, "reused_from_file": sorted(set(reused.get(target.name, {}))

@@ -248,11 +248,11 @@ def spread_unlabelled(y: np.ndarray, scenes: Iterable[str]) -> tuple[np.ndarray,
     if IDLE not in own or len(open_to) == 1:
         return np.arange(len(y)), y, np.ones(len(y))
     idle = y == IDLE
-    rows = np.concatenate([np.flatnonzero(~idle), np.repeat(np.flatnonzero(idle), len(open_to))])
-    labels = np.concatenate([y[~idle], np.tile(np.asarray(open_to), int(idle.sum()))])
-    share = np.concatenate([np.ones(int((~idle).sum())), np.full(int(idle.sum()) * len(open_to), 1 / len(open_to))])
-    order = np.argsort(rows, kind="stable")  # rows stay in time order (each slice's copies together)
-    return rows[order], labels[order], share[order]
+    rows = np.repeat(np.arange(len(y)), np.where(idle, len(open_to), 1))  # in time order, copies together
+    copy = idle[rows]
+    labels = y[rows].astype(object)  # a wider label than the home's own must not be cut to their width
+    labels[copy] = np.tile(np.asarray(open_to, dtype=object), int(idle.sum()))
+    return rows, labels.astype(str), np.where(copy, 1 / len(open_to), 1.0)
 
 
 @dataclass
@@ -299,10 +299,11 @@ def spread_parts(
     are.  Returns (row of ``y`` each new row comes from, its label, its share)."""
     y = np.asarray(y).astype(str)
     scenes = set(y.tolist())
+    kept = set(closed)
     starts = np.cumsum([0, *sizes]).tolist()
     rows, labels, shares = [], [], []
     for number, (start, end) in enumerate(pairwise(starts)):
-        if number in set(closed):
+        if number in kept:
             r, lab, sh = np.arange(end - start), y[start:end], np.ones(end - start)
         else:
             r, lab, sh = spread_unlabelled(y[start:end], scenes)

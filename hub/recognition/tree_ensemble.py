@@ -125,6 +125,7 @@ def _compact_nodes(node: Any, prefix: str) -> tuple[list[Any], list[Any]] | None
     roots: list[int] = []
     interior_at: dict[tuple[int, int], int] = {}
     leaf_at: dict[tuple[int, int], int] = {}
+    stand_in: dict[int, int] = {}  # a one-leaf tree's stand-in root (in ``interior``) -> its leaf's first copy
     for position, tree in enumerate(tree_list):
         (root,) = roots_of[tree]
         roots.append(len(interior))
@@ -132,6 +133,7 @@ def _compact_nodes(node: Any, prefix: str) -> tuple[list[Any], list[Any]] | None
             # A one-leaf tree gets a stand-in root whose two branches reach two copies of its leaf.  (The
             # operator's own encoding, both branches at one leaf, made onnxruntime 1.28 add that leaf's weight to
             # the previous tree's target.)
+            stand_in[len(interior)] = len(leaves)  # its first copy; the second is laid out right after
             interior.append(-1)
             leaf_tree.append(position)
             leaves.append(root)
@@ -154,8 +156,8 @@ def _compact_nodes(node: Any, prefix: str) -> tuple[list[Any], list[Any]] | None
     probs = np.zeros((len(leaves), n_classes), dtype=np.float32)
     for tree, leaf, cls, weight in zip(vote_trees, vote_nodes, vote_classes, vote_weights, strict=True):
         probs[leaf_at[(int(tree), int(leaf))], int(cls)] += weight
-    copies = [n for n in range(1, len(leaves)) if leaves[n] == leaves[n - 1]]  # one-leaf trees' second copies
-    probs[np.asarray(copies, dtype=np.int64) - 1] = probs[copies]
+    first_copies = np.asarray(list(stand_in.values()), dtype=np.int64)  # the votes went to the second copies
+    probs[first_copies] = probs[first_copies + 1]
     single_class = bool(np.all(np.count_nonzero(probs, axis=1) <= 1))
 
     def child(tree: int, node_id: int) -> tuple[int, int]:
@@ -171,8 +173,9 @@ def _compact_nodes(node: Any, prefix: str) -> tuple[list[Any], list[Any]] | None
     false_nodes: list[int] = []
     false_leafs: list[int] = []
     for k, i in enumerate(interior):
-        if i < 0:  # the stand-in root of a one-leaf tree: its leaf's two copies were laid out together
-            copy, leaf = [n for n, t in enumerate(leaf_tree) if t == roots.index(k)]
+        if i < 0:  # the stand-in root of a one-leaf tree
+            copy = stand_in[k]
+            leaf = copy + 1
             n_features.append(0)
             splits.append(0.0)
             node_modes.append(0)

@@ -57,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "(default: the mean of the two accuracies)")
     train.add_argument("--decoder", action="store_true",
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
+    train.add_argument("--channel-hmm", type=float, default=None, metavar="W",
+                       help="join the forest with the rebuilt HMM over channel binaries, learnt on the real (not "
+                            "simulated) days, the forest's evidence weighing W (0: the HMM alone); the filter "
+                            "becomes the model's decoder (the bundled model is trained so: models/MODEL_CARD.md)")
     train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
                        help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
                             "the scenes the household has not labelled yet (0: household labels only)")
@@ -119,6 +123,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--unlabelled", choices=("idle", "open"), default="idle",
                     help="leave-one-home-out: a training home's unlabelled time is idle, or open to the scenes that "
                          "home never labels (evaluation.spread_unlabelled; default %(default)s)")
+    ev.add_argument("--channel-hmm", type=float, default=None, metavar="W",
+                    help="leave-one-home-out: ours is the forest joined with the channel HMM at weight W, as "
+                         "model train --channel-hmm writes it")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default=None,
                     help="named forest configuration (default as for train: leaf20_48trees with --source recorder "
@@ -224,6 +231,7 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from qilu_hub.recognition.channel_hmm import fit_channel_hmm
     from qilu_hub.recognition.datasets import DatasetError
     from qilu_hub.recognition.features import DEFAULT_SPEC
     from qilu_hub.recognition.training import (
@@ -250,6 +258,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: --unlabelled open cannot be combined with --decoder or --class-bias",
               file=sys.stderr)
         return 2
+    if args.channel_hmm is not None:
+        if not 0 <= args.channel_hmm <= 16:
+            print("qilu-hub model train: --channel-hmm W must be between 0 and 16", file=sys.stderr)
+            return 2
+        clash = [flag for flag, on in (("--review", args.review), ("--decoder", args.decoder),
+                                       ("--class-bias", args.class_bias), ("--prior-correction", args.prior_correction),
+                                       ("--unlabelled open", args.unlabelled == "open")) if on]
+        if clash:
+            # The HMM's filter is the model's decoder and reads the rows as time-ordered days.
+            print(f"qilu-hub model train: --channel-hmm cannot be combined with {', '.join(clash)}", file=sys.stderr)
+            return 2
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
@@ -325,6 +344,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    f"household weight {args.household_weight}")
     labels = [str(c) for c in model.classes_]
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
+    joined = None
+    if args.channel_hmm is not None:
+        real = _real_rows(matrix.days, args)
+        mass = class_mass(matrix.y, config.balance, weights, groups, share)
+        joined = fit_channel_hmm(matrix.X[real], matrix.y[real], matrix.days[real], labels, spec, args.channel_hmm,
+                                 np.array([max(mass.get(c, 0.0), 1e-12) for c in labels]))
+        provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {int(real.sum())} real slices"
     bias = None
     if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
         everything = np.ones(len(matrix.y), dtype=bool)
@@ -335,7 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bias, _ = fit_class_bias(held_out, matrix.y, sorted(labels))
     elif args.prior_correction:  # the scenes' training weights divided out: each decides with the same prior
         bias = prior_correction(class_mass(matrix.y, config.balance, weights, groups, share), args.prior_correction)
-    blob = to_onnx(model, spec, provenance, decoder, bias, lookahead=args.review)
+    blob = to_onnx(model, spec, provenance, decoder, bias, lookahead=args.review, channel_hmm=joined)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a running hub reloads the file when it changes and must never see half of it.
     partial = args.out.with_name(f".{args.out.name}.partial")
@@ -442,6 +468,18 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
 def _class_balance(args: argparse.Namespace) -> str:
     """--class-balance, or its default: per home for a household's days (bench/recognition_adaptation.py)."""
     return str(args.class_balance or ("per-home" if args.source == "recorder" else "pooled"))
+
+
+def _real_rows(days: Any, args: argparse.Namespace) -> Any:
+    """Which training rows come from real days: not the simulator's (``--source simulator``, which ``_with_homes``
+    puts first as ``h0:``, or ``--bootstrap-days``, named ``sim:``).  All rows when none is real."""
+    import numpy as np
+
+    names = np.asarray(days).astype(str)
+    simulated = np.char.startswith(names, "sim:") | np.char.startswith(names, "h0:sim:")
+    if args.source == "simulator":
+        simulated |= np.char.startswith(names, "h0:") if args.home else True
+    return ~simulated if (~simulated).any() else np.ones(len(names), dtype=bool)
 
 
 def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
@@ -560,6 +598,11 @@ def _cross_validate(args: argparse.Namespace) -> int:
     if not 0 <= args.prior_correction <= 4:
         print("qilu-hub model eval: --prior-correction POWER must be between 0 and 4", file=sys.stderr)
         return 2
+    if args.channel_hmm is not None and (args.cv != "leave-one-home-out" or args.unlabelled == "open"
+                                         or not 0 <= args.channel_hmm <= 16):
+        print("qilu-hub model eval: --channel-hmm W (0 to 16) scores leave-one-home-out, with --unlabelled idle",
+              file=sys.stderr)
+        return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model eval: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)
@@ -616,8 +659,11 @@ def _cross_validate(args: argparse.Namespace) -> int:
                 return 2
             result["train_homes"] = args.train_homes
         result["unlabelled"] = args.unlabelled
+        if args.channel_hmm is not None:
+            result["channel_hmm"] = args.channel_hmm
         result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
-                                             args.train_homes, fixed, open_unlabelled=args.unlabelled == "open")
+                                             args.train_homes, fixed, open_unlabelled=args.unlabelled == "open",
+                                             channel_hmm=args.channel_hmm)
         rows = result["homes"].values()
         for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
             scored = [r[who] for r in rows if r.get(who)]

@@ -1,4 +1,5 @@
-"""The dataset paper's own models, rebuilt, so that our figures are compared on the same slices (bench only).
+"""The dataset paper's own models, rebuilt, so that our figures are compared on the same slices; the HMM also
+lives inside models trained with ``--channel-hmm`` (``channel_hmm``).
 
 van Kasteren et al. (Ubicomp 2008) compare a hidden Markov model and a linear-chain conditional random
 field over per-sensor binary vectors in 60 s slices, in three representations (the dataset's README names

@@ -218,8 +218,9 @@ class SceneRecognizer:
             return None
         at = self.clock() if now is None else now
         features = self.extractor.features(at)
-        raw = self.model.predict(features)
-        probabilities = self._decode(raw.probabilities, at)
+        proba = self.model.predict_proba(features)[0]
+        raw = self.model.prediction(proba)
+        probabilities = self._decode(proba, at)
         previous = self.smoother.current
         label = self.smoother.update(probabilities)
         smoothed = self.smoother.probabilities
@@ -241,15 +242,17 @@ class SceneRecognizer:
             )
         return self.last
 
-    def _decode(self, probabilities: dict[str, float], now: float) -> dict[str, float]:
-        """Filter through the model's HMM decoder, if it has one.
+    def _decode(self, proba: np.ndarray, now: float) -> dict[str, float]:
+        """Filter the model's probabilities (one per ``model.labels``) through its HMM decoder, if it has one.
 
         Its transitions are per window, so it commits one step per elapsed window; inferences in between
-        (soon after an event) preview the next step without committing it.
+        (soon after an event) preview the next step without committing it.  It reads the probabilities as
+        the model gave them, never rounded: a channel-HMM model's likelihood ratios live in the small ones.
         """
+        assert self.model is not None
         if self.decoder is None:
-            return probabilities
-        vector = np.array([probabilities.get(label, 0.0) for label in self.decoder.labels])
+            return {label: float(p) for label, p in zip(self.model.labels, proba, strict=True)}
+        vector = np.asarray(proba, dtype=np.float64)  # the decoder's labels are the model's (checked on load)
         window = self.spec.slice_seconds
         if self._decoded_at is None:
             posterior, self._decoded_at = self.decoder.update(vector), now

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import fit_hmm, sensor_matrix
+from .channel_hmm import ChannelHmm, fit_channel_hmm
 from .datasets import Dataset
 from .decision import ClassBias
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
@@ -322,6 +323,22 @@ def channel_binary(home: Home, representation: str = "changepoint+last") -> np.n
     return X
 
 
+def with_channel_hmm(
+    forest: Any, rows: TrainingSet, config: TrainConfig, homes: Sequence[Home], keep: set[str] | None,
+    weight: float,
+) -> ChannelHmm:
+    """The channel HMM for ``forest`` (trained on ``rows`` with ``config``), learnt on ``homes``' own days only
+    (simulated days teach the forest, not the HMM: at ``weight`` 0 it is the rebuilt HMM ``hmm_predictions``
+    scores), labels outside ``keep`` counted as idle."""
+    labels = [str(c) for c in forest.classes_]
+    mass = class_mass(rows.y, config.balance, rows.sample_weight, rows.groups, rows.share)
+    prior = np.array([max(mass.get(c, 0.0), 1e-12) for c in labels])
+    y = np.concatenate([h.matrix.y for h in homes])
+    days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in homes])
+    return fit_channel_hmm(np.vstack([h.matrix.X for h in homes]), _collapse(y, keep) if keep is not None else y,
+                           days, labels, homes[0].spec, weight, prior)
+
+
 def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:
     """The rebuilt HMM (``baselines.fit_hmm``) trained on ``train`` homes' channel features, decoded per day
     of ``test`` offline (Viterbi) and causally (forward filtering)."""
@@ -343,13 +360,15 @@ def leave_one_home_out(
     homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
     train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None, open_unlabelled: bool = False,
+    channel_hmm: float | None = None,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
     (scenes it does not label are idle in training too, since that home calls them idle).
 
     ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
-    ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are."""
+    ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are;
+    ``channel_hmm``: ours is the forest joined with the channel HMM at this weight (``with_channel_hmm``)."""
     out: dict[str, Any] = {}
     for target in homes:
         others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
@@ -362,7 +381,15 @@ def leave_one_home_out(
             "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
         }
         if others or extra:
-            pred = train_on_homes(others, config, keep, extra, open_unlabelled=open_unlabelled).predict(m.X)
+            if channel_hmm is None:
+                pred = train_on_homes(others, config, keep, extra, open_unlabelled=open_unlabelled).predict(m.X)
+            else:
+                rows = homes_training_set(others, keep, extra, open_unlabelled=open_unlabelled)
+                forest = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups,
+                             share=rows.share)
+                joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm)
+                proba = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
+                pred = np.asarray(joined.labels)[proba.argmax(axis=1)]
             if predictions is not None:
                 predictions[target.name] = pred
             row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)
@@ -382,7 +409,13 @@ def fixed_predictions(model: Any, home: Home) -> np.ndarray:
     """A finished model's predictions on a home, its scenes outside the home's set counted as idle."""
     if model.spec.version != home.spec.version:
         raise ValueError(f"model feature spec {model.spec.version} differs from the home's {home.spec.version}")
-    pred = np.asarray(model.labels)[model.predict_proba(home.matrix.X).argmax(axis=1)]
+    proba = model.predict_proba(home.matrix.X)
+    decoder = model.new_decoder()
+    if decoder is not None:  # causal filtering, restarted each day, as the hub runs it
+        for day in dict.fromkeys(home.matrix.days.tolist()):
+            rows = home.matrix.days == day
+            proba[rows] = decoder.filter(proba[rows])
+    pred = np.asarray(model.labels)[proba.argmax(axis=1)]
     return _collapse(pred, set(home.scenes))
 
 

@@ -152,7 +152,10 @@ class SceneModel:
         return self.class_bias.apply(proba) if self.class_bias is not None else proba
 
     def predict(self, features: np.ndarray) -> Prediction:
-        probs = self.predict_proba(features)[0]
+        return self.prediction(self.predict_proba(features)[0])
+
+    def prediction(self, probs: np.ndarray) -> Prediction:
+        """The most probable label of one window's probabilities, with the table rounded for display."""
         best = int(np.argmax(probs))
         table = {c: round(float(v), 4) for c, v in zip(self.labels, probs, strict=True)}
         return Prediction(self.labels[best], float(probs[best]), table)

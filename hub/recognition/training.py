@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .channel_hmm import ChannelHmm
 from .datasets import Dataset
 from .decision import ClassBias
 from .decoder import HmmFilter
@@ -319,10 +320,12 @@ def to_onnx(
     decoder: HmmFilter | None = None,
     class_bias: ClassBias | None = None,
     lookahead: bool = False,
+    channel_hmm: ChannelHmm | None = None,
 ) -> bytes:
     """Export with probabilities as a plain tensor and our metadata embedded in ``metadata_props``.
 
     ``lookahead``: the model was trained on ``build_matrix(..., lookahead=True)``, a day-review model.
+    ``channel_hmm``: the forest joined with it (``channel_hmm.ChannelHmm.attach``), whose filter is the decoder.
     A model without ``feature_importances_`` (gradient-boosted trees) carries none, and the hub's
     ``SceneModel.drivers`` then names no drivers."""
     _require_training_deps()
@@ -339,6 +342,14 @@ def to_onnx(
     )
     compact_trees(onx)
     rewrite_forests(onx)  # the compact ai.onnx.ml 5 encoding: about 2.3 times smaller
+    if channel_hmm is not None:
+        if decoder is not None or class_bias is not None or lookahead:
+            raise ValueError("a channel HMM brings its own decoder: no other decoder, class bias or look-ahead")
+        if channel_hmm.labels != [str(c) for c in model.classes_]:
+            raise ValueError(f"channel HMM labels {channel_hmm.labels} differ from the forest's")
+        channel_hmm.attach(onx)
+        decoder = channel_hmm.decoder()
+        extra = {"channel_hmm": f"forest weight {channel_hmm.forest_weight:g}", **(extra or {})}
     importances = getattr(model, "feature_importances_", None)
     meta = ModelMetadata(
         labels=[str(c) for c in model.classes_],

@@ -1,0 +1,138 @@
+"""The channel HMM joined with the forest (``recognition.channel_hmm``): its inputs are the rebuilt HMM's, at
+weight 0 it is that HMM, the exported file runs as the numpy reference does, and the CLI writes and scores it.
+Simulated homes only (no real dataset in tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qilu_hub.recognition.channel_hmm import channel_columns, fit_channel_hmm
+from qilu_hub.recognition.datasets import load_dataset
+from qilu_hub.recognition.evaluation import (
+    Home,
+    channel_binary,
+    hmm_predictions,
+    home_from_dataset,
+    homes_training_set,
+    with_channel_hmm,
+)
+from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.simulator import SimConfig, simulate
+from qilu_hub.recognition.training import TrainConfig, fit, to_onnx
+
+from .test_evaluation import export_home
+
+CONFIG = TrainConfig(n_estimators=4, max_depth=6, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def homes() -> list[Home]:
+    return [home_from_dataset(f"sim{seed}", simulate(SimConfig(days=3, homes=1, seed=seed))) for seed in (1, 2)]
+
+
+def test_the_hmms_binaries_are_columns_of_the_hubs_features(homes: list[Home]) -> None:
+    for home in homes:
+        binary = channel_binary(home)
+        assert binary.any()
+        np.testing.assert_array_equal(home.matrix.X[:, channel_columns(DEFAULT_SPEC)], binary)
+
+
+def _joined(homes: list[Home], weight: float):  # type: ignore[no-untyped-def]
+    train, test = homes
+    keep = set(test.scenes)
+    rows = homes_training_set([train], keep)
+    forest = fit(rows.X, rows.y, CONFIG, sample_weight=rows.sample_weight)
+    return forest, with_channel_hmm(forest, rows, CONFIG, [train], keep, weight)
+
+
+def test_at_weight_zero_it_is_the_rebuilt_hmm_and_the_forest_weight_moves_it(homes: list[Home]) -> None:
+    train, test = homes
+    m = test.matrix
+    forest, alone = _joined(homes, 0.0)
+    hmm = hmm_predictions([train], test, set(test.scenes))["causal"]
+    proba = forest.predict_proba(m.X)
+    pred = np.asarray(alone.labels)[alone.posterior(m.X, proba, m.days).argmax(axis=1)]
+    np.testing.assert_array_equal(pred, hmm)
+    _, heavy = _joined(homes, 4.0)
+    weighted = np.asarray(heavy.labels)[heavy.posterior(m.X, proba, m.days).argmax(axis=1)]
+    by_forest = np.asarray(heavy.labels)[proba.argmax(axis=1)]
+    assert (weighted != pred).any()
+    assert (weighted == by_forest).mean() > (pred == by_forest).mean()  # the forest's evidence counts
+
+
+def test_the_exported_model_and_its_decoder_give_the_reference_posterior(homes: list[Home], tmp_path: Path) -> None:
+    from qilu_hub.recognition.runtime import SceneModel
+
+    forest, joined = _joined(homes, 0.5)
+    path = tmp_path / "joined.onnx"
+    path.write_bytes(to_onnx(forest, DEFAULT_SPEC, {"source": "test"}, channel_hmm=joined))
+    model = SceneModel.load(path, DEFAULT_SPEC)
+    assert model.metadata.decoder["kind"] == "hmm-forward"
+    assert model.metadata.extra["channel_hmm"] == "forest weight 0.5"
+    m = homes[1].matrix
+    expected = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
+    got = model.predict_proba(m.X)
+    for day in dict.fromkeys(m.days.tolist()):  # as the hub runs it: the graph, then the decoder, each day afresh
+        rows = m.days == day
+        decoder = model.new_decoder()
+        assert decoder is not None
+        got[rows] = decoder.filter(got[rows])
+    # float32 graph and the forest's float16 leaf table (2**-11) against the float64 reference, through the filter
+    assert np.abs(got - expected).max() < 1e-2
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).mean() > 0.999
+    with pytest.raises(ValueError, match="own decoder"):
+        to_onnx(forest, DEFAULT_SPEC, decoder=model.new_decoder(), channel_hmm=joined)
+
+
+def test_bad_weights_and_priors_are_refused() -> None:
+    X = np.zeros((4, DEFAULT_SPEC.n_features), dtype=np.float32)
+    y, days = np.array(["idle", "idle", "cooking", "cooking"]), np.array(["d"] * 4)
+    for weight in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="weight"):
+            fit_channel_hmm(X, y, days, ["cooking", "idle"], DEFAULT_SPEC, weight, np.ones(2))
+    with pytest.raises(ValueError, match="prior"):
+        fit_channel_hmm(X, y, days, ["cooking", "idle"], DEFAULT_SPEC, 1.0, np.array([1.0, 0.0]))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
+    base = tmp_path_factory.mktemp("homes")
+    return [export_home(simulate(SimConfig(days=3, homes=1, seed=seed)), base / f"home{seed}") for seed in (1, 2)]
+
+
+def test_cli_trains_and_scores_the_joined_model(exported: list[tuple[Path, Path]], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = exported
+    out = tmp_path / "m.onnx"
+    assert main(["model", "train", "--source", "simulator", "--days", "1", "--homes", "1", "--home", str(d1), str(m1),
+                 "--trees", "2", "--channel-hmm", "0.25", "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.new_decoder() is not None
+    # The HMM learns on the home's real days only, never on the simulator's.
+    real = len(home_from_dataset("home1", load_dataset(d1, m1)).matrix.y)
+    assert report["rows"] > real
+    assert model.metadata.extra["channel_hmm"] == f"forest weight 0.25, HMM on {real} real slices"
+    assert main(["model", "train", "--source", "simulator", "--days", "1", "--home", str(d1), str(m1),
+                 "--channel-hmm", "0.25", "--decoder", "--out", str(tmp_path / "no.onnx")]) == 2
+    assert "cannot be combined with --decoder" in capsys.readouterr().err
+    assert not (tmp_path / "no.onnx").exists()
+    result = tmp_path / "loho.json"
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "2", "--boot", "20", "--channel-hmm", "0",
+                 "--json", str(result), "--png", str(tmp_path / "cm.png"), "--no-progress"]) == 0
+    capsys.readouterr()
+    scored = json.loads(result.read_text())
+    assert scored["channel_hmm"] == 0.0
+    for row in scored["homes"].values():  # at weight 0 ours is the rebuilt HMM, slice for slice
+        assert row["ours"]["class_accuracy"] == row["hmm_causal"]["class_accuracy"]
+        assert row["ours_minus_hmm_causal"]["class_ci95"] == [0.0, 0.0]
+    assert main(["model", "eval", "--cv", "leave-one-day-out", "--source", str(d1), "--mapping", str(m1),
+                 "--channel-hmm", "1"]) == 2

@@ -59,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
     train.add_argument("--channel-hmm", type=float, default=None, metavar="W",
                        help="join the forest with the rebuilt HMM over channel binaries, learnt on the real (not "
-                            "simulated) days, the forest's evidence weighing W (0: the HMM alone); the filter "
-                            "becomes the model's decoder (the bundled model is trained so: models/MODEL_CARD.md)")
+                            "simulated) days, save for scenes only simulated days label; the forest's evidence "
+                            "weighs W (0: the HMM alone); the filter becomes the model's decoder (the bundled "
+                            "model is trained so: models/MODEL_CARD.md)")
     train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
                        help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
                             "the scenes the household has not labelled yet (0: household labels only)")
@@ -349,7 +350,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         real = _real_rows(matrix.days, args)
         mass = class_mass(matrix.y, config.balance, weights, groups, share)
         joined = fit_channel_hmm(matrix.X[real], matrix.y[real], matrix.days[real], labels, spec, args.channel_hmm,
-                                 np.array([max(mass.get(c, 0.0), 1e-12) for c in labels]))
+                                 np.array([max(mass.get(c, 0.0), 1e-12) for c in labels]),
+                                 fallback=(matrix.X[~real], matrix.y[~real], matrix.days[~real]))
         provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {int(real.sum())} real slices"
     bias = None
     if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
@@ -368,7 +370,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     partial.write_bytes(blob)
     os.replace(partial, args.out)
     report = {"model": str(args.out), "bytes": len(blob), "labels": list(map(str, model.classes_)),
-              "slices": slices, "rows": len(matrix.y), "feature_spec": spec.version, "decoder": decoder is not None,
+              "slices": slices, "rows": len(matrix.y), "feature_spec": spec.version,
+              "decoder": decoder is not None or joined is not None, "channel_hmm": args.channel_hmm,
               "review": args.review, "max_depth": config.max_depth, "depth_capped_to_fit": depth_capped,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None,
               "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction else "plain",

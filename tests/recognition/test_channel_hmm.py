@@ -136,3 +136,29 @@ def test_cli_trains_and_scores_the_joined_model(exported: list[tuple[Path, Path]
         assert row["ours_minus_hmm_causal"]["class_ci95"] == [0.0, 0.0]
     assert main(["model", "eval", "--cv", "leave-one-day-out", "--source", str(d1), "--mapping", str(m1),
                  "--channel-hmm", "1"]) == 2
+
+
+def test_a_scene_only_simulated_days_label_is_learnt_there_and_nothing_else_is() -> None:
+    spec = DEFAULT_SPEC
+    changed = channel_columns(spec)
+    labels = ["cooking", "guests", "idle"]
+    X = np.zeros((40, spec.n_features), dtype=np.float32)
+    X[:20, changed[0]] = 1  # idle, then cooking, on one real day
+    X[20:, changed[1]] = 1
+    y, days = np.array(["idle"] * 20 + ["cooking"] * 20), np.array(["real"] * 40)
+    fX = np.zeros((30, spec.n_features), dtype=np.float32)
+    fX[:, changed[0]] = 1  # a simulated day: idle (with the cooking pattern, to be ignored), then guests
+    fX[10:, changed[2]] = 1
+    fy, fdays = np.array(["idle"] * 10 + ["guests"] * 20), np.array(["sim"] * 30)
+    alone = fit_channel_hmm(X, y, days, labels, spec, 0.0, np.ones(3))
+    taught = fit_channel_hmm(X, y, days, labels, spec, 0.0, np.ones(3), fallback=(fX, fy, fdays))
+    window = np.zeros((1, spec.n_features), dtype=np.float32)
+    window[0, changed[2]] = 1
+    none = np.full((1, 3), 1 / 3)
+    assert labels[int(alone.scores(window, none).argmax())] != "guests"  # flat emissions never win
+    assert labels[int(taught.scores(window, none).argmax())] == "guests"
+    np.testing.assert_array_equal(taught.emission[:, [0, 2]], alone.emission[:, [0, 2]])  # real scenes: real days
+    # idle's row: 19 idle->idle and 1 idle->cooking real transitions, add-one; the simulated idle->guests counts,
+    # the simulated idle->idle does not.
+    np.testing.assert_allclose(np.exp(alone.log_transition[2]), np.array([2, 1, 20]) / 23)
+    np.testing.assert_allclose(np.exp(taught.log_transition[2]), np.array([2, 2, 20]) / 24)

@@ -10,6 +10,8 @@ from qilu_hub.recognition.datasets import Dataset
 from qilu_hub.recognition.features import DEFAULT_SPEC
 from qilu_hub.recognition.simulator import SimConfig, simulate
 
+from .exported_homes import export_home
+
 
 @pytest.fixture(scope="session")
 def sim_dataset() -> Dataset:
@@ -38,3 +40,10 @@ def review_trained(sim_dataset: Dataset, tmp_path_factory: pytest.TempPathFactor
     path = tmp_path_factory.mktemp("review") / "review.onnx"
     path.write_bytes(to_onnx(model, DEFAULT_SPEC, lookahead=True))
     return path
+
+
+@pytest.fixture(scope="module")
+def two_homes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
+    """Two simulated homes (4 days each) exported with the mapping files that read them back."""
+    base = tmp_path_factory.mktemp("homes")
+    return [export_home(simulate(SimConfig(days=4, homes=1, seed=seed)), base / f"home{seed}") for seed in (1, 2)]

@@ -24,8 +24,6 @@ from qilu_hub.recognition.features import DEFAULT_SPEC
 from qilu_hub.recognition.simulator import SimConfig, simulate
 from qilu_hub.recognition.training import TrainConfig, fit, to_onnx
 
-from .test_evaluation import export_home
-
 CONFIG = TrainConfig(n_estimators=4, max_depth=6, n_jobs=1)
 
 
@@ -98,18 +96,12 @@ def test_bad_weights_and_priors_are_refused() -> None:
         fit_channel_hmm(X, y, days, ["cooking", "idle"], DEFAULT_SPEC, 1.0, np.array([1.0, 0.0]))
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
-    base = tmp_path_factory.mktemp("homes")
-    return [export_home(simulate(SimConfig(days=3, homes=1, seed=seed)), base / f"home{seed}") for seed in (1, 2)]
-
-
-def test_cli_trains_and_scores_the_joined_model(exported: list[tuple[Path, Path]], tmp_path: Path,
+def test_cli_trains_and_scores_the_joined_model(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from qilu_hub.cli import main
     from qilu_hub.recognition.runtime import SceneModel
 
-    (d1, m1), (d2, m2) = exported
+    (d1, m1), (d2, m2) = two_homes
     out = tmp_path / "m.onnx"
     assert main(["model", "train", "--source", "simulator", "--days", "1", "--homes", "1", "--home", str(d1), str(m1),
                  "--trees", "2", "--channel-hmm", "0.25", "--no-progress", "--out", str(out)]) == 0

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qilu_hub.recognition.datasets import Dataset
 from qilu_hub.recognition.evaluation import figures, majority_baseline, paired_difference
 from qilu_hub.recognition.simulator import SimConfig, simulate
+
+from .exported_homes import export_home
 
 
 def test_figures_pooled_vs_per_day_and_intervals() -> None:
@@ -61,31 +62,6 @@ def test_block_bootstrap_keeps_runs_of_consecutive_days() -> None:
         assert all(row[(d + 1) % 14] or row[(d - 1) % 14] for d in drawn)
     # Runs move a day's neighbours with it, so fewer distinct resamples than single days (mostly 2 runs).
     assert len({tuple(r) for r in weekly}) < len({tuple(r) for r in day_resample_weights(14, 300, rng)})
-
-
-def export_home(sim: Dataset, root: Path) -> tuple[Path, Path]:
-    """A simulated home as a recorder JSONL export plus the mapping file that reads it back."""
-    root.mkdir(parents=True)
-    rows, sensors = [], {}
-    for e in sim.events:
-        key = f"{e.area}.{e.capability}.{e.source}".replace(" ", "_")
-        sensors[key] = (e.area, e.capability)
-        rows.append(json.dumps({"ts": e.ts, "entity_id": key, "value": "on" if e.active else "off"}))
-    (root / "history.jsonl").write_text("\n".join(rows) + "\n")
-    (root / "labels.jsonl").write_text("\n".join(
-        json.dumps({"start": iv.start, "end": iv.end, "label": iv.label}) for iv in sim.intervals) + "\n")
-    lines = ["format: recorder_jsonl", "unlabelled: idle", "sensors:"]
-    lines += [f"  {k}: {{area: {a}, capability: {c}, active: ['on']}}" for k, (a, c) in sorted(sensors.items())]
-    lines += ["activities:"] + [f"  {s}: {s}" for s in sorted({iv.label for iv in sim.intervals})]
-    mapping = root.parent / f"{root.name}.yaml"
-    mapping.write_text("\n".join(lines) + "\n")
-    return root, mapping
-
-
-@pytest.fixture(scope="module")
-def two_homes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
-    base = tmp_path_factory.mktemp("homes")
-    return [export_home(simulate(SimConfig(days=4, homes=1, seed=seed)), base / f"home{seed}") for seed in (1, 2)]
 
 
 def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: Path,

@@ -380,7 +380,7 @@ def leave_one_home_out(
             "ours": None,  # stays None when no other home may be trained on
             "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
         }
-        if others or extra:
+        if others or (extra and channel_hmm is None):  # the channel HMM learns on real homes only
             if channel_hmm is None:
                 pred = train_on_homes(others, config, keep, extra, open_unlabelled=open_unlabelled).predict(m.X)
             else:

@@ -1,0 +1,112 @@
+"""Exploration: does the channel HMM help a household's first labelled days?  Three labelled days of each home
+plus the five other homes, trained as ``model train --source recorder --home ...`` trains a household (the
+``leaf20_48trees`` forest, scenes balanced per home, the days weighing one home each), against the same forest
+joined with a channel HMM whose counts carry the same row weights (so the household's days count in the HMM
+as they do in the forest; ``baselines.fit_hmm`` counts unweighted).  Share of the class accuracy that
+leave-one-day-out on all the home's other days reaches, on the same remaining days; 5 draws of days.
+
+    python bench/recognition_adaptation_channel_hmm.py ../shared/data [--out FILE]
+
+One forest seed; the weights are read side by side, none chosen: a direction, not a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.recognition_homes import HOMES  # noqa: E402
+from bench.report import emit  # noqa: E402
+from qilu_hub.recognition.channel_hmm import ChannelHmm, channel_columns  # noqa: E402
+from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
+from qilu_hub.recognition.evaluation import (  # noqa: E402
+    PER_DAY_WEIGHT,
+    home_from_dataset,
+    homes_training_set,
+    household_weight,
+    lodo_predictions,
+)
+from qilu_hub.recognition.features import DEFAULT_SPEC  # noqa: E402
+from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, class_mass, fit  # noqa: E402
+
+WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+
+
+def weighted_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, weight: np.ndarray, labels: list[str],
+                 alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``baselines.fit_hmm`` with each row counted ``weight`` times: emissions, log transitions, log initial."""
+    K = len(labels)
+    index = {c: i for i, c in enumerate(labels)}
+    yi = np.array([index[c] for c in y])
+    binary = (X[:, channel_columns(DEFAULT_SPEC)] > 0.5).astype(float)
+    count = np.bincount(yi, weights=weight, minlength=K)
+    on = np.stack([(binary[yi == k] * weight[yi == k, None]).sum(axis=0) for k in range(K)], axis=1)
+    p = (on + alpha) / (count + 2 * alpha)
+    emission = np.vstack([np.log(p) - np.log1p(-p), np.log1p(-p).sum(axis=0, keepdims=True)])
+    trans, init = np.full((K, K), alpha), np.full(K, alpha)
+    same = days[1:] == days[:-1]
+    np.add.at(trans, (yi[:-1][same], yi[1:][same]), weight[1:][same])
+    starts = np.r_[True, ~same]
+    np.add.at(init, yi[starts], weight[starts])
+    return emission, np.log(trans / trans.sum(axis=1, keepdims=True)), np.log(init / init.sum())
+
+
+def class_accuracy(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> float:
+    return float(np.mean([np.mean(pred[y == c] == c) for c in labels if np.any(y == c)]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    config = replace(FOREST_CONFIGS["leaf20_48trees"], seed=0)
+    rows: dict[str, Any] = {}
+    for target in homes:
+        m, labels, keep = target.matrix, target.scenes, set(target.scenes)
+        others = [h for h in homes if h.name != target.name]
+        reference = lodo_predictions(m, config)
+        day_ids = list(dict.fromkeys(m.days.tolist()))
+        rng = np.random.default_rng(0)
+        draws = [sorted(rng.choice(day_ids, size=3, replace=False).tolist()) for _ in range(5)]
+        shares: dict[str, list[float]] = {"forest_alone": [], **{f"joined_{w:g}": [] for w in WEIGHTS}}
+        for draw in draws:
+            test = ~np.isin(m.days, draw)
+            part = Matrix(m.X[~test], m.y[~test], m.days[~test], m.times[~test])
+            train = homes_training_set(others, keep, [part], household_weight(3, PER_DAY_WEIGHT), balance_per_home=True)
+            forest = fit(train.X, train.y, config, sample_weight=train.sample_weight, groups=train.groups)
+            proba = forest.predict_proba(m.X[test])
+            scenes = [str(c) for c in forest.classes_]
+            days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in others]
+                                  + [np.char.add("own:", part.days.astype(str))])
+            emission, log_trans, log_init = weighted_hmm(train.X, train.y, days, train.sample_weight, scenes)
+            mass = class_mass(train.y, config.balance, train.sample_weight, train.groups)
+            prior = np.array([max(mass.get(c, 0.0), 1e-12) for c in scenes])
+            y, test_days = m.y[test], m.days[test]
+            ref = class_accuracy(y, reference[test], labels)
+            shares["forest_alone"].append(class_accuracy(y, np.asarray(scenes)[proba.argmax(axis=1)], labels) / ref)
+            for w in WEIGHTS:
+                joined = ChannelHmm(scenes, channel_columns(DEFAULT_SPEC), emission, log_trans, log_init, w,
+                                    prior / prior.sum())
+                pred = np.asarray(scenes)[joined.posterior(m.X[test], proba, test_days).argmax(axis=1)]
+                shares[f"joined_{w:g}"].append(class_accuracy(y, pred, labels) / ref)
+        rows[target.name] = {k: {"mean": round(float(np.mean(v)), 3), "draws": [round(x, 3) for x in v]}
+                             for k, v in shares.items()}
+        print(target.name, {k: v["mean"] for k, v in rows[target.name].items()}, file=sys.stderr, flush=True)
+    emit({"what": "share of the all-other-days class accuracy after 3 labelled days beside the five other homes: "
+                  "the household forest alone and joined with a row-weighted channel HMM at each weight",
+          "forest": "leaf20_48trees, seed 0, scenes balanced per home", "draws": 5, "homes": rows}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

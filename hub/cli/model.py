@@ -439,7 +439,9 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     same = current.spec == spec and current.lookahead == args.review
     # Same rows in the same order, with the current model's own columns.
     X = household.X if same else build_matrix(dataset, current.spec, lookahead=current.lookahead).X
-    result["current"] = score(np.asarray(current.labels)[current.predict_proba(X[test]).argmax(axis=1)])
+    # As the current model decides live: through its decoder, if it has one (the bundled model has).
+    decided = current.decode(current.predict_proba(X[test]), household.days[test])
+    result["current"] = score(np.asarray(current.labels)[decided.argmax(axis=1)])
 
     def mean(s: dict[str, float]) -> float:
         return (s["timeslice_accuracy"] + s["class_accuracy"]) / 2
@@ -559,12 +561,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"qilu-hub model eval: {exc}", file=sys.stderr)
         return 1
     matrix = build_matrix(dataset, model.spec, progress=not args.no_progress, lookahead=model.lookahead)
-    proba = model.predict_proba(matrix.X)
-    decoder = model.new_decoder()
-    if decoder is not None:  # causal filtering, restarted each day as in training
-        for day in np.unique(matrix.days):
-            sel = matrix.days == day
-            proba[sel] = decoder.filter(proba[sel])
+    proba = model.decode(model.predict_proba(matrix.X), matrix.days)  # its decoder, if any, restarted each day
     pred = np.asarray(model.labels)[proba.argmax(axis=1)]
     labels = sorted(set(model.labels) | set(map(str, matrix.y)))
     result = metrics(matrix.y, pred, labels)

@@ -409,12 +409,7 @@ def fixed_predictions(model: Any, home: Home) -> np.ndarray:
     """A finished model's predictions on a home, its scenes outside the home's set counted as idle."""
     if model.spec.version != home.spec.version:
         raise ValueError(f"model feature spec {model.spec.version} differs from the home's {home.spec.version}")
-    proba = model.predict_proba(home.matrix.X)
-    decoder = model.new_decoder()
-    if decoder is not None:  # causal filtering, restarted each day, as the hub runs it
-        for day in dict.fromkeys(home.matrix.days.tolist()):
-            rows = home.matrix.days == day
-            proba[rows] = decoder.filter(proba[rows])
+    proba = model.decode(model.predict_proba(home.matrix.X), home.matrix.days)  # its decoder, if any, each day
     pred = np.asarray(model.labels)[proba.argmax(axis=1)]
     return _collapse(pred, set(home.scenes))
 

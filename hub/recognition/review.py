@@ -48,13 +48,15 @@ def margin(model: SceneModel) -> float:
 
 
 def review_windows(model: SceneModel, events: Sequence[DeviceEvent], times: np.ndarray, tz: tzinfo) -> np.ndarray:
-    """Class probabilities (columns in ``model.labels`` order) for the windows ending at ``times``."""
+    """Class probabilities (columns in ``model.labels`` order) for the windows ending at ``times``; a live model
+    with a decoder (the bundled one has: its channel HMM) is filtered through it from the first window on, as
+    it would have run live."""
     if len(times) == 0:
         return np.zeros((0, len(model.labels)))
     columns = [extract_windows(events, times, model.spec, tz)]
     if model.lookahead:
         columns.append(extract_lookahead(events, times, model.spec, tz))
-    return model.predict_proba(np.hstack(columns))
+    return model.decode(model.predict_proba(np.hstack(columns)))
 
 
 def segments(labels: Sequence[str], proba: np.ndarray, times: np.ndarray, window: float) -> list[Segment]:

@@ -151,6 +151,21 @@ class SceneModel:
         proba = np.asarray(result[0], dtype=np.float64)
         return self.class_bias.apply(proba) if self.class_bias is not None else proba
 
+    def decode(self, proba: np.ndarray, days: np.ndarray | None = None) -> np.ndarray:
+        """Consecutive windows' probabilities run through the model's decoder as the hub runs it live, restarted
+        for each value of ``days`` when given; returned as they are for a model without a decoder."""
+        decoder = self.new_decoder()
+        if decoder is None:
+            return proba
+        if days is None:
+            return decoder.filter(proba)
+        out = np.array(proba, dtype=np.float64)
+        groups = np.asarray(days)
+        for day in dict.fromkeys(groups.tolist()):
+            rows = groups == day
+            out[rows] = decoder.filter(out[rows])
+        return out
+
     def predict(self, features: np.ndarray) -> Prediction:
         return self.prediction(self.predict_proba(features)[0])
 

@@ -5,6 +5,7 @@ Simulated homes only (no real dataset in tests)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from qilu_hub.recognition.evaluation import (
     with_channel_hmm,
 )
 from qilu_hub.recognition.features import DEFAULT_SPEC
+from qilu_hub.recognition.review import review_windows
 from qilu_hub.recognition.simulator import SimConfig, simulate
 from qilu_hub.recognition.training import TrainConfig, fit, to_onnx
 
@@ -73,15 +75,23 @@ def test_the_exported_model_and_its_decoder_give_the_reference_posterior(homes: 
     assert model.metadata.extra["channel_hmm"] == "forest weight 0.5"
     m = homes[1].matrix
     expected = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
-    got = model.predict_proba(m.X)
+    raw = model.predict_proba(m.X)
+    got = raw.copy()
     for day in dict.fromkeys(m.days.tolist()):  # as the hub runs it: the graph, then the decoder, each day afresh
         rows = m.days == day
         decoder = model.new_decoder()
         assert decoder is not None
         got[rows] = decoder.filter(got[rows])
+    np.testing.assert_array_equal(model.decode(raw, m.days), got)  # what model eval and the --only-if-better gate run
     # float32 graph and the forest's float16 leaf table (2**-11) against the float64 reference, through the filter
     assert np.abs(got - expected).max() < 1e-2
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).mean() > 0.999
+    # Day review with the live model runs it through the decoder too, from the reviewed stretch's first window.
+    home = homes[1]
+    times = m.times[:240]
+    reviewed = review_windows(model, home.events, times, UTC)
+    np.testing.assert_allclose(reviewed, model.decode(model.predict_proba(m.X[:240])), atol=1e-6)
+    assert not np.allclose(reviewed, model.predict_proba(m.X[:240]), atol=1e-3)
     with pytest.raises(ValueError, match="own decoder"):
         to_onnx(forest, DEFAULT_SPEC, decoder=model.new_decoder(), channel_hmm=joined)
 

@@ -340,6 +340,7 @@ def to_onnx(
         target_opset={"": 17, "ai.onnx.ml": 3},
         custom_conversion_functions=_hgb_converter(),
     )
+    onx.graph.name = "qilu_scene_model"  # skl2onnx names the graph with a random UUID: same model, same bytes
     compact_trees(onx)
     rewrite_forests(onx)  # the compact ai.onnx.ml 5 encoding: about 2.3 times smaller
     if channel_hmm is not None:

@@ -69,7 +69,9 @@ def test_the_exported_model_and_its_decoder_give_the_reference_posterior(homes: 
 
     forest, joined = _joined(homes, 0.5)
     path = tmp_path / "joined.onnx"
-    path.write_bytes(to_onnx(forest, DEFAULT_SPEC, {"source": "test"}, channel_hmm=joined))
+    blob = to_onnx(forest, DEFAULT_SPEC, {"source": "test"}, channel_hmm=joined)
+    assert to_onnx(forest, DEFAULT_SPEC, {"source": "test"}, channel_hmm=joined) == blob  # reproducible, byte for byte
+    path.write_bytes(blob)
     model = SceneModel.load(path, DEFAULT_SPEC)
     assert model.metadata.decoder["kind"] == "hmm-forward"
     assert model.metadata.extra["channel_hmm"] == "forest weight 0.5"

@@ -127,7 +127,8 @@ def transfer(dataset: Dataset) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, model, X in (("review_simulator_only", review_model, target.X),
                                ("bundled_live", bundled, target.X[:, : DEFAULT_SPEC.n_features])):
-            pred = np.asarray(model.labels)[model.predict_proba(X).argmax(axis=1)]
+            proba = model.decode(model.predict_proba(X), target.days)  # a live model's decoder, as the hub runs it
+            pred = np.asarray(model.labels)[proba.argmax(axis=1)]
             out[name] = {k: round(float(metrics(target.y, pred, labels)[k]), 4) for k in MEASURES}
     out["review_simulator_only_bytes"] = size
     return out

@@ -5,7 +5,8 @@ features mean something else there; the van Kasteren HMM (``baselines.fit_hmm``)
 capability) channels changed state in a slice and which one changed last, and transfers better.  The hub's own
 feature vector already holds those binaries (each channel's ``.changed`` and ``.last_fired`` columns are
 ``evaluation.channel_binary``'s changepoint + last-fired matrix: equal on simulated homes, tested, and on the six
-real homes but for one changepoint cell in 2.2 million, on Ordóñez B), so the HMM needs no new feature code.
+real homes but for two changepoint cells in 2.2 million, on Ordóñez B, where a sensor reports "on" again while
+on, which the hub does not count as a change), so the HMM needs no new feature code.
 
 A model with a channel HMM decides per window with::
 

@@ -39,13 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
-    Home,
-    home_from_dataset,
     homes_training_set,
     household_weight,
     lodo_predictions,
@@ -144,8 +141,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     t0 = time.perf_counter()
-    homes: dict[str, Home] = {n: home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1]))
-                              for n in HOMES}
+    homes = load_homes(args.data_root)
     presets = {RULES[r].forest for r in args.rules}
     configs = {p: replace(FOREST_CONFIGS[p], seed=args.seed, n_jobs=args.n_jobs) for p in sorted(presets)}
     rows: dict[str, Any] = {}

@@ -23,13 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import HOMES  # noqa: E402
+from bench.recognition_homes import load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.channel_hmm import ChannelHmm, channel_columns  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
-    home_from_dataset,
     homes_training_set,
     household_weight,
     lodo_predictions,
@@ -68,7 +66,7 @@ def main() -> int:
     parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    homes = list(load_homes(args.data_root).values())
     config = replace(FOREST_CONFIGS["leaf20_48trees"], seed=0)
     rows: dict[str, Any] = {}
     for target in homes:

@@ -29,12 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.recognition_adaptation import RULES, per_class  # noqa: E402
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
-    home_from_dataset,
     homes_training_set,
     household_weight,
 )
@@ -56,7 +54,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     t0 = time.perf_counter()
-    homes = {n: home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES}
+    homes = load_homes(args.data_root)
     rows: dict[str, Any] = {}
     for name in args.homes:
         target = homes[name]

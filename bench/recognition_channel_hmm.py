@@ -33,14 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
 from bench.report import emit, tree_name  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     Home,
     figures,
     hmm_predictions,
-    home_from_dataset,
     homes_training_set,
     majority_baseline,
     paired_difference,
@@ -89,7 +87,7 @@ def main() -> int:
     parser.add_argument("--boot", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    homes = list(load_homes(args.data_root).values())
     runs: dict[str, Any] = {}
     for seed in args.seeds:
         t0 = time.perf_counter()

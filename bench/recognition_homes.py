@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import emit  # noqa: E402
 from qilu_hub.cli import main as cli  # noqa: E402
-from qilu_hub.recognition.evaluation import learning_curve_png  # noqa: E402
+from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
+from qilu_hub.recognition.evaluation import Home, home_from_dataset, learning_curve_png  # noqa: E402
 
 # name -> (folder under DATA_ROOT, mapping file, may a shipped model be trained on it (the data's terms))
 HOMES: dict[str, tuple[str, str, bool]] = {
@@ -44,6 +45,11 @@ HOMES: dict[str, tuple[str, str, bool]] = {
     "ordonez_b": ("uci_adl_ordonez", "bench/datasets/ordonez_b.yaml", False),
 }
 DESIGN_DATA = {"kasteren_a"}  # the features, forest presets and class-bias targets were chosen on these days
+
+
+def load_homes(data_root: Path) -> dict[str, Home]:
+    """Every home of ``HOMES``, read from ``data_root`` with its mapping file, on the shared scene set."""
+    return {n: home_from_dataset(n, load_dataset(data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES}
 
 
 def run_eval(argv: list[str]) -> dict[str, Any]:

@@ -23,13 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     figures,
     hmm_predictions,
-    home_from_dataset,
     majority_baseline,
     paired_difference,
     train_on_homes,
@@ -46,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     t0 = time.perf_counter()
     configs = {n: c.__class__(**{**c.__dict__, "n_jobs": args.n_jobs}) for n, c in FOREST_CONFIGS.items()}
-    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    homes = list(load_homes(args.data_root).values())
     result: dict[str, Any] = {"what": "leave-one-home-out, forest preset chosen per test home by leave-one-home-out "
                                       "over the other homes only (mean class accuracy)",
                               "presets": {n: {k: v for k, v in c.__dict__.items() if k != "n_jobs"}

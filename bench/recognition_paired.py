@@ -32,14 +32,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
 from bench.recognition_seeds import HGB_CONFIGS  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     figures,
     hmm_predictions,
-    home_from_dataset,
     paired_difference,
     train_on_homes,
 )
@@ -60,7 +58,7 @@ def main() -> int:
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     t0 = time.perf_counter()
-    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    homes = list(load_homes(args.data_root).values())
     rows: dict[str, Any] = {}
     for target in (h for h in homes if h.name in args.homes):
         others = [h for h in homes if h.name != target.name]

@@ -72,14 +72,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.datasets import load_dataset  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     Home,
     figures,
     hmm_predictions,
-    home_from_dataset,
     homes_training_set,
     paired_difference,
     train_on_homes,
@@ -242,7 +240,7 @@ def main() -> int:
         configs[name] = TrainConfig(n_estimators=int(trees), max_depth=int(depth) or None, min_samples_leaf=int(leaf),
                                     n_jobs=args.n_jobs)
     configs.update({n: replace(HGB_CONFIGS[n], n_jobs=args.n_jobs) for n in args.hgb})
-    homes = [home_from_dataset(n, load_dataset(args.data_root / HOMES[n][0], ROOT / HOMES[n][1])) for n in HOMES]
+    homes = list(load_homes(args.data_root).values())
     if args.household_profile:
         for home in homes:
             add_household_profile(home)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
-from qilu_hub.recognition.channel_hmm import ChannelHmm, channel_columns  # noqa: E402
+from qilu_hub.recognition.channel_hmm import ChannelHmm, channel_columns, forest_prior  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
     homes_training_set,
@@ -88,13 +88,13 @@ def main() -> int:
                                   + [np.char.add("own:", part.days.astype(str))])
             emission, log_trans, log_init = weighted_hmm(train.X, train.y, days, train.sample_weight, scenes)
             mass = class_mass(train.y, config.balance, train.sample_weight, train.groups)
-            prior = np.array([max(mass.get(c, 0.0), 1e-12) for c in scenes])
+            prior = forest_prior(mass, scenes)
             y, test_days = m.y[test], m.days[test]
             ref = class_accuracy(y, reference[test], labels)
             shares["forest_alone"].append(class_accuracy(y, np.asarray(scenes)[proba.argmax(axis=1)], labels) / ref)
             for w in WEIGHTS:
                 joined = ChannelHmm(scenes, channel_columns(DEFAULT_SPEC), emission, log_trans, log_init, w,
-                                    prior / prior.sum())
+                                    prior)
                 pred = np.asarray(scenes)[joined.posterior(m.X[test], proba, test_days).argmax(axis=1)]
                 shares[f"joined_{w:g}"].append(class_accuracy(y, pred, labels) / ref)
         rows[target.name] = {k: {"mean": round(float(np.mean(v)), 3), "draws": [round(x, 3) for x in v]}

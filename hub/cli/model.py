@@ -232,7 +232,7 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from qilu_hub.recognition.channel_hmm import fit_channel_hmm
+    from qilu_hub.recognition.channel_hmm import fit_channel_hmm, forest_prior
     from qilu_hub.recognition.datasets import DatasetError
     from qilu_hub.recognition.features import DEFAULT_SPEC
     from qilu_hub.recognition.training import (
@@ -350,7 +350,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         real = _real_rows(matrix.days, args)
         mass = class_mass(matrix.y, config.balance, weights, groups, share)
         joined = fit_channel_hmm(matrix.X[real], matrix.y[real], matrix.days[real], labels, spec, args.channel_hmm,
-                                 np.array([max(mass.get(c, 0.0), 1e-12) for c in labels]),
+                                 forest_prior(mass, labels),
                                  fallback=(matrix.X[~real], matrix.y[~real], matrix.days[~real]))
         provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {int(real.sum())} real slices"
     bias = None

@@ -23,7 +23,7 @@ by the graph (its ``probabilities`` output is their softmax) and the filtering i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from .baselines import fit_hmm, forward_filter
 from .decoder import HmmFilter
 from .features import FeatureSpec
 
-__all__ = ["FOREST_FLOOR", "ChannelHmm", "channel_columns", "fit_channel_hmm"]
+__all__ = ["FOREST_FLOOR", "ChannelHmm", "channel_columns", "fit_channel_hmm", "forest_prior"]
 
 FOREST_FLOOR = 1e-3  # as the decoder's floor: one overconfident zero of the forest never rules a scene out
 # The decoder floors the graph's softmax: small enough to leave the HMM's own likelihood ratios as they are.
@@ -46,6 +46,15 @@ def channel_columns(spec: FeatureSpec) -> list[int]:
     changed = [i for i, n in enumerate(names) if n.endswith(".changed")]
     last = [i for i, n in enumerate(names) if n.endswith(".last_fired")]
     return changed + last
+
+
+
+def forest_prior(mass: Mapping[str, float], labels: Sequence[str]) -> np.ndarray:
+    """The class prior a forest learnt, from its per-class training weight (``training.class_mass``), in the
+    order of ``labels``; a label it never saw gets a negligible share rather than zero (its scaled likelihood
+    divides by the prior)."""
+    prior = np.array([max(float(mass.get(c, 0.0)), 1e-12) for c in labels])
+    return prior / prior.sum()
 
 
 @dataclass(frozen=True)

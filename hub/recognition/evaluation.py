@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import fit_hmm, sensor_matrix
-from .channel_hmm import ChannelHmm, fit_channel_hmm
+from .channel_hmm import ChannelHmm, fit_channel_hmm, forest_prior
 from .datasets import Dataset
 from .decision import ClassBias
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
@@ -332,11 +332,10 @@ def with_channel_hmm(
     scores), labels outside ``keep`` counted as idle."""
     labels = [str(c) for c in forest.classes_]
     mass = class_mass(rows.y, config.balance, rows.sample_weight, rows.groups, rows.share)
-    prior = np.array([max(mass.get(c, 0.0), 1e-12) for c in labels])
     y = np.concatenate([h.matrix.y for h in homes])
     days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in homes])
     return fit_channel_hmm(np.vstack([h.matrix.X for h in homes]), _collapse(y, keep) if keep is not None else y,
-                           days, labels, homes[0].spec, weight, prior)
+                           days, labels, homes[0].spec, weight, forest_prior(mass, labels))
 
 
 def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:

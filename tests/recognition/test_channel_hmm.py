@@ -16,6 +16,7 @@ from qilu_hub.recognition.datasets import load_dataset
 from qilu_hub.recognition.evaluation import (
     Home,
     channel_binary,
+    figures,
     hmm_predictions,
     home_from_dataset,
     homes_training_set,
@@ -131,6 +132,7 @@ def test_cli_trains_and_scores_the_joined_model(two_homes: list[tuple[Path, Path
     result = tmp_path / "loho.json"
     assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
                  "--home", str(d2), str(m2), "--trees", "2", "--boot", "20", "--channel-hmm", "0",
+                 "--compare-model", str(out),
                  "--json", str(result), "--png", str(tmp_path / "cm.png"), "--no-progress"]) == 0
     capsys.readouterr()
     scored = json.loads(result.read_text())
@@ -138,6 +140,15 @@ def test_cli_trains_and_scores_the_joined_model(two_homes: list[tuple[Path, Path
     for row in scored["homes"].values():  # at weight 0 ours is the rebuilt HMM, slice for slice
         assert row["ours"]["class_accuracy"] == row["hmm_causal"]["class_accuracy"]
         assert row["ours_minus_hmm_causal"]["class_ci95"] == [0.0, 0.0]
+    # A finished model is scored as the hub runs it: through its decoder, restarted each day.
+    home = home_from_dataset("home2", load_dataset(d2, m2))
+    m = home.matrix
+    raw = model.predict_proba(m.X)
+    decided = np.asarray(model.labels)[model.decode(raw, m.days).argmax(axis=1)]
+    assert (decided != np.asarray(model.labels)[raw.argmax(axis=1)]).any()  # the decoder changes decisions here
+    scored_as = np.where(np.isin(decided, home.scenes), decided, "idle")  # scenes the home lacks count as idle
+    expected = figures(m.y, scored_as, m.days, home.scenes, n_boot=0)["class_accuracy"]
+    assert scored["homes"]["home2"]["model:m.onnx"]["class_accuracy"] == expected
     assert main(["model", "eval", "--cv", "leave-one-day-out", "--source", str(d1), "--mapping", str(m1),
                  "--channel-hmm", "1"]) == 2
 

@@ -177,6 +177,35 @@ def test_train_and_eval_a_day_review_model(tmp_path: Path, capsys: pytest.Captur
     assert "--review cannot be combined" in capsys.readouterr().err
 
 
+def test_only_if_better_scores_the_model_in_use_through_its_decoder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate judges the model in use as the hub runs it: a model with a decoder (the bundled one has: its
+    channel HMM) through that decoder, restarted each held-out day."""
+    import numpy as np
+
+    from qilu_hub.recognition.datasets import load_recorder_export
+    from qilu_hub.recognition.training import build_matrix, metrics
+
+    history, labels = _household_export(tmp_path)
+    household = ["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--bootstrap-days", "0", "--trees", "2", "--no-progress"]
+    current = tmp_path / "joined.onnx"
+    assert main([*household, "--channel-hmm", "0.5", "--out", str(current)]) == 0
+    capsys.readouterr()
+    candidate = tmp_path / "new.onnx"
+    assert main([*household, "--only-if-better", "--compare-with", str(current), "--out", str(candidate)]) == 0
+    gate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["gate"]
+    model = SceneModel.load(current, DEFAULT_SPEC)
+    m = build_matrix(load_recorder_export(history, labels), DEFAULT_SPEC, progress=False)
+    test = np.isin(m.days, gate["held_out_days"])
+    raw = model.predict_proba(m.X[test])
+    decided = np.asarray(model.labels)[model.decode(raw, m.days[test]).argmax(axis=1)]
+    assert (decided != np.asarray(model.labels)[raw.argmax(axis=1)]).any()  # the decoder changes decisions here
+    expected = metrics(m.y[test], decided, model.labels)
+    assert gate["current"] == {k: round(expected[k], 4) for k in ("timeslice_accuracy", "class_accuracy")}
+
+
 def test_only_if_better_for_a_review_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With --review the gate compares against what reviews now: the review model at --out, or, before there
     is one, a live model (given here with --compare-with, as the bundled one would be)."""

@@ -6,13 +6,14 @@ Protocol, fixed before the held-out figures were read:
 
 * training as the bundled model ships: the shippable homes (van Kasteren A, B, C, ARAS A) other than the one
   scored, plus 14 simulated days in 2 homes, the bundled recipe's forest (``TrainConfig``, depth 9) for each
-  seed (the simulator's seed too); the HMM learns on the real homes only, so weight 0 is the rebuilt HMM;
+  seed (the simulator's seed too); the HMM learns on the same days, simulated ones included (weight 0 is the
+  rebuilt HMM trained on the same homes plus the simulated days, ``hmm_with_simulator``);
 * the forest's weight from ``WEIGHTS``, chosen for each scored home by leave-one-home-out among its training
   homes only: each held out in turn, trained on the rest; the weight whose *smallest* margin over the HMM
   (class accuracy) is largest wins, ties to the smaller weight; the target is "above the HMM in every home",
   so the rule looks at the worst home;
 * the chosen weight's model then scored on the held-out home, against the HMM trained on the same homes,
-  with a paired 95 % interval over days;
+  with a paired 95 % interval over days, and against the HMM trained with the simulated days too;
 * ``recipe_weight``: the same rule over all four shippable homes, the weight ``model train --channel-hmm``
   is given for the bundled model; Ordóñez A and B (never trained on: their terms) are held out from it.
 
@@ -60,7 +61,7 @@ def predictions(train: list[Home], target: Home, sim: Matrix, config: TrainConfi
     proba = forest.predict_proba(m.X)
     out = {}
     for weight in WEIGHTS:
-        joined = with_channel_hmm(forest, rows, config, train, keep, weight)
+        joined = with_channel_hmm(forest, rows, config, train, keep, weight, [sim])
         out[weight] = np.asarray(joined.labels)[joined.posterior(m.X, proba, m.days).argmax(axis=1)]
     return out
 
@@ -73,8 +74,9 @@ def choose(train: list[Home], sim: Matrix, config: TrainConfig) -> tuple[float, 
     """The weight the nested rule picks among ``train`` homes, and each inner home's margins over the HMM."""
     margins: dict[str, dict[str, float]] = {}
     for inner in train:
-        pred = predictions([h for h in train if h.name != inner.name], inner, sim, config)
-        base = accuracy(inner, pred[0.0])
+        rest = [h for h in train if h.name != inner.name]
+        pred = predictions(rest, inner, sim, config)
+        base = accuracy(inner, hmm_predictions(rest, inner, set(inner.scenes))["causal"])  # the issue's baseline
         margins[inner.name] = {str(w): round(accuracy(inner, p) - base, 4) for w, p in pred.items()}
     chosen = max(WEIGHTS, key=lambda w: (min(m[str(w)] for m in margins.values()), -w))
     return chosen, margins
@@ -102,8 +104,6 @@ def main() -> int:
             pred = predictions(train, target, sim, config)
             m = target.matrix
             hmm = hmm_predictions(train, target, set(target.scenes))["causal"]
-            if not np.array_equal(hmm, pred[0.0]):  # weight 0 must be the rebuilt HMM, slice for slice
-                raise AssertionError(f"{target.name}: weight 0 differs from the rebuilt HMM")
             rows[target.name] = {
                 "trained_on": [h.name for h in train] + ["simulator"],
                 "design_data": target.name in DESIGN_DATA,
@@ -114,6 +114,9 @@ def main() -> int:
                 "chosen": round(accuracy(target, pred[chosen]), 4),
                 "chosen_minus_hmm_class_ci95": paired_difference(
                     m.y, pred[chosen], hmm, m.days, target.scenes, args.boot)["class_ci95"],
+                "hmm_with_simulator": round(accuracy(target, pred[0.0]), 4),
+                "chosen_minus_hmm_with_simulator_class_ci95": paired_difference(
+                    m.y, pred[chosen], pred[0.0], m.days, target.scenes, args.boot)["class_ci95"],
                 "every_weight": {str(w): round(accuracy(target, p), 4) for w, p in pred.items()},
             }
             print(seed, target.name, {k: rows[target.name][k] for k in ("chosen_weight", "hmm_causal", "chosen",
@@ -122,10 +125,12 @@ def main() -> int:
         runs[str(seed)] = {"recipe_weight": recipe, "recipe_margins": recipe_margins, "homes": rows,
                            "mean_chosen": round(float(np.mean([r["chosen"] for r in rows.values()])), 4),
                            "mean_hmm": round(float(np.mean([r["hmm_causal"] for r in rows.values()])), 4),
+                           "mean_hmm_with_simulator": round(float(np.mean(
+                               [r["hmm_with_simulator"] for r in rows.values()])), 4),
                            "seconds": round(time.perf_counter() - t0)}
     emit({"what": "leave-one-home-out class accuracy of the forest joined with the channel HMM, trained as the "
                   "bundled model ships, the forest's weight chosen by leave-one-home-out among the training homes "
-                  "(largest smallest margin over the HMM)",
+                  "(largest smallest margin over the HMM); the HMM learns on the simulated days too",
           "weights": list(WEIGHTS), "forest": "TrainConfig(max_depth=9), 14 simulated days in 2 homes",
           "tree": tree_name(ROOT), "seeds": runs}, args.out)
     return 0

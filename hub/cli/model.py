@@ -347,12 +347,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
     joined = None
     if args.channel_hmm is not None:
-        real = _real_rows(matrix.days, args)
         mass = class_mass(matrix.y, config.balance, weights, groups, share)
-        joined = fit_channel_hmm(matrix.X[real], matrix.y[real], matrix.days[real], labels, spec, args.channel_hmm,
-                                 forest_prior(mass, labels),
-                                 fallback=(matrix.X[~real], matrix.y[~real], matrix.days[~real]))
-        provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {int(real.sum())} real slices"
+        # The HMM counts every day the forest learnt from, simulated ones included (channel_hmm.fit_channel_hmm).
+        joined = fit_channel_hmm(matrix.X, matrix.y, matrix.days, labels, spec, args.channel_hmm,
+                                 forest_prior(mass, labels))
+        provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {len(matrix.y)} slices"
     bias = None
     if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
         everything = np.ones(len(matrix.y), dtype=bool)
@@ -473,18 +472,6 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
 def _class_balance(args: argparse.Namespace) -> str:
     """--class-balance, or its default: per home for a household's days (bench/recognition_adaptation.py)."""
     return str(args.class_balance or ("per-home" if args.source == "recorder" else "pooled"))
-
-
-def _real_rows(days: Any, args: argparse.Namespace) -> Any:
-    """Which training rows come from real days: not the simulator's (``--source simulator``, which ``_with_homes``
-    puts first as ``h0:``, or ``--bootstrap-days``, named ``sim:``).  All rows when none is real."""
-    import numpy as np
-
-    names = np.asarray(days).astype(str)
-    simulated = np.char.startswith(names, "sim:") | np.char.startswith(names, "h0:sim:")
-    if args.source == "simulator":
-        simulated |= np.char.startswith(names, "h0:") if args.home else True
-    return ~simulated if (~simulated).any() else np.ones(len(names), dtype=bool)
 
 
 def _with_homes(matrix: Any, weights: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:

@@ -325,17 +325,20 @@ def channel_binary(home: Home, representation: str = "changepoint+last") -> np.n
 
 def with_channel_hmm(
     forest: Any, rows: TrainingSet, config: TrainConfig, homes: Sequence[Home], keep: set[str] | None,
-    weight: float,
+    weight: float, extra: Sequence[Matrix] = (),
 ) -> ChannelHmm:
-    """The channel HMM for ``forest`` (trained on ``rows`` with ``config``), learnt on ``homes``' own days only
-    (simulated days teach the forest, not the HMM: at ``weight`` 0 it is the rebuilt HMM ``hmm_predictions``
-    scores), labels outside ``keep`` counted as idle."""
+    """The channel HMM for ``forest`` (trained on ``rows`` with ``config``), learnt on the days the forest
+    learnt from: ``homes``' and ``extra``'s (e.g. simulated days), each day counted the same; labels outside
+    ``keep`` counted as idle.  Without ``extra``, at ``weight`` 0 it is the rebuilt HMM ``hmm_predictions``
+    scores."""
     labels = [str(c) for c in forest.classes_]
     mass = class_mass(rows.y, config.balance, rows.sample_weight, rows.groups, rows.share)
-    y = np.concatenate([h.matrix.y for h in homes])
-    days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in homes])
-    return fit_channel_hmm(np.vstack([h.matrix.X for h in homes]), _collapse(y, keep) if keep is not None else y,
-                           days, labels, homes[0].spec, weight, forest_prior(mass, labels))
+    parts = [(h.name, h.matrix) for h in homes] + [(f"extra{i}", m) for i, m in enumerate(extra)]
+    y = np.concatenate([m.y for _name, m in parts])
+    days = np.concatenate([np.char.add(f"{name}:", m.days.astype(str)) for name, m in parts])
+    return fit_channel_hmm(np.vstack([m.X for _name, m in parts]), _collapse(y, keep) if keep is not None else y,
+                           days, labels, homes[0].spec if homes else DEFAULT_SPEC, weight,
+                           forest_prior(mass, labels))
 
 
 def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:
@@ -379,14 +382,14 @@ def leave_one_home_out(
             "ours": None,  # stays None when no other home may be trained on
             "majority_class": figures(m.y, majority_baseline(m.y), m.days, target.scenes, n_boot),
         }
-        if others or (extra and channel_hmm is None):  # the channel HMM learns on real homes only
+        if others or extra:
             if channel_hmm is None:
                 pred = train_on_homes(others, config, keep, extra, open_unlabelled=open_unlabelled).predict(m.X)
             else:
                 rows = homes_training_set(others, keep, extra, open_unlabelled=open_unlabelled)
                 forest = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups,
                              share=rows.share)
-                joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm)
+                joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm, extra)
                 proba = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
                 pred = np.asarray(joined.labels)[proba.argmax(axis=1)]
             if predictions is not None:

@@ -362,11 +362,13 @@ def leave_one_home_out(
     homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
     train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None, open_unlabelled: bool = False,
-    channel_hmm: float | None = None,
+    channel_hmm: float | None = None, all_scenes: bool = False,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
-    (scenes it does not label are idle in training too, since that home calls them idle).
+    (scenes it does not label are idle in training too, since that home calls them idle; with ``all_scenes``
+    the models learn every scene their training homes label, as a hub does before it knows the home's, and
+    their decisions outside the home's scenes are scored as idle).
 
     ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
     ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are;
@@ -374,7 +376,8 @@ def leave_one_home_out(
     out: dict[str, Any] = {}
     for target in homes:
         others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
-        keep = set(target.scenes)
+        home_scenes = set(target.scenes)
+        keep = None if all_scenes else home_scenes
         m = target.matrix
         row: dict[str, Any] = {
             "trained_on": [h.name for h in others] + (["simulator"] if extra else []),
@@ -392,11 +395,14 @@ def leave_one_home_out(
                 joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm, extra)
                 proba = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
                 pred = np.asarray(joined.labels)[proba.argmax(axis=1)]
+            pred = _collapse(pred, home_scenes)
             if predictions is not None:
                 predictions[target.name] = pred
             row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)
         if hmm and others:
-            for decoding, hmm_pred in hmm_predictions(others, target, keep).items():
+            every = set(np.concatenate([h.matrix.y for h in others]).tolist()) | home_scenes
+            for decoding, hmm_out in hmm_predictions(others, target, every if all_scenes else home_scenes).items():
+                hmm_pred = _collapse(hmm_out, home_scenes)
                 row[f"hmm_{decoding}"] = figures(m.y, hmm_pred, m.days, target.scenes, n_boot)
                 if row["ours"] is not None:
                     row[f"ours_minus_hmm_{decoding}"] = paired_difference(

@@ -387,3 +387,42 @@ def test_train_with_other_homes_leaving_their_unlabelled_time_open(
     assert main([*common, "--unlabelled", "open", "--decoder", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "--unlabelled open cannot be combined" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_leave_one_home_out_can_train_on_every_scene_as_a_hub_does() -> None:
+    """A scored home that never labels ``eating`` (it calls that time idle): by default the models learn its
+    scenes only; with ``all_scenes`` they learn eating from the training home, as a hub that does not know the
+    home's scenes yet would, and an eating decision there is scored as idle."""
+    from dataclasses import replace
+
+    from qilu_hub.recognition.baselines import fit_hmm
+    from qilu_hub.recognition.evaluation import channel_binary, home_from_dataset, leave_one_home_out
+    from qilu_hub.recognition.training import TrainConfig, fit
+
+    trainer = home_from_dataset("trainer", simulate(SimConfig(days=3, homes=1, seed=1)))
+    scored = home_from_dataset("scored", simulate(SimConfig(days=3, homes=1, seed=2)))
+    scored = replace(scored, matrix=replace(scored.matrix, y=np.where(scored.matrix.y == "eating", "idle",
+                                                                      scored.matrix.y)))
+    assert "eating" in trainer.scenes and "eating" not in scored.scenes
+    config = TrainConfig(n_estimators=4, max_depth=6, n_jobs=1)
+    m = scored.matrix
+    by_default: dict[str, Any] = {}
+    every: dict[str, Any] = {}
+    home_only = leave_one_home_out([trainer, scored], config, n_boot=20, predictions=by_default)["scored"]
+    all_scenes = leave_one_home_out([trainer, scored], config, n_boot=20, predictions=every,
+                                    all_scenes=True)["scored"]
+    forest = fit(trainer.matrix.X, trainer.matrix.y, config)
+    raw = forest.predict(m.X)
+    assert (raw == "eating").any()  # the trainer's eating, learnt, and said in the scored home
+    expected = np.where(raw == "eating", "idle", raw)
+    np.testing.assert_array_equal(every["scored"], expected)
+    assert all_scenes["ours"]["class_accuracy"] == figures(m.y, expected, m.days, scored.scenes, 0)["class_accuracy"]
+    assert (every["scored"] != by_default["scored"]).any()
+    # The HMM baseline learns eating too, and its eating decisions count as idle.
+    hmm = fit_hmm(channel_binary(trainer), trainer.matrix.y, trainer.matrix.days, sorted(trainer.scenes))
+    causal = np.concatenate([hmm.predict(channel_binary(scored)[m.days == d], causal=True)
+                             for d in dict.fromkeys(m.days.tolist())])
+    causal = np.where(causal == "eating", "idle", causal)
+    scored_hmm = figures(m.y, causal, m.days, scored.scenes, 0)["class_accuracy"]
+    assert all_scenes["hmm_causal"]["class_accuracy"] == scored_hmm
+    assert home_only["hmm_causal"]["class_accuracy"] != scored_hmm

@@ -18,7 +18,3 @@ def test_disabled_and_relative_model(tmp_path: Path) -> None:
     assert recognizer_from_config({"recognition": {"enabled": False}}) is None
     rec = recognizer_from_config({"recognition": {"model": "mine.onnx", "interval": 30}}, tmp_path)
     assert rec is not None and rec.model_path == tmp_path / "mine.onnx" and rec.interval == 30.0
-
-
-def test_bundled_model_exists_and_is_small() -> None:
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 1_000_000

@@ -84,6 +84,22 @@ def test_eval_leave_one_home_out(two_homes: list[tuple[Path, Path]], tmp_path: P
         assert 0 <= f["class_accuracy"] <= 1 and len(f["class_ci95"]) == 2 and "per_day_mean" in f
     assert row["majority_class"]["class_accuracy"] == pytest.approx(1 / len(row["scenes"]), abs=1e-4)
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # A home that calls its eating idle: by default nothing is trained to say eating when it is scored;
+    # with --all-scenes the models learn eating from the other home, and saying it there counts as idle.
+    no_eating = tmp_path / "home2_no_eating.yaml"
+    no_eating.write_text(m2.read_text().replace("  eating: eating\n", "  eating: idle\n"))
+    scored = {}
+    for flags in ([], ["--all-scenes"]):
+        assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                     "--home", str(d2), str(no_eating), "--trees", "3", "--boot", "20", "--json", str(out),
+                     "--png", str(png), "--no-progress", *flags]) == 0
+        capsys.readouterr()
+        scored[bool(flags)] = json.loads(out.read_text())
+    assert "eating" not in scored[True]["homes"]["home2_no_eating"]["scenes"]
+    assert scored[False]["train_scenes"] == "the scored home's"
+    assert scored[True]["train_scenes"] == "every scene the training homes label"
+    assert scored[True]["homes"]["home2_no_eating"]["ours"] != scored[False]["homes"]["home2_no_eating"]["ours"]
+    assert scored[True]["homes"]["home1"] == scored[False]["homes"]["home1"]  # home1 labels every scene home2 does
 
 
 def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, Path]], tmp_path: Path,

@@ -18,7 +18,7 @@ Protocol, fixed before the held-out figures were read:
   is given for the bundled model; Ordóñez A and B (never trained on: their terms) are held out from it.
 
 Every weight's held-out accuracy is printed too, for reading, not for choosing.  Class accuracy is pooled
-(mean per-class recall over all slices), on the home's own scenes.  About 4 minutes per seed on 2 cores.
+(mean per-class recall over all slices), on the home's own scenes.  About 7 minutes per seed on 2 cores.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ CLOCKS=("$@")
 if [ ${#CLOCKS[@]} -eq 0 ]; then
   CLOCKS=(
     2026-12-06T00:05@UTC            # just after midnight UTC: "yesterday" and "today" turn over
+    2026-12-07T00:05@UTC            # just after a Sunday's midnight: the weekday turns over into a new week
     2026-12-06T02:15@UTC
     2026-12-06T12:00@UTC
     2026-12-06T23:59@UTC            # a minute before midnight: tests that run past it

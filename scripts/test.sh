@@ -59,9 +59,9 @@ cat "$ha_log"; rm -f "$ha_log"
 # --durations: the CI log shows where the time goes (the whole run must stay within its budget)
 .venv/bin/python -m pytest -q --durations=25 "$@"
 
-# A full run also runs the clock-sensitive tests at two moments where time-of-day bugs live (just after UTC
-# midnight, and a daylight-saving change in Berlin), both in one pytest process; scripts/clock-check.sh with no
-# arguments runs all seven.
+# A full run also runs the clock-sensitive tests at two moments where time-of-day bugs live (just after the UTC
+# midnight that starts a week, so the date and the weekday both turn over, and a daylight-saving change in
+# Berlin), both in one pytest process; scripts/clock-check.sh with no arguments runs all eight.
 if [ $# -eq 0 ]; then
-  PYTHON=.venv/bin/python bash scripts/clock-check.sh 2026-12-06T00:05@UTC 2026-03-29T01:59@Europe/Berlin
+  PYTHON=.venv/bin/python bash scripts/clock-check.sh 2026-12-07T00:05@UTC 2026-03-29T01:59@Europe/Berlin
 fi

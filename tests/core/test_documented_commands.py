@@ -47,7 +47,7 @@ NOT_RUN = {
     ".venv/bin/qilu-hub firmware-test --matter MT:... --matter-venv DIR":
         "needs a Matter appliance's setup code on an IPv6 LAN (tests/firmware_tests/test_matter_kit.py runs the kit)",
     "bash scripts/test.sh": "the whole test suite, with its set-up",
-    "bash scripts/clock-check.sh": "reruns the clock-sensitive tests at seven moments (minutes)",
+    "bash scripts/clock-check.sh": "reruns the clock-sensitive tests at eight moments (minutes)",
     "bash scripts/clock-check.sh 2026-12-06T00:49@UTC 2026-10-25T02:30@Europe/Berlin": "as above",
     ".venv/bin/pip install -e '.[fuzz]'": "installs packages from the network",
     ".venv/bin/python fuzz/run.py --all --seconds 150": "a fuzzing run (minutes)",

@@ -400,8 +400,9 @@ def leave_one_home_out(
                 predictions[target.name] = pred
             row["ours"] = figures(m.y, pred, m.days, target.scenes, n_boot)
         if hmm and others:
-            every = set(np.concatenate([h.matrix.y for h in others]).tolist()) | home_scenes
-            for decoding, hmm_out in hmm_predictions(others, target, every if all_scenes else home_scenes).items():
+            hmm_keep = home_scenes | set(np.concatenate([h.matrix.y for h in others]).tolist()) if all_scenes \
+                else home_scenes
+            for decoding, hmm_out in hmm_predictions(others, target, hmm_keep).items():
                 hmm_pred = _collapse(hmm_out, home_scenes)
                 row[f"hmm_{decoding}"] = figures(m.y, hmm_pred, m.days, target.scenes, n_boot)
                 if row["ours"] is not None:

@@ -2,7 +2,7 @@
 plus the five other homes, trained as ``model train --source recorder --home ...`` trains a household (the
 ``leaf20_48trees`` forest, scenes balanced per home, the days weighing one home each), against the same forest
 joined with a channel HMM whose counts carry the same row weights (so the household's days count in the HMM
-as they do in the forest; ``baselines.fit_hmm`` counts unweighted).  Share of the class accuracy that
+as they do in the forest: ``baselines.fit_hmm``'s ``sample_weight``).  Share of the class accuracy that
 leave-one-day-out on all the home's other days reaches, on the same remaining days; 5 draws of days.
 
     python bench/recognition_adaptation_channel_hmm.py ../shared/data [--out FILE]
@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.recognition_homes import load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
+from qilu_hub.recognition.baselines import fit_hmm  # noqa: E402
 from qilu_hub.recognition.channel_hmm import ChannelHmm, channel_columns, forest_prior  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
@@ -36,25 +37,6 @@ from qilu_hub.recognition.features import DEFAULT_SPEC  # noqa: E402
 from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, class_mass, fit  # noqa: E402
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0)
-
-
-def weighted_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, weight: np.ndarray, labels: list[str],
-                 alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``baselines.fit_hmm`` with each row counted ``weight`` times: emissions, log transitions, log initial."""
-    K = len(labels)
-    index = {c: i for i, c in enumerate(labels)}
-    yi = np.array([index[c] for c in y])
-    binary = (X[:, channel_columns(DEFAULT_SPEC)] > 0.5).astype(float)
-    count = np.bincount(yi, weights=weight, minlength=K)
-    on = np.stack([(binary[yi == k] * weight[yi == k, None]).sum(axis=0) for k in range(K)], axis=1)
-    p = (on + alpha) / (count + 2 * alpha)
-    emission = np.vstack([np.log(p) - np.log1p(-p), np.log1p(-p).sum(axis=0, keepdims=True)])
-    trans, init = np.full((K, K), alpha), np.full(K, alpha)
-    same = days[1:] == days[:-1]
-    np.add.at(trans, (yi[:-1][same], yi[1:][same]), weight[1:][same])
-    starts = np.r_[True, ~same]
-    np.add.at(init, yi[starts], weight[starts])
-    return emission, np.log(trans / trans.sum(axis=1, keepdims=True)), np.log(init / init.sum())
 
 
 def class_accuracy(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> float:
@@ -86,15 +68,16 @@ def main() -> int:
             scenes = [str(c) for c in forest.classes_]
             days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in others]
                                   + [np.char.add("own:", part.days.astype(str))])
-            emission, log_trans, log_init = weighted_hmm(train.X, train.y, days, train.sample_weight, scenes)
+            hmm = fit_hmm(train.X[:, channel_columns(DEFAULT_SPEC)] > 0.5, train.y, days, scenes,
+                          sample_weight=train.sample_weight)
             mass = class_mass(train.y, config.balance, train.sample_weight, train.groups)
             prior = forest_prior(mass, scenes)
             y, test_days = m.y[test], m.days[test]
             ref = class_accuracy(y, reference[test], labels)
             shares["forest_alone"].append(class_accuracy(y, np.asarray(scenes)[proba.argmax(axis=1)], labels) / ref)
             for w in WEIGHTS:
-                joined = ChannelHmm(scenes, channel_columns(DEFAULT_SPEC), emission, log_trans, log_init, w,
-                                    prior)
+                joined = ChannelHmm(scenes, channel_columns(DEFAULT_SPEC), hmm.state_weights, hmm.log_trans,
+                                    hmm.log_init, w, prior)
                 pred = np.asarray(scenes)[joined.posterior(m.X[test], proba, test_days).argmax(axis=1)]
                 shares[f"joined_{w:g}"].append(class_accuracy(y, pred, labels) / ref)
         rows[target.name] = {k: {"mean": round(float(np.mean(v)), 3), "draws": [round(x, 3) for x in v]}

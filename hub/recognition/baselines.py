@@ -143,16 +143,19 @@ class ChainModel:
         return np.asarray(self.labels)[idx]
 
 
-def fit_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str], alpha: float = 1.0) -> ChainModel:
+def fit_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str], alpha: float = 1.0,
+            sample_weight: np.ndarray | None = None) -> ChainModel:
     """HMM with independent Bernoulli observations per feature (naive Bayes emissions), learnt by counting
     with add-``alpha`` smoothing, as in the paper. Emission log-likelihoods are written as a linear score
-    in x so the HMM and the CRF share one decoder."""
+    in x so the HMM and the CRF share one decoder. ``sample_weight``: each row counted that many times (a
+    transition by its later row's weight, a day's start by its first row's); unweighted, as the paper."""
     K = len(labels)
     index = {c: i for i, c in enumerate(labels)}
     yi = np.array([index[c] for c in y])
     Xf = X.astype(np.float64)
-    counts = np.bincount(yi, minlength=K).astype(np.float64)
-    on = np.stack([Xf[yi == k].sum(axis=0) for k in range(K)], axis=1)  # [F, K]
+    w = np.ones(len(yi)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    counts = np.bincount(yi, weights=w, minlength=K)
+    on = np.stack([w[yi == k] @ Xf[yi == k] for k in range(K)], axis=1)  # [F, K]
     p = (on + alpha) / (counts + 2 * alpha)
     # log p(x|y) = sum_f x_f log p + (1 - x_f) log(1 - p) = x @ (log p - log(1-p)) + sum log(1-p)
     weights = np.vstack([np.log(p) - np.log1p(-p), np.log1p(-p).sum(axis=0, keepdims=True)])
@@ -160,8 +163,8 @@ def fit_hmm(X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str
     init = np.full(K, alpha)
     for rows in _sequences(days):
         seq = yi[rows]
-        init[seq[0]] += 1
-        np.add.at(trans, (seq[:-1], seq[1:]), 1)
+        init[seq[0]] += w[rows[0]]
+        np.add.at(trans, (seq[:-1], seq[1:]), w[rows[1:]])
     return ChainModel(
         list(labels), weights, np.log(trans / trans.sum(axis=1, keepdims=True)), np.log(init / init.sum())
     )

@@ -140,3 +140,23 @@ def test_leave_one_day_out_on_a_simulated_home_gives_both_decodings() -> None:
         # Far better than always answering the most common scene.
         majority = max(np.mean(y == c) for c in set(y.tolist()))
         assert metrics(y, pred, sorted(set(y.tolist())))["timeslice_accuracy"] > majority + 0.1
+
+
+def test_hmm_counts_a_weighted_row_that_many_times() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 5)) < 0.3
+    y = rng.choice(["a", "b"], size=60)
+    days = np.repeat(["d1", "d2"], 30)
+    plain = fit_hmm(X, y, days, ["a", "b"])
+    ones = fit_hmm(X, y, days, ["a", "b"], sample_weight=np.ones(60))
+    np.testing.assert_array_equal(ones.state_weights, plain.state_weights)
+    np.testing.assert_array_equal(ones.log_trans, plain.log_trans)
+    # Row 0 (day 1's start) weighing 3: its emissions counted three times, as three copies would be.
+    weight = np.ones(60)
+    weight[0] = 3
+    weighted = fit_hmm(X, y, days, ["a", "b"], sample_weight=weight)
+    copies = fit_hmm(np.vstack([X[:1], X[:1], X]), np.r_[y[:1], y[:1], y], np.r_[["d0", "d00"], days], ["a", "b"])
+    np.testing.assert_allclose(weighted.state_weights, copies.state_weights)
+    assert not np.allclose(weighted.state_weights, plain.state_weights)
+    # ... and its day's start too: two more starts in y[0]'s state.
+    np.testing.assert_allclose(weighted.log_init, copies.log_init)

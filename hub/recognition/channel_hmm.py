@@ -136,7 +136,7 @@ class ChannelHmm:
 
 def fit_channel_hmm(
     X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str], spec: FeatureSpec,
-    forest_weight: float, forest_prior: np.ndarray,
+    forest_weight: float, forest_prior: np.ndarray, sample_weight: np.ndarray | None = None,
 ) -> ChannelHmm:
     """The HMM of ``baselines.fit_hmm`` (add-one counts, as the paper) over ``spec``'s channel binaries of the
     rows ``X`` labelled ``y`` (each day in ``days`` one sequence), over ``labels``, joined with a forest's
@@ -146,13 +146,15 @@ def fit_channel_hmm(
     then knows every scene the forest knows from the same evidence.  (Learnt on real days only, with the
     scenes only simulated days label taught by those days alone, the HMM compared emissions learnt in
     different homes: on simulated days it called ``eating`` ``guests``; and it transferred worse to unseen
-    real homes: docs/recognition.md, "The forest joined with the HMM".)"""
+    real homes: docs/recognition.md, "The forest joined with the HMM".)  ``sample_weight``: each row counted
+    that many times (``baselines.fit_hmm``); unweighted, every day counts the same."""
     if forest_weight < 0 or not np.isfinite(forest_weight):
         raise ValueError(f"the forest's weight must be a finite number >= 0, not {forest_weight}")
     prior = np.asarray(forest_prior, dtype=np.float64)
     if prior.shape != (len(labels),) or np.any(prior <= 0):
         raise ValueError("the forest's prior needs one positive value per label")
     columns = channel_columns(spec)
-    hmm = fit_hmm(np.asarray(X)[:, columns] > 0.5, np.asarray(y).astype(str), np.asarray(days), list(labels))
+    hmm = fit_hmm(np.asarray(X)[:, columns] > 0.5, np.asarray(y).astype(str), np.asarray(days), list(labels),
+                  sample_weight=sample_weight)
     return ChannelHmm(list(labels), columns, hmm.state_weights, hmm.log_trans, hmm.log_init, float(forest_weight),
                       prior / prior.sum())

@@ -325,20 +325,23 @@ def channel_binary(home: Home, representation: str = "changepoint+last") -> np.n
 
 def with_channel_hmm(
     forest: Any, rows: TrainingSet, config: TrainConfig, homes: Sequence[Home], keep: set[str] | None,
-    weight: float, extra: Sequence[Matrix] = (),
+    weight: float, extra: Sequence[Matrix] = (), count_homes: bool = False,
 ) -> ChannelHmm:
     """The channel HMM for ``forest`` (trained on ``rows`` with ``config``), learnt on the days the forest
     learnt from: ``homes``' and ``extra``'s (e.g. simulated days), each day counted the same; labels outside
     ``keep`` counted as idle.  Without ``extra``, at ``weight`` 0 it is the rebuilt HMM ``hmm_predictions``
-    scores."""
+    scores.  ``count_homes``: each home and each ``extra`` matrix counts the same in the HMM, however many
+    days it holds, as the forest weighs them (``homes_training_set``); then simulating more days averages
+    the simulator's draw instead of giving it more say."""
     labels = [str(c) for c in forest.classes_]
     mass = class_mass(rows.y, config.balance, rows.sample_weight, rows.groups, rows.share)
     parts = [(h.name, h.matrix) for h in homes] + [(f"extra{i}", m) for i, m in enumerate(extra)]
     y = np.concatenate([m.y for _name, m in parts])
     days = np.concatenate([np.char.add(f"{name}:", m.days.astype(str)) for name, m in parts])
+    counts = _home_weights([m for _name, m in parts], [1.0] * len(parts)) if count_homes else None
     return fit_channel_hmm(np.vstack([m.X for _name, m in parts]), _collapse(y, keep) if keep is not None else y,
                            days, labels, homes[0].spec if homes else DEFAULT_SPEC, weight,
-                           forest_prior(mass, labels))
+                           forest_prior(mass, labels), sample_weight=counts)
 
 
 def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:

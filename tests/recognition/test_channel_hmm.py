@@ -184,3 +184,36 @@ def test_the_hmm_learns_every_scene_on_the_simulated_days_too() -> None:
     # Every day counts the same, simulated or real: idle's transitions are both days' counts, add-one
     # (19 + 9 idle -> idle, 1 + 1 idle -> eating, none to guests).
     np.testing.assert_allclose(np.exp(joined.log_transition[2]), np.array([3, 1, 29]) / 33)
+
+
+def test_counting_homes_the_same_keeps_a_home_with_many_days_from_outvoting_one_with_few() -> None:
+    """``count_homes``: each training home (each extra matrix) counts the same in the HMM, as the forest weighs
+    them.  One home of one day cooks with the kitchen sensor firing; another, of nine days, cooks without it.
+    Counted by days the kitchen fires in a tenth of cooking; counted by homes, in half."""
+    spec = DEFAULT_SPEC
+    kitchen = channel_columns(spec)[0]
+
+    def matrix(days: int, cooking_on: list[int]) -> Matrix:
+        X = np.zeros((20 * days, spec.n_features), dtype=np.float32)
+        y = np.array((["idle"] * 10 + ["cooking"] * 10) * days)
+        X[np.flatnonzero(y == "cooking")[:, None], cooking_on] = 1
+        return Matrix(X, y, np.repeat([f"d{d}" for d in range(days)], 20), np.arange(len(y)))
+
+    few = Home("few", matrix(1, [kitchen]), [], spec)
+    many = Home("many", matrix(9, []), [], spec)
+    rows = homes_training_set([few, many])
+    forest = fit(rows.X, rows.y, CONFIG, sample_weight=rows.sample_weight)
+    windows = np.zeros((2, spec.n_features), dtype=np.float32)
+    windows[0, kitchen] = 1
+    flat = np.full((2, 2), 0.5)
+    cooking = [str(c) for c in forest.classes_].index("cooking")
+
+    def log_odds_of_the_kitchen_firing_when_cooking(count_homes: bool) -> float:
+        joined = with_channel_hmm(forest, rows, CONFIG, [few, many], None, 0.0, count_homes=count_homes)
+        on, off = joined.scores(windows, flat)[:, cooking]
+        return float(on - off)
+
+    by_days = log_odds_of_the_kitchen_firing_when_cooking(False)
+    by_homes = log_odds_of_the_kitchen_firing_when_cooking(True)
+    np.testing.assert_allclose(by_days, np.log(11 / 91))  # add-one: (10 + 1) / (100 + 2) against 91 / 102
+    np.testing.assert_allclose(by_homes, 0.0, atol=1e-9)  # 50 + 1 against 50 + 1

@@ -58,10 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--decoder", action="store_true",
                        help="embed a causal HMM decoder learnt from the label sequences (see docs/recognition.md)")
     train.add_argument("--channel-hmm", type=float, default=None, metavar="W",
-                       help="join the forest with the rebuilt HMM over channel binaries, learnt on the real (not "
-                            "simulated) days, save for scenes only simulated days label; the forest's evidence "
-                            "weighs W (0: the HMM alone); the filter becomes the model's decoder (the bundled "
-                            "model is trained so: models/MODEL_CARD.md)")
+                       help="join the forest with the rebuilt HMM over channel binaries, learnt on every day the "
+                            "forest learns from (simulated ones too); the forest's evidence weighs W (0: the HMM "
+                            "alone); the filter becomes the model's decoder (the bundled model is trained so: "
+                            "models/MODEL_CARD.md)")
+    _hmm_counts_arg(train, "with --channel-hmm: ")
     train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
                        help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
                             "the scenes the household has not labelled yet (0: household labels only)")
@@ -107,7 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--home", nargs=2, action="append", default=[], metavar=("DATA", "MAPPING"),
                     help="another home (dataset path and its mapping file); repeatable")
     ev.add_argument("--simulator-days", type=int, default=0, metavar="N",
-                    help="leave-one-home-out: also train on N simulated days in 2 homes")
+                    help="leave-one-home-out: also train on N simulated days in each of --simulator-homes homes")
+    ev.add_argument("--simulator-homes", type=int, default=2, metavar="H",
+                    help="leave-one-home-out with --simulator-days: how many simulated homes (default %(default)s); "
+                         "together they weigh one home")
     ev.add_argument("--per-device", action="store_true",
                     help="leave-one-day-out / days-of-labels: add the home's per-device feature block")
     ev.add_argument("--label-days", type=int, nargs="+", default=[1, 2, 3, 5, 7], metavar="N",
@@ -131,6 +135,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--channel-hmm", type=float, default=None, metavar="W",
                     help="leave-one-home-out: ours is the forest joined with the channel HMM at weight W, as "
                          "model train --channel-hmm writes it")
+    _hmm_counts_arg(ev, "leave-one-home-out with --channel-hmm: ")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default=None,
                     help="named forest configuration (default as for train: leaf20_48trees with --source recorder "
@@ -148,6 +153,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--curve-png", type=Path, default=Path("learning_curve.png"),
                     help="days-of-labels: learning-curve PNG to write")
     ev.set_defaults(func=cmd_eval)
+
+
+def _hmm_counts_arg(p: argparse.ArgumentParser, where: str = "") -> None:
+    # The bundled model counts homes: with days, which simulated days the simulator drew decided whether it beat
+    # the rebuilt HMM in houses B, C and ARAS (docs/recognition.md, "Which seed decides").
+    p.add_argument("--hmm-counts", choices=("days", "homes"), default="days",
+                   help=f"{where}the channel HMM counts every training day the same (days), or each home the same "
+                        "as the forest weighs them (homes: the simulated homes together count as one, so more "
+                        "of them average the simulator's draw instead of outweighing the real homes); default "
+                        "%(default)s")
 
 
 def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
@@ -263,6 +278,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("qilu-hub model train: --unlabelled open cannot be combined with --decoder or --class-bias",
               file=sys.stderr)
         return 2
+    if args.hmm_counts != "days" and args.channel_hmm is None:
+        print("qilu-hub model train: --hmm-counts is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
+        return 2
     if args.channel_hmm is not None:
         if not 0 <= args.channel_hmm <= 16:
             print("qilu-hub model train: --channel-hmm W must be between 0 and 16", file=sys.stderr)
@@ -352,10 +370,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     joined = None
     if args.channel_hmm is not None:
         mass = class_mass(matrix.y, config.balance, weights, groups, share)
-        # The HMM counts every day the forest learnt from, simulated ones included (channel_hmm.fit_channel_hmm).
+        # The HMM learns on every day the forest learnt from, simulated ones included (channel_hmm.fit_channel_hmm),
+        # each day the same, or with --hmm-counts homes each row as the forest weighs its home (scaled so the
+        # counts add up to the rows, which keeps the add-one smoothing as strong as unweighted).
+        counts = None
+        if args.hmm_counts == "homes" and weights is not None:
+            counts = np.asarray(weights, dtype=float) * len(matrix.y) / float(np.sum(weights))
         joined = fit_channel_hmm(matrix.X, matrix.y, matrix.days, labels, spec, args.channel_hmm,
-                                 forest_prior(mass, labels))
-        provenance["channel_hmm"] = f"forest weight {args.channel_hmm:g}, HMM on {len(matrix.y)} slices"
+                                 forest_prior(mass, labels), sample_weight=counts)
+        provenance["channel_hmm"] = (f"forest weight {args.channel_hmm:g}, HMM on {len(matrix.y)} slices"
+                                     + (", each home counted the same" if counts is not None else ""))
     bias = None
     if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
         everything = np.ones(len(matrix.y), dtype=bool)
@@ -594,6 +618,15 @@ def _cross_validate(args: argparse.Namespace) -> int:
         print("qilu-hub model eval: --channel-hmm W (0 to 16) scores leave-one-home-out, with --unlabelled idle",
               file=sys.stderr)
         return 2
+    if args.hmm_counts != "days" and args.channel_hmm is None:
+        print("qilu-hub model eval: --hmm-counts is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
+        return 2
+    if args.boot < 0:
+        print("qilu-hub model eval: --boot must be 0 (no intervals) or more", file=sys.stderr)
+        return 2
+    if args.simulator_homes < 1:
+        print("qilu-hub model eval: --simulator-homes must be at least 1", file=sys.stderr)
+        return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model eval: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
               file=sys.stderr)
@@ -633,7 +666,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
         if args.simulator_days > 0:
             from qilu_hub.recognition.simulator import SimConfig, simulate
 
-            extra = [build_matrix(simulate(SimConfig(days=args.simulator_days, homes=2, seed=args.seed)))]
+            extra = [build_matrix(simulate(SimConfig(days=args.simulator_days, homes=args.simulator_homes,
+                                                     seed=args.seed)))]
         preds: dict[str, Any] = {}
         fixed = {}
         try:
@@ -652,10 +686,15 @@ def _cross_validate(args: argparse.Namespace) -> int:
         result["unlabelled"] = args.unlabelled
         if args.channel_hmm is not None:
             result["channel_hmm"] = args.channel_hmm
+            result["hmm_counts"] = args.hmm_counts
+        if extra:
+            result["simulator"] = {"days_per_home": args.simulator_days, "homes": args.simulator_homes,
+                                   "seed": args.seed}
         result["train_scenes"] = "every scene the training homes label" if args.all_scenes else "the scored home's"
         result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
                                              args.train_homes, fixed, open_unlabelled=args.unlabelled == "open",
-                                             channel_hmm=args.channel_hmm, all_scenes=args.all_scenes)
+                                             channel_hmm=args.channel_hmm, all_scenes=args.all_scenes,
+                                             hmm_count_homes=args.hmm_counts == "homes")
         rows = result["homes"].values()
         for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
             scored = [r[who] for r in rows if r.get(who)]

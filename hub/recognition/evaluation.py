@@ -189,8 +189,8 @@ def paired_difference(
     ts_a, cls_a = accuracies(right["a"])
     ts_b, cls_b = accuracies(right["b"])
 
-    def ci(v: np.ndarray) -> list[float]:
-        return [round(float(x), 4) for x in np.nanpercentile(v, [2.5, 97.5])]
+    def ci(v: np.ndarray) -> list[float]:  # no resamples (n_boot 0): no interval, as ``figures`` gives
+        return [round(float(x), 4) for x in np.nanpercentile(v, [2.5, 97.5])] if len(v) else []
 
     return {"timeslice_ci95": ci(ts_a - ts_b), "class_ci95": ci(cls_a - cls_b)}
 
@@ -365,7 +365,7 @@ def leave_one_home_out(
     homes: Sequence[Home], config: TrainConfig, extra: Sequence[Matrix] = (), n_boot: int = 1000,
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
     train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None, open_unlabelled: bool = False,
-    channel_hmm: float | None = None, all_scenes: bool = False,
+    channel_hmm: float | None = None, all_scenes: bool = False, hmm_count_homes: bool = False,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
@@ -375,7 +375,8 @@ def leave_one_home_out(
 
     ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
     ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are;
-    ``channel_hmm``: ours is the forest joined with the channel HMM at this weight (``with_channel_hmm``)."""
+    ``channel_hmm``: ours is the forest joined with the channel HMM at this weight (``with_channel_hmm``;
+    ``hmm_count_homes``: its ``count_homes``)."""
     out: dict[str, Any] = {}
     for target in homes:
         others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
@@ -395,7 +396,8 @@ def leave_one_home_out(
                 rows = homes_training_set(others, keep, extra, open_unlabelled=open_unlabelled)
                 forest = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups,
                              share=rows.share)
-                joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm, extra)
+                joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm, extra,
+                                          count_homes=hmm_count_homes)
                 proba = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
                 pred = np.asarray(joined.labels)[proba.argmax(axis=1)]
             pred = _collapse(pred, home_scenes)

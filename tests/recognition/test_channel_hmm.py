@@ -217,3 +217,47 @@ def test_counting_homes_the_same_keeps_a_home_with_many_days_from_outvoting_one_
     by_homes = log_odds_of_the_kitchen_firing_when_cooking(True)
     np.testing.assert_allclose(by_days, np.log(11 / 91))  # add-one: (10 + 1) / (100 + 2) against 91 / 102
     np.testing.assert_allclose(by_homes, 0.0, atol=1e-9)  # 50 + 1 against 50 + 1
+
+
+def test_cli_counts_homes_in_the_hmm_when_asked(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``--hmm-counts homes`` (train and eval) reaches the HMM: the same forest decodes differently, the provenance
+    says so, and leave-one-home-out scores what ``leave_one_home_out(hmm_count_homes=True)`` scores."""
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.evaluation import leave_one_home_out
+    from qilu_hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = two_homes
+    common = ["model", "train", "--source", "simulator", "--days", "1", "--homes", "3", "--home", str(d1), str(m1),
+              "--trees", "2", "--channel-hmm", "0.5", "--no-progress"]
+    models = {}
+    for counts in ("days", "homes"):
+        out = tmp_path / f"{counts}.onnx"
+        assert main([*common, "--hmm-counts", counts, "--out", str(out)]) == 0
+        models[counts] = SceneModel.load(out, DEFAULT_SPEC)
+    capsys.readouterr()
+    assert models["homes"].metadata.extra["channel_hmm"].endswith(", each home counted the same")
+    assert not models["days"].metadata.extra["channel_hmm"].endswith("the same")
+    m = home_from_dataset("home2", load_dataset(d2, m2)).matrix
+    decoded = {c: model.decode(model.predict_proba(m.X), m.days) for c, model in models.items()}
+    assert not np.allclose(decoded["days"], decoded["homes"])  # the same forest (seed, rows, weights), other counts
+    assert main(["model", "train", "--source", "simulator", "--days", "1", "--hmm-counts", "homes",
+                 "--out", str(tmp_path / "no.onnx")]) == 2
+    assert "give --channel-hmm" in capsys.readouterr().err
+
+    result = tmp_path / "loho.json"
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "2", "--boot", "0", "--channel-hmm", "0.5",
+                 "--hmm-counts", "homes", "--simulator-days", "1", "--simulator-homes", "3", "--seed", "4",
+                 "--json", str(result), "--png", str(tmp_path / "cm.png"), "--no-progress"]) == 0
+    capsys.readouterr()
+    scored = json.loads(result.read_text())
+    assert scored["hmm_counts"] == "homes" and scored["simulator"] == {"days_per_home": 1, "homes": 3, "seed": 4}
+    homes = [home_from_dataset("home1", load_dataset(d1, m1)), home_from_dataset("home2", load_dataset(d2, m2))]
+    from qilu_hub.recognition.training import build_matrix
+
+    sim = [build_matrix(simulate(SimConfig(days=1, homes=3, seed=4)), progress=False)]
+    config = TrainConfig(n_estimators=2, seed=4)
+    expected = leave_one_home_out(homes, config, sim, n_boot=0, hmm=False, channel_hmm=0.5, hmm_count_homes=True)
+    for name, row in expected.items():
+        assert scored["homes"][name]["ours"]["class_accuracy"] == row["ours"]["class_accuracy"]

@@ -44,6 +44,9 @@ def test_paired_difference_over_the_same_days() -> None:
     assert same == {"timeslice_ci95": [0.0, 0.0], "class_ci95": [0.0, 0.0]}
     better = paired_difference(y, y, worse, days, ["cooking", "idle", "sleeping"], n_boot=200)
     assert better["class_ci95"][0] > 0 and better["timeslice_ci95"][0] > 0
+    # No resamples, no interval (as figures gives), instead of an error.
+    assert paired_difference(y, y, worse, days, ["cooking", "idle", "sleeping"], n_boot=0) == {
+        "timeslice_ci95": [], "class_ci95": []}
 
 
 def test_block_bootstrap_keeps_runs_of_consecutive_days() -> None:

@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, SHIPPABLE, load_homes  # noqa: E402
 from bench.report import emit, tree_name  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     Home,
@@ -52,7 +52,6 @@ from qilu_hub.recognition.simulator import SimConfig, simulate  # noqa: E402
 from qilu_hub.recognition.training import Matrix, TrainConfig, build_matrix, fit  # noqa: E402
 
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)
-SHIPPABLE = tuple(name for name, (_folder, _mapping, ships) in HOMES.items() if ships)
 
 
 def predictions(train: list[Home], target: Home, sim: Matrix, config: TrainConfig,

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import load_homes  # noqa: E402
+from bench.recognition_homes import SHIPPABLE, load_homes  # noqa: E402
 from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     IDLE,
@@ -34,8 +34,6 @@ from qilu_hub.recognition.evaluation import (  # noqa: E402
     homes_training_set,
 )
 from qilu_hub.recognition.training import FOREST_CONFIGS, fit  # noqa: E402
-
-SHIPPABLE = ("kasteren_a", "kasteren_b", "kasteren_c", "aras_a")
 
 
 def main() -> int:

@@ -45,6 +45,7 @@ HOMES: dict[str, tuple[str, str, bool]] = {
     "ordonez_b": ("uci_adl_ordonez", "bench/datasets/ordonez_b.yaml", False),
 }
 DESIGN_DATA = {"kasteren_a"}  # the features, forest presets and class-bias targets were chosen on these days
+SHIPPABLE = tuple(name for name, (_folder, _mapping, ships) in HOMES.items() if ships)  # the bundled model's homes
 
 
 def load_homes(data_root: Path) -> dict[str, Home]:

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recognition_homes import DESIGN_DATA, HOMES, load_homes  # noqa: E402
+from bench.recognition_homes import DESIGN_DATA, SHIPPABLE, load_homes  # noqa: E402
 from bench.report import emit, tree_name  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     Home,
@@ -39,8 +39,6 @@ from qilu_hub.recognition.evaluation import (  # noqa: E402
 )
 from qilu_hub.recognition.simulator import SimConfig, simulate  # noqa: E402
 from qilu_hub.recognition.training import TrainConfig, build_matrix, fit  # noqa: E402
-
-SHIPPABLE = tuple(name for name, (_folder, _mapping, ships) in HOMES.items() if ships)
 
 
 def pair(text: str) -> tuple[int, int]:

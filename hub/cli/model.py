@@ -371,11 +371,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.channel_hmm is not None:
         mass = class_mass(matrix.y, config.balance, weights, groups, share)
         # The HMM learns on every day the forest learnt from, simulated ones included (channel_hmm.fit_channel_hmm),
-        # each day the same, or with --hmm-counts homes each row as the forest weighs its home (scaled so the
-        # counts add up to the rows, which keeps the add-one smoothing as strong as unweighted).
-        counts = None
-        if args.hmm_counts == "homes" and weights is not None:
-            counts = np.asarray(weights, dtype=float) * len(matrix.y) / float(np.sum(weights))
+        # each day the same, or with --hmm-counts homes each row as the forest weighs its home.
+        counts = weights if args.hmm_counts == "homes" else None
         joined = fit_channel_hmm(matrix.X, matrix.y, matrix.days, labels, spec, args.channel_hmm,
                                  forest_prior(mass, labels), sample_weight=counts)
         provenance["channel_hmm"] = (f"forest weight {args.channel_hmm:g}, HMM on {len(matrix.y)} slices"

@@ -147,14 +147,19 @@ def fit_channel_hmm(
     scenes only simulated days label taught by those days alone, the HMM compared emissions learnt in
     different homes: on simulated days it called ``eating`` ``guests``; and it transferred worse to unseen
     real homes: docs/recognition.md, "The forest joined with the HMM".)  ``sample_weight``: each row counted
-    that many times (``baselines.fit_hmm``); unweighted, every day counts the same."""
+    in proportion to it (``baselines.fit_hmm``), scaled to add up to the number of rows so the add-one
+    smoothing stays as strong as unweighted (e.g. the forest's per-home weights, whatever their total);
+    unweighted, every day counts the same."""
     if forest_weight < 0 or not np.isfinite(forest_weight):
         raise ValueError(f"the forest's weight must be a finite number >= 0, not {forest_weight}")
     prior = np.asarray(forest_prior, dtype=np.float64)
     if prior.shape != (len(labels),) or np.any(prior <= 0):
         raise ValueError("the forest's prior needs one positive value per label")
     columns = channel_columns(spec)
+    counts = None
+    if sample_weight is not None:
+        counts = np.asarray(sample_weight, dtype=float) * len(y) / float(np.sum(sample_weight))
     hmm = fit_hmm(np.asarray(X)[:, columns] > 0.5, np.asarray(y).astype(str), np.asarray(days), list(labels),
-                  sample_weight=sample_weight)
+                  sample_weight=counts)
     return ChannelHmm(list(labels), columns, hmm.state_weights, hmm.log_trans, hmm.log_init, float(forest_weight),
                       prior / prior.sum())

@@ -338,7 +338,7 @@ def with_channel_hmm(
     parts = [(h.name, h.matrix) for h in homes] + [(f"extra{i}", m) for i, m in enumerate(extra)]
     y = np.concatenate([m.y for _name, m in parts])
     days = np.concatenate([np.char.add(f"{name}:", m.days.astype(str)) for name, m in parts])
-    counts = _home_weights([m for _name, m in parts], [1.0] * len(parts)) if count_homes else None
+    counts = _home_weights([m for _name, m in parts]) if count_homes else None
     return fit_channel_hmm(np.vstack([m.X for _name, m in parts]), _collapse(y, keep) if keep is not None else y,
                            days, labels, homes[0].spec if homes else DEFAULT_SPEC, weight,
                            forest_prior(mass, labels), sample_weight=counts)

@@ -25,7 +25,7 @@ from qilu_hub.recognition.evaluation import (
 from qilu_hub.recognition.features import DEFAULT_SPEC
 from qilu_hub.recognition.review import review_windows
 from qilu_hub.recognition.simulator import SimConfig, simulate
-from qilu_hub.recognition.training import Matrix, TrainConfig, fit, to_onnx
+from qilu_hub.recognition.training import Matrix, TrainConfig, build_matrix, fit, to_onnx
 
 CONFIG = TrainConfig(n_estimators=4, max_depth=6, n_jobs=1)
 
@@ -254,8 +254,6 @@ def test_cli_counts_homes_in_the_hmm_when_asked(two_homes: list[tuple[Path, Path
     scored = json.loads(result.read_text())
     assert scored["hmm_counts"] == "homes" and scored["simulator"] == {"days_per_home": 1, "homes": 3, "seed": 4}
     homes = [home_from_dataset("home1", load_dataset(d1, m1)), home_from_dataset("home2", load_dataset(d2, m2))]
-    from qilu_hub.recognition.training import build_matrix
-
     sim = [build_matrix(simulate(SimConfig(days=1, homes=3, seed=4)), progress=False)]
     config = TrainConfig(n_estimators=2, seed=4)
     expected = leave_one_home_out(homes, config, sim, n_boot=0, hmm=False, channel_hmm=0.5, hmm_count_homes=True)

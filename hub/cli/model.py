@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "alone); the filter becomes the model's decoder (the bundled model is trained so: "
                             "models/MODEL_CARD.md)")
     _hmm_counts_arg(train, "with --channel-hmm: ")
+    _decide_arg(train, "with --channel-hmm: ")
     train.add_argument("--bootstrap-days", type=int, default=14, metavar="N",
                        help="recorder source: also train on N simulated days in 2 homes, so the model keeps "
                             "the scenes the household has not labelled yet (0: household labels only)")
@@ -136,6 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="leave-one-home-out: ours is the forest joined with the channel HMM at weight W, as "
                          "model train --channel-hmm writes it")
     _hmm_counts_arg(ev, "leave-one-home-out with --channel-hmm: ")
+    _decide_arg(ev, "leave-one-home-out with --channel-hmm: ")
     ev.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of days for the 95%% intervals")
     ev.add_argument("--forest", default=None,
                     help="named forest configuration (default as for train: leaf20_48trees with --source recorder "
@@ -163,6 +165,16 @@ def _hmm_counts_arg(p: argparse.ArgumentParser, where: str = "") -> None:
                         "as the forest weighs them (homes: the simulated homes together count as one, so more "
                         "of them average the simulator's draw instead of outweighing the real homes); default "
                         "%(default)s")
+
+
+def _decide_arg(p: argparse.ArgumentParser, where: str = "") -> None:
+    # The bundled model decides balanced: the issue's measure is class accuracy (mean per-class recall), and the
+    # posterior carries the training homes' class frequencies, which a home never seen does not share
+    # (docs/recognition.md, "Deciding for class accuracy").
+    p.add_argument("--decide", choices=("posterior", "balanced"), default="posterior",
+                   help=f"{where}the label is the filtered posterior's most probable (posterior), or that of the "
+                        "posterior divided by the class frequencies the HMM's transitions settle to (balanced: "
+                        "the decision for mean per-class recall); default %(default)s")
 
 
 def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
@@ -281,6 +293,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.hmm_counts != "days" and args.channel_hmm is None:
         print("qilu-hub model train: --hmm-counts is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
         return 2
+    if args.decide != "posterior" and args.channel_hmm is None:
+        print("qilu-hub model train: --decide is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
+        return 2
     if args.channel_hmm is not None:
         if not 0 <= args.channel_hmm <= 16:
             print("qilu-hub model train: --channel-hmm W must be between 0 and 16", file=sys.stderr)
@@ -374,9 +389,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # each day the same, or with --hmm-counts homes each row as the forest weighs its home.
         counts = weights if args.hmm_counts == "homes" else None
         joined = fit_channel_hmm(matrix.X, matrix.y, matrix.days, labels, spec, args.channel_hmm,
-                                 forest_prior(mass, labels), sample_weight=counts)
+                                 forest_prior(mass, labels), sample_weight=counts, balanced=args.decide == "balanced")
         provenance["channel_hmm"] = (f"forest weight {args.channel_hmm:g}, HMM on {len(matrix.y)} slices"
-                                     + (", each home counted the same" if counts is not None else ""))
+                                     + (", each home counted the same" if counts is not None else "")
+                                     + (", decides balanced" if joined.balanced else ""))
     bias = None
     if args.class_bias:  # offsets learnt on held-out days, never on the days a model was trained on
         everything = np.ones(len(matrix.y), dtype=bool)
@@ -398,7 +414,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               "decoder": decoder is not None or joined is not None, "channel_hmm": args.channel_hmm,
               "review": args.review, "max_depth": config.max_depth, "depth_capped_to_fit": depth_capped,
               "class_bias": bias.to_dict()["offsets"] if bias is not None else None,
-              "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction else "plain",
+              "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction
+              else "balanced" if joined is not None and joined.balanced else "plain",
               "prior_correction": args.prior_correction if not args.class_bias else 0.0}
     if gate is not None:
         report.update(written=True, gate=gate)
@@ -618,6 +635,9 @@ def _cross_validate(args: argparse.Namespace) -> int:
     if args.hmm_counts != "days" and args.channel_hmm is None:
         print("qilu-hub model eval: --hmm-counts is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
         return 2
+    if args.decide != "posterior" and args.channel_hmm is None:
+        print("qilu-hub model eval: --decide is the channel HMM's: give --channel-hmm W too", file=sys.stderr)
+        return 2
     if args.boot < 0:
         print("qilu-hub model eval: --boot must be 0 (no intervals) or more", file=sys.stderr)
         return 2
@@ -684,6 +704,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
         if args.channel_hmm is not None:
             result["channel_hmm"] = args.channel_hmm
             result["hmm_counts"] = args.hmm_counts
+            result["decide"] = args.decide
         if extra:
             result["simulator"] = {"days_per_home": args.simulator_days, "homes": args.simulator_homes,
                                    "seed": args.seed}
@@ -691,9 +712,12 @@ def _cross_validate(args: argparse.Namespace) -> int:
         result["homes"] = leave_one_home_out(built, config, extra, args.boot, not args.no_hmm, preds,
                                              args.train_homes, fixed, open_unlabelled=args.unlabelled == "open",
                                              channel_hmm=args.channel_hmm, all_scenes=args.all_scenes,
-                                             hmm_count_homes=args.hmm_counts == "homes")
+                                             hmm_count_homes=args.hmm_counts == "homes",
+                                             balanced=args.decide == "balanced")
         rows = result["homes"].values()
-        for who in ("ours", "majority_class", *(() if args.no_hmm else ("hmm_causal", "hmm_offline")), *fixed):
+        hmms = () if args.no_hmm else ("hmm_causal", "hmm_offline") + (
+            ("hmm_causal_balanced",) if args.decide == "balanced" else ())
+        for who in ("ours", "majority_class", *hmms, *fixed):
             scored = [r[who] for r in rows if r.get(who)]
             result[f"mean_over_homes_{who}"] = {
                 m: round(float(np.mean([f[m] for f in scored])), 4) for m in ("timeslice_accuracy", "class_accuracy")

@@ -13,7 +13,10 @@ A model with a channel HMM decides per window with::
     log score(y) = log p_nb(x_t | y) + w * log(max(p_forest(y | x_t), floor) / prior(y))
 
 (naive-Bayes emissions over the binaries, plus the forest's posterior as a scaled likelihood raised to the
-weight ``w``, the hybrid trick of ``decoder``), filtered forward through the HMM's transitions.  ``w = 0`` is
+weight ``w``, the hybrid trick of ``decoder``), filtered forward through the HMM's transitions.  With
+``balanced`` the label is the filtered posterior's divided by the class frequencies the transitions settle to
+(``decoder.stationary_distribution``): the decision for mean per-class recall rather than for the share of
+windows right, so a scene the training homes spent little time in is not outvoted for that alone.  ``w = 0`` is
 the HMM alone; the forest adds what it knows in proportion to ``w``.  In the ONNX file the scores are computed
 by the graph (its ``probabilities`` output is their softmax) and the filtering is the model's decoder (an
 ``HmmFilter`` with a uniform prior), so the running hub needs nothing new.
@@ -30,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import fit_hmm, forward_filter
-from .decoder import HmmFilter
+from .decoder import HmmFilter, stationary_distribution
 from .features import FeatureSpec
 
 __all__ = ["FOREST_FLOOR", "ChannelHmm", "channel_columns", "fit_channel_hmm", "forest_prior"]
@@ -68,6 +71,11 @@ class ChannelHmm:
     log_initial: np.ndarray  # [labels]
     forest_weight: float
     forest_prior: np.ndarray  # [labels]: the class prior the forest learnt (its scaled likelihood divides it out)
+    balanced: bool = False  # decide on the filtered posterior divided by the transitions' stationary distribution
+
+    def decision_prior(self) -> np.ndarray | None:
+        """What the filtered posterior is divided by before deciding (None: nothing)."""
+        return stationary_distribution(np.exp(self.log_transition)) if self.balanced else None
 
     def scores(self, X: np.ndarray, forest_proba: np.ndarray) -> np.ndarray:
         """Per-window log scores ``[rows, labels]`` of feature rows ``X`` and the forest's probabilities."""
@@ -79,19 +87,24 @@ class ChannelHmm:
         return nb + self.forest_weight * scaled
 
     def posterior(self, X: np.ndarray, forest_proba: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Causal posteriors ``[rows, labels]``, filtered forward within each day (rows in time order)."""
+        """Causal posteriors ``[rows, labels]``, filtered forward within each day (rows in time order), divided
+        by ``decision_prior`` when the model decides balanced (as its ``decoder`` returns them)."""
         scores = self.scores(X, forest_proba)
         out = np.zeros_like(scores)
         for day in dict.fromkeys(np.asarray(days).tolist()):
             rows = np.flatnonzero(np.asarray(days) == day)
             out[rows] = forward_filter(scores[rows], self.log_transition, self.log_initial)
+        prior = self.decision_prior()
+        if prior is not None:
+            out = out / prior
+            out /= out.sum(axis=1, keepdims=True)
         return out
 
     def decoder(self) -> HmmFilter:
         """The forward filter the running hub applies to the graph's softmax of ``scores``."""
         n = len(self.labels)
         return HmmFilter(self.labels, np.exp(self.log_transition), np.exp(self.log_initial), np.full(n, 1.0 / n),
-                         power=1.0, floor=_SOFTMAX_FLOOR)
+                         power=1.0, floor=_SOFTMAX_FLOOR, decision_prior=self.decision_prior())
 
     def attach(self, onx: Any) -> None:
         """Rewrite ``onx`` (an ``onnx.ModelProto`` whose ``probabilities`` output is the forest's, over
@@ -137,6 +150,7 @@ class ChannelHmm:
 def fit_channel_hmm(
     X: np.ndarray, y: np.ndarray, days: np.ndarray, labels: Sequence[str], spec: FeatureSpec,
     forest_weight: float, forest_prior: np.ndarray, sample_weight: np.ndarray | None = None,
+    balanced: bool = False,
 ) -> ChannelHmm:
     """The HMM of ``baselines.fit_hmm`` (add-one counts, as the paper) over ``spec``'s channel binaries of the
     rows ``X`` labelled ``y`` (each day in ``days`` one sequence), over ``labels``, joined with a forest's
@@ -149,7 +163,7 @@ def fit_channel_hmm(
     real homes: docs/recognition.md, "The forest joined with the HMM".)  ``sample_weight``: each row counted
     in proportion to it (``baselines.fit_hmm``), scaled to add up to the number of rows so the add-one
     smoothing stays as strong as unweighted (e.g. the forest's per-home weights, whatever their total);
-    unweighted, every day counts the same."""
+    unweighted, every day counts the same.  ``balanced``: decide for mean per-class recall (``ChannelHmm``)."""
     if forest_weight < 0 or not np.isfinite(forest_weight):
         raise ValueError(f"the forest's weight must be a finite number >= 0, not {forest_weight}")
     prior = np.asarray(forest_prior, dtype=np.float64)
@@ -162,4 +176,4 @@ def fit_channel_hmm(
     hmm = fit_hmm(np.asarray(X)[:, columns] > 0.5, np.asarray(y).astype(str), np.asarray(days), list(labels),
                   sample_weight=counts)
     return ChannelHmm(list(labels), columns, hmm.state_weights, hmm.log_trans, hmm.log_init, float(forest_weight),
-                      prior / prior.sum())
+                      prior / prior.sum(), balanced)

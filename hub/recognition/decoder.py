@@ -15,6 +15,20 @@ from typing import Any
 import numpy as np
 
 
+def stationary_distribution(transition: np.ndarray) -> np.ndarray:
+    """The label distribution a row-stochastic ``transition`` matrix settles to: the class frequencies a
+    posterior filtered far from the start of a sequence embeds."""
+    matrix = np.asarray(transition, dtype=np.float64)
+    n = len(matrix)
+    # pi (A - I) = 0 with sum(pi) = 1, solved as one least-squares system; with add-one counts every entry of A is
+    # positive, so the solution is unique and positive (the floor only guards rounding).
+    system = np.vstack([matrix.T - np.eye(n), np.ones((1, n))])
+    target = np.zeros(n + 1)
+    target[-1] = 1.0
+    pi = np.maximum(np.linalg.lstsq(system, target, rcond=None)[0], 1e-12)
+    return np.asarray(pi / pi.sum())
+
+
 class DecoderError(ValueError):
     """Decoder parameters in a model file are missing or inconsistent."""
 
@@ -26,9 +40,16 @@ class HmmFilter:
     class-balanced forest); dividing by it turns its posterior into a likelihood.  ``floor`` keeps one
     overconfident zero from ruling a class out for good.  ``power`` < 1 tempers evidence that is
     correlated across windows (our features overlap in time).
+
+    ``decision_prior``: the posterior a window is decided on is the filtered one divided by this prior
+    (renormalised); the filter itself carries on from the undivided posterior.  With the class frequencies
+    the filter's posterior embeds (``stationary_distribution``), the most probable label of the divided
+    posterior is the Bayes decision for mean per-class recall (a rare scene is not outvoted by a frequent one
+    only for being rarer in the training homes) instead of for the share of windows right.  None: decide on
+    the posterior itself.
     """
 
-    __slots__ = ("_alpha", "floor", "initial", "labels", "power", "train_prior", "transition")
+    __slots__ = ("_alpha", "decision_prior", "floor", "initial", "labels", "power", "train_prior", "transition")
 
     def __init__(
         self,
@@ -38,6 +59,7 @@ class HmmFilter:
         train_prior: np.ndarray | None = None,
         power: float = 1.0,
         floor: float = 1e-3,
+        decision_prior: np.ndarray | None = None,
     ) -> None:
         n = len(labels)
         self.labels = list(labels)
@@ -53,6 +75,12 @@ class HmmFilter:
             raise DecoderError("decoder transition rows must be probability distributions")
         if np.any(prior <= 0) or np.any(self.initial < 0) or self.initial.sum() <= 0:
             raise DecoderError("decoder priors must be positive")
+        self.decision_prior = None if decision_prior is None else np.asarray(decision_prior, dtype=np.float64)
+        if self.decision_prior is not None and (
+            self.decision_prior.shape != (n,) or not np.all(np.isfinite(self.decision_prior))
+            or np.any(self.decision_prior <= 0)
+        ):
+            raise DecoderError(f"the decision prior needs {n} positive finite values")
         self._alpha: np.ndarray | None = None
 
     # -- learning -----------------------------------------------------------------------
@@ -93,7 +121,8 @@ class HmmFilter:
         return (p / self.train_prior) ** self.power
 
     def update(self, probabilities: np.ndarray, steps: int = 1, commit: bool = True) -> np.ndarray:
-        """Posterior over labels after ``steps`` windows, the last of which produced ``probabilities``.
+        """Posterior over labels after ``steps`` windows, the last of which produced ``probabilities`` (divided
+        by ``decision_prior`` when the filter has one).
 
         ``commit=False`` previews (an inference between window boundaries) without moving the filter.
         """
@@ -108,7 +137,10 @@ class HmmFilter:
         alpha = alpha / total if total > 0 and np.isfinite(total) else np.full(len(alpha), 1.0 / len(alpha))
         if commit:
             self._alpha = alpha
-        return alpha
+        if self.decision_prior is None:
+            return alpha
+        decided = alpha / self.decision_prior
+        return decided / decided.sum()
 
     def filter(self, probabilities: np.ndarray) -> np.ndarray:
         """Posterior for each row of a [T, L] probability matrix (one window each), from a fresh start."""
@@ -132,7 +164,8 @@ class HmmFilter:
             "train_prior": [round(float(v), 8) for v in self.train_prior],
             "power": self.power,
             "floor": self.floor,
-        }
+        } | ({} if self.decision_prior is None else
+             {"decision_prior": [round(float(v), 8) for v in self.decision_prior]})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HmmFilter:
@@ -146,6 +179,8 @@ class HmmFilter:
                 np.asarray(data["train_prior"], dtype=np.float64),
                 float(data.get("power", 1.0)),
                 float(data.get("floor", 1e-3)),
+                None if data.get("decision_prior") is None
+                else np.asarray(data["decision_prior"], dtype=np.float64),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, DecoderError):

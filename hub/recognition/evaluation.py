@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import fit_hmm, sensor_matrix
+from .baselines import fit_hmm, forward_filter, sensor_matrix
 from .channel_hmm import ChannelHmm, fit_channel_hmm, forest_prior
 from .datasets import Dataset
 from .decision import ClassBias
+from .decoder import stationary_distribution
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
 from .training import (
     Matrix,
@@ -325,14 +326,15 @@ def channel_binary(home: Home, representation: str = "changepoint+last") -> np.n
 
 def with_channel_hmm(
     forest: Any, rows: TrainingSet, config: TrainConfig, homes: Sequence[Home], keep: set[str] | None,
-    weight: float, extra: Sequence[Matrix] = (), count_homes: bool = False,
+    weight: float, extra: Sequence[Matrix] = (), count_homes: bool = False, balanced: bool = False,
 ) -> ChannelHmm:
     """The channel HMM for ``forest`` (trained on ``rows`` with ``config``), learnt on the days the forest
     learnt from: ``homes``' and ``extra``'s (e.g. simulated days), each day counted the same; labels outside
     ``keep`` counted as idle.  Without ``extra``, at ``weight`` 0 it is the rebuilt HMM ``hmm_predictions``
     scores.  ``count_homes``: each home and each ``extra`` matrix counts the same in the HMM, however many
     days it holds, as the forest weighs them (``homes_training_set``); then simulating more days averages
-    the simulator's draw instead of giving it more say."""
+    the simulator's draw instead of giving it more say.  ``balanced``: it decides for mean per-class recall
+    (``ChannelHmm``)."""
     labels = [str(c) for c in forest.classes_]
     mass = class_mass(rows.y, config.balance, rows.sample_weight, rows.groups, rows.share)
     parts = [(h.name, h.matrix) for h in homes] + [(f"extra{i}", m) for i, m in enumerate(extra)]
@@ -341,23 +343,31 @@ def with_channel_hmm(
     counts = _home_weights([m for _name, m in parts]) if count_homes else None
     return fit_channel_hmm(np.vstack([m.X for _name, m in parts]), _collapse(y, keep) if keep is not None else y,
                            days, labels, homes[0].spec if homes else DEFAULT_SPEC, weight,
-                           forest_prior(mass, labels), sample_weight=counts)
+                           forest_prior(mass, labels), sample_weight=counts, balanced=balanced)
 
 
-def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str]) -> dict[str, np.ndarray]:
+def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str], balanced: bool = False,
+                    ) -> dict[str, np.ndarray]:
     """The rebuilt HMM (``baselines.fit_hmm``) trained on ``train`` homes' channel features, decoded per day
-    of ``test`` offline (Viterbi) and causally (forward filtering)."""
+    of ``test`` offline (Viterbi) and causally (forward filtering); with ``balanced`` also ``causal_balanced``:
+    the causal posterior divided by the transitions' stationary distribution, the decision a ``balanced``
+    channel HMM takes (so a comparison can tell the decision rule's share from the model's)."""
     X = np.vstack([channel_binary(h) for h in train])
     y = _collapse(np.concatenate([h.matrix.y for h in train]), keep)
     days = np.concatenate([np.char.add(f"{h.name}:", h.matrix.days.astype(str)) for h in train])
     labels = sorted(set(y.tolist()) | keep)
     model = fit_hmm(X, y, days, labels)
     Xt = channel_binary(test)
-    out = {"offline": np.empty(len(test.matrix.y), dtype=object), "causal": np.empty(len(test.matrix.y), dtype=object)}
+    kinds = ("offline", "causal", "causal_balanced") if balanced else ("offline", "causal")
+    out = {k: np.empty(len(test.matrix.y), dtype=object) for k in kinds}
+    stationary = stationary_distribution(np.exp(model.log_trans))
     for day in dict.fromkeys(test.matrix.days.tolist()):
         rows = np.flatnonzero(test.matrix.days == day)
         out["offline"][rows] = model.predict(Xt[rows], causal=False)
         out["causal"][rows] = model.predict(Xt[rows], causal=True)
+        if balanced:
+            posterior = forward_filter(model.scores(Xt[rows]), model.log_trans, model.log_init)
+            out["causal_balanced"][rows] = np.asarray(labels)[(posterior / stationary).argmax(axis=1)]
     return {k: v.astype(str) for k, v in out.items()}
 
 
@@ -366,6 +376,7 @@ def leave_one_home_out(
     hmm: bool = True, predictions: dict[str, np.ndarray] | None = None,
     train_pool: Sequence[str] | None = None, fixed: dict[str, Any] | None = None, open_unlabelled: bool = False,
     channel_hmm: float | None = None, all_scenes: bool = False, hmm_count_homes: bool = False,
+    balanced: bool = False,
 ) -> dict[str, Any]:
     """For each home: ours (trained on the other homes, plus ``extra`` e.g. simulated days), the home's
     majority class and the rebuilt HMM trained on the same other homes; all scored on that home's scenes
@@ -376,7 +387,8 @@ def leave_one_home_out(
     ``train_pool``: only these homes may be trained on (e.g. those whose terms allow shipping a model);
     ``fixed``: finished models ({name: ``runtime.SceneModel``}) scored on every home as they are;
     ``channel_hmm``: ours is the forest joined with the channel HMM at this weight (``with_channel_hmm``;
-    ``hmm_count_homes``: its ``count_homes``)."""
+    ``hmm_count_homes``: its ``count_homes``; ``balanced``: it decides for mean per-class recall, and the
+    rebuilt HMM is also scored deciding so, as ``hmm_causal_balanced``)."""
     out: dict[str, Any] = {}
     for target in homes:
         others = [h for h in homes if h.name != target.name and (train_pool is None or h.name in train_pool)]
@@ -397,7 +409,7 @@ def leave_one_home_out(
                 forest = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups,
                              share=rows.share)
                 joined = with_channel_hmm(forest, rows, config, others, keep, channel_hmm, extra,
-                                          count_homes=hmm_count_homes)
+                                          count_homes=hmm_count_homes, balanced=balanced)
                 proba = joined.posterior(m.X, forest.predict_proba(m.X), m.days)
                 pred = np.asarray(joined.labels)[proba.argmax(axis=1)]
             pred = _collapse(pred, home_scenes)
@@ -407,7 +419,7 @@ def leave_one_home_out(
         if hmm and others:
             hmm_keep = home_scenes | set(np.concatenate([h.matrix.y for h in others]).tolist()) if all_scenes \
                 else home_scenes
-            for decoding, hmm_out in hmm_predictions(others, target, hmm_keep).items():
+            for decoding, hmm_out in hmm_predictions(others, target, hmm_keep, balanced).items():
                 hmm_pred = _collapse(hmm_out, home_scenes)
                 row[f"hmm_{decoding}"] = figures(m.y, hmm_pred, m.days, target.scenes, n_boot)
                 if row["ours"] is not None:

@@ -259,3 +259,87 @@ def test_cli_counts_homes_in_the_hmm_when_asked(two_homes: list[tuple[Path, Path
     expected = leave_one_home_out(homes, config, sim, n_boot=0, hmm=False, channel_hmm=0.5, hmm_count_homes=True)
     for name, row in expected.items():
         assert scored["homes"][name]["ours"]["class_accuracy"] == row["ours"]["class_accuracy"]
+
+
+def test_deciding_balanced_divides_the_filtered_posterior_by_the_hmms_class_frequencies(
+        homes: list[Home], tmp_path: Path) -> None:
+    """``balanced``: the reference posterior is the plain one divided by the transitions' stationary distribution;
+    at weight 0 it decides as the rebuilt HMM deciding balanced (``hmm_predictions(balanced=True)``); the
+    exported file's decoder carries that prior and the hub's decoding decides as the reference does."""
+    from qilu_hub.recognition.decoder import stationary_distribution
+    from qilu_hub.recognition.runtime import SceneModel
+
+    train, test = homes
+    m = test.matrix
+    keep = set(test.scenes)
+    rows = homes_training_set([train], keep)
+    forest = fit(rows.X, rows.y, CONFIG, sample_weight=rows.sample_weight)
+    proba = forest.predict_proba(m.X)
+    plain = with_channel_hmm(forest, rows, CONFIG, [train], keep, 0.5)
+    balanced = with_channel_hmm(forest, rows, CONFIG, [train], keep, 0.5, balanced=True)
+    prior = stationary_distribution(np.exp(plain.log_transition))
+    np.testing.assert_allclose(balanced.decision_prior(), prior)
+    assert plain.decision_prior() is None
+    expected = plain.posterior(m.X, proba, m.days) / prior
+    expected /= expected.sum(axis=1, keepdims=True)
+    got = balanced.posterior(m.X, proba, m.days)
+    np.testing.assert_allclose(got, expected)
+    assert (got.argmax(axis=1) != plain.posterior(m.X, proba, m.days).argmax(axis=1)).any()
+
+    alone = with_channel_hmm(forest, rows, CONFIG, [train], keep, 0.0, balanced=True)
+    hmm = hmm_predictions([train], test, keep, balanced=True)
+    assert set(hmm) == {"offline", "causal", "causal_balanced"}
+    np.testing.assert_array_equal(np.asarray(alone.labels)[alone.posterior(m.X, proba, m.days).argmax(axis=1)],
+                                  hmm["causal_balanced"])
+    assert (hmm["causal_balanced"] != hmm["causal"]).any()
+    assert set(hmm_predictions([train], test, keep)) == {"offline", "causal"}
+
+    path = tmp_path / "balanced.onnx"
+    path.write_bytes(to_onnx(forest, DEFAULT_SPEC, {"source": "test"}, channel_hmm=balanced))
+    model = SceneModel.load(path, DEFAULT_SPEC)
+    np.testing.assert_allclose(model.metadata.decoder["decision_prior"], prior, atol=1e-8)
+    decoded = model.decode(model.predict_proba(m.X), m.days)
+    assert np.abs(decoded - got).max() < 1e-2  # float32 graph against the float64 reference, as for the plain file
+    assert (decoded.argmax(axis=1) == got.argmax(axis=1)).mean() > 0.999
+
+
+def test_cli_decides_balanced_when_asked(two_homes: list[tuple[Path, Path]], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``--decide balanced`` reaches the file (its decoder and provenance) and leave-one-home-out, which scores the
+    rebuilt HMM deciding so beside the plain one; without ``--channel-hmm`` it is refused."""
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.evaluation import leave_one_home_out
+    from qilu_hub.recognition.runtime import SceneModel
+
+    (d1, m1), (d2, m2) = two_homes
+    out = tmp_path / "balanced.onnx"
+    assert main(["model", "train", "--source", "simulator", "--days", "1", "--homes", "3", "--home", str(d1), str(m1),
+                 "--trees", "2", "--channel-hmm", "0.5", "--decide", "balanced", "--no-progress",
+                 "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["decision"] == "balanced"
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.metadata.extra["channel_hmm"].endswith(", decides balanced")
+    assert "decision_prior" in model.metadata.decoder
+    for command in ("train", "eval"):
+        extra = ["--cv", "leave-one-home-out"] if command == "eval" else []
+        assert main(["model", command, *extra, "--source", "simulator", "--days", "1", "--decide", "balanced",
+                     "--out" if command == "train" else "--json", str(tmp_path / "no")]) == 2
+        assert "give --channel-hmm" in capsys.readouterr().err
+
+    result = tmp_path / "loho.json"
+    assert main(["model", "eval", "--cv", "leave-one-home-out", "--source", str(d1), "--mapping", str(m1),
+                 "--home", str(d2), str(m2), "--trees", "2", "--boot", "0", "--channel-hmm", "0.5",
+                 "--decide", "balanced", "--json", str(result), "--png", str(tmp_path / "cm.png"),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    scored = json.loads(result.read_text())
+    assert scored["decide"] == "balanced"
+    assert scored["mean_over_homes_hmm_causal_balanced"]["homes"] == 2
+    homes = [home_from_dataset("home1", load_dataset(d1, m1)), home_from_dataset("home2", load_dataset(d2, m2))]
+    expected = leave_one_home_out(homes, TrainConfig(n_estimators=2, seed=0), n_boot=0, channel_hmm=0.5,
+                                  balanced=True)
+    for name, row in expected.items():
+        for who in ("ours", "hmm_causal", "hmm_causal_balanced"):
+            assert scored["homes"][name][who]["class_accuracy"] == row[who]["class_accuracy"]
+        assert "ours_minus_hmm_causal_balanced" in scored["homes"][name]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from qilu_hub.recognition.decoder import DecoderError, HmmFilter
+from qilu_hub.recognition.decoder import DecoderError, HmmFilter, stationary_distribution
 from qilu_hub.recognition.metadata import ModelMetadata
 
 
@@ -97,9 +97,43 @@ def test_dict_round_trip_and_metadata_props() -> None:
         {"transition": [[0.9, 0.9, 0.9], [0.1, 0.7, 0.2], [0.3, 0.3, 0.4]]},
         {"train_prior": [0.0, 0.5, 0.5]},
         {"labels": None},
+        {"decision_prior": [0.5, 0.5]},
+        {"decision_prior": [0.0, 0.5, 0.5]},
+        {"decision_prior": [float("nan"), 0.5, 0.5]},
     ],
 )
 def test_bad_parameters_are_refused(change: dict[str, object]) -> None:
     data = _tiny().to_dict() | change
     with pytest.raises(DecoderError):
         HmmFilter.from_dict(data)
+
+
+def test_stationary_distribution_is_where_the_chain_settles() -> None:
+    two = np.array([[0.9, 0.1], [0.5, 0.5]])  # balance: 0.1 * pi_a = 0.5 * pi_b
+    np.testing.assert_allclose(stationary_distribution(two), [5 / 6, 1 / 6])
+    transition = _tiny().transition
+    pi = stationary_distribution(transition)
+    np.testing.assert_allclose(pi @ transition, pi, atol=1e-12)
+    np.testing.assert_allclose(pi, np.linalg.matrix_power(transition, 200)[0], atol=1e-9)
+
+
+def test_a_decision_prior_divides_what_is_decided_but_not_what_is_carried() -> None:
+    """The output is the filtered posterior divided by the prior; the filter goes on from the undivided one, so
+    the next window's posterior is the plain filter's (and a preview moves nothing either)."""
+    plain = _tiny()
+    prior = np.array([0.7, 0.2, 0.1])
+    balanced = HmmFilter(plain.labels, plain.transition, plain.initial, plain.train_prior, plain.power, plain.floor,
+                         decision_prior=prior)
+    probs = np.random.default_rng(3).dirichlet(np.ones(3), size=8)
+    alpha = plain.filter(probs)
+    expected = alpha / prior
+    np.testing.assert_allclose(balanced.filter(probs), expected / expected.sum(axis=1, keepdims=True))
+    assert (balanced.filter(probs).argmax(axis=1) != alpha.argmax(axis=1)).any()  # it changes decisions here
+    balanced.reset()
+    balanced.update(probs[0])
+    balanced.update(probs[1], commit=False)
+    again = balanced.update(probs[1])
+    np.testing.assert_allclose(again, expected[1] / expected[1].sum())
+    round_trip = HmmFilter.from_dict(json.loads(json.dumps(balanced.to_dict())))
+    np.testing.assert_allclose(round_trip.filter(probs), balanced.filter(probs), rtol=1e-6)
+    assert "decision_prior" not in plain.to_dict()  # a file without one reads as before

@@ -28,3 +28,15 @@ def test_the_bundled_model_tells_every_scene_of_a_simulated_home_apart() -> None
     assert len(scenes) == 9
     recall = figures(m.y, decided, m.days, scenes, n_boot=0)["per_class_accuracy"]
     assert {scene for scene, value in recall.items() if value < 0.9} <= {"idle", "away"}
+
+
+def test_the_bundled_model_decides_for_class_accuracy() -> None:
+    # Trained with --decide balanced (models/MODEL_CARD.md): its decoder divides the filtered posterior by the class
+    # frequencies its own transitions settle to, the decision the leave-one-home-out figures were measured with.
+    from qilu_hub.recognition.decoder import stationary_distribution
+
+    model = SceneModel.load(DEFAULT_MODEL, DEFAULT_SPEC)
+    decoder = model.new_decoder()
+    assert decoder is not None and decoder.decision_prior is not None
+    np.testing.assert_allclose(decoder.decision_prior, stationary_distribution(decoder.transition), atol=1e-6)
+    assert model.metadata.extra["channel_hmm"].endswith(", decides balanced")

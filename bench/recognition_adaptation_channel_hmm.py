@@ -3,9 +3,11 @@ plus the five other homes, trained as ``model train --source recorder --home ...
 ``leaf20_48trees`` forest, scenes balanced per home, the days weighing one home each), against the same forest
 joined with a channel HMM whose counts carry the same row weights (so the household's days count in the HMM
 as they do in the forest: ``baselines.fit_hmm``'s ``sample_weight``).  Share of the class accuracy that
-leave-one-day-out on all the home's other days reaches, on the same remaining days; 5 draws of days.
+leave-one-day-out on all the home's other days reaches, on the same remaining days; 5 draws of days.  Each
+joined model is scored deciding on its filtered posterior (``joined_W``) and deciding balanced (``joined_W_balanced``:
+that posterior divided by its transitions' stationary distribution, ``model train --decide balanced``).
 
-    python bench/recognition_adaptation_channel_hmm.py ../shared/data [--out FILE]
+    python bench/recognition_adaptation_channel_hmm.py ../shared/data [--homes NAME ...] [--out FILE]
 
 One forest seed; the weights are read side by side, none chosen: a direction, not a result.
 """
@@ -46,19 +48,22 @@ def class_accuracy(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_root", type=Path, help="folder holding the datasets (../shared/data)")
+    parser.add_argument("--homes", nargs="+", default=None, metavar="NAME", help="score only these homes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     homes = list(load_homes(args.data_root).values())
+    scored = [h for h in homes if args.homes is None or h.name in args.homes]
     config = replace(FOREST_CONFIGS["leaf20_48trees"], seed=0)
     rows: dict[str, Any] = {}
-    for target in homes:
+    for target in scored:
         m, labels, keep = target.matrix, target.scenes, set(target.scenes)
         others = [h for h in homes if h.name != target.name]
         reference = lodo_predictions(m, config)
         day_ids = list(dict.fromkeys(m.days.tolist()))
         rng = np.random.default_rng(0)
         draws = [sorted(rng.choice(day_ids, size=3, replace=False).tolist()) for _ in range(5)]
-        shares: dict[str, list[float]] = {"forest_alone": [], **{f"joined_{w:g}": [] for w in WEIGHTS}}
+        shares: dict[str, list[float]] = {"forest_alone": [], **{f"joined_{w:g}{how}": [] for w in WEIGHTS
+                                                                  for how in ("", "_balanced")}}
         for draw in draws:
             test = ~np.isin(m.days, draw)
             part = Matrix(m.X[~test], m.y[~test], m.days[~test], m.times[~test])
@@ -78,13 +83,15 @@ def main() -> int:
             for w in WEIGHTS:
                 joined = ChannelHmm(scenes, channel_columns(DEFAULT_SPEC), hmm.state_weights, hmm.log_trans,
                                     hmm.log_init, w, prior)
-                pred = np.asarray(scenes)[joined.posterior(m.X[test], proba, test_days).argmax(axis=1)]
-                shares[f"joined_{w:g}"].append(class_accuracy(y, pred, labels) / ref)
+                for how, model in (("", joined), ("_balanced", replace(joined, balanced=True))):
+                    pred = np.asarray(scenes)[model.posterior(m.X[test], proba, test_days).argmax(axis=1)]
+                    shares[f"joined_{w:g}{how}"].append(class_accuracy(y, pred, labels) / ref)
         rows[target.name] = {k: {"mean": round(float(np.mean(v)), 3), "draws": [round(x, 3) for x in v]}
                              for k, v in shares.items()}
         print(target.name, {k: v["mean"] for k, v in rows[target.name].items()}, file=sys.stderr, flush=True)
     emit({"what": "share of the all-other-days class accuracy after 3 labelled days beside the five other homes: "
-                  "the household forest alone and joined with a row-weighted channel HMM at each weight",
+                  "the household forest alone and joined with a row-weighted channel HMM at each weight, deciding on "
+                  "its posterior or balanced",
           "forest": "leaf20_48trees, seed 0, scenes balanced per home", "draws": 5, "homes": rows}, args.out)
     return 0
 

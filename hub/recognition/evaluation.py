@@ -360,14 +360,16 @@ def hmm_predictions(train: Sequence[Home], test: Home, keep: set[str], balanced:
     Xt = channel_binary(test)
     kinds = ("offline", "causal", "causal_balanced") if balanced else ("offline", "causal")
     out = {k: np.empty(len(test.matrix.y), dtype=object) for k in kinds}
-    stationary = stationary_distribution(np.exp(model.log_trans))
+    names = np.asarray(labels)
+    stationary = stationary_distribution(np.exp(model.log_trans)) if balanced else None
     for day in dict.fromkeys(test.matrix.days.tolist()):
         rows = np.flatnonzero(test.matrix.days == day)
         out["offline"][rows] = model.predict(Xt[rows], causal=False)
-        out["causal"][rows] = model.predict(Xt[rows], causal=True)
-        if balanced:
-            posterior = forward_filter(model.scores(Xt[rows]), model.log_trans, model.log_init)
-            out["causal_balanced"][rows] = np.asarray(labels)[(posterior / stationary).argmax(axis=1)]
+        # One forward pass gives both causal decisions (``ChainModel.predict(causal=True)`` is its argmax).
+        posterior = forward_filter(model.scores(Xt[rows]), model.log_trans, model.log_init)
+        out["causal"][rows] = names[posterior.argmax(axis=1)]
+        if stationary is not None:
+            out["causal_balanced"][rows] = names[(posterior / stationary).argmax(axis=1)]
     return {k: v.astype(str) for k, v in out.items()}
 
 

@@ -44,6 +44,7 @@ from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
     homes_training_set,
+    household_prior_choice,
     household_weight,
     lodo_predictions,
     train_on_homes,
@@ -59,6 +60,10 @@ class Rule:
     # a scene few homes label (eating) is otherwise decided against with the prior of one or two homes.
     # 1: divided by the masses; 0.5: by their square root (half-way in log terms); 0: not at all.
     prior_correction: float = 0.0
+    # The power chosen per household (and per draw) among ``training.PRIOR_POWERS`` by its own labelled days, each
+    # predicted by a forest trained without it (``evaluation.household_prior_choice``): what ``model train
+    # --prior-correction auto`` does.
+    prior_by_days: bool = False
 
 
 # The candidates nested selection chooses between, the one model train used before this bench first
@@ -79,9 +84,10 @@ RULES: dict[str, Rule] = {
     "default_per_home_prior50": Rule("default", True, 0.5),
     "leaf20_48trees_pooled_prior50": Rule("leaf20_48trees", False, 0.5),
     "leaf20_48trees_per_home_prior50": Rule("leaf20_48trees", True, 0.5),
+    "leaf20_48trees_per_home_prior_by_days": Rule("leaf20_48trees", True, prior_by_days=True),
 }
 DEFAULT_FOREST_RULES = tuple(name for name, rule in RULES.items()
-                             if rule.forest == "default" and not rule.prior_correction)
+                             if rule.forest == "default" and not rule.prior_correction and not rule.prior_by_days)
 
 
 def class_counts(y: np.ndarray, pred: np.ndarray, days: np.ndarray, labels: list[str]) -> tuple[np.ndarray, ...]:
@@ -112,7 +118,7 @@ def nest(rows: dict[str, Any], rules: list[str]) -> None:
     """Each home's rule chosen on the other scored homes only (highest mean share; ties: the first listed),
     among all ``rules`` (``chosen``), among the ``DEFAULT_FOREST_RULES`` (``default_forest_chosen``) and among
     the rules without prior correction (``plain_chosen``: what ``model train`` does by default)."""
-    plain = [r for r in rules if not RULES[r].prior_correction]
+    plain = [r for r in rules if not RULES[r].prior_correction and not RULES[r].prior_by_days]
     for key, among in (("", rules), ("default_forest_", [r for r in DEFAULT_FOREST_RULES if r in rules]),
                        ("plain_", plain)):
         for name, row in rows.items():
@@ -176,6 +182,7 @@ def main() -> int:
         row["other_homes_only_class_accuracy"] = [round(v, 4) for v in none]
         # One forest per (preset, balance) and draw; the prior-corrected rules decide on its probabilities.
         predictions: dict[tuple[str, int], np.ndarray] = {}
+        chosen_powers: dict[str, list[Any]] = {}
         for i, draw in enumerate(draws):
             test = ~np.isin(m.days, draw)
             part = Matrix(m.X[~test], m.y[~test], m.days[~test], m.times[~test])
@@ -188,8 +195,15 @@ def main() -> int:
                 for rule_name in args.rules:
                     rule = RULES[rule_name]
                     if (rule.forest, rule.balance_per_home) == (forest, per_home):
-                        decided = (train.prior_correction(configs[forest], rule.prior_correction).apply(proba)
-                                   if rule.prior_correction else proba)
+                        power = rule.prior_correction
+                        if rule.prior_by_days:
+                            choice = household_prior_choice(others, keep, part, configs[forest], PER_DAY_WEIGHT,
+                                                             per_home)
+                            power = choice.power
+                            chosen_powers.setdefault(rule_name, []).append(
+                                {"power": power, "held_out_class_accuracy": {
+                                    str(k): round(v, 4) for k, v in choice.scores.items()}})
+                        decided = train.prior_correction(configs[forest], power).apply(proba) if power else proba
                         predictions[rule_name, i] = scene_of[decided.argmax(axis=1)]
         for rule_name in args.rules:
             rule = RULES[rule_name]
@@ -220,6 +234,7 @@ def main() -> int:
                 "class_accuracy": [round(v, 4) for v in accs],
                 "reference_same_days": [round(v, 4) for v in refs],
                 "share": [round(v, 3) for v in shares],
+                **({"chosen_by_days": chosen_powers[rule_name]} if rule_name in chosen_powers else {}),
                 "share_mean": round(float(np.mean(shares)), 3),
                 "share_median": round(float(np.median(shares)), 3),
                 "share_min_max": [round(float(min(shares)), 3), round(float(max(shares)), 3)],
@@ -237,7 +252,8 @@ def main() -> int:
         "what": f"{args.label_days} labelled days beside the other homes, share of the all-other-days class accuracy "
                 "on the same remaining days; rule per home chosen on the other homes (nested)",
         "rules": {k: {"forest": v.forest, "balance_per_home": v.balance_per_home,
-                      "prior_correction": v.prior_correction} for k, v in RULES.items() if k in args.rules},
+                      "prior_correction": v.prior_correction, "prior_by_days": v.prior_by_days}
+                  for k, v in RULES.items() if k in args.rules},
         "forests": {p: {k: v for k, v in c.__dict__.items() if k != "n_jobs"} for p, c in configs.items()},
         "per_day_weight": PER_DAY_WEIGHT, "label_days": args.label_days, "draws": args.draws,
         "homes": rows,

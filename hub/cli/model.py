@@ -186,15 +186,35 @@ def _channel_hmm_flag_without_it(args: argparse.Namespace, command: str) -> bool
     return False
 
 
+def _prior_power(text: str) -> float | str:
+    """--prior-correction's value: a power, or ``auto`` (chosen on the household's own labelled days)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a power (0 to 4) nor auto") from None
+
+
 def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
-    # Off by default: it lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days class accuracy; half-way
-    # 0.94) but full costs ARAS (0.92 -> 0.90), and the choice nested on the other homes does not pick either for C
-    # (bench/recognition_adaptation.py).
-    p.add_argument("--prior-correction", type=float, nargs="?", const=1.0, default=0.0, metavar="POWER",
+    # Off by default: a fixed power lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days class
+    # accuracy; half-way 0.94) but full costs ARAS (0.92 -> 0.90), and the choice nested on the other homes does not
+    # pick either for C (bench/recognition_adaptation.py); auto lets the household's own days choose.
+    p.add_argument("--prior-correction", type=_prior_power, nargs="?", const=1.0, default=0.0, metavar="POWER",
                    help=f"{where}decide with the forest's probabilities divided by each scene's total training weight "
                         "(to POWER, default 1; 0.5: half-way), so a scene only a few of the homes label weighs as much "
-                        "as the others (in a written model: its class bias); off by default, see docs/recognition.md "
-                        "\"Adaptation\"")
+                        "as the others (in a written model: its class bias); auto: the power (0, 0.5 or 1) that "
+                        "recognises the household's labelled days best, each fold of them predicted by a model "
+                        "trained without it (up to 5 more forests to train); off by default, see "
+                        "docs/recognition.md \"Adaptation\"")
+
+
+def _prior_power_refused(args: argparse.Namespace, command: str) -> bool:
+    """Whether --prior-correction is out of range (said on stderr)."""
+    if args.prior_correction == "auto" or 0 <= args.prior_correction <= 4:
+        return False
+    print(f"qilu-hub model {command}: --prior-correction POWER must be between 0 and 4, or auto", file=sys.stderr)
+    return True
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -315,8 +335,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if not 0 <= args.prior_correction <= 4:
-        print("qilu-hub model train: --prior-correction POWER must be between 0 and 4", file=sys.stderr)
+    if _prior_power_refused(args, "train"):
         return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -336,6 +355,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {"n_estimators": args.trees, "max_depth": args.depth, "min_samples_leaf": args.min_leaf}
     base = replace(FOREST_CONFIGS[args.forest], seed=args.seed)
     config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    prior_choice = None
+    if args.prior_correction == "auto" and not args.class_bias:
+        try:
+            prior_choice = _prior_by_days(matrix, spec, args, config)
+        except (DatasetError, OSError) as exc:  # a --home that cannot be read
+            print(f"qilu-hub model train: {exc}", file=sys.stderr)
+            return 1
+        args.prior_correction = prior_choice.power  # the gate's candidate and the written model decide alike
+    elif args.prior_correction == "auto":
+        args.prior_correction = 0.0
     gate = None
     if args.only_if_better:
         if args.source != "recorder":
@@ -385,6 +414,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if bootstrap:
         provenance["bootstrap"] = (f"simulator days={args.bootstrap_days} homes=2 seed={args.seed}, "
                                    f"household weight {args.household_weight}")
+    if prior_choice is not None:
+        held = ", ".join(f"{p:g}: {v:.3f}" for p, v in prior_choice.scores.items())
+        provenance["prior_correction"] = (f"power {prior_choice.power:g}, chosen on {prior_choice.folds} folds of the "
+                                          f"labelled days (class accuracy held out: {held})" if prior_choice.folds
+                                          else "power 0: fewer than 2 labelled days to choose on")
     labels = [str(c) for c in model.classes_]
     decoder = fit_decoder(matrix.y, matrix.days, labels, config) if args.decoder else None
     joined = None
@@ -422,6 +456,10 @@ def cmd_train(args: argparse.Namespace) -> int:
               "decision": "class-bias" if args.class_bias else "prior-correction" if args.prior_correction
               else "balanced" if joined is not None and joined.balanced else "plain",
               "prior_correction": args.prior_correction if not args.class_bias else 0.0}
+    if prior_choice is not None:
+        report["prior_choice"] = {"power": prior_choice.power, "folds": prior_choice.folds,
+                                  "held_out_class_accuracy": {f"{p:g}": round(v, 4)
+                                                              for p, v in prior_choice.scores.items()}}
     if gate is not None:
         report.update(written=True, gate=gate)
     print(json.dumps(report))
@@ -496,6 +534,43 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
     return result
 
 
+def _prior_by_days(household: Any, spec: Any, args: argparse.Namespace, config: Any) -> Any:
+    """``--prior-correction auto``: the power the household's own labelled days choose (``training.
+    choose_prior_power``).  Its days are dealt into at most ``evaluation.PRIOR_CHOICE_FOLDS`` folds; each fold is
+    predicted by a forest trained as the real run trains (the other folds, simulated bootstrap days, --home
+    homes), and each power decides on those probabilities with that forest's own class masses."""
+    import numpy as np
+
+    from qilu_hub.recognition.evaluation import PRIOR_CHOICE_FOLDS
+    from qilu_hub.recognition.training import (
+        HeldOutDays,
+        Matrix,
+        PriorChoice,
+        choose_prior_power,
+        class_mass,
+        day_blocks,
+        fit,
+    )
+
+    day_ids = np.unique(household.days)
+    if len(day_ids) < 2:
+        return PriorChoice(0.0, {}, 0)
+    folds = []
+    for block in day_blocks(household.days, min(PRIOR_CHOICE_FOLDS, len(day_ids))):
+        held = np.isin(household.days.astype(str), block)
+        rest = Matrix(household.X[~held], household.y[~held], household.days[~held], household.times[~held])
+        weights = groups = share = None
+        if args.source == "recorder" and args.bootstrap_days > 0:
+            rest, weights = _with_bootstrap(rest, spec, args)
+        if args.home:
+            rest, weights, groups, share = _with_homes(rest, weights, spec, args)
+        model = fit(rest.X, rest.y, config, sample_weight=weights, groups=groups, share=share)
+        folds.append(HeldOutDays(household.y[held], model.predict_proba(household.X[held]),
+                                 [str(c) for c in model.classes_],
+                                 class_mass(rest.y, config.balance, weights, groups, share)))
+    return choose_prior_power(folds)
+
+
 def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     """The household's labelled slices plus simulated days: labels teach this home's habits, the
     simulator keeps the scenes nobody has labelled yet. Returns the joined matrix and sample weights."""
@@ -504,8 +579,11 @@ def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[A
     from qilu_hub.recognition.simulator import SimConfig, simulate
     from qilu_hub.recognition.training import Matrix, build_matrix
 
-    simulated = simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed))
-    sim = build_matrix(simulated, spec, lookahead=args.review)
+    sim = getattr(args, "_bootstrap_sim", None)
+    if sim is None:  # the gate, the prior choice's folds and the real run join the same simulated days: build once
+        sim = build_matrix(simulate(SimConfig(days=args.bootstrap_days, homes=2, seed=args.seed)), spec,
+                           lookahead=args.review)
+        args._bootstrap_sim = sim
     joined = Matrix(
         np.vstack([matrix.X, sim.X]), np.concatenate([matrix.y, sim.y]),
         # Day groups stay apart: cross-validation must never mix a household day with a simulated one.
@@ -629,8 +707,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home, args.cv)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if not 0 <= args.prior_correction <= 4:
-        print("qilu-hub model eval: --prior-correction POWER must be between 0 and 4", file=sys.stderr)
+    if _prior_power_refused(args, "eval"):
         return 2
     if args.channel_hmm is not None and (args.cv != "leave-one-home-out" or args.unlabelled == "open"
                                          or not 0 <= args.channel_hmm <= 16):

@@ -28,10 +28,15 @@ from .decision import ClassBias
 from .decoder import stationary_distribution
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
 from .training import (
+    PRIOR_POWERS,
+    HeldOutDays,
     Matrix,
+    PriorChoice,
     TrainConfig,
     build_matrix,
+    choose_prior_power,
     class_mass,
+    day_blocks,
     fit,
     leave_one_day_out,
     metrics,
@@ -456,19 +461,53 @@ def household_weight(labelled_days: int, per_day: float = PER_DAY_WEIGHT) -> flo
     return max(1.0, per_day * labelled_days) if labelled_days > 0 else 0.0
 
 
+# At most this many folds of a household's labelled days when choosing its prior correction: each is one more
+# forest to train (a household with a month of labels should not train thirty).
+PRIOR_CHOICE_FOLDS = 5
+
+
+def household_prior_choice(
+    others: Sequence[Home], keep: set[str] | None, labelled: Matrix, config: TrainConfig,
+    per_day_weight: float | None = PER_DAY_WEIGHT, balance_per_home: bool = True,
+    powers: Sequence[float] = PRIOR_POWERS, max_folds: int = PRIOR_CHOICE_FOLDS, target_weight: float = 1.0,
+) -> PriorChoice:
+    """``choose_prior_power`` for a household's ``labelled`` days trained beside ``others`` as
+    ``homes_training_set`` joins them: its days dealt into at most ``max_folds`` folds, each fold predicted by
+    a forest trained on the other homes plus the household's other days (weighing ``household_weight`` of
+    their number, or ``target_weight`` homes when ``per_day_weight`` is None).  Fewer than two labelled days:
+    power 0, nothing held out."""
+    day_ids = np.unique(labelled.days)
+    if len(day_ids) < 2:
+        return PriorChoice(0.0, {}, 0)
+    y = _collapse(labelled.y, keep) if keep is not None else np.asarray(labelled.y).astype(str)
+    folds = []
+    for block in day_blocks(labelled.days, min(max_folds, len(day_ids))):
+        held = np.isin(labelled.days.astype(str), block)
+        rest = Matrix(labelled.X[~held], y[~held], labelled.days[~held], labelled.times[~held])
+        weight = (target_weight if per_day_weight is None
+                  else household_weight(len(day_ids) - len(block), per_day_weight))
+        rows = homes_training_set(others, keep, [rest], weight, balance_per_home)
+        model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
+        folds.append(HeldOutDays(y[held], model.predict_proba(labelled.X[held]),
+                                 [str(c) for c in model.classes_],
+                                 class_mass(rows.y, config.balance, rows.sample_weight, rows.groups)))
+    return choose_prior_power(folds, powers)
+
+
 def days_of_labels(
     target: Home, config: TrainConfig, counts: Sequence[int] = (1, 2, 3, 5, 7), repeats: int = 5,
     others: Sequence[Home] = (), reference: np.ndarray | dict[str, Any] | None = None, seed: int = 0,
     n_boot: int = 200,
     target_weight: float = 1.0, per_day_weight: float | None = None, balance_per_home: bool = False,
-    prior_correction: float = 0.0,
+    prior_correction: float | str = 0.0,
 ) -> dict[str, Any]:
     """Class and time-slice accuracy after n labelled days of the target home (n in ``counts``; ``repeats``
     random draws of which days), tested on the home's remaining days; trained on those days alone or, with
     ``others``, on them plus the other homes (the target's days weighing ``target_weight`` homes, or with
     ``per_day_weight`` that many homes per labelled day: ``household_weight``; ``balance_per_home`` as for
     ``train_on_homes``; ``prior_correction``: decide with ``TrainingSet.prior_correction`` to that power, as
-    ``model train --prior-correction`` embeds it; 0: not).  The reference is
+    ``model train --prior-correction`` embeds it; 0: not; ``"auto"``: the power ``household_prior_choice`` picks
+    on each draw's labelled days, as ``model train --prior-correction auto`` does).  The reference is
     leave-one-day-out on the target (all other days); ``reference`` may pass its predictions, or its figures
     from an earlier run with the same ``config`` (leave-one-day-out is deterministic given the seed)."""
     m = target.matrix
@@ -485,6 +524,7 @@ def days_of_labels(
         if n >= len(day_ids):
             break
         runs = []
+        powers: list[float] = []
         for _ in range(repeats if n > 0 else 1):
             chosen = set(rng.choice(day_ids, size=n, replace=False).tolist()) if n else set()
             train = np.isin(m.days, list(chosen))
@@ -495,8 +535,13 @@ def days_of_labels(
                 rows = homes_training_set(others, keep, [part] if n else [], weight, balance_per_home)
                 model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
                 proba = model.predict_proba(m.X[test])
-                if prior_correction:
-                    proba = rows.prior_correction(config, prior_correction).apply(proba)
+                power = prior_correction
+                if power == "auto":
+                    power = household_prior_choice(others, keep, part, config, per_day_weight, balance_per_home,
+                                                   target_weight=target_weight).power
+                    powers.append(power)
+                if power:
+                    proba = rows.prior_correction(config, float(power)).apply(proba)
                 pred = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)]
             else:
                 pred = fit(part.X, part.y, config).predict(m.X[test])
@@ -512,6 +557,7 @@ def days_of_labels(
             "share_of_reference_class": round(float(cls.mean() / ref["class_accuracy"]), 3)
             if ref["class_accuracy"] else None,
             "repeats": len(runs),
+            **({"prior_powers_chosen": powers} if powers else {}),
         })
     return {
         "home": target.name,

@@ -237,6 +237,53 @@ def prior_correction(mass: dict[str, float], power: float = 1.0) -> ClassBias:
     return ClassBias(labels, offsets)
 
 
+# The powers a household's prior correction is chosen among (``choose_prior_power``): none, half-way, full.
+PRIOR_POWERS = (0.0, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class HeldOutDays:
+    """One fold of a household's labelled days: their true labels, a forest's probabilities for them (trained
+    without them), the forest's ``classes_`` and the class masses it learnt (``class_mass``)."""
+
+    y: np.ndarray
+    proba: np.ndarray
+    classes: Sequence[str]
+    mass: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PriorChoice:
+    """The prior-correction power chosen on a household's held-out labelled days, with each candidate's pooled
+    class accuracy there (empty when fewer than two days were labelled: nothing to hold out, power 0)."""
+
+    power: float
+    scores: dict[float, float]
+    folds: int
+
+
+def choose_prior_power(folds: Sequence[HeldOutDays], powers: Sequence[float] = PRIOR_POWERS) -> PriorChoice:
+    """The power (of ``powers``) whose ``prior_correction`` gives the highest class accuracy (mean per-class
+    recall, pooled over every fold's slices) on the held-out days; ties go to the power listed first, so the
+    correction is only used where the household's own days show it helps.  Whether a scene only a few homes
+    label is worth lifting depends on the household (house C's meals: yes; ARAS's: no, docs/recognition.md
+    "Adaptation"), and only its labelled days can tell."""
+    if not folds:
+        return PriorChoice(0.0, {}, 0)
+    truth = np.concatenate([np.asarray(f.y).astype(str) for f in folds])
+    scenes = np.unique(truth)
+    scores: dict[float, float] = {}
+    for power in powers:
+        decided = []
+        for f in folds:
+            proba = prior_correction(f.mass, power).apply(f.proba) if power else f.proba
+            decided.append(np.asarray(f.classes).astype(str)[np.asarray(proba).argmax(axis=1)])
+        pred = np.concatenate(decided)
+        scores[float(power)] = float(np.mean([np.mean(pred[truth == c] == c) for c in scenes]))
+    best = max(scores.values())
+    return PriorChoice(next(p for p, v in scores.items() if v == best), scores, len(folds))
+
+
 MAX_MODEL_BYTES = 1_000_000  # every model the hub writes stays under 1 MB (a home with ~100 sensors included)
 
 

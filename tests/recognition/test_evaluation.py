@@ -206,6 +206,22 @@ def test_train_with_other_homes(two_homes: list[tuple[Path, Path]], tmp_path: Pa
     assert model.metadata.extra["homes"] == "home1, home2" and report["slices"] > 3 * 1440
 
 
+def _household_calling_cooking_eating(tmp_path: Path) -> tuple[Any, Path, Path]:
+    """Three simulated days as the hub records them, labelled by a household that calls its kitchen time
+    "eating" (the other homes call it cooking) and never labels its nights."""
+    sim = simulate(SimConfig(days=3, homes=1, seed=7))
+    history, labels = tmp_path / "history.jsonl", tmp_path / "labels.jsonl"
+    history.write_text("".join(json.dumps({"ts": e.ts, "area": e.area, "capability": e.capability,
+                                           "value": "on" if e.active else "off", "entity_id": e.source}) + "\n"
+                               for e in sim.events))
+    until = sim.start + 3 * 86400  # the simulator pads the last home with an event-free day
+    own = {"cooking": "eating", "sleeping": None}  # its own word for cooking; nights never labelled
+    labels.write_text("".join(
+        json.dumps({"start": iv.start, "end": min(iv.end, until), "label": own.get(iv.label, iv.label)}) + "\n"
+        for iv in sim.intervals if iv.start < until and own.get(iv.label, iv.label) is not None))
+    return sim, history, labels
+
+
 def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     two_homes: list[tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -219,16 +235,7 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     from qilu_hub.recognition.training import build_matrix
 
     assert household_weight(0) == 0 and household_weight(1) < household_weight(3) < household_weight(7)
-    sim = simulate(SimConfig(days=3, homes=1, seed=7))
-    history, labels = tmp_path / "history.jsonl", tmp_path / "labels.jsonl"
-    history.write_text("".join(json.dumps({"ts": e.ts, "area": e.area, "capability": e.capability,
-                                           "value": "on" if e.active else "off", "entity_id": e.source}) + "\n"
-                               for e in sim.events))
-    until = sim.start + 3 * 86400  # the simulator pads the last home with an event-free day
-    own = {"cooking": "eating", "sleeping": None}  # its own word for cooking; nights never labelled
-    labels.write_text("".join(
-        json.dumps({"start": iv.start, "end": min(iv.end, until), "label": own.get(iv.label, iv.label)}) + "\n"
-        for iv in sim.intervals if iv.start < until and own.get(iv.label, iv.label) is not None))
+    sim, history, labels = _household_calling_cooking_eating(tmp_path)
     out = tmp_path / "household.onnx"
     (d1, m1), (d2, m2) = two_homes
     assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
@@ -256,6 +263,57 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     offset = dict(zip(bias.labels, np.round(bias.offsets, 4), strict=True))
     assert {scene for scene, v in offset.items() if v == max(offset.values())} == {"cooking", "sleeping"}, offset
 
+
+
+def test_the_households_labelled_days_choose_its_prior_correction(
+    two_homes: list[tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--prior-correction auto: each of the household's three labelled days is predicted by a forest trained on
+    the other two beside the other homes, each power decides on it, and the power that recognises those days
+    best is the one the written model decides with (its class bias, said in the report and the provenance)."""
+    from qilu_hub.cli import main
+    from qilu_hub.recognition.features import DEFAULT_SPEC
+    from qilu_hub.recognition.runtime import SceneModel
+    from qilu_hub.recognition.training import PRIOR_POWERS
+
+    _, history, labels = _household_calling_cooking_eating(tmp_path)
+    out = tmp_path / "household.onnx"
+    (d1, m1), (d2, m2) = two_homes
+    household = ["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),
+                 "--home", str(d1), str(m1), "--home", str(d2), str(m2), "--trees", "4", "--no-progress",
+                 "--out", str(out)]
+    assert main([*household, "--bootstrap-days", "0", "--prior-correction", "auto"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    choice = report["prior_choice"]
+    assert choice["folds"] == 3 and set(choice["held_out_class_accuracy"]) == {f"{p:g}" for p in PRIOR_POWERS}
+    best = max(choice["held_out_class_accuracy"].values())
+    first_best = next(float(p) for p, v in choice["held_out_class_accuracy"].items() if v == best)
+    assert report["prior_correction"] == choice["power"] == first_best
+    model = SceneModel.load(out, DEFAULT_SPEC)
+    assert model.metadata.extra["prior_correction"].startswith(f"power {first_best:g}, chosen on 3 folds")
+    # It decides as the same run with that power given would: the same class bias, or none for power 0.
+    fixed = tmp_path / "fixed.onnx"
+    assert main([*household[:-1], str(fixed), "--bootstrap-days", "0", "--prior-correction", str(first_best)]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == report["decision"]
+    written, given = model.class_bias, SceneModel.load(fixed, DEFAULT_SPEC).class_bias
+    assert (written is None) == (given is None) == (first_best == 0)
+    if written is not None and given is not None:
+        assert written.labels == given.labels and np.allclose(written.offsets, given.offsets)
+    # With simulated bootstrap days the folds hold out the household's days only (three), never a simulated one.
+    assert main([*household, "--bootstrap-days", "2", "--prior-correction", "auto"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior_choice"]["folds"] == 3
+    with pytest.raises(SystemExit) as refused:
+        main([*household, "--prior-correction", "sometimes"])
+    assert refused.value.code == 2 and "neither a power" in capsys.readouterr().err
+    # The learning curve scores what train writes: the power chosen on each draw's labelled days.
+    assert main(["model", "eval", "--cv", "days-of-labels", "--source", str(d1), "--mapping", str(m1), "--home",
+                 str(d2), str(m2), "--trees", "3", "--boot", "10", "--label-days", "2", "--repeats", "2",
+                 "--prior-correction", "auto", "--png", str(tmp_path / "cm.png"),
+                 "--curve-png", str(tmp_path / "curve.png")]) == 0
+    helped = json.loads(capsys.readouterr().out)["days_of_labels"][1]
+    assert helped["prior_correction"] == "auto"
+    two_days = next(p for p in helped["curve"] if p["days"] == 2)
+    assert len(two_days["prior_powers_chosen"]) == 2 and set(two_days["prior_powers_chosen"]) <= set(PRIOR_POWERS)
 
 
 def test_household_labels_win_where_another_home_labels_the_same_minutes_otherwise(

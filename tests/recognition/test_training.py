@@ -219,6 +219,32 @@ def test_prior_correction_decides_as_if_every_scene_weighed_the_same() -> None:
     assert prior_correction({"a": 1.0, "b": 0.0}).offsets[1] == 0  # never trained on: left alone
 
 
+def test_the_households_held_out_days_choose_the_prior_correction() -> None:
+    """A household whose meals the forest decides against (the other homes' prior) gets them back with the full
+    correction, and its held-out days show it; one whose days are already right keeps the plain decision, and
+    a tie keeps it too: the correction is used only where the household's own days show it helps."""
+    from qilu_hub.recognition.training import HeldOutDays, choose_prior_power
+
+    truth = np.array(["eating"] * 10 + ["sleeping"] * 10)
+    mass = {"eating": 1.0, "sleeping": 3.0}  # eating had a third of sleeping's training weight
+    decided_against = np.array([[0.3, 0.7]] * 10 + [[0.1, 0.9]] * 10)  # columns: eating, sleeping
+    choice = choose_prior_power([HeldOutDays(truth, decided_against, ["eating", "sleeping"], mass)])
+    # Plain and half-way (0.3 * sqrt 3 < 0.7) call every meal sleeping; full (0.9 against 0.7) gets them all.
+    assert choice.power == 1.0 and choice.folds == 1
+    assert choice.scores == {0.0: 0.5, 0.5: 0.5, 1.0: 1.0}
+    already_right = np.array([[0.6, 0.4]] * 10 + [[0.3, 0.7]] * 10)  # the full correction would call nights meals
+    worse = choose_prior_power([HeldOutDays(truth, already_right, ["eating", "sleeping"], mass)])
+    assert worse.power == 0.0 and worse.scores[1.0] == 0.5
+    even = {"eating": 1.0, "sleeping": 1.0}  # no scene weighed less: every power decides alike
+    level = choose_prior_power([HeldOutDays(truth, already_right, ["eating", "sleeping"], even)])
+    assert level.power == 0.0 and len(set(level.scores.values())) == 1
+    # Pooled over folds: a fold without meals still counts its nights.
+    nights = HeldOutDays(np.array(["sleeping"] * 30), np.array([[0.3, 0.7]] * 30), ["eating", "sleeping"], mass)
+    pooled = choose_prior_power([HeldOutDays(truth, decided_against, ["eating", "sleeping"], mass), nights])
+    assert pooled.folds == 2 and pooled.scores[1.0] == pytest.approx((1.0 + 10 / 40) / 2) and pooled.power == 1.0
+    assert choose_prior_power([]).power == 0.0 and choose_prior_power([]).scores == {}
+
+
 HGB = TrainConfig(estimator="hgb", max_iter=6, max_leaf_nodes=5, min_samples_leaf=5, l2_regularization=1.0,
                   max_depth=None, n_jobs=1)
 

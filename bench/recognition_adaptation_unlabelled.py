@@ -34,6 +34,7 @@ from bench.report import emit  # noqa: E402
 from qilu_hub.recognition.evaluation import (  # noqa: E402
     PER_DAY_WEIGHT,
     homes_training_set,
+    household_prior_choice,
     household_weight,
 )
 from qilu_hub.recognition.training import FOREST_CONFIGS, Matrix, fit  # noqa: E402
@@ -67,7 +68,7 @@ def main() -> int:
         for rule_name in args.rules:
             rule = RULES[rule_name]
             config = replace(FOREST_CONFIGS[rule.forest], seed=args.seed, n_jobs=args.n_jobs)
-            recall, accuracy = [], []
+            recall, accuracy, powers = [], [], []
             for draw in draws:
                 chosen = np.isin(m.days, draw)
                 train = chosen & (m.y != args.scene)
@@ -76,12 +77,18 @@ def main() -> int:
                                         balance_per_home=rule.balance_per_home)
                 model = fit(ts.X, ts.y, config, sample_weight=ts.sample_weight, groups=ts.groups)
                 proba = model.predict_proba(m.X[~chosen])
-                if rule.prior_correction:
-                    proba = ts.prior_correction(config).apply(proba)
+                power = rule.prior_correction
+                if rule.prior_by_days:  # chosen on the household's labelled days (its nights never among them)
+                    power = household_prior_choice(others, keep, part, config, PER_DAY_WEIGHT,
+                                                   rule.balance_per_home).power
+                    powers.append(power)
+                if power:
+                    proba = ts.prior_correction(config, power).apply(proba)
                 pred, y = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)], m.y[~chosen]
                 recall.append(round(float(np.mean(pred[y == args.scene] == args.scene)), 3))
                 accuracy.append(round(float(np.mean(list(per_class(y, pred, labels).values()))), 4))
-            row["rules"][rule_name] = {f"{args.scene}_recall": recall, "class_accuracy": accuracy}
+            row["rules"][rule_name] = {f"{args.scene}_recall": recall, "class_accuracy": accuracy,
+                                       **({"powers_chosen": powers} if rule.prior_by_days else {})}
         rows[name] = row
         print(name, json.dumps(row["rules"]), round(time.perf_counter() - t0), file=sys.stderr, flush=True)
     result = {"what": f"{args.label_days} labelled days without any '{args.scene}' label, beside the other homes: "

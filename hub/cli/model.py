@@ -19,10 +19,14 @@ CV_CHOICES = ("leave-one-day-out", "leave-one-home-out", "days-of-labels")  # = 
 # the household never labelled at least as well as `default` (bench/recognition_adaptation.py and
 # bench/recognition_adaptation_unlabelled.py; docs/recognition.md "Adaptation").
 HOUSEHOLD_FOREST = "leaf20_48trees"
+# A household's days beside other homes decide with the prior correction its own labelled days choose: house C's
+# meals need it, ARAS's are hurt by it, and no fixed power serves both (bench/recognition_adaptation.py).
+HOUSEHOLD_PRIOR = "auto"
 
 
 def household_rule(source: str, homes: list[Any], cv: str | None = None) -> bool:
-    """Whether the household rule applies (forest ``HOUSEHOLD_FOREST``): a household's labelled days trained
+    """Whether the household rule applies (forest ``HOUSEHOLD_FOREST``, prior correction ``HOUSEHOLD_PRIOR``):
+    a household's labelled days trained
     beside other homes, i.e. ``model train --source recorder --home …``, or ``model eval --cv days-of-labels
     --home …``, which scores exactly that training on a home's first days.  ``model eval`` defaults as ``model
     train`` does, so an evaluation measures the model a household would ship."""
@@ -197,20 +201,24 @@ def _prior_power(text: str) -> float | str:
 
 
 def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
-    # Off by default: a fixed power lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days class
-    # accuracy; half-way 0.94) but full costs ARAS (0.92 -> 0.90), and the choice nested on the other homes does not
-    # pick either for C (bench/recognition_adaptation.py); auto lets the household's own days choose.
-    p.add_argument("--prior-correction", type=_prior_power, nargs="?", const=1.0, default=0.0, metavar="POWER",
+    # No fixed power serves every home: full lifts house C at 3 labelled days (0.90 -> 0.95 of its all-other-days
+    # class accuracy) but costs ARAS (0.92 -> 0.90); auto, the household's own days choosing, keeps both (C 0.945,
+    # ARAS 0.923; bench/recognition_adaptation.py), so it is the household default.
+    p.add_argument("--prior-correction", type=_prior_power, nargs="?", const=1.0, default=None, metavar="POWER",
                    help=f"{where}decide with the forest's probabilities divided by each scene's total training weight "
                         "(to POWER, default 1; 0.5: half-way), so a scene only a few of the homes label weighs as much "
                         "as the others (in a written model: its class bias); auto: the power (0, 0.5 or 1) that "
                         "recognises the household's labelled days best, each fold of them predicted by a model "
-                        "trained without it (up to 5 more forests to train); off by default, see "
-                        "docs/recognition.md \"Adaptation\"")
+                        "trained without it (up to 5 more forests to train); default auto for a household's days "
+                        "beside --home homes, 0 (off) otherwise; see docs/recognition.md \"Adaptation\"")
 
 
-def _prior_power_refused(args: argparse.Namespace, command: str) -> bool:
-    """Whether --prior-correction is out of range (said on stderr)."""
+def _prior_power_refused(args: argparse.Namespace, command: str, household: bool) -> bool:
+    """Whether --prior-correction is out of range (said on stderr); fills in its default: ``HOUSEHOLD_PRIOR`` for
+    the household rule (unless another decision was asked for: --class-bias, --channel-hmm), else 0."""
+    if args.prior_correction is None:
+        other = getattr(args, "class_bias", False) or getattr(args, "channel_hmm", None) is not None
+        args.prior_correction = HOUSEHOLD_PRIOR if household and not other else 0.0
     if args.prior_correction == "auto" or 0 <= args.prior_correction <= 4:
         return False
     print(f"qilu-hub model {command}: --prior-correction POWER must be between 0 and 4, or auto", file=sys.stderr)
@@ -335,7 +343,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if _prior_power_refused(args, "train"):
+    if _prior_power_refused(args, "train", household):
         return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -707,7 +715,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home, args.cv)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if _prior_power_refused(args, "eval"):
+    if _prior_power_refused(args, "eval", household):
         return 2
     if args.channel_hmm is not None and (args.cv != "leave-one-home-out" or args.unlabelled == "open"
                                          or not 0 <= args.channel_hmm <= 16):

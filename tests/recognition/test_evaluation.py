@@ -137,8 +137,8 @@ def test_eval_leave_one_day_out_and_days_of_labels(two_homes: list[tuple[Path, P
 def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path]], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """days-of-labels beside other homes scores what model train writes for a household's days beside them:
-    the household forest preset (48 trees, leaves of at least 20 slices); alone, or with the options given, it
-    scores what was asked."""
+    the household forest preset (48 trees, leaves of at least 20 slices) and the prior correction its labelled
+    days choose; alone, or with the options given, it scores what was asked."""
     from qilu_hub.cli import main
 
     (d1, m1), (d2, m2) = two_homes
@@ -148,13 +148,14 @@ def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path
     assert main([*common, "--home", str(d2), str(m2)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "leaf20_48trees" and result["config"]["min_samples_leaf"] == 20
-    assert result["days_of_labels"][1]["prior_correction"] == 0
+    assert result["days_of_labels"][1]["prior_correction"] == "auto"
     assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction", "0.5"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "default" and result["config"]["min_samples_leaf"] == 5
     assert result["days_of_labels"][1]["prior_correction"] == 0.5
     assert main(common) == 0  # one home's days alone: what model train --source DATA writes
-    assert json.loads(capsys.readouterr().out)["forest"] == "default"
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["forest"] == "default" and alone["days_of_labels"][0]["prior_correction"] is None
     assert main([*common, "--prior-correction", "-1"]) == 2
     assert "between 0 and 4" in capsys.readouterr().err
 
@@ -251,7 +252,9 @@ def test_household_days_outweigh_other_homes_and_keep_unlabelled_scenes(
     kitchen, night = pred[truth.y == "cooking"], pred[truth.y == "sleeping"]
     assert np.mean(kitchen == "eating") > 0.5 and np.mean(kitchen == "eating") > np.mean(kitchen == "cooking")
     assert np.mean(night == "sleeping") > 0.5
-    assert report["decision"] == "plain" and model.class_bias is None  # the prior correction is opt-in
+    # By default the household's labelled days chose the prior correction it decides with (HOUSEHOLD_PRIOR).
+    assert report["prior_choice"]["folds"] == 3 and report["prior_correction"] == report["prior_choice"]["power"]
+    assert (model.class_bias is None) == (report["decision"] == "plain") == (report["prior_correction"] == 0)
     # With it, each scene's training weight is divided out: the two scenes the household (weighing three homes)
     # never uses, "sleeping" and its neighbours' word "cooking", have the least weight and get the largest boost.
     assert main(["model", "train", "--source", "recorder", "--data", str(history), "--labels", str(labels),

@@ -122,11 +122,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--label-days", type=int, nargs="+", default=[1, 2, 3, 5, 7], metavar="N",
                     help="days-of-labels: numbers of labelled days to try (default %(default)s)")
     ev.add_argument("--repeats", type=int, default=5, help="days-of-labels: random draws of days per count")
-    ev.add_argument("--target-weight", type=float, default=1.0, metavar="W",
-                    help="days-of-labels with --home: the target home's labelled days weigh W other homes")
+    ev.add_argument("--target-weight", type=float, default=None, metavar="W",
+                    help="days-of-labels with --home: the target home's labelled days weigh W other homes, however "
+                         "many they are")
     ev.add_argument("--per-day-weight", type=float, default=None, metavar="W",
                     help="days-of-labels with --home: the target's labelled days weigh W homes per labelled day "
-                         "(as model train weighs a household's days beside --home homes; overrides --target-weight)")
+                         "(overrides --target-weight; default: as model train weighs a household's days beside "
+                         "--home homes, 1, unless --target-weight is given)")
     ev.add_argument("--class-balance", choices=("per-home", "pooled"), default="per-home",
                     help="days-of-labels with --home: balance the scenes within each home or pooled over all "
                          "(default %(default)s, as model train --source recorder)")
@@ -699,6 +701,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
 
     from qilu_hub.recognition.datasets import DatasetError, load_dataset
     from qilu_hub.recognition.evaluation import (
+        PER_DAY_WEIGHT,
         confusion_of,
         days_of_labels,
         figures,
@@ -829,9 +832,12 @@ def _cross_validate(args: argparse.Namespace) -> int:
             others = [home_from_dataset(n, ds, keep=None) for n, (_, ds) in zip(names[1:], homes[1:], strict=True)]
             curves = [days_of_labels(target, config, args.label_days, args.repeats, (), pred, args.seed)]
             if others:
+                per_day, whole = args.per_day_weight, args.target_weight
+                if per_day is None and whole is None:  # as model train weighs a household's days
+                    per_day = PER_DAY_WEIGHT
                 curves.append(days_of_labels(target, config, [0, *args.label_days], args.repeats, others, pred,
-                                             args.seed, target_weight=args.target_weight,
-                                             per_day_weight=args.per_day_weight,
+                                             args.seed, target_weight=1.0 if whole is None else whole,
+                                             per_day_weight=per_day,
                                              balance_per_home=args.class_balance == "per-home",
                                              prior_correction=args.prior_correction))
             result["days_of_labels"] = curves

@@ -149,6 +149,7 @@ def test_eval_defaults_to_what_train_would_ship(two_homes: list[tuple[Path, Path
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "leaf20_48trees" and result["config"]["min_samples_leaf"] == 20
     assert result["days_of_labels"][1]["prior_correction"] == "auto"
+    assert result["days_of_labels"][1]["per_day_weight"] == 1.0 and result["days_of_labels"][1]["target_weight"] is None
     assert main([*common, "--home", str(d2), str(m2), "--forest", "default", "--prior-correction", "0.5"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["forest"] == "default" and result["config"]["min_samples_leaf"] == 5

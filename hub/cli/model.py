@@ -546,39 +546,20 @@ def _gate(args: argparse.Namespace, dataset: Any, household: Any, spec: Any, con
 
 def _prior_by_days(household: Any, spec: Any, args: argparse.Namespace, config: Any) -> Any:
     """``--prior-correction auto``: the power the household's own labelled days choose (``training.
-    choose_prior_power``).  Its days are dealt into at most ``evaluation.PRIOR_CHOICE_FOLDS`` folds; each fold is
-    predicted by a forest trained as the real run trains (the other folds, simulated bootstrap days, --home
-    homes), and each power decides on those probabilities with that forest's own class masses."""
-    import numpy as np
+    prior_power_by_days``), each fold predicted by a forest trained as the real run trains (the other folds,
+    simulated bootstrap days, --home homes), each power deciding with that forest's own class masses."""
+    from qilu_hub.recognition.training import class_mass, fit, prior_power_by_days
 
-    from qilu_hub.recognition.evaluation import PRIOR_CHOICE_FOLDS
-    from qilu_hub.recognition.training import (
-        HeldOutDays,
-        Matrix,
-        PriorChoice,
-        choose_prior_power,
-        class_mass,
-        day_blocks,
-        fit,
-    )
-
-    day_ids = np.unique(household.days)
-    if len(day_ids) < 2:
-        return PriorChoice(0.0, {}, 0)
-    folds = []
-    for block in day_blocks(household.days, min(PRIOR_CHOICE_FOLDS, len(day_ids))):
-        held = np.isin(household.days.astype(str), block)
-        rest = Matrix(household.X[~held], household.y[~held], household.days[~held], household.times[~held])
+    def train(rest: Any) -> tuple[Any, dict[str, float]]:
         weights = groups = share = None
         if args.source == "recorder" and args.bootstrap_days > 0:
             rest, weights = _with_bootstrap(rest, spec, args)
         if args.home:
             rest, weights, groups, share = _with_homes(rest, weights, spec, args)
         model = fit(rest.X, rest.y, config, sample_weight=weights, groups=groups, share=share)
-        folds.append(HeldOutDays(household.y[held], model.predict_proba(household.X[held]),
-                                 [str(c) for c in model.classes_],
-                                 class_mass(rest.y, config.balance, weights, groups, share)))
-    return choose_prior_power(folds)
+        return model, class_mass(rest.y, config.balance, weights, groups, share)
+
+    return prior_power_by_days(household, train)
 
 
 def _with_bootstrap(matrix: Any, spec: Any, args: argparse.Namespace) -> tuple[Any, Any]:

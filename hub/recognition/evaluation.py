@@ -29,18 +29,16 @@ from .decoder import stationary_distribution
 from .features import DEFAULT_SPEC, DeviceEvent, FeatureSpec
 from .training import (
     PRIOR_POWERS,
-    HeldOutDays,
     Matrix,
     PriorChoice,
     TrainConfig,
     build_matrix,
-    choose_prior_power,
     class_mass,
-    day_blocks,
     fit,
     leave_one_day_out,
     metrics,
     prior_correction,
+    prior_power_by_days,
     pyplot,
     save_png,
 )
@@ -461,37 +459,24 @@ def household_weight(labelled_days: int, per_day: float = PER_DAY_WEIGHT) -> flo
     return max(1.0, per_day * labelled_days) if labelled_days > 0 else 0.0
 
 
-# At most this many folds of a household's labelled days when choosing its prior correction: each is one more
-# forest to train (a household with a month of labels should not train thirty).
-PRIOR_CHOICE_FOLDS = 5
-
-
 def household_prior_choice(
     others: Sequence[Home], keep: set[str] | None, labelled: Matrix, config: TrainConfig,
     per_day_weight: float | None = PER_DAY_WEIGHT, balance_per_home: bool = True,
-    powers: Sequence[float] = PRIOR_POWERS, max_folds: int = PRIOR_CHOICE_FOLDS, target_weight: float = 1.0,
+    powers: Sequence[float] = PRIOR_POWERS, target_weight: float = 1.0,
 ) -> PriorChoice:
-    """``choose_prior_power`` for a household's ``labelled`` days trained beside ``others`` as
-    ``homes_training_set`` joins them: its days dealt into at most ``max_folds`` folds, each fold predicted by
-    a forest trained on the other homes plus the household's other days (weighing ``household_weight`` of
-    their number, or ``target_weight`` homes when ``per_day_weight`` is None).  Fewer than two labelled days:
-    power 0, nothing held out."""
-    day_ids = np.unique(labelled.days)
-    if len(day_ids) < 2:
-        return PriorChoice(0.0, {}, 0)
-    y = _collapse(labelled.y, keep) if keep is not None else np.asarray(labelled.y).astype(str)
-    folds = []
-    for block in day_blocks(labelled.days, min(max_folds, len(day_ids))):
-        held = np.isin(labelled.days.astype(str), block)
-        rest = Matrix(labelled.X[~held], y[~held], labelled.days[~held], labelled.times[~held])
-        weight = (target_weight if per_day_weight is None
-                  else household_weight(len(day_ids) - len(block), per_day_weight))
+    """``training.prior_power_by_days`` for a household's ``labelled`` days trained beside ``others`` as
+    ``homes_training_set`` joins them: each fold's forest trained on the other homes plus the household's other
+    labelled days (weighing ``household_weight`` of their number, or ``target_weight`` homes when
+    ``per_day_weight`` is None)."""
+    def train(rest: Matrix) -> tuple[Any, dict[str, float]]:
+        n_days = len(np.unique(rest.days))
+        weight = target_weight if per_day_weight is None else household_weight(n_days, per_day_weight)
         rows = homes_training_set(others, keep, [rest], weight, balance_per_home)
         model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
-        folds.append(HeldOutDays(y[held], model.predict_proba(labelled.X[held]),
-                                 [str(c) for c in model.classes_],
-                                 class_mass(rows.y, config.balance, rows.sample_weight, rows.groups)))
-    return choose_prior_power(folds, powers)
+        return model, class_mass(rows.y, config.balance, rows.sample_weight, rows.groups)
+
+    y = _collapse(labelled.y, keep) if keep is not None else np.asarray(labelled.y).astype(str)
+    return prior_power_by_days(Matrix(labelled.X, y, labelled.days, labelled.times), train, powers)
 
 
 def days_of_labels(

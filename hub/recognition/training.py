@@ -284,6 +284,32 @@ def choose_prior_power(folds: Sequence[HeldOutDays], powers: Sequence[float] = P
     return PriorChoice(next(p for p, v in scores.items() if v == best), scores, len(folds))
 
 
+# At most this many folds of a household's labelled days when choosing its prior correction: each is one more
+# forest to train (a household with a month of labels should not train thirty).
+PRIOR_CHOICE_FOLDS = 5
+
+
+def prior_power_by_days(
+    labelled: Matrix, train: Callable[[Matrix], tuple[Any, dict[str, float]]],
+    powers: Sequence[float] = PRIOR_POWERS, max_folds: int = PRIOR_CHOICE_FOLDS,
+) -> PriorChoice:
+    """``choose_prior_power`` on a household's ``labelled`` days: dealt into at most ``max_folds`` folds, each
+    predicted by ``train(the other labelled days)``, which returns a fitted forest and the class masses it learnt
+    (``class_mass``), trained as the real model will be (beside the same homes, simulated days and weights).
+    Fewer than two labelled days: power 0, nothing held out."""
+    day_ids = np.unique(labelled.days)
+    if len(day_ids) < 2:
+        return PriorChoice(0.0, {}, 0)
+    folds = []
+    for block in day_blocks(labelled.days, min(max_folds, len(day_ids))):
+        held = np.isin(labelled.days.astype(str), block)
+        model, mass = train(Matrix(labelled.X[~held], labelled.y[~held], labelled.days[~held],
+                                   labelled.times[~held]))
+        folds.append(HeldOutDays(labelled.y[held], model.predict_proba(labelled.X[held]),
+                                 [str(c) for c in model.classes_], mass))
+    return choose_prior_power(folds, powers)
+
+
 MAX_MODEL_BYTES = 1_000_000  # every model the hub writes stays under 1 MB (a home with ~100 sensors included)
 
 

@@ -245,6 +245,34 @@ def test_the_households_held_out_days_choose_the_prior_correction() -> None:
     assert choose_prior_power([]).power == 0.0 and choose_prior_power([]).scores == {}
 
 
+def test_prior_power_by_days_holds_out_each_labelled_day_once_in_at_most_five_folds() -> None:
+    """Every labelled day is predicted exactly once, by a forest that never saw it; a month of labels costs five
+    forests, not thirty; a single labelled day leaves nothing to hold out (power 0)."""
+    from sklearn.dummy import DummyClassifier
+
+    from qilu_hub.recognition.training import PRIOR_CHOICE_FOLDS, Matrix, prior_power_by_days
+
+    days = np.repeat([f"2026-01-{d:02d}" for d in range(1, 8)], 4)
+    y = np.tile(["sleeping", "eating", "sleeping", "cooking"], 7)
+    labelled = Matrix(np.zeros((len(y), 2)), y, days, np.zeros(len(y)))
+    seen: list[set[str]] = []
+
+    def train(rest: Matrix) -> tuple[object, dict[str, float]]:
+        seen.append(set(rest.days.tolist()))
+        model = DummyClassifier(strategy="prior").fit(rest.X, rest.y)
+        return model, {str(c): float(np.sum(rest.y == c)) for c in model.classes_}
+
+    choice = prior_power_by_days(labelled, train)
+    assert choice.folds == len(seen) == PRIOR_CHOICE_FOLDS
+    held_out = [set(days.tolist()) - trained for trained in seen]
+    assert sorted(d for fold in held_out for d in fold) == sorted(set(days.tolist()))  # each day once
+    # Plain calls every slice sleeping; the full correction levels the prior and the first class, cooking, wins:
+    # both score 1/3, and the tie keeps plain.
+    assert choice.power == 0.0 and set(choice.scores) == {0.0, 0.5, 1.0}
+    one_day = Matrix(labelled.X[:4], y[:4], days[:4], np.zeros(4))
+    assert prior_power_by_days(one_day, train).folds == 0 and prior_power_by_days(one_day, train).power == 0.0
+
+
 HGB = TrainConfig(estimator="hgb", max_iter=6, max_leaf_nodes=5, min_samples_leaf=5, l2_regularization=1.0,
                   max_depth=None, n_jobs=1)
 

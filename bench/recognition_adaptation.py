@@ -10,7 +10,10 @@ weigh ``evaluation.PER_DAY_WEIGHT`` homes per labelled day, as ``qilu-hub model 
 weighs them), a forest trained on the other five homes plus those days, scored on the home's remaining days. Each
 rule also comes with ``_prior``: the same forest deciding with its probabilities divided by the class masses it
 was trained with (``training.prior_correction``, what ``model train`` embeds as the model's class bias), so every
-scene of the home weighs the same when deciding; ``_prior50``: divided by their square root. The reference is
+scene of the home weighs the same when deciding; ``_prior50``: divided by their square root;
+``leaf20_48trees_per_home_prior_by_days``: the power (0, 0.5 or 1) the draw's own labelled days choose, each
+predicted by a forest trained without it (``evaluation.household_prior_choice``: what ``model train`` does for a
+household by default; three more forests per draw; ``chosen_by_days`` in the JSON gives each draw's). The reference is
 leave-one-day-out on the home itself with the same forest preset (each day predicted by a model trained on all its
 other days), scored on the *same* remaining days, so a draw's share is (adapted class accuracy) ÷ (reference class
 accuracy) on identical slices. Everything is scored on the shared scene set (a home's other scenes are idle), the

@@ -1,5 +1,7 @@
-"""What choosing the prior correction on the household's own days costs at training time (``model train
---prior-correction auto``, the household default): the household forest alone against the choice's extra forests.
+"""What choosing the prior correction on the household's own labelled days costs at training time.
+
+``model train --prior-correction auto``, the household default: the household forest alone against the choice's
+extra forests.
 
     python bench/recognition_prior_choice_cost.py ../shared/data [--home kasteren_c] [--runs 3] [--out FILE]
 

@@ -521,10 +521,12 @@ def days_of_labels(
                 model = fit(rows.X, rows.y, config, sample_weight=rows.sample_weight, groups=rows.groups)
                 proba = model.predict_proba(m.X[test])
                 power = prior_correction
-                if power == "auto":
+                if power == "auto" and n:
                     power = household_prior_choice(others, keep, part, config, per_day_weight, balance_per_home,
                                                    target_weight=target_weight).power
                     powers.append(power)
+                elif power == "auto":  # no labelled day to choose on: as model train, power 0
+                    power = 0.0
                 if power:
                     proba = rows.prior_correction(config, float(power)).apply(proba)
                 pred = np.asarray(model.classes_).astype(str)[proba.argmax(axis=1)]

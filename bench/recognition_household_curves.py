@@ -65,7 +65,7 @@ def main() -> int:
             }
             print(name, rows[name]["share_at_3_days"], round(time.perf_counter() - t0), file=sys.stderr, flush=True)
     png = learning_curve_png(curves, args.img / "recognition-household-learning-curves.png",
-                             "beside the other homes, as model train (dotted: all other days; dashed: 90 %)")
+                             "household days + other homes (dotted: all days; dashed: 90 %)")
     emit({"what": __doc__.split("\n")[0], "tree": tree_name(ROOT), "repeats": args.repeats, "seed": args.seed,
           "png": str(png.relative_to(ROOT)) if png.is_relative_to(ROOT) else png.name,
           "homes": rows, "seconds": round(time.perf_counter() - t0, 1)}, args.out)

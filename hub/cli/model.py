@@ -215,12 +215,15 @@ def _prior_arg(p: argparse.ArgumentParser, where: str = "") -> None:
                         "beside --home homes, 0 (off) otherwise; see docs/recognition.md \"Adaptation\"")
 
 
-def _prior_power_refused(args: argparse.Namespace, command: str, household: bool) -> bool:
-    """Whether --prior-correction is out of range (said on stderr); fills in its default: ``HOUSEHOLD_PRIOR`` for
-    the household rule (unless another decision was asked for: --class-bias, --channel-hmm), else 0."""
-    if args.prior_correction is None:
-        other = getattr(args, "class_bias", False) or getattr(args, "channel_hmm", None) is not None
-        args.prior_correction = HOUSEHOLD_PRIOR if household and not other else 0.0
+def _default_prior_power(args: argparse.Namespace, household: bool) -> float | str:
+    """--prior-correction when not given: ``HOUSEHOLD_PRIOR`` for the household rule, unless another decision was
+    asked for (--class-bias, --channel-hmm); 0 otherwise."""
+    other = getattr(args, "class_bias", False) or getattr(args, "channel_hmm", None) is not None
+    return HOUSEHOLD_PRIOR if household and not other else 0.0
+
+
+def _prior_power_refused(args: argparse.Namespace, command: str) -> bool:
+    """Whether --prior-correction is out of range (said on stderr)."""
     if args.prior_correction == "auto" or 0 <= args.prior_correction <= 4:
         return False
     print(f"qilu-hub model {command}: --prior-correction POWER must be between 0 and 4, or auto", file=sys.stderr)
@@ -345,7 +348,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if _prior_power_refused(args, "train", household):
+    if args.prior_correction is None:
+        args.prior_correction = _default_prior_power(args, household)
+    if _prior_power_refused(args, "train"):
         return 2
     if args.forest not in FOREST_CONFIGS:
         print(f"qilu-hub model train: unknown --forest {args.forest!r}; one of {', '.join(FOREST_CONFIGS)}",
@@ -699,7 +704,9 @@ def _cross_validate(args: argparse.Namespace) -> int:
     household = household_rule(args.source, args.home, args.cv)
     if args.forest is None:
         args.forest = HOUSEHOLD_FOREST if household else "default"
-    if _prior_power_refused(args, "eval", household):
+    if args.prior_correction is None:
+        args.prior_correction = _default_prior_power(args, household)
+    if _prior_power_refused(args, "eval"):
         return 2
     if args.channel_hmm is not None and (args.cv != "leave-one-home-out" or args.unlabelled == "open"
                                          or not 0 <= args.channel_hmm <= 16):
